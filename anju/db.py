@@ -1,0 +1,93 @@
+"""Database engine, sessionmaker, database creation and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from anju.settings import PROJECT_ROOT, Settings
+
+
+def create_engine(settings: Settings, database: str | None = None) -> AsyncEngine:
+    """One async engine (asyncpg) sized for sibling resolvers fanning out, with a statement timeout."""
+    return create_async_engine(
+        settings.sqlalchemy_url(database),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "application_name": "anju",
+            },
+            "timeout": 10,
+        },
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    """``async_sessionmaker(engine, expire_on_commit=False)``, per STYLE §3."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ensure_database(settings: Settings, database: str | None = None, *, drop_first: bool = False) -> None:
+    """Create the database (and the ``postgis`` extension in it) when missing.
+
+    With ``drop_first`` an existing database of that name is dropped (used for the test
+    database). Connects to the server's ``postgres`` database to do so.
+    """
+    name = database or settings.database_name
+    admin = create_async_engine(settings.sqlalchemy_url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            if drop_first:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{_ident(name)}" WITH (FORCE)'))
+            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{_ident(name)}"'))
+    finally:
+        await admin.dispose()
+    eng = create_async_engine(settings.sqlalchemy_url(name), isolation_level="AUTOCOMMIT")
+    try:
+        async with eng.connect() as conn:
+            await conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    finally:
+        await eng.dispose()
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"database name {name!r}: expected letters, digits and underscores")
+    return name
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    """An Alembic ``Config`` for this project pointed at ``url``."""
+    from alembic.config import Config
+
+    cfg = Config(str(Path(PROJECT_ROOT) / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def migrate(settings: Settings, database: str | None = None, revision: str = "head") -> None:
+    """``alembic upgrade <revision>`` against the (given) database. Synchronous; runs its own loop."""
+    from alembic import command
+
+    command.upgrade(alembic_config(settings.sqlalchemy_url(database)), revision)
+
+
+def downgrade(settings: Settings, database: str | None = None, revision: str = "base") -> None:
+    """``alembic downgrade <revision>``."""
+    from alembic import command
+
+    command.downgrade(alembic_config(settings.sqlalchemy_url(database)), revision)
+
+
+def safe_url(settings: Settings, database: str | None = None) -> str:
+    """The database URL with the password hidden, for messages."""
+    return make_url(settings.sqlalchemy_url(database)).render_as_string(hide_password=True)

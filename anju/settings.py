@@ -1,0 +1,101 @@
+"""Settings, read once from the environment (prefix ``ANJU_``) and ``.env``.
+
+``DATABASE_URL`` (no prefix, the usual name) points Anju at an existing PostGIS; when it
+is unset Anju manages a project-local cluster (``anju.localdb``) on 127.0.0.1:55432.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalDbSettings(BaseModel):
+    """The project-local PostGIS cluster used when ``DATABASE_URL`` is unset."""
+
+    data_dir: Path = PROJECT_ROOT / ".pgdata"
+    host: str = "127.0.0.1"
+    port: int = 55432
+    user: str = "anju"
+    password: SecretStr = SecretStr("anju-local-dev")
+    database: str = "anju"
+    test_database: str = "anju_test"
+
+
+class PagingSettings(BaseModel):
+    """Connection page sizes (API.md: ``first`` defaults to 50, at most 500)."""
+
+    default_page_size: int = Field(50, ge=1)
+    max_page_size: int = Field(500, ge=1)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> PagingSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("paging.default_page_size must not exceed paging.max_page_size")
+        return self
+
+
+class Settings(BaseSettings):
+    """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ANJU_",
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ANJU_DATABASE_URL"),
+        description="SQLAlchemy URL of an existing PostGIS; unset = project-local cluster.",
+    )
+    pool_size: int = Field(10, ge=1, description="async engine pool size (sibling resolvers fan out)")
+    max_overflow: int = Field(10, ge=0)
+    statement_timeout_ms: int = Field(30_000, ge=100, description="per-statement timeout, milliseconds")
+    local_db: LocalDbSettings = LocalDbSettings()
+    paging: PagingSettings = PagingSettings()
+    max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
+    timezone: str = Field("Asia/Shanghai", description="zone of the default `asOf` date (today)")
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "ANJU_HOST"))
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "ANJU_PORT"))
+
+    @property
+    def uses_local_db(self) -> bool:
+        """True when Anju manages its own cluster (``DATABASE_URL`` unset)."""
+        return not self.database_url
+
+    def sqlalchemy_url(self, database: str | None = None) -> str:
+        """The ``postgresql+asyncpg://`` URL, optionally for another database name.
+
+        Raises:
+            ValueError: ``DATABASE_URL`` is not a PostgreSQL URL.
+        """
+        from sqlalchemy.engine import make_url
+
+        if self.database_url:
+            url = make_url(self.database_url)
+            if not url.drivername.startswith("postgres"):
+                raise ValueError("DATABASE_URL must be a postgresql:// URL")
+            url = url.set(drivername="postgresql+asyncpg")
+        else:
+            ld = self.local_db
+            url = make_url(
+                f"postgresql+asyncpg://{ld.user}@{ld.host}:{ld.port}/{ld.database}"
+            ).set(password=ld.password.get_secret_value())
+        if database:
+            url = url.set(database=database)
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def database_name(self) -> str:
+        """Name of the application database."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.sqlalchemy_url()).database or "anju"

@@ -1,0 +1,380 @@
+"""SQLAlchemy 2 + GeoAlchemy2 models of DESIGN.md §4 (all tables but ``grid``).
+
+Geometries are ``geometry(<Type>, 4326)`` lon/lat with GiST indexes; metres come from
+``::geography`` casts in queries. Money is ``numeric(14,2)`` yuan. Enum values are DESIGN's
+lowercase strings. Relationships use ``lazy="raise"`` so an accidental N+1 fails loudly.
+Imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    Date,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SRID = 4326
+"""WGS84 lon/lat, the SRID of every stored geometry."""
+
+MONEY = Numeric(14, 2)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+def _geom(kind: str, *, nullable: bool) -> Mapped:  # type: ignore[type-arg]
+    # spatial_index=False: indexes are declared explicitly below so the migration owns them.
+    return mapped_column(Geometry(kind, srid=SRID, spatial_index=False), nullable=nullable)
+
+
+class AdminLevel(enum.Enum):
+    """行政区划级别 (GB/T 2260 + NBS 12-digit statistical codes)."""
+
+    PROVINCE = "province"
+    PREFECTURE = "prefecture"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
+
+
+CODE_PREFIX_LENGTH = {
+    AdminLevel.PROVINCE: 2,
+    AdminLevel.PREFECTURE: 4,
+    AdminLevel.COUNTY: 6,
+    AdminLevel.TOWNSHIP: 9,
+    AdminLevel.VILLAGE: 12,
+}
+"""Significant digits of a code at each level: everything below an area starts with them."""
+
+
+class AssistanceTier(enum.Enum):
+    """重点帮扶县 tier."""
+
+    NATIONAL_KEY = "national_key"
+    PROVINCIAL_KEY = "provincial_key"
+
+
+class SiteKind(enum.Enum):
+    """安置方式: urban/town centralized, central village, other."""
+
+    URBAN = "urban"
+    TOWN = "town"
+    CENTRAL_VILLAGE = "central_village"
+    OTHER = "other"
+
+
+class FacilityKind(enum.Enum):
+    """产业/服务设施 kinds (DESIGN §3)."""
+
+    INDUSTRIAL_PARK = "industrial_park"
+    VEGETABLE_BASE = "vegetable_base"
+    ASSISTANCE_WORKSHOP = "assistance_workshop"
+    COMMUNITY_FACTORY = "community_factory"
+    TRAINING_BASE = "training_base"
+    TEA_PLANTATION = "tea_plantation"
+    PROCESSING_PLANT = "processing_plant"
+    COOPERATIVE = "cooperative"
+    SCHOOL = "school"
+    CLINIC = "clinic"
+    WATER_SUPPLY = "water_supply"
+
+
+class PovertyStatus(enum.Enum):
+    """脱贫户 (lifted out of poverty) or 一般户 (never registered poor)."""
+
+    POVERTY_ALLEVIATED = "poverty_alleviated"
+    NON_POOR = "non_poor"
+
+
+class MonitoringCategory(enum.Enum):
+    """防返贫监测对象 category."""
+
+    UNSTABLE_OUT_OF_POVERTY = "unstable_out_of_poverty"
+    MARGINAL = "marginal"
+    SUDDEN_HARDSHIP = "sudden_hardship"
+
+
+class Gender(enum.Enum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Relation(enum.Enum):
+    """A member's relation to the head of household (与户主关系)."""
+
+    HEAD = "head"
+    SPOUSE = "spouse"
+    CHILD = "child"
+    CHILD_IN_LAW = "child_in_law"
+    GRANDCHILD = "grandchild"
+    PARENT = "parent"
+    SIBLING = "sibling"
+    OTHER = "other"
+
+
+class EmploymentChannel(enum.Enum):
+    """就业渠道 (DESIGN §3)."""
+
+    LABOR_EXPORT = "labor_export"
+    WORKSHOP = "workshop"
+    SELF_EMPLOYMENT = "self_employment"
+    PUBLIC_WELFARE_POST = "public_welfare_post"
+    LOCAL_ENTERPRISE = "local_enterprise"
+    FLEXIBLE = "flexible"
+
+
+class LinkageMechanism(enum.Enum):
+    """利益联结 mechanism."""
+
+    WAGE = "wage"
+    DIVIDEND = "dividend"
+    LAND_RENT = "land_rent"
+    ORDER_PURCHASE = "order_purchase"
+    ASSET_INCOME = "asset_income"
+    OTHER = "other"
+
+
+class PartnerKind(enum.Enum):
+    """东西部协作 partner: a donor government, an enterprise or a social organisation."""
+
+    GOVERNMENT = "government"
+    ENTERPRISE = "enterprise"
+    SOCIAL_ORGANIZATION = "social_organization"
+
+
+class AdminArea(Base):
+    """行政区划: one row per area; ``geom`` where a real boundary is known (counties)."""
+
+    __tablename__ = "admin_area"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[AdminLevel] = mapped_column(_enum(AdminLevel, "admin_level"))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    geom = _geom("MULTIPOLYGON", nullable=True)
+    assistance_tier: Mapped[AssistanceTier | None] = mapped_column(_enum(AssistanceTier, "assistance_tier"))
+    __table_args__ = (
+        CheckConstraint("code ~ '^[0-9]{6}([0-9]{3}([0-9]{3})?)?$'", name="code_digits"),
+        Index("ix_admin_area_geom", "geom", postgresql_using="gist"),
+        Index("ix_admin_area_code_pattern", "code", postgresql_ops={"code": "text_pattern_ops"}),
+    )
+
+
+class RelocationSite(Base):
+    """安置区/安置点. Household count and population are derived from rows, never stored."""
+
+    __tablename__ = "relocation_site"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[SiteKind] = mapped_column(_enum(SiteKind, "site_kind"))
+    admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    location = _geom("POINT", nullable=False)
+    boundary = _geom("MULTIPOLYGON", nullable=True)
+    planned_households: Mapped[int | None] = mapped_column(Integer)
+    planned_population: Mapped[int | None] = mapped_column(Integer)
+    opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    __table_args__ = (
+        CheckConstraint("planned_households >= 0", name="planned_households_nonneg"),
+        CheckConstraint("planned_population >= 0", name="planned_population_nonneg"),
+        Index("ix_relocation_site_location", "location", postgresql_using="gist"),
+        Index("ix_relocation_site_boundary", "boundary", postgresql_using="gist"),
+    )
+
+
+class SiteOrigin(Base):
+    """The townships/villages a site's households came from."""
+
+    __tablename__ = "site_origin"
+    site_id: Mapped[int] = mapped_column(ForeignKey("relocation_site.id", ondelete="CASCADE"), primary_key=True)
+    origin_admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), primary_key=True, index=True)
+
+
+class Facility(Base):
+    """产业/服务设施: parks, bases, workshops, schools, clinics …"""
+
+    __tablename__ = "facility"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[FacilityKind] = mapped_column(_enum(FacilityKind, "facility_kind"))
+    admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    location = _geom("POINT", nullable=False)
+    footprint = _geom("MULTIPOLYGON", nullable=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
+    area_mu: Mapped[float | None] = mapped_column(Float)
+    planned_jobs: Mapped[int | None] = mapped_column(Integer)
+    operator: Mapped[str | None] = mapped_column(Text)
+    opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    __table_args__ = (
+        CheckConstraint("area_mu >= 0", name="area_mu_nonneg"),
+        CheckConstraint("planned_jobs >= 0", name="planned_jobs_nonneg"),
+        Index("ix_facility_location", "location", postgresql_using="gist"),
+        Index("ix_facility_footprint", "footprint", postgresql_using="gist"),
+    )
+
+
+class Household(Base):
+    """搬迁户 (and never-relocated households such as Qietuo's tea farmers: ``site_id`` null).
+
+    ``county_code`` is derived from ``admin_code`` so the county travels with every row
+    (the future Citus distribution key, and the area-scope predicate).
+    """
+
+    __tablename__ = "household"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    county_code: Mapped[str] = mapped_column(String(6), Computed("left(admin_code, 6)", persisted=True))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
+    origin_admin_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    dwelling = _geom("POINT", nullable=True)
+    relocated_on: Mapped[dt.date | None] = mapped_column(Date)
+    poverty_status: Mapped[PovertyStatus] = mapped_column(_enum(PovertyStatus, "poverty_status"))
+    monitoring_category: Mapped[MonitoringCategory | None] = mapped_column(
+        _enum(MonitoringCategory, "monitoring_category"))
+    risk_eliminated: Mapped[bool | None] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    members: Mapped[list[Member]] = relationship(back_populates="household", lazy="raise")
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("relocated_on IS NULL OR site_id IS NOT NULL", name="relocated_needs_site"),
+        CheckConstraint("(monitoring_category IS NULL) = (risk_eliminated IS NULL)", name="monitoring_pair"),
+        Index("ix_household_dwelling", "dwelling", postgresql_using="gist"),
+        Index("ix_household_county_code", "county_code"),
+    )
+
+
+class Member(Base):
+    """家庭成员. ``id_number_hash`` is a keyed hash, never the ID number itself."""
+
+    __tablename__ = "member"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    id_number_hash: Mapped[str | None] = mapped_column(Text)
+    gender: Mapped[Gender] = mapped_column(_enum(Gender, "gender"))
+    birth_year: Mapped[int] = mapped_column(SmallInteger)
+    relation: Mapped[Relation] = mapped_column(_enum(Relation, "relation"))
+    labor_force: Mapped[bool] = mapped_column(Boolean)
+    skills: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    household: Mapped[Household] = relationship(back_populates="members", lazy="raise")
+    __table_args__ = (CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),)
+
+
+class Employment(Base):
+    """就业: one job spell of a member. Active on D when start_on <= D <= coalesce(end_on, D)."""
+
+    __tablename__ = "employment"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[EmploymentChannel] = mapped_column(_enum(EmploymentChannel, "employment_channel"))
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
+    employer_name: Mapped[str | None] = mapped_column(Text)
+    workplace = _geom("POINT", nullable=True)
+    outbound_region: Mapped[str | None] = mapped_column(Text)
+    start_on: Mapped[dt.date] = mapped_column(Date)
+    end_on: Mapped[dt.date | None] = mapped_column(Date)
+    monthly_wage: Mapped[Decimal | None] = mapped_column(MONEY)
+    stable: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (
+        CheckConstraint("end_on IS NULL OR end_on >= start_on", name="dates_in_order"),
+        CheckConstraint("monthly_wage >= 0", name="monthly_wage_nonneg"),
+        Index("ix_employment_workplace", "workplace", postgresql_using="gist"),
+    )
+
+
+class IncomeLinkage(Base):
+    """利益联结: a yearly benefit flow (yuan) from a facility/enterprise to a household."""
+
+    __tablename__ = "income_linkage"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
+    mechanism: Mapped[LinkageMechanism] = mapped_column(_enum(LinkageMechanism, "linkage_mechanism"))
+    year: Mapped[int] = mapped_column(SmallInteger)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_nonneg"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
+        Index("ix_income_linkage_year_household_id", "year", "household_id"),
+    )
+
+
+class HouseholdIncome(Base):
+    """家庭纯收入: surveyed annual net income (yuan) of a household in a year; may be negative."""
+
+    __tablename__ = "household_income"
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    net_income: Mapped[Decimal] = mapped_column(MONEY)
+    __table_args__ = (CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),)
+
+
+class CooperationPartner(Base):
+    """东西部协作 partner: a donor government, enterprise or organisation."""
+
+    __tablename__ = "cooperation_partner"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    region: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[PartnerKind] = mapped_column(_enum(PartnerKind, "partner_kind"))
+
+
+class PartnerCounty(Base):
+    """Pairing of a partner with a county it assists."""
+
+    __tablename__ = "partner_county"
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("cooperation_partner.id", ondelete="CASCADE"), primary_key=True)
+    county_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), primary_key=True, index=True)
+
+
+class CooperationProject(Base):
+    """A project a partner funds in a county (funds in yuan)."""
+
+    __tablename__ = "cooperation_project"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("cooperation_partner.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    county_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
+    year: Mapped[int] = mapped_column(SmallInteger)
+    funds: Mapped[Decimal] = mapped_column(MONEY)
+    households_benefited: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint("funds >= 0", name="funds_nonneg"),
+        CheckConstraint("households_benefited >= 0", name="households_benefited_nonneg"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
+    )
