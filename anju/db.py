@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import text
@@ -74,18 +75,21 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def migrate(settings: Settings, database: str | None = None, revision: str = "head") -> None:
-    """``alembic upgrade <revision>`` against the (given) database. Synchronous; runs its own loop."""
+async def migrate(settings: Settings, database: str | None = None, revision: str = "head") -> None:
+    """``alembic upgrade <revision>`` against the (given) database.
+
+    Alembic's async env runs its own event loop, so it runs in a worker thread.
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(settings.sqlalchemy_url(database)), revision)
+    await asyncio.to_thread(command.upgrade, alembic_config(settings.sqlalchemy_url(database)), revision)
 
 
-def downgrade(settings: Settings, database: str | None = None, revision: str = "base") -> None:
-    """``alembic downgrade <revision>``."""
+async def downgrade(settings: Settings, database: str | None = None, revision: str = "base") -> None:
+    """``alembic downgrade <revision>`` (in a worker thread, as ``migrate``)."""
     from alembic import command
 
-    command.downgrade(alembic_config(settings.sqlalchemy_url(database)), revision)
+    await asyncio.to_thread(command.downgrade, alembic_config(settings.sqlalchemy_url(database)), revision)
 
 
 def safe_url(settings: Settings, database: str | None = None) -> str:
