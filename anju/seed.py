@@ -30,7 +30,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, shape
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import models as m
@@ -448,7 +448,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
                 for year, k in ((2023, 1.0), (2024, 1.1)):
                     linkages.append({"household_id": hid, "facility_id": vegetable_ids[0],
                                      "mechanism": m.LinkageMechanism.DIVIDEND, "year": year, "amount": _money(amt * k)})
-        for h, hid in zip(qietuo, q_ids, strict=True):
+        for hid in q_ids:
             leaf = rng.randint(800, 3000)
             for year, k in ((2023, 1.0), (2024, 1.6)):  # the garden is coming into production
                 linkages.append({"household_id": hid, "facility_id": tea_id, "mechanism": m.LinkageMechanism.ORDER_PURCHASE,

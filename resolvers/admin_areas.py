@@ -1,0 +1,60 @@
+"""Admin areas (行政区划): the one query-building place for ``admin_area`` reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, String, func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+import models as m
+from resolvers.paging import Page, PageArgs
+from resolvers.query import Row, area_code_prefix, fetch_page, geojson, pages_by_parents, rows_by_keys
+
+KIND = "admin_area"
+A = m.AdminArea
+
+
+def admin_area_select() -> Select[Any]:
+    """Every read of admin areas starts here (the place a viewer's scope will apply).
+
+    Row: code, name, level (models.AdminLevel), parent_code, assistance_tier, geometry (GeoJSON
+    MultiPolygon text, SRID 4326, 6 decimals, or None where no boundary is known).
+    """
+    return select(A.code, A.name, A.level, A.parent_code, A.assistance_tier,
+                  geojson(A.geom, polygon=True).label("geometry"))
+
+
+async def admin_areas_by_codes(sm: async_sessionmaker, codes: Sequence[str]) -> list[Row | None]:  # type: ignore[type-arg]
+    """Batch: areas aligned with ``codes`` (None for unknown codes)."""
+    return await rows_by_keys(sm, admin_area_select(), A.code, codes, key_name="code")
+
+
+async def admin_areas_page(sm: async_sessionmaker, args: PageArgs, *, level: m.AdminLevel | None = None,  # type: ignore[type-arg]
+                           parent_code: str | None = None) -> Page[Row]:
+    """Areas ordered by code, optionally of one ``level`` and/or directly under ``parent_code``.
+
+    Raises:
+        InvalidInput: ``parentCode`` is not a 6/9/12-digit code.
+    """
+    q = admin_area_select()
+    if level is not None:
+        q = q.where(A.level == level)
+    if parent_code is not None:
+        area_code_prefix(parent_code, "parentCode")
+        q = q.where(A.parent_code == parent_code)
+    return await fetch_page(sm, q, A.code, args, kind=KIND)
+
+
+async def _child_counts(sm: async_sessionmaker, parents: list[str]) -> dict[str, int]:  # type: ignore[type-arg]
+    async with sm() as s:
+        rows = await s.execute(select(A.parent_code, func.count()).where(A.parent_code.in_(parents))
+                               .group_by(A.parent_code))
+        return {p: int(c) for p, c in rows}
+
+
+async def children_pages(sm: async_sessionmaker, keys: Sequence[tuple[str, PageArgs]]) -> list[Page[Row]]:  # type: ignore[type-arg]
+    """Batch: the page of direct children for each (parent code, page args), by code."""
+    return await pages_by_parents(sm, admin_area_select(), A.parent_code, A.code, keys, kind=KIND,
+                                  parent_type=String, count_by_parents=lambda ps: _child_counts(sm, ps))

@@ -1,0 +1,75 @@
+"""Facilities (产业/服务设施): the one query-building place for ``facility`` reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+import models as m
+from resolvers.paging import Page, PageArgs
+from resolvers.query import (
+    Row,
+    contains_pattern,
+    fetch_page,
+    geojson,
+    lists_by_keys,
+    rows_by_keys,
+    under_area,
+)
+
+KIND = "facility"
+F = m.Facility
+
+
+@dataclass(frozen=True)
+class FacilityFilter:
+    """``FacilityFilter`` of API.md (spatial members come with the spatial issue)."""
+
+    name: str | None = None
+    name_contains: str | None = None
+    area_code: str | None = None
+    kinds: tuple[m.FacilityKind, ...] | None = None
+
+
+def facility_select() -> Select[Any]:
+    """Every read of facilities starts here (the place a viewer's scope will apply).
+
+    Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), footprint (GeoJSON
+    MultiPolygon text or None), site_id, area_mu (亩), planned_jobs, operator, opened_on.
+    """
+    return select(F.id, F.name, F.kind, F.admin_code, geojson(F.location).label("location"),
+                  geojson(F.footprint, polygon=True).label("footprint"), F.site_id, F.area_mu, F.planned_jobs,
+                  F.operator, F.opened_on)
+
+
+async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+    """Facilities matching ``f`` (conditions ANDed; ``kinds`` is any-of), by id.
+
+    Raises:
+        InvalidInput: a malformed filter member (named in the message).
+    """
+    q = facility_select()
+    if f is not None:
+        if f.name is not None:
+            q = q.where(F.name == f.name)
+        if f.name_contains is not None:
+            q = q.where(F.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
+        if f.area_code is not None:
+            q = q.where(under_area(F.admin_code, f.area_code, "filter.areaCode"))
+        if f.kinds is not None:
+            q = q.where(F.kind.in_(f.kinds))
+    return await fetch_page(sm, q, F.id, args, kind=KIND)
+
+
+async def facilities_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+    """Batch: facilities aligned with ``ids`` (None when missing)."""
+    return await rows_by_keys(sm, facility_select(), F.id, ids, key_name="id")
+
+
+async def facilities_by_site_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
+    """Batch: the facilities attached to each site (facility.site_id), by id."""
+    return await lists_by_keys(sm, facility_select(), F.site_id, ids, key_name="site_id", order=[F.id])

@@ -1,0 +1,190 @@
+"""Households (搬迁户), members, employments, income linkages and incomes: the one
+query-building place for each of these tables' reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+import models as m
+from resolvers.paging import Page, PageArgs
+from resolvers.query import (
+    Row,
+    fetch_page,
+    geojson,
+    lists_by_keys,
+    pages_by_parents,
+    rows_by_keys,
+    under_area,
+)
+
+KIND = "household"
+H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
+
+
+@dataclass(frozen=True)
+class HouseholdFilter:
+    """``HouseholdFilter`` of API.md (spatial and employment members come with later issues)."""
+
+    site_id: int | None = None
+    area_code: str | None = None
+
+
+@dataclass(frozen=True)
+class HouseholdStats:
+    """``size`` = members; ``labor_force_count`` = members with labor_force = true."""
+
+    size: int
+    labor_force_count: int
+
+
+def household_select() -> Select[Any]:
+    """Every read of households starts here (the place a viewer's scope will apply).
+
+    Row: id, code, admin_code, county_code, site_id, origin_admin_code, dwelling (GeoJSON Point
+    text, SRID 4326, or None), relocated_on, poverty_status, monitoring_category, risk_eliminated,
+    version.
+    """
+    return select(H.id, H.code, H.admin_code, H.county_code, H.site_id, H.origin_admin_code,
+                  geojson(H.dwelling).label("dwelling"), H.relocated_on, H.poverty_status,
+                  H.monitoring_category, H.risk_eliminated, H.version)
+
+
+def member_select() -> Select[Any]:
+    """Every read of members starts here. Row: id, household_id, name, gender, birth_year, relation,
+    labor_force, skills. (``id_number_hash`` is never read out.)"""
+    return select(M.id, M.household_id, M.name, M.gender, M.birth_year, M.relation, M.labor_force, M.skills)
+
+
+def employment_select() -> Select[Any]:
+    """Every read of employments starts here. Row: id, member_id, channel, facility_id, employer_name,
+    workplace (GeoJSON Point text or None), outbound_region, start_on, end_on, monthly_wage (yuan
+    Decimal), stable."""
+    return select(E.id, E.member_id, E.channel, E.facility_id, E.employer_name,
+                  geojson(E.workplace).label("workplace"), E.outbound_region, E.start_on, E.end_on,
+                  E.monthly_wage, E.stable)
+
+
+def income_linkage_select() -> Select[Any]:
+    """Every read of income linkages starts here. Row: id, household_id, facility_id, mechanism,
+    year, amount (yuan Decimal)."""
+    return select(L.id, L.household_id, L.facility_id, L.mechanism, L.year, L.amount)
+
+
+def active_on(as_of: dt.date) -> Any:
+    """API.md: an employment is active on D when start_on <= D and (end_on is null or end_on >= D)."""
+    return and_(E.start_on <= as_of, or_(E.end_on.is_(None), E.end_on >= as_of))
+
+
+def _filtered(f: HouseholdFilter | None) -> Select[Any]:
+    q = household_select()
+    if f is None:
+        return q
+    if f.site_id is not None:
+        q = q.where(H.site_id == f.site_id)
+    if f.area_code is not None:
+        q = q.where(under_area(H.admin_code, f.area_code, "filter.areaCode"))
+    return q
+
+
+async def households_page(sm: async_sessionmaker, f: HouseholdFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+    """Households matching ``f`` (conditions ANDed), by id.
+
+    Raises:
+        InvalidInput: a malformed filter member (named in the message).
+    """
+    return await fetch_page(sm, _filtered(f), H.id, args, kind=KIND)
+
+
+async def households_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+    """Batch: households aligned with ``ids`` (None when missing)."""
+    return await rows_by_keys(sm, household_select(), H.id, ids, key_name="id")
+
+
+async def _household_counts(sm: async_sessionmaker, site_ids: list[int]) -> dict[int, int]:  # type: ignore[type-arg]
+    async with sm() as s:
+        rows = await s.execute(select(H.site_id, func.count()).where(H.site_id.in_(site_ids)).group_by(H.site_id))
+        return {k: int(c) for k, c in rows}
+
+
+async def household_pages_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                      keys: Sequence[tuple[int, PageArgs]]) -> list[Page[Row]]:
+    """Batch: for each (site id, page args), that page of the site's households, by id."""
+    return await pages_by_parents(sm, household_select(), H.site_id, H.id, keys, kind=KIND,
+                                  parent_type=BigInteger, count_by_parents=lambda ps: _household_counts(sm, ps))
+
+
+async def household_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[HouseholdStats]:  # type: ignore[type-arg]
+    """Batch: size and labor-force count per household, one grouped query (0, 0 for none)."""
+    if not ids:
+        return []
+    q = (select(M.household_id, func.count().label("size"),
+                func.count().filter(M.labor_force).label("labor_force_count"))
+         .where(M.household_id.in_(list(set(ids)))).group_by(M.household_id))
+    async with sm() as s:
+        found = {r.household_id: HouseholdStats(int(r.size), int(r.labor_force_count)) for r in await s.execute(q)}
+    return [found.get(i, HouseholdStats(0, 0)) for i in ids]
+
+
+async def members_by_household_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
+    """Batch: each household's members, by member id."""
+    return await lists_by_keys(sm, member_select(), M.household_id, ids, key_name="household_id", order=[M.id])
+
+
+async def members_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+    """Batch: members aligned with ``ids``."""
+    return await rows_by_keys(sm, member_select(), M.id, ids, key_name="id")
+
+
+async def employments_by_member_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                    keys: Sequence[tuple[int, dt.date | None]]) -> list[list[Row]]:
+    """Batch: each (member id, as_of) → that member's employments active on ``as_of`` (all of them
+    when ``as_of`` is None), by start_on then id. One query per distinct ``as_of``."""
+    return await _by_key_and_param(sm, keys, lambda as_of: employment_select().where(
+        active_on(as_of)) if as_of else employment_select(), E.member_id, "member_id", [E.start_on, E.id])
+
+
+async def employments_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                       keys: Sequence[tuple[int, dt.date]]) -> list[list[Row]]:
+    """Batch: each (household id, as_of) → the active employments of all its members on ``as_of``
+    (API.md ``Household.employments``), by member then start_on."""
+    def q(as_of: dt.date) -> Select[Any]:
+        return employment_select().add_columns(M.household_id).join(M, M.id == E.member_id).where(active_on(as_of))
+
+    return await _by_key_and_param(sm, keys, q, M.household_id, "household_id", [E.member_id, E.start_on, E.id])
+
+
+async def income_linkages_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                           keys: Sequence[tuple[int, int | None]]) -> list[list[Row]]:
+    """Batch: each (household id, year) → its income linkages of that year (every year when None),
+    by year then id."""
+    return await _by_key_and_param(sm, keys, lambda year: income_linkage_select().where(L.year == year)
+                                   if year is not None else income_linkage_select(),
+                                   L.household_id, "household_id", [L.year, L.id])
+
+
+async def net_incomes_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                       keys: Sequence[tuple[int, int]]) -> list[Any]:
+    """Batch: each (household id, year) → surveyed net income (yuan Decimal) or None when not surveyed."""
+    lists = await _by_key_and_param(sm, keys, lambda year: select(HI.household_id, HI.net_income).where(HI.year == year),
+                                    HI.household_id, "household_id", [])
+    return [lst[0]["net_income"] if lst else None for lst in lists]
+
+
+async def _by_key_and_param(sm: async_sessionmaker, keys: Sequence[tuple[Any, Any]], make: Any,  # type: ignore[type-arg]
+                            key_col: Any, key_name: str, order: Sequence[Any]) -> list[list[Row]]:
+    """Group (key, param) pairs by param and run one batched list query per distinct param."""
+    by_param: dict[Any, list[Any]] = {}
+    for k, p in keys:
+        by_param.setdefault(p, []).append(k)
+    out: dict[tuple[Any, Any], list[Row]] = {}
+    for p, ks in by_param.items():
+        lists = await lists_by_keys(sm, make(p), key_col, ks, key_name=key_name, order=order)
+        for k, lst in zip(ks, lists, strict=True):
+            out[(k, p)] = lst
+    return [out[(k, p)] for k, p in keys]

@@ -1,0 +1,48 @@
+"""Error presentation: every error a client sees carries ``extensions.code`` (API.md), and no
+stack trace, SQL or DSN. Unexpected errors are logged with their traceback and reach the
+client as ``INTERNAL``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from resolvers.errors import AnjuError
+
+log = logging.getLogger("anju.graphql")
+
+INTERNAL_MESSAGE = "Internal server error; the incident was logged."
+DEPTH_MARKER = "exceeds maximum operation depth"
+
+
+def present(error: GraphQLError) -> GraphQLError:
+    """The client-facing form of one error."""
+    original = error.original_error
+    if isinstance(original, AnjuError):
+        return GraphQLError(original.message, nodes=error.nodes, source=error.source, positions=error.positions,
+                            path=error.path, extensions=original.extensions)
+    if original is None:
+        # Parse/validation errors: caused by the document or variables the client sent.
+        code = "QUERY_TOO_COMPLEX" if DEPTH_MARKER in error.message else "BAD_USER_INPUT"
+        if error.extensions and error.extensions.get("code"):
+            return error
+        return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
+                            path=error.path, extensions={"code": code})
+    if isinstance(original, GraphQLError) and original.extensions.get("code"):
+        return error
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, extensions={"code": "INTERNAL"})
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites the result's errors with ``present``."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [present(e) for e in result.errors]

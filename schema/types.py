@@ -1,0 +1,353 @@
+"""Core object types of API.md: AdminArea, RelocationSite, Facility, Household, Member,
+Employment, IncomeLinkage, and their connections. Types present rows from ``resolvers``;
+nested fields go through the request's DataLoaders (one query per field per request)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry import Info
+
+import models as m
+from resolvers.paging import Page, PageArgs, page_args
+from schema.context import Context
+from schema.enums import (
+    AdminLevel,
+    AssistanceTier,
+    EmploymentChannel,
+    FacilityKind,
+    Gender,
+    LinkageMechanism,
+    MonitoringCategory,
+    PovertyStatus,
+    Relation,
+    SiteKind,
+)
+from schema.scalars import GeoJSON
+
+T = TypeVar("T")
+Ctx = Info[Context, None]
+
+
+def connection_args(info: Ctx, first: int | None, after: str | None, *, kind: str, numeric: bool = True) -> PageArgs:
+    """Validate ``first``/``after`` against the settings' page sizes (BAD_USER_INPUT naming the argument)."""
+    p = info.context.settings.paging
+    return page_args(first, after, kind=kind, numeric=numeric, default=p.default_page_size, maximum=p.max_page_size)
+
+
+@strawberry.type(description="Relay-style page information.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of records: `nodes`, `totalCount` (computed only when asked) and `pageInfo`.")
+class Connection(Generic[T]):
+    nodes: list[T]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Records matching the filter, over all pages.")
+    async def total_count(self) -> int:
+        return await self._count()
+
+    @classmethod
+    def of(cls, page: Page[Any], make: Callable[[Any], T]) -> Connection[T]:
+        return cls(nodes=[make(r) for r in page.nodes],
+                   page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+                   _count=page.count)
+
+
+@strawberry.type(description="行政区划: province > prefecture > county > township > village/community (GB/T 2260 + NBS codes).")
+class AdminArea:
+    code: str = strawberry.field(description="6-digit GB/T 2260 code (province/prefecture/county), 9-digit township or "
+                                             "12-digit village-level NBS statistical code.")
+    name: str
+    level: AdminLevel
+    parent_code: strawberry.Private[str | None]
+    geometry: GeoJSON | None = strawberry.field(description="Boundary MultiPolygon (WGS84), where one is known.")
+    assistance_tier: AssistanceTier | None = strawberry.field(description="重点帮扶县 tier, for counties.")
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> AdminArea:
+        return cls(code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"],
+                   geometry=r["geometry"], assistance_tier=r["assistance_tier"])
+
+    @strawberry.field
+    async def parent(self, info: Ctx) -> AdminArea | None:
+        return await _area(info, self.parent_code)
+
+    @strawberry.field(description="Areas directly below this one, by code.")
+    async def children(self, info: Ctx, first: int | None = None, after: str | None = None) -> Connection[AdminArea]:
+        args = connection_args(info, first, after, kind="admin_area", numeric=False)
+        page = await info.context.loaders.children_pages.load((self.code, args))
+        return Connection.of(page, AdminArea.from_row)
+
+
+async def _area(info: Ctx, code: str | None) -> AdminArea | None:
+    if code is None:
+        return None
+    row = await info.context.loaders.admin_area.load(code)
+    return AdminArea.from_row(row) if row else None
+
+
+async def _site(info: Ctx, site_id: int | None) -> RelocationSite | None:
+    if site_id is None:
+        return None
+    row = await info.context.loaders.site.load(site_id)
+    return RelocationSite.from_row(row) if row else None
+
+
+async def _facility(info: Ctx, facility_id: int | None) -> Facility | None:
+    if facility_id is None:
+        return None
+    row = await info.context.loaders.facility.load(facility_id)
+    return Facility.from_row(row) if row else None
+
+
+async def _household(info: Ctx, household_id: int) -> Household:
+    row = await info.context.loaders.household.load(household_id)
+    if row is None:  # a foreign key guarantees the row; only a concurrent delete gets here
+        raise LookupError(f"household {household_id} vanished")
+    return Household.from_row(row)
+
+
+@strawberry.type(description="安置区/安置点: a relocation site. Counts are derived from household rows.")
+class RelocationSite:
+    id: strawberry.ID
+    name: str
+    kind: SiteKind
+    location: GeoJSON = strawberry.field(description="Point (WGS84).")
+    boundary: GeoJSON | None = strawberry.field(description="MultiPolygon (WGS84), where drawn.")
+    planned_households: int | None = strawberry.field(description="Planned households (规划安置户数), as recorded.")
+    planned_population: int | None = strawberry.field(description="Planned population (规划安置人数), as recorded.")
+    opened_on: dt.date | None
+    _id: strawberry.Private[int]
+    _admin_code: strawberry.Private[str]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> RelocationSite:
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], location=r["location"],
+                   boundary=r["boundary"], planned_households=r["planned_households"],
+                   planned_population=r["planned_population"], opened_on=r["opened_on"], _id=r["id"],
+                   _admin_code=r["admin_code"])
+
+    @strawberry.field(description="The village/community-level area the site belongs to.")
+    async def admin_area(self, info: Ctx) -> AdminArea:
+        area = await _area(info, self._admin_code)
+        assert area is not None  # foreign key
+        return area
+
+    @strawberry.field(description="Households living at the site (rows with this site), 户.")
+    async def household_count(self, info: Ctx) -> int:
+        return int((await info.context.loaders.site_stats.load(self._id)).household_count)
+
+    @strawberry.field(description="Members of the site's households, 人.")
+    async def population(self, info: Ctx) -> int:
+        return int((await info.context.loaders.site_stats.load(self._id)).population)
+
+    @strawberry.field(description="Townships/villages the site's households came from (迁出地).")
+    async def origin_areas(self, info: Ctx) -> list[AdminArea]:
+        codes = await info.context.loaders.site_origin_codes.load(self._id)
+        rows = await info.context.loaders.admin_area.load_many(codes)
+        return [AdminArea.from_row(r) for r in rows if r]
+
+    @strawberry.field(description="The site's households, by id.")
+    async def households(self, info: Ctx, first: int | None = None, after: str | None = None) -> Connection[Household]:
+        args = connection_args(info, first, after, kind="household")
+        page = await info.context.loaders.site_household_pages.load((self._id, args))
+        return Connection.of(page, Household.from_row)
+
+    @strawberry.field(description="Facilities attached to the site (facility.site), by id.")
+    async def facilities(self, info: Ctx) -> list[Facility]:
+        return [Facility.from_row(r) for r in await info.context.loaders.site_facilities.load(self._id)]
+
+
+@strawberry.type(description="产业/服务设施: a park, base, workshop, factory, school, clinic …")
+class Facility:
+    id: strawberry.ID
+    name: str
+    kind: FacilityKind
+    location: GeoJSON = strawberry.field(description="Point (WGS84).")
+    footprint: GeoJSON | None = strawberry.field(description="MultiPolygon (WGS84), where drawn.")
+    area_mu: float | None = strawberry.field(description="Area in mu (亩; 1 mu = 666.67 m²).")
+    planned_jobs: int | None = strawberry.field(description="Planned jobs (设计岗位数).")
+    operator: str | None
+    opened_on: dt.date | None
+    _id: strawberry.Private[int]
+    _admin_code: strawberry.Private[str]
+    _site_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Facility:
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], location=r["location"],
+                   footprint=r["footprint"], area_mu=r["area_mu"], planned_jobs=r["planned_jobs"],
+                   operator=r["operator"], opened_on=r["opened_on"], _id=r["id"], _admin_code=r["admin_code"],
+                   _site_id=r["site_id"])
+
+    @strawberry.field
+    async def admin_area(self, info: Ctx) -> AdminArea:
+        area = await _area(info, self._admin_code)
+        assert area is not None  # foreign key
+        return area
+
+    @strawberry.field(description="The relocation site the facility serves, if attached to one.")
+    async def site(self, info: Ctx) -> RelocationSite | None:
+        return await _site(info, self._site_id)
+
+
+@strawberry.type(description="搬迁户: a relocated household (or a never-relocated one, with no site).")
+class Household:
+    id: strawberry.ID
+    code: str = strawberry.field(description="Household code (户编号), unique.")
+    dwelling: GeoJSON | None = strawberry.field(description="Point (WGS84) of the dwelling.")
+    relocated_on: dt.date | None
+    poverty_status: PovertyStatus
+    monitoring_category: MonitoringCategory | None = strawberry.field(description="防返贫监测对象类别, if monitored.")
+    risk_eliminated: bool | None = strawberry.field(description="风险已消除, for monitored households.")
+    version: int = strawberry.field(description="Row version; edits must carry it (optimistic locking).")
+    _id: strawberry.Private[int]
+    _admin_code: strawberry.Private[str]
+    _site_id: strawberry.Private[int | None]
+    _origin_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Household:
+        return cls(id=strawberry.ID(str(r["id"])), code=r["code"], dwelling=r["dwelling"],
+                   relocated_on=r["relocated_on"], poverty_status=r["poverty_status"],
+                   monitoring_category=r["monitoring_category"], risk_eliminated=r["risk_eliminated"],
+                   version=r["version"], _id=r["id"], _admin_code=r["admin_code"], _site_id=r["site_id"],
+                   _origin_code=r["origin_admin_code"])
+
+    @strawberry.field(description="The village/community-level area where the household lives now.")
+    async def admin_area(self, info: Ctx) -> AdminArea:
+        area = await _area(info, self._admin_code)
+        assert area is not None  # foreign key
+        return area
+
+    @strawberry.field
+    async def site(self, info: Ctx) -> RelocationSite | None:
+        return await _site(info, self._site_id)
+
+    @strawberry.field(description="The village/township the household left (迁出地).")
+    async def origin_area(self, info: Ctx) -> AdminArea | None:
+        return await _area(info, self._origin_code)
+
+    @strawberry.field(description="Members (人).")
+    async def size(self, info: Ctx) -> int:
+        return int((await info.context.loaders.household_stats.load(self._id)).size)
+
+    @strawberry.field(description="Members recorded as labor force (劳动力).")
+    async def labor_force_count(self, info: Ctx) -> int:
+        return int((await info.context.loaders.household_stats.load(self._id)).labor_force_count)
+
+    @strawberry.field
+    async def members(self, info: Ctx) -> list[Member]:
+        return [Member.from_row(r) for r in await info.context.loaders.members.load(self._id)]
+
+    @strawberry.field(description="Its members' employments active on `asOf` (default: today, Asia/Shanghai).")
+    async def employments(self, info: Ctx, as_of: dt.date | None = None) -> list[Employment]:
+        rows = await info.context.loaders.household_employments.load((self._id, as_of or info.context.today()))
+        return [Employment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Income linkages (利益联结) of `year`, or of every year when omitted; yuan/year.")
+    async def income_linkages(self, info: Ctx, year: int | None = None) -> list[IncomeLinkage]:
+        return [IncomeLinkage.from_row(r) for r in await info.context.loaders.income_linkages.load((self._id, year))]
+
+    @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
+    async def net_income(self, info: Ctx, year: int) -> Decimal | None:
+        value = await info.context.loaders.net_income.load((self._id, year))
+        return value  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="家庭成员: a member of a household.")
+class Member:
+    id: strawberry.ID
+    name: str
+    gender: Gender
+    birth_year: int
+    relation: Relation
+    labor_force: bool = strawberry.field(description="Recorded as labor force (劳动力).")
+    skills: list[str]
+    _id: strawberry.Private[int]
+    _household_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Member:
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], gender=r["gender"], birth_year=r["birth_year"],
+                   relation=r["relation"], labor_force=r["labor_force"], skills=list(r["skills"] or []),
+                   _id=r["id"], _household_id=r["household_id"])
+
+    @strawberry.field
+    async def household(self, info: Ctx) -> Household:
+        return await _household(info, self._household_id)
+
+    @strawberry.field(description="Employments active on `asOf`; every employment when `asOf` is omitted.")
+    async def employments(self, info: Ctx, as_of: dt.date | None = None) -> list[Employment]:
+        rows = await info.context.loaders.member_employments.load((self._id, as_of))
+        return [Employment.from_row(r) for r in rows]
+
+
+@strawberry.type(description="就业: a member's job spell. Active on D when startOn <= D and (endOn null or >= D).")
+class Employment:
+    id: strawberry.ID
+    channel: EmploymentChannel
+    employer_name: str | None
+    workplace: GeoJSON | None = strawberry.field(description="Point (WGS84) of the workplace, if known.")
+    outbound_region: str | None = strawberry.field(description="Destination region of labor export (劳务输出地).")
+    start_on: dt.date
+    end_on: dt.date | None
+    monthly_wage: Decimal | None = strawberry.field(description="Yuan per month.")
+    stable: bool = strawberry.field(description="Stable employment (稳定就业): contract or ≥ 6 months a year.")
+    _member_id: strawberry.Private[int]
+    _facility_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Employment:
+        return cls(id=strawberry.ID(str(r["id"])), channel=r["channel"], employer_name=r["employer_name"],
+                   workplace=r["workplace"], outbound_region=r["outbound_region"], start_on=r["start_on"],
+                   end_on=r["end_on"], monthly_wage=r["monthly_wage"], stable=r["stable"],
+                   _member_id=r["member_id"], _facility_id=r["facility_id"])
+
+    @strawberry.field
+    async def member(self, info: Ctx) -> Member:
+        row = await info.context.loaders.member.load(self._member_id)
+        return Member.from_row(row)
+
+    @strawberry.field
+    async def facility(self, info: Ctx) -> Facility | None:
+        return await _facility(info, self._facility_id)
+
+
+@strawberry.type(description="利益联结: a yearly benefit flow between a household and a facility/enterprise.")
+class IncomeLinkage:
+    id: strawberry.ID
+    mechanism: LinkageMechanism
+    year: int
+    amount: Decimal = strawberry.field(description="Yuan in the year.")
+    _household_id: strawberry.Private[int]
+    _facility_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> IncomeLinkage:
+        return cls(id=strawberry.ID(str(r["id"])), mechanism=r["mechanism"], year=r["year"], amount=r["amount"],
+                   _household_id=r["household_id"], _facility_id=r["facility_id"])
+
+    @strawberry.field
+    async def household(self, info: Ctx) -> Household:
+        return await _household(info, self._household_id)
+
+    @strawberry.field
+    async def facility(self, info: Ctx) -> Facility | None:
+        return await _facility(info, self._facility_id)
+
+
+AdminAreaConnection = Connection[AdminArea]
+RelocationSiteConnection = Connection[RelocationSite]
+FacilityConnection = Connection[Facility]
+HouseholdConnection = Connection[Household]
+_ = m
