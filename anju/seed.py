@@ -96,6 +96,12 @@ class SeedSummary:
 
 # --------------------------------------------------------------------------- admin areas
 
+def _divisions() -> list[dict[str, str]]:
+    """Xide's county, township and village rows (NBS 2023 codes), ``data/liangshan/xide_divisions.csv``."""
+    with (DATA / "liangshan" / "xide_divisions.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 async def _load_admin_areas(conn: AsyncConnection, facts: dict[str, Any]) -> int:
     codes = facts["admin_codes"]
     rows: list[dict[str, Any]] = [
@@ -116,11 +122,10 @@ async def _load_admin_areas(conn: AsyncConnection, facts: dict[str, Any]) -> int
             "parent_code": codes["liangshan"], "geom": from_shape(geom, srid=m.SRID),
             "assistance_tier": m.AssistanceTier.NATIONAL_KEY if code in NATIONAL_KEY_COUNTIES else None,
         })
-    with (DATA / "liangshan" / "xide_divisions.csv").open(encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            if r["level"] == "county":
-                continue  # the county row comes with its polygon above
-            rows.append({"code": r["code"], "name": r["name"], "level": m.AdminLevel(r["level"]),
+    for r in _divisions():
+        if r["level"] == "county":
+            continue  # the county row comes with its polygon above
+        rows.append({"code": r["code"], "name": r["name"], "level": m.AdminLevel(r["level"]),
                          "parent_code": r["parent_code"], "geom": None, "assistance_tier": None})
     await conn.execute(insert(m.AdminArea), rows)
     # The prefecture's outline is the union of its counties, computed by PostGIS.
@@ -363,14 +368,14 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
             location=text(seat_sql), planned_households=site_facts["households"],
             planned_population=site_facts["population"]).returning(m.RelocationSite.id))).scalar_one())
         s.sites = 1
-        townships = sorted(r["code"] for r in csv.DictReader(
-            (DATA / "liangshan" / "xide_divisions.csv").open(encoding="utf-8"))
-            if r["level"] == "township" and r["code"] != codes["guangming_town"])
+        divisions = _divisions()
+        townships = sorted(r["code"] for r in divisions
+                           if r["level"] == "township" and r["code"] != codes["guangming_town"])
         origin_townships = sorted(rng.sample(townships, site_facts["origin_townships"]))  # [generated]
         await conn.execute(insert(m.SiteOrigin), [{"site_id": site_id, "origin_admin_code": c}
                                                   for c in origin_townships])
         villages_by_township: dict[str, list[str]] = {}
-        for r in csv.DictReader((DATA / "liangshan" / "xide_divisions.csv").open(encoding="utf-8")):
+        for r in divisions:
             if r["level"] == "village":
                 villages_by_township.setdefault(r["parent_code"], []).append(r["code"])
 
@@ -383,7 +388,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
             operator="彝欣社区")
         veg = facts["facilities"][0]
         county_names = dict((await conn.execute(select(m.AdminArea.code, m.AdminArea.name).where(
-            m.AdminArea.level == m.AdminLevel.COUNTY))).tuples().all())
+            m.AdminArea.level == m.AdminLevel.COUNTY))).all())
         vegetable_ids = []
         for i, cc in enumerate(VEGETABLE_BASE_COUNTIES[: veg["count"]]):
             # [generated] a point 3 km from the county seat, kept inside the county's polygon.

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.context import Context
 from schema.errors import ErrorCodes
 from schema.query import Query
+from schema.scalars import SCALAR_MAP
 
 __all__ = ["Context", "build_schema"]
 
@@ -17,6 +18,6 @@ def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
     """The Anju schema with error codes and a depth limit (``QUERY_TOO_COMPLEX`` beyond it)."""
     return strawberry.Schema(
         query=Query,
-        config=StrawberryConfig(auto_camel_case=True),
-        extensions=[ErrorCodes, QueryDepthLimiter(max_depth=max_depth)],
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        extensions=[ErrorCodes, lambda: QueryDepthLimiter(max_depth=max_depth)],
     )

@@ -1,0 +1,38 @@
+# Anju — the two commands a newcomer needs: `make run` and `make test`.
+# Without DATABASE_URL both provide a project-local PostGIS (.pgdata/, 127.0.0.1:55432),
+# installing PostgreSQL + PostGIS from Debian's packages when missing (as root).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install db-start db-stop lint bench clean-db
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: database + migrations + demo data, then serve http://$${HOST:-127.0.0.1}:$${PORT:-8000}/graphql
+run: install
+	$(BIN)/anju up
+
+## test: the whole test suite against a real PostGIS (a separate test database)
+test: install
+	$(BIN)/pytest
+
+db-start: install
+	$(BIN)/anju db start
+
+db-stop: install
+	$(BIN)/anju db stop
+
+lint: install
+	$(BIN)/ruff check anju schema resolvers models migrations tests bench
+
+clean-db: install
+	-$(BIN)/anju db stop
+	rm -rf .pgdata

@@ -1,0 +1,100 @@
+"""Test fixtures: a real PostGIS (the project's local cluster, or DATABASE_URL's server), a fresh
+test database migrated with Alembic and loaded with the demo seed, whose counts are asserted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from anju import db, localdb
+from anju.seed import load_demo
+from anju.settings import Settings
+from schema import Context, build_schema
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+FACTS = json.loads((DATA / "seed-article-facts.json").read_text(encoding="utf-8"))
+
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Settings pointing at the test database (``anju_test`` on the local cluster, or ``<db>_test``)."""
+    s = Settings(env="test")
+    if s.uses_local_db:
+        localdb.start(s.local_db)
+        name = s.local_db.test_database
+        return s.model_copy(update={"local_db": s.local_db.model_copy(update={"database": name})})
+    url = make_url(s.sqlalchemy_url())
+    return s.model_copy(update={"database_url": url.set(database=f"{url.database}_test").render_as_string(False)})
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A fresh test database: dropped, created with postgis, migrated (alembic), seeded; counts asserted."""
+    await db.ensure_database(settings, drop_first=True)
+    await db.migrate(settings)
+    eng = db.create_engine(settings)
+    summary = await load_demo(eng)
+    site = FACTS["relocation_sites"][0]
+    tea = FACTS["facilities"][1]
+    assert summary.loaded
+    assert summary.households == site["households"] + tea["tea_farming_households"]  # 1,447 + 126
+    async with eng.connect() as c:
+        counts = (await c.execute(text(
+            "SELECT (SELECT count(*) FROM household h JOIN relocation_site s ON s.id = h.site_id "
+            "        WHERE s.name = '彝欣社区') AS hh,"
+            " (SELECT count(*) FROM member m JOIN household h ON h.id = m.household_id "
+            "  JOIN relocation_site s ON s.id = h.site_id WHERE s.name = '彝欣社区') AS people,"
+            " (SELECT count(*) FROM admin_area WHERE level = 'county') AS counties"))).one()
+    assert tuple(counts) == (1447, 7518, 17)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sm(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@pytest.fixture(scope="session")
+def schema(settings: Settings) -> Any:
+    return build_schema(max_depth=settings.max_query_depth)
+
+
+@pytest.fixture
+def gql(schema: Any, sm: async_sessionmaker, settings: Settings):  # type: ignore[no-untyped-def, type-arg]
+    """``await gql(query, **variables)`` → ExecutionResult, with a fresh Context (fresh loaders)."""
+    async def run(query: str, **variables: Any) -> Any:
+        return await schema.execute(query, variable_values=variables or None,
+                                    context_value=Context(sessionmaker=sm, settings=settings))
+    return run
+
+
+class StatementCounter:
+    """Counts SQL statements sent through an engine (``before_cursor_execute``)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine.sync_engine
+        self.statements: list[str] = []
+
+    def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._on)
+
+
+@pytest.fixture
+def count_statements(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    return lambda: StatementCounter(engine)
