@@ -1,0 +1,17 @@
+# Anju app image. The database is a separate PostGIS (see docker-compose.yml); set DATABASE_URL.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOST=0.0.0.0 PORT=8000
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY anju ./anju
+COPY schema ./schema
+COPY resolvers ./resolvers
+COPY models ./models
+COPY migrations ./migrations
+COPY data ./data
+RUN pip install --no-cache-dir -e . && useradd --system --home /app anju
+USER anju
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+# migrate + seed (idempotent) + serve
+CMD ["anju", "up"]

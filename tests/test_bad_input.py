@@ -1,0 +1,105 @@
+"""Bad input answers BAD_USER_INPUT naming the argument, an unknown id answers null; never INTERNAL."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from resolvers.paging import encode_cursor
+
+
+@pytest.mark.parametrize("query", [
+    pytest.param('{ household(id: "999999999") { id } }', id="household-unknown"),
+    pytest.param('{ household(id: "abc") { id } }', id="household-not-a-number"),
+    pytest.param('{ household(id: "99999999999999999999999") { id } }', id="household-beyond-int64"),
+    pytest.param('{ relocationSite(id: "0") { id } }', id="site-zero"),
+    pytest.param('{ facility(id: "-3") { id } }', id="facility-negative"),
+    pytest.param('{ adminArea(code: "999999") { code } }', id="area-unknown"),
+    pytest.param('{ adminArea(code: "x\' OR 1=1 --") { code } }', id="area-injection"),
+])
+async def test_unknown_ids_are_null(gql, query):  # type: ignore[no-untyped-def]
+    r = await gql(query)
+    assert r.errors is None
+    assert list(r.data.values()) == [None]
+
+
+def _err(r):  # type: ignore[no-untyped-def]
+    assert r.errors, "expected an error"
+    assert len(r.errors) == 1
+    e = r.errors[0]
+    assert "SELECT" not in e.message and "Traceback" not in e.message and "asyncpg" not in e.message
+    return e
+
+
+CURSOR_QUERIES = [
+    "query($a: String) { households(after: $a) { nodes { id } } }",
+    "query($a: String) { relocationSites(after: $a) { nodes { id } } }",
+    "query($a: String) { facilities(after: $a) { nodes { id } } }",
+    "query($a: String) { adminAreas(after: $a) { nodes { code } } }",
+    'query($a: String) { adminArea(code: "513400") { children(after: $a) { nodes { code } } } }',
+]
+
+
+@pytest.mark.parametrize("query", CURSOR_QUERIES)
+@pytest.mark.parametrize("cursor", [
+    pytest.param("not-a-cursor!!", id="garbage"),
+    pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
+    pytest.param(encode_cursor("member", 5), id="other-list"),
+    pytest.param(base64.urlsafe_b64encode(b"household:1; DROP TABLE household").decode(), id="injection"),
+    pytest.param(encode_cursor("household", "9" * 30), id="huge-number"),
+    pytest.param("", id="empty"),
+])
+async def test_malformed_cursor(gql, query, cursor):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query, a=cursor))
+    assert e.extensions["code"] == "BAD_USER_INPUT"
+    assert e.message.startswith("after:")
+    assert e.extensions["field"] == "after"
+
+
+@pytest.mark.parametrize("first", [100000, 501, -1])
+async def test_first_out_of_range(gql, first):  # type: ignore[no-untyped-def]
+    for q in ("query($f: Int) { households(first: $f) { nodes { id } } }",
+              'query($f: Int) { relocationSite(id: "1") { households(first: $f) { nodes { id } } } }'):
+        e = _err(await gql(q, f=first))
+        assert e.extensions["code"] == "BAD_USER_INPUT"
+        assert "first" in e.message and "500" in e.message
+
+
+async def test_first_beyond_graphql_int(gql):  # type: ignore[no-untyped-def]
+    e = _err(await gql("{ households(first: 100000000000) { nodes { id } } }"))
+    assert e.extensions["code"] == "BAD_USER_INPUT"
+    assert "first" in e.message or "Int" in e.message
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    pytest.param('{ households(filter: {areaCode: "51x"}) { nodes { id } } }', "filter.areaCode", id="area-code"),
+    pytest.param('{ households(filter: {siteId: "abc"}) { nodes { id } } }', "filter.siteId", id="site-id"),
+    pytest.param('{ relocationSites(filter: {nameContains: ""}) { nodes { id } } }', "filter.nameContains", id="empty"),
+    pytest.param('{ adminAreas(parentCode: "12") { nodes { code } } }', "parentCode", id="parent-code"),
+])
+async def test_bad_filters_name_the_field(gql, query, field):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query))
+    assert e.extensions["code"] == "BAD_USER_INPUT"
+    assert e.extensions["field"] == field and e.message.startswith(field)
+
+
+async def test_like_wildcards_are_literal(gql):  # type: ignore[no-untyped-def]
+    r = await gql('{ a: relocationSites(filter: {nameContains: "%"}) { totalCount } '
+                  ' b: relocationSites(filter: {nameContains: "彝欣"}) { totalCount } }')
+    assert r.errors is None
+    assert (r.data["a"]["totalCount"], r.data["b"]["totalCount"]) == (0, 1)
+
+
+async def test_unknown_field_and_enum_are_bad_input(gql):  # type: ignore[no-untyped-def]
+    for q in ("{ households { nodes { nope } } }", "{ facilities(filter: {kinds: [CASINO]}) { totalCount } }"):
+        e = _err(await gql(q))
+        assert e.extensions["code"] == "BAD_USER_INPUT"
+
+
+async def test_too_deep_query(gql):  # type: ignore[no-untyped-def]
+    inner = "code"
+    for _ in range(20):
+        inner = f"parent {{ {inner} }}"
+    r = await gql(f'{{ adminArea(code: "513432208201") {{ {inner} }} }}')
+    assert r.errors and r.errors[0].extensions["code"] == "QUERY_TOO_COMPLEX"

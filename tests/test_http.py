@@ -1,0 +1,62 @@
+"""HTTP level: the Starlette app with its own lifespan engine, GraphQL over HTTP, GraphiQL, /healthz."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from anju.app import create_app
+
+
+@pytest.fixture(scope="module")
+def client(settings, engine):  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_graphql_post_json(client):  # type: ignore[no-untyped-def]
+    r = client.post("/graphql", json={"query": '{ relocationSites(filter: {nameContains: "彝欣"}) '
+                                               '{ nodes { name householdCount population } } }'})
+    assert r.status_code == 200
+    assert r.json() == {"data": {"relocationSites": {"nodes": [
+        {"name": "彝欣社区", "householdCount": 1447, "population": 7518}]}}}
+
+
+def test_graphql_response_media_type(client):  # type: ignore[no-untyped-def]
+    r = client.post("/graphql", json={"query": "{ adminArea(code: \"513432\") { name } }"},
+                    headers={"accept": "application/graphql-response+json"})
+    assert r.status_code == 200
+    assert r.json()["data"]["adminArea"]["name"] == "喜德县"
+
+
+def test_bad_input_over_http_is_not_500(client):  # type: ignore[no-untyped-def]
+    r = client.post("/graphql", json={"query": "{ households(first: 100000) { nodes { id } } }"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Traceback" not in r.text and "SELECT" not in r.text
+
+
+def test_graphiql_in_a_browser(client):  # type: ignore[no-untyped-def]
+    r = client.get("/graphql", headers={"accept": "text/html"})
+    assert r.status_code == 200
+    assert "graphiql" in r.text.lower()
+
+
+def test_healthz_ok(client):  # type: ignore[no-untyped-def]
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["database"] == "ok"
+
+
+def test_healthz_database_unreachable(settings):  # type: ignore[no-untyped-def]
+    # A port where nothing listens: the service starts and says the database is unreachable.
+    dead = settings.model_copy(update={"database_url": "postgresql://anju:x@127.0.0.1:9/anju"})
+    with TestClient(create_app(dead)) as c:
+        r = c.get("/healthz")
+        assert r.status_code == 503
+        assert r.json() == {"status": "unavailable", "database": "unreachable"}
+        q = c.post("/graphql", json={"query": "{ households { totalCount } }"})
+        assert q.status_code == 200
+        assert q.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+        assert "127.0.0.1" not in q.text and "password" not in q.text
