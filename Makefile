@@ -34,5 +34,4 @@ lint: install
 	$(BIN)/ruff check anju schema resolvers models migrations tests bench
 
 clean-db: install
-	-$(BIN)/anju db stop
-	rm -rf .pgdata
+	$(BIN)/anju db destroy

@@ -44,7 +44,19 @@ def db_start() -> None:
     if not s.uses_local_db:
         _fail("DATABASE_URL is set: Anju uses that server and manages no local cluster.")
     ensure_server(s)
-    typer.echo(f"PostGIS running: {db.safe_url(s)}")
+    typer.echo(f"PostGIS running: {db.safe_url(s)} (data: {localdb.data_dir(s.local_db)})")
+
+
+@db_app.command("destroy")
+def db_destroy() -> None:
+    """Stop the local PostGIS and delete its data directory (all local data)."""
+    import shutil
+
+    s = _settings()
+    localdb.stop(s.local_db)
+    path = localdb.data_dir(s.local_db)
+    shutil.rmtree(path, ignore_errors=True)
+    typer.echo(f"removed {path}")
 
 
 @db_app.command("stop")
@@ -59,7 +71,7 @@ def db_status() -> None:
     """Say whether the local PostGIS runs (exit 1 when not)."""
     s = _settings()
     running = localdb.is_running(s.local_db)
-    typer.echo(f"{'running' if running else 'not running'}: {db.safe_url(s)}")
+    typer.echo(f"{'running' if running else 'not running'}: {db.safe_url(s)} (data: {localdb.data_dir(s.local_db)})")
     raise typer.Exit(0 if running else 1)
 
 

@@ -6,6 +6,7 @@ is unset Anju manages a project-local cluster (``anju.localdb``) on 127.0.0.1:55
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,14 @@ class PagingSettings(BaseModel):
         return self
 
 
+class MonitoringSettings(BaseModel):
+    """防返贫监测 defaults."""
+
+    per_capita_threshold: Decimal = Field(
+        Decimal("10000"), ge=0,
+        description="yuan per person per year; the report's Beichuan example counts households below 10,000")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -61,6 +70,7 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(30_000, ge=100, description="per-statement timeout, milliseconds")
     local_db: LocalDbSettings = LocalDbSettings()
     paging: PagingSettings = PagingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     timezone: str = Field("Asia/Shanghai", description="zone of the default `asOf` date (today)")
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "ANJU_HOST"))

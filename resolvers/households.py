@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, func, or_, select
+from sqlalchemy import BigInteger, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
@@ -33,6 +33,8 @@ class HouseholdFilter:
 
     site_id: int | None = None
     area_code: str | None = None
+    zero_employment: bool | None = None
+    as_of: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,17 @@ def _filtered(f: HouseholdFilter | None) -> Select[Any]:
         q = q.where(H.site_id == f.site_id)
     if f.area_code is not None:
         q = q.where(under_area(H.admin_code, f.area_code, "filter.areaCode"))
+    if f.zero_employment is not None:
+        zero = zero_employment(f.as_of or dt.date.today())
+        q = q.where(zero if f.zero_employment else ~zero)
     return q
+
+
+def zero_employment(as_of: dt.date) -> Any:
+    """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md)."""
+    labor = exists().where(M.household_id == H.id, M.labor_force)
+    employed = exists().where(M.household_id == H.id, E.member_id == M.id, active_on(as_of))
+    return and_(labor, ~employed)
 
 
 async def households_page(sm: async_sessionmaker, f: HouseholdFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -11,12 +12,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from resolvers import admin_areas, facilities, households, sites
+from resolvers import admin_areas, coverage, facilities, households, sites
 
 
 class PagingLimits(Protocol):
     default_page_size: int
     max_page_size: int
+
+
+class MonitoringLimits(Protocol):
+    per_capita_threshold: Decimal
 
 
 class SettingsLike(Protocol):
@@ -27,6 +32,9 @@ class SettingsLike(Protocol):
 
     @property
     def paging(self) -> PagingLimits: ...
+
+    @property
+    def monitoring(self) -> MonitoringLimits: ...
 
 
 @dataclass
@@ -49,6 +57,14 @@ class Loaders:
     income_linkages: DataLoader[Any, Any]
     net_income: DataLoader[Any, Any]
     children_pages: DataLoader[Any, Any]
+    site_coverage: DataLoader[Any, Any]
+    area_coverage: DataLoader[Any, Any]
+    site_linkage_summary: DataLoader[Any, Any]
+    area_linkage_summary: DataLoader[Any, Any]
+    household_employment: DataLoader[Any, Any]
+    linked_income: DataLoader[Any, Any]
+    facility_employees: DataLoader[Any, Any]
+    facility_linked_households: DataLoader[Any, Any]
 
 
 def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
@@ -73,6 +89,14 @@ def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
         income_linkages=dl(households.income_linkages_by_household_ids),
         net_income=dl(households.net_incomes_by_household_ids),
         children_pages=dl(admin_areas.children_pages),
+        site_coverage=dl(coverage.employment_coverage_by_site_ids),
+        area_coverage=dl(coverage.employment_coverage_by_area_codes),
+        site_linkage_summary=dl(coverage.income_linkage_summary_by_site_ids),
+        area_linkage_summary=dl(coverage.income_linkage_summary_by_area_codes),
+        household_employment=dl(coverage.household_employment_by_ids),
+        linked_income=dl(coverage.linked_income_by_household_ids),
+        facility_employees=dl(coverage.facility_employees),
+        facility_linked_households=dl(coverage.facility_linked_households),
     )
 
 

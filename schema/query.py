@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import strawberry
 
-from resolvers import admin_areas, facilities, households, sites
+from resolvers import admin_areas, coverage, facilities, households, sites
+from resolvers.errors import InvalidInput
 from resolvers.query import parse_id, require_id
 from schema.enums import AdminLevel, FacilityKind
 from schema.types import (
@@ -13,6 +17,7 @@ from schema.types import (
     Ctx,
     Facility,
     Household,
+    HouseholdRisk,
     RelocationSite,
     connection_args,
 )
@@ -44,10 +49,14 @@ class FacilityFilter:
 class HouseholdFilter:
     site_id: strawberry.ID | None = None
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
+    zero_employment: bool | None = strawberry.field(
+        default=None, description="true: only 零就业家庭 on `asOf`; false: only households that are not.")
+    as_of: dt.date | None = strawberry.field(default=None, description="Date of `zeroEmployment` (default: today).")
 
-    def to_resolver(self) -> households.HouseholdFilter:
+    def to_resolver(self, today: dt.date) -> households.HouseholdFilter:
         site_id = require_id(self.site_id, "filter.siteId") if self.site_id is not None else None
-        return households.HouseholdFilter(site_id=site_id, area_code=self.area_code)
+        return households.HouseholdFilter(site_id=site_id, area_code=self.area_code,
+                                          zero_employment=self.zero_employment, as_of=self.as_of or today)
 
 
 @strawberry.type
@@ -102,7 +111,38 @@ class Query:
     async def households(self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None,
                          after: str | None = None) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
-        f = filter.to_resolver() if filter else None
+        f = filter.to_resolver(info.context.today()) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
         info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
+
+    @strawberry.field(description="零就业家庭 (dynamic zero-clearing work): households with labor force and no member "
+                                  "employed on `asOf` (default: today), by id; optionally under an area and/or at a site.")
+    async def zero_employment_households(self, info: Ctx, area_code: str | None = None, site_id: strawberry.ID | None = None,
+                                         as_of: dt.date | None = None, first: int | None = None,
+                                         after: str | None = None) -> Connection[Household]:
+        args = connection_args(info, first, after, kind="household")
+        sid = require_id(site_id, "siteId") if site_id is not None else None
+        page = await coverage.zero_employment_households(info.context.sessionmaker, args, as_of=as_of or info.context.today(),
+                                                         area_code=area_code, site_id=sid)
+        info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
+        return Connection.of(page, Household.from_row)
+
+    @strawberry.field(description="防返贫监测: households whose per-capita net income in `year` is below "
+                                  "`perCapitaThreshold` (yuan; default from settings, 10,000) or fell compared with "
+                                  "`year - 1`, by id.")
+    async def households_at_risk(self, info: Ctx, year: int, area_code: str | None = None,
+                                 site_id: strawberry.ID | None = None, per_capita_threshold: Decimal | None = None,
+                                 first: int | None = None, after: str | None = None) -> Connection[HouseholdRisk]:
+        args = connection_args(info, first, after, kind="household")
+        sid = require_id(site_id, "siteId") if site_id is not None else None
+        threshold = info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None \
+            else per_capita_threshold
+        if not threshold.is_finite() or threshold < 0:
+            raise InvalidInput(f"perCapitaThreshold: {threshold} must be a finite amount >= 0 (yuan)",
+                               field="perCapitaThreshold")
+        if not 2000 <= year <= 2100:
+            raise InvalidInput(f"year: {year} is outside 2000..2100", field="year")
+        page = await coverage.households_at_risk(info.context.sessionmaker, args, year=year, threshold=threshold,
+                                                 area_code=area_code, site_id=sid)
+        return Connection.of(page, HouseholdRisk.of)

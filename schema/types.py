@@ -5,6 +5,7 @@ nested fields go through the request's DataLoaders (one query per field per requ
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -13,6 +14,7 @@ import strawberry
 from strawberry import Info
 
 import models as m
+from resolvers import coverage as cov
 from resolvers.paging import Page, PageArgs, page_args
 from schema.context import Context
 from schema.enums import (
@@ -86,6 +88,17 @@ class AdminArea:
         args = connection_args(info, first, after, kind="admin_area", numeric=False)
         page = await info.context.loaders.children_pages.load((self.code, args))
         return Connection.of(page, AdminArea.from_row)
+
+    @strawberry.field(description="Employment coverage (就业覆盖) of every household under this area on `asOf` "
+                                  "(default: today, Asia/Shanghai).")
+    async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
+        c = await info.context.loaders.area_coverage.load((self.code, as_of or info.context.today()))
+        return EmploymentCoverage.of(c)
+
+    @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.")
+    async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
+        summary = await info.context.loaders.area_linkage_summary.load((self.code, year))
+        return IncomeLinkageSummary.of(summary, "area", self.code, year)
 
 
 async def _area(info: Ctx, code: str | None) -> AdminArea | None:
@@ -166,6 +179,17 @@ class RelocationSite:
     async def facilities(self, info: Ctx) -> list[Facility]:
         return [Facility.from_row(r) for r in await info.context.loaders.site_facilities.load(self._id)]
 
+    @strawberry.field(description="Employment coverage (就业覆盖) of the site's households on `asOf` "
+                                  "(default: today, Asia/Shanghai).")
+    async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
+        c = await info.context.loaders.site_coverage.load((self._id, as_of or info.context.today()))
+        return EmploymentCoverage.of(c)
+
+    @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.")
+    async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
+        summary = await info.context.loaders.site_linkage_summary.load((self._id, year))
+        return IncomeLinkageSummary.of(summary, "site", str(self._id), year)
+
 
 @strawberry.type(description="产业/服务设施: a park, base, workshop, factory, school, clinic …")
 class Facility:
@@ -198,6 +222,21 @@ class Facility:
     @strawberry.field(description="The relocation site the facility serves, if attached to one.")
     async def site(self, info: Ctx) -> RelocationSite | None:
         return await _site(info, self._site_id)
+
+    @strawberry.field(description="Members with an employment here active on `asOf` (default: today), persons.")
+    async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int:
+        return int(await info.context.loaders.facility_employees.load((self._id, as_of or info.context.today())))
+
+    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs.")
+    async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
+        if not self.planned_jobs:
+            return None
+        n = await info.context.loaders.facility_employees.load((self._id, as_of or info.context.today()))
+        return n / self.planned_jobs
+
+    @strawberry.field(description="Households with an income linkage to this facility in `year`.")
+    async def linked_households(self, info: Ctx, year: int) -> int:
+        return int(await info.context.loaders.facility_linked_households.load((self._id, year)))
 
 
 @strawberry.type(description="搬迁户: a relocated household (or a never-relocated one, with no site).")
@@ -257,6 +296,22 @@ class Household:
     @strawberry.field(description="Income linkages (利益联结) of `year`, or of every year when omitted; yuan/year.")
     async def income_linkages(self, info: Ctx, year: int | None = None) -> list[IncomeLinkage]:
         return [IncomeLinkage.from_row(r) for r in await info.context.loaders.income_linkages.load((self._id, year))]
+
+    @strawberry.field(description="Members stably employed (稳定就业) on `asOf` (default: today), persons.")
+    async def stably_employed_count(self, info: Ctx, as_of: dt.date | None = None) -> int:
+        st = await info.context.loaders.household_employment.load((self._id, as_of or info.context.today()))
+        return int(st.stably_employed_count)
+
+    @strawberry.field(description="零就业家庭: has labor force and no member employed on `asOf` (default: today).")
+    async def is_zero_employment(self, info: Ctx, as_of: dt.date | None = None) -> bool:
+        st = await info.context.loaders.household_employment.load((self._id, as_of or info.context.today()))
+        return bool(st.is_zero_employment)
+
+    @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
+    async def linked_income(self, info: Ctx, year: int) -> LinkedIncome:
+        li = await info.context.loaders.linked_income.load((self._id, year))
+        return LinkedIncome(total=li.total, per_capita=li.per_capita,
+                            by_mechanism=[MechanismAmount.of(x) for x in li.by_mechanism])
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
     async def net_income(self, info: Ctx, year: int) -> Decimal | None:
@@ -344,6 +399,111 @@ class IncomeLinkage:
     @strawberry.field
     async def facility(self, info: Ctx) -> Facility | None:
         return await _facility(info, self._facility_id)
+
+
+@strawberry.type(description="Distinct employed members with an active employment in the channel.")
+class ChannelCount:
+    channel: EmploymentChannel
+    count: int
+
+
+@strawberry.type(description="就业覆盖 on a date (API.md Definitions). coverageRate = householdsCovered ÷ "
+                             "householdsWithLaborForce, null when the latter is 0.")
+class EmploymentCoverage:
+    households: int
+    households_with_labor_force: int
+    households_covered: int
+    coverage_rate: float | None
+    zero_employment_households: int
+    employed_persons: int
+    stably_employed_persons: int
+    by_channel: list[ChannelCount]
+
+    @classmethod
+    def of(cls, c: cov.EmploymentCoverage) -> EmploymentCoverage:
+        return cls(households=c.households, households_with_labor_force=c.households_with_labor_force,
+                   households_covered=c.households_covered, coverage_rate=c.coverage_rate,
+                   zero_employment_households=c.zero_employment_households, employed_persons=c.employed_persons,
+                   stably_employed_persons=c.stably_employed_persons,
+                   by_channel=[ChannelCount(channel=x.channel, count=x.count) for x in c.by_channel])
+
+
+@strawberry.type(description="Yuan of one linkage mechanism in a year.")
+class MechanismAmount:
+    mechanism: LinkageMechanism
+    amount: Decimal = strawberry.field(description="Yuan.")
+    households: int = strawberry.field(description="Households receiving it (1 on a single household's field).")
+
+    @classmethod
+    def of(cls, x: cov.MechanismAmount) -> MechanismAmount:
+        return cls(mechanism=x.mechanism, amount=x.amount, households=x.households)
+
+
+@strawberry.type(description="A household's income-linkage yuan of a year.")
+class LinkedIncome:
+    total: Decimal = strawberry.field(description="Yuan in the year.")
+    per_capita: Decimal | None = strawberry.field(description="total ÷ size, half-up to 0.01; null when size is 0.")
+    by_mechanism: list[MechanismAmount]
+
+
+@strawberry.type(description="Linkage yuan a facility paid to a group's households in a year.")
+class FacilityAmount:
+    amount: Decimal = strawberry.field(description="Yuan.")
+    households: int
+    _facility_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def facility(self, info: Ctx) -> Facility:
+        f = await _facility(info, self._facility_id)
+        assert f is not None  # foreign key
+        return f
+
+
+@strawberry.type(description="利益联结 summary of a site's or area's households in a year.")
+class IncomeLinkageSummary:
+    households_linked: int = strawberry.field(description="Households with >= 1 linkage in the year.")
+    total: Decimal = strawberry.field(description="Yuan in the year.")
+    by_mechanism: list[MechanismAmount]
+    _scope: strawberry.Private[str]
+    _key: strawberry.Private[str]
+    _year: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int) -> IncomeLinkageSummary:
+        return cls(households_linked=s.households_linked, total=s.total,
+                   by_mechanism=[MechanismAmount.of(x) for x in s.by_mechanism], _scope=scope, _key=key, _year=year)
+
+    @strawberry.field(description="Facilities paying the most linkage yuan to these households, largest first.")
+    async def by_facility(self, info: Ctx, first: int = 10) -> list[FacilityAmount]:
+        limit = info.context.settings.paging.max_page_size
+        if not 0 <= first <= limit:
+            from resolvers.errors import InvalidInput
+
+            raise InvalidInput(f"first: {first} is outside 0..{limit}", field="first")
+        rows = await cov.top_facilities(info.context.sessionmaker, self._scope, self._key, self._year, first)
+        return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id) for r in rows]
+
+
+@strawberry.enum(description="Why a household is listed by householdsAtRisk.")
+class RiskReason(enum.Enum):
+    BELOW_THRESHOLD = "below_threshold"
+    INCOME_DECLINED = "income_declined"
+
+
+@strawberry.type(description="A household flagged by 防返贫监测, with its per-capita net incomes (yuan).")
+class HouseholdRisk:
+    household: Household
+    reasons: list[RiskReason]
+    per_capita_income: Decimal | None
+    previous_per_capita_income: Decimal | None
+    change_rate: float | None = strawberry.field(description="(this − previous) ÷ previous per-capita income.")
+
+    @classmethod
+    def of(cls, r: cov.RiskRow) -> HouseholdRisk:
+        reasons = [x for x, on in ((RiskReason.BELOW_THRESHOLD, r.below_threshold),
+                                   (RiskReason.INCOME_DECLINED, r.income_declined)) if on]
+        return cls(household=Household.from_row(r.household), reasons=reasons, per_capita_income=r.per_capita_income,
+                   previous_per_capita_income=r.previous_per_capita_income, change_rate=r.change_rate)
 
 
 AdminAreaConnection = Connection[AdminArea]

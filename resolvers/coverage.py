@@ -1,0 +1,354 @@
+"""Employment coverage (就业覆盖), income linkages (利益联结) and return-to-poverty monitoring
+(防返贫监测): grouped SQL over households, members, employments, linkages and incomes.
+
+Every aggregate is one grouped statement per batch, whatever the number of households
+(``resolvers/sql/*.sql``). Definitions are API.md's "Definitions (exact)":
+- an employment is active on D when start_on <= D and (end_on is null or end_on >= D);
+- a household has labor force when >= 1 member has labor_force; it is covered when it has labor
+  force and >= 1 member is stably employed on D; zero-employment when it has labor force and no
+  member is employed on D;
+- per-capita net income = net_income(year) / size, compared exactly, shown rounded half-up to 0.01.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import and_, func, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+import models as m
+from resolvers.households import active_on, household_select, zero_employment
+from resolvers.paging import Page, PageArgs
+from resolvers.query import Row, area_code_prefix, fetch_page, under_area
+
+H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
+CENT = Decimal("0.01")
+
+# Allow-listed scope fragments: (group_key text, household_id bigint) for the keys asked.
+SCOPES = {
+    "site": "SELECT k AS group_key, h.id AS household_id FROM unnest(CAST(:keys AS text[])) AS k "
+            "JOIN household h ON h.site_id = CAST(k AS bigint)",
+    # Area keys are code prefixes (see area_code_prefix); the county_code test lets the index help.
+    "area": "SELECT k AS group_key, h.id AS household_id FROM unnest(CAST(:keys AS text[])) AS k "
+            "JOIN household h ON h.admin_code LIKE k || '%' AND (length(k) < 6 OR h.county_code = left(k, 6))",
+}
+
+
+def _sql(name: str, scope: str) -> Any:
+    body = resources.files("resolvers.sql").joinpath(name).read_text(encoding="utf-8")
+    return text(body.replace("{scope}", SCOPES[scope]))
+
+
+def round_yuan(x: Decimal) -> Decimal:
+    """Round yuan half-up to 0.01 (API.md: per-capita amounts)."""
+    return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class ChannelCount:
+    """Distinct employed members whose active employments include ``channel``."""
+
+    channel: m.EmploymentChannel
+    count: int
+
+
+@dataclass(frozen=True)
+class EmploymentCoverage:
+    """API.md ``EmploymentCoverage``; ``coverage_rate`` = covered / with labor force, None if 0."""
+
+    households: int
+    households_with_labor_force: int
+    households_covered: int
+    zero_employment_households: int
+    employed_persons: int
+    stably_employed_persons: int
+    by_channel: list[ChannelCount]
+
+    @property
+    def coverage_rate(self) -> float | None:
+        if self.households_with_labor_force == 0:
+            return None
+        return self.households_covered / self.households_with_labor_force
+
+
+@dataclass(frozen=True)
+class MechanismAmount:
+    """Yuan of one linkage mechanism, and the households receiving it."""
+
+    mechanism: m.LinkageMechanism
+    amount: Decimal
+    households: int
+
+
+@dataclass(frozen=True)
+class IncomeLinkageSummary:
+    """API.md ``IncomeLinkageSummary``: households with >= 1 linkage in the year, total yuan, by mechanism."""
+
+    households_linked: int
+    total: Decimal
+    by_mechanism: list[MechanismAmount]
+
+
+@dataclass(frozen=True)
+class FacilityAmount:
+    """Yuan a facility paid to the group's households in a year, and how many households."""
+
+    facility_id: int
+    amount: Decimal
+    households: int
+
+
+@dataclass(frozen=True)
+class HouseholdEmployment:
+    """One household's employment status on a date."""
+
+    has_labor_force: bool
+    employed_count: int
+    stably_employed_count: int
+
+    @property
+    def is_zero_employment(self) -> bool:
+        return self.has_labor_force and self.employed_count == 0
+
+
+@dataclass(frozen=True)
+class LinkedIncome:
+    """API.md ``LinkedIncome``: linkage yuan of the year, summed; per capita = total / size (None if 0)."""
+
+    total: Decimal
+    per_capita: Decimal | None
+    by_mechanism: list[MechanismAmount]
+
+
+def _mechanisms(raw: str) -> list[MechanismAmount]:
+    return [MechanismAmount(m.LinkageMechanism(x["mechanism"]), round_yuan(Decimal(str(x["amount"]))),
+                            int(x.get("households", 0)))
+            for x in json.loads(raw, parse_float=Decimal)]
+
+
+def _group(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
+    by: dict[Any, list[Any]] = {}
+    for k, p in keys:
+        by.setdefault(p, []).append(k)
+    return by
+
+
+async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, dt.date]]  # type: ignore[type-arg]
+                    ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
+    out = {}
+    async with sm() as s:
+        for as_of, ks in _group(keys).items():
+            rows = await s.execute(_sql("employment_coverage.sql", scope), {"keys": list(set(ks)), "as_of": as_of})
+            for r in rows.mappings():
+                out[(r["group_key"], as_of)] = EmploymentCoverage(
+                    households=int(r["households"]), households_with_labor_force=int(r["households_with_labor_force"]),
+                    households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
+                    employed_persons=int(r["employed_persons"]), stably_employed_persons=int(r["stably_employed_persons"]),
+                    by_channel=[ChannelCount(m.EmploymentChannel(c["channel"]), int(c["count"]))
+                                for c in json.loads(r["by_channel"])])
+    return out
+
+
+async def employment_coverage_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                          keys: Sequence[tuple[int, dt.date]]) -> list[EmploymentCoverage]:
+    """Batch: coverage of each (site id, as_of) over the households living at the site.
+
+    Returns:
+        EmploymentCoverage per key (all zeros for a site without households). One statement per
+        distinct ``as_of``. Source: resolvers/sql/employment_coverage.sql.
+    """
+    found = await _coverage(sm, "site", [(str(k), d) for k, d in keys])
+    return [found[(str(k), d)] for k, d in keys]
+
+
+async def employment_coverage_by_area_codes(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                            keys: Sequence[tuple[str, dt.date]]) -> list[EmploymentCoverage]:
+    """Batch: coverage of each (admin code, as_of) over every household whose admin code lies under the
+    area (relocated or not). Raises InvalidInput for a malformed code."""
+    prefixed = [(area_code_prefix(c, "code"), d) for c, d in keys]
+    found = await _coverage(sm, "area", prefixed)
+    return [found[k] for k in prefixed]
+
+
+async def _summary(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, int]]  # type: ignore[type-arg]
+                   ) -> dict[tuple[str, int], IncomeLinkageSummary]:
+    out = {}
+    async with sm() as s:
+        for year, ks in _group(keys).items():
+            rows = await s.execute(_sql("income_linkage_summary.sql", scope), {"keys": list(set(ks)), "year": year})
+            for r in rows.mappings():
+                out[(r["group_key"], year)] = IncomeLinkageSummary(
+                    households_linked=int(r["households_linked"]), total=round_yuan(Decimal(r["total"])),
+                    by_mechanism=_mechanisms(r["by_mechanism"]))
+    return out
+
+
+async def income_linkage_summary_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                             keys: Sequence[tuple[int, int]]) -> list[IncomeLinkageSummary]:
+    """Batch: linkage summary of each (site id, year) over the site's households; yuan."""
+    found = await _summary(sm, "site", [(str(k), y) for k, y in keys])
+    return [found[(str(k), y)] for k, y in keys]
+
+
+async def income_linkage_summary_by_area_codes(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                               keys: Sequence[tuple[str, int]]) -> list[IncomeLinkageSummary]:
+    """Batch: linkage summary of each (admin code, year) over every household under the area; yuan."""
+    prefixed = [(area_code_prefix(c, "code"), y) for c, y in keys]
+    found = await _summary(sm, "area", prefixed)
+    return [found[k] for k in prefixed]
+
+
+async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int, first: int  # type: ignore[type-arg]
+                         ) -> list[FacilityAmount]:
+    """The ``first`` facilities paying the most linkage yuan to the group's households in ``year``
+    (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key = admin code)."""
+    if scope == "area":
+        key = area_code_prefix(key, "code")
+    q = text(f"WITH scope AS ({SCOPES[scope]}) "
+             "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
+             "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
+             "WHERE l.year = :year AND l.facility_id IS NOT NULL "
+             "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first")
+    async with sm() as s:
+        rows = await s.execute(q, {"keys": [key], "year": year, "first": first})
+        return [FacilityAmount(int(r.facility_id), round_yuan(r.amount), int(r.households)) for r in rows]
+
+
+async def household_employment_by_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                      keys: Sequence[tuple[int, dt.date]]) -> list[HouseholdEmployment]:
+    """Batch: each (household id, as_of) → labor force present, members employed and stably employed
+    on ``as_of`` (distinct members). One grouped statement per distinct ``as_of``."""
+    out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
+    async with sm() as s:
+        for as_of, ids in _group(keys).items():
+            act = (select(E.member_id, func.bool_or(E.stable).label("stable")).where(active_on(as_of))
+                   .group_by(E.member_id).subquery())
+            q = (select(M.household_id, func.bool_or(M.labor_force).label("lf"),
+                        func.count(act.c.member_id).label("employed"),
+                        func.count(act.c.member_id).filter(act.c.stable).label("stable"))
+                 .outerjoin(act, act.c.member_id == M.id).where(M.household_id.in_(list(set(ids))))
+                 .group_by(M.household_id))
+            for r in await s.execute(q):
+                out[(r.household_id, as_of)] = HouseholdEmployment(bool(r.lf), int(r.employed), int(r.stable))
+    return [out.get(k, HouseholdEmployment(False, 0, 0)) for k in keys]
+
+
+async def linked_income_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                         keys: Sequence[tuple[int, int]]) -> list[LinkedIncome]:
+    """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism, and per
+    capita (total / members, half-up to 0.01; None for a household of no members)."""
+    out: dict[tuple[int, int], LinkedIncome] = {}
+    async with sm() as s:
+        for year, ids in _group(keys).items():
+            uniq = list(set(ids))
+            sizes = dict((await s.execute(select(M.household_id, func.count()).where(M.household_id.in_(uniq))
+                                          .group_by(M.household_id))).all())
+            by: dict[int, list[MechanismAmount]] = {}
+            q = (select(L.household_id, L.mechanism, func.sum(L.amount).label("amount"))
+                 .where(L.household_id.in_(uniq), L.year == year).group_by(L.household_id, L.mechanism)
+                 .order_by(L.household_id, L.mechanism))
+            for r in await s.execute(q):
+                by.setdefault(r.household_id, []).append(MechanismAmount(r.mechanism, round_yuan(r.amount), 1))
+            for hid in uniq:
+                mechs = by.get(hid, [])
+                total = round_yuan(sum((x.amount for x in mechs), Decimal(0)))
+                size = int(sizes.get(hid, 0))
+                out[(hid, year)] = LinkedIncome(total, round_yuan(total / size) if size else None, mechs)
+    return [out[k] for k in keys]
+
+
+async def facility_employees(sm: async_sessionmaker, keys: Sequence[tuple[int, dt.date]]) -> list[int]:  # type: ignore[type-arg]
+    """Batch: each (facility id, as_of) → distinct members with an employment at the facility active on ``as_of``."""
+    out: dict[tuple[int, dt.date], int] = {}
+    async with sm() as s:
+        for as_of, ids in _group(keys).items():
+            q = (select(E.facility_id, func.count(func.distinct(E.member_id))).where(
+                E.facility_id.in_(list(set(ids))), active_on(as_of)).group_by(E.facility_id))
+            for fid, n in await s.execute(q):
+                out[(fid, as_of)] = int(n)
+    return [out.get(k, 0) for k in keys]
+
+
+async def facility_linked_households(sm: async_sessionmaker, keys: Sequence[tuple[int, int]]) -> list[int]:  # type: ignore[type-arg]
+    """Batch: each (facility id, year) → distinct households with an income linkage to it in ``year``."""
+    out: dict[tuple[int, int], int] = {}
+    async with sm() as s:
+        for year, ids in _group(keys).items():
+            q = (select(L.facility_id, func.count(func.distinct(L.household_id))).where(
+                L.facility_id.in_(list(set(ids))), L.year == year).group_by(L.facility_id))
+            for fid, n in await s.execute(q):
+                out[(fid, year)] = int(n)
+    return [out.get(k, 0) for k in keys]
+
+
+def _household_scope(area_code: str | None, site_id: int | None) -> list[Any]:
+    conds: list[Any] = []
+    if area_code is not None:
+        conds.append(under_area(H.admin_code, area_code, "areaCode"))
+    if site_id is not None:
+        conds.append(H.site_id == site_id)
+    return conds
+
+
+async def zero_employment_households(sm: async_sessionmaker, args: PageArgs, *, as_of: dt.date,  # type: ignore[type-arg]
+                                     area_code: str | None = None, site_id: int | None = None) -> Page[Row]:
+    """Households with labor force and no member employed on ``as_of`` (零就业家庭), by id.
+
+    Raises:
+        InvalidInput: malformed ``areaCode``.
+    """
+    q = household_select().where(zero_employment(as_of), *_household_scope(area_code, site_id))
+    return await fetch_page(sm, q, H.id, args, kind="household")
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    """One household at risk: its row, the reasons and the per-capita incomes (yuan)."""
+
+    household: Row
+    below_threshold: bool
+    income_declined: bool
+    per_capita_income: Decimal
+    previous_per_capita_income: Decimal | None
+    change_rate: float | None
+
+
+async def households_at_risk(sm: async_sessionmaker, args: PageArgs, *, year: int, threshold: Decimal,  # type: ignore[type-arg]
+                             area_code: str | None = None, site_id: int | None = None) -> Page[RiskRow]:
+    """Households whose per-capita net income of ``year`` is below ``threshold`` or lower than in
+    ``year - 1`` (防返贫监测), by id. Households without members or without an income of ``year``
+    cannot be judged and are not listed.
+
+    Args:
+        threshold: yuan per person per year (settings default 10,000, the report's Beichuan line).
+    Returns:
+        Page of RiskRow; per-capita values rounded half-up to 0.01, compared unrounded;
+        change_rate = (this − previous) / previous, None without a previous year or when it was 0.
+    Raises:
+        InvalidInput: malformed ``areaCode``.
+    """
+    size = select(func.count()).where(M.household_id == H.id).scalar_subquery()
+    prev = (select(HI.net_income).where(HI.household_id == H.id, HI.year == year - 1)).scalar_subquery()
+    cur_pc = (HI.net_income / size).label("pc")
+    prev_pc = (prev / size).label("prev_pc")
+    below = cur_pc < threshold
+    declined = and_(prev.is_not(None), (HI.net_income / size) < (prev / size))
+    base = (household_select().add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
+            .join(HI, and_(HI.household_id == H.id, HI.year == year))
+            .where(size > 0, below | declined, *_household_scope(area_code, site_id)))
+    page = await fetch_page(sm, base, H.id, args, kind="household")
+
+    def risk(r: Row) -> RiskRow:
+        pc, ppc = r.pop("pc"), r.pop("prev_pc")
+        rate = float((pc - ppc) / ppc) if ppc not in (None, 0) else None
+        return RiskRow(r, bool(r.pop("below")), bool(r.pop("declined")), round_yuan(pc),
+                       round_yuan(ppc) if ppc is not None else None, rate)
+
+    return Page([risk(r) for r in page.nodes], page.has_next_page, page.end_cursor, page.count)

@@ -1,0 +1,51 @@
+-- Employment coverage (就业覆盖) per group of households on date :as_of (API.md "Definitions").
+-- {scope} is one of the allow-listed fragments in resolvers/coverage.py; it yields
+-- (group_key text, household_id bigint) for the groups asked (:keys text[]).
+-- One statement, whatever the number of households:
+--   households                   every household in the group
+--   households_with_labor_force  ≥ 1 member with labor_force
+--   households_covered           has labor force and ≥ 1 member stably employed on :as_of
+--   zero_employment              has labor force and no member employed on :as_of
+--   employed_persons             distinct members with ≥ 1 active employment
+--   stably_employed_persons      distinct members with ≥ 1 active stable employment
+--   by_channel                   [{channel, count}]: distinct employed members per channel
+WITH scope AS (
+    {scope}
+),
+active AS (
+    SELECT s.group_key, m.household_id, e.member_id, e.channel, e.stable
+    FROM scope s
+    JOIN member m ON m.household_id = s.household_id
+    JOIN employment e ON e.member_id = m.id
+    WHERE e.start_on <= :as_of AND (e.end_on IS NULL OR e.end_on >= :as_of)
+),
+per_member AS (
+    SELECT group_key, household_id, member_id, bool_or(stable) AS stable
+    FROM active GROUP BY group_key, household_id, member_id
+),
+per_household AS (
+    SELECT s.group_key, s.household_id,
+           EXISTS (SELECT 1 FROM member m WHERE m.household_id = s.household_id AND m.labor_force) AS has_labor_force,
+           count(pm.member_id) AS employed,
+           count(pm.member_id) FILTER (WHERE pm.stable) AS stably_employed
+    FROM scope s
+    LEFT JOIN per_member pm ON pm.group_key = s.group_key AND pm.household_id = s.household_id
+    GROUP BY s.group_key, s.household_id
+),
+channels AS (
+    SELECT group_key, json_agg(json_build_object('channel', channel, 'count', n) ORDER BY channel) AS by_channel
+    FROM (SELECT group_key, channel, count(DISTINCT member_id) AS n FROM active GROUP BY group_key, channel) c
+    GROUP BY group_key
+)
+SELECT k.group_key,
+       count(ph.household_id) AS households,
+       count(*) FILTER (WHERE ph.has_labor_force) AS households_with_labor_force,
+       count(*) FILTER (WHERE ph.has_labor_force AND ph.stably_employed > 0) AS households_covered,
+       count(*) FILTER (WHERE ph.has_labor_force AND ph.employed = 0) AS zero_employment,
+       coalesce(sum(ph.employed), 0) AS employed_persons,
+       coalesce(sum(ph.stably_employed), 0) AS stably_employed_persons,
+       coalesce(min(c.by_channel::text), '[]') AS by_channel
+FROM unnest(CAST(:keys AS text[])) AS k(group_key)
+LEFT JOIN per_household ph ON ph.group_key = k.group_key
+LEFT JOIN channels c ON c.group_key = k.group_key
+GROUP BY k.group_key
