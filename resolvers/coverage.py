@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import aliased
 
 import models as m
 from resolvers.households import active_on, household_select, zero_employment
@@ -334,8 +335,9 @@ async def households_at_risk(sm: async_sessionmaker, args: PageArgs, *, year: in
     Raises:
         InvalidInput: malformed ``areaCode``.
     """
-    size = select(func.count()).where(M.household_id == H.id).scalar_subquery()
-    prev = (select(HI.net_income).where(HI.household_id == H.id, HI.year == year - 1)).scalar_subquery()
+    size = select(func.count()).where(M.household_id == H.id).correlate(H).scalar_subquery()
+    before = aliased(HI)
+    prev = select(before.net_income).where(before.household_id == H.id, before.year == year - 1).correlate(H).scalar_subquery()
     cur_pc = (HI.net_income / size).label("pc")
     prev_pc = (prev / size).label("prev_pc")
     below = cur_pc < threshold

@@ -1,0 +1,311 @@
+"""Writes by the people who keep household records: employments, income linkages, incomes,
+monitoring status and members.
+
+Every write runs in one transaction and first claims the household's ``version`` (optimistic
+locking): ``UPDATE household SET version = version + 1 WHERE id = :id AND version = :expected``.
+A stale version raises ``StaleVersion`` (CONFLICT) and writes nothing, so two officers editing
+the same household at once cannot overwrite each other: one wins, the other is told. Inputs are
+validated before anything is written; errors name the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from geoalchemy2.shape import from_shape
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import models as m
+from resolvers.errors import InvalidInput, NotFound, StaleVersion
+from resolvers.geometry import parse_geometry
+
+H = m.Household
+MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
+EMPLOYER_REQUIRED = {m.EmploymentChannel.LABOR_EXPORT, m.EmploymentChannel.LOCAL_ENTERPRISE,
+                     m.EmploymentChannel.PUBLIC_WELFARE_POST}
+FACILITY_REQUIRED = {m.EmploymentChannel.WORKSHOP}
+
+
+def check_money(value: Decimal | None, field: str, *, required: bool = True) -> Decimal | None:
+    """Yuan: finite, >= 0, at most 2 decimals, fits numeric(14,2). Raises InvalidInput naming ``field``."""
+    if value is None:
+        if required:
+            raise InvalidInput(f"{field}: required (yuan)", field=field)
+        return None
+    if not value.is_finite() or value < 0:
+        raise InvalidInput(f"{field}: {value} must be a finite amount >= 0 (yuan)", field=field)
+    if value > MAX_MONEY:
+        raise InvalidInput(f"{field}: {value} exceeds {MAX_MONEY} yuan", field=field)
+    if value != value.quantize(Decimal("0.01")):
+        raise InvalidInput(f"{field}: {value} has more than 2 decimals (yuan, fen precision)", field=field)
+    return value.quantize(Decimal("0.01"))
+
+
+def check_year(year: int, field: str = "year") -> int:
+    if not 2000 <= year <= 2100:
+        raise InvalidInput(f"{field}: {year} is outside 2000..2100", field=field)
+    return year
+
+
+def check_text(value: str | None, field: str, *, required: bool = False, max_len: int = 200) -> str | None:
+    if value is None or value.strip() == "":
+        if required:
+            raise InvalidInput(f"{field}: required, 1 to {max_len} characters", field=field)
+        return None
+    value = value.strip()
+    if len(value) > max_len or "\x00" in value:
+        raise InvalidInput(f"{field}: expected 1 to {max_len} characters without NUL", field=field)
+    return value
+
+
+async def claim_household(s: AsyncSession, household_id: int, expected_version: int, field: str = "householdId") -> int:
+    """Bump the household's version if it is still ``expected_version``; return the new version.
+
+    Raises:
+        NotFound: no such household. StaleVersion: someone changed it since ``expected_version``.
+    """
+    new = await s.scalar(update(H).where(H.id == household_id, H.version == expected_version)
+                         .values(version=H.version + 1).returning(H.version)
+                         .execution_options(synchronize_session=False))
+    if new is not None:
+        return int(new)
+    current = await s.scalar(select(H.version).where(H.id == household_id))
+    if current is None:
+        raise NotFound(f"{field}: household {household_id} does not exist", field=field)
+    raise StaleVersion(f"version: household {household_id} is at version {current}, not {expected_version}; "
+                       "reload it and apply your change again", field="version")
+
+
+async def _member_household(s: AsyncSession, member_id: int, field: str = "memberId") -> int:
+    hid = await s.scalar(select(m.Member.household_id).where(m.Member.id == member_id))
+    if hid is None:
+        raise NotFound(f"{field}: member {member_id} does not exist", field=field)
+    return int(hid)
+
+
+async def _facility_exists(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:
+    if facility_id is not None and await s.scalar(select(m.Facility.id).where(m.Facility.id == facility_id)) is None:
+        raise NotFound(f"{field}: facility {facility_id} does not exist", field=field)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a mutation wrote: the record's id (or None), its household and the household's new version."""
+
+    record_id: int | None
+    household_id: int
+    version: int
+
+
+async def _run(sm: async_sessionmaker, work: Any) -> Written:  # type: ignore[type-arg]
+    """One transaction; database rule violations become InvalidInput without SQL text."""
+    try:
+        async with sm() as s, s.begin():
+            return await work(s)  # type: ignore[no-any-return]
+    except IntegrityError:
+        raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); nothing was written") from None
+    except DBAPIError as exc:
+        if "NumericValueOutOfRange" in type(exc.orig).__name__ or "DataError" in type(exc.orig).__name__:
+            raise InvalidInput("a value is out of range; nothing was written") from None
+        raise
+
+
+def _dates(start_on: dt.date, end_on: dt.date | None) -> None:
+    if not dt.date(1950, 1, 1) <= start_on <= dt.date(2100, 12, 31):
+        raise InvalidInput(f"startOn: {start_on} is outside 1950-01-01..2100-12-31", field="startOn")
+    if end_on is not None and end_on < start_on:
+        raise InvalidInput(f"endOn: {end_on} is before startOn {start_on}", field="endOn")
+
+
+async def record_employment(sm: async_sessionmaker, *, member_id: int, version: int,  # type: ignore[type-arg]
+                            channel: m.EmploymentChannel, start_on: dt.date, stable: bool, end_on: dt.date | None = None,
+                            facility_id: int | None = None, employer_name: str | None = None,
+                            workplace: Any = None, outbound_region: str | None = None,
+                            monthly_wage: Decimal | None = None, max_vertices: int = 10_000) -> Written:
+    """Record a member's employment spell (就业).
+
+    Rules: endOn >= startOn; monthlyWage yuan >= 0 with <= 2 decimals; WORKSHOP needs facilityId;
+    LABOR_EXPORT, LOCAL_ENTERPRISE and PUBLIC_WELFARE_POST need employerName or facilityId;
+    workplace a GeoJSON Point (WGS84).
+    Raises:
+        InvalidInput / InvalidGeometry (BAD_USER_INPUT), NotFound (memberId, facilityId), StaleVersion.
+    """
+    _dates(start_on, end_on)
+    wage = check_money(monthly_wage, "monthlyWage", required=False)
+    employer = check_text(employer_name, "employerName")
+    region = check_text(outbound_region, "outboundRegion")
+    if channel in FACILITY_REQUIRED and facility_id is None:
+        raise InvalidInput(f"facilityId: required for channel {channel.name} (the workshop employing the member)",
+                           field="facilityId")
+    if channel in EMPLOYER_REQUIRED and facility_id is None and employer is None:
+        raise InvalidInput(f"employerName: required for channel {channel.name} when no facilityId is given",
+                           field="employerName")
+    point = parse_geometry(workplace, "workplace", allowed=("Point",), max_vertices=max_vertices) \
+        if workplace is not None else None
+
+    async def work(s: AsyncSession) -> Written:
+        hid = await _member_household(s, member_id)
+        await _facility_exists(s, facility_id)
+        new_version = await claim_household(s, hid, version, field="memberId")
+        e = m.Employment(member_id=member_id, channel=channel, facility_id=facility_id, employer_name=employer,
+                         workplace=from_shape(point, srid=m.SRID) if point is not None else None,
+                         outbound_region=region, start_on=start_on, end_on=end_on, monthly_wage=wage, stable=stable)
+        s.add(e)
+        await s.flush()
+        return Written(e.id, hid, new_version)
+
+    return await _run(sm, work)
+
+
+async def end_employment(sm: async_sessionmaker, *, employment_id: int, version: int,  # type: ignore[type-arg]
+                         end_on: dt.date) -> Written:
+    """Set the end date of an open employment spell.
+
+    Raises:
+        NotFound (employmentId); InvalidInput (endOn before startOn); StaleVersion (household changed, or
+        the spell already ended — end dates are not overwritten).
+    """
+    async def work(s: AsyncSession) -> Written:
+        row = (await s.execute(select(m.Employment.start_on, m.Employment.end_on, m.Member.household_id)
+                               .join(m.Member, m.Member.id == m.Employment.member_id)
+                               .where(m.Employment.id == employment_id))).first()
+        if row is None:
+            raise NotFound(f"employmentId: employment {employment_id} does not exist", field="employmentId")
+        if row.end_on is not None:
+            raise StaleVersion(f"endOn: employment {employment_id} already ended on {row.end_on}", field="endOn")
+        if end_on < row.start_on:
+            raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
+        new_version = await claim_household(s, row.household_id, version, field="employmentId")
+        await s.execute(update(m.Employment).where(m.Employment.id == employment_id).values(end_on=end_on)
+                        .execution_options(synchronize_session=False))
+        return Written(employment_id, row.household_id, new_version)
+
+    return await _run(sm, work)
+
+
+async def record_income_linkage(sm: async_sessionmaker, *, household_id: int, version: int,  # type: ignore[type-arg]
+                                mechanism: m.LinkageMechanism, year: int, amount: Decimal,
+                                facility_id: int | None = None) -> Written:
+    """Record an income linkage (利益联结): yuan a household draws in ``year`` through ``mechanism``.
+
+    Raises:
+        InvalidInput (amount, year), NotFound (householdId, facilityId), StaleVersion.
+    """
+    check_year(year)
+    value = check_money(amount, "amount")
+
+    async def work(s: AsyncSession) -> Written:
+        await _facility_exists(s, facility_id)
+        new_version = await claim_household(s, household_id, version)
+        link = m.IncomeLinkage(household_id=household_id, facility_id=facility_id, mechanism=mechanism, year=year,
+                               amount=value)
+        s.add(link)
+        await s.flush()
+        return Written(link.id, household_id, new_version)
+
+    return await _run(sm, work)
+
+
+async def record_household_income(sm: async_sessionmaker, *, household_id: int, version: int, year: int,  # type: ignore[type-arg]
+                                  net_income: Decimal) -> Written:
+    """Record (or correct) a household's surveyed net income of ``year`` (家庭纯收入), yuan.
+
+    Raises:
+        InvalidInput (netIncome, year), NotFound (householdId), StaleVersion.
+    """
+    check_year(year)
+    value = check_money(net_income, "netIncome")
+
+    async def work(s: AsyncSession) -> Written:
+        new_version = await claim_household(s, household_id, version)
+        await s.merge(m.HouseholdIncome(household_id=household_id, year=year, net_income=value))
+        return Written(None, household_id, new_version)
+
+    return await _run(sm, work)
+
+
+async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, version: int,  # type: ignore[type-arg]
+                                category: m.MonitoringCategory | None, risk_eliminated: bool | None) -> Written:
+    """Put a household under monitoring (防返贫监测) with a category and whether its risk is eliminated,
+    or take it off (category and riskEliminated both null).
+
+    Raises:
+        InvalidInput (riskEliminated without category or the reverse), NotFound, StaleVersion.
+    """
+    if (category is None) != (risk_eliminated is None):
+        raise InvalidInput("riskEliminated: give it together with category, or leave both null to end monitoring",
+                           field="riskEliminated")
+
+    async def work(s: AsyncSession) -> Written:
+        new_version = await claim_household(s, household_id, version)
+        await s.execute(update(H).where(H.id == household_id).values(monitoring_category=category,
+                                                                     risk_eliminated=risk_eliminated)
+                        .execution_options(synchronize_session=False))
+        return Written(household_id, household_id, new_version)
+
+    return await _run(sm, work)
+
+
+def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "name" in values or creating:
+        out["name"] = check_text(values.get("name"), "name", required=True, max_len=50)
+    if values.get("birth_year") is not None or creating:
+        by = values.get("birth_year")
+        if by is None or not 1900 <= by <= dt.date.today().year:
+            raise InvalidInput(f"birthYear: {by} is outside 1900..{dt.date.today().year}", field="birthYear")
+        out["birth_year"] = by
+    for key in ("gender", "relation", "labor_force"):
+        if values.get(key) is not None:
+            out[key] = values[key]
+        elif creating:
+            raise InvalidInput(f"{key}: required", field=key)
+    if values.get("skills") is not None:
+        skills = [check_text(x, "skills", required=True, max_len=50) for x in values["skills"]]
+        if len(skills) > 20:
+            raise InvalidInput("skills: at most 20", field="skills")
+        out["skills"] = skills
+    return out
+
+
+async def add_member(sm: async_sessionmaker, *, household_id: int, version: int, **values: Any) -> Written:  # type: ignore[type-arg]
+    """Add a member (家庭成员) to a household: name, gender, birth_year, relation, labor_force, skills.
+
+    Raises:
+        InvalidInput (the field named), NotFound (householdId), StaleVersion.
+    """
+    fields = _member_fields(values, creating=True)
+
+    async def work(s: AsyncSession) -> Written:
+        new_version = await claim_household(s, household_id, version)
+        member = m.Member(household_id=household_id, skills=fields.pop("skills", []), **fields)
+        s.add(member)
+        await s.flush()
+        return Written(member.id, household_id, new_version)
+
+    return await _run(sm, work)
+
+
+async def update_member(sm: async_sessionmaker, *, member_id: int, version: int, **values: Any) -> Written:  # type: ignore[type-arg]
+    """Change a member's given fields (others stay as they are).
+
+    Raises:
+        InvalidInput (the field named; nothing to change), NotFound (memberId), StaleVersion.
+    """
+    fields = _member_fields(values, creating=False)
+    if not fields:
+        raise InvalidInput("input: nothing to change", field="input")
+
+    async def work(s: AsyncSession) -> Written:
+        hid = await _member_household(s, member_id)
+        new_version = await claim_household(s, hid, version, field="memberId")
+        await s.execute(update(m.Member).where(m.Member.id == member_id).values(**fields)
+                        .execution_options(synchronize_session=False))
+        return Written(member_id, hid, new_version)
+
+    return await _run(sm, work)

@@ -1,0 +1,203 @@
+"""Root ``Mutation``: the writes of county officers and grid workers (issue: linkages & coverage).
+
+Every input carries the household's ``version`` (as last read); a stale version answers
+``CONFLICT`` and writes nothing. Each mutation runs in one transaction and answers with the
+written record and the household (whose ``version`` is the new one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import strawberry
+
+from resolvers import mutations as mu
+from resolvers.mutations import Written
+from resolvers.query import require_id
+from schema.context import make_loaders
+from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
+from schema.scalars import GeoJSON
+from schema.types import Ctx, Employment, Household, IncomeLinkage, Member
+
+VERSION = "The household's `version` as you last read it (optimistic locking)."
+
+
+@strawberry.input(description="A member's employment spell (就业).")
+class RecordEmploymentInput:
+    member_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    channel: EmploymentChannel
+    start_on: dt.date
+    stable: bool = strawberry.field(description="Stable employment: contract or >= 6 months a year.")
+    end_on: dt.date | None = None
+    facility_id: strawberry.ID | None = strawberry.field(default=None, description="Required for WORKSHOP.")
+    employer_name: str | None = strawberry.field(
+        default=None, description="Required for LABOR_EXPORT, LOCAL_ENTERPRISE, PUBLIC_WELFARE_POST without facilityId.")
+    workplace: GeoJSON | None = strawberry.field(default=None, description="GeoJSON Point, WGS84.")
+    outbound_region: str | None = None
+    monthly_wage: Decimal | None = strawberry.field(default=None, description="Yuan per month, >= 0, <= 2 decimals.")
+
+
+@strawberry.input
+class EndEmploymentInput:
+    employment_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    end_on: dt.date
+
+
+@strawberry.input(description="An income linkage (利益联结): yuan a household draws in a year.")
+class RecordIncomeLinkageInput:
+    household_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    mechanism: LinkageMechanism
+    year: int
+    amount: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
+    facility_id: strawberry.ID | None = None
+
+
+@strawberry.input(description="A household's surveyed net income (家庭纯收入) of a year; replaces an earlier record.")
+class RecordHouseholdIncomeInput:
+    household_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    year: int
+    net_income: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
+
+
+@strawberry.input(description="Monitoring status (防返贫监测); both null = not monitored.")
+class SetMonitoringStatusInput:
+    household_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    category: MonitoringCategory | None = None
+    risk_eliminated: bool | None = None
+
+
+@strawberry.input
+class AddMemberInput:
+    household_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    name: str
+    gender: Gender
+    birth_year: int
+    relation: Relation
+    labor_force: bool
+    skills: list[str] | None = None
+
+
+@strawberry.input(description="Fields to change; omitted fields stay.")
+class UpdateMemberInput:
+    member_id: strawberry.ID
+    version: int = strawberry.field(description=VERSION)
+    name: str | None = None
+    gender: Gender | None = None
+    birth_year: int | None = None
+    relation: Relation | None = None
+    labor_force: bool | None = None
+    skills: list[str] | None = None
+
+
+@strawberry.type
+class EmploymentPayload:
+    employment: Employment
+    household: Household
+
+
+@strawberry.type
+class IncomeLinkagePayload:
+    income_linkage: IncomeLinkage
+    household: Household
+
+
+@strawberry.type
+class MemberPayload:
+    member: Member
+    household: Household
+
+
+@strawberry.type
+class HouseholdPayload:
+    household: Household
+
+
+def _fresh(info: Ctx) -> None:
+    """Drop everything the request's loaders cached: a write just changed the data."""
+    info.context.loaders = make_loaders(info.context.sessionmaker)
+
+
+async def _household(info: Ctx, w: Written) -> Household:
+    _fresh(info)
+    row = await info.context.loaders.household.load(w.household_id)
+    return Household.from_row(row)
+
+
+def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
+    return require_id(value, field) if value is not None else None
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Record a member's employment spell.")
+    async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload:
+        w = await mu.record_employment(
+            info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"), version=input.version,
+            channel=input.channel, start_on=input.start_on, end_on=input.end_on, stable=input.stable,
+            facility_id=_opt_id(input.facility_id, "facilityId"), employer_name=input.employer_name,
+            workplace=input.workplace, outbound_region=input.outbound_region, monthly_wage=input.monthly_wage)
+        household = await _household(info, w)
+        rows = await info.context.loaders.member_employments.load((require_id(input.member_id, "memberId"), None))
+        return EmploymentPayload(employment=Employment.from_row(next(r for r in rows if r["id"] == w.record_id)),
+                                 household=household)
+
+    @strawberry.mutation(description="End an open employment spell on `endOn`.")
+    async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload:
+        eid = require_id(input.employment_id, "employmentId")
+        w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
+        household = await _household(info, w)
+        rows = await info.context.loaders.household_employments.load((w.household_id, input.end_on))
+        return EmploymentPayload(employment=Employment.from_row(next(r for r in rows if r["id"] == eid)),
+                                 household=household)
+
+    @strawberry.mutation(description="Record an income linkage of a household.")
+    async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload:
+        w = await mu.record_income_linkage(
+            info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"), version=input.version,
+            mechanism=input.mechanism, year=input.year, amount=input.amount,
+            facility_id=_opt_id(input.facility_id, "facilityId"))
+        household = await _household(info, w)
+        rows = await info.context.loaders.income_linkages.load((w.household_id, input.year))
+        return IncomeLinkagePayload(income_linkage=IncomeLinkage.from_row(next(r for r in rows if r["id"] == w.record_id)),
+                                    household=household)
+
+    @strawberry.mutation(description="Record a household's net income of a year (replacing an earlier record).")
+    async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload:
+        w = await mu.record_household_income(info.context.sessionmaker,
+                                             household_id=require_id(input.household_id, "householdId"),
+                                             version=input.version, year=input.year, net_income=input.net_income)
+        return HouseholdPayload(household=await _household(info, w))
+
+    @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.")
+    async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload:
+        w = await mu.set_monitoring_status(info.context.sessionmaker,
+                                           household_id=require_id(input.household_id, "householdId"),
+                                           version=input.version, category=input.category,
+                                           risk_eliminated=input.risk_eliminated)
+        return HouseholdPayload(household=await _household(info, w))
+
+    @strawberry.mutation(description="Add a member to a household.")
+    async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload:
+        w = await mu.add_member(info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"),
+                                version=input.version, name=input.name, gender=input.gender, birth_year=input.birth_year,
+                                relation=input.relation, labor_force=input.labor_force, skills=input.skills)
+        household = await _household(info, w)
+        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
+                             household=household)
+
+    @strawberry.mutation(description="Change a member's given fields.")
+    async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload:
+        values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills")
+                  if getattr(input, k) is not None}
+        w = await mu.update_member(info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"),
+                                   version=input.version, **values)
+        household = await _household(info, w)
+        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
+                             household=household)
