@@ -148,7 +148,8 @@ async def test_households_at_risk(fx):  # type: ignore[no-untyped-def]
 
 async def test_zero_employment_households(fx):  # type: ignore[no-untyped-def]
     run, ids = fx
-    data = await run(f'query($site: ID) {{ s: zeroEmploymentHouseholds(siteId: $site, asOf: "{D}") {{ totalCount nodes {{ code }} }} '
+    data = await run(f'query($site: ID) {{ s: zeroEmploymentHouseholds(siteId: $site, asOf: "{D}") '
+                     f'{{ totalCount nodes {{ code }} }} '
                      f' a: zeroEmploymentHouseholds(areaCode: "513432100", asOf: "{D}") {{ totalCount nodes {{ code }} }} '
                      f' f: households(filter: {{siteId: $site, zeroEmployment: true, asOf: "{D}"}}) {{ nodes {{ code }} }} '
                      f' n: households(filter: {{siteId: $site, zeroEmployment: false, asOf: "{D}"}}) {{ totalCount }} }}',

@@ -1,0 +1,214 @@
+"""Mutations on their own copy of the hand-built fixture: effects, bad inputs (code, field, nothing
+written), and optimistic locking under concurrent edits."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from schema import Context
+from tests import handbuilt
+
+
+@pytest.fixture(scope="module")
+async def mx(settings, schema):  # type: ignore[no-untyped-def]
+    eng, ids = await handbuilt.build(settings, "anju_test_mut")
+    sm = async_sessionmaker(eng, expire_on_commit=False)
+
+    async def run(query: str, **variables: Any) -> Any:
+        return await schema.execute(query, variable_values=variables or None,
+                                    context_value=Context(sessionmaker=sm, settings=settings))
+
+    async def snapshot() -> str:
+        """A digest of every table a mutation may touch: equal digests = nothing written."""
+        async with eng.connect() as c:
+            return str(await c.scalar(text(
+                "SELECT md5(concat_ws('|', (SELECT string_agg(t::text, ',' ORDER BY id) FROM household t), "
+                "(SELECT string_agg(t::text, ',' ORDER BY id) FROM member t), "
+                "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t), "
+                "(SELECT string_agg(t::text, ',' ORDER BY id) FROM income_linkage t), "
+                "(SELECT string_agg(t::text, ',' ORDER BY household_id, year) FROM household_income t)))")))
+
+    async def version(hh: str) -> int:
+        async with eng.connect() as c:
+            return int(await c.scalar(text("SELECT version FROM household WHERE id = :i"), {"i": ids[hh]}))
+
+    yield run, ids, snapshot, version
+    await eng.dispose()
+
+
+REC_EMP = ("mutation($in: RecordEmploymentInput!) { recordEmployment(input: $in) { employment { id channel stable "
+           "startOn endOn monthlyWage workplace facility { name } member { id } } household { id version "
+           "isZeroEmployment(asOf: \"2024-06-30\") stablyEmployedCount(asOf: \"2024-06-30\") } } }")
+
+
+async def test_record_employment_covers_a_zero_employment_household(mx):  # type: ignore[no-untyped-def]
+    run, ids, _, version = mx
+    v = await version("h9")
+    r = await run(REC_EMP, **{"in": {"memberId": str(ids["j"]), "version": v, "channel": "WORKSHOP",
+                                     "facilityId": str(ids["F1"]), "startOn": "2024-05-01", "stable": True,
+                                     "monthlyWage": "2100.50", "workplace": {"type": "Point", "coordinates": [102.41, 28.31]}}})
+    assert r.errors is None, r.errors
+    p = r.data["recordEmployment"]
+    assert p["household"] == {"id": str(ids["h9"]), "version": v + 1, "isZeroEmployment": False, "stablyEmployedCount": 1}
+    e = p["employment"]
+    assert (e["channel"], e["stable"], e["startOn"], e["endOn"], e["monthlyWage"]) == ("WORKSHOP", True, "2024-05-01",
+                                                                                         None, "2100.50")
+    assert e["workplace"] == {"type": "Point", "coordinates": [102.41, 28.31]}
+    assert e["facility"] == {"name": "F1 workshop"} and e["member"] == {"id": str(ids["j"])}
+
+
+async def test_other_mutations_take_effect(mx):  # type: ignore[no-untyped-def]
+    run, ids, _, version = mx
+    v = await version("h11")
+    r = await run('mutation($h: ID!, $v: Int!) { recordIncomeLinkage(input: {householdId: $h, version: $v, mechanism: DIVIDEND, '
+                  'year: 2024, amount: "12.34"}) { incomeLinkage { amount mechanism year } household { version '
+                  'linkedIncome(year: 2024) { total } } } }', h=str(ids["h11"]), v=v)
+    assert r.errors is None, r.errors
+    assert r.data["recordIncomeLinkage"] == {"incomeLinkage": {"amount": "12.34", "mechanism": "DIVIDEND", "year": 2024},
+                                             "household": {"version": v + 1, "linkedIncome": {"total": "1012.34"}}}
+    r = await run('mutation($h: ID!, $v: Int!) { recordHouseholdIncome(input: {householdId: $h, version: $v, year: 2024, '
+                  'netIncome: "31500.00"}) { household { version netIncome(year: 2024) } } }', h=str(ids["h11"]), v=v + 1)
+    assert r.errors is None and r.data["recordHouseholdIncome"]["household"] == {"version": v + 2, "netIncome": "31500.00"}
+    r = await run('mutation($h: ID!, $v: Int!) { setMonitoringStatus(input: {householdId: $h, version: $v, category: MARGINAL, '
+                  'riskEliminated: false}) { household { version monitoringCategory riskEliminated } } }',
+                  h=str(ids["h11"]), v=v + 2)
+    assert r.errors is None
+    assert r.data["setMonitoringStatus"]["household"] == {"version": v + 3, "monitoringCategory": "MARGINAL",
+                                                          "riskEliminated": False}
+    r = await run('mutation($h: ID!, $v: Int!) { addMember(input: {householdId: $h, version: $v, name: "新成员", gender: MALE, '
+                  'birthYear: 2001, relation: CHILD, laborForce: true, skills: ["缝纫"]}) { member { id name skills } '
+                  'household { version size laborForceCount } } }', h=str(ids["h11"]), v=v + 3)
+    assert r.errors is None
+    added = r.data["addMember"]
+    assert added["household"] == {"version": v + 4, "size": 4, "laborForceCount": 2}
+    assert (added["member"]["name"], added["member"]["skills"]) == ("新成员", ["缝纫"])
+    r = await run('mutation($m: ID!, $v: Int!) { updateMember(input: {memberId: $m, version: $v, laborForce: false}) '
+                  '{ member { name laborForce } household { version laborForceCount } } }', m=added["member"]["id"], v=v + 4)
+    assert r.errors is None
+    assert r.data["updateMember"] == {"member": {"name": "新成员", "laborForce": False},
+                                      "household": {"version": v + 5, "laborForceCount": 1}}
+
+
+async def test_end_employment(mx):  # type: ignore[no-untyped-def]
+    run, ids, snapshot, version = mx
+    r = await run('query($h: ID!) { household(id: $h) { version employments(asOf: "2024-06-30") { id } } }', h=str(ids["h12"]))
+    hh = r.data["household"]
+    eid = hh["employments"][0]["id"]
+    q = ('mutation($e: ID!, $v: Int!, $d: Date!) { endEmployment(input: {employmentId: $e, version: $v, endOn: $d}) '
+         '{ employment { endOn } household { version isZeroEmployment(asOf: "2024-06-30") } } }')
+    r = await run(q, e=eid, v=hh["version"], d="2024-06-29")
+    assert r.errors is None
+    assert r.data["endEmployment"] == {"employment": {"endOn": "2024-06-29"},
+                                       "household": {"version": hh["version"] + 1, "isZeroEmployment": True}}
+    before = await snapshot()
+    again = await run(q, e=eid, v=hh["version"] + 1, d="2024-06-30")  # already ended: not overwritten
+    assert again.errors[0].extensions == {"code": "CONFLICT", "field": "endOn"}
+    assert await snapshot() == before
+
+
+def _input(ids: dict[str, int], v: int, **over: Any) -> dict[str, Any]:
+    base = {"memberId": str(ids["o"]), "version": v, "channel": "LABOR_EXPORT", "employerName": "某企业",
+            "startOn": "2024-01-01", "stable": True}
+    base.update(over)
+    return {k: val for k, val in base.items() if val is not None}
+
+
+@pytest.mark.parametrize(("over", "code", "field"), [
+    pytest.param({"endOn": "2023-12-31"}, "BAD_USER_INPUT", "endOn", id="end-before-start"),
+    pytest.param({"monthlyWage": "-1"}, "BAD_USER_INPUT", "monthlyWage", id="negative-wage"),
+    pytest.param({"monthlyWage": "1000.005"}, "BAD_USER_INPUT", "monthlyWage", id="three-decimals"),
+    pytest.param({"monthlyWage": "1e20"}, "BAD_USER_INPUT", "monthlyWage", id="huge-wage"),
+    pytest.param({"monthlyWage": "NaN"}, "BAD_USER_INPUT", "monthlyWage", id="nan-wage"),
+    pytest.param({"channel": "WORKSHOP", "employerName": None}, "BAD_USER_INPUT", "facilityId", id="workshop-no-facility"),
+    pytest.param({"employerName": None}, "BAD_USER_INPUT", "employerName", id="labor-export-no-employer"),
+    pytest.param({"memberId": "999999"}, "NOT_FOUND", "memberId", id="unknown-member"),
+    pytest.param({"memberId": "abc"}, "BAD_USER_INPUT", "memberId", id="malformed-member"),
+    pytest.param({"facilityId": "999999"}, "NOT_FOUND", "facilityId", id="unknown-facility"),
+    pytest.param({"workplace": {"type": "Point", "coordinates": [28.3, 102.4]}}, "BAD_USER_INPUT", "workplace",
+                 id="lat-lon-swapped"),
+    pytest.param({"workplace": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}},
+                 "BAD_USER_INPUT", "workplace", id="polygon-not-point"),
+    pytest.param({"workplace": {"type": "Point", "coordinates": [102.4, 28.3],
+                                "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}}},
+                 "BAD_USER_INPUT", "workplace", id="foreign-crs"),
+    pytest.param({"workplace": {"type": "Point", "coordinates": ["102", 28.3]}}, "BAD_USER_INPUT", "workplace",
+                 id="string-coordinate"),
+    pytest.param({"startOn": "1900-01-01"}, "BAD_USER_INPUT", "startOn", id="ancient-start"),
+    pytest.param({"employerName": "x" * 500}, "BAD_USER_INPUT", "employerName", id="long-employer"),
+    pytest.param({"employerName": "a\u0000b"}, "BAD_USER_INPUT", "employerName", id="nul-byte"),
+    pytest.param({"version": 999}, "CONFLICT", "version", id="stale-version"),
+])
+async def test_record_employment_bad_input_writes_nothing(mx, over, code, field):  # type: ignore[no-untyped-def]
+    run, ids, snapshot, version = mx
+    v = await version("h13")
+    before = await snapshot()
+    r = await run(REC_EMP, **{"in": _input(ids, over.pop("version", v), **over)})
+    assert r.errors and r.data is None
+    assert r.errors[0].extensions == {"code": code, "field": field}, r.errors[0].message
+    assert field in r.errors[0].message
+    assert await snapshot() == before
+
+
+@pytest.mark.parametrize(("mutation", "variables", "code", "field"), [
+    pytest.param("recordIncomeLinkage(input: {householdId: $h, version: $v, mechanism: WAGE, year: 2024, amount: \"0.001\"})"
+                 " { household { id } }", {}, "BAD_USER_INPUT", "amount", id="linkage-3-decimals"),
+    pytest.param("recordIncomeLinkage(input: {householdId: $h, version: $v, mechanism: WAGE, year: 1999, amount: \"1\"})"
+                 " { household { id } }", {}, "BAD_USER_INPUT", "year", id="linkage-year"),
+    pytest.param("recordIncomeLinkage(input: {householdId: $h, version: $v, mechanism: WAGE, year: 2024, amount: \"-5\"})"
+                 " { household { id } }", {}, "BAD_USER_INPUT", "amount", id="linkage-negative"),
+    pytest.param("recordIncomeLinkage(input: {householdId: $h, version: $v, mechanism: WAGE, year: 2024, amount: \"5\", "
+                 "facilityId: \"424242\"}) { household { id } }", {}, "NOT_FOUND", "facilityId", id="linkage-facility"),
+    pytest.param("recordIncomeLinkage(input: {householdId: \"424242\", version: $v, mechanism: WAGE, year: 2024, "
+                 "amount: \"5\"}) { household { id } }", {}, "NOT_FOUND", "householdId", id="linkage-household"),
+    pytest.param("recordHouseholdIncome(input: {householdId: $h, version: $v, year: 2024, netIncome: \"-1.00\"})"
+                 " { household { id } }", {}, "BAD_USER_INPUT", "netIncome", id="income-negative"),
+    pytest.param("setMonitoringStatus(input: {householdId: $h, version: $v, category: MARGINAL}) { household { id } }",
+                 {}, "BAD_USER_INPUT", "riskEliminated", id="monitoring-half"),
+    pytest.param("addMember(input: {householdId: $h, version: $v, name: \"  \", gender: MALE, birthYear: 2000, "
+                 "relation: CHILD, laborForce: true}) { member { id } }", {}, "BAD_USER_INPUT", "name", id="member-name"),
+    pytest.param("addMember(input: {householdId: $h, version: $v, name: \"甲\", gender: MALE, birthYear: 1800, "
+                 "relation: CHILD, laborForce: true}) { member { id } }", {}, "BAD_USER_INPUT", "birthYear", id="member-year"),
+    pytest.param("updateMember(input: {memberId: \"424242\", version: $v, name: \"乙\"}) { member { id } }", {},
+                 "NOT_FOUND", "memberId", id="update-unknown"),
+    pytest.param("updateMember(input: {memberId: $m, version: $v}) { member { id } }", {"m": True},
+                 "BAD_USER_INPUT", "input", id="update-nothing"),
+    pytest.param("addMember(input: {householdId: $h, version: 0, name: \"甲\", gender: MALE, birthYear: 2000, "
+                 "relation: CHILD, laborForce: true}) { member { id } }", {}, "CONFLICT", "version", id="member-stale"),
+])
+async def test_other_mutations_bad_input_writes_nothing(mx, mutation, variables, code, field):  # type: ignore[no-untyped-def]
+    run, ids, snapshot, version = mx
+    v = await version("h13")
+    before = await snapshot()
+    declared = {"h": ("ID!", str(ids["h13"])), "v": ("Int!", v), "m": ("ID!", str(ids["o"]))}
+    used = [k for k in declared if f"${k}" in mutation]
+    params = ", ".join(f"${k}: {declared[k][0]}" for k in used)
+    args: dict[str, Any] = {k: declared[k][1] for k in used}
+    r = await run(f"mutation({params}) {{ {mutation} }}" if params else f"mutation {{ {mutation} }}", **args)
+    assert r.errors and r.data is None
+    assert r.errors[0].extensions == {"code": code, "field": field}, r.errors[0].message
+    assert await snapshot() == before
+
+
+async def test_concurrent_stale_edit_one_wins(mx):  # type: ignore[no-untyped-def]
+    """Two officers edit the same household from the same version at once: one wins, the other gets
+    CONFLICT, and the winner's edit is intact."""
+    run, ids, _, version = mx
+    v = await version("h10")
+    q = ('mutation($h: ID!, $v: Int!, $n: String!) { addMember(input: {householdId: $h, version: $v, name: $n, '
+         'gender: FEMALE, birthYear: 1990, relation: SPOUSE, laborForce: true}) { member { name } household { version } } }')
+    results = await asyncio.gather(*(run(q, h=str(ids["h10"]), v=v, n=name) for name in ("officer-A", "officer-B")))
+    ok = [r for r in results if r.errors is None]
+    conflicts = [r for r in results if r.errors]
+    assert len(ok) == 1 and len(conflicts) == 1
+    assert conflicts[0].errors[0].extensions["code"] == "CONFLICT"
+    winner = ok[0].data["addMember"]["member"]["name"]
+    assert ok[0].data["addMember"]["household"]["version"] == v + 1
+    r = await run('query($h: ID!) { household(id: $h) { version members { name } } }', h=str(ids["h10"]))
+    names = [mb["name"] for mb in r.data["household"]["members"]]
+    assert r.data["household"]["version"] == v + 1
+    assert winner in names and len([n for n in names if n.startswith("officer-")]) == 1
