@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,12 +24,46 @@ from schema import Context, build_schema
 log = logging.getLogger("anju.app")
 
 
+def _error_response(message: str, status: int, code: str = "BAD_USER_INPUT") -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+
+
 class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
-    """Strawberry's ASGI view with Anju's per-request ``Context``."""
+    """Strawberry's ASGI view with Anju's per-request ``Context``; transport errors (bad JSON, no
+    query, too large a body) answer a JSON GraphQL error with ``extensions.code`` instead of text."""
+
+    def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_body_bytes = max_body_bytes
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         state = request.state
         return Context(sessionmaker=state.sessionmaker, settings=state.settings)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            value = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, "request body is not valid UTF-8 JSON") from exc
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "request body must be a JSON object {query, variables, operationName}")
+        return value
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > self.max_body_bytes:
+            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413,
+                                  "QUERY_TOO_COMPLEX")(scope, receive, send)
+            return
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = _error_response(exc.reason, exc.status_code)
+        await response(scope, receive, send)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -53,8 +89,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await engine.dispose()
 
-    graphql = AnjuGraphQL(build_schema(max_depth=settings.max_query_depth), graphql_ide="graphiql",
-                          allow_queries_via_get=False)
+    schema = build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
+                          max_tokens=settings.max_tokens)
+    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False,
+                          max_body_bytes=settings.max_body_bytes)
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/healthz", healthz)],
         lifespan=lifespan,

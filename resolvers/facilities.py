@@ -13,6 +13,7 @@ import models as m
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
+    check_text_arg,
     contains_pattern,
     fetch_page,
     geojson,
@@ -55,7 +56,7 @@ async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args
     q = facility_select()
     if f is not None:
         if f.name is not None:
-            q = q.where(F.name == f.name)
+            q = q.where(F.name == check_text_arg(f.name, "filter.name"))
         if f.name_contains is not None:
             q = q.where(F.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
         if f.area_code is not None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import models as m
 from resolvers.errors import InvalidInput, NotFound, StaleVersion
 from resolvers.geometry import parse_geometry
+from resolvers.query import check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
@@ -46,20 +47,14 @@ def check_money(value: Decimal | None, field: str, *, required: bool = True) -> 
     return value.quantize(Decimal("0.01"))
 
 
-def check_year(year: int, field: str = "year") -> int:
-    if not 2000 <= year <= 2100:
-        raise InvalidInput(f"{field}: {year} is outside 2000..2100", field=field)
-    return year
-
-
 def check_text(value: str | None, field: str, *, required: bool = False, max_len: int = 200) -> str | None:
     if value is None or value.strip() == "":
         if required:
             raise InvalidInput(f"{field}: required, 1 to {max_len} characters", field=field)
         return None
-    value = value.strip()
-    if len(value) > max_len or "\x00" in value:
-        raise InvalidInput(f"{field}: expected 1 to {max_len} characters without NUL", field=field)
+    value = check_text_arg(value.strip(), field)
+    if len(value) > max_len:
+        raise InvalidInput(f"{field}: expected 1 to {max_len} characters", field=field)
     return value
 
 

@@ -51,11 +51,13 @@ def decode_cursor(cursor: str, kind: str, *, numeric: bool) -> str | int:
     prefix, _, key = raw.partition(":")
     if prefix != kind or not key:
         raise bad
+    if not (key.isascii() and key.isdigit()):
+        raise bad
     if numeric:
-        if not key.isdigit() or len(key) > 19:
+        if len(key) > 19 or int(key) > 2**63 - 1:
             raise bad
         return int(key)
-    if not key.isdigit() or len(key) > 12:
+    if len(key) > 12:
         raise bad
     return key
 

@@ -24,8 +24,9 @@ MAX_ID = 2**63 - 1
 
 def parse_id(value: str | int) -> int | None:
     """A database id from a GraphQL ``ID``; None when it cannot name a row (not a positive int64)."""
-    s = str(value).strip()
-    if not s.isdigit() or len(s) > 19 or int(s) > MAX_ID or int(s) == 0:
+    s = str(value)
+    # ASCII digits only, canonical (no sign, spaces or leading zeros): one id names one row.
+    if not (s.isascii() and s.isdigit()) or len(s) > 19 or s != str(int(s)) or not 0 < int(s) <= MAX_ID:
         return None
     return int(s)
 
@@ -48,7 +49,7 @@ def area_code_prefix(code: str, field: str = "areaCode") -> str:
     Raises:
         InvalidInput: not 6, 9 or 12 digits (names ``field``).
     """
-    if not _CODE.match(code or ""):
+    if not _CODE.fullmatch(code or ""):
         raise InvalidInput(f"{field}: {code[:40]!r} is not an admin area code; expected 6, 9 or 12 digits "
                            "(GB/T 2260 / NBS statistical code)", field=field)
     if len(code) == 6:
@@ -64,6 +65,28 @@ def under_area(col: ColumnElement[str], code: str, field: str = "areaCode") -> C
     return col.like(area_code_prefix(code, field) + "%")
 
 
+def check_year(year: int, field: str = "year") -> int:
+    """A calendar year of income/linkage records: 2000..2100. Raises InvalidInput naming ``field``."""
+    if not 2000 <= year <= 2100:
+        raise InvalidInput(f"{field}: {year} is outside 2000..2100", field=field)
+    return year
+
+
+def check_text_arg(value: str, field: str) -> str:
+    """A text argument PostgreSQL can store: no NUL character, no lone surrogate.
+
+    Raises:
+        InvalidInput: naming ``field``.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field}: not valid Unicode text (lone surrogate)", field=field) from None
+    if "\x00" in value:
+        raise InvalidInput(f"{field}: contains a NUL character", field=field)
+    return value
+
+
 def contains_pattern(text_: str, field: str) -> str:
     """An ILIKE pattern for a substring search, with ``%``, ``_`` and ``\\`` escaped.
 
@@ -72,6 +95,7 @@ def contains_pattern(text_: str, field: str) -> str:
     """
     if not text_ or len(text_) > 200:
         raise InvalidInput(f"{field}: expected 1 to 200 characters", field=field)
+    check_text_arg(text_, field)
     return "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 

@@ -14,6 +14,7 @@ import models as m
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
+    check_text_arg,
     contains_pattern,
     fetch_page,
     geojson,
@@ -59,7 +60,7 @@ def _filtered(f: SiteFilter | None) -> Select[Any]:
     if f is None:
         return q
     if f.name is not None:
-        q = q.where(S.name == f.name)
+        q = q.where(S.name == check_text_arg(f.name, "filter.name"))
     if f.name_contains is not None:
         q = q.where(S.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
     if f.area_code is not None:

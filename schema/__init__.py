@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
-from strawberry.extensions import QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
@@ -15,11 +17,20 @@ from schema.scalars import SCALAR_MAP
 __all__ = ["Context", "build_schema"]
 
 
-def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
-    """The Anju schema with error codes and a depth limit (``QUERY_TOO_COMPLEX`` beyond it)."""
-    return strawberry.Schema(
+class AnjuSchema(strawberry.Schema):
+    """Strawberry's schema, minus its logging of every error: ``schema.errors.ErrorCodes`` logs the
+    unexpected ones (with their traceback) once, and client errors are not server errors."""
+
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        return None
+
+
+def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000) -> strawberry.Schema:
+    """The Anju schema with error codes and limits on depth, aliases and tokens (``QUERY_TOO_COMPLEX``)."""
+    return AnjuSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-        extensions=[ErrorCodes, lambda: QueryDepthLimiter(max_depth=max_depth)],
+        extensions=[ErrorCodes, lambda: MaxTokensLimiter(max_token_count=max_tokens),
+                    lambda: QueryDepthLimiter(max_depth=max_depth), lambda: MaxAliasesLimiter(max_alias_count=max_aliases)],
     )

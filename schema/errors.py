@@ -15,7 +15,14 @@ from resolvers.errors import AnjuError
 log = logging.getLogger("anju.graphql")
 
 INTERNAL_MESSAGE = "Internal server error; the incident was logged."
-DEPTH_MARKER = "exceeds maximum operation depth"
+# Messages of strawberry's limit extensions (depth, aliases, tokens) → QUERY_TOO_COMPLEX.
+LIMIT_MARKERS = ("exceeds maximum operation depth", "aliases found. Allowed:", "tokens. Parsing aborted")
+
+
+def _client_error(error: GraphQLError, message: str) -> GraphQLError:
+    code = "QUERY_TOO_COMPLEX" if any(mk in message for mk in LIMIT_MARKERS) else "BAD_USER_INPUT"
+    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, extensions={"code": code})
 
 
 def present(error: GraphQLError) -> GraphQLError:
@@ -26,13 +33,14 @@ def present(error: GraphQLError) -> GraphQLError:
                             path=error.path, extensions=original.extensions)
     if original is None:
         # Parse/validation errors: caused by the document or variables the client sent.
-        code = "QUERY_TOO_COMPLEX" if DEPTH_MARKER in error.message else "BAD_USER_INPUT"
         if error.extensions and error.extensions.get("code"):
             return error
-        return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
-                            path=error.path, extensions={"code": code})
-    if isinstance(original, GraphQLError) and original.extensions.get("code"):
-        return error
+        return _client_error(error, error.message)
+    if isinstance(original, GraphQLError):
+        # Variable coercion ("Int cannot represent non-integer value: '5'"): the client's variables.
+        if original.extensions and original.extensions.get("code"):
+            return error
+        return _client_error(error, error.message)
     log.error("unexpected error at %s", error.path, exc_info=original)
     return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
                         path=error.path, extensions={"code": "INTERNAL"})

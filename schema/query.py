@@ -9,7 +9,7 @@ import strawberry
 
 from resolvers import admin_areas, coverage, facilities, households, sites
 from resolvers.errors import InvalidInput
-from resolvers.query import parse_id, require_id
+from resolvers.query import check_year, parse_id, require_id
 from schema.enums import AdminLevel, FacilityKind
 from schema.types import (
     AdminArea,
@@ -141,8 +141,7 @@ class Query:
         if not threshold.is_finite() or threshold < 0:
             raise InvalidInput(f"perCapitaThreshold: {threshold} must be a finite amount >= 0 (yuan)",
                                field="perCapitaThreshold")
-        if not 2000 <= year <= 2100:
-            raise InvalidInput(f"year: {year} is outside 2000..2100", field="year")
+        check_year(year)
         page = await coverage.households_at_risk(info.context.sessionmaker, args, year=year, threshold=threshold,
                                                  area_code=area_code, site_id=sid)
         return Connection.of(page, HouseholdRisk.of)

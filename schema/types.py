@@ -16,6 +16,7 @@ from strawberry import Info
 import models as m
 from resolvers import coverage as cov
 from resolvers.paging import Page, PageArgs, page_args
+from resolvers.query import check_year
 from schema.context import Context
 from schema.enums import (
     AdminLevel,
@@ -97,7 +98,7 @@ class AdminArea:
 
     @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.")
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
-        summary = await info.context.loaders.area_linkage_summary.load((self.code, year))
+        summary = await info.context.loaders.area_linkage_summary.load((self.code, check_year(year)))
         return IncomeLinkageSummary.of(summary, "area", self.code, year)
 
 
@@ -187,7 +188,7 @@ class RelocationSite:
 
     @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.")
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
-        summary = await info.context.loaders.site_linkage_summary.load((self._id, year))
+        summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
         return IncomeLinkageSummary.of(summary, "site", str(self._id), year)
 
 
@@ -236,7 +237,7 @@ class Facility:
 
     @strawberry.field(description="Households with an income linkage to this facility in `year`.")
     async def linked_households(self, info: Ctx, year: int) -> int:
-        return int(await info.context.loaders.facility_linked_households.load((self._id, year)))
+        return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
 
 @strawberry.type(description="搬迁户: a relocated household (or a never-relocated one, with no site).")
@@ -295,7 +296,8 @@ class Household:
 
     @strawberry.field(description="Income linkages (利益联结) of `year`, or of every year when omitted; yuan/year.")
     async def income_linkages(self, info: Ctx, year: int | None = None) -> list[IncomeLinkage]:
-        return [IncomeLinkage.from_row(r) for r in await info.context.loaders.income_linkages.load((self._id, year))]
+        key = (self._id, check_year(year) if year is not None else None)
+        return [IncomeLinkage.from_row(r) for r in await info.context.loaders.income_linkages.load(key)]
 
     @strawberry.field(description="Members stably employed (稳定就业) on `asOf` (default: today), persons.")
     async def stably_employed_count(self, info: Ctx, as_of: dt.date | None = None) -> int:
@@ -309,13 +311,13 @@ class Household:
 
     @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
     async def linked_income(self, info: Ctx, year: int) -> LinkedIncome:
-        li = await info.context.loaders.linked_income.load((self._id, year))
+        li = await info.context.loaders.linked_income.load((self._id, check_year(year)))
         return LinkedIncome(total=li.total, per_capita=li.per_capita,
                             by_mechanism=[MechanismAmount.of(x) for x in li.by_mechanism])
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
     async def net_income(self, info: Ctx, year: int) -> Decimal | None:
-        value = await info.context.loaders.net_income.load((self._id, year))
+        value = await info.context.loaders.net_income.load((self._id, check_year(year)))
         return value  # type: ignore[no-any-return]
 
 

@@ -65,7 +65,8 @@ def sm(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
 
 @pytest.fixture(scope="session")
 def schema(settings: Settings) -> Any:
-    return build_schema(max_depth=settings.max_query_depth)
+    return build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
+                        max_tokens=settings.max_tokens)
 
 
 @pytest.fixture

@@ -103,3 +103,64 @@ async def test_too_deep_query(gql):  # type: ignore[no-untyped-def]
         inner = f"parent {{ {inner} }}"
     r = await gql(f'{{ adminArea(code: "513432208201") {{ {inner} }} }}')
     assert r.errors and r.errors[0].extensions["code"] == "QUERY_TOO_COMPLEX"
+
+
+@pytest.mark.parametrize(("query", "variables"), [
+    pytest.param("query($f: Int) { households(first: $f) { totalCount } }", {"f": "5"}, id="string-for-int"),
+    pytest.param("query($f: Int) { households(first: $f) { totalCount } }", {"f": 5.5}, id="float-for-int"),
+    pytest.param("query($i: ID!) { household(id: $i) { id } }", {"i": {"a": 1}}, id="object-for-id"),
+    pytest.param("query($i: ID!) { household(id: $i) { id } }", {}, id="missing-required"),
+    pytest.param("query($f: FacilityFilter) { facilities(filter: $f) { totalCount } }", {"f": {"bogus": 1}},
+                 id="unknown-input-field"),
+    pytest.param("query($f: FacilityFilter) { facilities(filter: $f) { totalCount } }", {"f": {"kinds": ["school"]}},
+                 id="lowercase-enum"),
+    pytest.param("query($d: Date) { household(id: \"1\") { employments(asOf: $d) { id } } }", {"d": "yesterday"},
+                 id="bad-date"),
+])
+async def test_wrong_variable_types_are_bad_input(gql, query, variables):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query, **variables))
+    assert e.extensions["code"] == "BAD_USER_INPUT", e.message
+    assert "Internal" not in e.message
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    pytest.param('{ relocationSites(filter: {name: "a\\u0000b"}) { totalCount } }', "filter.name", id="nul-name"),
+    pytest.param('{ facilities(filter: {nameContains: "\\u0000"}) { totalCount } }', "filter.nameContains",
+                 id="nul-contains"),
+    pytest.param('{ households(filter: {areaCode: "510000\\n"}) { totalCount } }', "filter.areaCode",
+                 id="trailing-newline-code"),
+    pytest.param('{ household(id: "1") { netIncome(year: 32768) } }', "year", id="year-beyond-smallint"),
+    pytest.param('{ household(id: "1") { incomeLinkages(year: -40000) { id } } }', "year", id="negative-year"),
+    pytest.param('{ households(filter: {siteId: "²"}) { totalCount } }', "filter.siteId", id="superscript-digit"),
+])
+async def test_text_and_number_edges(gql, query, field):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
+
+
+async def test_lone_surrogate_variable(gql):  # type: ignore[no-untyped-def]
+    e = _err(await gql("query($n: String) { facilities(filter: {name: $n}) { totalCount } }", n="\ud800"))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "filter.name"}
+
+
+@pytest.mark.parametrize("id_", ["²", "⑤", "１", "001", " 1 ", "+1"])
+async def test_non_canonical_ids_are_null(gql, id_):  # type: ignore[no-untyped-def]
+    r = await gql("query($i: ID!) { household(id: $i) { id } facility(id: $i) { id } }", i=id_)
+    assert r.errors is None and r.data == {"household": None, "facility": None}
+
+
+@pytest.mark.parametrize("key", ["9999999999999999999", "²", "١"])
+async def test_forged_numeric_cursor(gql, key):  # type: ignore[no-untyped-def]
+    e = _err(await gql("query($a: String) { households(after: $a) { nodes { id } } }", a=encode_cursor("household", key)))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "after"}
+
+
+async def test_too_many_aliases_and_tokens(gql):  # type: ignore[no-untyped-def]
+    aliases = " ".join(f"a{i}: adminArea(code: \"510000\") {{ name }}" for i in range(50))
+    e = _err(await gql(f"{{ {aliases} }}"))
+    assert e.extensions["code"] == "QUERY_TOO_COMPLEX"
+    fields = " ".join("__typename" for _ in range(6000))
+    e = _err(await gql(f"{{ {fields} }}"))
+    assert e.extensions["code"] == "QUERY_TOO_COMPLEX"
+    r = await gql('{ adminArea(code: "510000") { name } }')  # and the next request is served
+    assert r.errors is None and r.data == {"adminArea": {"name": "四川省"}}

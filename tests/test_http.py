@@ -60,3 +60,24 @@ def test_healthz_database_unreachable(settings):  # type: ignore[no-untyped-def]
         assert q.status_code == 200
         assert q.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
         assert "127.0.0.1" not in q.text and "password" not in q.text
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    pytest.param(b'"hello"', 400, id="json-string"),
+    pytest.param(b"42", 400, id="json-number"),
+    pytest.param(b"null", 400, id="json-null"),
+    pytest.param(b'{"query": "{ facility(id: \\"\xff\xfe\\") { name } }"}', 400, id="not-utf8"),
+    pytest.param(b"{not json", 400, id="invalid-json"),
+    pytest.param(b"{}", 400, id="no-query"),
+])
+def test_malformed_bodies_answer_json_errors(client, body, status):  # type: ignore[no-untyped-def]
+    r = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status
+    assert r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_oversized_body_is_refused(client, settings):  # type: ignore[no-untyped-def]
+    query = "{ adminArea(code: \"510000\") { name } }" + "#" * (settings.max_body_bytes + 10)
+    r = client.post("/graphql", json={"query": query})
+    assert r.status_code == 413
+    assert r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
