@@ -90,22 +90,32 @@ def migrate(database: str = typer.Option(None, help="another database on the sam
 
 
 @app.command()
-def seed(scale: str = typer.Option("demo", help="dataset: 'demo' (Liangshan + Yixin community)")) -> None:
-    """Load the demo dataset (idempotent: a second run writes nothing)."""
-    from anju.seed import load_demo
+def seed(scale: str = typer.Option("demo", help="'demo' (Liangshan + Yixin) or 'sichuan' (benchmark scale, generated)"),
+         database: str = typer.Option(None, help="database name; default: the app's, or anju_sichuan for --scale sichuan"),
+         ) -> None:
+    """Load a dataset (idempotent: a second run writes nothing). 'sichuan' adds ~360,000 generated
+    households to the demo data in its own database (default anju_sichuan), for the benchmarks."""
+    from anju.seed import load_demo, load_sichuan
 
-    if scale != "demo":
-        _fail(f"--scale {scale!r}: only 'demo' exists so far")
+    if scale not in ("demo", "sichuan"):
+        _fail(f"--scale {scale!r}: expected 'demo' or 'sichuan'")
     s = _settings()
     ensure_server(s)
+    if scale == "sichuan":
+        database = database or "anju_sichuan"
 
     async def run() -> None:
-        engine = db.create_engine(s)
+        if database:
+            await db.ensure_database(s, database)
+            await db.migrate(s, database)
+        engine = db.create_engine(s, database)
         try:
-            summary = await load_demo(engine)
+            summary = await (load_sichuan(engine) if scale == "sichuan" else load_demo(engine))
         finally:
             await engine.dispose()
-        if summary.loaded:
+        if scale == "sichuan":
+            typer.echo(f"Sichuan-scale dataset: {summary}" if summary.loaded else summary.notes[0])
+        elif summary.loaded:
             typer.echo(f"demo dataset loaded: {summary.admin_areas} admin areas, {summary.sites} site, "
                        f"{summary.facilities} facilities, {summary.households} households, {summary.members} members, "
                        f"{summary.employments} employments, {summary.income_linkages} income linkages")
