@@ -529,6 +529,7 @@ async def load_sichuan(engine: AsyncEngine, *, sites: int = SICHUAN["sites"], ho
     params = {"seed": 0.42, "sites": sites, "households": households, "facilities": facilities}
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(20240414)"))
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))  # a bulk load, not a request
         if await conn.scalar(text("SELECT 1 FROM relocation_site WHERE name LIKE '[generated] Sichuan-scale site %' LIMIT 1")):
             return SeedSummary(loaded=False, notes=["Sichuan-scale dataset already loaded; nothing written"])
         for st in statements:

@@ -265,11 +265,15 @@ class Household(Base):
         _enum(MonitoringCategory, "monitoring_category"))
     risk_eliminated: Mapped[bool | None] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Kept by triggers on member (migration 0002), in the same transaction as every member change.
+    member_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    labor_force_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     members: Mapped[list[Member]] = relationship(back_populates="household", lazy="raise")
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         CheckConstraint("relocated_on IS NULL OR site_id IS NOT NULL", name="relocated_needs_site"),
         CheckConstraint("(monitoring_category IS NULL) = (risk_eliminated IS NULL)", name="monitoring_pair"),
+        CheckConstraint("member_count >= 0 AND labor_force_count BETWEEN 0 AND member_count", name="counts_nonneg"),
         Index("ix_household_dwelling", "dwelling", postgresql_using="gist"),
         Index("ix_household_county_code", "county_code"),
     )
@@ -298,6 +302,8 @@ class Employment(Base):
     __tablename__ = "employment"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    # Copied from the member by a trigger (migration 0002): coverage groups employments by household.
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
     channel: Mapped[EmploymentChannel] = mapped_column(_enum(EmploymentChannel, "employment_channel"))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
     employer_name: Mapped[str | None] = mapped_column(Text)

@@ -34,10 +34,10 @@ CENT = Decimal("0.01")
 
 # Allow-listed scope fragments: (group_key text, household_id bigint) for the keys asked.
 SCOPES = {
-    "site": "SELECT k AS group_key, h.id AS household_id FROM unnest(CAST(:keys AS text[])) AS k "
+    "site": "SELECT k AS group_key, h.id AS household_id, h.labor_force_count FROM unnest(CAST(:keys AS text[])) AS k "
             "JOIN household h ON h.site_id = CAST(k AS bigint)",
     # Area keys are code prefixes (see area_code_prefix); the county_code test lets the index help.
-    "area": "SELECT k AS group_key, h.id AS household_id FROM unnest(CAST(:keys AS text[])) AS k "
+    "area": "SELECT k AS group_key, h.id AS household_id, h.labor_force_count FROM unnest(CAST(:keys AS text[])) AS k "
             "JOIN household h ON h.admin_code LIKE k || '%' AND (length(k) < 6 OR h.county_code = left(k, 6))",
 }
 
@@ -229,15 +229,15 @@ async def household_employment_by_ids(sm: async_sessionmaker,  # type: ignore[ty
     out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            act = (select(E.member_id, func.bool_or(E.stable).label("stable")).where(active_on(as_of))
-                   .group_by(E.member_id).subquery())
-            q = (select(M.household_id, func.bool_or(M.labor_force).label("lf"),
-                        func.count(act.c.member_id).label("employed"),
+            act = (select(E.household_id, E.member_id, func.bool_or(E.stable).label("stable"))
+                   .where(E.household_id.in_(list(set(ids))), active_on(as_of))
+                   .group_by(E.household_id, E.member_id).subquery())
+            q = (select(H.id, H.labor_force_count, func.count(act.c.member_id).label("employed"),
                         func.count(act.c.member_id).filter(act.c.stable).label("stable"))
-                 .outerjoin(act, act.c.member_id == M.id).where(M.household_id.in_(list(set(ids))))
-                 .group_by(M.household_id))
+                 .outerjoin(act, act.c.household_id == H.id).where(H.id.in_(list(set(ids))))
+                 .group_by(H.id, H.labor_force_count))
             for r in await s.execute(q):
-                out[(r.household_id, as_of)] = HouseholdEmployment(bool(r.lf), int(r.employed), int(r.stable))
+                out[(r.id, as_of)] = HouseholdEmployment(r.labor_force_count > 0, int(r.employed), int(r.stable))
     return [out.get(k, HouseholdEmployment(False, 0, 0)) for k in keys]
 
 
@@ -249,8 +249,7 @@ async def linked_income_by_household_ids(sm: async_sessionmaker,  # type: ignore
     async with sm() as s:
         for year, ids in _group(keys).items():
             uniq = list(set(ids))
-            sizes = dict((await s.execute(select(M.household_id, func.count()).where(M.household_id.in_(uniq))
-                                          .group_by(M.household_id))).all())
+            sizes = dict((await s.execute(select(H.id, H.member_count).where(H.id.in_(uniq)))).all())
             by: dict[int, list[MechanismAmount]] = {}
             q = (select(L.household_id, L.mechanism, func.sum(L.amount).label("amount"))
                  .where(L.household_id.in_(uniq), L.year == year).group_by(L.household_id, L.mechanism)
@@ -335,7 +334,7 @@ async def households_at_risk(sm: async_sessionmaker, args: PageArgs, *, year: in
     Raises:
         InvalidInput: malformed ``areaCode``.
     """
-    size = select(func.count()).where(M.household_id == H.id).correlate(H).scalar_subquery()
+    size = H.member_count
     before = aliased(HI)
     prev = select(before.net_income).where(before.household_id == H.id, before.year == year - 1).correlate(H).scalar_subquery()
     cur_pc = (HI.net_income / size).label("pc")

@@ -37,24 +37,16 @@ class HouseholdFilter:
     as_of: dt.date | None = None
 
 
-@dataclass(frozen=True)
-class HouseholdStats:
-    """``size`` = members; ``labor_force_count`` = members with labor_force = true."""
-
-    size: int
-    labor_force_count: int
-
-
 def household_select() -> Select[Any]:
     """Every read of households starts here (the place a viewer's scope will apply).
 
     Row: id, code, admin_code, county_code, site_id, origin_admin_code, dwelling (GeoJSON Point
     text, SRID 4326, or None), relocated_on, poverty_status, monitoring_category, risk_eliminated,
-    version.
+    version, member_count (size), labor_force_count (members with labor_force; both kept by triggers).
     """
     return select(H.id, H.code, H.admin_code, H.county_code, H.site_id, H.origin_admin_code,
                   geojson(H.dwelling).label("dwelling"), H.relocated_on, H.poverty_status,
-                  H.monitoring_category, H.risk_eliminated, H.version)
+                  H.monitoring_category, H.risk_eliminated, H.version, H.member_count, H.labor_force_count)
 
 
 def member_select() -> Select[Any]:
@@ -99,9 +91,8 @@ def _filtered(f: HouseholdFilter | None) -> Select[Any]:
 
 def zero_employment(as_of: dt.date) -> Any:
     """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md)."""
-    labor = exists().where(M.household_id == H.id, M.labor_force)
-    employed = exists().where(M.household_id == H.id, E.member_id == M.id, active_on(as_of))
-    return and_(labor, ~employed)
+    employed = exists().where(E.household_id == H.id, active_on(as_of))
+    return and_(H.labor_force_count > 0, ~employed)
 
 
 async def households_page(sm: async_sessionmaker, f: HouseholdFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
@@ -131,18 +122,6 @@ async def household_pages_by_site_ids(sm: async_sessionmaker,  # type: ignore[ty
                                   parent_type=BigInteger, count_by_parents=lambda ps: _household_counts(sm, ps))
 
 
-async def household_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[HouseholdStats]:  # type: ignore[type-arg]
-    """Batch: size and labor-force count per household, one grouped query (0, 0 for none)."""
-    if not ids:
-        return []
-    q = (select(M.household_id, func.count().label("size"),
-                func.count().filter(M.labor_force).label("labor_force_count"))
-         .where(M.household_id.in_(list(set(ids)))).group_by(M.household_id))
-    async with sm() as s:
-        found = {r.household_id: HouseholdStats(int(r.size), int(r.labor_force_count)) for r in await s.execute(q)}
-    return [found.get(i, HouseholdStats(0, 0)) for i in ids]
-
-
 async def members_by_household_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
     """Batch: each household's members, by member id."""
     return await lists_by_keys(sm, member_select(), M.household_id, ids, key_name="household_id", order=[M.id])
@@ -166,9 +145,9 @@ async def employments_by_household_ids(sm: async_sessionmaker,  # type: ignore[t
     """Batch: each (household id, as_of) → the active employments of all its members on ``as_of``
     (API.md ``Household.employments``), by member then start_on."""
     def q(as_of: dt.date) -> Select[Any]:
-        return employment_select().add_columns(M.household_id).join(M, M.id == E.member_id).where(active_on(as_of))
+        return employment_select().add_columns(E.household_id).where(active_on(as_of))
 
-    return await _by_key_and_param(sm, keys, q, M.household_id, "household_id", [E.member_id, E.start_on, E.id])
+    return await _by_key_and_param(sm, keys, q, E.household_id, "household_id", [E.member_id, E.start_on, E.id])
 
 
 async def income_linkages_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]

@@ -147,7 +147,7 @@ async def record_employment(sm: async_sessionmaker, *, member_id: int, version: 
         hid = await _member_household(s, member_id)
         await _facility_exists(s, facility_id)
         new_version = await claim_household(s, hid, version, field="memberId")
-        e = m.Employment(member_id=member_id, channel=channel, facility_id=facility_id, employer_name=employer,
+        e = m.Employment(member_id=member_id, household_id=hid, channel=channel, facility_id=facility_id, employer_name=employer,
                          workplace=from_shape(point, srid=m.SRID) if point is not None else None,
                          outbound_region=region, start_on=start_on, end_on=end_on, monthly_wage=wage, stable=stable)
         s.add(e)

@@ -85,15 +85,13 @@ async def sites_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row |
 async def site_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[SiteStats]:  # type: ignore[type-arg]
     """Batch: household count and population (members) per site, one grouped query.
 
-    Source: household.site_id and member rows (DESIGN §4: counts are derived, never stored).
+    Source: household.site_id and household.member_count (kept from member rows by a trigger).
     """
     if not ids:
         return []
-    H, M = m.Household, m.Member
-    sizes = (select(H.site_id, func.count(M.id).label("n")).select_from(H).outerjoin(M, M.household_id == H.id)
-             .where(H.site_id.in_(list(set(ids)))).group_by(H.id, H.site_id).subquery())
-    q = select(sizes.c.site_id, func.count().label("households"), func.coalesce(func.sum(sizes.c.n), 0)
-               .label("population")).group_by(sizes.c.site_id)
+    H = m.Household
+    q = (select(H.site_id, func.count().label("households"), func.coalesce(func.sum(H.member_count), 0).label("population"))
+         .where(H.site_id.in_(list(set(ids)))).group_by(H.site_id))
     async with sm() as s:
         found = {r.site_id: SiteStats(int(r.households), int(r.population)) for r in await s.execute(q)}
     return [found.get(i, SiteStats(0, 0)) for i in ids]

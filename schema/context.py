@@ -49,7 +49,6 @@ class Loaders:
     site_household_pages: DataLoader[Any, Any]
     facility: DataLoader[int, Any]
     household: DataLoader[int, Any]
-    household_stats: DataLoader[int, Any]
     members: DataLoader[int, Any]
     member: DataLoader[int, Any]
     member_employments: DataLoader[Any, Any]
@@ -81,7 +80,6 @@ def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
         site_household_pages=dl(households.household_pages_by_site_ids),
         facility=dl(facilities.facilities_by_ids),
         household=dl(households.households_by_ids),
-        household_stats=dl(households.household_stats_by_ids),
         members=dl(households.members_by_household_ids),
         member=dl(households.members_by_ids),
         member_employments=dl(households.employments_by_member_ids),

@@ -250,6 +250,8 @@ class Household:
     monitoring_category: MonitoringCategory | None = strawberry.field(description="防返贫监测对象类别, if monitored.")
     risk_eliminated: bool | None = strawberry.field(description="风险已消除, for monitored households.")
     version: int = strawberry.field(description="Row version; edits must carry it (optimistic locking).")
+    size: int = strawberry.field(description="Members (人).")
+    labor_force_count: int = strawberry.field(description="Members recorded as labor force (劳动力).")
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
@@ -260,7 +262,8 @@ class Household:
         return cls(id=strawberry.ID(str(r["id"])), code=r["code"], dwelling=r["dwelling"],
                    relocated_on=r["relocated_on"], poverty_status=r["poverty_status"],
                    monitoring_category=r["monitoring_category"], risk_eliminated=r["risk_eliminated"],
-                   version=r["version"], _id=r["id"], _admin_code=r["admin_code"], _site_id=r["site_id"],
+                   version=r["version"], size=r["member_count"], labor_force_count=r["labor_force_count"],
+                   _id=r["id"], _admin_code=r["admin_code"], _site_id=r["site_id"],
                    _origin_code=r["origin_admin_code"])
 
     @strawberry.field(description="The village/community-level area where the household lives now.")
@@ -277,13 +280,6 @@ class Household:
     async def origin_area(self, info: Ctx) -> AdminArea | None:
         return await _area(info, self._origin_code)
 
-    @strawberry.field(description="Members (人).")
-    async def size(self, info: Ctx) -> int:
-        return int((await info.context.loaders.household_stats.load(self._id)).size)
-
-    @strawberry.field(description="Members recorded as labor force (劳动力).")
-    async def labor_force_count(self, info: Ctx) -> int:
-        return int((await info.context.loaders.household_stats.load(self._id)).labor_force_count)
 
     @strawberry.field
     async def members(self, info: Ctx) -> list[Member]:

@@ -212,3 +212,23 @@ async def test_concurrent_stale_edit_one_wins(mx):  # type: ignore[no-untyped-de
     names = [mb["name"] for mb in r.data["household"]["members"]]
     assert r.data["household"]["version"] == v + 1
     assert winner in names and len([n for n in names if n.startswith("officer-")]) == 1
+
+
+async def test_trigger_kept_counts_match_rows(mx, engine):  # type: ignore[no-untyped-def]
+    """household.member_count / labor_force_count and employment.household_id (kept by triggers) equal
+    what the rows say, on the demo data and after this module's writes (added members, updates)."""
+    run, ids, _, _ = mx
+    sql_check = ("SELECT (SELECT count(*) FROM household h LEFT JOIN (SELECT household_id, count(*) AS n, "
+                 "  count(*) FILTER (WHERE labor_force) AS lf FROM member GROUP BY household_id) c ON c.household_id = h.id "
+                 "  WHERE (h.member_count, h.labor_force_count) IS DISTINCT FROM (coalesce(c.n, 0), coalesce(c.lf, 0))) "
+                 "+ (SELECT count(*) FROM employment e JOIN member m ON m.id = e.member_id "
+                 "   WHERE e.household_id <> m.household_id)")
+    from sqlalchemy import text as sql
+
+    for eng in (engine, None):
+        if eng is None:
+            r = await run('query($h: ID!) { household(id: $h) { size members { id } } }', h=str(ids["h6"]))
+            assert r.data["household"]["size"] == len(r.data["household"]["members"]) == 2
+            continue
+        async with eng.connect() as c:
+            assert await c.scalar(sql(sql_check)) == 0

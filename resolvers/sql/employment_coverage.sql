@@ -1,6 +1,8 @@
 -- Employment coverage (就业覆盖) per group of households on date :as_of (API.md "Definitions").
 -- {scope} is one of the allow-listed fragments in resolvers/coverage.py; it yields
--- (group_key text, household_id bigint) for the groups asked (:keys text[]).
+-- (group_key text, household_id bigint, labor_force_count int) for the groups asked (:keys text[]).
+-- employment.household_id and household.labor_force_count are kept by triggers (migration 0002),
+-- so no member row is read: a province (~360,000 households) is two scans and hash joins.
 -- One statement, whatever the number of households:
 --   households                   every household in the group
 --   households_with_labor_force  ≥ 1 member with labor_force
@@ -13,10 +15,9 @@ WITH scope AS (
     {scope}
 ),
 active AS (
-    SELECT s.group_key, m.household_id, e.member_id, e.channel, e.stable
+    SELECT s.group_key, e.household_id, e.member_id, e.channel, e.stable
     FROM scope s
-    JOIN member m ON m.household_id = s.household_id
-    JOIN employment e ON e.member_id = m.id
+    JOIN employment e ON e.household_id = s.household_id
     WHERE e.start_on <= :as_of AND (e.end_on IS NULL OR e.end_on >= :as_of)
 ),
 per_member AS (
@@ -24,13 +25,12 @@ per_member AS (
     FROM active GROUP BY group_key, household_id, member_id
 ),
 per_household AS (
-    SELECT s.group_key, s.household_id,
-           EXISTS (SELECT 1 FROM member m WHERE m.household_id = s.household_id AND m.labor_force) AS has_labor_force,
+    SELECT s.group_key, s.household_id, s.labor_force_count > 0 AS has_labor_force,
            count(pm.member_id) AS employed,
            count(pm.member_id) FILTER (WHERE pm.stable) AS stably_employed
     FROM scope s
     LEFT JOIN per_member pm ON pm.group_key = s.group_key AND pm.household_id = s.household_id
-    GROUP BY s.group_key, s.household_id
+    GROUP BY s.group_key, s.household_id, s.labor_force_count
 ),
 channels AS (
     SELECT group_key, json_agg(json_build_object('channel', channel, 'count', n) ORDER BY channel) AS by_channel
