@@ -32,13 +32,16 @@ from resolvers.query import Row, area_code_prefix, fetch_page, under_area
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
 CENT = Decimal("0.01")
 
-# Allow-listed scope fragments: (group_key text, household_id bigint) for the keys asked.
+# Allow-listed scope fragments: (group_key text, household_id bigint, labor_force_count int) for :keys.
+# Area keys are code prefixes of one length (:plen; see area_code_prefix), so households are picked
+# by one indexed/scanned predicate instead of a LIKE join; counties use the county_code index.
 SCOPES = {
-    "site": "SELECT k AS group_key, h.id AS household_id, h.labor_force_count FROM unnest(CAST(:keys AS text[])) AS k "
-            "JOIN household h ON h.site_id = CAST(k AS bigint)",
-    # Area keys are code prefixes (see area_code_prefix); the county_code test lets the index help.
-    "area": "SELECT k AS group_key, h.id AS household_id, h.labor_force_count FROM unnest(CAST(:keys AS text[])) AS k "
-            "JOIN household h ON h.admin_code LIKE k || '%' AND (length(k) < 6 OR h.county_code = left(k, 6))",
+    "site": "SELECT CAST(h.site_id AS text) AS group_key, h.id AS household_id, h.labor_force_count "
+            "FROM household h WHERE h.site_id = ANY(CAST(:keys AS bigint[]))",
+    "county": "SELECT h.county_code AS group_key, h.id AS household_id, h.labor_force_count "
+              "FROM household h WHERE h.county_code = ANY(CAST(:keys AS text[]))",
+    "area": "SELECT left(h.admin_code, :plen) AS group_key, h.id AS household_id, h.labor_force_count "
+            "FROM household h WHERE left(h.admin_code, :plen) = ANY(CAST(:keys AS text[]))",
 }
 
 
@@ -141,19 +144,33 @@ def _group(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
     return by
 
 
+def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(scope fragment name, extra params, keys) per statement: sites in one; areas one per prefix length."""
+    if scope == "site":
+        return [("site", {}, list(set(keys)))]
+    by_len: dict[int, set[str]] = {}
+    for k in keys:
+        by_len.setdefault(len(k), set()).add(k)
+    return [("county", {}, sorted(ks)) if n == 6 else ("area", {"plen": n}, sorted(ks)) for n, ks in by_len.items()]
+
+
 async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, dt.date]]  # type: ignore[type-arg]
                     ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
     out = {}
     async with sm() as s:
         for as_of, ks in _group(keys).items():
-            rows = await s.execute(_sql("employment_coverage.sql", scope), {"keys": list(set(ks)), "as_of": as_of})
-            for r in rows.mappings():
-                out[(r["group_key"], as_of)] = EmploymentCoverage(
-                    households=int(r["households"]), households_with_labor_force=int(r["households_with_labor_force"]),
-                    households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
-                    employed_persons=int(r["employed_persons"]), stably_employed_persons=int(r["stably_employed_persons"]),
-                    by_channel=[ChannelCount(m.EmploymentChannel(c["channel"]), int(c["count"]))
-                                for c in json.loads(r["by_channel"])])
+            for name, extra, group in _scoped(scope, ks):
+                params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
+                                          "as_of": as_of, **extra}
+                rows = await s.execute(_sql("employment_coverage.sql", name), params)
+                for r in rows.mappings():
+                    out[(r["group_key"], as_of)] = EmploymentCoverage(
+                        households=int(r["households"]), households_with_labor_force=int(r["households_with_labor_force"]),
+                        households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
+                        employed_persons=int(r["employed_persons"]),
+                        stably_employed_persons=int(r["stably_employed_persons"]),
+                        by_channel=[ChannelCount(m.EmploymentChannel(c["channel"]), int(c["count"]))
+                                    for c in json.loads(r["by_channel"])])
     return out
 
 
@@ -183,11 +200,14 @@ async def _summary(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str,
     out = {}
     async with sm() as s:
         for year, ks in _group(keys).items():
-            rows = await s.execute(_sql("income_linkage_summary.sql", scope), {"keys": list(set(ks)), "year": year})
-            for r in rows.mappings():
-                out[(r["group_key"], year)] = IncomeLinkageSummary(
-                    households_linked=int(r["households_linked"]), total=round_yuan(Decimal(r["total"])),
-                    by_mechanism=_mechanisms(r["by_mechanism"]))
+            for name, extra, group in _scoped(scope, ks):
+                params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
+                                          "year": year, **extra}
+                rows = await s.execute(_sql("income_linkage_summary.sql", name), params)
+                for r in rows.mappings():
+                    out[(r["group_key"], year)] = IncomeLinkageSummary(
+                        households_linked=int(r["households_linked"]), total=round_yuan(Decimal(r["total"])),
+                        by_mechanism=_mechanisms(r["by_mechanism"]))
     return out
 
 
@@ -210,15 +230,21 @@ async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int
                          ) -> list[FacilityAmount]:
     """The ``first`` facilities paying the most linkage yuan to the group's households in ``year``
     (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key = admin code)."""
+    params: dict[str, Any] = {"keys": [key], "year": year, "first": first}
     if scope == "area":
         key = area_code_prefix(key, "code")
+        scope, params["keys"] = ("county", [key]) if len(key) == 6 else ("area", [key])
+        if scope == "area":
+            params["plen"] = len(key)
+    else:
+        params["keys"] = [int(key)]
     q = text(f"WITH scope AS ({SCOPES[scope]}) "
              "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
              "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
              "WHERE l.year = :year AND l.facility_id IS NOT NULL "
              "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first")
     async with sm() as s:
-        rows = await s.execute(q, {"keys": [key], "year": year, "first": first})
+        rows = await s.execute(q, params)
         return [FacilityAmount(int(r.facility_id), round_yuan(r.amount), int(r.households)) for r in rows]
 
 
