@@ -320,6 +320,26 @@ class Employment(Base):
     )
 
 
+class HouseholdEmploymentStatus(Base):
+    """A household's employment counts on every date in [valid_from, valid_to): distinct members
+    employed, stably employed, and employed per channel. Maintained only by triggers (migration
+    0003) from employment rows; never written by the application."""
+
+    __tablename__ = "household_employment_status"
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    employed: Mapped[int] = mapped_column(Integer, server_default="0")
+    stably_employed: Mapped[int] = mapped_column(Integer, server_default="0")
+    labor_export: Mapped[int] = mapped_column(Integer, server_default="0")
+    workshop: Mapped[int] = mapped_column(Integer, server_default="0")
+    self_employment: Mapped[int] = mapped_column(Integer, server_default="0")
+    public_welfare_post: Mapped[int] = mapped_column(Integer, server_default="0")
+    local_enterprise: Mapped[int] = mapped_column(Integer, server_default="0")
+    flexible: Mapped[int] = mapped_column(Integer, server_default="0")
+    __table_args__ = (CheckConstraint("valid_from < valid_to", name="segment"),)
+
+
 class IncomeLinkage(Base):
     """利益联结: a yearly benefit flow (yuan) from a facility/enterprise to a household."""
 

@@ -30,6 +30,7 @@ from resolvers.paging import Page, PageArgs
 from resolvers.query import Row, area_code_prefix, fetch_page, under_area
 
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
+ST = m.HouseholdEmploymentStatus
 CENT = Decimal("0.01")
 
 # Allow-listed scope fragments: (group_key text, household_id bigint, labor_force_count int) for :keys.
@@ -169,8 +170,7 @@ async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str
                         households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
                         employed_persons=int(r["employed_persons"]),
                         stably_employed_persons=int(r["stably_employed_persons"]),
-                        by_channel=[ChannelCount(m.EmploymentChannel(c["channel"]), int(c["count"]))
-                                    for c in json.loads(r["by_channel"])])
+                        by_channel=[ChannelCount(ch, int(r[ch.value])) for ch in m.EmploymentChannel if r[ch.value]])
     return out
 
 
@@ -251,19 +251,15 @@ async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int
 async def household_employment_by_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
                                       keys: Sequence[tuple[int, dt.date]]) -> list[HouseholdEmployment]:
     """Batch: each (household id, as_of) → labor force present, members employed and stably employed
-    on ``as_of`` (distinct members). One grouped statement per distinct ``as_of``."""
+    on ``as_of`` (distinct members), from household_employment_status. One statement per distinct ``as_of``."""
     out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            act = (select(E.household_id, E.member_id, func.bool_or(E.stable).label("stable"))
-                   .where(E.household_id.in_(list(set(ids))), active_on(as_of))
-                   .group_by(E.household_id, E.member_id).subquery())
-            q = (select(H.id, H.labor_force_count, func.count(act.c.member_id).label("employed"),
-                        func.count(act.c.member_id).filter(act.c.stable).label("stable"))
-                 .outerjoin(act, act.c.household_id == H.id).where(H.id.in_(list(set(ids))))
-                 .group_by(H.id, H.labor_force_count))
+            q = (select(H.id, H.labor_force_count, ST.employed, ST.stably_employed)
+                 .join(ST, and_(ST.household_id == H.id, ST.valid_from <= as_of, ST.valid_to > as_of))
+                 .where(H.id.in_(list(set(ids)))))
             for r in await s.execute(q):
-                out[(r.id, as_of)] = HouseholdEmployment(r.labor_force_count > 0, int(r.employed), int(r.stable))
+                out[(r.id, as_of)] = HouseholdEmployment(r.labor_force_count > 0, int(r.employed), int(r.stably_employed))
     return [out.get(k, HouseholdEmployment(False, 0, 0)) for k in keys]
 
 

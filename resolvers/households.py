@@ -95,6 +95,13 @@ def zero_employment(as_of: dt.date) -> Any:
     return and_(H.labor_force_count > 0, ~employed)
 
 
+def zero_employment_status(as_of: dt.date) -> Any:
+    """Same predicate as ``zero_employment`` read from household_employment_status (one segment lookup)."""
+    st = m.HouseholdEmploymentStatus
+    return and_(H.labor_force_count > 0, exists().where(st.household_id == H.id, st.valid_from <= as_of,
+                                                         st.valid_to > as_of, st.employed == 0))
+
+
 async def households_page(sm: async_sessionmaker, f: HouseholdFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
     """Households matching ``f`` (conditions ANDed), by id.
 
