@@ -145,6 +145,14 @@ def _group(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
     return by
 
 
+async def _wide_scope_hints(s: Any, name: str, extra: dict[str, Any]) -> None:
+    """For a province or prefecture (prefix of 2 or 4 digits) nearly every household qualifies, but the
+    planner cannot estimate ``left(admin_code, n)``: steer it to hash joins for this transaction."""
+    if name == "area" and extra.get("plen", 99) <= 4:
+        await s.execute(text("SET LOCAL enable_nestloop = off"))
+        await s.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
     """(scope fragment name, extra params, keys) per statement: sites in one; areas one per prefix length."""
     if scope == "site":
@@ -163,6 +171,7 @@ async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str
             for name, extra, group in _scoped(scope, ks):
                 params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
                                           "as_of": as_of, **extra}
+                await _wide_scope_hints(s, name, extra)
                 rows = await s.execute(_sql("employment_coverage.sql", name), params)
                 for r in rows.mappings():
                     out[(r["group_key"], as_of)] = EmploymentCoverage(
@@ -203,6 +212,7 @@ async def _summary(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str,
             for name, extra, group in _scoped(scope, ks):
                 params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
                                           "year": year, **extra}
+                await _wide_scope_hints(s, name, extra)
                 rows = await s.execute(_sql("income_linkage_summary.sql", name), params)
                 for r in rows.mappings():
                     out[(r["group_key"], year)] = IncomeLinkageSummary(

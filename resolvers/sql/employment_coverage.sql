@@ -11,7 +11,7 @@
 --   employed_persons             distinct members with >= 1 active employment
 --   stably_employed_persons      distinct members with >= 1 active stable employment
 --   <channel>                    distinct employed members per channel of their active employments
-WITH scope AS MATERIALIZED (
+WITH scope AS (
     {scope}
 ),
 status AS (

@@ -1,6 +1,6 @@
 -- Income-linkage summary (利益联结) per group of households for :year: households with ≥ 1
 -- linkage, total yuan, and yuan + households per mechanism. {scope} as in employment_coverage.sql.
-WITH scope AS MATERIALIZED (
+WITH scope AS (
     {scope}
 ),
 links AS MATERIALIZED (
