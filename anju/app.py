@@ -13,12 +13,14 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
 from anju.db import create_engine, create_sessionmaker
 from anju.settings import Settings
+from resolvers import spatial
+from resolvers.errors import InvalidInput
 from schema import Context, build_schema
 
 log = logging.getLogger("anju.app")
@@ -77,6 +79,21 @@ async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
 
+async def tiles(request: Request) -> Response:
+    """``GET /tiles/{layer}/{z}/{x}/{y}.mvt``: a Mapbox Vector Tile (ST_AsMVT); 204 when empty,
+    400 with a JSON error for an unknown layer or out-of-range z/x/y."""
+    p = request.path_params
+    try:
+        data = await spatial.tile(request.state.sessionmaker, p["layer"], p["z"], p["x"], p["y"],
+                                  max_features=request.state.settings.tiles.max_features_per_tile)
+    except InvalidInput as exc:
+        return _error_response(exc.message, 400)
+    headers = {"Cache-Control": f"public, max-age={request.state.settings.tiles.cache_seconds}"}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app. Settings are built once here and passed down via lifespan state."""
     settings = settings or Settings()
@@ -94,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False,
                           max_body_bytes=settings.max_body_bytes)
     return Starlette(
-        routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/healthz", healthz)],
+        routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/healthz", healthz),
+                Route("/tiles/{layer}/{z:int}/{x:int}/{y:int}.mvt", tiles)],
         lifespan=lifespan,
     )

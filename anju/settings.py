@@ -49,6 +49,28 @@ class MonitoringSettings(BaseModel):
         description="yuan per person per year; the report's Beichuan example counts households below 10,000")
 
 
+class FeatureSettings(BaseModel):
+    """GeoJSON layers and geometry inputs."""
+
+    default_limit: int = Field(5000, ge=1, description="featureCollection default feature count")
+    max_limit: int = Field(10000, ge=1, description="featureCollection largest feature count")
+    cluster_below_zoom: int = Field(12, ge=0, le=22, description="point layers are clustered below this zoom")
+    max_vertices: int = Field(10000, ge=4, description="largest input geometry accepted, vertices")
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> FeatureSettings:
+        if self.default_limit > self.max_limit:
+            raise ValueError("features.default_limit must not exceed features.max_limit")
+        return self
+
+
+class TileSettings(BaseModel):
+    """Mapbox Vector Tiles."""
+
+    max_features_per_tile: int = Field(10000, ge=1)
+    cache_seconds: int = Field(300, ge=0, description="Cache-Control max-age of tiles")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -71,6 +93,8 @@ class Settings(BaseSettings):
     local_db: LocalDbSettings = LocalDbSettings()
     paging: PagingSettings = PagingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    features: FeatureSettings = FeatureSettings()
+    tiles: TileSettings = TileSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")

@@ -6,7 +6,6 @@ grouped SQL over the raw tables (what the trigger-kept household_employment_stat
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 

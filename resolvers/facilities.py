@@ -10,6 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
+from resolvers.geofilters import SpatialFilter, area_condition
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
@@ -19,7 +20,6 @@ from resolvers.query import (
     geojson,
     lists_by_keys,
     rows_by_keys,
-    under_area,
 )
 
 KIND = "facility"
@@ -33,6 +33,7 @@ class FacilityFilter:
     name: str | None = None
     name_contains: str | None = None
     area_code: str | None = None
+    spatial: SpatialFilter | None = None
     kinds: tuple[m.FacilityKind, ...] | None = None
 
 
@@ -60,9 +61,11 @@ async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args
         if f.name_contains is not None:
             q = q.where(F.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
         if f.area_code is not None:
-            q = q.where(under_area(F.admin_code, f.area_code, "filter.areaCode"))
+            q = q.where(area_condition(F.admin_code, F.location, f.area_code, "filter.areaCode"))
         if f.kinds is not None:
             q = q.where(F.kind.in_(f.kinds))
+        if f.spatial is not None:
+            q = q.where(*f.spatial.conditions(F.location))
     return await fetch_page(sm, q, F.id, args, kind=KIND)
 
 

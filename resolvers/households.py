@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
+from resolvers.geofilters import SpatialFilter, area_condition
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
@@ -20,7 +21,6 @@ from resolvers.query import (
     lists_by_keys,
     pages_by_parents,
     rows_by_keys,
-    under_area,
 )
 
 KIND = "household"
@@ -33,6 +33,7 @@ class HouseholdFilter:
 
     site_id: int | None = None
     area_code: str | None = None
+    spatial: SpatialFilter | None = None
     zero_employment: bool | None = None
     as_of: dt.date | None = None
 
@@ -82,7 +83,9 @@ def _filtered(f: HouseholdFilter | None) -> Select[Any]:
     if f.site_id is not None:
         q = q.where(H.site_id == f.site_id)
     if f.area_code is not None:
-        q = q.where(under_area(H.admin_code, f.area_code, "filter.areaCode"))
+        q = q.where(area_condition(H.admin_code, H.dwelling, f.area_code, "filter.areaCode"))
+    if f.spatial is not None:
+        q = q.where(*f.spatial.conditions(H.dwelling))
     if f.zero_employment is not None:
         zero = zero_employment(f.as_of or dt.date.today())
         q = q.where(zero if f.zero_employment else ~zero)

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
+from resolvers.geofilters import SpatialFilter, area_condition
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
@@ -20,7 +21,6 @@ from resolvers.query import (
     geojson,
     lists_by_keys,
     rows_by_keys,
-    under_area,
 )
 
 KIND = "relocation_site"
@@ -34,6 +34,7 @@ class SiteFilter:
     name: str | None = None
     name_contains: str | None = None
     area_code: str | None = None
+    spatial: SpatialFilter | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ def _filtered(f: SiteFilter | None) -> Select[Any]:
     if f.name_contains is not None:
         q = q.where(S.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
     if f.area_code is not None:
-        q = q.where(under_area(S.admin_code, f.area_code, "filter.areaCode"))
+        q = q.where(area_condition(S.admin_code, S.location, f.area_code, "filter.areaCode"))
+    if f.spatial is not None:
+        q = q.where(*f.spatial.conditions(S.location))
     return q
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from resolvers import admin_areas, coverage, facilities, households, sites
+from resolvers import admin_areas, coverage, facilities, households, sites, spatial
 
 
 class PagingLimits(Protocol):
@@ -22,6 +22,13 @@ class PagingLimits(Protocol):
 
 class MonitoringLimits(Protocol):
     per_capita_threshold: Decimal
+
+
+class FeatureLimits(Protocol):
+    default_limit: int
+    max_limit: int
+    cluster_below_zoom: int
+    max_vertices: int
 
 
 class SettingsLike(Protocol):
@@ -35,6 +42,9 @@ class SettingsLike(Protocol):
 
     @property
     def monitoring(self) -> MonitoringLimits: ...
+
+    @property
+    def features(self) -> FeatureLimits: ...
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Loaders:
     linked_income: DataLoader[Any, Any]
     facility_employees: DataLoader[Any, Any]
     facility_linked_households: DataLoader[Any, Any]
+    nearby_facilities: DataLoader[Any, Any]
+    nearest_by_kind: DataLoader[Any, Any]
 
 
 def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
@@ -95,6 +107,8 @@ def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
         linked_income=dl(coverage.linked_income_by_household_ids),
         facility_employees=dl(coverage.facility_employees),
         facility_linked_households=dl(coverage.facility_linked_households),
+        nearby_facilities=dl(spatial.nearby_facilities_by_site_ids),
+        nearest_by_kind=dl(spatial.nearest_by_kind_by_site_ids),
     )
 
 

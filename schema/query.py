@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import math
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 
-from resolvers import admin_areas, coverage, facilities, households, sites
+from resolvers import admin_areas, coverage, facilities, geofilters, households, sites, spatial
+from resolvers.coords import CoordSys, geojson_from_wgs84, geojson_to_wgs84, to_wgs84
 from resolvers.errors import InvalidInput
+from resolvers.geometry import parse_geometry
 from resolvers.query import check_year, parse_id, require_id
 from schema.enums import AdminLevel, FacilityKind
+from schema.scalars import JSON, GeoJSON
 from schema.types import (
     AdminArea,
     Connection,
     Ctx,
     Facility,
+    FacilityDistance,
     Household,
     HouseholdRisk,
     RelocationSite,
@@ -23,14 +30,54 @@ from schema.types import (
 )
 
 
+@strawberry.input(description="Within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of `point`.")
+class NearInput:
+    point: GeoJSON = strawberry.field(description="GeoJSON Point.")
+    radius_meters: float
+
+
+def _spatial(info: Ctx, bbox: list[float] | None, near: NearInput | None, intersects: Any, coord_sys: CoordSys,
+             prefix: str = "filter.") -> geofilters.SpatialFilter | None:
+    """Validate the spatial members of a filter (converted from ``coord_sys`` to WGS84 first)."""
+    if bbox is None and near is None and intersects is None:
+        return None
+    cap = info.context.settings.features.max_vertices
+    box = None
+    if bbox is not None:
+        if coord_sys is not CoordSys.WGS84 and len(bbox) == 4 and all(map(math.isfinite, bbox)):
+            x0, y0 = to_wgs84(bbox[0], bbox[1], coord_sys)
+            x1, y1 = to_wgs84(bbox[2], bbox[3], coord_sys)
+            bbox = [x0, y0, x1, y1]
+        box = geofilters.parse_bbox(bbox, f"{prefix}bbox")
+    near_ = None
+    if near is not None:
+        near_ = geofilters.parse_near(geojson_to_wgs84(near.point, coord_sys), near.radius_meters, f"{prefix}near",
+                                      max_vertices=cap)
+    shape_ = None
+    if intersects is not None:
+        shape_ = parse_geometry(geojson_to_wgs84(intersects, coord_sys), f"{prefix}intersects",
+                                allowed=("Polygon", "MultiPolygon", "Point", "MultiPoint", "LineString",
+                                         "MultiLineString"), max_vertices=cap)
+    return geofilters.SpatialFilter(bbox=box, near=near_, intersects=shape_)
+
+
+SPATIAL_DOC = ("bbox [minLon, minLat, maxLon, maxLat] (minLon > maxLon crosses the antimeridian); near: within metres "
+               "of a point; intersects: a GeoJSON geometry; coordSys: the system these are given in.")
+
+
 @strawberry.input(description="Relocation-site filter; members combine with AND.")
 class SiteFilter:
     name: str | None = strawberry.field(default=None, description="Exact name, e.g. 彝欣社区.")
     name_contains: str | None = strawberry.field(default=None, description="Case-insensitive substring of the name.")
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
+    bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
+    near: NearInput | None = None
+    intersects: GeoJSON | None = None
+    coord_sys: CoordSys = CoordSys.WGS84
 
-    def to_resolver(self) -> sites.SiteFilter:
-        return sites.SiteFilter(name=self.name, name_contains=self.name_contains, area_code=self.area_code)
+    def to_resolver(self, info: Ctx) -> sites.SiteFilter:
+        return sites.SiteFilter(name=self.name, name_contains=self.name_contains, area_code=self.area_code,
+                                spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
 
 
 @strawberry.input(description="Facility filter; members combine with AND, `kinds` is any-of.")
@@ -39,10 +86,15 @@ class FacilityFilter:
     name_contains: str | None = None
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
     kinds: list[FacilityKind] | None = None
+    bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
+    near: NearInput | None = None
+    intersects: GeoJSON | None = None
+    coord_sys: CoordSys = CoordSys.WGS84
 
-    def to_resolver(self) -> facilities.FacilityFilter:
+    def to_resolver(self, info: Ctx) -> facilities.FacilityFilter:
         return facilities.FacilityFilter(name=self.name, name_contains=self.name_contains, area_code=self.area_code,
-                                         kinds=tuple(self.kinds) if self.kinds is not None else None)
+                                         kinds=tuple(self.kinds) if self.kinds is not None else None,
+                                         spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
 
 
 @strawberry.input(description="Household filter; members combine with AND.")
@@ -52,11 +104,31 @@ class HouseholdFilter:
     zero_employment: bool | None = strawberry.field(
         default=None, description="true: only 零就业家庭 on `asOf`; false: only households that are not.")
     as_of: dt.date | None = strawberry.field(default=None, description="Date of `zeroEmployment` (default: today).")
+    bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
+    near: NearInput | None = None
+    intersects: GeoJSON | None = None
+    coord_sys: CoordSys = CoordSys.WGS84
 
-    def to_resolver(self, today: dt.date) -> households.HouseholdFilter:
+    def to_resolver(self, info: Ctx) -> households.HouseholdFilter:
         site_id = require_id(self.site_id, "filter.siteId") if self.site_id is not None else None
         return households.HouseholdFilter(site_id=site_id, area_code=self.area_code,
-                                          zero_employment=self.zero_employment, as_of=self.as_of or today)
+                                          zero_employment=self.zero_employment, as_of=self.as_of or info.context.today(),
+                                          spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
+
+
+@strawberry.enum(description="Map layers (tiles use the same names in lower case).")
+class MapLayer(enum.Enum):
+    RELOCATION_SITES = "relocation_sites"
+    FACILITIES = "facilities"
+    HOUSEHOLDS = "households"
+    ADMIN_AREAS = "admin_areas"
+
+
+@strawberry.input(description="Narrows a map layer; members combine with AND.")
+class LayerFilter:
+    area_code: str | None = strawberry.field(default=None, description="The area (code or polygon) and everything below it.")
+    site_id: strawberry.ID | None = None
+    kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (facilities layer).")
 
 
 @strawberry.type
@@ -83,7 +155,7 @@ class Query:
     async def relocation_sites(self, info: Ctx, filter: SiteFilter | None = None, first: int | None = None,
                                after: str | None = None) -> Connection[RelocationSite]:
         args = connection_args(info, first, after, kind="relocation_site")
-        page = await sites.sites_page(info.context.sessionmaker, filter.to_resolver() if filter else None, args)
+        page = await sites.sites_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
         info.context.loaders.site.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, RelocationSite.from_row)
 
@@ -97,7 +169,7 @@ class Query:
     async def facilities(self, info: Ctx, filter: FacilityFilter | None = None, first: int | None = None,
                          after: str | None = None) -> Connection[Facility]:
         args = connection_args(info, first, after, kind="facility")
-        page = await facilities.facilities_page(info.context.sessionmaker, filter.to_resolver() if filter else None, args)
+        page = await facilities.facilities_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
         info.context.loaders.facility.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Facility.from_row)
 
@@ -111,7 +183,7 @@ class Query:
     async def households(self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None,
                          after: str | None = None) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
-        f = filter.to_resolver(info.context.today()) if filter else None
+        f = filter.to_resolver(info) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
         info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
@@ -145,3 +217,50 @@ class Query:
         page = await coverage.households_at_risk(info.context.sessionmaker, args, year=year, threshold=threshold,
                                                  area_code=area_code, site_id=sid)
         return Connection.of(page, HouseholdRisk.of)
+
+    @strawberry.field(description="The k facilities nearest to `point` by geodesic distance (metres, WGS84 "
+                                  "ellipsoid), optionally of some kinds; exact (index candidates re-ranked).")
+    async def nearest_facilities(self, info: Ctx, point: GeoJSON, kinds: list[FacilityKind] | None = None, k: int = 5,
+                                 coord_sys: CoordSys = CoordSys.WGS84) -> list[FacilityDistance]:
+        pt = parse_geometry(geojson_to_wgs84(point, coord_sys), "point", allowed=("Point",),
+                            max_vertices=info.context.settings.features.max_vertices)
+        rows = await spatial.nearest_facilities(info.context.sessionmaker, pt, kinds, k)
+        return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters) for x in rows]
+
+    @strawberry.field(description="Households whose dwelling is farther than `distanceMeters` (geodesic) from every "
+                                  "facility of `ofKinds` — no job within commuting distance — by id.")
+    async def households_beyond(self, info: Ctx, distance_meters: float, of_kinds: list[FacilityKind],
+                                site_id: strawberry.ID | None = None, area_code: str | None = None,
+                                first: int | None = None, after: str | None = None) -> Connection[Household]:
+        args = connection_args(info, first, after, kind="household")
+        sid = require_id(site_id, "siteId") if site_id is not None else None
+        page = await spatial.households_beyond(info.context.sessionmaker, args, distance_meters=distance_meters,
+                                               kinds=of_kinds, site_id=sid, area_code=area_code)
+        info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
+        return Connection.of(page, Household.from_row)
+
+    @strawberry.field(description="A map layer as an RFC 7946 FeatureCollection built by PostGIS: feature id and "
+                                  "display properties only (no personal data). Point layers are clustered below the "
+                                  "configured zoom (features with properties {cluster: true, count}); polygons are "
+                                  "simplified to about a pixel at `zoom`.")
+    async def feature_collection(self, info: Ctx, layer: MapLayer, bbox: list[float] | None = None,
+                                 zoom: int | None = None, filter: LayerFilter | None = None,
+                                 limit: int | None = None, coord_sys: CoordSys = CoordSys.WGS84) -> JSON:
+        feats = info.context.settings.features
+        box = None
+        if bbox is not None:
+            if coord_sys is not CoordSys.WGS84 and len(bbox) == 4 and all(map(math.isfinite, bbox)):
+                x0, y0 = to_wgs84(bbox[0], bbox[1], coord_sys)
+                x1, y1 = to_wgs84(bbox[2], bbox[3], coord_sys)
+                bbox = [x0, y0, x1, y1]
+            box = geofilters.parse_bbox(bbox, "bbox")
+        lf = None
+        if filter is not None:
+            lf = spatial.LayerFilter(area_code=filter.area_code,
+                                     site_id=require_id(filter.site_id, "filter.siteId") if filter.site_id else None,
+                                     kinds=tuple(filter.kinds) if filter.kinds else None)
+        fc = await spatial.feature_collection(
+            info.context.sessionmaker, layer.value, bbox=box, zoom=zoom, f=lf,
+            limit=feats.default_limit if limit is None else limit, max_limit=feats.max_limit,
+            cluster_below_zoom=feats.cluster_below_zoom, as_of=info.context.today())
+        return geojson_from_wgs84(fc, coord_sys)  # type: ignore[no-any-return]

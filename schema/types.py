@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
+import math
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from strawberry import Info
 
 import models as m
 from resolvers import coverage as cov
+from resolvers.coords import CoordSys, geojson_from_wgs84
+from resolvers.errors import InvalidInput
+from resolvers.geofilters import MAX_RADIUS_METERS
 from resolvers.paging import Page, PageArgs, page_args
 from resolvers.query import check_year
 from schema.context import Context
@@ -34,6 +39,19 @@ from schema.scalars import GeoJSON
 
 T = TypeVar("T")
 Ctx = Info[Context, None]
+
+CoordSysEnum = strawberry.enum(CoordSys, name="CoordSys",
+                               description="Coordinate system of geometry arguments/results: WGS84 (stored), GCJ02 "
+                                           "(AMap/Tencent basemaps), BD09 (Baidu).")
+COORD_SYS_ARG = "Coordinate system of the result: WGS84 (default, as stored), GCJ02 or BD09."
+
+
+def geo_out(value: Any, coord_sys: CoordSys) -> Any:
+    """A stored GeoJSON text/object, as a GeoJSON object in ``coord_sys``."""
+    if value is None:
+        return None
+    obj = json.loads(value) if isinstance(value, str) else value
+    return geojson_from_wgs84(obj, coord_sys)
 
 
 def connection_args(info: Ctx, first: int | None, after: str | None, *, kind: str, numeric: bool = True) -> PageArgs:
@@ -72,13 +90,18 @@ class AdminArea:
     name: str
     level: AdminLevel
     parent_code: strawberry.Private[str | None]
-    geometry: GeoJSON | None = strawberry.field(description="Boundary MultiPolygon (WGS84), where one is known.")
     assistance_tier: AssistanceTier | None = strawberry.field(description="重点帮扶县 tier, for counties.")
+    _geometry: strawberry.Private[Any]
+
+    @strawberry.field(description="Boundary MultiPolygon, where one is known.")
+    def geometry(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON | None:
+        return geo_out(self._geometry, coord_sys)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> AdminArea:
         return cls(code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"],
-                   geometry=r["geometry"], assistance_tier=r["assistance_tier"])
+                   _geometry=r["geometry"], assistance_tier=r["assistance_tier"])
 
     @strawberry.field
     async def parent(self, info: Ctx) -> AdminArea | None:
@@ -135,18 +158,28 @@ class RelocationSite:
     id: strawberry.ID
     name: str
     kind: SiteKind
-    location: GeoJSON = strawberry.field(description="Point (WGS84).")
-    boundary: GeoJSON | None = strawberry.field(description="MultiPolygon (WGS84), where drawn.")
     planned_households: int | None = strawberry.field(description="Planned households (规划安置户数), as recorded.")
     planned_population: int | None = strawberry.field(description="Planned population (规划安置人数), as recorded.")
     opened_on: dt.date | None
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
+    _location: strawberry.Private[Any]
+    _boundary: strawberry.Private[Any]
+
+    @strawberry.field(description="Point.")
+    def location(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON:
+        return geo_out(self._location, coord_sys)
+
+    @strawberry.field(description="MultiPolygon, where drawn.")
+    def boundary(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON | None:
+        return geo_out(self._boundary, coord_sys)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> RelocationSite:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], location=r["location"],
-                   boundary=r["boundary"], planned_households=r["planned_households"],
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], _location=r["location"],
+                   _boundary=r["boundary"], planned_households=r["planned_households"],
                    planned_population=r["planned_population"], opened_on=r["opened_on"], _id=r["id"],
                    _admin_code=r["admin_code"])
 
@@ -180,6 +213,26 @@ class RelocationSite:
     async def facilities(self, info: Ctx) -> list[Facility]:
         return [Facility.from_row(r) for r in await info.context.loaders.site_facilities.load(self._id)]
 
+    @strawberry.field(description="Facilities within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of the site, "
+                                  "nearest first; optionally of some kinds.")
+    async def nearby_facilities(self, info: Ctx, radius_meters: float,
+                                kinds: list[FacilityKind] | None = None) -> list[FacilityDistance]:
+        if not math.isfinite(radius_meters) or not 0 < radius_meters <= MAX_RADIUS_METERS:
+            raise InvalidInput(f"radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
+                               field="radiusMeters")
+        key = (self._id, float(radius_meters), tuple(kinds) if kinds else None)
+        return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters)
+                for x in await info.context.loaders.nearby_facilities.load(key)]
+
+    @strawberry.field(description="The nearest facility of each kind (all kinds when omitted) and its geodesic "
+                                  "distance in metres; kinds with no facility are left out.")
+    async def nearest_by_kind(self, info: Ctx, kinds: list[FacilityKind] | None = None) -> list[FacilityDistance]:
+        wanted = tuple(dict.fromkeys(kinds)) if kinds else tuple(m.FacilityKind)
+        pairs = await info.context.loaders.nearest_by_kind.load((self._id, wanted))
+        rows = await info.context.loaders.facility.load_many([fid for fid, _ in pairs])
+        return [FacilityDistance(facility=Facility.from_row(r), distance_meters=d)
+                for (_, d), r in zip(pairs, rows, strict=True) if r]
+
     @strawberry.field(description="Employment coverage (就业覆盖) of the site's households on `asOf` "
                                   "(default: today, Asia/Shanghai).")
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
@@ -197,8 +250,6 @@ class Facility:
     id: strawberry.ID
     name: str
     kind: FacilityKind
-    location: GeoJSON = strawberry.field(description="Point (WGS84).")
-    footprint: GeoJSON | None = strawberry.field(description="MultiPolygon (WGS84), where drawn.")
     area_mu: float | None = strawberry.field(description="Area in mu (亩; 1 mu = 666.67 m²).")
     planned_jobs: int | None = strawberry.field(description="Planned jobs (设计岗位数).")
     operator: str | None
@@ -206,11 +257,23 @@ class Facility:
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
+    _location: strawberry.Private[Any]
+    _footprint: strawberry.Private[Any]
+
+    @strawberry.field(description="Point.")
+    def location(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON:
+        return geo_out(self._location, coord_sys)
+
+    @strawberry.field(description="MultiPolygon, where drawn.")
+    def footprint(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON | None:
+        return geo_out(self._footprint, coord_sys)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Facility:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], location=r["location"],
-                   footprint=r["footprint"], area_mu=r["area_mu"], planned_jobs=r["planned_jobs"],
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], _location=r["location"],
+                   _footprint=r["footprint"], area_mu=r["area_mu"], planned_jobs=r["planned_jobs"],
                    operator=r["operator"], opened_on=r["opened_on"], _id=r["id"], _admin_code=r["admin_code"],
                    _site_id=r["site_id"])
 
@@ -240,11 +303,16 @@ class Facility:
         return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
 
+@strawberry.type(description="A facility and its geodesic distance (metres, WGS84 ellipsoid).")
+class FacilityDistance:
+    facility: Facility
+    distance_meters: float
+
+
 @strawberry.type(description="搬迁户: a relocated household (or a never-relocated one, with no site).")
 class Household:
     id: strawberry.ID
     code: str = strawberry.field(description="Household code (户编号), unique.")
-    dwelling: GeoJSON | None = strawberry.field(description="Point (WGS84) of the dwelling.")
     relocated_on: dt.date | None
     poverty_status: PovertyStatus
     monitoring_category: MonitoringCategory | None = strawberry.field(description="防返贫监测对象类别, if monitored.")
@@ -256,10 +324,16 @@ class Household:
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
     _origin_code: strawberry.Private[str | None]
+    _dwelling: strawberry.Private[Any]
+
+    @strawberry.field(description="Point of the dwelling.")
+    def dwelling(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON | None:
+        return geo_out(self._dwelling, coord_sys)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Household:
-        return cls(id=strawberry.ID(str(r["id"])), code=r["code"], dwelling=r["dwelling"],
+        return cls(id=strawberry.ID(str(r["id"])), code=r["code"], _dwelling=r["dwelling"],
                    relocated_on=r["relocated_on"], poverty_status=r["poverty_status"],
                    monitoring_category=r["monitoring_category"], risk_eliminated=r["risk_eliminated"],
                    version=r["version"], size=r["member_count"], labor_force_count=r["labor_force_count"],
@@ -350,7 +424,6 @@ class Employment:
     id: strawberry.ID
     channel: EmploymentChannel
     employer_name: str | None
-    workplace: GeoJSON | None = strawberry.field(description="Point (WGS84) of the workplace, if known.")
     outbound_region: str | None = strawberry.field(description="Destination region of labor export (劳务输出地).")
     start_on: dt.date
     end_on: dt.date | None
@@ -358,11 +431,17 @@ class Employment:
     stable: bool = strawberry.field(description="Stable employment (稳定就业): contract or ≥ 6 months a year.")
     _member_id: strawberry.Private[int]
     _facility_id: strawberry.Private[int | None]
+    _workplace: strawberry.Private[Any]
+
+    @strawberry.field(description="Point of the workplace, if known.")
+    def workplace(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+               ) -> GeoJSON | None:
+        return geo_out(self._workplace, coord_sys)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Employment:
         return cls(id=strawberry.ID(str(r["id"])), channel=r["channel"], employer_name=r["employer_name"],
-                   workplace=r["workplace"], outbound_region=r["outbound_region"], start_on=r["start_on"],
+                   _workplace=r["workplace"], outbound_region=r["outbound_region"], start_on=r["start_on"],
                    end_on=r["end_on"], monthly_wage=r["monthly_wage"], stable=r["stable"],
                    _member_id=r["member_id"], _facility_id=r["facility_id"])
 
@@ -475,8 +554,6 @@ class IncomeLinkageSummary:
     async def by_facility(self, info: Ctx, first: int = 10) -> list[FacilityAmount]:
         limit = info.context.settings.paging.max_page_size
         if not 0 <= first <= limit:
-            from resolvers.errors import InvalidInput
-
             raise InvalidInput(f"first: {first} is outside 0..{limit}", field="first")
         rows = await cov.top_facilities(info.context.sessionmaker, self._scope, self._key, self._year, first)
         return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id) for r in rows]

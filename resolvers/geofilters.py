@@ -1,0 +1,124 @@
+"""Spatial filter building blocks shared by every entity's query: bbox, radius (metres), polygon,
+and the admin-area predicate (code prefix or polygon). Coordinates WGS84 lon/lat (SRID 4326);
+metres on the WGS84 ellipsoid via ``geography``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from geoalchemy2 import Geography
+from geoalchemy2.shape import from_shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, cast, func, literal, or_, select
+
+import models as m
+from resolvers.errors import InvalidInput
+from resolvers.geometry import parse_geometry
+from resolvers.query import area_code_prefix
+
+MAX_RADIUS_METERS = 1_000_000.0
+"""Largest radius accepted (1,000 km): a province is ~1,000 km across."""
+
+
+class BBox(NamedTuple):
+    """minx, miny, maxx, maxy = minLon, minLat, maxLon, maxLat (SRID 4326); minx > maxx crosses the antimeridian."""
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+
+
+def parse_bbox(values: Sequence[float] | None, field: str = "bbox") -> BBox | None:
+    """Validate ``[minLon, minLat, maxLon, maxLat]`` (RFC 7946 §5).
+
+    Raises:
+        InvalidInput: not 4 finite numbers, lon/lat out of range, or minLat > maxLat (names ``field``).
+    """
+    if values is None:
+        return None
+    form = "expected [minLon, minLat, maxLon, maxLat] in SRID 4326"
+    if len(values) != 4:
+        raise InvalidInput(f"{field}: {len(values)} numbers; {form}", field=field)
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidInput(f"{field}: numbers must be finite; {form}", field=field)
+    b = BBox(*map(float, values))
+    for v in (b.minx, b.maxx):
+        if not -180 <= v <= 180:
+            raise InvalidInput(f"{field}: longitude {v} outside [-180, 180]; {form}", field=field)
+    for v in (b.miny, b.maxy):
+        if not -90 <= v <= 90:
+            raise InvalidInput(f"{field}: latitude {v} outside [-90, 90]; {form}", field=field)
+    if b.miny > b.maxy:
+        raise InvalidInput(f"{field}: minLat {b.miny} > maxLat {b.maxy}; {form}", field=field)
+    return b
+
+
+def bbox_condition(col: Any, b: BBox) -> ColumnElement[bool]:
+    """``col && envelope``; a box crossing the antimeridian is two envelopes."""
+    if b.minx <= b.maxx:
+        return col.op("&&")(func.ST_MakeEnvelope(b.minx, b.miny, b.maxx, b.maxy, m.SRID))
+    return or_(col.op("&&")(func.ST_MakeEnvelope(b.minx, b.miny, 180, b.maxy, m.SRID)),
+               col.op("&&")(func.ST_MakeEnvelope(-180, b.miny, b.maxx, b.maxy, m.SRID)))
+
+
+@dataclass(frozen=True)
+class Near:
+    """A point (WGS84) and a radius in metres."""
+
+    point: BaseGeometry
+    radius_meters: float
+
+
+def parse_near(point: Any, radius_meters: float, field: str = "near", *, max_vertices: int = 10_000) -> Near:
+    """Validate a NearInput. Raises InvalidInput / InvalidGeometry naming ``<field>.point`` or ``.radiusMeters``."""
+    if not math.isfinite(radius_meters) or radius_meters <= 0 or radius_meters > MAX_RADIUS_METERS:
+        raise InvalidInput(f"{field}.radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
+                           field=f"{field}.radiusMeters")
+    geom = parse_geometry(point, f"{field}.point", allowed=("Point",), max_vertices=max_vertices)
+    return Near(geom, float(radius_meters))
+
+
+def point_param(geom: BaseGeometry) -> Any:
+    """A bound geometry parameter (WKB, SRID 4326)."""
+    return func.ST_SetSRID(literal(from_shape(geom, srid=m.SRID)), m.SRID)
+
+
+def geog(expr: Any) -> Any:
+    return cast(expr, Geography)
+
+
+def within(col: Any, near: Near) -> ColumnElement[bool]:
+    """``ST_DWithin(col::geography, point::geography, metres)`` (geography index, migration 0004)."""
+    return func.ST_DWithin(geog(col), geog(point_param(near.point)), near.radius_meters)
+
+
+def area_condition(code_col: Any, geom_col: Any, code: str, field: str) -> ColumnElement[bool]:
+    """The area and everything below it: by code prefix, or lying in the area's polygon where it has one."""
+    prefix = area_code_prefix(code, field)
+    area_geom = select(m.AdminArea.geom).where(m.AdminArea.code == code).scalar_subquery()
+    return or_(code_col.like(prefix + "%"), func.coalesce(func.ST_Intersects(geom_col, area_geom), False))
+
+
+@dataclass(frozen=True)
+class SpatialFilter:
+    """The spatial members of Site/Facility/HouseholdFilter, validated (AND-combined)."""
+
+    bbox: BBox | None = None
+    near: Near | None = None
+    intersects: BaseGeometry | None = None
+
+    def conditions(self, col: Any) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.bbox is not None:
+            out.append(bbox_condition(col, self.bbox))
+        if self.near is not None:
+            out.append(within(col, self.near))
+        if self.intersects is not None:
+            out.append(func.ST_Intersects(col, point_param(self.intersects)))
+        return out
+
+

@@ -1,0 +1,301 @@
+"""Spatial queries: bbox / radius / polygon filters, nearest facilities, proximity of sites,
+households beyond a distance of any job, and map layers (GeoJSON FeatureCollections, vector tiles).
+
+Units: coordinates are WGS84 lon/lat (SRID 4326); every distance is metres on the WGS84 ellipsoid
+(PostGIS ``geography``); radius search uses ``ST_DWithin(col::geography, …)`` backed by the
+geography GiST indexes of migration 0004.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Select, and_, cast, func, literal, select, text
+from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+import models as m
+from resolvers.errors import InvalidInput
+from resolvers.facilities import facility_select
+from resolvers.geofilters import MAX_RADIUS_METERS, BBox, area_condition, bbox_condition, geog, point_param
+from resolvers.households import household_select
+from resolvers.paging import Page, PageArgs
+from resolvers.query import Row, fetch_page
+
+F, H, S, A = m.Facility, m.Household, m.RelocationSite, m.AdminArea
+
+
+# --------------------------------------------------------------------------- proximity
+
+@dataclass(frozen=True)
+class FacilityDistance:
+    """A facility row and its geodesic distance in metres."""
+
+    facility: Row
+    distance_meters: float
+
+
+async def nearest_facilities(sm: async_sessionmaker, point: BaseGeometry, kinds: Sequence[m.FacilityKind] | None,  # type: ignore[type-arg]
+                             k: int) -> list[FacilityDistance]:
+    """The ``k`` facilities nearest to ``point`` by geodesic distance (WGS84 ellipsoid), ties by id.
+
+    Exact, in one statement: the ``<->`` index operator finds k candidates; the farthest candidate's
+    geodesic distance r bounds the true k nearest, which are then all rows within r
+    (``ST_DWithin`` on geography, indexed), re-ranked by ``ST_Distance(geography)``.
+    Raises:
+        InvalidInput: k outside 1..100.
+    """
+    if not 1 <= k <= 100:
+        raise InvalidInput(f"k: {k} outside 1..100", field="k")
+    pt = point_param(point)
+    kind_cond = F.kind.in_(list(kinds)) if kinds else literal(True)
+    cand = select(F.location).where(kind_cond).order_by(F.location.op("<->")(pt)).limit(k).subquery()
+    radius = select(func.max(func.ST_Distance(geog(cand.c.location), geog(pt)))).scalar_subquery()
+    dist = func.ST_Distance(geog(F.location), geog(pt)).label("distance_meters")
+    q = (facility_select().add_columns(dist)
+         .where(kind_cond, func.ST_DWithin(geog(F.location), geog(pt), radius))
+         .order_by(dist, F.id).limit(k))
+    async with sm() as s:
+        rows = [dict(r) for r in (await s.execute(q)).mappings()]
+    return [FacilityDistance(r, float(r.pop("distance_meters"))) for r in rows]
+
+
+async def nearby_facilities_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                        keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None]]
+                                        ) -> list[list[FacilityDistance]]:
+    """Batch: for each (site id, radius in metres, kinds) the facilities within the radius of the
+    site's location, nearest first (geodesic metres). One statement per distinct (radius, kinds)."""
+    groups: dict[tuple[float, Any], list[int]] = {}
+    for sid, r, kinds in keys:
+        groups.setdefault((r, kinds), []).append(sid)
+    out: dict[tuple[int, float, Any], list[FacilityDistance]] = {}
+    async with sm() as s:
+        for (r, kinds), sids in groups.items():
+            site = select(S.id, S.location).where(S.id.in_(list(set(sids)))).subquery("s")
+            dist = func.ST_Distance(geog(F.location), geog(site.c.location)).label("distance_meters")
+            conds = [func.ST_DWithin(geog(F.location), geog(site.c.location), r)]
+            if kinds:
+                conds.append(F.kind.in_(list(kinds)))
+            q = (facility_select().add_columns(site.c.id.label("_site"), dist).select_from(site)
+                 .join(F, and_(*conds)).order_by(site.c.id, dist, F.id))
+            for row in (await s.execute(q)).mappings():
+                d = dict(row)
+                sid = d.pop("_site")
+                out.setdefault((sid, r, kinds), []).append(FacilityDistance(d, float(d.pop("distance_meters"))))
+    return [out.get(k, []) for k in keys]
+
+
+NEAREST_BY_KIND_SQL = """
+SELECT s.id AS _site, kk.kind AS _kind, best.id, best.distance_meters
+FROM relocation_site s
+CROSS JOIN unnest(CAST(:kinds AS facility_kind[])) AS kk(kind)
+CROSS JOIN LATERAL (
+    SELECT ST_Distance(CAST(f.location AS geography), CAST(s.location AS geography)) AS r
+    FROM facility f WHERE f.kind = kk.kind ORDER BY f.location <-> s.location LIMIT 1) c
+CROSS JOIN LATERAL (
+    SELECT f.id, ST_Distance(CAST(f.location AS geography), CAST(s.location AS geography)) AS distance_meters
+    FROM facility f
+    WHERE f.kind = kk.kind AND ST_DWithin(CAST(f.location AS geography), CAST(s.location AS geography), c.r)
+    ORDER BY distance_meters, f.id LIMIT 1) best
+WHERE s.id = ANY(CAST(:ids AS bigint[]))
+ORDER BY s.id, kk.kind
+"""
+
+
+async def nearest_by_kind_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                      keys: Sequence[tuple[int, tuple[m.FacilityKind, ...]]]
+                                      ) -> list[list[tuple[int, float]]]:
+    """Batch: for each (site id, kinds) the nearest facility of each kind that exists, as
+    (facility id, geodesic metres), in kind order. Exact as ``nearest_facilities`` (k = 1 per kind)."""
+    groups: dict[tuple[m.FacilityKind, ...], list[int]] = {}
+    for sid, kinds in keys:
+        groups.setdefault(kinds, []).append(sid)
+    out: dict[tuple[int, Any], list[tuple[int, float]]] = {}
+    async with sm() as s:
+        for kinds, sids in groups.items():
+            rows = await s.execute(text(NEAREST_BY_KIND_SQL), {"kinds": [k.value for k in kinds], "ids": list(set(sids))})
+            for r in rows.mappings():
+                out.setdefault((r["_site"], kinds), []).append((int(r["id"]), float(r["distance_meters"])))
+    return [out.get((sid, kinds), []) for sid, kinds in keys]
+
+
+async def households_beyond(sm: async_sessionmaker, args: PageArgs, *, distance_meters: float,  # type: ignore[type-arg]
+                            kinds: Sequence[m.FacilityKind], site_id: int | None = None,
+                            area_code: str | None = None) -> Page[Row]:
+    """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of
+    ``kinds`` — "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id.
+    Households without a dwelling point are not listed.
+
+    Raises:
+        InvalidInput: distance outside (0, 1,000 km]; no kinds; malformed areaCode.
+    """
+    if not math.isfinite(distance_meters) or not 0 < distance_meters <= MAX_RADIUS_METERS:
+        raise InvalidInput(f"distanceMeters: {distance_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
+                           field="distanceMeters")
+    if not kinds:
+        raise InvalidInput("ofKinds: give at least one facility kind", field="ofKinds")
+    near_any = (select(literal(1)).where(F.kind.in_(list(kinds)),
+                                         func.ST_DWithin(geog(F.location), geog(H.dwelling), distance_meters))
+                .correlate(H).exists())
+    q = household_select().where(H.dwelling.is_not(None), ~near_any)
+    if site_id is not None:
+        q = q.where(H.site_id == site_id)
+    if area_code is not None:
+        q = q.where(area_condition(H.admin_code, H.dwelling, area_code, "areaCode"))
+    return await fetch_page(sm, q, H.id, args, kind="household")
+
+
+# --------------------------------------------------------------------------- map layers
+
+LAYERS = ("relocation_sites", "facilities", "households", "admin_areas")
+POINT_LAYERS = ("facilities", "households")
+
+
+@dataclass(frozen=True)
+class LayerFilter:
+    """Optional narrowing of a map layer: area (code or polygon), site, facility kinds."""
+
+    area_code: str | None = None
+    site_id: int | None = None
+    kinds: tuple[m.FacilityKind, ...] | None = None
+
+
+def _layer_source(layer: str, f: LayerFilter | None, as_of: Any) -> tuple[Select[Any], Any]:
+    """(select of id + geom + display properties, geometry column) for a layer. No personal data:
+    households expose id, site id, size and the zero-employment flag only."""
+    f = f or LayerFilter()
+    if layer == "relocation_sites":
+        households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery()
+        q = select(S.id.label("id"), S.location.label("geom"),
+                   func.json_build_object("name", S.name, "kind", S.kind, "households", households).label("props"))
+        geom, code_col = S.location, S.admin_code
+        if f.site_id is not None:
+            q = q.where(S.id == f.site_id)
+    elif layer == "facilities":
+        q = select(F.id.label("id"), F.location.label("geom"),
+                   func.json_build_object("name", F.name, "kind", F.kind, "siteId", F.site_id).label("props"))
+        geom, code_col = F.location, F.admin_code
+        if f.kinds:
+            q = q.where(F.kind.in_(list(f.kinds)))
+        if f.site_id is not None:
+            q = q.where(F.site_id == f.site_id)
+    elif layer == "households":
+        st = m.HouseholdEmploymentStatus
+        zero = (select(literal(True)).where(st.household_id == H.id, st.valid_from <= as_of, st.valid_to > as_of,
+                                            st.employed == 0).correlate(H).exists())
+        q = select(H.id.label("id"), H.dwelling.label("geom"),
+                   func.json_build_object("siteId", H.site_id, "size", H.member_count,
+                                          "zeroEmployment", and_(H.labor_force_count > 0, zero)).label("props")
+                   ).where(H.dwelling.is_not(None))
+        geom, code_col = H.dwelling, H.admin_code
+        if f.site_id is not None:
+            q = q.where(H.site_id == f.site_id)
+    elif layer == "admin_areas":
+        q = select(A.code.label("id"), A.geom.label("geom"),
+                   func.json_build_object("code", A.code, "name", A.name, "level", A.level).label("props")
+                   ).where(A.geom.is_not(None))
+        geom, code_col = A.geom, A.code
+    else:
+        raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(LAYERS)}", field="layer")
+    if f.area_code is not None:
+        q = q.where(area_condition(code_col, geom, f.area_code, "filter.areaCode"))
+    return q, geom
+
+
+def _pixel_degrees(zoom: int) -> float:
+    """Degrees of longitude per 256-px-tile pixel at ``zoom`` (Web Mercator tiling)."""
+    return 360.0 / (256 * 2**zoom)
+
+
+async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox | None, zoom: int | None,  # type: ignore[type-arg]
+                             f: LayerFilter | None, limit: int, max_limit: int, cluster_below_zoom: int,
+                             as_of: Any) -> Any:
+    """An RFC 7946 FeatureCollection of ``layer``, built by PostGIS in one statement.
+
+    Polygons are simplified to about a pixel at ``zoom`` (ST_SimplifyPreserveTopology), coordinates
+    cut to 6 decimals, rings counter-clockwise. Below ``cluster_below_zoom`` the point layers come
+    back clustered on a zoom-anchored grid of 64-px cells: one Point feature per cell at the mean of
+    its points, ``properties: {cluster: true, count}``.
+
+    Returns:
+        dict {"type": "FeatureCollection", "features": [...]} (at most ``limit`` features).
+    Raises:
+        InvalidInput: unknown layer, limit outside 1..max_limit, zoom outside 0..22, bad filter.
+    """
+    if not 1 <= limit <= max_limit:
+        raise InvalidInput(f"limit: {limit} outside 1..{max_limit}", field="limit")
+    if zoom is not None and not 0 <= zoom <= 22:
+        raise InvalidInput(f"zoom: {zoom} outside 0..22", field="zoom")
+    src, geom_col = _layer_source(layer, f, as_of)
+    if bbox is not None:
+        src = src.where(bbox_condition(geom_col, bbox))
+    clustered = layer in POINT_LAYERS and zoom is not None and zoom < cluster_below_zoom
+    if clustered:
+        cell = 64 * _pixel_degrees(zoom or 0)
+        inner = src.subquery()
+        snapped = func.ST_SnapToGrid(inner.c.geom, cell)
+        grouped = (select(func.min(inner.c.id).label("id"),
+                          func.ST_Centroid(func.ST_Collect(inner.c.geom)).label("geom"),
+                          func.json_build_object("cluster", True, "count", func.count()).label("props"))
+                   .group_by(snapped).order_by(func.count().desc(), func.min(inner.c.id)).limit(limit))
+        rows = grouped.subquery()
+    else:
+        rows = src.order_by(text("id")).limit(limit).subquery()
+    g = rows.c.geom
+    if layer in ("admin_areas",) and zoom is not None:
+        g = func.ST_SimplifyPreserveTopology(g, _pixel_degrees(zoom))
+    if layer == "admin_areas":
+        g = func.ST_ForcePolygonCCW(g)
+    feature = func.json_build_object("type", "Feature", "id", rows.c.id,
+                                     "geometry", cast(func.ST_AsGeoJSON(g, 6), JSON),
+                                     "properties", rows.c.props)
+    q = select(func.json_build_object("type", "FeatureCollection", "features",
+                                      func.coalesce(func.json_agg(feature), text("'[]'::json")), type_=JSON))
+    async with sm() as s:
+        return await s.scalar(q)
+
+
+TILE_SQL = """
+WITH bounds AS (
+    SELECT ST_TileEnvelope(:z, :x, :y) AS env, ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.0625), 4326) AS q
+),
+features AS (
+    SELECT ST_AsMVTGeom(ST_Transform(src.geom, 3857), bounds.env, 4096, 256, true) AS geom, src.*
+    FROM ({source}) src, bounds
+    WHERE src.geom && bounds.q
+    LIMIT :max_features
+)
+SELECT ST_AsMVT(features.*, :layer, 4096, 'geom') FROM features WHERE features.geom IS NOT NULL
+"""
+
+TILE_SOURCES = {
+    "relocation_sites": "SELECT id, location AS geom, name, kind::text AS kind FROM relocation_site",
+    "facilities": "SELECT id, location AS geom, name, kind::text AS kind, site_id FROM facility",
+    "households": "SELECT id, dwelling AS geom, site_id, member_count AS size FROM household WHERE dwelling IS NOT NULL",
+    "admin_areas": "SELECT code, geom, name, level::text AS level FROM admin_area WHERE geom IS NOT NULL",
+}
+
+
+def check_tile(layer: str, z: int, x: int, y: int) -> None:
+    """Raises InvalidInput for an unknown layer or z/x/y outside the tile pyramid (z 0..22, x/y < 2^z)."""
+    if layer not in TILE_SOURCES:
+        raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(TILE_SOURCES)}", field="layer")
+    if not 0 <= z <= 22:
+        raise InvalidInput(f"z: {z} outside 0..22", field="z")
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise InvalidInput(f"x/y: {x}/{y} outside 0..{2**z - 1} at zoom {z}", field="xy")
+
+
+async def tile(sm: async_sessionmaker, layer: str, z: int, x: int, y: int, *, max_features: int) -> bytes:  # type: ignore[type-arg]
+    """A Mapbox Vector Tile of ``layer`` (layer name = the MapLayer name in lower case), built by
+    ``ST_AsMVT`` over ``ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y), 4096, 256)``;
+    empty bytes when the tile holds nothing. Raises InvalidInput (see ``check_tile``)."""
+    check_tile(layer, z, x, y)
+    q = text(TILE_SQL.replace("{source}", TILE_SOURCES[layer]))
+    async with sm() as s:
+        data = await s.scalar(q, {"z": z, "x": x, "y": y, "layer": layer, "max_features": max_features})
+    return bytes(data or b"")
