@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from geoalchemy2 import Geography
-from geoalchemy2.shape import from_shape
+import shapely
+from geoalchemy2 import Geography, Geometry
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, LargeBinary, func, literal, or_, select
 
 import models as m
 from resolvers.errors import InvalidInput
@@ -84,11 +84,12 @@ def parse_near(point: Any, radius_meters: float, field: str = "near", *, max_ver
 
 def point_param(geom: BaseGeometry) -> Any:
     """A bound geometry parameter (WKB, SRID 4326)."""
-    return func.ST_SetSRID(literal(from_shape(geom, srid=m.SRID)), m.SRID)
+    return func.ST_GeomFromWKB(literal(shapely.to_wkb(geom), LargeBinary), m.SRID, type_=Geometry)
 
 
 def geog(expr: Any) -> Any:
-    return cast(expr, Geography)
+    """``geography(expr)``: the same expression as the geography indexes of migration 0004 (metres)."""
+    return func.geography(expr, type_=Geography)
 
 
 def within(col: Any, near: Near) -> ColumnElement[bool]:

@@ -264,19 +264,20 @@ WITH bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS env, ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.0625), 4326) AS q
 ),
 features AS (
-    SELECT ST_AsMVTGeom(ST_Transform(src.geom, 3857), bounds.env, 4096, 256, true) AS geom, src.*
-    FROM ({source}) src, bounds
-    WHERE src.geom && bounds.q
+    SELECT ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.env, 4096, 256, true) AS mvt_geom, {props}
+    FROM {table} src, bounds
+    WHERE src.{geom} && bounds.q {where}
     LIMIT :max_features
 )
-SELECT ST_AsMVT(features.*, :layer, 4096, 'geom') FROM features WHERE features.geom IS NOT NULL
+SELECT ST_AsMVT(features.*, :layer, 4096, 'mvt_geom') FROM features WHERE features.mvt_geom IS NOT NULL
 """
 
+# layer -> (table, geometry column, property expressions, extra condition); allow-listed identifiers only.
 TILE_SOURCES = {
-    "relocation_sites": "SELECT id, location AS geom, name, kind::text AS kind FROM relocation_site",
-    "facilities": "SELECT id, location AS geom, name, kind::text AS kind, site_id FROM facility",
-    "households": "SELECT id, dwelling AS geom, site_id, member_count AS size FROM household WHERE dwelling IS NOT NULL",
-    "admin_areas": "SELECT code, geom, name, level::text AS level FROM admin_area WHERE geom IS NOT NULL",
+    "relocation_sites": ("relocation_site", "location", "src.id, src.name, src.kind::text AS kind", ""),
+    "facilities": ("facility", "location", "src.id, src.name, src.kind::text AS kind, src.site_id", ""),
+    "households": ("household", "dwelling", "src.id, src.site_id, src.member_count AS size", ""),
+    "admin_areas": ("admin_area", "geom", "src.code, src.name, src.level::text AS level", ""),
 }
 
 
@@ -295,7 +296,8 @@ async def tile(sm: async_sessionmaker, layer: str, z: int, x: int, y: int, *, ma
     ``ST_AsMVT`` over ``ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y), 4096, 256)``;
     empty bytes when the tile holds nothing. Raises InvalidInput (see ``check_tile``)."""
     check_tile(layer, z, x, y)
-    q = text(TILE_SQL.replace("{source}", TILE_SOURCES[layer]))
+    table, geom, props, where = TILE_SOURCES[layer]
+    q = text(TILE_SQL.format(table=table, geom=geom, props=props, where=where))
     async with sm() as s:
         data = await s.scalar(q, {"z": z, "x": x, "y": y, "layer": layer, "max_features": max_features})
     return bytes(data or b"")
