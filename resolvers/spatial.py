@@ -54,7 +54,8 @@ async def nearest_facilities(sm: async_sessionmaker, point: BaseGeometry, kinds:
     pt = point_param(point)
     kind_cond = F.kind.in_(list(kinds)) if kinds else literal(True)
     cand = select(F.location).where(kind_cond).order_by(F.location.op("<->")(pt)).limit(k).subquery()
-    radius = select(func.max(func.ST_Distance(geog(cand.c.location), geog(pt)))).scalar_subquery()
+    # + 1 m: ST_DWithin and ST_Distance round differently at the very boundary; extra rows are re-ranked away.
+    radius = select(func.max(func.ST_Distance(geog(cand.c.location), geog(pt))) + 1.0).scalar_subquery()
     dist = func.ST_Distance(geog(F.location), geog(pt)).label("distance_meters")
     q = (facility_select().add_columns(dist)
          .where(kind_cond, func.ST_DWithin(geog(F.location), geog(pt), radius))
@@ -94,12 +95,12 @@ SELECT s.id AS _site, kk.kind AS _kind, best.id, best.distance_meters
 FROM relocation_site s
 CROSS JOIN unnest(CAST(:kinds AS facility_kind[])) AS kk(kind)
 CROSS JOIN LATERAL (
-    SELECT ST_Distance(CAST(f.location AS geography), CAST(s.location AS geography)) AS r
+    SELECT ST_Distance(geography(f.location), geography(s.location)) AS r
     FROM facility f WHERE f.kind = kk.kind ORDER BY f.location <-> s.location LIMIT 1) c
 CROSS JOIN LATERAL (
-    SELECT f.id, ST_Distance(CAST(f.location AS geography), CAST(s.location AS geography)) AS distance_meters
+    SELECT f.id, ST_Distance(geography(f.location), geography(s.location)) AS distance_meters
     FROM facility f
-    WHERE f.kind = kk.kind AND ST_DWithin(CAST(f.location AS geography), CAST(s.location AS geography), c.r)
+    WHERE f.kind = kk.kind AND ST_DWithin(geography(f.location), geography(s.location), c.r + 1.0)
     ORDER BY distance_meters, f.id LIMIT 1) best
 WHERE s.id = ANY(CAST(:ids AS bigint[]))
 ORDER BY s.id, kk.kind
