@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 
 import pytest
 
@@ -164,3 +165,78 @@ async def test_too_many_aliases_and_tokens(gql):  # type: ignore[no-untyped-def]
     assert e.extensions["code"] == "QUERY_TOO_COMPLEX"
     r = await gql('{ adminArea(code: "510000") { name } }')  # and the next request is served
     assert r.errors is None and r.data == {"adminArea": {"name": "四川省"}}
+
+
+BOWTIE = {"type": "Polygon", "coordinates": [[[102, 28], [103, 29], [103, 28], [102, 29], [102, 28]]]}
+BIG = {"type": "Polygon", "coordinates": [[[102 + 0.0001 * i, 28] for i in range(10_001)] + [[103, 29], [102, 28]]]}
+GEOMETRY_CASES = [
+    pytest.param({"type": "Point", "coordinates": [28.3, 102.4]}, "latitude", id="lat-lon-swapped"),
+    pytest.param({"type": "Point", "coordinates": [200, 28]}, "longitude", id="lon-out-of-range"),
+    pytest.param({"type": "Point", "coordinates": [float("nan"), 28]}, "finite", id="nan"),
+    pytest.param({"type": "Point", "coordinates": [float("inf"), 28]}, "finite", id="infinity"),
+    pytest.param({"type": "Polygon", "coordinates": [[[102, 28], [103, 28], [103, 29], [102, 29]]]}, "closed",
+                 id="unclosed-ring"),
+    pytest.param({"type": "Polygon", "coordinates": [[[102, 28], [103, 28], [102, 28]]]}, ">= 4", id="short-ring"),
+    pytest.param(BOWTIE, "invalid", id="bowtie"),
+    pytest.param(BIG, "vertices", id="too-many-vertices"),
+    pytest.param({"type": "Point", "coordinates": [102, 28], "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}},
+                 "crs", id="foreign-crs"),
+    pytest.param({"type": "Feature", "geometry": None}, "geometry type", id="not-a-geometry"),
+    pytest.param("POINT(102 28)", "GeoJSON geometry object", id="wkt-string"),
+    pytest.param({"type": "Point", "coordinates": ["102", 28]}, "[lon, lat]", id="string-number"),
+]
+
+
+@pytest.mark.parametrize(("geometry", "problem"), GEOMETRY_CASES)
+async def test_bad_intersects_geometry(gql, geometry, problem):  # type: ignore[no-untyped-def]
+    for query, field in (("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }", "filter.intersects"),
+                         ("query($g: GeoJSON!) { facilities(filter: {near: {point: $g, radiusMeters: 10}}) { totalCount } }",
+                          "filter.near.point"),
+                         ("query($g: GeoJSON!) { nearestFacilities(point: $g) { distanceMeters } }", "point")):
+        polygon_for_point = field != "filter.intersects" and isinstance(geometry, dict) and geometry.get("type") == "Polygon"
+        e = _err(await gql(query, g=geometry))
+        assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, (field, e.message)
+        assert ("expected Point" if polygon_for_point else problem) in e.message, (field, e.message)
+
+
+@pytest.mark.parametrize(("bbox", "problem"), [
+    pytest.param([102, 28, 103], "3 numbers", id="three-numbers"),
+    pytest.param([102, 29, 103, 28], "minLat", id="min-lat-above-max"),
+    pytest.param([102, 28, 190, 29], "longitude", id="lon-range"),
+    pytest.param([102, -95, 103, 29], "latitude", id="lat-range"),
+])
+async def test_bad_bbox(gql, bbox, problem):  # type: ignore[no-untyped-def]
+    for query, field in (("query($b: [Float!]) { relocationSites(filter: {bbox: $b}) { totalCount } }", "filter.bbox"),
+                         ("query($b: [Float!]) { featureCollection(layer: FACILITIES, bbox: $b) }", "bbox")):
+        e = _err(await gql(query, b=bbox))
+        assert e.extensions == {"code": "BAD_USER_INPUT", "field": field} and problem in e.message, e.message
+
+
+@pytest.mark.parametrize("radius", [-5.0, 0.0, 1e12, float("inf")])
+async def test_bad_radius(gql, radius):  # type: ignore[no-untyped-def]
+    if math.isinf(radius):  # not a GraphQL Float at all: refused while coercing the variable, before any resolver
+        e = _err(await gql("query($r: Float!) { householdsBeyond(distanceMeters: $r, ofKinds: [SCHOOL]) { totalCount } }",
+                           r=radius))
+        assert e.extensions == {"code": "BAD_USER_INPUT"} and "$r" in e.message
+        return
+    p = {"type": "Point", "coordinates": [102.4, 28.3]}
+    e = _err(await gql("query($p: GeoJSON!, $r: Float!) { households(filter: {near: {point: $p, radiusMeters: $r}}) "
+                       "{ totalCount } }", p=p, r=radius))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "filter.near.radiusMeters"}
+    e = _err(await gql("query($r: Float!) { householdsBeyond(distanceMeters: $r, ofKinds: [SCHOOL]) { totalCount } }",
+                       r=radius))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "distanceMeters"}
+    e = _err(await gql('query($r: Float!) { relocationSite(id: "1") { nearbyFacilities(radiusMeters: $r) '
+                       '{ distanceMeters } } }', r=radius))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "radiusMeters"}
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    pytest.param("limit: 0", "limit", id="limit-zero"),
+    pytest.param("limit: 100000", "limit", id="limit-huge"),
+    pytest.param("zoom: 40", "zoom", id="zoom"),
+    pytest.param('filter: {areaCode: "x"}', "filter.areaCode", id="area-code"),
+])
+async def test_bad_feature_collection_args(gql, args, field):  # type: ignore[no-untyped-def]
+    e = _err(await gql(f"{{ featureCollection(layer: HOUSEHOLDS, {args}) }}"))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message

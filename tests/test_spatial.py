@@ -6,7 +6,6 @@ decoder (mapbox-vector-tile) and an independent GeoJSON validator (geojson-pydan
 from __future__ import annotations
 
 import math
-import random
 from typing import Any
 
 import mapbox_vector_tile
