@@ -45,7 +45,7 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
     def parse_json(self, data: str | bytes) -> Any:
         try:
             value = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, ints beyond Python's digit limit
             raise HTTPException(400, "request body is not valid UTF-8 JSON") from exc
         if not isinstance(value, dict | list):
             raise HTTPException(400, "request body must be a JSON object {query, variables, operationName}")

@@ -45,8 +45,11 @@ class Case:
     """One benchmarked request: a GraphQL query and its variables."""
 
     name: str
-    query: str
+    query: str = ""
     variables: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    """For a non-GraphQL endpoint (tiles): GET this path; ``record_with`` gives its SQL."""
+    record_with: Any = None
 
 
 @dataclass
@@ -117,8 +120,6 @@ def server(settings: Settings, database: str) -> Iterator[str]:
 
 async def record(sm: async_sessionmaker, settings: Settings, case: Case) -> list[tuple[str, tuple[Any, ...]]]:  # type: ignore[type-arg]
     """Run the case in-process once; return the SQL statements it sent, with their parameters."""
-    schema = build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                          max_tokens=settings.max_tokens)
     sent: list[tuple[str, tuple[Any, ...]]] = []
     engine = sm.kw["bind"].sync_engine
 
@@ -127,12 +128,17 @@ async def record(sm: async_sessionmaker, settings: Settings, case: Case) -> list
 
     event.listen(engine, "before_cursor_execute", on)
     try:
-        r = await schema.execute(case.query, variable_values=case.variables or None,
-                                 context_value=Context(sessionmaker=sm, settings=settings))
+        if case.record_with is not None:
+            await case.record_with(sm)
+        else:
+            schema = build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
+                                  max_tokens=settings.max_tokens)
+            r = await schema.execute(case.query, variable_values=case.variables or None,
+                                     context_value=Context(sessionmaker=sm, settings=settings))
+            if r.errors:
+                raise RuntimeError(f"{case.name}: {r.errors}")
     finally:
         event.remove(engine, "before_cursor_execute", on)
-    if r.errors:
-        raise RuntimeError(f"{case.name}: {r.errors}")
     return [(sql_, p) for sql_, p in sent if not sql_.lstrip().upper().startswith(("BEGIN", "ROLLBACK", "COMMIT"))]
 
 
@@ -157,11 +163,17 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
                 s: list[float] = []
                 for i in range(warmup + runs):
                     t0 = time.perf_counter()
-                    resp = client.post(url, json={"query": case.query, "variables": case.variables})
-                    t1 = time.perf_counter()
-                    body = resp.json()
-                    if resp.status_code != 200 or body.get("errors"):
-                        raise RuntimeError(f"{case.name}: {resp.status_code} {str(body)[:300]}")
+                    if case.path is not None:
+                        resp = client.get(url.removesuffix("/graphql") + case.path)
+                        t1 = time.perf_counter()
+                        if resp.status_code != 200:
+                            raise RuntimeError(f"{case.name}: {resp.status_code}")
+                    else:
+                        resp = client.post(url, json={"query": case.query, "variables": case.variables})
+                        t1 = time.perf_counter()
+                        body = resp.json()
+                        if resp.status_code != 200 or body.get("errors"):
+                            raise RuntimeError(f"{case.name}: {resp.status_code} {str(body)[:300]}")
                     t2 = time.perf_counter()
                     async with conn.transaction():
                         for sql_, params in recorded[case.name]:
@@ -182,8 +194,8 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
         f"### {title}", "",
         f"Machine: {machine()}. Data: `{database}` ({sizes[0]:,} sites, {sizes[1]:,} households, {sizes[2]:,} members, "
         f"{sizes[3]:,} employments, {sizes[4]:,} facilities). {runs} runs per case after {warmup} warm-ups, "
-        "GraphQL over HTTP (uvicorn, one client, sequential) alternating with the same SQL replayed over one asyncpg "
-        "connection.", "", HEADER, *[r.row() for r in results], "", notes]).rstrip() + "\n"
+        "GraphQL (or the tile endpoint) over HTTP (uvicorn, one client, sequential) alternating with the same SQL "
+        "replayed over one asyncpg connection.", "", HEADER, *[r.row() for r in results], "", notes]).rstrip() + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.md").write_text(table, encoding="utf-8")
     print(table)  # noqa: T201 - a benchmark reports on stdout

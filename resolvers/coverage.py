@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import Numeric, and_, func, literal, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -371,7 +371,7 @@ async def households_at_risk(sm: async_sessionmaker, args: PageArgs, *, year: in
     prev = select(before.net_income).where(before.household_id == H.id, before.year == year - 1).correlate(H).scalar_subquery()
     cur_pc = (HI.net_income / size).label("pc")
     prev_pc = (prev / size).label("prev_pc")
-    below = cur_pc < threshold
+    below = cur_pc < literal(threshold, Numeric())  # unconstrained numeric: compared exactly
     declined = and_(prev.is_not(None), (HI.net_income / size) < (prev / size))
     base = (household_select().add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
             .join(HI, and_(HI.household_id == H.id, HI.year == year))

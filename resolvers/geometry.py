@@ -60,8 +60,9 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         raise InvalidGeometry(f"{field}: got a {kind}, expected {' or '.join(allowed)}", field=field)
     crs = value.get("crs")
     if crs is not None:
-        name = (crs.get("properties") or {}).get("name") if isinstance(crs, dict) else None
-        if name not in WGS84_CRS_NAMES:
+        props = crs.get("properties") if isinstance(crs, dict) else None
+        name = props.get("name") if isinstance(props, dict) else None
+        if not isinstance(name, str) or name not in WGS84_CRS_NAMES:
             raise InvalidGeometry(f"{field}: crs {str(name)[:60]!r} is not WGS84; send RFC 7946 lon/lat (EPSG:4326) "
                                   "without a crs member", field=field)
     coords = value.get("coordinates")
@@ -70,9 +71,10 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         n += 1
         if n > max_vertices:
             raise InvalidGeometry(f"{field}: more than {max_vertices} vertices", field=field)
-        if not isinstance(pos, list) or len(pos) not in (2, 3) or not all(
+        if not isinstance(pos, list) or len(pos) != 2 or not all(
                 isinstance(x, int | float) and not isinstance(x, bool) for x in pos):
-            raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers", field=field)
+            raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers (no altitude: positions are 2D)",
+                                  field=field)
         lon, lat = float(pos[0]), float(pos[1])
         if not (math.isfinite(lon) and math.isfinite(lat)):
             raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field)

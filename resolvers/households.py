@@ -142,6 +142,11 @@ async def members_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row
     return await rows_by_keys(sm, member_select(), M.id, ids, key_name="id")
 
 
+async def employments_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+    """Batch: employments aligned with ``ids`` (None when missing)."""
+    return await rows_by_keys(sm, employment_select(), E.id, ids, key_name="id")
+
+
 async def employments_by_member_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
                                     keys: Sequence[tuple[int, dt.date | None]]) -> list[list[Row]]:
     """Batch: each (member id, as_of) → that member's employments active on ``as_of`` (all of them

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import models as m
 from resolvers.errors import InvalidInput, NotFound, StaleVersion
 from resolvers.geometry import parse_geometry
-from resolvers.query import check_text_arg, check_year
+from resolvers.query import check_date, check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
@@ -113,6 +113,8 @@ async def _run(sm: async_sessionmaker, work: Any) -> Written:  # type: ignore[ty
 def _dates(start_on: dt.date, end_on: dt.date | None) -> None:
     if not dt.date(1950, 1, 1) <= start_on <= dt.date(2100, 12, 31):
         raise InvalidInput(f"startOn: {start_on} is outside 1950-01-01..2100-12-31", field="startOn")
+    if end_on is not None:
+        check_date(end_on, "endOn")
     if end_on is not None and end_on < start_on:
         raise InvalidInput(f"endOn: {end_on} is before startOn {start_on}", field="endOn")
 
@@ -173,11 +175,14 @@ async def end_employment(sm: async_sessionmaker, *, employment_id: int, version:
             raise NotFound(f"employmentId: employment {employment_id} does not exist", field="employmentId")
         if row.end_on is not None:
             raise StaleVersion(f"endOn: employment {employment_id} already ended on {row.end_on}", field="endOn")
+        check_date(end_on, "endOn")
         if end_on < row.start_on:
             raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
         new_version = await claim_household(s, row.household_id, version, field="employmentId")
-        await s.execute(update(m.Employment).where(m.Employment.id == employment_id).values(end_on=end_on)
-                        .execution_options(synchronize_session=False))
+        ended = await s.execute(update(m.Employment).where(m.Employment.id == employment_id, m.Employment.end_on.is_(None))
+                                .values(end_on=end_on).execution_options(synchronize_session=False))
+        if ended.rowcount != 1:  # ended by someone else since we read it: not overwritten
+            raise StaleVersion(f"endOn: employment {employment_id} was ended meanwhile", field="endOn")
         return Written(employment_id, row.household_id, new_version)
 
     return await _run(sm, work)
@@ -248,12 +253,13 @@ async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, ve
 
 def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    this_year = values.pop("this_year", None) or dt.date.today().year
     if "name" in values or creating:
         out["name"] = check_text(values.get("name"), "name", required=True, max_len=50)
     if values.get("birth_year") is not None or creating:
         by = values.get("birth_year")
-        if by is None or not 1900 <= by <= dt.date.today().year:
-            raise InvalidInput(f"birthYear: {by} is outside 1900..{dt.date.today().year}", field="birthYear")
+        if by is None or not 1900 <= by <= this_year:
+            raise InvalidInput(f"birthYear: {by} is outside 1900..{this_year}", field="birthYear")
         out["birth_year"] = by
     for key in ("gender", "relation", "labor_force"):
         if values.get(key) is not None:

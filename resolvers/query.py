@@ -4,6 +4,7 @@ parents), batch loads aligned with their keys, id and area-code parsing."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
@@ -63,6 +64,18 @@ def area_code_prefix(code: str, field: str = "areaCode") -> str:
 def under_area(col: ColumnElement[str], code: str, field: str = "areaCode") -> ColumnElement[bool]:
     """SQL predicate: ``col`` (an admin code) is the area ``code`` or lies below it."""
     return col.like(area_code_prefix(code, field) + "%")
+
+
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(2100, 12, 31)
+
+
+def check_date(value: dt.date, field: str) -> dt.date:
+    """A date the service stores and compares exactly: 1900-01-01..2100-12-31 (the driver maps
+    9999-12-31 to PostgreSQL's infinity). Raises InvalidInput naming ``field``."""
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise InvalidInput(f"{field}: {value} is outside {MIN_DATE}..{MAX_DATE}", field=field)
+    return value
 
 
 def check_year(year: int, field: str = "year") -> int:

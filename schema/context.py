@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from resolvers import admin_areas, coverage, facilities, households, sites, spatial
+from resolvers.query import check_date
 
 
 class PagingLimits(Protocol):
@@ -62,6 +63,7 @@ class Loaders:
     members: DataLoader[int, Any]
     member: DataLoader[int, Any]
     member_employments: DataLoader[Any, Any]
+    employment: DataLoader[int, Any]
     household_employments: DataLoader[Any, Any]
     income_linkages: DataLoader[Any, Any]
     net_income: DataLoader[Any, Any]
@@ -95,6 +97,7 @@ def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
         members=dl(households.members_by_household_ids),
         member=dl(households.members_by_ids),
         member_employments=dl(households.employments_by_member_ids),
+        employment=dl(households.employments_by_ids),
         household_employments=dl(households.employments_by_household_ids),
         income_linkages=dl(households.income_linkages_by_household_ids),
         net_income=dl(households.net_incomes_by_household_ids),
@@ -126,3 +129,7 @@ class Context:
     def today(self) -> dt.date:
         """The default ``asOf``: today in the settings' zone (Asia/Shanghai)."""
         return dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
+
+    def as_of(self, value: dt.date | None, field: str = "asOf") -> dt.date:
+        """``value`` checked to lie in 1900..2100 (BAD_USER_INPUT naming ``field``), or today."""
+        return check_date(value, field) if value is not None else self.today()

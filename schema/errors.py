@@ -41,6 +41,9 @@ def present(error: GraphQLError) -> GraphQLError:
         if original.extensions and original.extensions.get("code"):
             return error
         return _client_error(error, error.message)
+    if error.path is None and isinstance(original, ValueError | OverflowError):
+        # Raised while parsing or coercing the request (e.g. an Int literal of thousands of digits).
+        return _client_error(error, "the request holds a value that cannot be read (too large or malformed)")
     log.error("unexpected error at %s", error.path, exc_info=original)
     return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
                         path=error.path, extensions={"code": "INTERNAL"})

@@ -144,8 +144,7 @@ class Mutation:
             facility_id=_opt_id(input.facility_id, "facilityId"), employer_name=input.employer_name,
             workplace=input.workplace, outbound_region=input.outbound_region, monthly_wage=input.monthly_wage)
         household = await _household(info, w)
-        rows = await info.context.loaders.member_employments.load((require_id(input.member_id, "memberId"), None))
-        return EmploymentPayload(employment=Employment.from_row(next(r for r in rows if r["id"] == w.record_id)),
+        return EmploymentPayload(employment=Employment.from_row(await info.context.loaders.employment.load(w.record_id)),
                                  household=household)
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.")
@@ -153,8 +152,7 @@ class Mutation:
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
-        rows = await info.context.loaders.household_employments.load((w.household_id, input.end_on))
-        return EmploymentPayload(employment=Employment.from_row(next(r for r in rows if r["id"] == eid)),
+        return EmploymentPayload(employment=Employment.from_row(await info.context.loaders.employment.load(eid)),
                                  household=household)
 
     @strawberry.mutation(description="Record an income linkage of a household.")
@@ -187,7 +185,8 @@ class Mutation:
     async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload:
         w = await mu.add_member(info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"),
                                 version=input.version, name=input.name, gender=input.gender, birth_year=input.birth_year,
-                                relation=input.relation, labor_force=input.labor_force, skills=input.skills)
+                                relation=input.relation, labor_force=input.labor_force, skills=input.skills,
+                                this_year=info.context.today().year)
         household = await _household(info, w)
         return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
                              household=household)
@@ -197,7 +196,7 @@ class Mutation:
         values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills")
                   if getattr(input, k) is not None}
         w = await mu.update_member(info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"),
-                                   version=input.version, **values)
+                                   version=input.version, this_year=info.context.today().year, **values)
         household = await _household(info, w)
         return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
                              household=household)

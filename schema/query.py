@@ -12,8 +12,8 @@ import strawberry
 
 from resolvers import admin_areas, coverage, facilities, geofilters, households, sites, spatial
 from resolvers.coords import CoordSys, geojson_from_wgs84, geojson_to_wgs84, to_wgs84
-from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
+from resolvers.mutations import check_money
 from resolvers.query import check_year, parse_id, require_id
 from schema.enums import AdminLevel, FacilityKind
 from schema.scalars import JSON, GeoJSON
@@ -111,8 +111,8 @@ class HouseholdFilter:
 
     def to_resolver(self, info: Ctx) -> households.HouseholdFilter:
         site_id = require_id(self.site_id, "filter.siteId") if self.site_id is not None else None
-        return households.HouseholdFilter(site_id=site_id, area_code=self.area_code,
-                                          zero_employment=self.zero_employment, as_of=self.as_of or info.context.today(),
+        return households.HouseholdFilter(site_id=site_id, area_code=self.area_code, zero_employment=self.zero_employment,
+                                          as_of=info.context.as_of(self.as_of, "filter.asOf"),
                                           spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
 
 
@@ -195,7 +195,7 @@ class Query:
                                          after: str | None = None) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
-        page = await coverage.zero_employment_households(info.context.sessionmaker, args, as_of=as_of or info.context.today(),
+        page = await coverage.zero_employment_households(info.context.sessionmaker, args, as_of=info.context.as_of(as_of),
                                                          area_code=area_code, site_id=sid)
         info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
@@ -210,9 +210,7 @@ class Query:
         sid = require_id(site_id, "siteId") if site_id is not None else None
         threshold = info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None \
             else per_capita_threshold
-        if not threshold.is_finite() or threshold < 0:
-            raise InvalidInput(f"perCapitaThreshold: {threshold} must be a finite amount >= 0 (yuan)",
-                               field="perCapitaThreshold")
+        threshold = check_money(threshold, "perCapitaThreshold")
         check_year(year)
         page = await coverage.households_at_risk(info.context.sessionmaker, args, year=year, threshold=threshold,
                                                  area_code=area_code, site_id=sid)

@@ -116,7 +116,7 @@ class AdminArea:
     @strawberry.field(description="Employment coverage (就业覆盖) of every household under this area on `asOf` "
                                   "(default: today, Asia/Shanghai).")
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
-        c = await info.context.loaders.area_coverage.load((self.code, as_of or info.context.today()))
+        c = await info.context.loaders.area_coverage.load((self.code, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c)
 
     @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.")
@@ -236,7 +236,7 @@ class RelocationSite:
     @strawberry.field(description="Employment coverage (就业覆盖) of the site's households on `asOf` "
                                   "(default: today, Asia/Shanghai).")
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
-        c = await info.context.loaders.site_coverage.load((self._id, as_of or info.context.today()))
+        c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c)
 
     @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.")
@@ -289,13 +289,13 @@ class Facility:
 
     @strawberry.field(description="Members with an employment here active on `asOf` (default: today), persons.")
     async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int:
-        return int(await info.context.loaders.facility_employees.load((self._id, as_of or info.context.today())))
+        return int(await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of))))
 
     @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs.")
     async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
         if not self.planned_jobs:
             return None
-        n = await info.context.loaders.facility_employees.load((self._id, as_of or info.context.today()))
+        n = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return n / self.planned_jobs
 
     @strawberry.field(description="Households with an income linkage to this facility in `year`.")
@@ -361,7 +361,7 @@ class Household:
 
     @strawberry.field(description="Its members' employments active on `asOf` (default: today, Asia/Shanghai).")
     async def employments(self, info: Ctx, as_of: dt.date | None = None) -> list[Employment]:
-        rows = await info.context.loaders.household_employments.load((self._id, as_of or info.context.today()))
+        rows = await info.context.loaders.household_employments.load((self._id, info.context.as_of(as_of)))
         return [Employment.from_row(r) for r in rows]
 
     @strawberry.field(description="Income linkages (利益联结) of `year`, or of every year when omitted; yuan/year.")
@@ -371,12 +371,12 @@ class Household:
 
     @strawberry.field(description="Members stably employed (稳定就业) on `asOf` (default: today), persons.")
     async def stably_employed_count(self, info: Ctx, as_of: dt.date | None = None) -> int:
-        st = await info.context.loaders.household_employment.load((self._id, as_of or info.context.today()))
+        st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return int(st.stably_employed_count)
 
     @strawberry.field(description="零就业家庭: has labor force and no member employed on `asOf` (default: today).")
     async def is_zero_employment(self, info: Ctx, as_of: dt.date | None = None) -> bool:
-        st = await info.context.loaders.household_employment.load((self._id, as_of or info.context.today()))
+        st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return bool(st.is_zero_employment)
 
     @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
@@ -415,7 +415,8 @@ class Member:
 
     @strawberry.field(description="Employments active on `asOf`; every employment when `asOf` is omitted.")
     async def employments(self, info: Ctx, as_of: dt.date | None = None) -> list[Employment]:
-        rows = await info.context.loaders.member_employments.load((self._id, as_of))
+        day = info.context.as_of(as_of) if as_of is not None else None
+        rows = await info.context.loaders.member_employments.load((self._id, day))
         return [Employment.from_row(r) for r in rows]
 
 

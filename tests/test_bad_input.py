@@ -240,3 +240,26 @@ async def test_bad_radius(gql, radius):  # type: ignore[no-untyped-def]
 async def test_bad_feature_collection_args(gql, args, field):  # type: ignore[no-untyped-def]
     e = _err(await gql(f"{{ featureCollection(layer: HOUSEHOLDS, {args}) }}"))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
+
+
+
+@pytest.mark.parametrize("query", [
+    '{ relocationSite(id: "1") { employmentCoverage(asOf: "9999-12-31") { households } } }',
+    '{ household(id: "1") { isZeroEmployment(asOf: "0001-01-01") } }',
+    '{ households(filter: {zeroEmployment: true, asOf: "9999-12-31"}) { totalCount } }',
+])
+async def test_dates_outside_the_stored_range(gql, query):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query))
+    assert e.extensions["code"] == "BAD_USER_INPUT" and "1900-01-01..2100-12-31" in e.message
+
+
+@pytest.mark.parametrize("threshold", ["1E+1000", "10000.004", "-1", "NaN", "1E-200000"])
+async def test_bad_threshold(gql, threshold):  # type: ignore[no-untyped-def]
+    e = _err(await gql("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }",
+                       t=threshold))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "perCapitaThreshold"}, e.message
+
+
+async def test_huge_int_literal(gql):  # type: ignore[no-untyped-def]
+    e = _err(await gql("{ household(id: \"1\") { netIncome(year: " + "1" * 5001 + ") } }"))
+    assert e.extensions["code"] == "BAD_USER_INPUT"

@@ -69,6 +69,7 @@ def test_healthz_database_unreachable(settings):  # type: ignore[no-untyped-def]
     pytest.param(b'{"query": "{ facility(id: \\"\xff\xfe\\") { name } }"}', 400, id="not-utf8"),
     pytest.param(b"{not json", 400, id="invalid-json"),
     pytest.param(b"{}", 400, id="no-query"),
+    pytest.param(b'{"query": "{ __typename }", "variables": {"x": ' + b"9" * 5000 + b"}}", 400, id="huge-int"),
 ])
 def test_malformed_bodies_answer_json_errors(client, body, status):  # type: ignore[no-untyped-def]
     r = client.post("/graphql", content=body, headers={"content-type": "application/json"})

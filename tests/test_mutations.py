@@ -142,6 +142,12 @@ def _input(ids: dict[str, int], v: int, **over: Any) -> dict[str, Any]:
     pytest.param({"workplace": {"type": "Point", "coordinates": ["102", 28.3]}}, "BAD_USER_INPUT", "workplace",
                  id="string-coordinate"),
     pytest.param({"startOn": "1900-01-01"}, "BAD_USER_INPUT", "startOn", id="ancient-start"),
+    pytest.param({"endOn": "9999-12-31"}, "BAD_USER_INPUT", "endOn", id="date-max-end"),
+    pytest.param({"workplace": {"type": "Point", "coordinates": [102.4, 28.3, 1500]}}, "BAD_USER_INPUT", "workplace",
+                 id="altitude"),
+    pytest.param({"workplace": {"type": "Point", "coordinates": [102.4, 28.3],
+                                "crs": {"type": "name", "properties": {"name": ["x"]}}}}, "BAD_USER_INPUT", "workplace",
+                 id="crs-name-not-text"),
     pytest.param({"employerName": "x" * 500}, "BAD_USER_INPUT", "employerName", id="long-employer"),
     pytest.param({"employerName": "a\u0000b"}, "BAD_USER_INPUT", "employerName", id="nul-byte"),
     pytest.param({"version": 999}, "CONFLICT", "version", id="stale-version"),
@@ -248,9 +254,60 @@ async def test_trigger_kept_counts_match_rows(mx, engine):  # type: ignore[no-un
     r = await run('query($h: ID!) { household(id: $h) { size members { id } } }', h=str(ids["h6"]))
     assert r.data["household"]["size"] == len(r.data["household"]["members"]) == 2
     mut_engine = handbuilt_engines["anju_test_mut"]
+    # Writes made outside the API keep the derived values right too: a member moved to another
+    # household in SQL takes its employments along (both households' status is recomputed) ...
+    async with mut_engine.begin() as c:
+        await c.execute(sql("UPDATE member SET household_id = :to WHERE id = :m"), {"to": ids["h9"], "m": ids["n"]})
+    r = await run('query($a: ID!, $b: ID!) { a: household(id: $a) { size stablyEmployedCount(asOf: "2024-06-01") } '
+                  ' b: household(id: $b) { size stablyEmployedCount(asOf: "2024-06-01") } }', a=str(ids["h12"]), b=str(ids["h9"]))
+    assert r.data["a"] == {"size": 0, "stablyEmployedCount": 0}
+    assert r.data["b"]["size"] == 2 and r.data["b"]["stablyEmployedCount"] == 2  # j (recorded above) and n
     for eng in (engine, mut_engine):
         async with eng.connect() as c:
             assert await c.scalar(sql(sql_check)) == 0
             for d in dates:
                 assert await c.scalar(sql(segments), {"d": d}) == 0, d
                 assert await c.scalar(sql(status_check), {"d": d}) == 0, d
+
+
+
+async def test_concurrent_sql_writers_on_one_household_serialise(mx):  # type: ignore[no-untyped-def]
+    """Two transactions adding employments to the same household: the second waits for the first (the
+    status refresh locks the household row) instead of failing on a duplicate segment."""
+    run, ids, _, _ = mx
+    eng = handbuilt_engines["anju_test_mut"]
+    from sqlalchemy import text as sql
+
+    insert = sql("INSERT INTO employment (member_id, household_id, channel, start_on, stable) "
+                 "VALUES (:m, 0, 'flexible', :d, false)")
+    async with eng.connect() as first:
+        await first.begin()
+        await first.execute(insert, {"m": ids["g"], "d": handbuilt.D})
+
+        async def second() -> None:
+            async with eng.begin() as c:
+                await c.execute(insert, {"m": ids["h"], "d": handbuilt.D})
+
+        task = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not task.done()  # waiting on the household's row lock
+        await first.commit()
+    await asyncio.wait_for(task, 10)
+    r = await run('query($h: ID!) { household(id: $h) { employments(asOf: "2024-06-30") { channel } } }', h=str(ids["h6"]))
+    assert sorted(e["channel"] for e in r.data["household"]["employments"]) == [
+        "FLEXIBLE", "FLEXIBLE", "PUBLIC_WELFARE_POST", "WORKSHOP"]
+
+
+async def test_truncate_resets_derived_values(mx):  # type: ignore[no-untyped-def]
+    run, ids, _, _ = mx
+    eng = handbuilt_engines["anju_test_mut"]
+    from sqlalchemy import text as sql
+
+    async with eng.begin() as c:
+        await c.execute(sql("TRUNCATE employment"))
+    r = await run('query($s: ID!) { relocationSite(id: $s) { employmentCoverage(asOf: "2024-06-30") '
+                  '{ employedPersons householdsCovered } } }', s=str(ids["S1"]))
+    assert r.data["relocationSite"]["employmentCoverage"] == {"employedPersons": 0, "householdsCovered": 0}
+    async with eng.begin() as c:
+        await c.execute(sql("TRUNCATE member CASCADE"))
+        assert await c.scalar(sql("SELECT count(*) FROM household WHERE member_count <> 0 OR labor_force_count <> 0")) == 0
