@@ -36,7 +36,9 @@ async def sp(settings, schema):  # type: ignore[no-untyped-def]
     async with eng.begin() as c:  # two facilities on either side of the antimeridian
         await c.execute(text("INSERT INTO facility (name, kind, admin_code, location) VALUES "
                              "('east of 180', 'school', '513432', ST_SetSRID(ST_MakePoint(179.5, 0.5), 4326)), "
-                             "('west of 180', 'clinic', '513432', ST_SetSRID(ST_MakePoint(-179.5, -0.5), 4326))"))
+                             "('west of 180', 'clinic', '513432', ST_SetSRID(ST_MakePoint(-179.5, -0.5), 4326)), "
+                             "('coded to Zhaojue, inside Xide', 'school', '513431', "
+                             " ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326))"))
     async with eng.connect() as c:
         fac = [dict(r) for r in (await c.execute(text(
             "SELECT id, kind::text AS kind, ST_X(location) AS x, ST_Y(location) AS y FROM facility"))).mappings()]
@@ -253,3 +255,34 @@ def test_vector_tiles(sp):  # type: ignore[no-untyped-def]
         fx, fy = _tile_of(fac[0]["x"], fac[0]["y"], 10)
         ft = mapbox_vector_tile.decode(c.get(f"/tiles/facilities/10/{fx}/{fy}.mvt").content)
         assert fac[0]["id"] in {f["properties"]["id"] for f in ft["facilities"]["features"]}
+
+
+async def test_area_code_matches_code_or_polygon(sp):  # type: ignore[no-untyped-def]
+    import json as _json
+
+    from tests.conftest import DATA
+
+    run, fac, hh, _ = sp
+    counties = {f["properties"]["code"]: shape(f["geometry"]) for f in
+                _json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]}
+    r = await run('{ households(first: 1, filter: {areaCode: "513432"}) { totalCount } '
+                  '  facilities(first: 1, filter: {areaCode: "513432"}) { totalCount } }')
+    assert r.errors is None
+    xide = counties["513432"]
+    from sqlalchemy import text as sql
+
+    from anju import db as _db
+
+    _, _, _, s = sp
+    eng = _db.create_engine(s)
+    async with eng.connect() as c:
+        coded = {row[0]: row[1] for row in (await c.execute(sql("SELECT id, county_code FROM household"))).all()}
+        fcoded = {row[0]: row[1] for row in (await c.execute(sql("SELECT id, left(admin_code, 6) FROM facility"))).all()}
+    await eng.dispose()
+    expected_h = {h["id"] for h in hh if coded[h["id"]] == "513432" or xide.intersects(Point(h["x"], h["y"]))}
+    expected_h |= {i for i, cc in coded.items() if cc == "513432"}  # households without a dwelling, by code
+    expected_f = {f["id"] for f in fac if fcoded[f["id"]] == "513432" or xide.intersects(Point(f["x"], f["y"]))}
+    assert r.data["households"]["totalCount"] == len(expected_h)
+    assert r.data["facilities"]["totalCount"] == len(expected_f)
+    # some points coded to another county lie inside Xide's polygon, so the polygon half matters
+    assert len(expected_f) > sum(1 for f in fac if fcoded[f["id"]] == "513432")
