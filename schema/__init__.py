@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
-from schema.errors import ErrorCodes
+from schema.errors import ErrorCodes, present
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
@@ -24,6 +24,14 @@ class AnjuSchema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         return None
 
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        # Errors raised before the operation's extensions run (e.g. a cached parse failing) get
+        # their extensions.code here.
+        result = await super().execute(*args, **kwargs)
+        if getattr(result, "errors", None):
+            result.errors = [e if (e.extensions or {}).get("code") else present(e) for e in result.errors]
+        return result
+
 
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000) -> strawberry.Schema:
     """The Anju schema with error codes and limits on depth, aliases and tokens (``QUERY_TOO_COMPLEX``)."""
@@ -32,5 +40,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[ErrorCodes, lambda: MaxTokensLimiter(max_token_count=max_tokens),
-                    lambda: QueryDepthLimiter(max_depth=max_depth), lambda: MaxAliasesLimiter(max_alias_count=max_aliases)],
+                    lambda: QueryDepthLimiter(max_depth=max_depth), lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+                    # repeated documents (map clients poll the same queries) skip parsing and validation
+                    lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
     )
