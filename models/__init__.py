@@ -202,6 +202,8 @@ class RelocationSite(Base):
     admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
     location = _geom("POINT", nullable=False)
     boundary = _geom("MULTIPOLYGON", nullable=True)
+    # Most specific admin area whose polygon contains the point; kept by a trigger (migration 0006).
+    located_code: Mapped[str | None] = mapped_column(String(12))
     planned_households: Mapped[int | None] = mapped_column(Integer)
     planned_population: Mapped[int | None] = mapped_column(Integer)
     opened_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -231,6 +233,8 @@ class Facility(Base):
     admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
     location = _geom("POINT", nullable=False)
     footprint = _geom("MULTIPOLYGON", nullable=True)
+    # Most specific admin area whose polygon contains the point; kept by a trigger (migration 0006).
+    located_code: Mapped[str | None] = mapped_column(String(12))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
     area_mu: Mapped[float | None] = mapped_column(Float)
     planned_jobs: Mapped[int | None] = mapped_column(Integer)
@@ -259,6 +263,8 @@ class Household(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
     origin_admin_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"), index=True)
     dwelling = _geom("POINT", nullable=True)
+    # Most specific admin area whose polygon contains the point; kept by a trigger (migration 0006).
+    located_code: Mapped[str | None] = mapped_column(String(12))
     relocated_on: Mapped[dt.date | None] = mapped_column(Date)
     poverty_status: Mapped[PovertyStatus] = mapped_column(_enum(PovertyStatus, "poverty_status"))
     monitoring_category: Mapped[MonitoringCategory | None] = mapped_column(

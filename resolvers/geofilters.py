@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import shapely
 from geoalchemy2 import Geography, Geometry
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, LargeBinary, func, literal, or_, select
+from sqlalchemy import ColumnElement, LargeBinary, and_, func, literal, or_, select
 
 import models as m
 from resolvers.errors import InvalidInput
@@ -99,23 +99,23 @@ def within(col: Any, near: Near) -> ColumnElement[bool]:
 
 def area_condition(code_col: Any, geom_col: Any, code: str, field: str) -> ColumnElement[bool]:
     """The area and everything below it: rows whose admin code starts with the area's code prefix, or
-    whose geometry lies in the area's polygon where it has one (points coded elsewhere but inside).
+    whose point lies in the area's polygon where it has one (points coded elsewhere but inside).
 
-    Built as ``key IN (code-prefix rows UNION polygon rows)`` over an alias of the same table, so each
-    half uses its own index (text_pattern_ops on the code, GiST on the geometry) instead of an OR
-    that forces a scan of every row.
+    Points carry ``located_code`` (the most specific area whose polygon contains them, kept by a
+    trigger, migration 0006), so both halves are index lookups. Tables without it (admin areas)
+    fall back to ST_Intersects with the area's polygon.
     Raises:
         InvalidInput: malformed code (names ``field``).
     """
     prefix = area_code_prefix(code, field)
     table = code_col.table
-    key = next(iter(table.primary_key.columns))
-    alias = table.alias()
-    area = m.AdminArea.__table__.alias()
-    by_code = select(alias.c[key.name]).where(alias.c[code_col.key].like(prefix + "%"))
-    by_polygon = (select(alias.c[key.name]).join(area, area.c.code == code)
-                  .where(func.ST_Intersects(alias.c[geom_col.key], area.c.geom)))
-    return table.c[key.name].in_(by_code.union(by_polygon))
+    by_code = code_col.like(prefix + "%")
+    if "county_code" in table.c and len(prefix) >= 6:  # households: the indexed county code narrows first
+        by_code = and_(table.c.county_code == prefix[:6], by_code)
+    if "located_code" in table.c:
+        return or_(by_code, table.c.located_code.like(prefix + "%"))
+    area_geom = select(m.AdminArea.geom).where(m.AdminArea.code == code).scalar_subquery()
+    return or_(by_code, func.coalesce(func.ST_Intersects(geom_col, area_geom), False))
 
 
 @dataclass(frozen=True)

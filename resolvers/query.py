@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -62,8 +62,14 @@ def area_code_prefix(code: str, field: str = "areaCode") -> str:
 
 
 def under_area(col: ColumnElement[str], code: str, field: str = "areaCode") -> ColumnElement[bool]:
-    """SQL predicate: ``col`` (an admin code) is the area ``code`` or lies below it."""
-    return col.like(area_code_prefix(code, field) + "%")
+    """SQL predicate: ``col`` (an admin code) is the area ``code`` or lies below it (with the indexed
+    ``county_code`` of the same table as a first cut where the table has one)."""
+    prefix = area_code_prefix(code, field)
+    cond = col.like(prefix + "%")
+    table = getattr(col, "table", None)
+    if table is not None and "county_code" in table.c and len(prefix) >= 6:
+        cond = and_(table.c.county_code == prefix[:6], cond)
+    return cond
 
 
 MIN_DATE = dt.date(1900, 1, 1)
