@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
@@ -35,12 +42,15 @@ class AnjuSchema(strawberry.Schema):
 
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000) -> strawberry.Schema:
     """The Anju schema with error codes and limits on depth, aliases and tokens (``QUERY_TOO_COMPLEX``)."""
+    # The limiters' validation rules are built once, so ValidationCache (keyed by document and rules)
+    # hits for repeated documents instead of revalidating every request.
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     return AnjuSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-        extensions=[ErrorCodes, lambda: MaxTokensLimiter(max_token_count=max_tokens),
-                    lambda: QueryDepthLimiter(max_depth=max_depth), lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        extensions=[ErrorCodes, lambda: MaxTokensLimiter(max_token_count=max_tokens), lambda: AddValidationRules(rules),
                     # repeated documents (map clients poll the same queries) skip parsing and validation
                     lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
     )
