@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 import typer
 
@@ -56,6 +57,8 @@ def db_destroy() -> None:
     localdb.stop(s.local_db)
     path = localdb.data_dir(s.local_db)
     shutil.rmtree(path, ignore_errors=True)
+    if path.parent.parent == Path("/var/lib/anju"):  # the per-checkout folder of the fallback location
+        shutil.rmtree(path.parent, ignore_errors=True)
     typer.echo(f"removed {path}")
 
 
@@ -78,7 +81,11 @@ def db_status() -> None:
 @app.command()
 def migrate(database: str = typer.Option(None, help="another database on the same server")) -> None:
     """Create the database (with postgis) if missing, then ``alembic upgrade head``."""
-    s = _settings()
+    do_migrate(_settings(), database)
+
+
+def do_migrate(s: Settings, database: str | None = None) -> None:
+    """``anju migrate`` (callable from other commands)."""
     ensure_server(s)
 
     async def run() -> None:
@@ -95,11 +102,15 @@ def seed(scale: str = typer.Option("demo", help="'demo' (Liangshan + Yixin) or '
          ) -> None:
     """Load a dataset (idempotent: a second run writes nothing). 'sichuan' adds ~360,000 generated
     households to the demo data in its own database (default anju_sichuan), for the benchmarks."""
+    do_seed(_settings(), scale, database)
+
+
+def do_seed(s: Settings, scale: str = "demo", database: str | None = None) -> None:
+    """``anju seed`` (callable from other commands)."""
     from anju.seed import load_demo, load_sichuan
 
     if scale not in ("demo", "sichuan"):
         _fail(f"--scale {scale!r}: expected 'demo' or 'sichuan'")
-    s = _settings()
     ensure_server(s)
     if scale == "sichuan":
         database = database or "anju_sichuan"
@@ -129,11 +140,15 @@ def seed(scale: str = typer.Option("demo", help="'demo' (Liangshan + Yixin) or '
 def serve(host: str = typer.Option(None, help="default: HOST or 127.0.0.1"),
           port: int = typer.Option(None, help="default: PORT or 8000")) -> None:
     """Serve GraphQL at http://HOST:PORT/graphql (GraphiQL in a browser)."""
+    do_serve(_settings(), host, port)
+
+
+def do_serve(s: Settings, host: str | None = None, port: int | None = None) -> None:
+    """``anju serve`` (callable from other commands)."""
     import uvicorn
 
     from anju.app import create_app
 
-    s = _settings()
     ensure_server(s)
     host, port = host or s.host, port or s.port
     typer.echo(f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz)")
@@ -141,11 +156,13 @@ def serve(host: str = typer.Option(None, help="default: HOST or 127.0.0.1"),
 
 
 @app.command()
-def up() -> None:
+def up(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve after preparing")) -> None:
     """What ``make run`` does: database, migrations, demo data, then serve."""
-    migrate(None)
-    seed("demo")
-    serve(None, None)
+    s = _settings()
+    do_migrate(s)
+    do_seed(s, "demo")
+    if serve_after:
+        do_serve(s)
 
 
 def main() -> None:  # pragma: no cover - console entry
