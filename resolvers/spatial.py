@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, and_, cast, func, literal, select, text
+from sqlalchemy import Select, Text, and_, cast, func, literal, select, text
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -167,18 +167,21 @@ class LayerFilter:
 
 def _layer_source(layer: str, f: LayerFilter | None, as_of: Any) -> tuple[Select[Any], Any]:
     """(select of id + geom + display properties, geometry column) for a layer. No personal data:
-    households expose id, site id, size and the zero-employment flag only."""
+    households expose id, site id, size and the zero-employment flag only. Enum values are shown as in
+    GraphQL (``TRAINING_BASE``)."""
     f = f or LayerFilter()
     if layer == "relocation_sites":
         households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery()
         q = select(S.id.label("id"), S.location.label("geom"),
-                   func.json_build_object("name", S.name, "kind", S.kind, "households", households).label("props"))
+                   func.json_build_object("name", S.name, "kind", func.upper(cast(S.kind, Text)),
+                                          "households", households).label("props"))
         geom, code_col = S.location, S.admin_code
         if f.site_id is not None:
             q = q.where(S.id == f.site_id)
     elif layer == "facilities":
         q = select(F.id.label("id"), F.location.label("geom"),
-                   func.json_build_object("name", F.name, "kind", F.kind, "siteId", F.site_id).label("props"))
+                   func.json_build_object("name", F.name, "kind", func.upper(cast(F.kind, Text)),
+                                          "siteId", F.site_id).label("props"))
         geom, code_col = F.location, F.admin_code
         if f.kinds:
             q = q.where(F.kind.in_(list(f.kinds)))
@@ -197,7 +200,7 @@ def _layer_source(layer: str, f: LayerFilter | None, as_of: Any) -> tuple[Select
             q = q.where(H.site_id == f.site_id)
     elif layer == "admin_areas":
         q = select(A.code.label("id"), A.geom.label("geom"),
-                   func.json_build_object("code", A.code, "name", A.name, "level", A.level).label("props")
+                   func.json_build_object("code", A.code, "name", A.name, "level", func.upper(cast(A.level, Text))).label("props")
                    ).where(A.geom.is_not(None))
         geom, code_col = A.geom, A.code
     else:
@@ -275,10 +278,10 @@ SELECT ST_AsMVT(features.*, :layer, 4096, 'mvt_geom') FROM features WHERE featur
 
 # layer -> (table, geometry column, property expressions, extra condition); allow-listed identifiers only.
 TILE_SOURCES = {
-    "relocation_sites": ("relocation_site", "location", "src.id, src.name, src.kind::text AS kind", ""),
-    "facilities": ("facility", "location", "src.id, src.name, src.kind::text AS kind, src.site_id", ""),
+    "relocation_sites": ("relocation_site", "location", "src.id, src.name, upper(src.kind::text) AS kind", ""),
+    "facilities": ("facility", "location", "src.id, src.name, upper(src.kind::text) AS kind, src.site_id", ""),
     "households": ("household", "dwelling", "src.id, src.site_id, src.member_count AS size", ""),
-    "admin_areas": ("admin_area", "geom", "src.code, src.name, src.level::text AS level", ""),
+    "admin_areas": ("admin_area", "geom", "src.code, src.name, upper(src.level::text) AS level", ""),
 }
 
 
