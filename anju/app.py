@@ -45,7 +45,7 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
     def parse_json(self, data: str | bytes) -> Any:
         try:
             value = json.loads(data)
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, ints beyond Python's digit limit
+        except (ValueError, RecursionError) as exc:  # bad JSON/UTF-8, ints beyond Python's limit, nesting
             raise HTTPException(400, "request body is not valid UTF-8 JSON") from exc
         if not isinstance(value, dict | list):
             raise HTTPException(400, "request body must be a JSON object {query, variables, operationName}")
@@ -83,8 +83,11 @@ async def tiles(request: Request) -> Response:
     """``GET /tiles/{layer}/{z}/{x}/{y}.mvt``: a Mapbox Vector Tile (ST_AsMVT); 204 when empty,
     400 with a JSON error for an unknown layer or out-of-range z/x/y."""
     p = request.path_params
+    zxy = [p["z"], p["x"], p["y"]]
+    if not all(v.isascii() and v.isdigit() and len(v) <= 8 for v in zxy):
+        return _error_response("z/x/y: expected non-negative integers (z 0..22, x and y below 2^z)", 400)
     try:
-        data = await spatial.tile(request.state.sessionmaker, p["layer"], p["z"], p["x"], p["y"],
+        data = await spatial.tile(request.state.sessionmaker, p["layer"], *map(int, zxy),
                                   max_features=request.state.settings.tiles.max_features_per_tile)
     except InvalidInput as exc:
         return _error_response(exc.message, 400)
@@ -112,6 +115,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                           max_body_bytes=settings.max_body_bytes)
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/healthz", healthz),
-                Route("/tiles/{layer}/{z:int}/{x:int}/{y:int}.mvt", tiles)],
+                Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tiles)],
         lifespan=lifespan,
     )

@@ -5,7 +5,7 @@ hundreds of metres off. The forward transforms come from the ``coordTransform`` 
 published GCJ-02 formula; BD-09 on top of it). Its GCJ-02→WGS84 is the usual one-step
 approximation (metre-level error); here it is refined by fixed-point iteration on the forward
 transform until the round trip agrees to 1e-9° (≈0.1 mm), so GCJ02→WGS84→GCJ02 holds to far under
-0.5 m. Outside China both transforms are the identity (as the formula defines).
+0.5 m. Outside China (the formula's own bounds) both systems equal WGS84.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _gcj_to_wgs(lng: float, lat: float) -> tuple[float, float]:
 
 def to_wgs84(lng: float, lat: float, system: CoordSys) -> tuple[float, float]:
     """A position given in ``system`` as WGS84 lon/lat."""
-    if system is CoordSys.WGS84:
+    if system is CoordSys.WGS84 or ct.out_of_china(lng, lat):
         return lng, lat
     if system is CoordSys.BD09:
         lng, lat = ct.bd09_to_gcj02(lng, lat)
@@ -47,7 +47,7 @@ def to_wgs84(lng: float, lat: float, system: CoordSys) -> tuple[float, float]:
 
 def from_wgs84(lng: float, lat: float, system: CoordSys) -> tuple[float, float]:
     """A WGS84 lon/lat position expressed in ``system``."""
-    if system is CoordSys.WGS84:
+    if system is CoordSys.WGS84 or ct.out_of_china(lng, lat):
         return lng, lat
     g_lng, g_lat = ct.wgs84_to_gcj02(lng, lat)
     if system is CoordSys.BD09:
@@ -87,8 +87,26 @@ def geojson_to_wgs84(obj: Any, system: CoordSys) -> Any:
         return obj
     try:
         return transform_geojson(obj, lambda x, y: to_wgs84(x, y, system))
-    except (TypeError, ValueError, IndexError):
-        return obj
+    except (TypeError, ValueError, IndexError, OverflowError, RecursionError):
+        return obj  # left for the geometry checks to refuse with a proper message
+
+
+def bbox_to_wgs84(bbox: list[float], system: CoordSys) -> list[float]:
+    """A bbox given in ``system`` as the WGS84 bbox of its four converted corners (the shift varies with
+    position, so corners are converted one by one and the box grown to hold them all)."""
+    if system is CoordSys.WGS84 or len(bbox) != 4 or not all(isinstance(v, int | float) for v in bbox):
+        return bbox
+    x0, y0, x1, y1 = bbox
+    if x0 > x1:  # crosses the antimeridian: far outside China, where every system is WGS84
+        return bbox
+    try:
+        corners = [to_wgs84(x, y, system) for x in (x0, x1) for y in (y0, y1)]
+    except (OverflowError, ValueError):
+        return bbox
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    if y0 > y1:  # keep the client's own error for the bbox checks to report
+        return bbox
+    return [min(xs), min(ys), max(xs), max(ys)]
 
 
 def geojson_from_wgs84(obj: Any, system: CoordSys) -> Any:

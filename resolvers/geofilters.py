@@ -58,11 +58,12 @@ def parse_bbox(values: Sequence[float] | None, field: str = "bbox") -> BBox | No
 
 
 def bbox_condition(col: Any, b: BBox) -> ColumnElement[bool]:
-    """``col && envelope``; a box crossing the antimeridian is two envelopes."""
+    """``ST_Intersects(col, envelope)`` (index-assisted, and exact: no point just outside the box);
+    a box crossing the antimeridian is two envelopes."""
     if b.minx <= b.maxx:
-        return col.op("&&")(func.ST_MakeEnvelope(b.minx, b.miny, b.maxx, b.maxy, m.SRID))
-    return or_(col.op("&&")(func.ST_MakeEnvelope(b.minx, b.miny, 180, b.maxy, m.SRID)),
-               col.op("&&")(func.ST_MakeEnvelope(-180, b.miny, b.maxx, b.maxy, m.SRID)))
+        return func.ST_Intersects(col, func.ST_MakeEnvelope(b.minx, b.miny, b.maxx, b.maxy, m.SRID))
+    return or_(func.ST_Intersects(col, func.ST_MakeEnvelope(b.minx, b.miny, 180, b.maxy, m.SRID)),
+               func.ST_Intersects(col, func.ST_MakeEnvelope(-180, b.miny, b.maxx, b.maxy, m.SRID)))
 
 
 @dataclass(frozen=True)

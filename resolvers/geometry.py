@@ -53,6 +53,9 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
     if not isinstance(value, dict):
         raise InvalidGeometry(f"{field}: expected a GeoJSON geometry object, got {type(value).__name__}", field=field)
     kind = value.get("type")
+    if kind == "GeometryCollection":
+        raise InvalidGeometry(f"{field}: a GeometryCollection is not accepted here; expected {' or '.join(allowed)}",
+                              field=field)
     if kind not in GEOMETRY_TYPES:
         raise InvalidGeometry(f"{field}: type {str(kind)[:30]!r} is not a GeoJSON geometry type; expected "
                               f"{' or '.join(allowed)}", field=field)
@@ -67,7 +70,7 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
                                   "without a crs member", field=field)
     coords = value.get("coordinates")
     n = 0
-    for pos in _positions(coords, _DEPTH[kind], field):
+    for pos in _positions(coords, _DEPTH[kind], field):  # fixed depth per type: no unbounded recursion
         n += 1
         if n > max_vertices:
             raise InvalidGeometry(f"{field}: more than {max_vertices} vertices", field=field)
@@ -75,7 +78,10 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
                 isinstance(x, int | float) and not isinstance(x, bool) for x in pos):
             raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers (no altitude: positions are 2D)",
                                   field=field)
-        lon, lat = float(pos[0]), float(pos[1])
+        try:
+            lon, lat = float(pos[0]), float(pos[1])
+        except OverflowError:  # an integer too large for a float
+            raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field) from None
         if not (math.isfinite(lon) and math.isfinite(lat)):
             raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field)
         if not -180 <= lon <= 180:
@@ -98,6 +104,8 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         geom = shape(value)
     except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
         raise InvalidGeometry(f"{field}: not a readable GeoJSON {kind}", field=field) from None
+    if geom.is_empty:
+        raise InvalidGeometry(f"{field}: the {kind} is empty", field=field)
     if not geom.is_valid:
         raise InvalidGeometry(f"{field}: invalid {kind} ({shapely.is_valid_reason(geom)})", field=field)
     return geom

@@ -14,19 +14,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, Text, and_, cast, func, literal, select, text
+from sqlalchemy import Select, Text, and_, cast, func, literal, select, text, true
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
 from resolvers.errors import InvalidInput
 from resolvers.facilities import facility_select
-from resolvers.geofilters import MAX_RADIUS_METERS, BBox, area_condition, bbox_condition, geog, point_param
+from resolvers.geofilters import BBox, area_condition, bbox_condition, geog, point_param
 from resolvers.households import household_select
 from resolvers.paging import Page, PageArgs
 from resolvers.query import Row, fetch_page
 
 F, H, S, A = m.Facility, m.Household, m.RelocationSite, m.AdminArea
+MAX_COMMUTE_METERS = 50_000.0
+"""Largest distance householdsBeyond accepts: beyond 50 km no one commutes daily, and the anti-join's
+cost grows with the distance."""
 
 
 # --------------------------------------------------------------------------- proximity
@@ -66,27 +69,29 @@ async def nearest_facilities(sm: async_sessionmaker, point: BaseGeometry, kinds:
 
 
 async def nearby_facilities_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                        keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None]]
+                                        keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int]]
                                         ) -> list[list[FacilityDistance]]:
-    """Batch: for each (site id, radius in metres, kinds) the facilities within the radius of the
-    site's location, nearest first (geodesic metres). One statement per distinct (radius, kinds)."""
-    groups: dict[tuple[float, Any], list[int]] = {}
-    for sid, r, kinds in keys:
-        groups.setdefault((r, kinds), []).append(sid)
-    out: dict[tuple[int, float, Any], list[FacilityDistance]] = {}
+    """Batch: for each (site id, radius in metres, kinds, first) the ``first`` nearest facilities within
+    the radius of the site's location, nearest first (geodesic metres). One statement per distinct
+    (radius, kinds, first), a LATERAL per site."""
+    groups: dict[tuple[float, Any, int], list[int]] = {}
+    for sid, r, kinds, first in keys:
+        groups.setdefault((r, kinds, first), []).append(sid)
+    out: dict[tuple[int, float, Any, int], list[FacilityDistance]] = {}
     async with sm() as s:
-        for (r, kinds), sids in groups.items():
+        for (r, kinds, first), sids in groups.items():
             site = select(S.id, S.location).where(S.id.in_(list(set(sids)))).subquery("s")
             dist = func.ST_Distance(geog(F.location), geog(site.c.location)).label("distance_meters")
             conds = [func.ST_DWithin(geog(F.location), geog(site.c.location), r)]
             if kinds:
                 conds.append(F.kind.in_(list(kinds)))
-            q = (facility_select().add_columns(site.c.id.label("_site"), dist).select_from(site)
-                 .join(F, and_(*conds)).order_by(site.c.id, dist, F.id))
+            near = facility_select().add_columns(dist).where(*conds).order_by(dist, F.id).limit(first).lateral("n")
+            q = select(site.c.id.label("_site"), near).select_from(site.join(near, true())).order_by(
+                site.c.id, near.c.distance_meters, near.c.id)
             for row in (await s.execute(q)).mappings():
                 d = dict(row)
                 sid = d.pop("_site")
-                out.setdefault((sid, r, kinds), []).append(FacilityDistance(d, float(d.pop("distance_meters"))))
+                out.setdefault((sid, r, kinds, first), []).append(FacilityDistance(d, float(d.pop("distance_meters"))))
     return [out.get(k, []) for k in keys]
 
 
@@ -132,11 +137,11 @@ async def households_beyond(sm: async_sessionmaker, args: PageArgs, *, distance_
     Households without a dwelling point are not listed.
 
     Raises:
-        InvalidInput: distance outside (0, 1,000 km]; no kinds; malformed areaCode.
+        InvalidInput: distance outside (0, 50 km]; no kinds; malformed areaCode.
     """
-    if not math.isfinite(distance_meters) or not 0 < distance_meters <= MAX_RADIUS_METERS:
-        raise InvalidInput(f"distanceMeters: {distance_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
-                           field="distanceMeters")
+    if not math.isfinite(distance_meters) or not 0 < distance_meters <= MAX_COMMUTE_METERS:
+        raise InvalidInput(f"distanceMeters: {distance_meters} outside (0, {MAX_COMMUTE_METERS:.0f}] metres "
+                           "(a commuting distance)", field="distanceMeters")
     if not kinds:
         raise InvalidInput("ofKinds: give at least one facility kind", field="ofKinds")
     near_any = (select(literal(1)).where(F.kind.in_(list(kinds)),
@@ -242,7 +247,7 @@ async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox |
         cell = 64 * _pixel_degrees(zoom or 0)
         inner = src.subquery()
         snapped = func.ST_SnapToGrid(inner.c.geom, cell)
-        grouped = (select(func.min(inner.c.id).label("id"),
+        grouped = (select(func.concat("cluster-", func.min(inner.c.id)).label("id"),
                           func.ST_Centroid(func.ST_Collect(inner.c.geom)).label("geom"),
                           func.json_build_object("cluster", True, "count", func.count()).label("props"))
                    .group_by(snapped).order_by(func.count().desc(), func.min(inner.c.id)).limit(limit))
@@ -251,7 +256,8 @@ async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox |
         rows = src.order_by(text("id")).limit(limit).subquery()
     g = rows.c.geom
     if layer in ("admin_areas",) and zoom is not None:
-        g = func.ST_SimplifyPreserveTopology(g, _pixel_degrees(zoom))
+        # Simplification keeps each polygon valid but may nest a MultiPolygon's parts: repair, keep polygons.
+        g = func.ST_CollectionExtract(func.ST_MakeValid(func.ST_SimplifyPreserveTopology(g, _pixel_degrees(zoom))), 3)
     if layer == "admin_areas":
         g = func.ST_ForcePolygonCCW(g)
     feature = func.json_build_object("type", "Feature", "id", rows.c.id,
@@ -265,30 +271,38 @@ async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox |
 
 TILE_SQL = """
 WITH bounds AS (
-    SELECT ST_TileEnvelope(:z, :x, :y) AS env, ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.0625), 4326) AS q
+    SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+           ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS inner_q,
+           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.0625), 4326) AS q
 ),
 features AS (
-    SELECT ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.env, 4096, 256, true) AS mvt_geom, {props}
+    SELECT ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.env, 4096, 256, true) AS mvt_geom,
+           src.{geom} && bounds.inner_q AS inside, {props}
     FROM {table} src, bounds
     WHERE src.{geom} && bounds.q {where}
-    LIMIT :max_features
+),
+kept AS (
+    -- features inside the tile first; the 256-px buffer only as room allows
+    SELECT mvt_geom, {names} FROM features WHERE mvt_geom IS NOT NULL ORDER BY inside DESC LIMIT :max_features
 )
-SELECT ST_AsMVT(features.*, :layer, 4096, 'mvt_geom') FROM features WHERE features.mvt_geom IS NOT NULL
+SELECT ST_AsMVT(kept.*, :layer, 4096, 'mvt_geom') FROM kept
 """
 
-# layer -> (table, geometry column, property expressions, extra condition); allow-listed identifiers only.
+# layer -> (table, geometry column, property expressions, their names, extra condition); allow-listed only.
 TILE_SOURCES = {
-    "relocation_sites": ("relocation_site", "location", "src.id, src.name, upper(src.kind::text) AS kind", ""),
-    "facilities": ("facility", "location", "src.id, src.name, upper(src.kind::text) AS kind, src.site_id", ""),
-    "households": ("household", "dwelling", "src.id, src.site_id, src.member_count AS size", ""),
-    "admin_areas": ("admin_area", "geom", "src.code, src.name, upper(src.level::text) AS level", ""),
+    "relocation_sites": ("relocation_site", "location", "src.id, src.name, upper(src.kind::text) AS kind",
+                         "id, name, kind", ""),
+    "facilities": ("facility", "location", "src.id, src.name, upper(src.kind::text) AS kind, src.site_id",
+                   "id, name, kind, site_id", ""),
+    "households": ("household", "dwelling", "src.id, src.site_id, src.member_count AS size", "id, site_id, size", ""),
+    "admin_areas": ("admin_area", "geom", "src.code, src.name, upper(src.level::text) AS level", "code, name, level", ""),
 }
 
 
 def check_tile(layer: str, z: int, x: int, y: int) -> None:
     """Raises InvalidInput for an unknown layer or z/x/y outside the tile pyramid (z 0..22, x/y < 2^z)."""
     if layer not in TILE_SOURCES:
-        raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(TILE_SOURCES)}", field="layer")
+        raise InvalidInput(f"layer: {layer[:40]!r} is not one of {', '.join(TILE_SOURCES)}", field="layer")
     if not 0 <= z <= 22:
         raise InvalidInput(f"z: {z} outside 0..22", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
@@ -300,8 +314,8 @@ async def tile(sm: async_sessionmaker, layer: str, z: int, x: int, y: int, *, ma
     ``ST_AsMVT`` over ``ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y), 4096, 256)``;
     empty bytes when the tile holds nothing. Raises InvalidInput (see ``check_tile``)."""
     check_tile(layer, z, x, y)
-    table, geom, props, where = TILE_SOURCES[layer]
-    q = text(TILE_SQL.format(table=table, geom=geom, props=props, where=where))
+    table, geom, props, names, where = TILE_SOURCES[layer]
+    q = text(TILE_SQL.format(table=table, geom=geom, props=props, names=names, where=where))
     async with sm() as s:
         data = await s.scalar(q, {"z": z, "x": x, "y": y, "layer": layer, "max_features": max_features})
     return bytes(data or b"")

@@ -41,6 +41,11 @@ def present(error: GraphQLError) -> GraphQLError:
         if original.extensions and original.extensions.get("code"):
             return error
         return _client_error(error, error.message)
+    if "QueryCanceled" in type(getattr(original, "orig", None)).__name__ or "QueryCanceled" in str(
+            type(getattr(getattr(original, "orig", None), "__cause__", None))):
+        return GraphQLError("the query ran longer than the statement timeout; narrow it (smaller area, radius or "
+                            "geometry) and try again", nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path, extensions={"code": "QUERY_TOO_COMPLEX"})
     if error.path is None and isinstance(original, ValueError | OverflowError):
         # Raised while parsing or coercing the request (e.g. an Int literal of thousands of digits).
         return _client_error(error, "the request holds a value that cannot be read (too large or malformed)")

@@ -11,7 +11,8 @@ from typing import Any
 import strawberry
 
 from resolvers import admin_areas, coverage, facilities, geofilters, households, sites, spatial
-from resolvers.coords import CoordSys, geojson_from_wgs84, geojson_to_wgs84, to_wgs84
+from resolvers.coords import CoordSys, bbox_to_wgs84, geojson_from_wgs84, geojson_to_wgs84
+from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
 from resolvers.query import check_year, parse_id, require_id
@@ -44,10 +45,8 @@ def _spatial(info: Ctx, bbox: list[float] | None, near: NearInput | None, inters
     cap = info.context.settings.features.max_vertices
     box = None
     if bbox is not None:
-        if coord_sys is not CoordSys.WGS84 and len(bbox) == 4 and all(map(math.isfinite, bbox)):
-            x0, y0 = to_wgs84(bbox[0], bbox[1], coord_sys)
-            x1, y1 = to_wgs84(bbox[2], bbox[3], coord_sys)
-            bbox = [x0, y0, x1, y1]
+        if all(map(math.isfinite, bbox)):
+            bbox = bbox_to_wgs84(bbox, coord_sys)
         box = geofilters.parse_bbox(bbox, f"{prefix}bbox")
     near_ = None
     if near is not None:
@@ -247,16 +246,19 @@ class Query:
         feats = info.context.settings.features
         box = None
         if bbox is not None:
-            if coord_sys is not CoordSys.WGS84 and len(bbox) == 4 and all(map(math.isfinite, bbox)):
-                x0, y0 = to_wgs84(bbox[0], bbox[1], coord_sys)
-                x1, y1 = to_wgs84(bbox[2], bbox[3], coord_sys)
-                bbox = [x0, y0, x1, y1]
+            if all(map(math.isfinite, bbox)):
+                bbox = bbox_to_wgs84(bbox, coord_sys)
             box = geofilters.parse_bbox(bbox, "bbox")
         lf = None
         if filter is not None:
+            if filter.kinds is not None and layer is not MapLayer.FACILITIES:
+                raise InvalidInput("filter.kinds: applies to the FACILITIES layer only", field="filter.kinds")
+            if filter.site_id is not None and layer is MapLayer.ADMIN_AREAS:
+                raise InvalidInput("filter.siteId: does not apply to the ADMIN_AREAS layer", field="filter.siteId")
             lf = spatial.LayerFilter(area_code=filter.area_code,
-                                     site_id=require_id(filter.site_id, "filter.siteId") if filter.site_id else None,
-                                     kinds=tuple(filter.kinds) if filter.kinds else None)
+                                     site_id=require_id(filter.site_id, "filter.siteId") if filter.site_id is not None
+                                     else None,
+                                     kinds=tuple(filter.kinds) if filter.kinds is not None else None)
         fc = await spatial.feature_collection(
             info.context.sessionmaker, layer.value, bbox=box, zoom=zoom, f=lf,
             limit=feats.default_limit if limit is None else limit, max_limit=feats.max_limit,

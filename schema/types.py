@@ -215,12 +215,17 @@ class RelocationSite:
 
     @strawberry.field(description="Facilities within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of the site, "
                                   "nearest first; optionally of some kinds.")
-    async def nearby_facilities(self, info: Ctx, radius_meters: float,
-                                kinds: list[FacilityKind] | None = None) -> list[FacilityDistance]:
+    async def nearby_facilities(self, info: Ctx, radius_meters: float, kinds: list[FacilityKind] | None = None,
+                                first: Annotated[int, strawberry.argument(description="at most this many, nearest first "
+                                                                          "(default 50, at most 500)")] = 50
+                                ) -> list[FacilityDistance]:
         if not math.isfinite(radius_meters) or not 0 < radius_meters <= MAX_RADIUS_METERS:
             raise InvalidInput(f"radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
                                field="radiusMeters")
-        key = (self._id, float(radius_meters), tuple(kinds) if kinds else None)
+        limit = info.context.settings.paging.max_page_size
+        if not 1 <= first <= limit:
+            raise InvalidInput(f"first: {first} is outside 1..{limit}", field="first")
+        key = (self._id, float(radius_meters), tuple(kinds) if kinds else None, first)
         return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters)
                 for x in await info.context.loaders.nearby_facilities.load(key)]
 

@@ -263,3 +263,34 @@ async def test_bad_threshold(gql, threshold):  # type: ignore[no-untyped-def]
 async def test_huge_int_literal(gql):  # type: ignore[no-untyped-def]
     e = _err(await gql("{ household(id: \"1\") { netIncome(year: " + "1" * 5001 + ") } }"))
     assert e.extensions["code"] == "BAD_USER_INPUT"
+
+
+
+async def test_more_hostile_geometries(gql):  # type: ignore[no-untyped-def]
+    huge = {"type": "Point", "coordinates": [10**400, 27.9]}
+    deep: object = [102.4, 28.3]
+    for _ in range(500):
+        deep = [deep]
+    cases = [
+        ("query($g: GeoJSON!) { nearestFacilities(point: $g) { distanceMeters } }", {"g": huge}, "point"),
+        ("query($g: GeoJSON!) { nearestFacilities(point: $g, coordSys: GCJ02) { distanceMeters } }", {"g": huge}, "point"),
+        ("query($g: GeoJSON) { households(filter: {intersects: $g, coordSys: GCJ02}) { totalCount } }",
+         {"g": {"type": "MultiPolygon", "coordinates": deep}}, "filter.intersects"),
+        ("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }",
+         {"g": {"type": "MultiPolygon", "coordinates": []}}, "filter.intersects"),
+        ("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }",
+         {"g": {"type": "GeometryCollection", "geometries": []}}, "filter.intersects"),
+    ]
+    for query, variables, field in cases:
+        e = _err(await gql(query, **variables))
+        assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    pytest.param('layer: HOUSEHOLDS, filter: {kinds: [SCHOOL]}', "filter.kinds", id="kinds-on-households"),
+    pytest.param('layer: ADMIN_AREAS, filter: {siteId: "1"}', "filter.siteId", id="site-on-admin-areas"),
+    pytest.param('layer: HOUSEHOLDS, filter: {siteId: ""}', "filter.siteId", id="empty-site-id"),
+])
+async def test_layer_filter_members_that_do_not_apply(gql, args, field):  # type: ignore[no-untyped-def]
+    e = _err(await gql(f"{{ featureCollection({args}) }}"))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message

@@ -82,3 +82,18 @@ def test_oversized_body_is_refused(client, settings):  # type: ignore[no-untyped
     r = client.post("/graphql", json={"query": query})
     assert r.status_code == 413
     assert r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+
+@pytest.mark.parametrize("path", ["/tiles/households/" + "9" * 5000 + "/0/0.mvt", "/tiles/households/-1/0/0.mvt",
+                                  "/tiles/households/1.5/0/0.mvt", "/tiles/households/3/8/1.mvt"])
+def test_bad_tile_paths_answer_400_json(client, path):  # type: ignore[no-untyped-def]
+    r = client.get(path)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_deeply_nested_body(client):  # type: ignore[no-untyped-def]
+    body = b'{"query": "{ __typename }", "variables": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}"
+    r = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

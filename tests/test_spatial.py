@@ -38,7 +38,8 @@ async def sp(settings, schema):  # type: ignore[no-untyped-def]
                              "('east of 180', 'school', '513432', ST_SetSRID(ST_MakePoint(179.5, 0.5), 4326)), "
                              "('west of 180', 'clinic', '513432', ST_SetSRID(ST_MakePoint(-179.5, -0.5), 4326)), "
                              "('coded to Zhaojue, inside Xide', 'school', '513431', "
-                             " ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326))"))
+                             " ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326)), "
+                             "('just east of 102.5', 'school', '513432', ST_SetSRID(ST_MakePoint(102.5000008, 27.6), 4326))"))
     async with eng.connect() as c:
         fac = [dict(r) for r in (await c.execute(text(
             "SELECT id, kind::text AS kind, ST_X(location) AS x, ST_Y(location) AS y FROM facility"))).mappings()]
@@ -286,3 +287,56 @@ async def test_area_code_matches_code_or_polygon(sp):  # type: ignore[no-untyped
     assert r.data["facilities"]["totalCount"] == len(expected_f)
     # some points coded to another county lie inside Xide's polygon, so the polygon half matters
     assert len(expected_f) > sum(1 for f in fac if fcoded[f["id"]] == "513432")
+
+
+
+async def test_bbox_is_exact_at_its_edge(sp):  # type: ignore[no-untyped-def]
+    run, _, _, _ = sp
+    r = await run('{ facilities(first: 500, filter: {bbox: [102.0, 27.5, 102.5, 28.2], kinds: [SCHOOL]}) { nodes { name } } }')
+    assert "just east of 102.5" not in {n["name"] for n in r.data["facilities"]["nodes"]}  # 0.08 m outside
+
+
+async def test_gcj02_bbox_stays_a_box(sp):  # type: ignore[no-untyped-def]
+    run, _, hh, _ = sp
+    r = await run('{ a: households(filter: {bbox: [102.5, 26, 102.5, 30], coordSys: GCJ02}) { totalCount } '
+                  '  b: households(filter: {bbox: [102.0, 27.5, 102.6, 28.2], coordSys: BD09}) { totalCount } '
+                  '  c: nearestFacilities(point: {type: "Point", coordinates: [-180, 0]}, coordSys: BD09, k: 1) '
+                  '{ facility { name } } }')
+    assert r.errors is None
+    assert r.data["a"]["totalCount"] < 50  # a zero-width strip, not the whole world
+    assert 0 < r.data["b"]["totalCount"] < len(hh)
+    assert r.data["c"][0]["facility"]["name"] in ("east of 180", "west of 180")  # outside China BD09 is WGS84
+
+
+async def test_nearby_facilities_are_capped(sp):  # type: ignore[no-untyped-def]
+    run, _, _, _ = sp
+    r = await run("{ relocationSites(first: 2) { nodes { a: nearbyFacilities(radiusMeters: 1000000) { distanceMeters } "
+                  " b: nearbyFacilities(radiusMeters: 1000000, first: 3) { distanceMeters } } } }")
+    assert r.errors is None
+    for n in r.data["relocationSites"]["nodes"]:
+        assert len(n["a"]) == 50 and len(n["b"]) == 3
+        assert [x["distanceMeters"] for x in n["b"]] == [x["distanceMeters"] for x in n["a"][:3]]
+
+
+@pytest.mark.parametrize("zoom", [0, 2, 5])
+async def test_simplified_admin_polygons_stay_valid(sp, zoom):  # type: ignore[no-untyped-def]
+    run, _, _, _ = sp
+    r = await run("query($z: Int) { featureCollection(layer: ADMIN_AREAS, zoom: $z) }", z=zoom)
+    for f in r.data["featureCollection"]["features"]:
+        assert shape(f["geometry"]).is_valid, f["id"]
+
+
+async def test_statement_timeout_is_query_too_complex(sp, settings, schema):  # type: ignore[no-untyped-def]
+    _, _, _, s = sp
+    slow = s.model_copy(update={"statement_timeout_ms": 100})
+    eng = db.create_engine(slow)
+    try:
+        r = await schema.execute("{ householdsBeyond(distanceMeters: 50000, ofKinds: [SCHOOL, CLINIC, WATER_SUPPLY, "
+                                 "COOPERATIVE, TEA_PLANTATION, INDUSTRIAL_PARK, VEGETABLE_BASE], first: 1) { totalCount } "
+                                 " i: households(filter: {intersects: {type: \"LineString\", coordinates: "
+                                 + str([[100 + (i % 2) * 4, 26 + i * 0.0003] for i in range(9000)]).replace(" ", "")
+                                 + "}}) { totalCount } }",
+                                 context_value=Context(sessionmaker=async_sessionmaker(eng), settings=slow))
+    finally:
+        await eng.dispose()
+    assert r.errors and {e.extensions["code"] for e in r.errors} == {"QUERY_TOO_COMPLEX"}
