@@ -57,13 +57,20 @@ def parse_bbox(values: Sequence[float] | None, field: str = "bbox") -> BBox | No
     return b
 
 
+def _box(col: Any, minx: float, miny: float, maxx: float, maxy: float) -> ColumnElement[bool]:
+    env = func.ST_MakeEnvelope(minx, miny, maxx, maxy, m.SRID)
+    if getattr(getattr(col, "type", None), "geometry_type", None) == "POINT":
+        # ``&&`` uses the index (float4 boxes, rounded outwards); the coordinates make it exact.
+        return and_(col.op("&&")(env), func.ST_X(col).between(minx, maxx), func.ST_Y(col).between(miny, maxy))
+    return func.ST_Intersects(col, env)
+
+
 def bbox_condition(col: Any, b: BBox) -> ColumnElement[bool]:
-    """``ST_Intersects(col, envelope)`` (index-assisted, and exact: no point just outside the box);
+    """The geometry lies in or touches the box (index-assisted and exact: no point just outside);
     a box crossing the antimeridian is two envelopes."""
     if b.minx <= b.maxx:
-        return func.ST_Intersects(col, func.ST_MakeEnvelope(b.minx, b.miny, b.maxx, b.maxy, m.SRID))
-    return or_(func.ST_Intersects(col, func.ST_MakeEnvelope(b.minx, b.miny, 180, b.maxy, m.SRID)),
-               func.ST_Intersects(col, func.ST_MakeEnvelope(-180, b.miny, b.maxx, b.maxy, m.SRID)))
+        return _box(col, b.minx, b.miny, b.maxx, b.maxy)
+    return or_(_box(col, b.minx, b.miny, 180, b.maxy), _box(col, -180, b.miny, b.maxx, b.maxy))
 
 
 @dataclass(frozen=True)
