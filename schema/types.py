@@ -591,4 +591,3 @@ AdminAreaConnection = Connection[AdminArea]
 RelocationSiteConnection = Connection[RelocationSite]
 FacilityConnection = Connection[Facility]
 HouseholdConnection = Connection[Household]
-_ = m
