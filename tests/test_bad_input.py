@@ -294,3 +294,25 @@ async def test_more_hostile_geometries(gql):  # type: ignore[no-untyped-def]
 async def test_layer_filter_members_that_do_not_apply(gql, args, field):  # type: ignore[no-untyped-def]
     e = _err(await gql(f"{{ featureCollection({args}) }}"))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
+
+
+@pytest.mark.parametrize(("query", "variables"), [
+    pytest.param('query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "20240101"}, id="basic-date"),
+    pytest.param('query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "2024-W01-1"}, id="week-date"),
+    pytest.param("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }", {"t": "1_000"},
+                 id="underscore-decimal"),
+    pytest.param("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }", {"t": "١٢"},
+                 id="non-ascii-digits"),
+])
+async def test_strict_date_and_decimal(gql, query, variables):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query, **variables))
+    assert e.extensions["code"] == "BAD_USER_INPUT"
+
+
+async def test_decimal_and_date_round_trip(gql):  # type: ignore[no-untyped-def]
+    r = await gql('query($t: Decimal, $d: Date) { householdsAtRisk(year: 2024, perCapitaThreshold: $t, first: 1) '
+                  '{ totalCount } household(id: "1") { employments(asOf: $d) { startOn monthlyWage } } }',
+                  t="10000.00", d="2024-04-13")
+    assert r.errors is None
+    for e in r.data["household"]["employments"]:
+        assert len(e["startOn"]) == 10 and e["monthlyWage"].count(".") == 1 and len(e["monthlyWage"].split(".")[1]) == 2
