@@ -1,7 +1,8 @@
 """Root ``Mutation``: the writes of county officers and grid workers (issue: linkages & coverage).
 
 Every input carries the household's ``version`` (as last read); a stale version answers
-``CONFLICT`` and writes nothing. Each mutation runs in one transaction and answers with the
+``CONFLICT`` and writes nothing. Payloads are nullable, so in a document with several mutations a
+failed one answers null with its error while the others show what they wrote. Each mutation runs in one transaction and answers with the
 written record and the household (whose ``version`` is the new one).
 """
 
@@ -137,7 +138,7 @@ def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Record a member's employment spell.")
-    async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload:
+    async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload | None:
         w = await mu.record_employment(
             info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"), version=input.version,
             channel=input.channel, start_on=input.start_on, end_on=input.end_on, stable=input.stable,
@@ -148,7 +149,7 @@ class Mutation:
                                  household=household)
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.")
-    async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload:
+    async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload | None:
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
@@ -156,7 +157,7 @@ class Mutation:
                                  household=household)
 
     @strawberry.mutation(description="Record an income linkage of a household.")
-    async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload:
+    async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload | None:
         w = await mu.record_income_linkage(
             info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"), version=input.version,
             mechanism=input.mechanism, year=input.year, amount=input.amount,
@@ -167,14 +168,14 @@ class Mutation:
                                     household=household)
 
     @strawberry.mutation(description="Record a household's net income of a year (replacing an earlier record).")
-    async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload:
+    async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload | None:
         w = await mu.record_household_income(info.context.sessionmaker,
                                              household_id=require_id(input.household_id, "householdId"),
                                              version=input.version, year=input.year, net_income=input.net_income)
         return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.")
-    async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload:
+    async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload | None:
         w = await mu.set_monitoring_status(info.context.sessionmaker,
                                            household_id=require_id(input.household_id, "householdId"),
                                            version=input.version, category=input.category,
@@ -182,7 +183,7 @@ class Mutation:
         return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Add a member to a household.")
-    async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload:
+    async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload | None:
         w = await mu.add_member(info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"),
                                 version=input.version, name=input.name, gender=input.gender, birth_year=input.birth_year,
                                 relation=input.relation, labor_force=input.labor_force, skills=input.skills,
@@ -192,7 +193,7 @@ class Mutation:
                              household=household)
 
     @strawberry.mutation(description="Change a member's given fields.")
-    async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload:
+    async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload | None:
         values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills")
                   if getattr(input, k) is not None}
         w = await mu.update_member(info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"),
