@@ -29,6 +29,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -212,6 +213,8 @@ class RelocationSite(Base):
         CheckConstraint("planned_population >= 0", name="planned_population_nonneg"),
         Index("ix_relocation_site_location", "location", postgresql_using="gist"),
         Index("ix_relocation_site_boundary", "boundary", postgresql_using="gist"),
+        Index("ix_relocation_site_location_geog", text("(CAST(location AS geography))"), postgresql_using="gist"),
+        Index("ix_relocation_site_located_code", "located_code", postgresql_ops={"located_code": "text_pattern_ops"}),
     )
 
 
@@ -245,6 +248,9 @@ class Facility(Base):
         CheckConstraint("planned_jobs >= 0", name="planned_jobs_nonneg"),
         Index("ix_facility_location", "location", postgresql_using="gist"),
         Index("ix_facility_footprint", "footprint", postgresql_using="gist"),
+        Index("ix_facility_location_geog", text("(CAST(location AS geography))"), postgresql_using="gist"),
+        Index("ix_facility_located_code", "located_code", postgresql_ops={"located_code": "text_pattern_ops"}),
+        Index("ix_facility_kind", "kind"),
     )
 
 
@@ -282,6 +288,9 @@ class Household(Base):
         CheckConstraint("member_count >= 0 AND labor_force_count BETWEEN 0 AND member_count", name="counts_nonneg"),
         Index("ix_household_dwelling", "dwelling", postgresql_using="gist"),
         Index("ix_household_county_code", "county_code"),
+        Index("ix_household_dwelling_geog", text("(CAST(dwelling AS geography))"), postgresql_using="gist"),
+        Index("ix_household_located_code", "located_code", postgresql_ops={"located_code": "text_pattern_ops"}),
+        Index("ix_household_admin_code_pattern", "admin_code", postgresql_ops={"admin_code": "text_pattern_ops"}),
     )
 
 

@@ -2,8 +2,9 @@
 
 Every input carries the household's ``version`` (as last read); a stale version answers
 ``CONFLICT`` and writes nothing. Payloads are nullable, so in a document with several mutations a
-failed one answers null with its error while the others show what they wrote. Each mutation runs in one transaction and answers with the
-written record and the household (whose ``version`` is the new one).
+failed one answers null with its error while the others show what they wrote. Each mutation runs
+in one transaction and answers with the written record and the household (whose ``version`` is
+the new one).
 """
 
 from __future__ import annotations
