@@ -125,11 +125,16 @@ class HouseholdEmployment:
 
 @dataclass(frozen=True)
 class LinkedIncome:
-    """API.md ``LinkedIncome``: linkage yuan of the year, summed; per capita = total / size (None if 0)."""
+    """API.md ``LinkedIncome`` without the per-capita part: linkage yuan of the year, summed and by
+    mechanism (``per_capita`` needs the household's size, which the caller already holds)."""
 
     total: Decimal
-    per_capita: Decimal | None
     by_mechanism: list[MechanismAmount]
+
+
+def per_capita(total: Decimal, size: int) -> Decimal | None:
+    """API.md: total ÷ size, rounded half-up to 0.01 yuan; None for a household of no members."""
+    return round_yuan(total / size) if size else None
 
 
 def _mechanisms(raw: str) -> list[MechanismAmount]:
@@ -275,25 +280,21 @@ async def household_employment_by_ids(sm: async_sessionmaker,  # type: ignore[ty
 
 async def linked_income_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
                                          keys: Sequence[tuple[int, int]]) -> list[LinkedIncome]:
-    """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism, and per
-    capita (total / members, half-up to 0.01; None for a household of no members)."""
-    out: dict[tuple[int, int], LinkedIncome] = {}
+    """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism (one grouped
+    statement per distinct year). Per capita: ``per_capita(total, size)``."""
+    out: dict[tuple[int, int], list[MechanismAmount]] = {}
     async with sm() as s:
         for year, ids in _group(keys).items():
-            uniq = list(set(ids))
-            sizes = dict((await s.execute(select(H.id, H.member_count).where(H.id.in_(uniq)))).all())
-            by: dict[int, list[MechanismAmount]] = {}
             q = (select(L.household_id, L.mechanism, func.sum(L.amount).label("amount"))
-                 .where(L.household_id.in_(uniq), L.year == year).group_by(L.household_id, L.mechanism)
+                 .where(L.household_id.in_(list(set(ids))), L.year == year).group_by(L.household_id, L.mechanism)
                  .order_by(L.household_id, L.mechanism))
             for r in await s.execute(q):
-                by.setdefault(r.household_id, []).append(MechanismAmount(r.mechanism, round_yuan(r.amount), 1))
-            for hid in uniq:
-                mechs = by.get(hid, [])
-                total = round_yuan(sum((x.amount for x in mechs), Decimal(0)))
-                size = int(sizes.get(hid, 0))
-                out[(hid, year)] = LinkedIncome(total, round_yuan(total / size) if size else None, mechs)
-    return [out[k] for k in keys]
+                out.setdefault((r.household_id, year), []).append(MechanismAmount(r.mechanism, round_yuan(r.amount), 1))
+    results = []
+    for k in keys:
+        mechs = out.get(k, [])
+        results.append(LinkedIncome(round_yuan(sum((x.amount for x in mechs), Decimal(0))), mechs))
+    return results
 
 
 async def facility_employees(sm: async_sessionmaker, keys: Sequence[tuple[int, dt.date]]) -> list[int]:  # type: ignore[type-arg]

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, LargeBinary, and_, func, literal, or_, sel
 import models as m
 from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
-from resolvers.query import area_code_prefix
+from resolvers.query import area_code_prefix, under_area
 
 MAX_RADIUS_METERS = 1_000_000.0
 """Largest radius accepted (1,000 km): a province is ~1,000 km across."""
@@ -117,9 +117,7 @@ def area_condition(code_col: Any, geom_col: Any, code: str, field: str) -> Colum
     """
     prefix = area_code_prefix(code, field)
     table = code_col.table
-    by_code = code_col.like(prefix + "%")
-    if "county_code" in table.c and len(prefix) >= 6:  # households: the indexed county code narrows first
-        by_code = and_(table.c.county_code == prefix[:6], by_code)
+    by_code = under_area(code_col, code, field)
     if "located_code" in table.c:
         return or_(by_code, table.c.located_code.like(prefix + "%"))
     area_geom = select(m.AdminArea.geom).where(m.AdminArea.code == code).scalar_subquery()

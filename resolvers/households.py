@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
+from resolvers.errors import InvalidInput
 from resolvers.geofilters import SpatialFilter, area_condition
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
@@ -87,19 +88,16 @@ def _filtered(f: HouseholdFilter | None) -> Select[Any]:
     if f.spatial is not None:
         q = q.where(*f.spatial.conditions(H.dwelling))
     if f.zero_employment is not None:
-        zero = zero_employment(f.as_of or dt.date.today())
+        if f.as_of is None:
+            raise InvalidInput("filter.asOf: required with zeroEmployment", field="filter.asOf")
+        zero = zero_employment(f.as_of)
         q = q.where(zero if f.zero_employment else ~zero)
     return q
 
 
 def zero_employment(as_of: dt.date) -> Any:
-    """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md)."""
-    employed = exists().where(E.household_id == H.id, active_on(as_of))
-    return and_(H.labor_force_count > 0, ~employed)
-
-
-def zero_employment_status(as_of: dt.date) -> Any:
-    """Same predicate as ``zero_employment`` read from household_employment_status (one segment lookup)."""
+    """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md),
+    read from the trigger-kept household_employment_status (one segment lookup per household)."""
     st = m.HouseholdEmploymentStatus
     return and_(H.labor_force_count > 0, exists().where(st.household_id == H.id, st.valid_from <= as_of,
                                                          st.valid_to > as_of, st.employed == 0))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, Text, and_, cast, func, literal, select, text, true
+from sqlalchemy import Select, Text, cast, func, literal, select, text, true
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -22,7 +22,7 @@ import models as m
 from resolvers.errors import InvalidInput
 from resolvers.facilities import facility_select
 from resolvers.geofilters import BBox, area_condition, bbox_condition, geog, point_param
-from resolvers.households import household_select
+from resolvers.households import household_select, zero_employment
 from resolvers.paging import Page, PageArgs
 from resolvers.query import Row, fetch_page
 
@@ -193,12 +193,9 @@ def _layer_source(layer: str, f: LayerFilter | None, as_of: Any) -> tuple[Select
         if f.site_id is not None:
             q = q.where(F.site_id == f.site_id)
     elif layer == "households":
-        st = m.HouseholdEmploymentStatus
-        zero = (select(literal(True)).where(st.household_id == H.id, st.valid_from <= as_of, st.valid_to > as_of,
-                                            st.employed == 0).correlate(H).exists())
         q = select(H.id.label("id"), H.dwelling.label("geom"),
                    func.json_build_object("siteId", H.site_id, "size", H.member_count,
-                                          "zeroEmployment", and_(H.labor_force_count > 0, zero)).label("props")
+                                          "zeroEmployment", zero_employment(as_of)).label("props")
                    ).where(H.dwelling.is_not(None))
         geom, code_col = H.dwelling, H.admin_code
         if f.site_id is not None:

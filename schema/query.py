@@ -37,17 +37,22 @@ class NearInput:
     radius_meters: float
 
 
+def _bbox(bbox: list[float] | None, coord_sys: CoordSys, field: str) -> geofilters.BBox | None:
+    """A bbox argument given in ``coord_sys``, validated, as WGS84 (None when absent)."""
+    if bbox is None:
+        return None
+    if all(map(math.isfinite, bbox)):
+        bbox = bbox_to_wgs84(bbox, coord_sys)
+    return geofilters.parse_bbox(bbox, field)
+
+
 def _spatial(info: Ctx, bbox: list[float] | None, near: NearInput | None, intersects: Any, coord_sys: CoordSys,
              prefix: str = "filter.") -> geofilters.SpatialFilter | None:
     """Validate the spatial members of a filter (converted from ``coord_sys`` to WGS84 first)."""
     if bbox is None and near is None and intersects is None:
         return None
     cap = info.context.settings.features.max_vertices
-    box = None
-    if bbox is not None:
-        if all(map(math.isfinite, bbox)):
-            bbox = bbox_to_wgs84(bbox, coord_sys)
-        box = geofilters.parse_bbox(bbox, f"{prefix}bbox")
+    box = _bbox(bbox, coord_sys, f"{prefix}bbox")
     near_ = None
     if near is not None:
         near_ = geofilters.parse_near(geojson_to_wgs84(near.point, coord_sys), near.radius_meters, f"{prefix}near",
@@ -244,11 +249,7 @@ class Query:
                                  zoom: int | None = None, filter: LayerFilter | None = None,
                                  limit: int | None = None, coord_sys: CoordSys = CoordSys.WGS84) -> JSON:
         feats = info.context.settings.features
-        box = None
-        if bbox is not None:
-            if all(map(math.isfinite, bbox)):
-                bbox = bbox_to_wgs84(bbox, coord_sys)
-            box = geofilters.parse_bbox(bbox, "bbox")
+        box = _bbox(bbox, coord_sys, "bbox")
         lf = None
         if filter is not None:
             if filter.kinds is not None and layer is not MapLayer.FACILITIES:

@@ -387,7 +387,7 @@ class Household:
     @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
     async def linked_income(self, info: Ctx, year: int) -> LinkedIncome:
         li = await info.context.loaders.linked_income.load((self._id, check_year(year)))
-        return LinkedIncome(total=li.total, per_capita=li.per_capita,
+        return LinkedIncome(total=li.total, per_capita=cov.per_capita(li.total, self.size),
                             by_mechanism=[MechanismAmount.of(x) for x in li.by_mechanism])
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
