@@ -10,12 +10,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
-from resolvers.geofilters import SpatialFilter, area_condition
+from resolvers.geofilters import PlaceFilter
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
-    check_text_arg,
-    contains_pattern,
     fetch_page,
     geojson,
     lists_by_keys,
@@ -27,13 +25,9 @@ F = m.Facility
 
 
 @dataclass(frozen=True)
-class FacilityFilter:
-    """``FacilityFilter`` of API.md (spatial members come with the spatial issue)."""
+class FacilityFilter(PlaceFilter):
+    """``FacilityFilter`` of API.md: the place members plus ``kinds`` (any-of)."""
 
-    name: str | None = None
-    name_contains: str | None = None
-    area_code: str | None = None
-    spatial: SpatialFilter | None = None
     kinds: tuple[m.FacilityKind, ...] | None = None
 
 
@@ -56,16 +50,9 @@ async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args
     """
     q = facility_select()
     if f is not None:
-        if f.name is not None:
-            q = q.where(F.name == check_text_arg(f.name, "filter.name"))
-        if f.name_contains is not None:
-            q = q.where(F.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
-        if f.area_code is not None:
-            q = q.where(area_condition(F.admin_code, F.location, f.area_code, "filter.areaCode"))
+        q = q.where(*f.conditions(F.name, F.admin_code, F.location))
         if f.kinds is not None:
             q = q.where(F.kind.in_(f.kinds))
-        if f.spatial is not None:
-            q = q.where(*f.spatial.conditions(F.location))
     return await fetch_page(sm, q, F.id, args, kind=KIND)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, LargeBinary, and_, func, literal, or_, sel
 import models as m
 from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
-from resolvers.query import area_code_prefix, under_area
+from resolvers.query import area_code_prefix, check_text_arg, contains_pattern, under_area
 
 MAX_RADIUS_METERS = 1_000_000.0
 """Largest radius accepted (1,000 km): a province is ~1,000 km across."""
@@ -143,3 +143,27 @@ class SpatialFilter:
         return out
 
 
+
+
+@dataclass(frozen=True)
+class PlaceFilter:
+    """The filter members shared by relocation sites and facilities (named places with a location):
+    exact name, name substring, admin area (code or polygon) and the spatial members."""
+
+    name: str | None = None
+    name_contains: str | None = None
+    area_code: str | None = None
+    spatial: SpatialFilter | None = None
+
+    def conditions(self, name_col: Any, code_col: Any, geom_col: Any) -> list[ColumnElement[bool]]:
+        """SQL predicates (to AND) for these members. Raises InvalidInput naming a malformed member."""
+        out: list[ColumnElement[bool]] = []
+        if self.name is not None:
+            out.append(name_col == check_text_arg(self.name, "filter.name"))
+        if self.name_contains is not None:
+            out.append(name_col.ilike(contains_pattern(self.name_contains, "filter.nameContains")))
+        if self.area_code is not None:
+            out.append(area_condition(code_col, geom_col, self.area_code, "filter.areaCode"))
+        if self.spatial is not None:
+            out.extend(self.spatial.conditions(geom_col))
+        return out

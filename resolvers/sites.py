@@ -11,12 +11,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
-from resolvers.geofilters import SpatialFilter, area_condition
+from resolvers.geofilters import PlaceFilter
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
     Row,
-    check_text_arg,
-    contains_pattern,
     fetch_page,
     geojson,
     lists_by_keys,
@@ -28,13 +26,8 @@ S = m.RelocationSite
 
 
 @dataclass(frozen=True)
-class SiteFilter:
-    """``SiteFilter`` of API.md (spatial members come with the spatial issue)."""
-
-    name: str | None = None
-    name_contains: str | None = None
-    area_code: str | None = None
-    spatial: SpatialFilter | None = None
+class SiteFilter(PlaceFilter):
+    """``SiteFilter`` of API.md: name, nameContains, areaCode and the spatial members."""
 
 
 @dataclass(frozen=True)
@@ -58,17 +51,7 @@ def site_select() -> Select[Any]:
 
 def _filtered(f: SiteFilter | None) -> Select[Any]:
     q = site_select()
-    if f is None:
-        return q
-    if f.name is not None:
-        q = q.where(S.name == check_text_arg(f.name, "filter.name"))
-    if f.name_contains is not None:
-        q = q.where(S.name.ilike(contains_pattern(f.name_contains, "filter.nameContains")))
-    if f.area_code is not None:
-        q = q.where(area_condition(S.admin_code, S.location, f.area_code, "filter.areaCode"))
-    if f.spatial is not None:
-        q = q.where(*f.spatial.conditions(S.location))
-    return q
+    return q if f is None else q.where(*f.conditions(S.name, S.admin_code, S.location))
 
 
 async def sites_page(sm: async_sessionmaker, f: SiteFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
