@@ -16,7 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
-from schema.errors import ErrorCodes, present
+from schema.errors import present
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
@@ -25,18 +25,17 @@ __all__ = ["Context", "build_schema"]
 
 
 class AnjuSchema(strawberry.Schema):
-    """Strawberry's schema, minus its logging of every error: ``schema.errors.ErrorCodes`` logs the
-    unexpected ones (with their traceback) once, and client errors are not server errors."""
+    """Strawberry's schema whose every result passes through ``schema.errors.present`` once: each error
+    gets its ``extensions.code``, unexpected ones are logged (with traceback) and masked as INTERNAL.
+    Strawberry's own logging of every error is off: client errors are not server errors."""
 
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         return None
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        # Errors raised before the operation's extensions run (e.g. a cached parse failing) get
-        # their extensions.code here.
         result = await super().execute(*args, **kwargs)
         if getattr(result, "errors", None):
-            result.errors = [e if (e.extensions or {}).get("code") else present(e) for e in result.errors]
+            result.errors = [present(e) for e in result.errors]
         return result
 
 
@@ -50,7 +49,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-        extensions=[ErrorCodes, lambda: MaxTokensLimiter(max_token_count=max_tokens), lambda: AddValidationRules(rules),
+        extensions=[lambda: MaxTokensLimiter(max_token_count=max_tokens), lambda: AddValidationRules(rules),
                     # repeated documents (map clients poll the same queries) skip parsing and validation
                     lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
     )

@@ -5,10 +5,8 @@ client as ``INTERNAL``."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import AnjuError
 
@@ -52,13 +50,3 @@ def present(error: GraphQLError) -> GraphQLError:
     log.error("unexpected error at %s", error.path, exc_info=original)
     return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
                         path=error.path, extensions={"code": "INTERNAL"})
-
-
-class ErrorCodes(SchemaExtension):
-    """Rewrites the result's errors with ``present``."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
-            result.errors = [present(e) for e in result.errors]
