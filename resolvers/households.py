@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, exists, func, or_, select
+from sqlalchemy import BigInteger, Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
@@ -23,6 +23,7 @@ from resolvers.query import (
     pages_by_parents,
     rows_by_keys,
 )
+from resolvers.sites import site_stats_by_ids
 
 KIND = "household"
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
@@ -118,9 +119,9 @@ async def households_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[
 
 
 async def _household_counts(sm: async_sessionmaker, site_ids: list[int]) -> dict[int, int]:  # type: ignore[type-arg]
-    async with sm() as s:
-        rows = await s.execute(select(H.site_id, func.count()).where(H.site_id.in_(site_ids)).group_by(H.site_id))
-        return {k: int(c) for k, c in rows}
+    """totalCount of each site's households: the same grouped count as ``RelocationSite.householdCount``."""
+    stats = await site_stats_by_ids(sm, site_ids)
+    return {sid: st.household_count for sid, st in zip(site_ids, stats, strict=True)}
 
 
 async def household_pages_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
