@@ -71,16 +71,6 @@ class AdminLevel(enum.Enum):
     VILLAGE = "village"
 
 
-CODE_PREFIX_LENGTH = {
-    AdminLevel.PROVINCE: 2,
-    AdminLevel.PREFECTURE: 4,
-    AdminLevel.COUNTY: 6,
-    AdminLevel.TOWNSHIP: 9,
-    AdminLevel.VILLAGE: 12,
-}
-"""Significant digits of a code at each level: everything below an area starts with them."""
-
-
 class AssistanceTier(enum.Enum):
     """重点帮扶县 tier."""
 
