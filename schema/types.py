@@ -54,6 +54,22 @@ def geo_out(value: Any, coord_sys: CoordSys) -> Any:
     return geojson_from_wgs84(obj, coord_sys)
 
 
+def geometry_field(attr: str, description: str) -> Any:
+    """A non-null geometry field read from the private ``attr``, with a ``coordSys`` argument."""
+    def resolve(root: Any, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)]
+                = CoordSys.WGS84) -> GeoJSON:
+        return geo_out(getattr(root, attr), coord_sys)
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def optional_geometry_field(attr: str, description: str) -> Any:
+    """Like ``geometry_field`` for a nullable geometry."""
+    def resolve(root: Any, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)]
+                = CoordSys.WGS84) -> GeoJSON | None:
+        return geo_out(getattr(root, attr), coord_sys)
+    return strawberry.field(resolver=resolve, description=description)
+
+
 def connection_args(info: Ctx, first: int | None, after: str | None, *, kind: str, numeric: bool = True) -> PageArgs:
     """Validate ``first``/``after`` against the settings' page sizes (BAD_USER_INPUT naming the argument)."""
     p = info.context.settings.paging
@@ -93,10 +109,7 @@ class AdminArea:
     assistance_tier: AssistanceTier | None = strawberry.field(description="重点帮扶县 tier, for counties.")
     _geometry: strawberry.Private[Any]
 
-    @strawberry.field(description="Boundary MultiPolygon, where one is known.")
-    def geometry(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON | None:
-        return geo_out(self._geometry, coord_sys)
+    geometry: GeoJSON | None = optional_geometry_field("_geometry", "Boundary MultiPolygon, where one is known.")
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> AdminArea:
@@ -166,15 +179,9 @@ class RelocationSite:
     _location: strawberry.Private[Any]
     _boundary: strawberry.Private[Any]
 
-    @strawberry.field(description="Point.")
-    def location(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON:
-        return geo_out(self._location, coord_sys)
+    location: GeoJSON = geometry_field("_location", "Point.")
 
-    @strawberry.field(description="MultiPolygon, where drawn.")
-    def boundary(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON | None:
-        return geo_out(self._boundary, coord_sys)
+    boundary: GeoJSON | None = optional_geometry_field("_boundary", "MultiPolygon, where drawn.")
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> RelocationSite:
@@ -265,15 +272,9 @@ class Facility:
     _location: strawberry.Private[Any]
     _footprint: strawberry.Private[Any]
 
-    @strawberry.field(description="Point.")
-    def location(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON:
-        return geo_out(self._location, coord_sys)
+    location: GeoJSON = geometry_field("_location", "Point.")
 
-    @strawberry.field(description="MultiPolygon, where drawn.")
-    def footprint(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON | None:
-        return geo_out(self._footprint, coord_sys)
+    footprint: GeoJSON | None = optional_geometry_field("_footprint", "MultiPolygon, where drawn.")
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Facility:
@@ -331,10 +332,7 @@ class Household:
     _origin_code: strawberry.Private[str | None]
     _dwelling: strawberry.Private[Any]
 
-    @strawberry.field(description="Point of the dwelling.")
-    def dwelling(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON | None:
-        return geo_out(self._dwelling, coord_sys)
+    dwelling: GeoJSON | None = optional_geometry_field("_dwelling", "Point of the dwelling.")
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Household:
@@ -439,10 +437,7 @@ class Employment:
     _facility_id: strawberry.Private[int | None]
     _workplace: strawberry.Private[Any]
 
-    @strawberry.field(description="Point of the workplace, if known.")
-    def workplace(self, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
-               ) -> GeoJSON | None:
-        return geo_out(self._workplace, coord_sys)
+    workplace: GeoJSON | None = optional_geometry_field("_workplace", "Point of the workplace, if known.")
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Employment:
