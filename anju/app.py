@@ -1,4 +1,10 @@
-"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser) and ``GET /healthz``."""
+"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser), ``GET /tiles/…`` and
+``GET /healthz``.
+
+Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME``);
+without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The
+GraphiQL page itself and ``/healthz`` hold no data and stay open.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +23,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from anju.auth import AuthError, Keys, keys, verify_token
 from anju.db import create_engine, create_sessionmaker
 from anju.settings import Settings
 from resolvers import spatial
+from resolvers.access import RECORDS, Role, Viewer, scoped_sessionmaker, viewer_by_name
 from resolvers.errors import InvalidInput
 from schema import Context, build_schema
 
@@ -27,7 +35,44 @@ log = logging.getLogger("anju.app")
 
 
 def _error_response(message: str, status: int, code: str = "BAD_USER_INPUT") -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+    headers = {"WWW-Authenticate": 'Bearer realm="anju"'} if status == 401 else None
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status,
+                        headers=headers)
+
+
+NOBODY = Viewer(None, "anonymous", Role.PARTNER)
+"""A viewer without rows: a partner of no county."""
+
+
+class Unavailable(Exception):
+    """The database could not be asked who the caller is → HTTP 503, ``INTERNAL``."""
+
+
+UNAVAILABLE = "the database is unavailable; try again shortly"
+
+
+async def authenticate(request: Request) -> Viewer:
+    """The viewer of a request's bearer token.
+
+    Raises:
+        AuthError: no/invalid/expired token, or its user is unknown or disabled.
+    """
+    state = request.state
+    name = verify_token(state.keys, state.settings, request.headers.get("authorization"))
+    try:
+        viewer = await viewer_by_name(state.sessionmaker, name)
+    except Exception as exc:  # the database is unreachable: not the caller's fault
+        log.warning("authentication: user lookup failed (%s)", type(exc).__name__)
+        raise Unavailable from None
+    if viewer is None:
+        raise AuthError("token's user is unknown or disabled")
+    return viewer
+
+
+def _wants_ide(request: Request) -> bool:
+    """A browser asking for the GraphiQL page (GET, HTML, no query): no data, no token needed."""
+    return (request.method == "GET" and "query" not in request.query_params
+            and "text/html" in request.headers.get("accept", ""))
 
 
 class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
@@ -40,7 +85,9 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         state = request.state
-        return Context(sessionmaker=state.sessionmaker, settings=state.settings)
+        # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
+        viewer = getattr(state, "viewer", None) or NOBODY
+        return Context(sessionmaker=state.sessionmaker, settings=state.settings, viewer=viewer)
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
@@ -61,6 +108,15 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
             await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413,
                                   "QUERY_TOO_COMPLEX")(scope, receive, send)
             return
+        if not _wants_ide(request):
+            try:
+                request.state.viewer = await authenticate(request)
+            except AuthError as exc:
+                await _error_response(str(exc), 401, "UNAUTHENTICATED")(scope, receive, send)
+                return
+            except Unavailable:
+                await _error_response(UNAVAILABLE, 503, "INTERNAL")(scope, receive, send)
+                return
         try:
             response = await self.run(request)
         except HTTPException as exc:
@@ -82,16 +138,26 @@ async def healthz(request: Request) -> JSONResponse:
 async def tiles(request: Request) -> Response:
     """``GET /tiles/{layer}/{z}/{x}/{y}.mvt``: a Mapbox Vector Tile (ST_AsMVT); 204 when empty,
     400 with a JSON error for an unknown layer or out-of-range z/x/y."""
+    try:
+        viewer = await authenticate(request)
+    except AuthError as exc:
+        return _error_response(str(exc), 401, "UNAUTHENTICATED")
+    except Unavailable:
+        return _error_response(UNAVAILABLE, 503, "INTERNAL")
     p = request.path_params
     zxy = [p["z"], p["x"], p["y"]]
     if not all(v.isascii() and v.isdigit() and len(v) <= 8 for v in zxy):
         return _error_response("z/x/y: expected non-negative integers (z 0..22, x and y below 2^z)", 400)
+    if p["layer"] == "households" and not viewer.reads_households:
+        return _error_response("layer: households are not available to partner viewers", 403, "FORBIDDEN")
     try:
-        data = await spatial.tile(request.state.sessionmaker, p["layer"], *map(int, zxy),
-                                  max_features=request.state.settings.tiles.max_features_per_tile)
+        data = await spatial.tile(scoped_sessionmaker(request.state.sessionmaker, viewer, RECORDS), p["layer"],
+                                  *map(int, zxy), max_features=request.state.settings.tiles.max_features_per_tile)
     except InvalidInput as exc:
         return _error_response(exc.message, 400)
-    headers = {"Cache-Control": f"public, max-age={request.state.settings.tiles.cache_seconds}"}
+    # Tiles differ by viewer: private caches only, and never shared across Authorization headers.
+    headers = {"Cache-Control": f"private, max-age={request.state.settings.tiles.cache_seconds}",
+               "Vary": "Authorization"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
@@ -100,17 +166,18 @@ async def tiles(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app. Settings are built once here and passed down via lifespan state."""
     settings = settings or Settings()
+    key_material: Keys = keys(settings)  # fails at start-up, not per request, when a secret is missing
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
         try:
-            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine), "settings": settings}
+            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine), "settings": settings,
+                   "keys": key_material}
         finally:
             await engine.dispose()
 
-    schema = build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                          max_tokens=settings.max_tokens)
+    schema = build_schema(settings)
     graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False,
                           max_body_bytes=settings.max_body_bytes)
     return Starlette(

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from anju import db, localdb
+from anju.auth import ConfigError, issue_token
 from anju.settings import Settings
+from resolvers.access import Role
 
 app = typer.Typer(help="Anju (安居): relocation-site GraphQL service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The project-local PostGIS cluster (used when DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="People and portals holding tokens (roles: admin, county_officer, planner, partner).",
+                       no_args_is_help=True)
+app.add_typer(user_app, name="user")
 log = logging.getLogger("anju")
 
 
@@ -155,12 +162,91 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None) -> N
     uvicorn.run(create_app(s), host=host, port=port, log_level="info")
 
 
+def _run_db(s: Settings, work: Any) -> Any:
+    """Run ``work(sessionmaker)`` against the app database (starting the local cluster if needed)."""
+    ensure_server(s)
+
+    async def run() -> Any:
+        engine = db.create_engine(s)
+        try:
+            return await work(db.create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@user_app.command("add")
+def user_add(name: str = typer.Argument(..., help="user name: 1-64 of A-Z a-z 0-9 _ . @ -"),
+             role: str = typer.Option(..., help="admin | county_officer | planner | partner"),
+             area: list[str] = typer.Option(None, help="area code a county officer keeps (repeat for several)"),  # noqa: B008
+             partner: int = typer.Option(None, help="cooperation partner id (role partner)")) -> None:
+    """Create a user. Then ``anju token NAME`` issues its token."""
+    from resolvers.access import add_user
+    from resolvers.errors import AnjuError
+
+    s = _settings()
+    try:
+        r = Role(role.lower())
+    except ValueError:
+        _fail(f"--role {role!r}: expected one of {', '.join(x.value for x in Role)}")
+        return
+    try:
+        _run_db(s, lambda sm: add_user(sm, name, r, area or (), partner))
+    except AnjuError as exc:
+        _fail(exc.message)
+    typer.echo(f"user {name} added ({r.value})")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every user with role, areas and partner."""
+    from resolvers.access import list_users
+
+    for u in _run_db(_settings(), list_users):
+        areas = ",".join(u["area_codes"] or []) or "-"
+        flag = "\tDISABLED" if u["disabled"] else ""
+        typer.echo(f"{u['name']}\t{u['role'].value}\tareas={areas}\tpartner={u['partner_id'] or '-'}{flag}")
+
+
+@app.command()
+def token(name: str = typer.Argument(..., help="an existing user"),
+          hours: float = typer.Option(None, help="lifetime in hours (default: auth.token_ttl_hours)")) -> None:
+    """Print a bearer token for NAME (the token alone, on stdout)."""
+    from resolvers.access import viewer_by_name
+
+    s = _settings()
+    if _run_db(s, lambda sm: viewer_by_name(sm, name)) is None:
+        _fail(f"no enabled user {name!r}; create it with `anju user add {name} --role ...`")
+    try:
+        typer.echo(issue_token(s, name, ttl_hours=hours))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def demo_admin_token(s: Settings) -> str:
+    """Create the demo admin when missing (env=dev) and return a 7-day token for it."""
+    from resolvers.access import add_user, viewer_by_name
+
+    async def ensure(sm: Any) -> None:
+        if await viewer_by_name(sm, s.auth.demo_user) is None:
+            await add_user(sm, s.auth.demo_user, Role.ADMIN)
+
+    _run_db(s, ensure)
+    return issue_token(s, s.auth.demo_user, ttl_hours=24 * 7)
+
+
 @app.command()
 def up(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve after preparing")) -> None:
-    """What ``make run`` does: database, migrations, demo data, then serve."""
+    """What ``make run`` does: database, migrations, demo data, a demo admin token (env=dev), then serve."""
     s = _settings()
     do_migrate(s)
     do_seed(s, "demo")
+    if s.env == "dev":
+        tok = demo_admin_token(s)
+        typer.echo(f"demo admin token (7 days; `anju token {s.auth.demo_user}` prints a new one):\n{tok}")
+        typer.echo("GraphiQL → Headers: " + json.dumps({"Authorization": f"Bearer {tok}"}))
+        typer.echo(f"curl: -H 'Authorization: Bearer {tok}'")
     if serve_after:
         do_serve(s)
 

@@ -19,6 +19,8 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_pre_ping=True,
+        # Statement parameters (names, incomes) never reach error messages or logs.
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),

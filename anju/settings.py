@@ -71,6 +71,31 @@ class TileSettings(BaseModel):
     cache_seconds: int = Field(300, ge=0, description="Cache-Control max-age of tiles")
 
 
+class AuthSettings(BaseModel):
+    """Bearer JWTs (PyJWT). HS256 with ``jwt_secret``; or RS256 verified with ``jwt_public_key``
+    (PEM) and issued with ``jwt_private_key`` (PEM, only where ``anju token`` runs). Outside
+    ``env=prod`` a missing HS256 secret is generated once into ``.anju/secrets.json``."""
+
+    algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_private_key: SecretStr | None = None
+    issuer: str = "anju"
+    audience: str = "anju"
+    token_ttl_hours: float = Field(12, gt=0, le=24 * 366, description="lifetime of tokens `anju token` issues")
+    demo_user: str = Field("demo-admin", description="admin created by `make run` (env=dev only)")
+
+
+class PrivacySettings(BaseModel):
+    """Personal data: ID numbers are kept only as HMAC-SHA256(id_number_key, number) plus the last 4
+    characters; partner aggregates suppress cells below ``min_cell_households``. Outside
+    ``env=prod`` a missing key is generated once into ``.anju/secrets.json`` (keep it: hashes
+    made with one key cannot be matched with another)."""
+
+    id_number_key: SecretStr | None = None
+    min_cell_households: int = Field(5, ge=1, description="k: partner aggregates of fewer households are null")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -99,6 +124,12 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")
     max_body_bytes: int = Field(256_000, ge=1024, description="largest HTTP request body accepted, bytes")
+    max_cost: int = Field(100_000, ge=1, description="largest query cost: every field 1, times the `first` of "
+                                                     "each enclosing list (QUERY_TOO_COMPLEX)")
+    max_root_fields: int = Field(10, ge=1, description="root fields allowed in one operation")
+    introspection: bool = Field(True, description="answer __schema/__type queries (turn off in prod if wanted)")
+    auth: AuthSettings = AuthSettings()
+    privacy: PrivacySettings = PrivacySettings()
     timezone: str = Field("Asia/Shanghai", description="zone of the default `asOf` date (today)")
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "ANJU_HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("PORT", "ANJU_PORT"))

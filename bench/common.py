@@ -34,7 +34,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from anju import db
 from anju.settings import Settings
+from resolvers.access import Role, Viewer
 from schema import Context, build_schema
+
+ADMIN = Viewer(None, "bench-admin", Role.ADMIN)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -131,10 +134,9 @@ async def record(sm: async_sessionmaker, settings: Settings, case: Case) -> list
         if case.record_with is not None:
             await case.record_with(sm)
         else:
-            schema = build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                                  max_tokens=settings.max_tokens)
+            schema = build_schema(settings)
             r = await schema.execute(case.query, variable_values=case.variables or None,
-                                     context_value=Context(sessionmaker=sm, settings=settings))
+                                     context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
             if r.errors:
                 raise RuntimeError(f"{case.name}: {r.errors}")
     finally:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     Computed,
     Date,
+    DateTime,
     Enum,
     Float,
     ForeignKey,
@@ -29,9 +30,10 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4326
@@ -292,6 +294,9 @@ class Member(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(Text)
     id_number_hash: Mapped[str | None] = mapped_column(Text)
+    # The last 4 characters of the ID number, for display to roles with the right (migration 0007).
+    id_number_last4: Mapped[str | None] = mapped_column(String(4))
+    phone: Mapped[str | None] = mapped_column(Text)
     gender: Mapped[Gender] = mapped_column(_enum(Gender, "gender"))
     birth_year: Mapped[int] = mapped_column(SmallInteger)
     relation: Mapped[Relation] = mapped_column(_enum(Relation, "relation"))
@@ -404,8 +409,57 @@ class CooperationProject(Base):
     year: Mapped[int] = mapped_column(SmallInteger)
     funds: Mapped[Decimal] = mapped_column(MONEY)
     households_benefited: Mapped[int | None] = mapped_column(Integer)
+    # Share of the project's cost the households raised themselves (0..1); the rest is co-funding.
+    self_raised_share: Mapped[Decimal | None] = mapped_column(Numeric(4, 3))
     __table_args__ = (
         CheckConstraint("funds >= 0", name="funds_nonneg"),
+        CheckConstraint("self_raised_share BETWEEN 0 AND 1", name="share_range"),
         CheckConstraint("households_benefited >= 0", name="households_benefited_nonneg"),
         CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
     )
+
+
+class ViewerRole(enum.Enum):
+    """Who a token holder is (issue #5): what they may read and write."""
+
+    ADMIN = "admin"
+    COUNTY_OFFICER = "county_officer"
+    PLANNER = "planner"
+    PARTNER = "partner"
+
+
+class AppUser(Base):
+    """A person or portal holding tokens. Role, areas and partner are read from here on every
+    request (a token names the user only), so a change or ``disabled`` takes effect at once."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[ViewerRole] = mapped_column(_enum(ViewerRole, "viewer_role"))
+    area_codes: Mapped[list[str]] = mapped_column(ARRAY(String(12)), default=list, server_default="{}")
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("cooperation_partner.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name="name_form"),
+        CheckConstraint("(role = 'partner') = (partner_id IS NOT NULL)", name="partner_role"),
+        CheckConstraint("role <> 'county_officer' OR cardinality(area_codes) > 0", name="officer_areas"),
+    )
+
+
+class AuditLog(Base):
+    """One row per mutation, written in the mutation's own transaction: who, when, what, and the
+    record before and after (personal fields masked)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    user_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[str] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    after: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    __table_args__ = (Index("ix_audit_log_entity_entity_id_id", "entity", "entity_id", "id"),)

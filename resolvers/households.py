@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
+from resolvers.access import hidden, masked
 from resolvers.errors import InvalidInput
 from resolvers.geofilters import SpatialFilter, area_condition
 from resolvers.paging import Page, PageArgs
@@ -54,8 +55,12 @@ def household_select() -> Select[Any]:
 
 def member_select() -> Select[Any]:
     """Every read of members starts here. Row: id, household_id, name, gender, birth_year, relation,
-    labor_force, skills. (``id_number_hash`` is never read out.)"""
-    return select(M.id, M.household_id, M.name, M.gender, M.birth_year, M.relation, M.labor_force, M.skills)
+    labor_force, skills, phone, id_number_last4. Names and phones come masked (张*, 138****5678) and
+    the ID digits null unless the transaction may see personal data (``resolvers.access``);
+    ``id_number_hash`` is never read out."""
+    return select(M.id, M.household_id, masked(M.name, "anju_mask_name").label("name"), M.gender, M.birth_year,
+                  M.relation, M.labor_force, M.skills, masked(M.phone, "anju_mask_phone").label("phone"),
+                  hidden(M.id_number_last4).label("id_number_last4"))
 
 
 def employment_select() -> Select[Any]:

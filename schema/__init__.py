@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -17,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
 from schema.errors import present
+from schema.limits import CostLimiter
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
@@ -39,17 +41,24 @@ class AnjuSchema(strawberry.Schema):
         return result
 
 
-def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000) -> strawberry.Schema:
-    """The Anju schema with error codes and limits on depth, aliases and tokens (``QUERY_TOO_COMPLEX``)."""
+def build_schema(settings: Any) -> strawberry.Schema:
+    """The Anju schema with error codes and the limits of ``settings`` (``anju.settings.Settings``):
+    depth, aliases, tokens, cost, root fields (``QUERY_TOO_COMPLEX`` naming the limit), and
+    introspection unless turned off."""
     # The limiters' validation rules are built once, so ValidationCache (keyed by document and rules)
     # hits for repeated documents instead of revalidating every request.
-    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    rules = [*QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return AnjuSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-        extensions=[lambda: MaxTokensLimiter(max_token_count=max_tokens), lambda: AddValidationRules(rules),
+        extensions=[lambda: MaxTokensLimiter(max_token_count=settings.max_tokens), lambda: AddValidationRules(rules),
                     # repeated documents (map clients poll the same queries) skip parsing and validation
-                    lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+                    lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
+                    lambda: CostLimiter(max_cost=settings.max_cost, max_root_fields=settings.max_root_fields,
+                                        page_size=settings.paging.default_page_size,
+                                        max_page_size=settings.paging.max_page_size)],
     )

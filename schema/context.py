@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from resolvers import admin_areas, coverage, facilities, households, sites, spatial
+from resolvers.access import AGGREGATES, RECORDS, Viewer, scoped_sessionmaker
 from resolvers.query import check_date
 
 
@@ -32,11 +33,18 @@ class FeatureLimits(Protocol):
     max_vertices: int
 
 
+class PrivacyLimits(Protocol):
+    min_cell_households: int
+
+
 class SettingsLike(Protocol):
     """What the schema reads of ``anju.settings.Settings`` (schema never imports ``anju``)."""
 
     timezone: str
     max_query_depth: int
+
+    @property
+    def privacy(self) -> PrivacyLimits: ...
 
     @property
     def paging(self) -> PagingLimits: ...
@@ -80,15 +88,18 @@ class Loaders:
     nearest_by_kind: DataLoader[Any, Any]
 
 
-def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
-    """Fresh loaders bound to ``sm`` for one request."""
-    def dl(fn: Any) -> DataLoader[Any, Any]:
-        return DataLoader(load_fn=partial(fn, sm))
+def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) -> Loaders:  # type: ignore[type-arg]
+    """Fresh loaders for one request: records through ``sm``, aggregates through ``agg`` (the
+    viewer's aggregate scope; ``sm`` when omitted)."""
+    def dl(fn: Any, via: Any = sm) -> DataLoader[Any, Any]:
+        return DataLoader(load_fn=partial(fn, via))
+
+    agg = agg or sm
 
     return Loaders(
         admin_area=dl(admin_areas.admin_areas_by_codes),
         site=dl(sites.sites_by_ids),
-        site_stats=dl(sites.site_stats_by_ids),
+        site_stats=dl(sites.site_stats_by_ids, agg),
         site_origin_codes=dl(sites.origin_codes_by_site_ids),
         site_facilities=dl(facilities.facilities_by_site_ids),
         site_household_pages=dl(households.household_pages_by_site_ids),
@@ -102,14 +113,14 @@ def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
         income_linkages=dl(households.income_linkages_by_household_ids),
         net_income=dl(households.net_incomes_by_household_ids),
         children_pages=dl(admin_areas.children_pages),
-        site_coverage=dl(coverage.employment_coverage_by_site_ids),
-        area_coverage=dl(coverage.employment_coverage_by_area_codes),
-        site_linkage_summary=dl(coverage.income_linkage_summary_by_site_ids),
-        area_linkage_summary=dl(coverage.income_linkage_summary_by_area_codes),
+        site_coverage=dl(coverage.employment_coverage_by_site_ids, agg),
+        area_coverage=dl(coverage.employment_coverage_by_area_codes, agg),
+        site_linkage_summary=dl(coverage.income_linkage_summary_by_site_ids, agg),
+        area_linkage_summary=dl(coverage.income_linkage_summary_by_area_codes, agg),
         household_employment=dl(coverage.household_employment_by_ids),
         linked_income=dl(coverage.linked_income_by_household_ids),
-        facility_employees=dl(coverage.facility_employees),
-        facility_linked_households=dl(coverage.facility_linked_households),
+        facility_employees=dl(coverage.facility_employees, agg),
+        facility_linked_households=dl(coverage.facility_linked_households, agg),
         nearby_facilities=dl(spatial.nearby_facilities_by_site_ids),
         nearest_by_kind=dl(spatial.nearest_by_kind_by_site_ids),
     )
@@ -117,14 +128,28 @@ def make_loaders(sm: async_sessionmaker) -> Loaders:  # type: ignore[type-arg]
 
 @dataclass
 class Context:
-    """What every resolver gets: ``info.context``."""
+    """What every resolver gets: ``info.context``.
+
+    Built with the service's (unscoped) sessionmaker and the authenticated ``viewer``; afterwards
+    ``sessionmaker`` is the viewer's records scope and ``aggregate_sessionmaker`` its aggregate
+    scope (``resolvers.access``), so no resolver can reach an unscoped session.
+    """
 
     sessionmaker: async_sessionmaker  # type: ignore[type-arg]
     settings: SettingsLike
+    viewer: Viewer
+    aggregate_sessionmaker: async_sessionmaker = field(init=False)  # type: ignore[type-arg]
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = make_loaders(self.sessionmaker)
+        base = self.sessionmaker
+        self.sessionmaker = scoped_sessionmaker(base, self.viewer, RECORDS)
+        self.aggregate_sessionmaker = scoped_sessionmaker(base, self.viewer, AGGREGATES)
+        self.loaders = make_loaders(self.sessionmaker, self.aggregate_sessionmaker)
+
+    def fresh_loaders(self) -> None:
+        """Drop everything the request's loaders cached (after a write)."""
+        self.loaders = make_loaders(self.sessionmaker, self.aggregate_sessionmaker)
 
     def today(self) -> dt.date:
         """The default ``asOf``: today in the settings' zone (Asia/Shanghai)."""

@@ -14,13 +14,18 @@ log = logging.getLogger("anju.graphql")
 
 INTERNAL_MESSAGE = "Internal server error; the incident was logged."
 # Messages of strawberry's limit extensions (depth, aliases, tokens) → QUERY_TOO_COMPLEX.
-LIMIT_MARKERS = ("exceeds maximum operation depth", "aliases found. Allowed:", "tokens. Parsing aborted")
+LIMIT_MARKERS = {"exceeds maximum operation depth": "maxDepth", "aliases found. Allowed:": "maxAliases",
+                 "tokens. Parsing aborted": "maxTokens", "introspection": "introspection"}
 
 
 def _client_error(error: GraphQLError, message: str) -> GraphQLError:
-    code = "QUERY_TOO_COMPLEX" if any(mk in message for mk in LIMIT_MARKERS) else "BAD_USER_INPUT"
-    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
-                        path=error.path, extensions={"code": code})
+    limit = next((name for mk, name in LIMIT_MARKERS.items() if mk in message), None)
+    if limit == "introspection":
+        return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
+                            path=error.path, extensions={"code": "FORBIDDEN"})
+    ext = {"code": "QUERY_TOO_COMPLEX", "limit": limit} if limit else {"code": "BAD_USER_INPUT"}
+    return GraphQLError(f"{limit}: {message}" if limit else message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path, extensions=ext)
 
 
 def present(error: GraphQLError) -> GraphQLError:

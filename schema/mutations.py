@@ -17,7 +17,6 @@ import strawberry
 from resolvers import mutations as mu
 from resolvers.mutations import Written
 from resolvers.query import require_id
-from schema.context import make_loaders
 from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
 from schema.scalars import GeoJSON
 from schema.types import Ctx, Employment, Household, IncomeLinkage, Member
@@ -123,7 +122,7 @@ class HouseholdPayload:
 
 def _fresh(info: Ctx) -> None:
     """Drop everything the request's loaders cached: a write just changed the data."""
-    info.context.loaders = make_loaders(info.context.sessionmaker)
+    info.context.fresh_loaders()
 
 
 async def _household(info: Ctx, w: Written) -> Household:

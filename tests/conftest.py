@@ -14,12 +14,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from anju import db, localdb
+from anju.auth import issue_token
 from anju.seed import load_demo
 from anju.settings import Settings
+from resolvers.access import Role, Viewer, add_user
 from schema import Context, build_schema
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FACTS = json.loads((DATA / "seed-article-facts.json").read_text(encoding="utf-8"))
+ADMIN = Viewer(None, "test-admin", Role.ADMIN)
+"""The viewer of tests that are not about access (tests/test_access.py covers every role)."""
 
 
 
@@ -64,9 +68,31 @@ def sm(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="session")
+async def users(sm: async_sessionmaker, settings: Settings) -> dict[str, str]:  # type: ignore[type-arg]
+    """One user per role in the test database (partner: the demo partner, paired with Xide 513432),
+    name → a bearer token for it."""
+    partner = await sm().__aenter__()
+    try:
+        pid = await partner.scalar(text("SELECT id FROM cooperation_partner ORDER BY id LIMIT 1"))
+    finally:
+        await partner.close()
+    specs = {"t-admin": (Role.ADMIN, (), None), "t-planner": (Role.PLANNER, (), None),
+             "t-officer": (Role.COUNTY_OFFICER, ("513432",), None), "t-partner": (Role.PARTNER, (), pid),
+             # an officer of Zhaojue county (513431): none of the demo households
+             "t-officer-zhaojue": (Role.COUNTY_OFFICER, ("513431",), None)}
+    for name, (role, areas, partner_id) in specs.items():
+        await add_user(sm, name, role, areas, partner_id)
+    return {name: issue_token(settings, name) for name in specs}
+
+
+@pytest.fixture(scope="session")
+def admin_headers(users: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {users['t-admin']}"}
+
+
+@pytest.fixture(scope="session")
 def schema(settings: Settings) -> Any:
-    return build_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                        max_tokens=settings.max_tokens)
+    return build_schema(settings)
 
 
 @pytest.fixture
@@ -74,19 +100,22 @@ def gql(schema: Any, sm: async_sessionmaker, settings: Settings):  # type: ignor
     """``await gql(query, **variables)`` → ExecutionResult, with a fresh Context (fresh loaders)."""
     async def run(query: str, **variables: Any) -> Any:
         return await schema.execute(query, variable_values=variables or None,
-                                    context_value=Context(sessionmaker=sm, settings=settings))
+                                    context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
     return run
 
 
 class StatementCounter:
-    """Counts SQL statements sent through an engine (``before_cursor_execute``)."""
+    """Counts SQL statements sent through an engine (``before_cursor_execute``). The viewer-scope
+    ``set_config`` that opens each transaction (resolvers.access) is counted apart, in ``scope``:
+    it is one per transaction, never per row."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine.sync_engine
         self.statements: list[str] = []
+        self.scope: list[str] = []
 
     def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.statements.append(statement)
+        (self.scope if statement.startswith("SELECT set_config(") else self.statements).append(statement)
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._on)

@@ -3,6 +3,7 @@ and serves; checked end to end in subprocesses against a scratch database."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -35,6 +36,8 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
     first = _anju(settings, "up", "--no-serve")
     assert first.returncode == 0, first.stderr[-2000:]
     assert "demo dataset loaded" in first.stdout and "1573 households" in first.stdout
+    header = next(line for line in first.stdout.splitlines() if line.startswith("GraphiQL → Headers: "))
+    auth = json.loads(header.split(": ", 1)[1])  # the line a newcomer pastes into GraphiQL
     again = _anju(settings, "up", "--no-serve")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already loaded; nothing written" in again.stdout
@@ -55,9 +58,17 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
                 time.sleep(0.5)
         else:
             raise AssertionError("anju up did not serve")
-        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json={
-            "query": '{ relocationSites(filter: {name: "彝欣社区"}) { nodes { householdCount population } } }'})
+        query = {"query": '{ relocationSites(filter: {name: "彝欣社区"}) { nodes { householdCount population } } }'}
+        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, headers=auth)
         assert r.json() == {"data": {"relocationSites": {"nodes": [{"householdCount": 1447, "population": 7518}]}}}
+        # `anju token NAME` prints the token alone; without any token: 401 UNAUTHENTICATED
+        tok = _anju(settings, "token", "demo-admin")
+        assert tok.returncode == 0 and len(tok.stdout.strip().split()) == 1
+        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query,
+                       headers={"Authorization": f"Bearer {tok.stdout.strip()}"})
+        assert r.json()["data"]["relocationSites"]["nodes"][0]["householdCount"] == 1447
+        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query)
+        assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schema import Context
 from tests import handbuilt
-from tests.conftest import FACTS
+from tests.conftest import ADMIN, FACTS
 
 D = handbuilt.D.isoformat()
 
@@ -22,7 +22,7 @@ async def fx(settings, schema):  # type: ignore[no-untyped-def]
 
     async def run(query: str, **variables: Any) -> Any:
         r = await schema.execute(query, variable_values=variables or None,
-                                 context_value=Context(sessionmaker=sm, settings=settings))
+                                 context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
         assert r.errors is None, r.errors
         return r.data
 

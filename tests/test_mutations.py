@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schema import Context
 from tests import handbuilt
+from tests.conftest import ADMIN
 
 handbuilt_engines: dict[str, Any] = {}
 
@@ -24,7 +25,7 @@ async def mx(settings, schema):  # type: ignore[no-untyped-def]
 
     async def run(query: str, **variables: Any) -> Any:
         return await schema.execute(query, variable_values=variables or None,
-                                    context_value=Context(sessionmaker=sm, settings=settings))
+                                    context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
 
     async def snapshot() -> str:
         """A digest of every table a mutation may touch: equal digests = nothing written."""

@@ -19,8 +19,11 @@ from starlette.testclient import TestClient
 
 from anju import db
 from anju.app import create_app
+from anju.auth import issue_token
 from anju.seed import load_sichuan
+from resolvers.access import Role, add_user
 from schema import Context
+from tests.conftest import ADMIN
 
 GEOD = Geod(ellps="WGS84")
 NAME = "anju_test_spatial"
@@ -47,10 +50,11 @@ async def sp(settings, schema):  # type: ignore[no-untyped-def]
             "SELECT id, site_id, ST_X(dwelling) AS x, ST_Y(dwelling) AS y FROM household WHERE dwelling IS NOT NULL"
         ))).mappings()]
     sm = async_sessionmaker(eng, expire_on_commit=False)
+    await add_user(sm, "t-admin", Role.ADMIN)
 
     async def run(query: str, **variables: Any) -> Any:
         return await schema.execute(query, variable_values=variables or None,
-                                    context_value=Context(sessionmaker=sm, settings=settings))
+                                    context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
 
     yield run, fac, hh, settings.model_copy(update={"local_db": settings.local_db.model_copy(update={"database": NAME})}
                                              if settings.uses_local_db else {})
@@ -238,7 +242,7 @@ def test_vector_tiles(sp):  # type: ignore[no-untyped-def]
     z = 12
     x, y = _tile_of(hh[0]["x"], hh[0]["y"], z)
     expected = {h["id"] for h in hh if _tile_of(h["x"], h["y"], z) == (x, y)}
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), headers={"Authorization": f"Bearer {issue_token(s, 't-admin')}"}) as c:
         r = c.get(f"/tiles/households/{z}/{x}/{y}.mvt")
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
@@ -336,7 +340,7 @@ async def test_statement_timeout_is_query_too_complex(sp, settings, schema):  # 
                                  " i: households(filter: {intersects: {type: \"LineString\", coordinates: "
                                  + str([[100 + (i % 2) * 4, 26 + i * 0.0003] for i in range(9000)]).replace(" ", "")
                                  + "}}) { totalCount } }",
-                                 context_value=Context(sessionmaker=async_sessionmaker(eng), settings=slow))
+                                 context_value=Context(sessionmaker=async_sessionmaker(eng), settings=slow, viewer=ADMIN))
     finally:
         await eng.dispose()
     assert r.errors and {e.extensions["code"] for e in r.errors} == {"QUERY_TOO_COMPLEX"}

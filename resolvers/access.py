@@ -1,0 +1,270 @@
+"""Who sees what (issue #5): viewers, their row scope in SQL, personal data, small-cell suppression.
+
+Scope is enforced by PostgreSQL, not by hiding fields. Every request's sessions carry the
+``Viewer``; at the start of each transaction (``after_begin``) the viewer's scope goes into
+``anju.*`` settings, and county officers and partners switch to the role ``anju_scoped``, which
+the row-level-security policies of migration 0007 confine:
+
+=================  ===========================  ===========================  ==================
+role               households and below          sites, facilities            personal data
+=================  ===========================  ===========================  ==================
+admin              all                          all                          yes
+planner            all                          all                          masked (张*)
+county_officer     under its area codes         all (public infrastructure)  yes, in its areas
+partner            none (records); its paired   in its paired counties       never
+                   counties for aggregates only
+=================  ===========================  ===========================  ==================
+
+Admins and planners keep the login role (they may see every row; RLS would also keep PostgreSQL
+from using spatial indexes for their filters, as PostGIS operators are not leakproof). Names and
+phone numbers are masked in SQL (``anju_mask_name`` / ``anju_mask_phone``) unless ``anju.pii`` is
+``on``, which only admin and county-officer transactions set: fail closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, event, func, null, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+import models as m
+from resolvers.errors import InvalidInput, NotFound, OutOfScope
+from resolvers.query import area_code_prefix
+
+Role = m.ViewerRole
+SCOPED_ROLE = "anju_scoped"
+RECORDS, AGGREGATES = "records", "aggregates"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The authenticated caller: ``app_user`` row plus the partner's paired counties (6-digit codes)."""
+
+    user_id: int | None
+    name: str
+    role: m.ViewerRole
+    area_codes: tuple[str, ...] = ()
+    partner_id: int | None = None
+    paired_counties: tuple[str, ...] = ()
+
+    @property
+    def reads_households(self) -> bool:
+        """May read household, member, employment, linkage and income records (partners never)."""
+        return self.role is not Role.PARTNER
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """Names, phone numbers and ID-number digits unmasked (admins; officers within their areas)."""
+        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER)
+
+    @property
+    def writes_households(self) -> bool:
+        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def suppresses_small_cells(self) -> bool:
+        """Aggregates shown to partners null out cells of fewer than k households."""
+        return self.role is Role.PARTNER
+
+    def settings(self, mode: str) -> dict[str, str]:
+        """The ``anju.*`` settings (and ``role``) of this viewer's transactions in ``mode``
+        (``records`` or ``aggregates``: partners' aggregates run over their paired counties)."""
+        if self.role in (Role.ADMIN, Role.PLANNER):
+            return {"anju.pii": "on" if self.role is Role.ADMIN else "off"}
+        if self.role is Role.COUNTY_OFFICER:
+            codes = self.area_codes
+            households, places, pii = "areas", "all", "on"
+        else:
+            codes = self.paired_counties
+            households, places, pii = ("areas" if mode == AGGREGATES else "none"), "areas", "off"
+        counties = sorted({c[:6] for c in codes})
+        patterns = sorted({area_code_prefix(c, "areaCodes") + "%" for c in codes})
+        return {"anju.households": households, "anju.places": places, "anju.pii": pii,
+                "anju.counties": "{" + ",".join(counties) + "}", "anju.patterns": "{" + ",".join(patterns) + "}",
+                "anju.partner_id": str(self.partner_id or ""), "role": SCOPED_ROLE}
+
+    def require(self, allowed: bool, what: str) -> None:
+        """Raises OutOfScope (FORBIDDEN) naming ``what`` unless ``allowed``."""
+        if not allowed:
+            raise OutOfScope(f"{what}: not allowed for role {self.role.name}")
+
+    def check_aggregate_area(self, code: str) -> None:
+        """Partners see aggregates of their paired counties only (and of sites in them): a smaller or
+        larger area could be differenced against those. Raises OutOfScope."""
+        if self.role is Role.PARTNER and code not in self.paired_counties:
+            raise OutOfScope(f"code: aggregates of {code[:12]} are not available to partner viewers; "
+                             "ask for a paired county (or a relocation site in one)", field="code")
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_viewer(session: Session, transaction: Any, connection: Any) -> None:
+    """Put the session's viewer scope into the transaction: one ``set_config`` statement."""
+    scope = session.info.get("anju_scope")
+    if not scope:
+        return
+    names = list(scope)  # "role" comes last: the anju.* settings are set before the switch
+    names.sort(key=lambda n: n == "role")
+    cols = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(names)))
+    params = {**{f"n{i}": n for i, n in enumerate(names)}, **{f"v{i}": scope[n] for i, n in enumerate(names)}}
+    connection.execute(text(f"SELECT {cols}"), params)
+
+
+def scoped_sessionmaker(sm: async_sessionmaker, viewer: Viewer, mode: str = RECORDS) -> async_sessionmaker:  # type: ignore[type-arg]
+    """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope."""
+    return async_sessionmaker(**{**sm.kw, "info": {"anju_scope": viewer.settings(mode), "anju_viewer": viewer}})
+
+
+def viewer_of(session: AsyncSession) -> Viewer | None:
+    """The viewer a session was opened for (None for internal sessions: seed, CLI, tests)."""
+    return session.info.get("anju_viewer")  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- users
+
+U = m.AppUser
+
+
+async def viewer_by_name(sm: async_sessionmaker, name: str) -> Viewer | None:  # type: ignore[type-arg]
+    """The enabled user ``name`` as a Viewer (with the partner's paired counties), or None."""
+    paired = select(m.PartnerCounty.county_code).where(m.PartnerCounty.partner_id == U.partner_id) \
+        .order_by(m.PartnerCounty.county_code).correlate(U)
+    q = select(U.id, U.name, U.role, U.area_codes, U.partner_id,
+               func.array(paired.scalar_subquery()).label("paired")).where(U.name == name, U.disabled.is_(False))
+    async with sm() as s:
+        r = (await s.execute(q)).first()
+    if r is None:
+        return None
+    return Viewer(int(r.id), r.name, r.role, tuple(r.area_codes or ()), r.partner_id, tuple(r.paired or ()))
+
+
+async def add_user(sm: async_sessionmaker, name: str, role: m.ViewerRole, area_codes: Sequence[str] = (),  # type: ignore[type-arg]
+                   partner_id: int | None = None) -> int:
+    """Create a user. County officers need area codes at county level or below (each must exist);
+    partners need an existing partner id; other roles take neither.
+
+    Raises:
+        InvalidInput (the argument named; a name already taken), NotFound (area code, partner).
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+        raise InvalidInput("name: 1 to 64 characters of A-Z a-z 0-9 _ . @ -", field="name")
+    codes = list(dict.fromkeys(area_codes))
+    if role is Role.COUNTY_OFFICER:
+        if not codes:
+            raise InvalidInput("area: a county officer needs at least one area code", field="area")
+        for c in codes:
+            prefix = area_code_prefix(c, "area")
+            if len(prefix) < 6:
+                raise InvalidInput(f"area: {c} is above county level; county officers hold counties, townships "
+                                   "or villages", field="area")
+    elif codes:
+        raise InvalidInput(f"area: only county officers hold area codes, not {role.name}", field="area")
+    if (role is Role.PARTNER) != (partner_id is not None):
+        raise InvalidInput("partner: required for role PARTNER and only for it", field="partner")
+    async with sm() as s, s.begin():
+        if codes:
+            known = set((await s.scalars(select(m.AdminArea.code).where(m.AdminArea.code.in_(codes)))).all())
+            missing = [c for c in codes if c not in known]
+            if missing:
+                raise NotFound(f"area: no admin area {missing[0]}", field="area")
+        if partner_id is not None and await s.get(m.CooperationPartner, partner_id) is None:
+            raise NotFound(f"partner: no cooperation partner {partner_id}", field="partner")
+        if await s.scalar(select(U.id).where(U.name == name)) is not None:
+            raise InvalidInput(f"name: a user {name!r} exists already", field="name")
+        user = U(name=name, role=role, area_codes=codes, partner_id=partner_id)
+        s.add(user)
+        await s.flush()
+        return int(user.id)
+
+
+async def list_users(sm: async_sessionmaker) -> list[dict[str, Any]]:  # type: ignore[type-arg]
+    """Every user: name, role, area codes, partner id, disabled."""
+    async with sm() as s:
+        rows = await s.execute(select(U.name, U.role, U.area_codes, U.partner_id, U.disabled).order_by(U.name))
+        return [dict(r) for r in rows.mappings()]
+
+
+# --------------------------------------------------------------------------- personal data
+
+def id_number_hash(key: bytes, id_number: str) -> str:
+    """HMAC-SHA256 (RFC 2104) of the upper-cased ID number under ``key``, hex: the only form stored."""
+    return hmac.new(key, id_number.strip().upper().encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def masked(column: Any, mask: str) -> Any:
+    """SQL: ``column`` when the transaction's ``anju.pii`` is ``on``, else ``mask(column)``."""
+    pii = select(func.coalesce(func.current_setting("anju.pii", True), "")).scalar_subquery()
+    return case((pii == "on", column), else_=getattr(func, mask)(column))
+
+
+def hidden(column: Any) -> Any:
+    """SQL: ``column`` when ``anju.pii`` is ``on``, else NULL (ID-number digits)."""
+    pii = select(func.coalesce(func.current_setting("anju.pii", True), "")).scalar_subquery()
+    return case((pii == "on", column), else_=null())
+
+
+async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) -> None:
+    """After a scoped lookup found nothing: FORBIDDEN when the row exists outside the viewer's scope,
+    NOT_FOUND when it does not exist at all."""
+    exists = await s.scalar(text("SELECT anju_exists(:k, :id)"), {"k": kind, "id": key})
+    if exists:
+        raise OutOfScope(f"{field}: {kind.replace('_', ' ')} {key} is outside your areas; nothing was written",
+                         field=field)
+    raise NotFound(f"{field}: {kind.replace('_', ' ')} {key} does not exist", field=field)
+
+
+# --------------------------------------------------------------------------- audit
+
+async def audit(s: AsyncSession, action: str, entity: str, entity_id: Any, before: dict[str, Any] | None,
+                after: dict[str, Any] | None) -> None:
+    """Write the audit row of a mutation in its transaction (``s``): who (the session's viewer),
+    when (transaction time), what, before/after. Personal fields arrive masked (see ``row_json``)."""
+    v = viewer_of(s)
+    await s.execute(m.AuditLog.__table__.insert().values(
+        user_id=v.user_id if v else None, user_name=v.name if v else "system", role=v.role.value if v else "system",
+        action=action, entity=entity, entity_id=str(entity_id), before=before, after=after))
+
+
+PERSONAL = {"name": "anju_mask_name", "phone": "anju_mask_phone"}
+
+
+async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
+    """A row as JSON for the audit log, read in ``s``; names/phones masked, hashes and ID digits left
+    out (no personal datum is copied into the log). None when the row does not exist."""
+    assert table in {"household", "member", "employment", "income_linkage", "household_income",
+                     "cooperation_partner", "partner_county", "cooperation_project"}
+    where = " AND ".join(f"{k} = :{k}" for k in key_cols)
+    sql = (f"SELECT to_jsonb(t) - 'id_number_hash' - 'id_number_last4' - 'dwelling' - 'workplace' AS j "
+           f"FROM {table} t WHERE {where}")
+    row = await s.scalar(text(sql), key_cols)
+    if row is None:
+        return None
+    out = dict(row)
+    for col, fn in PERSONAL.items():
+        if table == "member" and out.get(col) is not None:
+            out[col] = await s.scalar(text(f"SELECT {fn}(:v)"), {"v": out[col]})
+    return out
+
+
+# --------------------------------------------------------------------------- suppression
+
+def suppress(value: int | None, k: int) -> int | None:
+    """A household count shown to a partner: None below ``k``."""
+    return None if value is None or value < k else value
+
+
+def suppress_amount(amount: Decimal | None, households: int | None, k: int) -> Decimal | None:
+    """A sum over ``households``: None when that count is suppressed."""
+    return None if households is None or households < k else amount
+
