@@ -87,7 +87,8 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
         state = request.state
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
-        return Context(sessionmaker=state.sessionmaker, settings=state.settings, viewer=viewer)
+        return Context(sessionmaker=state.sessionmaker, settings=state.settings, viewer=viewer,
+                       id_number_key=state.keys.id_number_key)
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

@@ -28,7 +28,6 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, event, func, null, select, text
@@ -255,16 +254,3 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
         if table == "member" and out.get(col) is not None:
             out[col] = await s.scalar(text(f"SELECT {fn}(:v)"), {"v": out[col]})
     return out
-
-
-# --------------------------------------------------------------------------- suppression
-
-def suppress(value: int | None, k: int) -> int | None:
-    """A household count shown to a partner: None below ``k``."""
-    return None if value is None or value < k else value
-
-
-def suppress_amount(amount: Decimal | None, households: int | None, k: int) -> Decimal | None:
-    """A sum over ``households``: None when that count is suppressed."""
-    return None if households is None or households < k else amount
-

@@ -58,10 +58,11 @@ def round_yuan(x: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class ChannelCount:
-    """Distinct employed members whose active employments include ``channel``."""
+    """Distinct employed members whose active employments include ``channel``, and their households."""
 
     channel: m.EmploymentChannel
     count: int
+    households: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class EmploymentCoverage:
     employed_persons: int
     stably_employed_persons: int
     by_channel: list[ChannelCount]
+    households_employed: int = 0
+    households_stably_employed: int = 0
 
     @property
     def coverage_rate(self) -> float | None:
@@ -184,7 +187,10 @@ async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str
                         households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
                         employed_persons=int(r["employed_persons"]),
                         stably_employed_persons=int(r["stably_employed_persons"]),
-                        by_channel=[ChannelCount(ch, int(r[ch.value])) for ch in m.EmploymentChannel if r[ch.value]])
+                        by_channel=[ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value]))
+                                    for ch in m.EmploymentChannel if r[ch.value]],
+                        households_employed=int(r["households_employed"]),
+                        households_stably_employed=int(r["households_stably_employed"]))
     return out
 
 
@@ -297,16 +303,18 @@ async def linked_income_by_household_ids(sm: async_sessionmaker,  # type: ignore
     return results
 
 
-async def facility_employees(sm: async_sessionmaker, keys: Sequence[tuple[int, dt.date]]) -> list[int]:  # type: ignore[type-arg]
-    """Batch: each (facility id, as_of) → distinct members with an employment at the facility active on ``as_of``."""
-    out: dict[tuple[int, dt.date], int] = {}
+async def facility_employees(sm: async_sessionmaker,  # type: ignore[type-arg]
+                             keys: Sequence[tuple[int, dt.date]]) -> list[tuple[int, int]]:
+    """Batch: each (facility id, as_of) → (distinct members with an employment at the facility active on
+    ``as_of``, their distinct households)."""
+    out: dict[tuple[int, dt.date], tuple[int, int]] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            q = (select(E.facility_id, func.count(func.distinct(E.member_id))).where(
-                E.facility_id.in_(list(set(ids))), active_on(as_of)).group_by(E.facility_id))
-            for fid, n in await s.execute(q):
-                out[(fid, as_of)] = int(n)
-    return [out.get(k, 0) for k in keys]
+            q = (select(E.facility_id, func.count(func.distinct(E.member_id)), func.count(func.distinct(E.household_id)))
+                 .where(E.facility_id.in_(list(set(ids))), active_on(as_of)).group_by(E.facility_id))
+            for fid, n, hh in await s.execute(q):
+                out[(fid, as_of)] = (int(n), int(hh))
+    return [out.get(k, (0, 0)) for k in keys]
 
 
 async def facility_linked_households(sm: async_sessionmaker, keys: Sequence[tuple[int, int]]) -> list[int]:  # type: ignore[type-arg]

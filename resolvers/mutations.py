@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
 from geoalchemy2.shape import from_shape
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stdnum.cn import ric
 
 import models as m
-from resolvers.errors import InvalidInput, NotFound, StaleVersion
+from resolvers.access import audit, check_write_scope, id_number_hash, row_json
+from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.query import check_date, check_text_arg, check_year
 
@@ -70,8 +73,8 @@ async def claim_household(s: AsyncSession, household_id: int, expected_version: 
     if new is not None:
         return int(new)
     current = await s.scalar(select(H.version).where(H.id == household_id))
-    if current is None:
-        raise NotFound(f"{field}: household {household_id} does not exist", field=field)
+    if current is None:  # not there, or outside the viewer's areas (row-level security)
+        await check_write_scope(s, "household", household_id, field)
     raise StaleVersion(f"version: household {household_id} is at version {current}, not {expected_version}; "
                        "reload it and apply your change again", field="version")
 
@@ -79,7 +82,7 @@ async def claim_household(s: AsyncSession, household_id: int, expected_version: 
 async def _member_household(s: AsyncSession, member_id: int, field: str = "memberId") -> int:
     hid = await s.scalar(select(m.Member.household_id).where(m.Member.id == member_id))
     if hid is None:
-        raise NotFound(f"{field}: member {member_id} does not exist", field=field)
+        await check_write_scope(s, "member", member_id, field)
     return int(hid)
 
 
@@ -98,13 +101,17 @@ class Written:
 
 
 async def _run(sm: async_sessionmaker, work: Any) -> Written:  # type: ignore[type-arg]
-    """One transaction; database rule violations become InvalidInput without SQL text."""
+    """One transaction (the change, the household's version and the audit row commit together or not
+    at all); database rule violations become InvalidInput without SQL text."""
     try:
         async with sm() as s, s.begin():
             return await work(s)  # type: ignore[no-any-return]
-    except IntegrityError:
-        raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); nothing was written") from None
     except DBAPIError as exc:
+        if "InsufficientPrivilege" in type(exc.orig).__name__ or "row-level security" in str(exc.orig):
+            raise OutOfScope("the change touches a record outside your areas; nothing was written") from None
+        if isinstance(exc, IntegrityError):
+            raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); "
+                               "nothing was written") from None
         if "NumericValueOutOfRange" in type(exc.orig).__name__ or "DataError" in type(exc.orig).__name__:
             raise InvalidInput("a value is out of range; nothing was written") from None
         raise
@@ -154,6 +161,7 @@ async def record_employment(sm: async_sessionmaker, *, member_id: int, version: 
                          outbound_region=region, start_on=start_on, end_on=end_on, monthly_wage=wage, stable=stable)
         s.add(e)
         await s.flush()
+        await audit(s, "recordEmployment", "employment", e.id, None, await row_json(s, "employment", {"id": e.id}))
         return Written(e.id, hid, new_version)
 
     return await _run(sm, work)
@@ -172,17 +180,20 @@ async def end_employment(sm: async_sessionmaker, *, employment_id: int, version:
                                .join(m.Member, m.Member.id == m.Employment.member_id)
                                .where(m.Employment.id == employment_id))).first()
         if row is None:
-            raise NotFound(f"employmentId: employment {employment_id} does not exist", field="employmentId")
+            await check_write_scope(s, "employment", employment_id, "employmentId")
         if row.end_on is not None:
             raise StaleVersion(f"endOn: employment {employment_id} already ended on {row.end_on}", field="endOn")
         check_date(end_on, "endOn")
         if end_on < row.start_on:
             raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
         new_version = await claim_household(s, row.household_id, version, field="employmentId")
+        before = await row_json(s, "employment", {"id": employment_id})
         ended = await s.execute(update(m.Employment).where(m.Employment.id == employment_id, m.Employment.end_on.is_(None))
                                 .values(end_on=end_on).execution_options(synchronize_session=False))
         if ended.rowcount != 1:  # ended by someone else since we read it: not overwritten
             raise StaleVersion(f"endOn: employment {employment_id} was ended meanwhile", field="endOn")
+        await audit(s, "endEmployment", "employment", employment_id, before,
+                    await row_json(s, "employment", {"id": employment_id}))
         return Written(employment_id, row.household_id, new_version)
 
     return await _run(sm, work)
@@ -206,6 +217,8 @@ async def record_income_linkage(sm: async_sessionmaker, *, household_id: int, ve
                                amount=value)
         s.add(link)
         await s.flush()
+        await audit(s, "recordIncomeLinkage", "income_linkage", link.id, None,
+                    await row_json(s, "income_linkage", {"id": link.id}))
         return Written(link.id, household_id, new_version)
 
     return await _run(sm, work)
@@ -223,7 +236,12 @@ async def record_household_income(sm: async_sessionmaker, *, household_id: int, 
 
     async def work(s: AsyncSession) -> Written:
         new_version = await claim_household(s, household_id, version)
+        key = {"household_id": household_id, "year": year}
+        before = await row_json(s, "household_income", key)
         await s.merge(m.HouseholdIncome(household_id=household_id, year=year, net_income=value))
+        await s.flush()
+        await audit(s, "recordHouseholdIncome", "household_income", f"{household_id}/{year}", before,
+                    await row_json(s, "household_income", key))
         return Written(None, household_id, new_version)
 
     return await _run(sm, work)
@@ -242,18 +260,50 @@ async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, ve
                            field="riskEliminated")
 
     async def work(s: AsyncSession) -> Written:
+        before = await row_json(s, "household", {"id": household_id})
         new_version = await claim_household(s, household_id, version)
         await s.execute(update(H).where(H.id == household_id).values(monitoring_category=category,
                                                                      risk_eliminated=risk_eliminated)
                         .execution_options(synchronize_session=False))
+        await audit(s, "setMonitoringStatus", "household", household_id, before,
+                    await row_json(s, "household", {"id": household_id}))
         return Written(household_id, household_id, new_version)
 
     return await _run(sm, work)
 
 
+def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[str, str]:
+    """A resident identity card number (GB 11643-1999: 18 characters, check digit) as what is stored:
+    (HMAC hash, last 4 characters). Raises InvalidInput naming ``field`` (the number is not echoed)."""
+    number = value.strip().upper()
+    if not ric.is_valid(number) or len(number) != 18:
+        raise InvalidInput(f"{field}: not a valid 18-character resident identity card number (GB 11643 check digit)",
+                           field=field)
+    if not key:
+        raise InvalidInput(f"{field}: ID numbers cannot be recorded: no ID-number key is configured", field=field)
+    return id_number_hash(key, number), number[-4:]
+
+
+def check_phone(value: str, field: str = "phone") -> str:
+    """A Chinese mobile or landline number (libphonenumber), stored in national digits
+    (13812345678). Raises InvalidInput naming ``field``."""
+    try:
+        parsed = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or parsed.country_code != 86 or not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(f"{field}: not a valid Chinese phone number", field=field)
+    return str(parsed.national_number)
+
+
 def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     this_year = values.pop("this_year", None) or dt.date.today().year
+    key = values.pop("id_number_key", b"")
+    if values.get("id_number") is not None:
+        out["id_number_hash"], out["id_number_last4"] = check_id_number(values["id_number"], key)
+    if values.get("phone") is not None:
+        out["phone"] = check_phone(values["phone"])
     if "name" in values or creating:
         out["name"] = check_text(values.get("name"), "name", required=True, max_len=50)
     if values.get("birth_year") is not None or creating:
@@ -287,6 +337,7 @@ async def add_member(sm: async_sessionmaker, *, household_id: int, version: int,
         member = m.Member(household_id=household_id, skills=fields.pop("skills", []), **fields)
         s.add(member)
         await s.flush()
+        await audit(s, "addMember", "member", member.id, None, await row_json(s, "member", {"id": member.id}))
         return Written(member.id, household_id, new_version)
 
     return await _run(sm, work)
@@ -305,8 +356,10 @@ async def update_member(sm: async_sessionmaker, *, member_id: int, version: int,
     async def work(s: AsyncSession) -> Written:
         hid = await _member_household(s, member_id)
         new_version = await claim_household(s, hid, version, field="memberId")
+        before = await row_json(s, "member", {"id": member_id})
         await s.execute(update(m.Member).where(m.Member.id == member_id).values(**fields)
                         .execution_options(synchronize_session=False))
+        await audit(s, "updateMember", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
         return Written(member_id, hid, new_version)
 
     return await _run(sm, work)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, Text, cast, func, literal, select, text, true
+from sqlalchemy import Select, Text, cast, func, literal, null, select, text, true
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -170,13 +170,15 @@ class LayerFilter:
     kinds: tuple[m.FacilityKind, ...] | None = None
 
 
-def _layer_source(layer: str, f: LayerFilter | None, as_of: Any) -> tuple[Select[Any], Any]:
+def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_counts: bool = True) -> tuple[Select[Any], Any]:
     """(select of id + geom + display properties, geometry column) for a layer. No personal data:
     households expose id, site id, size and the zero-employment flag only. Enum values are shown as in
-    GraphQL (``TRAINING_BASE``)."""
+    GraphQL (``TRAINING_BASE``). Sites carry their household count (of the households the viewer may
+    see) only when ``household_counts`` (not for partner viewers: a count per site is a small cell)."""
     f = f or LayerFilter()
     if layer == "relocation_sites":
-        households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery()
+        households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery() \
+            if household_counts else null()
         q = select(S.id.label("id"), S.location.label("geom"),
                    func.json_build_object("name", S.name, "kind", func.upper(cast(S.kind, Text)),
                                           "households", households).label("props"))
@@ -219,7 +221,7 @@ def _pixel_degrees(zoom: int) -> float:
 
 async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox | None, zoom: int | None,  # type: ignore[type-arg]
                              f: LayerFilter | None, limit: int, max_limit: int, cluster_below_zoom: int,
-                             as_of: Any) -> Any:
+                             as_of: Any, household_counts: bool = True) -> Any:
     """An RFC 7946 FeatureCollection of ``layer``, built by PostGIS in one statement.
 
     Polygons are simplified to about a pixel at ``zoom`` (ST_SimplifyPreserveTopology), coordinates
@@ -236,7 +238,7 @@ async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox |
         raise InvalidInput(f"limit: {limit} outside 1..{max_limit}", field="limit")
     if zoom is not None and not 0 <= zoom <= 22:
         raise InvalidInput(f"zoom: {zoom} outside 0..22", field="zoom")
-    src, geom_col = _layer_source(layer, f, as_of)
+    src, geom_col = _layer_source(layer, f, as_of, household_counts)
     if bbox is not None:
         src = src.where(bbox_condition(geom_col, bbox))
     clustered = layer in POINT_LAYERS and zoom is not None and zoom < cluster_below_zoom

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from resolvers import admin_areas, coverage, facilities, households, sites, spatial
+from resolvers import admin_areas, coverage, facilities, households, partners, sites, spatial
 from resolvers.access import AGGREGATES, RECORDS, Viewer, scoped_sessionmaker
 from resolvers.query import check_date
 
@@ -86,6 +86,10 @@ class Loaders:
     facility_linked_households: DataLoader[Any, Any]
     nearby_facilities: DataLoader[Any, Any]
     nearest_by_kind: DataLoader[Any, Any]
+    partner: DataLoader[int, Any]
+    paired_counties: DataLoader[int, Any]
+    partner_projects: DataLoader[Any, Any]
+    partner_funds: DataLoader[int, Any]
 
 
 def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) -> Loaders:  # type: ignore[type-arg]
@@ -123,6 +127,10 @@ def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) 
         facility_linked_households=dl(coverage.facility_linked_households, agg),
         nearby_facilities=dl(spatial.nearby_facilities_by_site_ids),
         nearest_by_kind=dl(spatial.nearest_by_kind_by_site_ids),
+        partner=dl(partners.partners_by_ids),
+        paired_counties=dl(partners.paired_counties_by_partner_ids),
+        partner_projects=dl(partners.projects_by_partner_ids),
+        partner_funds=dl(partners.funds_by_year_by_partner_ids),
     )
 
 
@@ -138,6 +146,8 @@ class Context:
     sessionmaker: async_sessionmaker  # type: ignore[type-arg]
     settings: SettingsLike
     viewer: Viewer
+    id_number_key: bytes = b""
+    """HMAC key of ID numbers (``anju.auth.keys``); empty: ID numbers cannot be recorded."""
     aggregate_sessionmaker: async_sessionmaker = field(init=False)  # type: ignore[type-arg]
     loaders: Loaders = field(init=False)
 
@@ -146,6 +156,11 @@ class Context:
         self.sessionmaker = scoped_sessionmaker(base, self.viewer, RECORDS)
         self.aggregate_sessionmaker = scoped_sessionmaker(base, self.viewer, AGGREGATES)
         self.loaders = make_loaders(self.sessionmaker, self.aggregate_sessionmaker)
+
+    @property
+    def suppression_k(self) -> int | None:
+        """k of small-cell suppression for this viewer (partners), None when aggregates are shown whole."""
+        return self.settings.privacy.min_cell_households if self.viewer.suppresses_small_cells else None
 
     def fresh_loaders(self) -> None:
         """Drop everything the request's loaders cached (after a write)."""

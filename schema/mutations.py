@@ -18,10 +18,14 @@ from resolvers import mutations as mu
 from resolvers.mutations import Written
 from resolvers.query import require_id
 from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
+from schema.partners import PartnerMutation
 from schema.scalars import GeoJSON
 from schema.types import Ctx, Employment, Household, IncomeLinkage, Member
 
 VERSION = "The household's `version` as you last read it (optimistic locking)."
+ID_NUMBER = ("Resident identity card number (18 characters, checked): stored only as a keyed hash plus the last 4 "
+             "characters, never read back.")
+PHONE = "Chinese mobile or landline number; shown masked (138****5678) to roles without the right."
 
 
 @strawberry.input(description="A member's employment spell (就业).")
@@ -83,6 +87,8 @@ class AddMemberInput:
     relation: Relation
     labor_force: bool
     skills: list[str] | None = None
+    id_number: str | None = strawberry.field(default=None, description=ID_NUMBER)
+    phone: str | None = strawberry.field(default=None, description=PHONE)
 
 
 @strawberry.input(description="Fields to change; omitted fields stay.")
@@ -95,6 +101,8 @@ class UpdateMemberInput:
     relation: Relation | None = None
     labor_force: bool | None = None
     skills: list[str] | None = None
+    id_number: str | None = strawberry.field(default=None, description=ID_NUMBER)
+    phone: str | None = strawberry.field(default=None, description=PHONE)
 
 
 @strawberry.type
@@ -135,10 +143,17 @@ def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
     return require_id(value, field) if value is not None else None
 
 
+def _writes(info: Ctx, field: str) -> None:
+    """Admins and county officers write household records (officers only under their areas: row-level
+    security, answered FORBIDDEN); planners and partners never."""
+    info.context.viewer.require(info.context.viewer.writes_households, field)
+
+
 @strawberry.type
-class Mutation:
+class Mutation(PartnerMutation):
     @strawberry.mutation(description="Record a member's employment spell.")
     async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload | None:
+        _writes(info, "recordEmployment")
         w = await mu.record_employment(
             info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"), version=input.version,
             channel=input.channel, start_on=input.start_on, end_on=input.end_on, stable=input.stable,
@@ -150,6 +165,7 @@ class Mutation:
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.")
     async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload | None:
+        _writes(info, "endEmployment")
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
@@ -158,6 +174,7 @@ class Mutation:
 
     @strawberry.mutation(description="Record an income linkage of a household.")
     async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload | None:
+        _writes(info, "recordIncomeLinkage")
         w = await mu.record_income_linkage(
             info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"), version=input.version,
             mechanism=input.mechanism, year=input.year, amount=input.amount,
@@ -169,6 +186,7 @@ class Mutation:
 
     @strawberry.mutation(description="Record a household's net income of a year (replacing an earlier record).")
     async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload | None:
+        _writes(info, "recordHouseholdIncome")
         w = await mu.record_household_income(info.context.sessionmaker,
                                              household_id=require_id(input.household_id, "householdId"),
                                              version=input.version, year=input.year, net_income=input.net_income)
@@ -176,6 +194,7 @@ class Mutation:
 
     @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.")
     async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload | None:
+        _writes(info, "setMonitoringStatus")
         w = await mu.set_monitoring_status(info.context.sessionmaker,
                                            household_id=require_id(input.household_id, "householdId"),
                                            version=input.version, category=input.category,
@@ -184,9 +203,11 @@ class Mutation:
 
     @strawberry.mutation(description="Add a member to a household.")
     async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload | None:
+        _writes(info, "addMember")
         w = await mu.add_member(info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"),
                                 version=input.version, name=input.name, gender=input.gender, birth_year=input.birth_year,
                                 relation=input.relation, labor_force=input.labor_force, skills=input.skills,
+                                id_number=input.id_number, phone=input.phone, id_number_key=info.context.id_number_key,
                                 this_year=info.context.today().year)
         household = await _household(info, w)
         return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
@@ -194,10 +215,12 @@ class Mutation:
 
     @strawberry.mutation(description="Change a member's given fields.")
     async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload | None:
-        values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills")
-                  if getattr(input, k) is not None}
+        _writes(info, "updateMember")
+        values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills",
+                                                 "id_number", "phone") if getattr(input, k) is not None}
         w = await mu.update_member(info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"),
-                                   version=input.version, this_year=info.context.today().year, **values)
+                                   version=input.version, this_year=info.context.today().year,
+                                   id_number_key=info.context.id_number_key, **values)
         household = await _household(info, w)
         return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
                              household=household)

@@ -17,6 +17,7 @@ from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
 from resolvers.query import check_year, parse_id, require_id
 from schema.enums import AdminLevel, FacilityKind
+from schema.partners import PartnerQuery
 from schema.scalars import JSON, GeoJSON
 from schema.types import (
     AdminArea,
@@ -135,8 +136,13 @@ class LayerFilter:
     kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (facilities layer).")
 
 
+def _reads_households(info: Ctx, field: str) -> None:
+    """Partners never get household records (row-level security returns none anyway; this says so)."""
+    info.context.viewer.require(info.context.viewer.reads_households, field)
+
+
 @strawberry.type
-class Query:
+class Query(PartnerQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
     async def admin_area(self, info: Ctx, code: str) -> AdminArea | None:
         row = await info.context.loaders.admin_area.load(code) if code.isdigit() and len(code) <= 12 else None
@@ -179,6 +185,7 @@ class Query:
 
     @strawberry.field(description="One household by id; null when unknown.")
     async def household(self, info: Ctx, id: strawberry.ID) -> Household | None:
+        _reads_households(info, "household")
         key = parse_id(id)
         row = await info.context.loaders.household.load(key) if key else None
         return Household.from_row(row) if row else None
@@ -186,6 +193,7 @@ class Query:
     @strawberry.field(description="Households matching the filter, by id.")
     async def households(self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None,
                          after: str | None = None) -> Connection[Household]:
+        _reads_households(info, "households")
         args = connection_args(info, first, after, kind="household")
         f = filter.to_resolver(info) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
@@ -197,6 +205,7 @@ class Query:
     async def zero_employment_households(self, info: Ctx, area_code: str | None = None, site_id: strawberry.ID | None = None,
                                          as_of: dt.date | None = None, first: int | None = None,
                                          after: str | None = None) -> Connection[Household]:
+        _reads_households(info, "zeroEmploymentHouseholds")
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
         page = await coverage.zero_employment_households(info.context.sessionmaker, args, as_of=info.context.as_of(as_of),
@@ -210,6 +219,7 @@ class Query:
     async def households_at_risk(self, info: Ctx, year: int, area_code: str | None = None,
                                  site_id: strawberry.ID | None = None, per_capita_threshold: Decimal | None = None,
                                  first: int | None = None, after: str | None = None) -> Connection[HouseholdRisk]:
+        _reads_households(info, "householdsAtRisk")
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
         threshold = info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None \
@@ -234,6 +244,7 @@ class Query:
     async def households_beyond(self, info: Ctx, distance_meters: float, of_kinds: list[FacilityKind],
                                 site_id: strawberry.ID | None = None, area_code: str | None = None,
                                 first: int | None = None, after: str | None = None) -> Connection[Household]:
+        _reads_households(info, "householdsBeyond")
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
         page = await spatial.households_beyond(info.context.sessionmaker, args, distance_meters=distance_meters,
@@ -248,6 +259,8 @@ class Query:
     async def feature_collection(self, info: Ctx, layer: MapLayer, bbox: list[float] | None = None,
                                  zoom: int | None = None, filter: LayerFilter | None = None,
                                  limit: int | None = None, coord_sys: CoordSys = CoordSys.WGS84) -> JSON:
+        if layer is MapLayer.HOUSEHOLDS:
+            _reads_households(info, "featureCollection(layer: HOUSEHOLDS)")
         feats = info.context.settings.features
         box = _bbox(bbox, coord_sys, "bbox")
         lf = None
@@ -263,5 +276,6 @@ class Query:
         fc = await spatial.feature_collection(
             info.context.sessionmaker, layer.value, bbox=box, zoom=zoom, f=lf,
             limit=feats.default_limit if limit is None else limit, max_limit=feats.max_limit,
-            cluster_below_zoom=feats.cluster_below_zoom, as_of=info.context.today())
+            cluster_below_zoom=feats.cluster_below_zoom, as_of=info.context.today(),
+            household_counts=info.context.viewer.reads_households)
         return geojson_from_wgs84(fc, coord_sys)  # type: ignore[no-any-return]

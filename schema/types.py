@@ -17,6 +17,7 @@ from strawberry import Info
 
 import models as m
 from resolvers import coverage as cov
+from resolvers import suppression as sup
 from resolvers.coords import CoordSys, geojson_from_wgs84
 from resolvers.errors import InvalidInput
 from resolvers.geofilters import MAX_RADIUS_METERS
@@ -129,13 +130,15 @@ class AdminArea:
     @strawberry.field(description="Employment coverage (就业覆盖) of every household under this area on `asOf` "
                                   "(default: today, Asia/Shanghai).")
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
+        info.context.viewer.check_aggregate_area(self.code)
         c = await info.context.loaders.area_coverage.load((self.code, info.context.as_of(as_of)))
-        return EmploymentCoverage.of(c)
+        return EmploymentCoverage.of(c, info.context.suppression_k)
 
     @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.")
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
+        info.context.viewer.check_aggregate_area(self.code)
         summary = await info.context.loaders.area_linkage_summary.load((self.code, check_year(year)))
-        return IncomeLinkageSummary.of(summary, "area", self.code, year)
+        return IncomeLinkageSummary.of(summary, "area", self.code, year, info.context.suppression_k)
 
 
 async def _area(info: Ctx, code: str | None) -> AdminArea | None:
@@ -196,13 +199,17 @@ class RelocationSite:
         assert area is not None  # foreign key
         return area
 
-    @strawberry.field(description="Households living at the site (rows with this site), 户.")
-    async def household_count(self, info: Ctx) -> int:
-        return int((await info.context.loaders.site_stats.load(self._id)).household_count)
+    @strawberry.field(description="Households living at the site (rows with this site) that you may see, 户; "
+                                  "null for partner viewers below the small-cell threshold.")
+    async def household_count(self, info: Ctx) -> int | None:
+        st = await info.context.loaders.site_stats.load(self._id)
+        return sup.cell(int(st.household_count), int(st.household_count), info.context.suppression_k)
 
-    @strawberry.field(description="Members of the site's households, 人.")
-    async def population(self, info: Ctx) -> int:
-        return int((await info.context.loaders.site_stats.load(self._id)).population)
+    @strawberry.field(description="Members of the site's households you may see, 人; null for partner viewers below "
+                                  "the small-cell threshold (of households).")
+    async def population(self, info: Ctx) -> int | None:
+        st = await info.context.loaders.site_stats.load(self._id)
+        return sup.cell(int(st.population), int(st.household_count), info.context.suppression_k)
 
     @strawberry.field(description="Townships/villages the site's households came from (迁出地).")
     async def origin_areas(self, info: Ctx) -> list[AdminArea]:
@@ -212,6 +219,7 @@ class RelocationSite:
 
     @strawberry.field(description="The site's households, by id.")
     async def households(self, info: Ctx, first: int | None = None, after: str | None = None) -> Connection[Household]:
+        info.context.viewer.require(info.context.viewer.reads_households, "households")
         args = connection_args(info, first, after, kind="household")
         page = await info.context.loaders.site_household_pages.load((self._id, args))
         return Connection.of(page, Household.from_row)
@@ -249,12 +257,12 @@ class RelocationSite:
                                   "(default: today, Asia/Shanghai).")
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
         c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
-        return EmploymentCoverage.of(c)
+        return EmploymentCoverage.of(c, info.context.suppression_k)
 
     @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.")
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
         summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
-        return IncomeLinkageSummary.of(summary, "site", str(self._id), year)
+        return IncomeLinkageSummary.of(summary, "site", str(self._id), year, info.context.suppression_k)
 
 
 @strawberry.type(description="产业/服务设施: a park, base, workshop, factory, school, clinic …")
@@ -293,20 +301,25 @@ class Facility:
     async def site(self, info: Ctx) -> RelocationSite | None:
         return await _site(info, self._site_id)
 
-    @strawberry.field(description="Members with an employment here active on `asOf` (default: today), persons.")
-    async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int:
-        return int(await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of))))
+    @strawberry.field(description="Members (of the households you may see) with an employment here active on `asOf` "
+                                  "(default: today), persons; null for partner viewers when from fewer than k households.")
+    async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int | None:
+        n, hh = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
+        return sup.cell(int(n), int(hh), info.context.suppression_k)
 
-    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs.")
+    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs or when employees is null.")
     async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
         if not self.planned_jobs:
             return None
-        n = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
-        return n / self.planned_jobs
+        n, hh = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
+        shown = sup.cell(int(n), int(hh), info.context.suppression_k)
+        return None if shown is None else shown / self.planned_jobs
 
-    @strawberry.field(description="Households with an income linkage to this facility in `year`.")
-    async def linked_households(self, info: Ctx, year: int) -> int:
-        return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
+    @strawberry.field(description="Households (that you may see) with an income linkage to this facility in `year`; "
+                                  "null for partner viewers below k.")
+    async def linked_households(self, info: Ctx, year: int) -> int | None:
+        n = int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
+        return sup.cell(n, n, info.context.suppression_k)
 
 
 @strawberry.type(description="A facility and its geodesic distance (metres, WGS84 ellipsoid).")
@@ -397,12 +410,16 @@ class Household:
 @strawberry.type(description="家庭成员: a member of a household.")
 class Member:
     id: strawberry.ID
-    name: str
+    name: str = strawberry.field(description="Name; masked (张*) for roles without the right to personal data.")
     gender: Gender
     birth_year: int
     relation: Relation
     labor_force: bool = strawberry.field(description="Recorded as labor force (劳动力).")
     skills: list[str]
+    phone: str | None = strawberry.field(description="Phone number; masked (138****5678) for roles without the right "
+                                                     "to personal data.")
+    id_number_last4: str | None = strawberry.field(description="Last 4 characters of the ID number (the number itself "
+                                                               "is never stored); null for roles without the right.")
     _id: strawberry.Private[int]
     _household_id: strawberry.Private[int]
 
@@ -410,7 +427,7 @@ class Member:
     def from_row(cls, r: dict[str, Any]) -> Member:
         return cls(id=strawberry.ID(str(r["id"])), name=r["name"], gender=r["gender"], birth_year=r["birth_year"],
                    relation=r["relation"], labor_force=r["labor_force"], skills=list(r["skills"] or []),
-                   _id=r["id"], _household_id=r["household_id"])
+                   phone=r["phone"], id_number_last4=r["id_number_last4"], _id=r["id"], _household_id=r["household_id"])
 
     @strawberry.field
     async def household(self, info: Ctx) -> Household:
@@ -482,39 +499,47 @@ class IncomeLinkage:
 @strawberry.type(description="Distinct employed members with an active employment in the channel.")
 class ChannelCount:
     channel: EmploymentChannel
-    count: int
+    count: int | None = strawberry.field(description="Persons; null when suppressed (partner viewers, < k households).")
 
 
-@strawberry.type(description="就业覆盖 on a date (API.md Definitions). coverageRate = householdsCovered ÷ "
-                             "householdsWithLaborForce, null when the latter is 0.")
+SUPPRESSED = ("True when a cell is null because it rests on fewer than k households (partner viewers only; "
+              "k = privacy.min_cell_households, default 5).")
+
+
+@strawberry.type(description="就业覆盖 on a date (API.md Definitions), over the households you may see. coverageRate = "
+                             "householdsCovered ÷ householdsWithLaborForce, null when the latter is 0. Counts are null "
+                             "only for partner viewers, where a cell rests on fewer than k households (`suppressed`).")
 class EmploymentCoverage:
-    households: int
-    households_with_labor_force: int
-    households_covered: int
+    households: int | None
+    households_with_labor_force: int | None
+    households_covered: int | None
     coverage_rate: float | None
-    zero_employment_households: int
-    employed_persons: int
-    stably_employed_persons: int
+    zero_employment_households: int | None
+    employed_persons: int | None
+    stably_employed_persons: int | None
     by_channel: list[ChannelCount]
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
 
     @classmethod
-    def of(cls, c: cov.EmploymentCoverage) -> EmploymentCoverage:
-        return cls(households=c.households, households_with_labor_force=c.households_with_labor_force,
-                   households_covered=c.households_covered, coverage_rate=c.coverage_rate,
-                   zero_employment_households=c.zero_employment_households, employed_persons=c.employed_persons,
-                   stably_employed_persons=c.stably_employed_persons,
-                   by_channel=[ChannelCount(channel=x.channel, count=x.count) for x in c.by_channel])
+    def of(cls, c: cov.EmploymentCoverage, k: int | None) -> EmploymentCoverage:
+        x = sup.coverage(c, k)
+        return cls(households=x.households, households_with_labor_force=x.households_with_labor_force,
+                   households_covered=x.households_covered, coverage_rate=x.coverage_rate,
+                   zero_employment_households=x.zero_employment_households, employed_persons=x.employed_persons,
+                   stably_employed_persons=x.stably_employed_persons, suppressed=x.suppressed,
+                   by_channel=[ChannelCount(channel=ch.channel, count=ch.count) for ch in x.by_channel])  # type: ignore[arg-type]
 
 
 @strawberry.type(description="Yuan of one linkage mechanism in a year.")
 class MechanismAmount:
     mechanism: LinkageMechanism
-    amount: Decimal = strawberry.field(description="Yuan.")
-    households: int = strawberry.field(description="Households receiving it (1 on a single household's field).")
+    amount: Decimal | None = strawberry.field(description="Yuan; null when suppressed (partner viewers).")
+    households: int | None = strawberry.field(description="Households receiving it (1 on a single household's field); "
+                                                          "null when suppressed.")
 
     @classmethod
-    def of(cls, x: cov.MechanismAmount) -> MechanismAmount:
-        return cls(mechanism=x.mechanism, amount=x.amount, households=x.households)
+    def of(cls, x: cov.MechanismAmount | sup.ShownMechanism) -> MechanismAmount:
+        return cls(mechanism=x.mechanism, amount=x.amount, households=x.households)  # type: ignore[arg-type]
 
 
 @strawberry.type(description="A household's income-linkage yuan of a year.")
@@ -526,38 +551,43 @@ class LinkedIncome:
 
 @strawberry.type(description="Linkage yuan a facility paid to a group's households in a year.")
 class FacilityAmount:
-    amount: Decimal = strawberry.field(description="Yuan.")
-    households: int
+    amount: Decimal | None = strawberry.field(description="Yuan; null when suppressed (partner viewers, < k households).")
+    households: int | None
     _facility_id: strawberry.Private[int]
 
-    @strawberry.field
-    async def facility(self, info: Ctx) -> Facility:
-        f = await _facility(info, self._facility_id)
-        assert f is not None  # foreign key
-        return f
+    @strawberry.field(description="The facility; null when it lies outside what you may see (a partner's paired "
+                                  "counties).")
+    async def facility(self, info: Ctx) -> Facility | None:
+        return await _facility(info, self._facility_id)
 
 
-@strawberry.type(description="利益联结 summary of a site's or area's households in a year.")
+@strawberry.type(description="利益联结 summary of a site's or area's households (that you may see) in a year. Null "
+                             "cells only for partner viewers (`suppressed`).")
 class IncomeLinkageSummary:
-    households_linked: int = strawberry.field(description="Households with >= 1 linkage in the year.")
-    total: Decimal = strawberry.field(description="Yuan in the year.")
+    households_linked: int | None = strawberry.field(description="Households with >= 1 linkage in the year.")
+    total: Decimal | None = strawberry.field(description="Yuan in the year.")
     by_mechanism: list[MechanismAmount]
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
     _scope: strawberry.Private[str]
     _key: strawberry.Private[str]
     _year: strawberry.Private[int]
 
     @classmethod
-    def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int) -> IncomeLinkageSummary:
-        return cls(households_linked=s.households_linked, total=s.total,
-                   by_mechanism=[MechanismAmount.of(x) for x in s.by_mechanism], _scope=scope, _key=key, _year=year)
+    def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int, k: int | None) -> IncomeLinkageSummary:
+        x = sup.summary(s, k)
+        return cls(households_linked=x.households_linked, total=x.total, suppressed=x.suppressed,
+                   by_mechanism=[MechanismAmount.of(m) for m in x.by_mechanism], _scope=scope, _key=key, _year=year)
 
     @strawberry.field(description="Facilities paying the most linkage yuan to these households, largest first.")
     async def by_facility(self, info: Ctx, first: int = 10) -> list[FacilityAmount]:
         limit = info.context.settings.paging.max_page_size
         if not 0 <= first <= limit:
             raise InvalidInput(f"first: {first} is outside 0..{limit}", field="first")
-        rows = await cov.top_facilities(info.context.sessionmaker, self._scope, self._key, self._year, first)
-        return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id) for r in rows]
+        rows = await cov.top_facilities(info.context.aggregate_sessionmaker, self._scope, self._key, self._year, first)
+        k = info.context.suppression_k
+        return [FacilityAmount(amount=sup.suppress_amount(r.amount, r.households, k),
+                               households=sup.cell(r.households, r.households, k), _facility_id=r.facility_id)
+                for r in rows]
 
 
 @strawberry.enum(description="Why a household is listed by householdsAtRisk.")

@@ -11,6 +11,8 @@
 --   employed_persons             distinct members with >= 1 active employment
 --   stably_employed_persons      distinct members with >= 1 active stable employment
 --   <channel>                    distinct employed members per channel of their active employments
+--   households_employed, households_stably_employed, hh_<channel>: the households behind those person
+--                                counts (small-cell suppression for partner viewers needs them)
 WITH scope AS (
     {scope}
 ),
@@ -32,7 +34,15 @@ SELECT k.group_key,
        coalesce(sum(st.self_employment), 0) AS self_employment,
        coalesce(sum(st.public_welfare_post), 0) AS public_welfare_post,
        coalesce(sum(st.local_enterprise), 0) AS local_enterprise,
-       coalesce(sum(st.flexible), 0) AS flexible
+       coalesce(sum(st.flexible), 0) AS flexible,
+       count(*) FILTER (WHERE st.employed > 0) AS households_employed,
+       count(*) FILTER (WHERE st.stably_employed > 0) AS households_stably_employed,
+       count(*) FILTER (WHERE st.labor_export > 0) AS hh_labor_export,
+       count(*) FILTER (WHERE st.workshop > 0) AS hh_workshop,
+       count(*) FILTER (WHERE st.self_employment > 0) AS hh_self_employment,
+       count(*) FILTER (WHERE st.public_welfare_post > 0) AS hh_public_welfare_post,
+       count(*) FILTER (WHERE st.local_enterprise > 0) AS hh_local_enterprise,
+       count(*) FILTER (WHERE st.flexible > 0) AS hh_flexible
 FROM unnest(CAST(:keys AS text[])) AS k(group_key)
 LEFT JOIN status st ON st.group_key = k.group_key
 GROUP BY k.group_key

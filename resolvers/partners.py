@@ -1,0 +1,206 @@
+"""East-west cooperation (东西部协作): partners, their paired counties and projects; the audit log.
+
+Reads run in the viewer's scope (row-level security, migration 0007): a partner viewer sees its own
+partner row, pairings and projects only; admins see all; other roles see no partner. Writes are for
+admins and are audited in their transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import models as m
+from resolvers.access import audit, row_json
+from resolvers.errors import InvalidInput, NotFound
+from resolvers.mutations import check_money, check_text
+from resolvers.paging import Page, PageArgs
+from resolvers.query import Row, area_code_prefix, check_year, fetch_page, lists_by_keys, rows_by_keys
+
+P, PC, PR, AL = m.CooperationPartner, m.PartnerCounty, m.CooperationProject, m.AuditLog
+
+
+def partner_select() -> Select[Any]:
+    """Row: id, name, region, kind."""
+    return select(P.id, P.name, P.region, P.kind)
+
+
+def project_select() -> Select[Any]:
+    """Row: id, partner_id, name, county_code, facility_id, site_id, year, funds (yuan), households_benefited,
+    self_raised_share (0..1)."""
+    return select(PR.id, PR.partner_id, PR.name, PR.county_code, PR.facility_id, PR.site_id, PR.year, PR.funds,
+                  PR.households_benefited, PR.self_raised_share)
+
+
+async def partners_page(sm: async_sessionmaker, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+    """The partners the viewer may see, by id."""
+    return await fetch_page(sm, partner_select(), P.id, args, kind="cooperation_partner")
+
+
+async def partners_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+    return await rows_by_keys(sm, partner_select(), P.id, ids, key_name="id")
+
+
+async def paired_counties_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[str]]:  # type: ignore[type-arg]
+    """Batch: each partner's paired county codes, by code."""
+    lists = await lists_by_keys(sm, select(PC.partner_id, PC.county_code), PC.partner_id, ids, key_name="partner_id",
+                                order=[PC.county_code])
+    return [[r["county_code"] for r in lst] for lst in lists]
+
+
+async def projects_by_partner_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
+                                  keys: Sequence[tuple[int, int | None]]) -> list[list[Row]]:
+    """Batch: each (partner id, year or None) → its projects of that year (all years when None), by year, id."""
+    out: dict[tuple[int, int | None], list[Row]] = {}
+    by_year: dict[int | None, list[int]] = {}
+    for pid, year in keys:
+        by_year.setdefault(year, []).append(pid)
+    for year, pids in by_year.items():
+        q = project_select() if year is None else project_select().where(PR.year == year)
+        lists = await lists_by_keys(sm, q, PR.partner_id, pids, key_name="partner_id", order=[PR.year, PR.id])
+        for pid, lst in zip(pids, lists, strict=True):
+            out[(pid, year)] = lst
+    return [out[k] for k in keys]
+
+
+async def funds_by_year_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
+    """Batch: each partner's project funds per year: rows (partner_id, year, funds yuan, projects,
+    households_benefited), by year; one grouped statement."""
+    q = (select(PR.partner_id, PR.year, func.sum(PR.funds).label("funds"), func.count().label("projects"),
+                func.coalesce(func.sum(PR.households_benefited), 0).label("households_benefited"))
+         .group_by(PR.partner_id, PR.year))
+    return await lists_by_keys(sm, q, PR.partner_id, ids, key_name="partner_id", order=[PR.year])
+
+
+# --------------------------------------------------------------------------- admin writes
+
+async def _audited(sm: async_sessionmaker, work: Any) -> Any:  # type: ignore[type-arg]
+    try:
+        async with sm() as s, s.begin():
+            return await work(s)
+    except IntegrityError:
+        raise InvalidInput("input violates a data rule (a duplicate name or pairing, or a value out of range); "
+                           "nothing was written") from None
+
+
+async def record_partner(sm: async_sessionmaker, *, name: str, region: str | None,  # type: ignore[type-arg]
+                         kind: m.PartnerKind) -> int:
+    """Create a cooperation partner. Raises InvalidInput (name empty, too long or taken)."""
+    name_ = check_text(name, "name", required=True, max_len=200)
+    region_ = check_text(region, "region", max_len=200)
+
+    async def work(s: AsyncSession) -> int:
+        if await s.scalar(select(P.id).where(P.name == name_)) is not None:
+            raise InvalidInput(f"name: a partner named {name_!r} exists already", field="name")
+        pid = int((await s.execute(m.CooperationPartner.__table__.insert().values(
+            name=name_, region=region_, kind=kind).returning(P.id))).scalar_one())
+        await audit(s, "recordCooperationPartner", "cooperation_partner", pid, None,
+                    await row_json(s, "cooperation_partner", {"id": pid}))
+        return pid
+
+    return await _audited(sm, work)  # type: ignore[no-any-return]
+
+
+async def _county(s: AsyncSession, code: str, field: str) -> str:
+    prefix = area_code_prefix(code, field)
+    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
+    if level is None:
+        raise NotFound(f"{field}: no admin area {code}", field=field)
+    if level is not m.AdminLevel.COUNTY or len(prefix) != 6:
+        raise InvalidInput(f"{field}: {code} is a {level.value}, not a county", field=field)
+    return code
+
+
+async def _partner(s: AsyncSession, partner_id: int, field: str = "partnerId") -> None:
+    if await s.scalar(select(P.id).where(P.id == partner_id)) is None:
+        raise NotFound(f"{field}: no cooperation partner {partner_id}", field=field)
+
+
+async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: str, paired: bool) -> None:  # type: ignore[type-arg]
+    """Pair (``paired``) or unpair a partner and a county. Idempotent: pairing twice writes nothing new.
+
+    Raises:
+        NotFound (partnerId, countyCode), InvalidInput (countyCode not a county).
+    """
+    async def work(s: AsyncSession) -> None:
+        await _partner(s, partner_id)
+        await _county(s, county_code, "countyCode")
+        key = {"partner_id": partner_id, "county_code": county_code}
+        before = await row_json(s, "partner_county", key)
+        if paired and before is None:
+            await s.execute(PC.__table__.insert().values(**key))
+        elif not paired and before is not None:
+            await s.execute(PC.__table__.delete().where(PC.partner_id == partner_id, PC.county_code == county_code))
+        else:
+            return
+        await audit(s, "pairPartnerCounty" if paired else "unpairPartnerCounty", "partner_county",
+                    f"{partner_id}/{county_code}", before, await row_json(s, "partner_county", key))
+
+    await _audited(sm, work)
+
+
+async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, county_code: str, year: int,  # type: ignore[type-arg]
+                         funds: Decimal, households_benefited: int | None = None, facility_id: int | None = None,
+                         site_id: int | None = None, self_raised_share: Decimal | None = None) -> int:
+    """Record a project a partner funds (funds in yuan) in one of its paired counties, optionally
+    linked to a facility or site in that county.
+
+    Raises:
+        InvalidInput (name, year, funds, householdsBenefited < 0, share outside 0..1, county not paired,
+        facility/site in another county), NotFound (partnerId, countyCode, facilityId, siteId).
+    """
+    name_ = check_text(name, "name", required=True, max_len=200)
+    check_year(year)
+    funds_ = check_money(funds, "funds")
+    if households_benefited is not None and households_benefited < 0:
+        raise InvalidInput("householdsBenefited: must be >= 0", field="householdsBenefited")
+    if self_raised_share is not None and not (self_raised_share.is_finite() and 0 <= self_raised_share <= 1):
+        raise InvalidInput("selfRaisedShare: a share between 0 and 1 (0.7 = 70 %)", field="selfRaisedShare")
+
+    async def work(s: AsyncSession) -> int:
+        await _partner(s, partner_id)
+        await _county(s, county_code, "countyCode")
+        if await s.scalar(select(PC.county_code).where(PC.partner_id == partner_id, PC.county_code == county_code)) is None:
+            raise InvalidInput(f"countyCode: {county_code} is not paired with partner {partner_id}; pair it first",
+                               field="countyCode")
+        for field, model, key in (("facilityId", m.Facility, facility_id), ("siteId", m.RelocationSite, site_id)):
+            if key is None:
+                continue
+            code = await s.scalar(select(model.admin_code).where(model.id == key))  # type: ignore[attr-defined]
+            if code is None:
+                raise NotFound(f"{field}: no such record {key}", field=field)
+            if not code.startswith(county_code):
+                raise InvalidInput(f"{field}: {key} lies outside county {county_code}", field=field)
+        pid = int((await s.execute(PR.__table__.insert().values(
+            partner_id=partner_id, name=name_, county_code=county_code, year=year, funds=funds_,
+            households_benefited=households_benefited, facility_id=facility_id, site_id=site_id,
+            self_raised_share=self_raised_share).returning(PR.id))).scalar_one())
+        await audit(s, "recordCooperationProject", "cooperation_project", pid, None,
+                    await row_json(s, "cooperation_project", {"id": pid}))
+        return pid
+
+    return await _audited(sm, work)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- audit log
+
+def audit_select() -> Select[Any]:
+    """Row: id, at (timestamptz), user_name, role, action, entity, entity_id, before, after (JSON or None)."""
+    return select(AL.id, AL.at, AL.user_name, AL.role, AL.action, AL.entity, AL.entity_id, AL.before, AL.after)
+
+
+async def audit_page(sm: async_sessionmaker, args: PageArgs, *, entity: str | None,  # type: ignore[type-arg]
+                     entity_id: str | None) -> Page[Row]:
+    """Audit rows, oldest first (by id), optionally of one entity kind and record."""
+    q = audit_select()
+    if entity is not None:
+        q = q.where(AL.entity == entity)
+    if entity_id is not None:
+        q = q.where(AL.entity_id == entity_id)
+    return await fetch_page(sm, q, AL.id, args, kind="audit_log")
+

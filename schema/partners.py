@@ -1,0 +1,250 @@
+"""Partner portal (东西部协作), ``me`` and the audit log: types, root fields and admin mutations.
+
+A partner viewer reaches its own partner record, the counties it is paired with (each an
+``AdminArea`` whose ``employmentCoverage`` and ``incomeLinkageSummary`` come small-cell suppressed),
+its projects and funds per year. Admins see every partner and record partners, pairings and
+projects; every such write is audited. ``auditLog`` is for admins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+
+from resolvers import partners
+from resolvers.query import check_year, parse_id, require_id
+from schema.enums import PartnerKind, ViewerRole
+from schema.scalars import JSON
+from schema.types import AdminArea, Connection, Ctx, Facility, RelocationSite, _area, _facility, _site, connection_args
+
+
+@strawberry.type(description="A project a cooperation partner (co-)funds in a paired county.")
+class CooperationProject:
+    id: strawberry.ID
+    name: str
+    year: int
+    funds: Decimal = strawberry.field(description="Yuan the partner put in.")
+    households_benefited: int | None
+    self_raised_share: Decimal | None = strawberry.field(
+        description="Share of the cost the households raised themselves (0.700 = 70 %); the rest is co-funding.")
+    _county_code: strawberry.Private[str]
+    _facility_id: strawberry.Private[int | None]
+    _site_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> CooperationProject:
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], year=r["year"], funds=r["funds"],
+                   households_benefited=r["households_benefited"], self_raised_share=r["self_raised_share"],
+                   _county_code=r["county_code"], _facility_id=r["facility_id"], _site_id=r["site_id"])
+
+    @strawberry.field
+    async def county(self, info: Ctx) -> AdminArea:
+        area = await _area(info, self._county_code)
+        assert area is not None  # foreign key
+        return area
+
+    @strawberry.field(description="The facility the project built or supports, if any.")
+    async def facility(self, info: Ctx) -> Facility | None:
+        return await _facility(info, self._facility_id)
+
+    @strawberry.field(description="The relocation site the project serves, if any.")
+    async def site(self, info: Ctx) -> RelocationSite | None:
+        return await _site(info, self._site_id)
+
+
+@strawberry.type(description="A partner's project funds in one year.")
+class YearFunds:
+    year: int
+    funds: Decimal = strawberry.field(description="Yuan, summed over the year's projects.")
+    projects: int
+    households_benefited: int = strawberry.field(description="Sum of the projects' householdsBenefited.")
+
+
+@strawberry.type(description="东西部协作 partner: a donor government, enterprise or social organisation.")
+class CooperationPartner:
+    id: strawberry.ID
+    name: str
+    region: str | None
+    kind: PartnerKind
+    _id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> CooperationPartner:
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], region=r["region"], kind=r["kind"], _id=r["id"])
+
+    @strawberry.field(description="Counties the partner is paired with; their employmentCoverage and "
+                                  "incomeLinkageSummary are what a partner may see (small cells suppressed).")
+    async def paired_counties(self, info: Ctx) -> list[AdminArea]:
+        codes = await info.context.loaders.paired_counties.load(self._id)
+        rows = await info.context.loaders.admin_area.load_many(codes)
+        return [AdminArea.from_row(r) for r in rows if r]
+
+    @strawberry.field(description="The partner's projects of `year` (every year when omitted), by year then id.")
+    async def projects(self, info: Ctx, year: int | None = None) -> list[CooperationProject]:
+        key = (self._id, check_year(year) if year is not None else None)
+        return [CooperationProject.from_row(r) for r in await info.context.loaders.partner_projects.load(key)]
+
+    @strawberry.field(description="Project funds per year, by year.")
+    async def funds_by_year(self, info: Ctx) -> list[YearFunds]:
+        rows = await info.context.loaders.partner_funds.load(self._id)
+        return [YearFunds(year=r["year"], funds=r["funds"], projects=int(r["projects"]),
+                          households_benefited=int(r["households_benefited"])) for r in rows]
+
+
+@strawberry.type(description="The caller: who the token names and what that role may see.")
+class Me:
+    name: str
+    role: ViewerRole
+    area_codes: list[str] = strawberry.field(description="Areas a county officer keeps (empty for other roles).")
+    _partner_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The partner organisation of a partner viewer.")
+    async def partner(self, info: Ctx) -> CooperationPartner | None:
+        if self._partner_id is None:
+            return None
+        row = await info.context.loaders.partner.load(self._partner_id)
+        return CooperationPartner.from_row(row) if row else None
+
+
+@strawberry.type(description="One audited mutation: who, when, what, and the record before and after (personal "
+                             "fields masked, ID numbers and geometries left out).")
+class AuditEntry:
+    id: strawberry.ID
+    at: dt.datetime
+    user_name: str
+    role: str
+    action: str = strawberry.field(description="The mutation, e.g. recordEmployment.")
+    entity: str = strawberry.field(description="Table of the record: employment, member, household …")
+    entity_id: str
+    before: JSON | None
+    after: JSON | None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> AuditEntry:
+        return cls(id=strawberry.ID(str(r["id"])), at=r["at"], user_name=r["user_name"], role=r["role"],
+                   action=r["action"], entity=r["entity"], entity_id=r["entity_id"],
+                   before=_json(r["before"]), after=_json(r["after"]))
+
+
+def _json(v: Any) -> Any:
+    return json.loads(v) if isinstance(v, str) else v
+
+
+@strawberry.type
+class PartnerQuery:
+    @strawberry.field(description="The caller.")
+    def me(self, info: Ctx) -> Me:
+        v = info.context.viewer
+        return Me(name=v.name, role=v.role, area_codes=list(v.area_codes), _partner_id=v.partner_id)
+
+    @strawberry.field(description="Cooperation partners you may see (admins: all; a partner: itself), by id.")
+    async def cooperation_partners(self, info: Ctx, first: int | None = None,
+                                   after: str | None = None) -> Connection[CooperationPartner]:
+        args = connection_args(info, first, after, kind="cooperation_partner")
+        page = await partners.partners_page(info.context.sessionmaker, args)
+        return Connection.of(page, CooperationPartner.from_row)
+
+    @strawberry.field(description="One cooperation partner; null when unknown or not yours to see.")
+    async def cooperation_partner(self, info: Ctx, id: strawberry.ID) -> CooperationPartner | None:
+        key = parse_id(id)
+        row = await info.context.loaders.partner.load(key) if key else None
+        return CooperationPartner.from_row(row) if row else None
+
+    @strawberry.field(description="Audited mutations (admins), oldest first; optionally of one entity kind "
+                                  "(employment, member, household, income_linkage, household_income, "
+                                  "cooperation_partner, partner_county, cooperation_project) and record id.")
+    async def audit_log(self, info: Ctx, entity: str | None = None, entity_id: strawberry.ID | None = None,
+                        first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
+        info.context.viewer.require(info.context.viewer.is_admin, "auditLog")
+        args = connection_args(info, first, after, kind="audit_log")
+        page = await partners.audit_page(info.context.sessionmaker, args, entity=entity,
+                                         entity_id=str(entity_id) if entity_id is not None else None)
+        return Connection.of(page, AuditEntry.from_row)
+
+
+@strawberry.input(description="A new cooperation partner.")
+class RecordCooperationPartnerInput:
+    name: str
+    kind: PartnerKind
+    region: str | None = None
+
+
+@strawberry.input(description="A partner–county pairing.")
+class PartnerCountyInput:
+    partner_id: strawberry.ID
+    county_code: str
+
+
+@strawberry.input(description="A project a partner funds in one of its paired counties.")
+class RecordCooperationProjectInput:
+    partner_id: strawberry.ID
+    name: str
+    county_code: str
+    year: int
+    funds: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
+    households_benefited: int | None = None
+    facility_id: strawberry.ID | None = None
+    site_id: strawberry.ID | None = None
+    self_raised_share: Decimal | None = strawberry.field(default=None, description="0..1 (0.7 = 70 % self-raised).")
+
+
+@strawberry.type
+class CooperationPartnerPayload:
+    cooperation_partner: CooperationPartner
+
+
+@strawberry.type
+class CooperationProjectPayload:
+    cooperation_project: CooperationProject
+
+
+async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
+    info.context.fresh_loaders()
+    row = await info.context.loaders.partner.load(pid)
+    return CooperationPartnerPayload(cooperation_partner=CooperationPartner.from_row(row))
+
+
+@strawberry.type
+class PartnerMutation:
+    @strawberry.mutation(description="Record a cooperation partner (admins).")
+    async def record_cooperation_partner(self, info: Ctx, input: RecordCooperationPartnerInput
+                                         ) -> CooperationPartnerPayload | None:
+        info.context.viewer.require(info.context.viewer.is_admin, "recordCooperationPartner")
+        pid = await partners.record_partner(info.context.sessionmaker, name=input.name, region=input.region,
+                                            kind=input.kind)
+        return await _partner_payload(info, pid)
+
+    @strawberry.mutation(description="Pair a partner with a county (admins); pairing twice changes nothing.")
+    async def pair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
+        info.context.viewer.require(info.context.viewer.is_admin, "pairPartnerCounty")
+        pid = require_id(input.partner_id, "partnerId")
+        await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=True)
+        return await _partner_payload(info, pid)
+
+    @strawberry.mutation(description="End a partner–county pairing (admins).")
+    async def unpair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
+        info.context.viewer.require(info.context.viewer.is_admin, "unpairPartnerCounty")
+        pid = require_id(input.partner_id, "partnerId")
+        await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=False)
+        return await _partner_payload(info, pid)
+
+    @strawberry.mutation(description="Record a project a partner funds (admins): funds in yuan, households "
+                                      "benefited, optionally a facility or site in the county.")
+    async def record_cooperation_project(self, info: Ctx, input: RecordCooperationProjectInput
+                                         ) -> CooperationProjectPayload | None:
+        info.context.viewer.require(info.context.viewer.is_admin, "recordCooperationProject")
+        pid = require_id(input.partner_id, "partnerId")
+        project_id = await partners.record_project(
+            info.context.sessionmaker, partner_id=pid, name=input.name, county_code=input.county_code, year=input.year,
+            funds=input.funds, households_benefited=input.households_benefited,
+            facility_id=require_id(input.facility_id, "facilityId") if input.facility_id is not None else None,
+            site_id=require_id(input.site_id, "siteId") if input.site_id is not None else None,
+            self_raised_share=input.self_raised_share)
+        info.context.fresh_loaders()
+        rows = await info.context.loaders.partner_projects.load((pid, None))
+        return CooperationProjectPayload(cooperation_project=CooperationProject.from_row(
+            next(r for r in rows if r["id"] == project_id)))
