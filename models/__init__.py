@@ -462,4 +462,5 @@ class AuditLog(Base):
     entity_id: Mapped[str] = mapped_column(Text)
     before: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
     after: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
-    __table_args__ = (Index("ix_audit_log_entity_entity_id_id", "entity", "entity_id", "id"),)
+    # Scoped viewers may insert audit rows but not read them back: no RETURNING on insert.
+    __table_args__ = (Index("ix_audit_log_entity_entity_id_id", "entity", "entity_id", "id"), {"implicit_returning": False})

@@ -16,6 +16,7 @@ from typing import Any
 import strawberry
 
 from resolvers import partners
+from resolvers.access import Role
 from resolvers.query import check_year, parse_id, require_id
 from schema.enums import PartnerKind, ViewerRole
 from schema.scalars import JSON
@@ -134,6 +135,12 @@ def _json(v: Any) -> Any:
     return json.loads(v) if isinstance(v, str) else v
 
 
+def _partner_records(info: Ctx, field: str) -> None:
+    """Partner records are for admins (all) and partners (their own, by row-level security)."""
+    v = info.context.viewer
+    v.require(v.is_admin or v.role is Role.PARTNER, field)
+
+
 @strawberry.type
 class PartnerQuery:
     @strawberry.field(description="The caller.")
@@ -141,15 +148,17 @@ class PartnerQuery:
         v = info.context.viewer
         return Me(name=v.name, role=v.role, area_codes=list(v.area_codes), _partner_id=v.partner_id)
 
-    @strawberry.field(description="Cooperation partners you may see (admins: all; a partner: itself), by id.")
+    @strawberry.field(description="Cooperation partners (admins: all; a partner: itself; other roles: FORBIDDEN), by id.")
     async def cooperation_partners(self, info: Ctx, first: int | None = None,
                                    after: str | None = None) -> Connection[CooperationPartner]:
+        _partner_records(info, "cooperationPartners")
         args = connection_args(info, first, after, kind="cooperation_partner")
         page = await partners.partners_page(info.context.sessionmaker, args)
         return Connection.of(page, CooperationPartner.from_row)
 
     @strawberry.field(description="One cooperation partner; null when unknown or not yours to see.")
     async def cooperation_partner(self, info: Ctx, id: strawberry.ID) -> CooperationPartner | None:
+        _partner_records(info, "cooperationPartner")
         key = parse_id(id)
         row = await info.context.loaders.partner.load(key) if key else None
         return CooperationPartner.from_row(row) if row else None

@@ -13,11 +13,13 @@ from tests import handbuilt
 from tests.conftest import ADMIN, FACTS
 
 D = handbuilt.D.isoformat()
+handbuilt_engines: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
 async def fx(settings, schema):  # type: ignore[no-untyped-def]
     eng, ids = await handbuilt.build(settings, "anju_test_fx")
+    handbuilt_engines["anju_test_fx"] = eng
     sm = async_sessionmaker(eng, expire_on_commit=False)
 
     async def run(query: str, **variables: Any) -> Any:
@@ -180,3 +182,60 @@ async def test_coverage_of_many_sites_is_one_statement_per_field(gql, count_stat
     assert r.errors is None and len(r.data["households"]["nodes"]) == 100
     # page + household employment status + linked income (sizes, sums) + members + linkages
     assert len(counter.statements) <= 6, counter.statements
+
+
+async def test_partner_view_suppresses_cells_below_k(fx, settings, schema):  # type: ignore[no-untyped-def]
+    """The same site as test_site_coverage seen by a partner paired with Xide (k = 5): every cell of
+    fewer than 5 households is null, by hand from the fixture's table."""
+    from sqlalchemy import text
+
+    from resolvers.access import Role, Viewer
+    _, ids = fx
+    eng = handbuilt_engines["anju_test_fx"]
+    async with eng.begin() as c:
+        pid = await c.scalar(text("INSERT INTO cooperation_partner (name, kind) VALUES ('[test] partner', 'enterprise') "
+                                  "ON CONFLICT (name) DO UPDATE SET kind = 'enterprise' RETURNING id"))
+        await c.execute(text("INSERT INTO partner_county VALUES (:p, '513432') ON CONFLICT DO NOTHING"), {"p": pid})
+    viewer = Viewer(None, "p", Role.PARTNER, partner_id=pid, paired_counties=("513432",))
+    r = await schema.execute(
+        f'query($id: ID!) {{ relocationSite(id: $id) {{ householdCount employmentCoverage(asOf: "{D}") {{ {COVERAGE} '
+        'suppressed } incomeLinkageSummary(year: 2024) { householdsLinked total byMechanism { mechanism amount '
+        'households } suppressed } } }', variable_values={"id": str(ids["S1"])},
+        context_value=Context(sessionmaker=async_sessionmaker(eng, expire_on_commit=False), settings=settings,
+                              viewer=viewer))
+    assert r.errors is None, r.errors
+    site = r.data["relocationSite"]
+    c = site["employmentCoverage"]
+    channels = {x["channel"]: x["count"] for x in c.pop("byChannel")}
+    assert site["householdCount"] == 12
+    assert c == {
+        "households": 12, "householdsWithLaborForce": 9,
+        "householdsCovered": 5, "coverageRate": pytest.approx(5 / 9),
+        "zeroEmploymentHouseholds": None,   # 3 households < 5
+        "employedPersons": 8,               # from 7 households: h1 h2 h4 h6 h7 h11 h12
+        "stablyEmployedPersons": 6,         # from 5 households: h4 h6 h7 h11 h12
+        "suppressed": True,
+    }
+    assert set(channels.values()) == {None}  # every channel rests on 1 or 2 households
+    s = site["incomeLinkageSummary"]
+    # 5 households linked (h6 h7 h8 h10 h11): shown; each mechanism has 1-2 households: all null
+    assert (s["householdsLinked"], s["total"], s["suppressed"]) == (5, "2650.55", True)
+    assert all(x["amount"] is None and x["households"] is None for x in s["byMechanism"])
+
+
+def test_secondary_suppression_of_mechanisms() -> None:
+    """total − Σ shown must not give back a hidden cell: B (2 households) is hidden, so the smallest shown
+    cell (C, 7) is hidden too; A stays. Without a hidden cell nothing changes."""
+    from decimal import Decimal
+
+    import models as m
+    from resolvers import coverage as cov
+    from resolvers.suppression import mechanisms
+
+    LM = m.LinkageMechanism
+    items = [cov.MechanismAmount(LM.WAGE, Decimal("1000.00"), 10), cov.MechanismAmount(LM.DIVIDEND, Decimal("50.00"), 2),
+             cov.MechanismAmount(LM.LAND_RENT, Decimal("700.00"), 7)]
+    shown, hidden = mechanisms(items, 5)
+    assert hidden and [(x.amount, x.households) for x in shown] == [(Decimal("1000.00"), 10), (None, None), (None, None)]
+    shown, hidden = mechanisms([items[0], items[2]], 5)
+    assert not hidden and [x.households for x in shown] == [10, 7]
