@@ -33,11 +33,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from anju import db
+from anju.auth import issue_token
 from anju.settings import Settings
-from resolvers.access import Role, Viewer
+from resolvers.access import Role, Viewer, add_user, viewer_by_name
 from schema import Context, build_schema
 
-ADMIN = Viewer(None, "bench-admin", Role.ADMIN)
+BENCH_COUNTY = "513432"
+BENCH_USERS = {"bench-admin": (Role.ADMIN, ()), "bench-planner": (Role.PLANNER, ()),
+               "bench-officer": (Role.COUNTY_OFFICER, (BENCH_COUNTY,)), "bench-partner": (Role.PARTNER, ())}
+"""Who the benchmark asks as: one user per role; the officer keeps Xide, the partner is paired with it."""
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -53,6 +57,8 @@ class Case:
     path: str | None = None
     """For a non-GraphQL endpoint (tiles): GET this path; ``record_with`` gives its SQL."""
     record_with: Any = None
+    user: str = "bench-admin"
+    """Which of ``BENCH_USERS`` asks (the token sent, and the viewer scope of the recorded SQL)."""
 
 
 @dataclass
@@ -121,8 +127,26 @@ def server(settings: Settings, database: str) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-async def record(sm: async_sessionmaker, settings: Settings, case: Case) -> list[tuple[str, tuple[Any, ...]]]:  # type: ignore[type-arg]
-    """Run the case in-process once; return the SQL statements it sent, with their parameters."""
+async def ensure_users(sm: async_sessionmaker) -> dict[str, Viewer]:  # type: ignore[type-arg]
+    """The benchmark users (and a "[generated] bench partner" paired with BENCH_COUNTY), created when missing."""
+    async with sm() as s, s.begin():
+        pid = await s.scalar(text("SELECT id FROM cooperation_partner WHERE name = '[generated] bench partner'"))
+        if pid is None:
+            pid = await s.scalar(text("INSERT INTO cooperation_partner (name, kind) VALUES ('[generated] bench partner', "
+                                      "'enterprise') RETURNING id"))
+            await s.execute(text("INSERT INTO partner_county VALUES (:p, :c)"), {"p": pid, "c": BENCH_COUNTY})
+    out = {}
+    for name, (role, areas) in BENCH_USERS.items():
+        if await viewer_by_name(sm, name) is None:
+            await add_user(sm, name, role, areas, pid if role is Role.PARTNER else None)
+        out[name] = await viewer_by_name(sm, name)
+    return out  # type: ignore[return-value]
+
+
+async def record(sm: async_sessionmaker, settings: Settings, case: Case,  # type: ignore[type-arg]
+                 viewer: Viewer) -> list[tuple[str, tuple[Any, ...]]]:
+    """Run the case in-process once as ``viewer``; return the SQL statements it sent, with their parameters
+    (the viewer's scope statement included: the baseline replays exactly what the service sends)."""
     sent: list[tuple[str, tuple[Any, ...]]] = []
     engine = sm.kw["bind"].sync_engine
 
@@ -132,11 +156,11 @@ async def record(sm: async_sessionmaker, settings: Settings, case: Case) -> list
     event.listen(engine, "before_cursor_execute", on)
     try:
         if case.record_with is not None:
-            await case.record_with(sm)
+            await case.record_with(sm, viewer)
         else:
             schema = build_schema(settings)
             r = await schema.execute(case.query, variable_values=case.variables or None,
-                                     context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
+                                     context_value=Context(sessionmaker=sm, settings=settings, viewer=viewer))
             if r.errors:
                 raise RuntimeError(f"{case.name}: {r.errors}")
     finally:
@@ -154,7 +178,9 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
         n = await c.scalar(text("SELECT count(*) FROM household"))
     if not n or n < 100_000:
         raise SystemExit(f"database {database} holds {n} households: run `anju seed --scale sichuan` first")
-    recorded = {c.name: await record(sm, settings, c) for c in cases}
+    viewers = await ensure_users(sm)
+    recorded = {c.name: await record(sm, settings, c, viewers[c.user]) for c in cases}
+    tokens = {name: {"Authorization": f"Bearer {issue_token(settings, name)}"} for name in viewers}
     raw_url = make_url(settings.sqlalchemy_url(database)).set(drivername="postgresql")
     conn = await asyncpg.connect(raw_url.render_as_string(hide_password=False))
     results = []
@@ -166,12 +192,13 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
                 for i in range(warmup + runs):
                     t0 = time.perf_counter()
                     if case.path is not None:
-                        resp = client.get(url.removesuffix("/graphql") + case.path)
+                        resp = client.get(url.removesuffix("/graphql") + case.path, headers=tokens[case.user])
                         t1 = time.perf_counter()
                         if resp.status_code != 200:
                             raise RuntimeError(f"{case.name}: {resp.status_code}")
                     else:
-                        resp = client.post(url, json={"query": case.query, "variables": case.variables})
+                        resp = client.post(url, json={"query": case.query, "variables": case.variables},
+                                           headers=tokens[case.user])
                         t1 = time.perf_counter()
                         body = resp.json()
                         if resp.status_code != 200 or body.get("errors"):

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Any
 
 from bench.common import Case, main, run_cases
 from resolvers import spatial
+from resolvers.access import scoped_sessionmaker
 
 SEAT = (102.410818, 28.31002)  # Xide county seat (data/liangshan/county_seats.csv)
+
+
+def record_tile(layer: str, z: int, x: int, y: int) -> Any:
+    """``Case.record_with`` for a tile: the tile's SQL in the asking viewer's scope."""
+    return partial(lambda sm, viewer: spatial.tile(scoped_sessionmaker(sm, viewer), layer, z, x, y, max_features=10000))
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -32,7 +39,7 @@ async def run() -> None:
              "{ householdsBeyond(distanceMeters: 5000, ofKinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK, COMMUNITY_FACTORY], "
              "areaCode: \"513432\", first: 100) { totalCount nodes { id code } } }"),
         Case(f"vector tile households z10 ({x}/{y})", path=f"/tiles/households/10/{x}/{y}.mvt",
-             record_with=partial(lambda sm, x, y: spatial.tile(sm, "households", 10, x, y, max_features=10000), x=x, y=y)),
+             record_with=record_tile("households", 10, x, y)),
     ]
     await run_cases("spatial", "Spatial benchmark (bench/spatial.py)", cases)
 

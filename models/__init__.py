@@ -207,6 +207,7 @@ class RelocationSite(Base):
         Index("ix_relocation_site_boundary", "boundary", postgresql_using="gist"),
         Index("ix_relocation_site_location_geog", text("(CAST(location AS geography))"), postgresql_using="gist"),
         Index("ix_relocation_site_located_code", "located_code", postgresql_ops={"located_code": "text_pattern_ops"}),
+        Index("ix_relocation_site_county", text("left(admin_code, 6)")),  # partners' row scope (migration 0007)
     )
 
 
@@ -243,6 +244,7 @@ class Facility(Base):
         Index("ix_facility_location_geog", text("(CAST(location AS geography))"), postgresql_using="gist"),
         Index("ix_facility_located_code", "located_code", postgresql_ops={"located_code": "text_pattern_ops"}),
         Index("ix_facility_kind", "kind"),
+        Index("ix_facility_county", text("left(admin_code, 6)")),  # partners' row scope (migration 0007)
     )
 
 

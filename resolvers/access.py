@@ -2,8 +2,8 @@
 
 Scope is enforced by PostgreSQL, not by hiding fields. Every request's sessions carry the
 ``Viewer``; at the start of each transaction (``after_begin``) the viewer's scope goes into
-``anju.*`` settings, and county officers and partners switch to the role ``anju_scoped``, which
-the row-level-security policies of migration 0007 confine:
+``anju.*`` settings, and county officers and partners switch to the role ``anju_officer`` /
+``anju_partner``, which the row-level-security policies of migration 0007 confine:
 
 =================  ===========================  ===========================  ==================
 role               households and below          sites, facilities            personal data
@@ -39,7 +39,8 @@ from resolvers.errors import InvalidInput, NotFound, OutOfScope
 from resolvers.query import area_code_prefix
 
 Role = m.ViewerRole
-SCOPED_ROLE = "anju_scoped"
+DB_ROLES = {Role.COUNTY_OFFICER: "anju_officer", Role.PARTNER: "anju_partner"}
+"""The PostgreSQL role each scoped viewer's transactions run as (migration 0007)."""
 RECORDS, AGGREGATES = "records", "aggregates"
 
 
@@ -83,16 +84,14 @@ class Viewer:
         if self.role in (Role.ADMIN, Role.PLANNER):
             return {"anju.pii": "on" if self.role is Role.ADMIN else "off"}
         if self.role is Role.COUNTY_OFFICER:
-            codes = self.area_codes
-            households, places, pii = "areas", "all", "on"
-        else:
-            codes = self.paired_counties
-            households, places, pii = ("areas" if mode == AGGREGATES else "none"), "areas", "off"
+            codes, households, pii = self.area_codes, "areas", "on"
+        else:  # partners: the paired counties bound places always, households only in aggregates
+            codes, households, pii = self.paired_counties, ("areas" if mode == AGGREGATES else "none"), "off"
         counties = sorted({c[:6] for c in codes})
         patterns = sorted({area_code_prefix(c, "areaCodes") + "%" for c in codes})
-        return {"anju.households": households, "anju.places": places, "anju.pii": pii,
+        return {"anju.households": households, "anju.pii": pii,
                 "anju.counties": "{" + ",".join(counties) + "}", "anju.patterns": "{" + ",".join(patterns) + "}",
-                "anju.partner_id": str(self.partner_id or ""), "role": SCOPED_ROLE}
+                "anju.partner_id": str(self.partner_id or ""), "role": DB_ROLES[self.role]}
 
     def require(self, allowed: bool, what: str) -> None:
         """Raises OutOfScope (FORBIDDEN) naming ``what`` unless ``allowed``."""

@@ -8,8 +8,11 @@
 - ``cooperation_project.self_raised_share``: the share of a co-funded project's cost households
   raised themselves (the report's courtyard renovation: 0.7).
 - Row-level security. County officers and partners run every statement as the NOLOGIN role
-  ``anju_scoped`` (``SET LOCAL ROLE`` at the start of each transaction, with the viewer's scope in
-  ``anju.*`` settings); the policies below confine that role to the viewer's rows. Admins and
+  ``anju_officer`` / ``anju_partner`` (``SET LOCAL ROLE`` at the start of each transaction, with the
+  viewer's scope in ``anju.*`` settings); the policies below confine those roles to the viewer's
+  rows (officers: households under their area codes, every site and facility; partners: no
+  household record, sites and facilities of their paired counties, their own partner records; in
+  aggregate transactions the households of their paired counties). Admins and
   planners see every row by definition and keep the login role (RLS would also stop PostgreSQL from
   using spatial indexes for their filters, because PostGIS operators are not leakproof). Policy
   quals are security barriers: a viewer's filter is never evaluated over rows it may not see.
@@ -32,35 +35,41 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-ROLE = "anju_scoped"
+OFFICER, PARTNER = "anju_officer", "anju_partner"
+ROLES = (OFFICER, PARTNER)
 VIEWER_ROLES = ("admin", "county_officer", "planner", "partner")
 
 
-def _guc(name: str) -> str:
-    """A viewer setting, read once per statement (an InitPlan), '' when unset."""
-    return f"(SELECT coalesce(current_setting('anju.{name}', true), ''))"
+def _array(name: str, kind: str) -> str:
+    """A viewer setting as an array, read once per statement (an InitPlan); NULL when unset."""
+    return f"CAST((SELECT nullif(current_setting('anju.{name}', true), '')::{kind}[]) AS {kind}[])"
 
 
-HOUSEHOLD_SCOPE = (f"{_guc('households')} = 'all' OR ({_guc('households')} = 'areas' "
-                   "AND county_code = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::varchar[]) AS varchar[])) "
-                   "AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])))")
-BY_HOUSEHOLD = f"{_guc('households')} = 'all' OR EXISTS (SELECT 1 FROM household h WHERE h.id = household_id)"
-PLACE_SCOPE = (f"{_guc('places')} = 'all' OR admin_code LIKE ANY "
-               "(CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[]))")
+# Every qual is a plain conjunction so ``county_code = ANY(…)`` / ``left(admin_code, 6) = ANY(…)`` can
+# drive an index scan; PostGIS operators in the viewer's own filters are not leakproof and so are
+# evaluated after these quals, never through a spatial index.
+HOUSEHOLD_SCOPE = ("(SELECT current_setting('anju.households', true)) = 'areas' "
+                   f"AND county_code = ANY ({_array('counties', 'varchar')}) "
+                   f"AND admin_code LIKE ANY ({_array('patterns', 'text')})")
+BY_HOUSEHOLD = "EXISTS (SELECT 1 FROM household h WHERE h.id = household_id)"
+PAIRED_PLACES = (f"left(admin_code, 6) = ANY ({_array('counties', 'text')}) "
+                 f"AND admin_code LIKE ANY ({_array('patterns', 'text')})")
 PARTNER_ID = "(SELECT nullif(current_setting('anju.partner_id', true), '')::bigint)"
 
+# table -> {role: qual}; a role without a policy on a table with RLS reads no row of it.
 POLICIES = {
-    "household": HOUSEHOLD_SCOPE,
-    "member": BY_HOUSEHOLD,
-    "employment": BY_HOUSEHOLD,
-    "income_linkage": BY_HOUSEHOLD,
-    "household_income": BY_HOUSEHOLD,
-    "household_employment_status": BY_HOUSEHOLD,
-    "relocation_site": PLACE_SCOPE,
-    "facility": PLACE_SCOPE,
-    "cooperation_partner": f"id = {PARTNER_ID}",
-    "partner_county": f"partner_id = {PARTNER_ID}",
-    "cooperation_project": f"partner_id = {PARTNER_ID}",
+    "household": {OFFICER: HOUSEHOLD_SCOPE, PARTNER: HOUSEHOLD_SCOPE},
+    "member": {OFFICER: BY_HOUSEHOLD, PARTNER: BY_HOUSEHOLD},
+    "employment": {OFFICER: BY_HOUSEHOLD, PARTNER: BY_HOUSEHOLD},
+    "income_linkage": {OFFICER: BY_HOUSEHOLD, PARTNER: BY_HOUSEHOLD},
+    "household_income": {OFFICER: BY_HOUSEHOLD, PARTNER: BY_HOUSEHOLD},
+    "household_employment_status": {OFFICER: BY_HOUSEHOLD, PARTNER: BY_HOUSEHOLD},
+    # officers: all public infrastructure (a constant-true qual keeps the spatial indexes usable)
+    "relocation_site": {OFFICER: "true", PARTNER: PAIRED_PLACES},
+    "facility": {OFFICER: "true", PARTNER: PAIRED_PLACES},
+    "cooperation_partner": {PARTNER: f"id = {PARTNER_ID}"},
+    "partner_county": {PARTNER: f"partner_id = {PARTNER_ID}"},
+    "cooperation_project": {PARTNER: f"partner_id = {PARTNER_ID}"},
 }
 READ_ONLY = ("admin_area", "site_origin")
 
@@ -130,34 +139,43 @@ def upgrade() -> None:
     for f in FUNCTIONS:
         op.execute(f)
 
-    op.execute(f"""DO $$ BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN
-            CREATE ROLE {ROLE} NOLOGIN NOINHERIT;
-        END IF; END $$""")
-    op.execute(f"GRANT {ROLE} TO CURRENT_USER")
-    for table, qual in POLICIES.items():
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {ROLE}")
+    for table in ("relocation_site", "facility"):
+        op.execute(f"CREATE INDEX ix_{table}_county ON {table} (left(admin_code, 6))")
+    for role in ROLES:
+        op.execute(f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE {role} NOLOGIN NOINHERIT;
+            END IF; END $$""")
+        op.execute(f"GRANT {role} TO CURRENT_USER")
+        for table in POLICIES:
+            op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role}")
+        for table in READ_ONLY:
+            op.execute(f"GRANT SELECT ON {table} TO {role}")
+        # Scoped viewers write audit rows but read none (the audit log is for admins, who are not scoped).
+        op.execute(f"GRANT INSERT ON audit_log TO {role}")
+        op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        op.execute(f"GRANT EXECUTE ON FUNCTION anju_exists(text, bigint) TO {role}")
+    for table, quals in POLICIES.items():
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"CREATE POLICY viewer_scope ON {table} TO {ROLE} USING ({qual})")
-    for table in READ_ONLY:
-        op.execute(f"GRANT SELECT ON {table} TO {ROLE}")
-    # Scoped viewers write audit rows but read none (the audit log is for admins, who are not scoped).
-    op.execute(f"GRANT INSERT ON audit_log TO {ROLE}")
+        for role, qual in quals.items():
+            op.execute(f"CREATE POLICY {role}_scope ON {table} TO {role} USING ({qual})")
     op.execute("ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY viewer_writes ON audit_log FOR INSERT TO {ROLE} WITH CHECK (true)")
-    op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {ROLE}")
-    op.execute(f"GRANT EXECUTE ON FUNCTION anju_exists(text, bigint) TO {ROLE}")
+    op.execute(f"CREATE POLICY viewer_writes ON audit_log FOR INSERT TO {OFFICER}, {PARTNER} WITH CHECK (true)")
 
 
 def downgrade() -> None:
-    # The role is cluster-wide and other databases may use it: only this database's grants go.
-    for table in [*POLICIES, "audit_log"]:
-        op.execute(f"DROP POLICY IF EXISTS viewer_scope ON {table}")
-        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    # The roles are cluster-wide and other databases may use them: only this database's grants go.
     op.execute("DROP POLICY IF EXISTS viewer_writes ON audit_log")
-    for table in [*POLICIES, *READ_ONLY]:
-        op.execute(f"REVOKE ALL ON {table} FROM {ROLE}")
-    op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {ROLE}")
+    for table, quals in POLICIES.items():
+        for role in quals:
+            op.execute(f"DROP POLICY IF EXISTS {role}_scope ON {table}")
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    for role in ROLES:
+        for table in [*POLICIES, *READ_ONLY]:
+            op.execute(f"REVOKE ALL ON {table} FROM {role}")
+        op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+    for table in ("relocation_site", "facility"):
+        op.execute(f"DROP INDEX IF EXISTS ix_{table}_county")
     op.execute("DROP FUNCTION IF EXISTS anju_exists(text, bigint)")
     op.execute("DROP FUNCTION IF EXISTS anju_mask_phone(text)")
     op.execute("DROP FUNCTION IF EXISTS anju_mask_name(text)")
