@@ -3,7 +3,8 @@ validation and before any resolver runs, with the request's variables.
 
 Cost: every selected field costs 1, and everything below a list field is multiplied by the number
 of items it may return — its ``first`` (or ``k``) argument, the default page size for a connection
-without ``first``, and ``LIST_ITEMS`` for other lists. ``households(first: 500) { nodes { members {
+without ``first``, and ``LIST_ITEMS`` for other lists; a ``featureCollection`` adds its ``limit``
+(features). ``households(first: 500) { nodes { members {
 name } } }`` costs 1 + 500 × (1 + 1 + 5 × 1) = 3,501.
 """
 
@@ -49,8 +50,9 @@ def _arg(field: FieldNode, name: str, variables: dict[str, Any]) -> Any:
 
 class _Cost:
     def __init__(self, schema: GraphQLSchema, doc: DocumentNode, variables: dict[str, Any], page_size: int,
-                 max_page_size: int) -> None:
+                 max_page_size: int, feature_default: int = 5000) -> None:
         self.schema = schema
+        self.feature_default = feature_default
         self.max_page_size = max_page_size
         self.variables = variables
         self.page_size = page_size
@@ -94,11 +96,16 @@ class _Cost:
             # a connection's own ``first`` already counts its ``nodes``
             mult = 1 if ptype.name.endswith("Connection") else self.multiplier(node, field_def.type)
             total += 1 + mult * self.cost(node.selection_set, get_named_type(field_def.type))
+            if "limit" in field_def.args and get_named_type(field_def.type).name == "JSON":
+                # a FeatureCollection: its features count like list items
+                limit = _arg(node, "limit", self.variables)
+                total += limit if isinstance(limit, int) and limit > 0 else int(field_def.args["limit"].default_value
+                                                                                 or self.feature_default)
         return total
 
 
 def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None,
-                   page_size: int, max_page_size: int) -> tuple[int, int]:
+                   page_size: int, max_page_size: int, feature_default: int = 5000) -> tuple[int, int]:
     """(cost, root fields) of the operation that will run."""
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
     op = next((o for o in ops if o.name and o.name.value == operation_name), None) if operation_name else (
@@ -106,7 +113,7 @@ def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str
     if op is None:
         return 0, 0
     root = schema.mutation_type if op.operation.value == "mutation" else schema.query_type
-    c = _Cost(schema, doc, variables or {}, page_size, max_page_size)
+    c = _Cost(schema, doc, variables or {}, page_size, max_page_size, feature_default)
     roots = sum(1 for _ in c.fields(op.selection_set, root))
     return c.cost(op.selection_set, root), roots
 
@@ -114,15 +121,16 @@ def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str
 class CostLimiter(SchemaExtension):
     """Refuses an operation whose cost or number of root fields is above the settings' limits."""
 
-    def __init__(self, *, max_cost: int, max_root_fields: int, page_size: int, max_page_size: int) -> None:
-        self.max_cost, self.max_root_fields = max_cost, max_root_fields
+    def __init__(self, *, max_cost: int, max_root_fields: int, page_size: int, max_page_size: int,
+                 feature_default: int = 5000) -> None:
+        self.max_cost, self.max_root_fields, self.feature_default = max_cost, max_root_fields, feature_default
         self.page_size, self.max_page_size = page_size, max_page_size
 
     def on_execute(self) -> Iterator[None]:
         ec = self.execution_context
         if ec.graphql_document is not None and not ec.result:
             cost, roots = operation_cost(ec.schema._schema, ec.graphql_document, ec.operation_name,
-                                         ec.variables, self.page_size, self.max_page_size)
+                                         ec.variables, self.page_size, self.max_page_size, self.feature_default)
             error = None
             if roots > self.max_root_fields:
                 error = GraphQLError(f"maxRootFields: the operation selects {roots} root fields; at most "

@@ -447,3 +447,22 @@ async def test_row_level_security_is_what_confines_scoped_viewers(sm, truth):  #
         assert got["relocation_site"] == full["relocation_site"]
         assert got["facility"] == (truth["xide_facilities"] if label == "partner" else full["facility"])
         assert got["cooperation_partner"] == (1 if label == "partner" else 0)
+
+
+def test_cost_counts_list_sizes_by_hand(schema) -> None:  # type: ignore[no-untyped-def]
+    """The cost rule on documents whose cost is worked out by hand (schema/limits.py)."""
+    from graphql import parse
+
+    from schema.limits import operation_cost
+
+    def cost(q: str, **variables: Any) -> tuple[int, int]:
+        return operation_cost(schema._schema, parse(q), None, variables, 50, 500)
+
+    # households 1 + 500 × (nodes 1 + id 1 + members 1 + 5 × name 1) = 1 + 500 × 8
+    assert cost("{ households(first: 500) { nodes { id members { name } } } }") == (4001, 1)
+    # first from a variable; a connection without first counts 50; two root fields
+    assert cost("query($n: Int) { a: households(first: $n) { totalCount } b: households { totalCount } }", n=7) == (
+        (1 + 7 * 1) + (1 + 50 * 1), 2)
+    # fragments count where they are spread; featureCollection adds its limit (default 5,000)
+    assert cost("fragment F on Household { id code } { households(first: 2) { nodes { ...F } } "
+                "featureCollection(layer: FACILITIES) }") == (1 + 2 * (1 + 2) + 1 + 5000, 2)

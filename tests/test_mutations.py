@@ -35,7 +35,8 @@ async def mx(settings, schema):  # type: ignore[no-untyped-def]
                 "(SELECT string_agg(t::text, ',' ORDER BY id) FROM member t), "
                 "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t), "
                 "(SELECT string_agg(t::text, ',' ORDER BY id) FROM income_linkage t), "
-                "(SELECT string_agg(t::text, ',' ORDER BY household_id, year) FROM household_income t)))")))
+                "(SELECT string_agg(t::text, ',' ORDER BY household_id, year) FROM household_income t), "
+                "(SELECT count(*) FROM audit_log)))")))
 
     async def version(hh: str) -> int:
         async with eng.connect() as c:
@@ -325,3 +326,57 @@ async def test_one_failing_mutation_does_not_hide_the_others(mx):  # type: ignor
                   '{ household { version } } }', h=str(ids["h2"]), v=v, stale=v)
     assert r.data == {"ok": {"household": {"version": v + 1}}, "bad": None}
     assert [e.extensions["code"] for e in r.errors] == ["CONFLICT"]
+
+
+async def test_every_mutation_writes_one_audit_row_in_its_transaction(mx):  # type: ignore[no-untyped-def]
+    """The seven record keepers' mutations on h13 (member o): one audit row each, naming who, what and the
+    record before/after; a failing mutation (stale version) leaves no row and nothing else."""
+    run, ids, snapshot, version = mx
+    eng = handbuilt_engines["anju_test_mut"]
+    h = str(ids["h13"])
+    steps = [
+        ("addMember", 'mutation($h: ID!, $v: Int!) { addMember(input: {householdId: $h, version: $v, name: "王小明", '
+         'gender: MALE, birthYear: 2001, relation: CHILD, laborForce: true}) { member { id } } }'),
+        ("recordEmployment", 'mutation($m: ID!, $v: Int!) { recordEmployment(input: {memberId: $m, version: $v, '
+         'channel: FLEXIBLE, startOn: "2024-01-01", stable: false}) { employment { id } } }'),
+        ("recordIncomeLinkage", 'mutation($h: ID!, $v: Int!) { recordIncomeLinkage(input: {householdId: $h, version: $v, '
+         'mechanism: OTHER, year: 2024, amount: "5.00"}) { incomeLinkage { id } } }'),
+        ("recordHouseholdIncome", 'mutation($h: ID!, $v: Int!) { recordHouseholdIncome(input: {householdId: $h, '
+         'version: $v, year: 2024, netIncome: "9000.00"}) { household { id } } }'),
+        ("setMonitoringStatus", 'mutation($h: ID!, $v: Int!) { setMonitoringStatus(input: {householdId: $h, version: $v, '
+         'category: MARGINAL, riskEliminated: false}) { household { id } } }'),
+        ("updateMember", 'mutation($m: ID!, $v: Int!) { updateMember(input: {memberId: $m, version: $v, '
+         'name: "欧阳娜娜"}) { member { id } } }'),
+        ("endEmployment", 'mutation($e: ID!, $v: Int!) { endEmployment(input: {employmentId: $e, version: $v, '
+         'endOn: "2024-02-01"}) { employment { id } } }'),
+    ]
+    async with eng.connect() as c:
+        start = int(await c.scalar(text("SELECT coalesce(max(id), 0) FROM audit_log")))
+    member = emp = None
+    for action, q in steps:
+        r = await run(q, h=h, m=member, e=emp, v=await version("h13"))
+        assert r.errors is None, (action, r.errors)
+        member = member or r.data.get("addMember", {}).get("member", {}).get("id")
+        emp = emp or (r.data.get("recordEmployment") or {}).get("employment", {}).get("id")
+    async with eng.connect() as c:
+        rows = [dict(x) for x in (await c.execute(text(
+            "SELECT user_name, role, action, entity, entity_id, before, after FROM audit_log "
+            "WHERE id > :s ORDER BY id"), {"s": start})).mappings()]
+    assert [x["action"] for x in rows] == [a for a, _ in steps]
+    assert {(x["user_name"], x["role"]) for x in rows} == {("test-admin", "admin")}
+    by = {x["action"]: x for x in rows}
+    assert by["recordHouseholdIncome"]["entity_id"] == f"{h}/2024"
+    assert by["recordHouseholdIncome"]["before"] is None and by["recordHouseholdIncome"]["after"]["net_income"] == 9000.0
+    mon = by["setMonitoringStatus"]
+    assert (mon["before"]["monitoring_category"], mon["after"]["monitoring_category"]) == (None, "marginal")
+    assert mon["after"]["version"] == mon["before"]["version"] + 1
+    # names appear masked only: 欧阳娜娜 → 欧***, 王小明 → 王**
+    assert (by["updateMember"]["before"]["name"], by["updateMember"]["after"]["name"]) == ("王**", "欧***")
+    assert by["addMember"]["after"]["name"] == "王**" and "id_number_hash" not in by["addMember"]["after"]
+    end = by["endEmployment"]
+    assert (end["entity_id"], end["before"]["end_on"], end["after"]["end_on"]) == (emp, None, "2024-02-01")
+    # a stale version: CONFLICT, and neither the change nor an audit row is written
+    before = await snapshot()
+    r = await run(steps[3][1], h=h, v=await version("h13") - 1)
+    assert r.errors[0].extensions["code"] == "CONFLICT"
+    assert await snapshot() == before
