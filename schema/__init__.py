@@ -61,5 +61,6 @@ def build_schema(settings: Any) -> strawberry.Schema:
                     lambda: CostLimiter(max_cost=settings.max_cost, max_root_fields=settings.max_root_fields,
                                         page_size=settings.paging.default_page_size,
                                         max_page_size=settings.paging.max_page_size,
-                                        feature_default=settings.features.default_limit)],
+                                        feature_default=settings.features.default_limit,
+                                        feature_max=settings.features.max_limit)],
     )

@@ -50,9 +50,9 @@ def _arg(field: FieldNode, name: str, variables: dict[str, Any]) -> Any:
 
 class _Cost:
     def __init__(self, schema: GraphQLSchema, doc: DocumentNode, variables: dict[str, Any], page_size: int,
-                 max_page_size: int, feature_default: int = 5000) -> None:
+                 max_page_size: int, feature_default: int = 5000, feature_max: int = 10_000) -> None:
         self.schema = schema
-        self.feature_default = feature_default
+        self.feature_default, self.feature_max = feature_default, feature_max
         self.max_page_size = max_page_size
         self.variables = variables
         self.page_size = page_size
@@ -99,13 +99,14 @@ class _Cost:
             if "limit" in field_def.args and get_named_type(field_def.type).name == "JSON":
                 # a FeatureCollection: its features count like list items
                 limit = _arg(node, "limit", self.variables)
-                total += limit if isinstance(limit, int) and limit > 0 else int(field_def.args["limit"].default_value
-                                                                                 or self.feature_default)
+                # (out of range: BAD_USER_INPUT of `limit`, not a cost)
+                total += min(limit, self.feature_max) if isinstance(limit, int) and limit > 0 else self.feature_default
         return total
 
 
 def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None,
-                   page_size: int, max_page_size: int, feature_default: int = 5000) -> tuple[int, int]:
+                   page_size: int, max_page_size: int, feature_default: int = 5000,
+                   feature_max: int = 10_000) -> tuple[int, int]:
     """(cost, root fields) of the operation that will run."""
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
     op = next((o for o in ops if o.name and o.name.value == operation_name), None) if operation_name else (
@@ -113,7 +114,7 @@ def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str
     if op is None:
         return 0, 0
     root = schema.mutation_type if op.operation.value == "mutation" else schema.query_type
-    c = _Cost(schema, doc, variables or {}, page_size, max_page_size, feature_default)
+    c = _Cost(schema, doc, variables or {}, page_size, max_page_size, feature_default, feature_max)
     roots = sum(1 for _ in c.fields(op.selection_set, root))
     return c.cost(op.selection_set, root), roots
 
@@ -122,15 +123,17 @@ class CostLimiter(SchemaExtension):
     """Refuses an operation whose cost or number of root fields is above the settings' limits."""
 
     def __init__(self, *, max_cost: int, max_root_fields: int, page_size: int, max_page_size: int,
-                 feature_default: int = 5000) -> None:
-        self.max_cost, self.max_root_fields, self.feature_default = max_cost, max_root_fields, feature_default
+                 feature_default: int = 5000, feature_max: int = 10_000) -> None:
+        self.max_cost, self.max_root_fields = max_cost, max_root_fields
+        self.feature_default, self.feature_max = feature_default, feature_max
         self.page_size, self.max_page_size = page_size, max_page_size
 
     def on_execute(self) -> Iterator[None]:
         ec = self.execution_context
         if ec.graphql_document is not None and not ec.result:
             cost, roots = operation_cost(ec.schema._schema, ec.graphql_document, ec.operation_name,
-                                         ec.variables, self.page_size, self.max_page_size, self.feature_default)
+                                         ec.variables, self.page_size, self.max_page_size, self.feature_default,
+                                         self.feature_max)
             error = None
             if roots > self.max_root_fields:
                 error = GraphQLError(f"maxRootFields: the operation selects {roots} root fields; at most "
