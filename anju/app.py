@@ -118,11 +118,42 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
             except Unavailable:
                 await _error_response(UNAVAILABLE, 503, "INTERNAL")(scope, receive, send)
                 return
+        body = await _read_body(receive, self.max_body_bytes)
+        if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
+            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413,
+                                  "QUERY_TOO_COMPLEX")(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        request = Request(scope=scope, receive=replay)
         try:
             response = await self.run(request)
         except HTTPException as exc:
             response = _error_response(exc.reason, exc.status_code)
-        await response(scope, receive, send)
+        await response(scope, replay, send)
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``limit`` bytes (the rest is not read)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -94,7 +94,11 @@ def issue_token(settings: Settings, user: str, *, ttl_hours: float | None = None
     if k.signing_key is None:
         raise ConfigError("ANJU_AUTH__JWT_PRIVATE_KEY (PEM) is needed to issue RS256 tokens")
     now = now or dt.datetime.now(dt.UTC)
-    ttl = dt.timedelta(hours=ttl_hours if ttl_hours is not None else settings.auth.token_ttl_hours)
+    hours = ttl_hours if ttl_hours is not None else settings.auth.token_ttl_hours
+    if not 0 < hours <= settings.auth.max_token_hours:
+        raise ConfigError(f"token lifetime {hours} h: must be above 0 and at most {settings.auth.max_token_hours} h "
+                          "(auth.max_token_hours)")
+    ttl = dt.timedelta(hours=hours)
     claims = {"sub": user, "iat": now, "exp": now + ttl, "iss": settings.auth.issuer, "aud": settings.auth.audience}
     return jwt.encode(claims, k.signing_key, algorithm=k.algorithm)
 
@@ -103,7 +107,8 @@ def verify_token(k: Keys, settings: Settings, header: str | None) -> str:
     """The user name of a valid ``Authorization: Bearer <token>`` header.
 
     Raises:
-        AuthError: no header, not a Bearer token, malformed, wrongly signed, expired, or missing a claim.
+        AuthError: no header, not a Bearer token, malformed, wrongly signed, expired, missing a claim, or
+        claiming a lifetime above ``auth.max_token_hours``.
     """
     if not header:
         raise AuthError("authentication required: send 'Authorization: Bearer <token>' (issue one with `anju token NAME`)")
@@ -121,4 +126,7 @@ def verify_token(k: Keys, settings: Settings, header: str | None) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise AuthError("invalid token (no subject)")
+    lifetime = claims["exp"] - claims["iat"] if all(isinstance(claims[c], int | float) for c in ("exp", "iat")) else None
+    if lifetime is None or lifetime > settings.auth.max_token_hours * 3600:
+        raise AuthError("invalid token (lifetime longer than the server accepts)")
     return sub

@@ -198,6 +198,26 @@ def user_add(name: str = typer.Argument(..., help="user name: 1-64 of A-Z a-z 0-
     typer.echo(f"user {name} added ({r.value})")
 
 
+@user_app.command("disable")
+def user_disable(name: str = typer.Argument(..., help="the user whose tokens stop working now")) -> None:
+    """Disable a user: every token of it is refused from the next request on."""
+    from resolvers.access import set_disabled
+
+    if not _run_db(_settings(), lambda sm: set_disabled(sm, name, True)):
+        _fail(f"no user {name!r}")
+    typer.echo(f"user {name} disabled")
+
+
+@user_app.command("enable")
+def user_enable(name: str = typer.Argument(..., help="a disabled user")) -> None:
+    """Enable a disabled user again."""
+    from resolvers.access import set_disabled
+
+    if not _run_db(_settings(), lambda sm: set_disabled(sm, name, False)):
+        _fail(f"no user {name!r}")
+    typer.echo(f"user {name} enabled")
+
+
 @user_app.command("list")
 def user_list() -> None:
     """Every user with role, areas and partner."""

@@ -82,7 +82,9 @@ class AuthSettings(BaseModel):
     jwt_private_key: SecretStr | None = None
     issuer: str = "anju"
     audience: str = "anju"
-    token_ttl_hours: float = Field(12, gt=0, le=24 * 366, description="lifetime of tokens `anju token` issues")
+    token_ttl_hours: float = Field(12, gt=0, description="lifetime of tokens `anju token` issues")
+    max_token_hours: float = Field(24 * 90, gt=0, description="longest lifetime (exp − iat) a token may claim; "
+                                                               "longer ones are refused when issued and when used")
     demo_user: str = Field("demo-admin", description="admin created by `make run` (env=dev only)")
 
 

@@ -305,7 +305,9 @@ class Member(Base):
     labor_force: Mapped[bool] = mapped_column(Boolean)
     skills: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     household: Mapped[Household] = relationship(back_populates="members", lazy="raise")
-    __table_args__ = (CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),)
+    __table_args__ = (CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
+                      Index("uq_member_id_number_hash", "id_number_hash", unique=True,
+                            postgresql_where=text("id_number_hash IS NOT NULL")))
 
 
 class Employment(Base):

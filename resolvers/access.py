@@ -28,9 +28,10 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, event, func, null, select, text
+from sqlalchemy import case, event, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -191,6 +192,13 @@ async def add_user(sm: async_sessionmaker, name: str, role: m.ViewerRole, area_c
         return int(user.id)
 
 
+async def set_disabled(sm: async_sessionmaker, name: str, disabled: bool) -> bool:  # type: ignore[type-arg]
+    """Disable (every token of the user stops working at once) or enable a user; False when unknown."""
+    async with sm() as s, s.begin():
+        done = await s.execute(update(U).where(U.name == name).values(disabled=disabled))
+        return bool(done.rowcount)
+
+
 async def list_users(sm: async_sessionmaker) -> list[dict[str, Any]]:  # type: ignore[type-arg]
     """Every user: name, role, area codes, partner id, disabled."""
     async with sm() as s:
@@ -240,6 +248,7 @@ async def audit(s: AsyncSession, action: str, entity: str, entity_id: Any, befor
 
 
 PERSONAL = {"name": "anju_mask_name", "phone": "anju_mask_phone"}
+MONEY = {"amount", "net_income", "monthly_wage", "funds"}
 
 
 async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
@@ -254,6 +263,9 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
     if row is None:
         return None
     out = dict(row)
+    for col in MONEY & out.keys():  # yuan as "12345.67", not a float
+        if out[col] is not None:
+            out[col] = f"{Decimal(str(out[col])):.2f}"
     for col, fn in PERSONAL.items():
         if table == "member" and out.get(col) is not None:
             out[col] = await s.scalar(text(f"SELECT {fn}(:v)"), {"v": out[col]})

@@ -247,10 +247,11 @@ async def income_linkage_summary_by_area_codes(sm: async_sessionmaker,  # type: 
     return [found[k] for k in prefixed]
 
 
-async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int, first: int  # type: ignore[type-arg]
+async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int, first: int | None  # type: ignore[type-arg]
                          ) -> list[FacilityAmount]:
-    """The ``first`` facilities paying the most linkage yuan to the group's households in ``year``
-    (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key = admin code)."""
+    """The ``first`` (every one when None) facilities paying the most linkage yuan to the group's
+    households in ``year`` (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key =
+    admin code)."""
     params: dict[str, Any] = {"keys": [key], "year": year, "first": first}
     if scope == "area":
         key = area_code_prefix(key, "code")
@@ -263,7 +264,7 @@ async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int
              "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
              "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
              "WHERE l.year = :year AND l.facility_id IS NOT NULL "
-             "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first")
+             "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first")  # NULL: no limit
     async with sm() as s:
         rows = await s.execute(q, params)
         return [FacilityAmount(int(r.facility_id), round_yuan(r.amount), int(r.households)) for r in rows]

@@ -44,6 +44,12 @@ class OutOfScope(AnjuError):
     code = "FORBIDDEN"
 
 
+class Duplicate(AnjuError):
+    """The value must be unique and is recorded already → ``CONFLICT``."""
+
+    code = "CONFLICT"
+
+
 class StaleVersion(AnjuError):
     """Another edit changed the record first → ``CONFLICT``."""
 

@@ -11,6 +11,7 @@ validated before anything is written; errors name the field.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ from stdnum.cn import ric
 
 import models as m
 from resolvers.access import audit, check_write_scope, id_number_hash, row_json
-from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
+from resolvers.errors import Duplicate, InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.query import check_date, check_text_arg, check_year
 
@@ -109,6 +110,9 @@ async def _run(sm: async_sessionmaker, work: Any) -> Written:  # type: ignore[ty
     except DBAPIError as exc:
         if "InsufficientPrivilege" in type(exc.orig).__name__ or "row-level security" in str(exc.orig):
             raise OutOfScope("the change touches a record outside your areas; nothing was written") from None
+        if isinstance(exc, IntegrityError) and "uq_member_id_number_hash" in str(exc.orig):
+            raise Duplicate("idNumber: this ID number is already recorded for another member; nothing was written",
+                            field="idNumber") from None
         if isinstance(exc, IntegrityError):
             raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); "
                                "nothing was written") from None
@@ -286,14 +290,15 @@ def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[st
 
 def check_phone(value: str, field: str = "phone") -> str:
     """A Chinese mobile or landline number (libphonenumber), stored in national digits
-    (13812345678). Raises InvalidInput naming ``field``."""
+    (13812345678, 01012345678). Raises InvalidInput naming ``field``."""
     try:
         parsed = phonenumbers.parse(value, "CN")
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or parsed.country_code != 86 or not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(f"{field}: not a valid Chinese phone number", field=field)
-    return str(parsed.national_number)
+    # national format keeps a landline's trunk 0 (010 1234 5678 → 01012345678; mobiles 13812345678)
+    return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
 def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:

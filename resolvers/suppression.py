@@ -1,24 +1,27 @@
 """Small-cell suppression of aggregates shown to cooperation partners (issue #5).
 
 Rule: a cell — a count of households, or a count, sum or rate computed from fewer than ``k``
-households — is shown as ``None`` (``suppressed``), so no single household can be singled out.
-``k`` is ``privacy.min_cell_households`` (default 5).
+households — is not shown, so no single household can be singled out. ``k`` is
+``privacy.min_cell_households`` (default 5). Partners get aggregates of their paired counties only
+(not of sites, facilities or smaller areas, which could be differenced against the county).
 
-- Coverage: ``households`` < k suppresses the whole coverage. Each other household count below k is
-  null, and ``coverageRate`` with it. Person counts are null when the households behind them
-  (``households_employed`` / ``households_stably_employed`` / per channel) number below k.
-- Linkage summaries: ``householdsLinked`` < k suppresses total and every mechanism. A mechanism with
-  fewer than k households is null (amount and households); and when the suppressed mechanisms
-  together hold fewer than k households, the smallest shown ones are suppressed too, until they
-  hold at least k — otherwise ``total − Σ shown`` would give the hidden amounts back (secondary
-  suppression).
-- Per facility (``byFacility``, ``employees``, ``linkedHouseholds``): fewer than k households → null.
+- Coverage: ``households`` < k suppresses the whole coverage (every count null). Each other
+  household count below k is null, and ``coverageRate`` with it. Person counts are null when the
+  households behind them (``households_employed`` / ``households_stably_employed``) number below k.
+- Breakdowns (``byChannel``, ``byMechanism``, ``byFacility``): a cell of fewer than k households is
+  left out of the list — its name would already tell that such households exist. Secondary
+  suppression: while the left-out cells together hold fewer than k households, the smallest shown
+  cell is left out too, so ``total − Σ shown`` never gives back fewer than k households' values.
+- Linkage summaries: ``householdsLinked`` < k suppresses total and every breakdown.
+- ``suppressed`` is true whenever anything was nulled or left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from resolvers import coverage as cov
 
@@ -28,20 +31,25 @@ def cell(value: int, households: int, k: int | None) -> int | None:
     return value if k is None or households >= k else None
 
 
-def suppress_amount(amount: Decimal, households: int, k: int | None) -> Decimal | None:
-    """A sum over ``households``: None when they number fewer than ``k``."""
-    return amount if k is None or households >= k else None
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ShownChannel:
-    channel: object
-    count: int | None
+def shown_cells(items: Sequence[T], households: Callable[[T], int], k: int | None) -> tuple[list[T], bool]:
+    """The cells of a breakdown a partner may see, in their order, and whether any was left out
+    (primary: fewer than ``k`` households; secondary: until the left-out ones hold >= ``k``)."""
+    if k is None:
+        return list(items), False
+    hidden = {i for i, x in enumerate(items) if households(x) < k}
+    if hidden:
+        shown = sorted((i for i in range(len(items)) if i not in hidden), key=lambda i: (households(items[i]), i))
+        while sum(households(items[i]) for i in hidden) < k and shown:
+            hidden.add(shown.pop(0))
+    return [x for i, x in enumerate(items) if i not in hidden], bool(hidden)
 
 
 @dataclass(frozen=True)
 class ShownCoverage:
-    """``EmploymentCoverage`` as shown: cells may be None; ``suppressed`` when any is."""
+    """``EmploymentCoverage`` as shown: cells may be None, channels left out; ``suppressed`` when so."""
 
     households: int | None
     households_with_labor_force: int | None
@@ -50,7 +58,7 @@ class ShownCoverage:
     zero_employment_households: int | None
     employed_persons: int | None
     stably_employed_persons: int | None
-    by_channel: list[ShownChannel]
+    by_channel: list[cov.ChannelCount]
     suppressed: bool
 
 
@@ -63,44 +71,23 @@ def coverage(c: cov.EmploymentCoverage, k: int | None) -> ShownCoverage:
     zero = cell(c.zero_employment_households, c.zero_employment_households, k)
     employed = cell(c.employed_persons, c.households_employed, k)
     stably = cell(c.stably_employed_persons, c.households_stably_employed, k)
-    channels = [ShownChannel(x.channel, cell(x.count, x.households, k)) for x in c.by_channel]
+    channels, left_out = shown_cells(c.by_channel, lambda x: x.households, k)
     rate = covered / lf if lf and covered is not None else None
-    suppressed = None in (lf, covered, zero, employed, stably) or any(x.count is None for x in channels)
+    suppressed = left_out or None in (lf, covered, zero, employed, stably)
     return ShownCoverage(c.households, lf, covered, rate, zero, employed, stably, channels, suppressed)
-
-
-@dataclass(frozen=True)
-class ShownMechanism:
-    mechanism: object
-    amount: Decimal | None
-    households: int | None
 
 
 @dataclass(frozen=True)
 class ShownSummary:
     households_linked: int | None
     total: Decimal | None
-    by_mechanism: list[ShownMechanism]
+    by_mechanism: list[cov.MechanismAmount]
     suppressed: bool
-
-
-def mechanisms(items: list[cov.MechanismAmount], k: int | None) -> tuple[list[ShownMechanism], bool]:
-    """Primary and secondary suppression of per-mechanism cells (see the module docstring)."""
-    if k is None:
-        return [ShownMechanism(x.mechanism, x.amount, x.households) for x in items], False
-    hidden = {i for i, x in enumerate(items) if x.households < k}
-    if hidden:
-        shown = sorted((i for i in range(len(items)) if i not in hidden), key=lambda i: (items[i].households, i))
-        while sum(items[i].households for i in hidden) < k and shown:
-            hidden.add(shown.pop(0))
-    out = [ShownMechanism(x.mechanism, None, None) if i in hidden else ShownMechanism(x.mechanism, x.amount, x.households)
-           for i, x in enumerate(items)]
-    return out, bool(hidden)
 
 
 def summary(s: cov.IncomeLinkageSummary, k: int | None) -> ShownSummary:
     """Apply the rule above to one income-linkage summary."""
     if k is not None and s.households_linked < k:
-        return ShownSummary(None, None, [ShownMechanism(x.mechanism, None, None) for x in s.by_mechanism], True)
-    mech, hidden = mechanisms(s.by_mechanism, k)
-    return ShownSummary(s.households_linked, s.total, mech, hidden)
+        return ShownSummary(None, None, [], True)
+    mech, left_out = shown_cells(s.by_mechanism, lambda x: x.households, k)
+    return ShownSummary(s.households_linked, s.total, mech, left_out)

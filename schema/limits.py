@@ -114,7 +114,11 @@ def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str
     if op is None:
         return 0, 0
     root = schema.mutation_type if op.operation.value == "mutation" else schema.query_type
-    c = _Cost(schema, doc, variables or {}, page_size, max_page_size, feature_default, feature_max)
+    values = dict(variables or {})
+    for d in op.variable_definitions or ():  # `query($n: Int = 500)`: the default is what runs
+        if d.variable.name.value not in values and isinstance(d.default_value, IntValueNode):
+            values[d.variable.name.value] = int(d.default_value.value)
+    c = _Cost(schema, doc, values, page_size, max_page_size, feature_default, feature_max)
     roots = sum(1 for _ in c.fields(op.selection_set, root))
     return c.cost(op.selection_set, root), roots
 

@@ -17,7 +17,7 @@ import strawberry
 
 from resolvers import partners
 from resolvers.access import Role
-from resolvers.query import check_year, parse_id, require_id
+from resolvers.query import check_text_arg, check_year, parse_id, require_id
 from schema.enums import PartnerKind, ViewerRole
 from schema.scalars import JSON
 from schema.types import AdminArea, Connection, Ctx, Facility, RelocationSite, _area, _facility, _site, connection_args
@@ -170,6 +170,10 @@ class PartnerQuery:
                         first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
         info.context.viewer.require(info.context.viewer.is_admin, "auditLog")
         args = connection_args(info, first, after, kind="audit_log")
+        if entity is not None:
+            check_text_arg(entity, "entity")
+        if entity_id is not None:
+            check_text_arg(str(entity_id), "entityId")
         page = await partners.audit_page(info.context.sessionmaker, args, entity=entity,
                                          entity_id=str(entity_id) if entity_id is not None else None)
         return Connection.of(page, AuditEntry.from_row)

@@ -200,16 +200,17 @@ class RelocationSite:
         return area
 
     @strawberry.field(description="Households living at the site (rows with this site) that you may see, 户; "
-                                  "null for partner viewers below the small-cell threshold.")
+                                  "null for partner viewers (they get aggregates per paired county).")
     async def household_count(self, info: Ctx) -> int | None:
-        st = await info.context.loaders.site_stats.load(self._id)
-        return sup.cell(int(st.household_count), int(st.household_count), info.context.suppression_k)
+        if info.context.viewer.suppresses_small_cells:
+            return None
+        return int((await info.context.loaders.site_stats.load(self._id)).household_count)
 
-    @strawberry.field(description="Members of the site's households you may see, 人; null for partner viewers below "
-                                  "the small-cell threshold (of households).")
+    @strawberry.field(description="Members of the site's households you may see, 人; null for partner viewers.")
     async def population(self, info: Ctx) -> int | None:
-        st = await info.context.loaders.site_stats.load(self._id)
-        return sup.cell(int(st.population), int(st.household_count), info.context.suppression_k)
+        if info.context.viewer.suppresses_small_cells:
+            return None
+        return int((await info.context.loaders.site_stats.load(self._id)).population)
 
     @strawberry.field(description="Townships/villages the site's households came from (迁出地).")
     async def origin_areas(self, info: Ctx) -> list[AdminArea]:
@@ -256,11 +257,13 @@ class RelocationSite:
     @strawberry.field(description="Employment coverage (就业覆盖) of the site's households on `asOf` "
                                   "(default: today, Asia/Shanghai).")
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
+        info.context.viewer.require(not info.context.viewer.suppresses_small_cells, "employmentCoverage of a site")
         c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
     @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.")
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
+        info.context.viewer.require(not info.context.viewer.suppresses_small_cells, "incomeLinkageSummary of a site")
         summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
         return IncomeLinkageSummary.of(summary, "site", str(self._id), year, info.context.suppression_k)
 
@@ -302,24 +305,26 @@ class Facility:
         return await _site(info, self._site_id)
 
     @strawberry.field(description="Members (of the households you may see) with an employment here active on `asOf` "
-                                  "(default: today), persons; null for partner viewers when from fewer than k households.")
+                                  "(default: today), persons; null for partner viewers.")
     async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int | None:
-        n, hh = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
-        return sup.cell(int(n), int(hh), info.context.suppression_k)
-
-    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs or when employees is null.")
-    async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
-        if not self.planned_jobs:
+        if info.context.viewer.suppresses_small_cells:
             return None
-        n, hh = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
-        shown = sup.cell(int(n), int(hh), info.context.suppression_k)
-        return None if shown is None else shown / self.planned_jobs
+        n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
+        return int(n)
+
+    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.")
+    async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
+        if not self.planned_jobs or info.context.viewer.suppresses_small_cells:
+            return None
+        n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
+        return int(n) / self.planned_jobs
 
     @strawberry.field(description="Households (that you may see) with an income linkage to this facility in `year`; "
-                                  "null for partner viewers below k.")
+                                  "null for partner viewers.")
     async def linked_households(self, info: Ctx, year: int) -> int | None:
-        n = int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
-        return sup.cell(n, n, info.context.suppression_k)
+        if info.context.viewer.suppresses_small_cells:
+            return None
+        return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
 
 @strawberry.type(description="A facility and its geodesic distance (metres, WGS84 ellipsoid).")
@@ -499,7 +504,7 @@ class IncomeLinkage:
 @strawberry.type(description="Distinct employed members with an active employment in the channel.")
 class ChannelCount:
     channel: EmploymentChannel
-    count: int | None = strawberry.field(description="Persons; null when suppressed (partner viewers, < k households).")
+    count: int = strawberry.field(description="Persons.")
 
 
 SUPPRESSED = ("True when a cell is null because it rests on fewer than k households (partner viewers only; "
@@ -527,19 +532,18 @@ class EmploymentCoverage:
                    households_covered=x.households_covered, coverage_rate=x.coverage_rate,
                    zero_employment_households=x.zero_employment_households, employed_persons=x.employed_persons,
                    stably_employed_persons=x.stably_employed_persons, suppressed=x.suppressed,
-                   by_channel=[ChannelCount(channel=ch.channel, count=ch.count) for ch in x.by_channel])  # type: ignore[arg-type]
+                   by_channel=[ChannelCount(channel=ch.channel, count=ch.count) for ch in x.by_channel])
 
 
 @strawberry.type(description="Yuan of one linkage mechanism in a year.")
 class MechanismAmount:
     mechanism: LinkageMechanism
-    amount: Decimal | None = strawberry.field(description="Yuan; null when suppressed (partner viewers).")
-    households: int | None = strawberry.field(description="Households receiving it (1 on a single household's field); "
-                                                          "null when suppressed.")
+    amount: Decimal = strawberry.field(description="Yuan.")
+    households: int = strawberry.field(description="Households receiving it (1 on a single household's field).")
 
     @classmethod
-    def of(cls, x: cov.MechanismAmount | sup.ShownMechanism) -> MechanismAmount:
-        return cls(mechanism=x.mechanism, amount=x.amount, households=x.households)  # type: ignore[arg-type]
+    def of(cls, x: cov.MechanismAmount) -> MechanismAmount:
+        return cls(mechanism=x.mechanism, amount=x.amount, households=x.households)
 
 
 @strawberry.type(description="A household's income-linkage yuan of a year.")
@@ -551,8 +555,8 @@ class LinkedIncome:
 
 @strawberry.type(description="Linkage yuan a facility paid to a group's households in a year.")
 class FacilityAmount:
-    amount: Decimal | None = strawberry.field(description="Yuan; null when suppressed (partner viewers, < k households).")
-    households: int | None
+    amount: Decimal = strawberry.field(description="Yuan.")
+    households: int
     _facility_id: strawberry.Private[int]
 
     @strawberry.field(description="The facility; null when it lies outside what you may see (a partner's paired "
@@ -571,23 +575,29 @@ class IncomeLinkageSummary:
     _scope: strawberry.Private[str]
     _key: strawberry.Private[str]
     _year: strawberry.Private[int]
+    _k: strawberry.Private[int | None]
 
     @classmethod
     def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int, k: int | None) -> IncomeLinkageSummary:
         x = sup.summary(s, k)
         return cls(households_linked=x.households_linked, total=x.total, suppressed=x.suppressed,
-                   by_mechanism=[MechanismAmount.of(m) for m in x.by_mechanism], _scope=scope, _key=key, _year=year)
+                   by_mechanism=[MechanismAmount.of(m) for m in x.by_mechanism], _scope=scope, _key=key, _year=year,
+                   _k=k)
 
-    @strawberry.field(description="Facilities paying the most linkage yuan to these households, largest first.")
+    @strawberry.field(description="Facilities paying the most linkage yuan to these households, largest first "
+                                  "(partner viewers: facilities of fewer than k households left out).")
     async def by_facility(self, info: Ctx, first: int = 10) -> list[FacilityAmount]:
         limit = info.context.settings.paging.max_page_size
         if not 0 <= first <= limit:
             raise InvalidInput(f"first: {first} is outside 0..{limit}", field="first")
-        rows = await cov.top_facilities(info.context.aggregate_sessionmaker, self._scope, self._key, self._year, first)
-        k = info.context.suppression_k
-        return [FacilityAmount(amount=sup.suppress_amount(r.amount, r.households, k),
-                               households=sup.cell(r.households, r.households, k), _facility_id=r.facility_id)
-                for r in rows]
+        if self._k is not None and self.households_linked is None:
+            return []  # the whole summary is suppressed
+        # partners: every facility first, then small cells left out (primary + secondary), then the top `first`
+        limit = first if self._k is None else None
+        rows = await cov.top_facilities(info.context.aggregate_sessionmaker, self._scope, self._key, self._year, limit)
+        shown, _ = sup.shown_cells(rows, lambda r: r.households, self._k)
+        return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id)
+                for r in shown[:first]]
 
 
 @strawberry.enum(description="Why a household is listed by householdsAtRisk.")

@@ -69,6 +69,12 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
         assert r.json()["data"]["relocationSites"]["nodes"][0]["householdCount"] == 1447
         r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query)
         assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # a disabled user's tokens stop working at once; enabled again, they work
+        assert _anju(settings, "user", "disable", "demo-admin").returncode == 0
+        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, headers=auth)
+        assert r.status_code == 401
+        assert _anju(settings, "user", "enable", "demo-admin").returncode == 0
+        assert httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, headers=auth).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=20)

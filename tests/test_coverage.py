@@ -185,8 +185,8 @@ async def test_coverage_of_many_sites_is_one_statement_per_field(gql, count_stat
 
 
 async def test_partner_view_suppresses_cells_below_k(fx, settings, schema):  # type: ignore[no-untyped-def]
-    """The same site as test_site_coverage seen by a partner paired with Xide (k = 5): every cell of
-    fewer than 5 households is null, by hand from the fixture's table."""
+    """Xide county (513432: all 13 fixture households) seen by a partner paired with it (k = 5), by hand
+    from the fixture's table: cells of fewer than 5 households are null or left out; sites are refused."""
     from sqlalchemy import text
 
     from resolvers.access import Role, Viewer
@@ -197,45 +197,46 @@ async def test_partner_view_suppresses_cells_below_k(fx, settings, schema):  # t
                                   "ON CONFLICT (name) DO UPDATE SET kind = 'enterprise' RETURNING id"))
         await c.execute(text("INSERT INTO partner_county VALUES (:p, '513432') ON CONFLICT DO NOTHING"), {"p": pid})
     viewer = Viewer(None, "p", Role.PARTNER, partner_id=pid, paired_counties=("513432",))
+    ctx = Context(sessionmaker=async_sessionmaker(eng, expire_on_commit=False), settings=settings, viewer=viewer)
     r = await schema.execute(
-        f'query($id: ID!) {{ relocationSite(id: $id) {{ householdCount employmentCoverage(asOf: "{D}") {{ {COVERAGE} '
-        'suppressed } incomeLinkageSummary(year: 2024) { householdsLinked total byMechanism { mechanism amount '
-        'households } suppressed } } }', variable_values={"id": str(ids["S1"])},
-        context_value=Context(sessionmaker=async_sessionmaker(eng, expire_on_commit=False), settings=settings,
-                              viewer=viewer))
+        f'{{ adminArea(code: "513432") {{ employmentCoverage(asOf: "{D}") {{ {COVERAGE} suppressed }} '
+        "incomeLinkageSummary(year: 2024) { householdsLinked total byMechanism { mechanism amount households } "
+        "byFacility { amount households } suppressed } } }", context_value=ctx)
     assert r.errors is None, r.errors
-    site = r.data["relocationSite"]
-    c = site["employmentCoverage"]
-    channels = {x["channel"]: x["count"] for x in c.pop("byChannel")}
-    assert site["householdCount"] == 12
+    c = r.data["adminArea"]["employmentCoverage"]
     assert c == {
-        "households": 12, "householdsWithLaborForce": 9,
-        "householdsCovered": 5, "coverageRate": pytest.approx(5 / 9),
-        "zeroEmploymentHouseholds": None,   # 3 households < 5
+        "households": 13, "householdsWithLaborForce": 10,   # all but h1, h8, h10
+        "householdsCovered": 5, "coverageRate": pytest.approx(5 / 10),
+        "zeroEmploymentHouseholds": None,   # h3 h5 h9 h13: 4 households < 5
         "employedPersons": 8,               # from 7 households: h1 h2 h4 h6 h7 h11 h12
         "stablyEmployedPersons": 6,         # from 5 households: h4 h6 h7 h11 h12
+        "byChannel": [],                    # every channel rests on 1 or 2 households: left out
         "suppressed": True,
     }
-    assert set(channels.values()) == {None}  # every channel rests on 1 or 2 households
-    s = site["incomeLinkageSummary"]
-    # 5 households linked (h6 h7 h8 h10 h11): shown; each mechanism has 1-2 households: all null
-    assert (s["householdsLinked"], s["total"], s["suppressed"]) == (5, "2650.55", True)
-    assert all(x["amount"] is None and x["households"] is None for x in s["byMechanism"])
+    s = r.data["adminArea"]["incomeLinkageSummary"]
+    # 5 households linked (h6 h7 h8 h10 h11): shown. Mechanisms hold 2, 2, 1, 1 households and facilities
+    # F1 2 (h6 h11), F2 3 (h6 h7 h8): all left out.
+    assert s == {"householdsLinked": 5, "total": "2650.55", "byMechanism": [], "byFacility": [], "suppressed": True}
+    r = await schema.execute('query($id: ID!) { relocationSite(id: $id) { householdCount employmentCoverage { households } } }',
+                             variable_values={"id": str(ids["S1"])}, context_value=ctx)
+    assert r.errors[0].extensions["code"] == "FORBIDDEN" and r.data == {"relocationSite": None}
 
 
-def test_secondary_suppression_of_mechanisms() -> None:
-    """total − Σ shown must not give back a hidden cell: B (2 households) is hidden, so the smallest shown
-    cell (C, 7) is hidden too; A stays. Without a hidden cell nothing changes."""
+def test_secondary_suppression_of_breakdowns() -> None:
+    """total − Σ shown must not give back a left-out cell: B (2 households) is left out, so the smallest shown
+    cell (C, 7) goes too; A stays. Without a small cell nothing changes."""
     from decimal import Decimal
 
     import models as m
     from resolvers import coverage as cov
-    from resolvers.suppression import mechanisms
+    from resolvers.suppression import shown_cells
 
     LM = m.LinkageMechanism
-    items = [cov.MechanismAmount(LM.WAGE, Decimal("1000.00"), 10), cov.MechanismAmount(LM.DIVIDEND, Decimal("50.00"), 2),
-             cov.MechanismAmount(LM.LAND_RENT, Decimal("700.00"), 7)]
-    shown, hidden = mechanisms(items, 5)
-    assert hidden and [(x.amount, x.households) for x in shown] == [(Decimal("1000.00"), 10), (None, None), (None, None)]
-    shown, hidden = mechanisms([items[0], items[2]], 5)
-    assert not hidden and [x.households for x in shown] == [10, 7]
+    a, b, c = (cov.MechanismAmount(LM.WAGE, Decimal("1000.00"), 10), cov.MechanismAmount(LM.DIVIDEND, Decimal("50.00"), 2),
+               cov.MechanismAmount(LM.LAND_RENT, Decimal("700.00"), 7))
+    assert shown_cells([a, b, c], lambda x: x.households, 5) == ([a], True)
+    assert shown_cells([a, c], lambda x: x.households, 5) == ([a, c], False)
+    assert shown_cells([a, b, c], lambda x: x.households, None) == ([a, b, c], False)
+    # two small cells holding 5 together: no secondary suppression needed
+    d = cov.MechanismAmount(LM.OTHER, Decimal("1.00"), 3)
+    assert shown_cells([a, b, c, d], lambda x: x.households, 5) == ([a, c], True)

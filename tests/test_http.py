@@ -97,3 +97,19 @@ def test_deeply_nested_body(client):  # type: ignore[no-untyped-def]
     body = b'{"query": "{ __typename }", "variables": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}"
     r = client.post("/graphql", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_chunked_body_over_the_limit_is_refused(client, settings):  # type: ignore[no-untyped-def]
+    """No Content-Length (chunked upload): the body is counted as it arrives and refused past the limit."""
+    big = b'{"query": "{ me { name } }", "variables": {"pad": "' + b"x" * (settings.max_body_bytes + 10) + b'"}}'
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536]
+
+    r = client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in {k.lower() for k in r.request.headers}
+    assert r.status_code == 413 and r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    small = b'{"query": "{ me { name } }"}'
+    r = client.post("/graphql", content=iter([small[:10], small[10:]]), headers={"content-type": "application/json"})
+    assert r.json() == {"data": {"me": {"name": "t-admin"}}}

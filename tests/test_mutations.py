@@ -366,7 +366,7 @@ async def test_every_mutation_writes_one_audit_row_in_its_transaction(mx):  # ty
     assert {(x["user_name"], x["role"]) for x in rows} == {("test-admin", "admin")}
     by = {x["action"]: x for x in rows}
     assert by["recordHouseholdIncome"]["entity_id"] == f"{h}/2024"
-    assert by["recordHouseholdIncome"]["before"] is None and by["recordHouseholdIncome"]["after"]["net_income"] == 9000.0
+    assert by["recordHouseholdIncome"]["before"] is None and by["recordHouseholdIncome"]["after"]["net_income"] == "9000.00"
     mon = by["setMonitoringStatus"]
     assert (mon["before"]["monitoring_category"], mon["after"]["monitoring_category"]) == (None, "marginal")
     assert mon["after"]["version"] == mon["before"]["version"] + 1

@@ -133,6 +133,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_log_entity_entity_id_id"), "audit_log", ["entity", "entity_id", "id"])
     op.add_column("member", sa.Column("id_number_last4", sa.String(4), nullable=True))
     op.add_column("member", sa.Column("phone", sa.Text, nullable=True))
+    # one person, one ID number: a number recorded twice is refused (CONFLICT)
+    op.create_index(op.f("uq_member_id_number_hash"), "member", ["id_number_hash"], unique=True,
+                    postgresql_where=sa.text("id_number_hash IS NOT NULL"))
     op.add_column("cooperation_project", sa.Column("self_raised_share", sa.Numeric(4, 3), nullable=True))
     op.create_check_constraint(op.f("ck_cooperation_project_share_range"), "cooperation_project",
                                "self_raised_share BETWEEN 0 AND 1")
@@ -181,6 +184,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS anju_mask_name(text)")
     op.drop_constraint("ck_cooperation_project_share_range", "cooperation_project")
     op.drop_column("cooperation_project", "self_raised_share")
+    op.drop_index("uq_member_id_number_hash", "member")
     op.drop_column("member", "phone")
     op.drop_column("member", "id_number_last4")
     op.drop_index("ix_audit_log_entity_entity_id_id", "audit_log")
