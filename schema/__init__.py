@@ -17,7 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
-from schema.errors import present
+from schema.errors import present, without_suggestion
 from schema.limits import CostLimiter
 from schema.mutations import Mutation
 from schema.query import Query
@@ -34,10 +34,15 @@ class AnjuSchema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         return None
 
+    hide_suggestions = False
+    """With introspection off, "Did you mean 'household'?" would give the schema away: left out."""
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
         if getattr(result, "errors", None):
             result.errors = [present(e) for e in result.errors]
+            if self.hide_suggestions:
+                result.errors = [without_suggestion(e) for e in result.errors]
         return result
 
 
@@ -51,7 +56,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
              *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return AnjuSchema(
+    schema = AnjuSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
@@ -64,3 +69,5 @@ def build_schema(settings: Any) -> strawberry.Schema:
                                         feature_default=settings.features.default_limit,
                                         feature_max=settings.features.max_limit)],
     )
+    schema.hide_suggestions = not settings.introspection
+    return schema

@@ -5,6 +5,7 @@ client as ``INTERNAL``."""
 from __future__ import annotations
 
 import logging
+import re
 
 from graphql import GraphQLError
 
@@ -55,3 +56,14 @@ def present(error: GraphQLError) -> GraphQLError:
     log.error("unexpected error at %s", error.path, exc_info=original)
     return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
                         path=error.path, extensions={"code": "INTERNAL"})
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def without_suggestion(error: GraphQLError) -> GraphQLError:
+    """The error without graphql-core's "Did you mean …?" hint (used when introspection is off)."""
+    if "Did you mean" not in error.message:
+        return error
+    return GraphQLError(_SUGGESTION.sub("", error.message), nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path, extensions=error.extensions)

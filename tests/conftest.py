@@ -71,11 +71,8 @@ def sm(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
 async def users(sm: async_sessionmaker, settings: Settings) -> dict[str, str]:  # type: ignore[type-arg]
     """One user per role in the test database (partner: the demo partner, paired with Xide 513432),
     name → a bearer token for it."""
-    partner = await sm().__aenter__()
-    try:
-        pid = await partner.scalar(text("SELECT id FROM cooperation_partner ORDER BY id LIMIT 1"))
-    finally:
-        await partner.close()
+    async with sm() as s:
+        pid = await s.scalar(text("SELECT id FROM cooperation_partner ORDER BY id LIMIT 1"))
     specs = {"t-admin": (Role.ADMIN, (), None), "t-planner": (Role.PLANNER, (), None),
              "t-officer": (Role.COUNTY_OFFICER, ("513432",), None), "t-partner": (Role.PARTNER, (), pid),
              # an officer of Zhaojue county (513431): none of the demo households

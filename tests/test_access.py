@@ -443,6 +443,11 @@ def test_introspection_can_be_turned_off(settings, users):  # type: ignore[no-un
         body = c.post("/graphql", json={"query": "{ __schema { types { name } } }"}).json()
         assert code_of(body) == F and "introspection" in body["errors"][0]["message"]
         assert c.post("/graphql", json={"query": "{ me { role } }"}).json() == {"data": {"me": {"role": "ADMIN"}}}
+        # nor do error messages suggest field names
+        body = c.post("/graphql", json={"query": "{ househol { id } }"}).json()
+        message = body["errors"][0]["message"]
+        assert code_of(body) == "BAD_USER_INPUT" and "househol" in message and "Did you mean" not in message
+        assert "'household'" not in message and "'households'" not in message
 
 
 # --------------------------------------------------------------------------- the database enforces it
