@@ -503,3 +503,61 @@ def test_cost_counts_list_sizes_by_hand(schema) -> None:  # type: ignore[no-unty
     # fragments count where they are spread; featureCollection adds its limit (default 5,000)
     assert cost("fragment F on Household { id code } { households(first: 2) { nodes { ...F } } "
                 "featureCollection(layer: FACILITIES) }") == (1 + 2 * (1 + 2) + 1 + 5000, 2)
+
+
+async def test_every_mutation_for_every_role(app, users, truth, engine):  # type: ignore[no-untyped-def]
+    """Each mutation as each role that may not make it: FORBIDDEN, and the database unchanged (a digest of
+    every table a mutation may write, audit log included). The Zhaojue officer aims at Xide's records."""
+    async with engine.connect() as c:
+        ids = (await c.execute(text(
+            "SELECT h.id AS household, h.version, m.id AS member, "
+            " (SELECT min(e.id) FROM employment e WHERE e.end_on IS NULL) AS employment FROM household h "
+            "JOIN member m ON m.household_id = h.id WHERE h.id = (SELECT min(id) FROM household) ORDER BY m.id LIMIT 1"
+        ))).mappings().one()
+    h, m_, e, v = str(ids["household"]), str(ids["member"]), str(ids["employment"]), ids["version"]
+    household_mutations = {
+        "recordEmployment": f'recordEmployment(input: {{memberId: "{m_}", version: {v}, channel: FLEXIBLE, '
+                            'startOn: "2024-01-01", stable: false}) { employment { id } }',
+        "endEmployment": f'endEmployment(input: {{employmentId: "{e}", version: {v}, endOn: "2099-01-01"}}) '
+                         "{ employment { id } }",
+        "recordIncomeLinkage": f'recordIncomeLinkage(input: {{householdId: "{h}", version: {v}, mechanism: OTHER, '
+                               'year: 2024, amount: "1.00"}) { incomeLinkage { id } }',
+        "recordHouseholdIncome": f'recordHouseholdIncome(input: {{householdId: "{h}", version: {v}, year: 2030, '
+                                 'netIncome: "1.00"}) { household { id } }',
+        "setMonitoringStatus": f'setMonitoringStatus(input: {{householdId: "{h}", version: {v}}}) {{ household {{ id }} }}',
+        "addMember": f'addMember(input: {{householdId: "{h}", version: {v}, name: "某某", gender: MALE, birthYear: 2000, '
+                     "relation: OTHER, laborForce: false}) { member { id } }",
+        "updateMember": f'updateMember(input: {{memberId: "{m_}", version: {v}, name: "某某"}}) {{ member {{ id }} }}',
+    }
+    admin_mutations = {
+        "recordCooperationPartner": 'recordCooperationPartner(input: {name: "x", kind: ENTERPRISE}) '
+                                    "{ cooperationPartner { id } }",
+        "pairPartnerCounty": f'pairPartnerCounty(input: {{partnerId: "{truth["partner_id"]}", countyCode: "513431"}}) '
+                             "{ cooperationPartner { id } }",
+        "unpairPartnerCounty": f'unpairPartnerCounty(input: {{partnerId: "{truth["partner_id"]}", countyCode: "513432"}}) '
+                               "{ cooperationPartner { id } }",
+        "recordCooperationProject": f'recordCooperationProject(input: {{partnerId: "{truth["partner_id"]}", name: "x", '
+                                    'countyCode: "513432", year: 2024, funds: "1.00"}) { cooperationProject { id } }',
+    }
+
+    async def digest() -> str:
+        async with engine.connect() as c:
+            return str(await c.scalar(text(
+                "SELECT md5(concat_ws('|', (SELECT string_agg(t::text, ',' ORDER BY id) FROM household t), "
+                "(SELECT count(*) || max(id)::text FROM member), (SELECT count(*) || max(id)::text FROM employment), "
+                "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t WHERE end_on IS NOT NULL), "
+                "(SELECT count(*) FROM income_linkage), (SELECT count(*) FROM household_income), "
+                "(SELECT count(*) FROM audit_log), (SELECT string_agg(t::text, ',') FROM partner_county t), "
+                "(SELECT count(*) FROM cooperation_partner), (SELECT count(*) FROM cooperation_project)))")))
+
+    before = await digest()
+    forbidden = {"t-planner": {**household_mutations, **admin_mutations},
+                 "t-partner": {**household_mutations, **admin_mutations},
+                 "t-officer": admin_mutations,
+                 "t-officer-zhaojue": {**household_mutations, **admin_mutations}}
+    for user, mutations in forbidden.items():
+        for name, body in mutations.items():
+            r = post(app, user, users, f"mutation {{ {body} }}").json()
+            assert code_of(r) == F, (user, name, r)
+            assert r["data"] == {name: None}, (user, name)
+    assert await digest() == before
