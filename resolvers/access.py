@@ -105,11 +105,11 @@ class Viewer:
             raise OutOfScope(f"{what}: not allowed for role {self.role.name}")
 
     def check_aggregate_area(self, code: str) -> None:
-        """Partners see aggregates of their paired counties only (and of sites in them): a smaller or
+        """Partners see aggregates of their paired counties only (not of sites or facilities either): a smaller or
         larger area could be differenced against those. Raises OutOfScope."""
         if self.role is Role.PARTNER and code not in self.paired_counties:
             raise OutOfScope(f"code: aggregates of {code[:12]} are not available to partner viewers; "
-                             "ask for a paired county (or a relocation site in one)", field="code")
+                             "ask for a paired county", field="code")
 
 
 @event.listens_for(Session, "after_begin")
