@@ -233,11 +233,14 @@ def user_list() -> None:
 def token(name: str = typer.Argument(..., help="an existing user"),
           hours: float = typer.Option(None, help="lifetime in hours (default: auth.token_ttl_hours)")) -> None:
     """Print a bearer token for NAME (the token alone, on stdout)."""
-    from resolvers.access import viewer_by_name
+    from resolvers.access import list_users, viewer_by_name
 
     s = _settings()
     if _run_db(s, lambda sm: viewer_by_name(sm, name)) is None:
-        _fail(f"no enabled user {name!r}; create it with `anju user add {name} --role ...`")
+        known = {u["name"]: u for u in _run_db(s, list_users)}
+        if name in known:
+            _fail(f"user {name!r} is disabled; `anju user enable {name}` first")
+        _fail(f"no user {name!r}; create it with `anju user add {name} --role ...`")
     try:
         typer.echo(issue_token(s, name, ttl_hours=hours))
     except ConfigError as exc:
