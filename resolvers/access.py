@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, event, func, null, select, text, update
+from sqlalchemy import case, event, func, insert, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -242,7 +242,7 @@ async def audit(s: AsyncSession, action: str, entity: str, entity_id: Any, befor
     """Write the audit row of a mutation in its transaction (``s``): who (the session's viewer),
     when (transaction time), what, before/after. Personal fields arrive masked (see ``row_json``)."""
     v = viewer_of(s)
-    await s.execute(m.AuditLog.__table__.insert().values(
+    await s.execute(insert(m.AuditLog).values(
         user_id=v.user_id if v else None, user_name=v.name if v else "system", role=v.role.value if v else "system",
         action=action, entity=entity, entity_id=str(entity_id), before=before, after=after))
 

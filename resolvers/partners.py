@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -97,7 +97,7 @@ async def record_partner(sm: async_sessionmaker, *, name: str, region: str | Non
     async def work(s: AsyncSession) -> int:
         if await s.scalar(select(P.id).where(P.name == name_)) is not None:
             raise InvalidInput(f"name: a partner named {name_!r} exists already", field="name")
-        pid = int((await s.execute(m.CooperationPartner.__table__.insert().values(
+        pid = int((await s.execute(insert(P).values(
             name=name_, region=region_, kind=kind).returning(P.id))).scalar_one())
         await audit(s, "recordCooperationPartner", "cooperation_partner", pid, None,
                     await row_json(s, "cooperation_partner", {"id": pid}))
@@ -133,9 +133,9 @@ async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: s
         key = {"partner_id": partner_id, "county_code": county_code}
         before = await row_json(s, "partner_county", key)
         if paired and before is None:
-            await s.execute(PC.__table__.insert().values(**key))
+            await s.execute(insert(PC).values(**key))
         elif not paired and before is not None:
-            await s.execute(PC.__table__.delete().where(PC.partner_id == partner_id, PC.county_code == county_code))
+            await s.execute(delete(PC).where(PC.partner_id == partner_id, PC.county_code == county_code))
         else:
             return
         await audit(s, "pairPartnerCounty" if paired else "unpairPartnerCounty", "partner_county",
@@ -176,7 +176,7 @@ async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, 
                 raise NotFound(f"{field}: no such record {key}", field=field)
             if not code.startswith(county_code):
                 raise InvalidInput(f"{field}: {key} lies outside county {county_code}", field=field)
-        pid = int((await s.execute(PR.__table__.insert().values(
+        pid = int((await s.execute(insert(PR).values(
             partner_id=partner_id, name=name_, county_code=county_code, year=year, funds=funds_,
             households_benefited=households_benefited, facility_id=facility_id, site_id=site_id,
             self_raised_share=self_raised_share).returning(PR.id))).scalar_one())
