@@ -247,27 +247,68 @@ async def income_linkage_summary_by_area_codes(sm: async_sessionmaker,  # type: 
     return [found[k] for k in prefixed]
 
 
+def _one_group(scope: str, key: str) -> tuple[str, dict[str, Any]]:
+    """(SCOPES fragment, params) of one site (key = site id) or area (key = admin code)."""
+    if scope != "area":
+        return "site", {"keys": [int(key)]}
+    prefix = area_code_prefix(key, "code")
+    return ("county", {"keys": [prefix]}) if len(prefix) == 6 else ("area", {"keys": [prefix], "plen": len(prefix)})
+
+
 async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int, first: int | None  # type: ignore[type-arg]
                          ) -> list[FacilityAmount]:
     """The ``first`` (every one when None) facilities paying the most linkage yuan to the group's
     households in ``year`` (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key =
     admin code)."""
-    params: dict[str, Any] = {"keys": [key], "year": year, "first": first}
-    if scope == "area":
-        key = area_code_prefix(key, "code")
-        scope, params["keys"] = ("county", [key]) if len(key) == 6 else ("area", [key])
-        if scope == "area":
-            params["plen"] = len(key)
-    else:
-        params["keys"] = [int(key)]
-    q = text(f"WITH scope AS ({SCOPES[scope]}) "
+    name, params = _one_group(scope, key)
+    q = text(f"WITH scope AS ({SCOPES[name]}) "
              "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
              "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
              "WHERE l.year = :year AND l.facility_id IS NOT NULL "
              "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first")  # NULL: no limit
     async with sm() as s:
-        rows = await s.execute(q, params)
+        rows = await s.execute(q, {**params, "year": year, "first": first})
         return [FacilityAmount(int(r.facility_id), round_yuan(r.amount), int(r.households)) for r in rows]
+
+
+@dataclass(frozen=True)
+class LinkageCell:
+    """One cell of a linkage breakdown: a mechanism (its value) or a facility (its id as text); ``key``
+    None = the linkages without a facility. Yuan and distinct households."""
+
+    key: str | None
+    amount: Decimal
+    households: int
+
+
+BREAKDOWN = {"mechanism": "CAST(l.mechanism AS text)", "facility": "CAST(l.facility_id AS text)"}
+
+
+async def linkage_cells(sm: async_sessionmaker, scope: str, key: str, year: int,  # type: ignore[type-arg]
+                        dimension: str) -> list[LinkageCell]:
+    """Every cell of the group's linkages of ``year`` by ``dimension`` ("mechanism" or "facility"),
+    largest amount first; one grouped statement."""
+    name, params = _one_group(scope, key)
+    col = BREAKDOWN[dimension]
+    q = text(f"WITH scope AS ({SCOPES[name]}) SELECT {col} AS cell, sum(l.amount) AS amount, "
+             "count(DISTINCT l.household_id) AS households "
+             "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
+             f"GROUP BY {col} ORDER BY sum(l.amount) DESC, {col}")
+    async with sm() as s:
+        rows = await s.execute(q, {**params, "year": year})
+        return [LinkageCell(r.cell, round_yuan(r.amount), int(r.households)) for r in rows]
+
+
+async def households_outside(sm: async_sessionmaker, scope: str, key: str, year: int, dimension: str,  # type: ignore[type-arg]
+                             shown: Sequence[str]) -> int:
+    """Distinct households of the group with a linkage of ``year`` in a cell not in ``shown`` (the
+    linkages without a facility are never in it): whose yuan ``total − Σ shown`` would reveal."""
+    name, params = _one_group(scope, key)
+    q = text(f"WITH scope AS ({SCOPES[name]}) SELECT count(DISTINCT l.household_id) "
+             "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
+             f"AND NOT coalesce({BREAKDOWN[dimension]} = ANY(CAST(:shown AS text[])), false)")
+    async with sm() as s:
+        return int(await s.scalar(q, {**params, "year": year, "shown": list(shown)}) or 0)
 
 
 async def household_employment_by_ids(sm: async_sessionmaker,  # type: ignore[type-arg]

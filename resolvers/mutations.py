@@ -297,6 +297,8 @@ def check_phone(value: str, field: str = "phone") -> str:
         parsed = None
     if parsed is None or parsed.country_code != 86 or not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(f"{field}: not a valid Chinese phone number", field=field)
+    if parsed.extension:
+        raise InvalidInput(f"{field}: give the number without an extension", field=field)
     # national format keeps a landline's trunk 0 (010 1234 5678 → 01012345678; mobiles 13812345678)
     return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
 

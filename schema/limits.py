@@ -39,12 +39,18 @@ SIZE_ARGS = ("first", "k")
 
 
 def _arg(field: FieldNode, name: str, variables: dict[str, Any]) -> Any:
+    """The argument's value as the query gives it (a literal or a variable; a whole float — which
+    graphql-core accepts for Int — as an int), None when absent."""
     for a in field.arguments or ():
         if a.name.value == name:
+            value = None
             if isinstance(a.value, IntValueNode):
-                return int(a.value.value)
-            if isinstance(a.value, VariableNode):
-                return variables.get(a.value.name.value)
+                value = int(a.value.value)
+            elif isinstance(a.value, VariableNode):
+                value = variables.get(a.value.name.value)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            return value
     return None
 
 
@@ -72,7 +78,7 @@ class _Cost:
                     yield from self.fields(frag.selection_set, self.schema.get_type(frag.type_condition.name.value),
                                            seen | {s.name.value})
 
-    def multiplier(self, node: FieldNode, field_type: Any) -> int:
+    def multiplier(self, node: FieldNode, field_type: Any, args: dict[str, Any]) -> int:
         t = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
         named = get_named_type(field_type)
         is_connection = getattr(named, "name", "").endswith("Connection")
@@ -80,6 +86,8 @@ class _Cost:
             return 1
         for name in SIZE_ARGS:
             value = _arg(node, name, self.variables)
+            if value is None and name in args:  # absent: the schema's default is what runs
+                value = args[name].default_value
             if isinstance(value, int):  # out-of-range sizes are BAD_USER_INPUT of their field, not a cost
                 return min(max(value, 1), self.max_page_size)
         return self.page_size if is_connection else LIST_ITEMS
@@ -94,7 +102,7 @@ class _Cost:
                 total += 1
                 continue
             # a connection's own ``first`` already counts its ``nodes``
-            mult = 1 if ptype.name.endswith("Connection") else self.multiplier(node, field_def.type)
+            mult = 1 if ptype.name.endswith("Connection") else self.multiplier(node, field_def.type, field_def.args)
             total += 1 + mult * self.cost(node.selection_set, get_named_type(field_def.type))
             if "limit" in field_def.args and get_named_type(field_def.type).name == "JSON":
                 # a FeatureCollection: its features count like list items

@@ -4,6 +4,7 @@ nested fields go through the request's DataLoaders (one query per field per requ
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
 import json
@@ -570,19 +571,52 @@ class FacilityAmount:
 class IncomeLinkageSummary:
     households_linked: int | None = strawberry.field(description="Households with >= 1 linkage in the year.")
     total: Decimal | None = strawberry.field(description="Yuan in the year.")
-    by_mechanism: list[MechanismAmount]
-    suppressed: bool = strawberry.field(description=SUPPRESSED)
+    _mechanisms: strawberry.Private[list[cov.MechanismAmount]]
     _scope: strawberry.Private[str]
     _key: strawberry.Private[str]
     _year: strawberry.Private[int]
     _k: strawberry.Private[int | None]
+    _partner: strawberry.Private[dict[str, Any]]
+    """Partner viewers: each breakdown's suppression, computed once (asyncio tasks by dimension)."""
 
     @classmethod
     def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int, k: int | None) -> IncomeLinkageSummary:
         x = sup.summary(s, k)
-        return cls(households_linked=x.households_linked, total=x.total, suppressed=x.suppressed,
-                   by_mechanism=[MechanismAmount.of(m) for m in x.by_mechanism], _scope=scope, _key=key, _year=year,
-                   _k=k)
+        return cls(households_linked=x.households_linked, total=x.total, _mechanisms=s.by_mechanism, _scope=scope,
+                   _key=key, _year=year, _k=k, _partner={})
+
+    def _breakdown(self, info: Ctx, dimension: str) -> Any:
+        """Partner viewers: (shown cells, anything left out) of a breakdown, computed once per summary."""
+        if dimension not in self._partner:
+            sm, k = info.context.aggregate_sessionmaker, self._k
+            assert k is not None
+
+            async def compute() -> tuple[list[cov.LinkageCell], bool]:
+                if self.households_linked is None:
+                    return [], True
+                cells = await cov.linkage_cells(sm, self._scope, self._key, self._year, dimension)
+                return await sup.shown_linkage_cells(cells, k, lambda shown: cov.households_outside(
+                    sm, self._scope, self._key, self._year, dimension, shown))
+
+            self._partner[dimension] = asyncio.ensure_future(compute())
+        return self._partner[dimension]
+
+    @strawberry.field(description="Yuan and households per mechanism (partner viewers: cells of fewer than k "
+                                  "households left out).")
+    async def by_mechanism(self, info: Ctx) -> list[MechanismAmount]:
+        if self._k is None:
+            return [MechanismAmount.of(x) for x in self._mechanisms]
+        cells, _ = await self._breakdown(info, "mechanism")
+        return [MechanismAmount(mechanism=m.LinkageMechanism(c.key), amount=c.amount, households=c.households)
+                for c in cells]
+
+    @strawberry.field(description=SUPPRESSED + " Covers householdsLinked, total, byMechanism and byFacility.")
+    async def suppressed(self, info: Ctx) -> bool:
+        if self._k is None:
+            return False
+        if self.households_linked is None:
+            return True
+        return any([(await self._breakdown(info, d))[1] for d in ("mechanism", "facility")])
 
     @strawberry.field(description="Facilities paying the most linkage yuan to these households, largest first "
                                   "(partner viewers: facilities of fewer than k households left out).")
@@ -590,14 +624,12 @@ class IncomeLinkageSummary:
         limit = info.context.settings.paging.max_page_size
         if not 0 <= first <= limit:
             raise InvalidInput(f"first: {first} is outside 0..{limit}", field="first")
-        if self._k is not None and self.households_linked is None:
-            return []  # the whole summary is suppressed
-        # partners: every facility first, then small cells left out (primary + secondary), then the top `first`
-        limit = first if self._k is None else None
-        rows = await cov.top_facilities(info.context.aggregate_sessionmaker, self._scope, self._key, self._year, limit)
-        shown, _ = sup.shown_cells(rows, lambda r: r.households, self._k)
-        return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id)
-                for r in shown[:first]]
+        if self._k is None:
+            rows = await cov.top_facilities(info.context.aggregate_sessionmaker, self._scope, self._key, self._year, first)
+            return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id) for r in rows]
+        cells, _ = await self._breakdown(info, "facility")
+        return [FacilityAmount(amount=c.amount, households=c.households, _facility_id=int(c.key))  # type: ignore[arg-type]
+                for c in cells[:first]]
 
 
 @strawberry.enum(description="Why a household is listed by householdsAtRisk.")

@@ -498,8 +498,12 @@ def test_cost_counts_list_sizes_by_hand(schema) -> None:  # type: ignore[no-unty
     # first from a variable; a connection without first counts 50; two root fields
     assert cost("query($n: Int) { a: households(first: $n) { totalCount } b: households { totalCount } }", n=7) == (
         (1 + 7 * 1) + (1 + 50 * 1), 2)
-    # a variable's default is what runs
+    # a variable's default is what runs, and so is an argument's schema default (nearbyFacilities: 50);
+    # a whole float for an Int variable counts as that int
     assert cost("query($n: Int = 500) { households(first: $n) { totalCount } }") == (1 + 500, 1)
+    assert cost("query($n: Int) { households(first: $n) { totalCount } }", n=500.0) == (1 + 500, 1)
+    assert cost('{ relocationSite(id: "1") { nearbyFacilities(radiusMeters: 10) { distanceMeters } } }') == (
+        1 + (1 + 50 * 1), 1)
     # fragments count where they are spread; featureCollection adds its limit (default 5,000)
     assert cost("fragment F on Household { id code } { households(first: 2) { nodes { ...F } } "
                 "featureCollection(layer: FACILITIES) }") == (1 + 2 * (1 + 2) + 1 + 5000, 2)

@@ -205,8 +205,9 @@ async def test_partner_view_suppresses_cells_below_k(fx, settings, schema):  # t
     assert r.errors is None, r.errors
     c = r.data["adminArea"]["employmentCoverage"]
     assert c == {
-        "households": 13, "householdsWithLaborForce": 10,   # all but h1, h8, h10
-        "householdsCovered": 5, "coverageRate": pytest.approx(5 / 10),
+        "households": 13,
+        "householdsWithLaborForce": None,   # 10, but 13 − 10 = 3 households without labor force (h1 h8 h10) < 5
+        "householdsCovered": 5, "coverageRate": None,
         "zeroEmploymentHouseholds": None,   # h3 h5 h9 h13: 4 households < 5
         "employedPersons": 8,               # from 7 households: h1 h2 h4 h6 h7 h11 h12
         "stablyEmployedPersons": 6,         # from 5 households: h4 h6 h7 h11 h12
@@ -240,3 +241,71 @@ def test_secondary_suppression_of_breakdowns() -> None:
     # two small cells holding 5 together: no secondary suppression needed
     d = cov.MechanismAmount(LM.OTHER, Decimal("1.00"), 3)
     assert shown_cells([a, b, c, d], lambda x: x.households, 5) == ([a, c], True)
+
+
+async def test_partner_breakdowns_count_distinct_households_left_out(fx, settings, schema):  # type: ignore[no-untyped-def]
+    """The second breaker round's attacks, by hand on fixture households (years no other test uses):
+    2027: h1..h5 ORDER_PURCHASE at F2 (1,000 each) + h6 OTHER without facility (777): total − Σ shown would
+          give h6's 777, so nothing is shown in either breakdown.
+    2028: h1..h5 ORDER_PURCHASE at F2 + h6, h7 each LAND_RENT, ASSET_INCOME and OTHER: the three small
+          mechanisms hold 6 cell-households but 2 distinct households — ORDER_PURCHASE must go too.
+    2029: h1..h5 ORDER_PURCHASE at F2 + h6..h10 WAGE at F1 (500 each) + h11 OTHER (10): leaving out OTHER
+          and one of the two 5-household cells hides 6 households: the other cell is shown."""
+    from sqlalchemy import text
+
+    from resolvers.access import Role, Viewer
+    _, ids = fx
+    eng = handbuilt_engines["anju_test_fx"]
+    rows = [(h, 2027, "order_purchase", "F2", 1000) for h in ("h1", "h2", "h3", "h4", "h5")] + [("h6", 2027, "other", None, 777)]
+    rows += [(h, 2028, "order_purchase", "F2", 1000) for h in ("h1", "h2", "h3", "h4", "h5")]
+    rows += [(h, 2028, mech, None, 100) for h in ("h6", "h7") for mech in ("land_rent", "asset_income", "other")]
+    rows += [(h, 2029, "order_purchase", "F2", 1000) for h in ("h1", "h2", "h3", "h4", "h5")]
+    rows += [(h, 2029, "wage", "F1", 500) for h in ("h6", "h7", "h8", "h9", "h10")] + [("h11", 2029, "other", None, 10)]
+    async with eng.begin() as c:
+        for h, year, mech, fac, amount in rows:
+            await c.execute(text("INSERT INTO income_linkage (household_id, facility_id, mechanism, year, amount) "
+                                 "VALUES (:h, :f, CAST(:m AS linkage_mechanism), :y, :a)"),
+                            {"h": ids[h], "f": ids[fac] if fac else None, "m": mech, "y": year, "a": amount})
+        pid = await c.scalar(text("INSERT INTO cooperation_partner (name, kind) VALUES ('[test] partner', 'enterprise') "
+                                  "ON CONFLICT (name) DO UPDATE SET kind = 'enterprise' RETURNING id"))
+        await c.execute(text("INSERT INTO partner_county VALUES (:p, '513432') ON CONFLICT DO NOTHING"), {"p": pid})
+    ctx = Context(sessionmaker=async_sessionmaker(eng, expire_on_commit=False), settings=settings,
+                  viewer=Viewer(None, "p", Role.PARTNER, partner_id=pid, paired_counties=("513432",)))
+    q = ("{ " + " ".join(f"y{y}: adminArea(code: \"513432\") {{ incomeLinkageSummary(year: {y}) {{ householdsLinked total "
+                         "byMechanism { mechanism households amount } byFacility { households amount } suppressed } }"
+                         for y in (2027, 2028, 2029)) + " }")
+    r = await schema.execute(q, context_value=ctx)
+    assert r.errors is None, r.errors
+    y27, y28, y29 = (r.data[f"y{y}"]["incomeLinkageSummary"] for y in (2027, 2028, 2029))
+    assert y27 == {"householdsLinked": 6, "total": "5777.00", "byMechanism": [], "byFacility": [], "suppressed": True}
+    assert y28 == {"householdsLinked": 7, "total": "5600.00", "byMechanism": [], "byFacility": [], "suppressed": True}
+    assert y29["householdsLinked"] == 11 and y29["total"] == "7510.00" and y29["suppressed"] is True
+    assert len(y29["byMechanism"]) == 1 and y29["byMechanism"][0]["households"] == 5
+    assert y29["byMechanism"][0] in ({"mechanism": "ORDER_PURCHASE", "households": 5, "amount": "5000.00"},
+                                     {"mechanism": "WAGE", "households": 5, "amount": "2500.00"})
+    assert len(y29["byFacility"]) == 1 and y29["byFacility"][0] in ({"households": 5, "amount": "5000.00"},
+                                                                    {"households": 5, "amount": "2500.00"})
+
+
+def test_nested_coverage_differences_are_cells_too() -> None:
+    """Breaker case: 40 households, 38 with labor force, 36 covered, 2 zero-employment (k = 5). Shown as is,
+    40 − 38 = 2 households without labor force and 38 − 36 = 2 uncovered ones could be read off."""
+    import models as m
+    from resolvers import coverage as cov
+    from resolvers.suppression import coverage
+
+    c = cov.EmploymentCoverage(households=40, households_with_labor_force=38, households_covered=36,
+                               zero_employment_households=2, employed_persons=60, stably_employed_persons=50,
+                               by_channel=[cov.ChannelCount(m.EmploymentChannel.WORKSHOP, 60, 36)],
+                               households_employed=36, households_stably_employed=36)
+    x = coverage(c, 5)
+    assert (x.households, x.households_with_labor_force, x.households_covered, x.zero_employment_households,
+            x.coverage_rate, x.suppressed) == (40, None, None, None, None, True)
+    # with gaps of 5 or more everything is shown
+    c2 = cov.EmploymentCoverage(households=50, households_with_labor_force=40, households_covered=30,
+                                zero_employment_households=5, employed_persons=60, stably_employed_persons=50,
+                                by_channel=[], households_employed=35, households_stably_employed=30)
+    x2 = coverage(c2, 5)
+    assert (x2.households_with_labor_force, x2.households_covered, x2.zero_employment_households, x2.suppressed) == (
+        40, 30, 5, False)
+    assert x2.coverage_rate == 30 / 40
