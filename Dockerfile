@@ -9,7 +9,10 @@ COPY resolvers ./resolvers
 COPY models ./models
 COPY migrations ./migrations
 COPY data ./data
-RUN pip install --no-cache-dir -e . && useradd --system --home /app anju
+RUN pip install --no-cache-dir -e . && useradd --system --home /app anju \
+    && mkdir /app/.anju && chown anju /app/.anju
+# .anju/ holds the generated JWT and ID-number secrets outside ANJU_ENV=prod: keep it on a volume
+# (docker-compose.yml), or set ANJU_ENV=prod with ANJU_AUTH__JWT_SECRET and ANJU_PRIVACY__ID_NUMBER_KEY.
 USER anju
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
