@@ -182,7 +182,8 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
     recorded = {c.name: await record(sm, settings, c, viewers[c.user]) for c in cases}
     tokens = {name: {"Authorization": f"Bearer {issue_token(settings, name)}"} for name in viewers}
     raw_url = make_url(settings.sqlalchemy_url(database)).set(drivername="postgresql")
-    conn = await asyncpg.connect(raw_url.render_as_string(hide_password=False))
+    # the same session settings as the service's engine (anju.db.create_engine), so both sides plan alike
+    conn = await asyncpg.connect(raw_url.render_as_string(hide_password=False), server_settings={"jit": "off"})
     results = []
     try:
         with server(settings, database) as url, httpx.Client(timeout=120) as client:

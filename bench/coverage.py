@@ -37,7 +37,7 @@ FROM hh LEFT JOIN lf ON lf.household_id = hh.id LEFT JOIN ph ON ph.household_id 
 async def raw_reference(runs: int = 5) -> str:
     s = Settings()
     url = make_url(s.sqlalchemy_url("anju_sichuan")).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, server_settings={"jit": "off"})
     try:
         import datetime as dt
 
@@ -59,7 +59,7 @@ async def raw_reference(runs: int = 5) -> str:
 async def run() -> None:
     s = Settings()
     url = make_url(s.sqlalchemy_url("anju_sichuan")).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, server_settings={"jit": "off"})
     site = await conn.fetchval("SELECT id FROM relocation_site WHERE name = '彝欣社区'")
     await conn.close()
     cases = [
