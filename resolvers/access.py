@@ -99,18 +99,6 @@ class Viewer:
                 "enable_seqscan": "off",
                 "role": DB_ROLES[self.role]}
 
-    def require(self, allowed: bool, what: str) -> None:
-        """Raises OutOfScope (FORBIDDEN) naming ``what`` unless ``allowed``."""
-        if not allowed:
-            raise OutOfScope(f"{what}: not allowed for role {self.role.name}")
-
-    def check_aggregate_area(self, code: str) -> None:
-        """Partners see aggregates of their paired counties only (not of sites or facilities either): a smaller or
-        larger area could be differenced against those. Raises OutOfScope."""
-        if self.role is Role.PARTNER and code not in self.paired_counties:
-            raise OutOfScope(f"code: aggregates of {code[:12]} are not available to partner viewers; "
-                             "ask for a paired county", field="code")
-
 
 @event.listens_for(Session, "after_begin")
 def _apply_viewer(session: Session, transaction: Any, connection: Any) -> None:

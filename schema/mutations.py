@@ -19,9 +19,12 @@ from resolvers.mutations import Written
 from resolvers.query import require_id
 from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
 from schema.partners import PartnerMutation
+from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
 from schema.types import Ctx, Employment, Household, IncomeLinkage, Member
 
+WRITES = allow(WritesHouseholds)
+"""Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
 VERSION = "The household's `version` as you last read it (optimistic locking)."
 ID_NUMBER = ("Resident identity card number (18 characters, checked): stored only as a keyed hash plus the last 4 "
              "characters, never read back.")
@@ -143,17 +146,10 @@ def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
     return require_id(value, field) if value is not None else None
 
 
-def _writes(info: Ctx, field: str) -> None:
-    """Admins and county officers write household records (officers only under their areas: row-level
-    security, answered FORBIDDEN); planners and partners never."""
-    info.context.viewer.require(info.context.viewer.writes_households, field)
-
-
 @strawberry.type
 class Mutation(PartnerMutation):
-    @strawberry.mutation(description="Record a member's employment spell.")
+    @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
     async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload | None:
-        _writes(info, "recordEmployment")
         w = await mu.record_employment(
             info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"), version=input.version,
             channel=input.channel, start_on=input.start_on, end_on=input.end_on, stable=input.stable,
@@ -163,18 +159,16 @@ class Mutation(PartnerMutation):
         return EmploymentPayload(employment=Employment.from_row(await info.context.loaders.employment.load(w.record_id)),
                                  household=household)
 
-    @strawberry.mutation(description="End an open employment spell on `endOn`.")
+    @strawberry.mutation(description="End an open employment spell on `endOn`.", extensions=WRITES)
     async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload | None:
-        _writes(info, "endEmployment")
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
         return EmploymentPayload(employment=Employment.from_row(await info.context.loaders.employment.load(eid)),
                                  household=household)
 
-    @strawberry.mutation(description="Record an income linkage of a household.")
+    @strawberry.mutation(description="Record an income linkage of a household.", extensions=WRITES)
     async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload | None:
-        _writes(info, "recordIncomeLinkage")
         w = await mu.record_income_linkage(
             info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"), version=input.version,
             mechanism=input.mechanism, year=input.year, amount=input.amount,
@@ -184,26 +178,24 @@ class Mutation(PartnerMutation):
         return IncomeLinkagePayload(income_linkage=IncomeLinkage.from_row(next(r for r in rows if r["id"] == w.record_id)),
                                     household=household)
 
-    @strawberry.mutation(description="Record a household's net income of a year (replacing an earlier record).")
+    @strawberry.mutation(description="Record a household's net income of a year (replacing an earlier record).",
+                         extensions=WRITES)
     async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload | None:
-        _writes(info, "recordHouseholdIncome")
         w = await mu.record_household_income(info.context.sessionmaker,
                                              household_id=require_id(input.household_id, "householdId"),
                                              version=input.version, year=input.year, net_income=input.net_income)
         return HouseholdPayload(household=await _household(info, w))
 
-    @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.")
+    @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.", extensions=WRITES)
     async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload | None:
-        _writes(info, "setMonitoringStatus")
         w = await mu.set_monitoring_status(info.context.sessionmaker,
                                            household_id=require_id(input.household_id, "householdId"),
                                            version=input.version, category=input.category,
                                            risk_eliminated=input.risk_eliminated)
         return HouseholdPayload(household=await _household(info, w))
 
-    @strawberry.mutation(description="Add a member to a household.")
+    @strawberry.mutation(description="Add a member to a household.", extensions=WRITES)
     async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload | None:
-        _writes(info, "addMember")
         w = await mu.add_member(info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"),
                                 version=input.version, name=input.name, gender=input.gender, birth_year=input.birth_year,
                                 relation=input.relation, labor_force=input.labor_force, skills=input.skills,
@@ -213,9 +205,8 @@ class Mutation(PartnerMutation):
         return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
                              household=household)
 
-    @strawberry.mutation(description="Change a member's given fields.")
+    @strawberry.mutation(description="Change a member's given fields.", extensions=WRITES)
     async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload | None:
-        _writes(info, "updateMember")
         values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills",
                                                  "id_number", "phone") if getattr(input, k) is not None}
         w = await mu.update_member(info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"),

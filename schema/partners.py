@@ -16,9 +16,9 @@ from typing import Any
 import strawberry
 
 from resolvers import partners
-from resolvers.access import Role
 from resolvers.query import check_text_arg, check_year, parse_id, require_id
 from schema.enums import PartnerKind, ViewerRole
+from schema.permissions import IsAdmin, PartnerRecords, allow
 from schema.scalars import JSON
 from schema.types import AdminArea, Connection, Ctx, Facility, RelocationSite, _area, _facility, _site, connection_args
 
@@ -135,12 +135,6 @@ def _json(v: Any) -> Any:
     return json.loads(v) if isinstance(v, str) else v
 
 
-def _partner_records(info: Ctx, field: str) -> None:
-    """Partner records are for admins (all) and partners (their own, by row-level security)."""
-    v = info.context.viewer
-    v.require(v.is_admin or v.role is Role.PARTNER, field)
-
-
 @strawberry.type
 class PartnerQuery:
     @strawberry.field(description="The caller.")
@@ -148,27 +142,27 @@ class PartnerQuery:
         v = info.context.viewer
         return Me(name=v.name, role=v.role, area_codes=list(v.area_codes), _partner_id=v.partner_id)
 
-    @strawberry.field(description="Cooperation partners (admins: all; a partner: itself; other roles: FORBIDDEN), by id.")
+    @strawberry.field(description="Cooperation partners (admins: all; a partner: itself; other roles: FORBIDDEN), by id.",
+                      extensions=allow(PartnerRecords))
     async def cooperation_partners(self, info: Ctx, first: int | None = None,
                                    after: str | None = None) -> Connection[CooperationPartner]:
-        _partner_records(info, "cooperationPartners")
         args = connection_args(info, first, after, kind="cooperation_partner")
         page = await partners.partners_page(info.context.sessionmaker, args)
         return Connection.of(page, CooperationPartner.from_row)
 
-    @strawberry.field(description="One cooperation partner; null when unknown or not yours to see.")
+    @strawberry.field(description="One cooperation partner; null when unknown or not yours to see.",
+                      extensions=allow(PartnerRecords))
     async def cooperation_partner(self, info: Ctx, id: strawberry.ID) -> CooperationPartner | None:
-        _partner_records(info, "cooperationPartner")
         key = parse_id(id)
         row = await info.context.loaders.partner.load(key) if key else None
         return CooperationPartner.from_row(row) if row else None
 
     @strawberry.field(description="Audited mutations (admins), oldest first; optionally of one entity kind "
                                   "(employment, member, household, income_linkage, household_income, "
-                                  "cooperation_partner, partner_county, cooperation_project) and record id.")
+                                  "cooperation_partner, partner_county, cooperation_project) and record id.",
+                                                    extensions=allow(IsAdmin))
     async def audit_log(self, info: Ctx, entity: str | None = None, entity_id: strawberry.ID | None = None,
                         first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
-        info.context.viewer.require(info.context.viewer.is_admin, "auditLog")
         args = connection_args(info, first, after, kind="audit_log")
         if entity is not None:
             check_text_arg(entity, "entity")
@@ -223,33 +217,30 @@ async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
 
 @strawberry.type
 class PartnerMutation:
-    @strawberry.mutation(description="Record a cooperation partner (admins).")
+    @strawberry.mutation(description="Record a cooperation partner (admins).", extensions=allow(IsAdmin))
     async def record_cooperation_partner(self, info: Ctx, input: RecordCooperationPartnerInput
                                          ) -> CooperationPartnerPayload | None:
-        info.context.viewer.require(info.context.viewer.is_admin, "recordCooperationPartner")
         pid = await partners.record_partner(info.context.sessionmaker, name=input.name, region=input.region,
                                             kind=input.kind)
         return await _partner_payload(info, pid)
 
-    @strawberry.mutation(description="Pair a partner with a county (admins); pairing twice changes nothing.")
+    @strawberry.mutation(description="Pair a partner with a county (admins); pairing twice changes nothing.",
+                         extensions=allow(IsAdmin))
     async def pair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
-        info.context.viewer.require(info.context.viewer.is_admin, "pairPartnerCounty")
         pid = require_id(input.partner_id, "partnerId")
         await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=True)
         return await _partner_payload(info, pid)
 
-    @strawberry.mutation(description="End a partner–county pairing (admins).")
+    @strawberry.mutation(description="End a partner–county pairing (admins).", extensions=allow(IsAdmin))
     async def unpair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
-        info.context.viewer.require(info.context.viewer.is_admin, "unpairPartnerCounty")
         pid = require_id(input.partner_id, "partnerId")
         await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=False)
         return await _partner_payload(info, pid)
 
     @strawberry.mutation(description="Record a project a partner funds (admins): funds in yuan, households "
-                                      "benefited, optionally a facility or site in the county.")
+                                      "benefited, optionally a facility or site in the county.", extensions=allow(IsAdmin))
     async def record_cooperation_project(self, info: Ctx, input: RecordCooperationProjectInput
                                          ) -> CooperationProjectPayload | None:
-        info.context.viewer.require(info.context.viewer.is_admin, "recordCooperationProject")
         pid = require_id(input.partner_id, "partnerId")
         project_id = await partners.record_project(
             info.context.sessionmaker, partner_id=pid, name=input.name, county_code=input.county_code, year=input.year,

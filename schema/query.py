@@ -18,6 +18,7 @@ from resolvers.mutations import check_money
 from resolvers.query import check_year, parse_id, require_id
 from schema.enums import AdminLevel, FacilityKind
 from schema.partners import PartnerQuery
+from schema.permissions import ReadsHouseholds, allow
 from schema.scalars import JSON, GeoJSON
 from schema.types import (
     AdminArea,
@@ -136,11 +137,6 @@ class LayerFilter:
     kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (facilities layer).")
 
 
-def _reads_households(info: Ctx, field: str) -> None:
-    """Partners never get household records (row-level security returns none anyway; this says so)."""
-    info.context.viewer.require(info.context.viewer.reads_households, field)
-
-
 @strawberry.type
 class Query(PartnerQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
@@ -183,17 +179,15 @@ class Query(PartnerQuery):
         info.context.loaders.facility.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Facility.from_row)
 
-    @strawberry.field(description="One household by id; null when unknown.")
+    @strawberry.field(description="One household by id; null when unknown.", extensions=allow(ReadsHouseholds))
     async def household(self, info: Ctx, id: strawberry.ID) -> Household | None:
-        _reads_households(info, "household")
         key = parse_id(id)
         row = await info.context.loaders.household.load(key) if key else None
         return Household.from_row(row) if row else None
 
-    @strawberry.field(description="Households matching the filter, by id.")
+    @strawberry.field(description="Households matching the filter, by id.", extensions=allow(ReadsHouseholds))
     async def households(self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None,
                          after: str | None = None) -> Connection[Household]:
-        _reads_households(info, "households")
         args = connection_args(info, first, after, kind="household")
         f = filter.to_resolver(info) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
@@ -201,11 +195,11 @@ class Query(PartnerQuery):
         return Connection.of(page, Household.from_row)
 
     @strawberry.field(description="零就业家庭 (dynamic zero-clearing work): households with labor force and no member "
-                                  "employed on `asOf` (default: today), by id; optionally under an area and/or at a site.")
+                                  "employed on `asOf` (default: today), by id; optionally under an area and/or at a site.",
+                                                    extensions=allow(ReadsHouseholds))
     async def zero_employment_households(self, info: Ctx, area_code: str | None = None, site_id: strawberry.ID | None = None,
                                          as_of: dt.date | None = None, first: int | None = None,
                                          after: str | None = None) -> Connection[Household]:
-        _reads_households(info, "zeroEmploymentHouseholds")
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
         page = await coverage.zero_employment_households(info.context.sessionmaker, args, as_of=info.context.as_of(as_of),
@@ -215,11 +209,10 @@ class Query(PartnerQuery):
 
     @strawberry.field(description="防返贫监测: households whose per-capita net income in `year` is below "
                                   "`perCapitaThreshold` (yuan; default from settings, 10,000) or fell compared with "
-                                  "`year - 1`, by id.")
+                                  "`year - 1`, by id.", extensions=allow(ReadsHouseholds))
     async def households_at_risk(self, info: Ctx, year: int, area_code: str | None = None,
                                  site_id: strawberry.ID | None = None, per_capita_threshold: Decimal | None = None,
                                  first: int | None = None, after: str | None = None) -> Connection[HouseholdRisk]:
-        _reads_households(info, "householdsAtRisk")
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
         threshold = info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None \
@@ -240,11 +233,11 @@ class Query(PartnerQuery):
         return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters) for x in rows]
 
     @strawberry.field(description="Households whose dwelling is farther than `distanceMeters` (geodesic) from every "
-                                  "facility of `ofKinds` — no job within commuting distance — by id.")
+                                  "facility of `ofKinds` — no job within commuting distance — by id.",
+                                                    extensions=allow(ReadsHouseholds))
     async def households_beyond(self, info: Ctx, distance_meters: float, of_kinds: list[FacilityKind],
                                 site_id: strawberry.ID | None = None, area_code: str | None = None,
                                 first: int | None = None, after: str | None = None) -> Connection[Household]:
-        _reads_households(info, "householdsBeyond")
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
         page = await spatial.households_beyond(info.context.sessionmaker, args, distance_meters=distance_meters,
@@ -255,12 +248,10 @@ class Query(PartnerQuery):
     @strawberry.field(description="A map layer as an RFC 7946 FeatureCollection built by PostGIS: feature id and "
                                   "display properties only (no personal data). Point layers are clustered below the "
                                   "configured zoom (features with properties {cluster: true, count}); polygons are "
-                                  "simplified to about a pixel at `zoom`.")
+                                  "simplified to about a pixel at `zoom`.", extensions=allow(ReadsHouseholds))
     async def feature_collection(self, info: Ctx, layer: MapLayer, bbox: list[float] | None = None,
                                  zoom: int | None = None, filter: LayerFilter | None = None,
                                  limit: int | None = None, coord_sys: CoordSys = CoordSys.WGS84) -> JSON:
-        if layer is MapLayer.HOUSEHOLDS:
-            _reads_households(info, "featureCollection(layer: HOUSEHOLDS)")
         feats = info.context.settings.features
         box = _bbox(bbox, coord_sys, "bbox")
         lf = None

@@ -37,9 +37,12 @@ from schema.enums import (
     Relation,
     SiteKind,
 )
+from schema.permissions import NotPartner, PairedCountyForPartners, ReadsHouseholds, allow
 from schema.scalars import GeoJSON
 
 T = TypeVar("T")
+NULL_FOR_PARTNERS = allow(NotPartner, null_otherwise=True)
+"""Counts per site or facility: null for partners, who get aggregates per paired county only."""
 Ctx = Info[Context, None]
 
 CoordSysEnum = strawberry.enum(CoordSys, name="CoordSys",
@@ -129,15 +132,14 @@ class AdminArea:
         return Connection.of(page, AdminArea.from_row)
 
     @strawberry.field(description="Employment coverage (就业覆盖) of every household under this area on `asOf` "
-                                  "(default: today, Asia/Shanghai).")
+                                  "(default: today, Asia/Shanghai).", extensions=allow(PairedCountyForPartners))
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
-        info.context.viewer.check_aggregate_area(self.code)
         c = await info.context.loaders.area_coverage.load((self.code, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
-    @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.")
+    @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.",
+                      extensions=allow(PairedCountyForPartners))
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
-        info.context.viewer.check_aggregate_area(self.code)
         summary = await info.context.loaders.area_linkage_summary.load((self.code, check_year(year)))
         return IncomeLinkageSummary.of(summary, "area", self.code, year, info.context.suppression_k)
 
@@ -201,16 +203,14 @@ class RelocationSite:
         return area
 
     @strawberry.field(description="Households living at the site (rows with this site) that you may see, 户; "
-                                  "null for partner viewers (they get aggregates per paired county).")
+                                  "null for partner viewers (they get aggregates per paired county).",
+                      extensions=NULL_FOR_PARTNERS)
     async def household_count(self, info: Ctx) -> int | None:
-        if info.context.viewer.suppresses_small_cells:
-            return None
         return int((await info.context.loaders.site_stats.load(self._id)).household_count)
 
-    @strawberry.field(description="Members of the site's households you may see, 人; null for partner viewers.")
+    @strawberry.field(description="Members of the site's households you may see, 人; null for partner viewers.",
+                      extensions=NULL_FOR_PARTNERS)
     async def population(self, info: Ctx) -> int | None:
-        if info.context.viewer.suppresses_small_cells:
-            return None
         return int((await info.context.loaders.site_stats.load(self._id)).population)
 
     @strawberry.field(description="Townships/villages the site's households came from (迁出地).")
@@ -219,9 +219,8 @@ class RelocationSite:
         rows = await info.context.loaders.admin_area.load_many(codes)
         return [AdminArea.from_row(r) for r in rows if r]
 
-    @strawberry.field(description="The site's households, by id.")
+    @strawberry.field(description="The site's households, by id.", extensions=allow(ReadsHouseholds))
     async def households(self, info: Ctx, first: int | None = None, after: str | None = None) -> Connection[Household]:
-        info.context.viewer.require(info.context.viewer.reads_households, "households")
         args = connection_args(info, first, after, kind="household")
         page = await info.context.loaders.site_household_pages.load((self._id, args))
         return Connection.of(page, Household.from_row)
@@ -256,15 +255,14 @@ class RelocationSite:
                 for (_, d), r in zip(pairs, rows, strict=True) if r]
 
     @strawberry.field(description="Employment coverage (就业覆盖) of the site's households on `asOf` "
-                                  "(default: today, Asia/Shanghai).")
+                                  "(default: today, Asia/Shanghai).", extensions=allow(NotPartner))
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
-        info.context.viewer.require(not info.context.viewer.suppresses_small_cells, "employmentCoverage of a site")
         c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
-    @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.")
+    @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.",
+                      extensions=allow(NotPartner))
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
-        info.context.viewer.require(not info.context.viewer.suppresses_small_cells, "incomeLinkageSummary of a site")
         summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
         return IncomeLinkageSummary.of(summary, "site", str(self._id), year, info.context.suppression_k)
 
@@ -306,25 +304,22 @@ class Facility:
         return await _site(info, self._site_id)
 
     @strawberry.field(description="Members (of the households you may see) with an employment here active on `asOf` "
-                                  "(default: today), persons; null for partner viewers.")
+                                  "(default: today), persons; null for partner viewers.", extensions=NULL_FOR_PARTNERS)
     async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int | None:
-        if info.context.viewer.suppresses_small_cells:
-            return None
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return int(n)
 
-    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.")
+    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.",
+                      extensions=NULL_FOR_PARTNERS)
     async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
-        if not self.planned_jobs or info.context.viewer.suppresses_small_cells:
+        if not self.planned_jobs:
             return None
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return int(n) / self.planned_jobs
 
     @strawberry.field(description="Households (that you may see) with an income linkage to this facility in `year`; "
-                                  "null for partner viewers.")
+                                  "null for partner viewers.", extensions=NULL_FOR_PARTNERS)
     async def linked_households(self, info: Ctx, year: int) -> int | None:
-        if info.context.viewer.suppresses_small_cells:
-            return None
         return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
 
