@@ -104,18 +104,23 @@ class Viewer:
 def _apply_viewer(session: Session, transaction: Any, connection: Any) -> None:
     """Put the session's viewer scope into the transaction: one ``set_config`` statement."""
     scope = session.info.get("anju_scope")
-    if not scope:
-        return
-    names = list(scope)  # "role" comes last: the anju.* settings are set before the switch
-    names.sort(key=lambda n: n == "role")
+    if scope is not None:
+        connection.execute(*scope)
+
+
+def _scope_statement(settings: dict[str, str]) -> tuple[Any, dict[str, str]]:
+    """``SELECT set_config(name, value, true), …`` for ``settings``; ``role`` last, after the anju.* ones."""
+    names = sorted(settings, key=lambda n: n == "role")
     cols = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(names)))
-    params = {**{f"n{i}": n for i, n in enumerate(names)}, **{f"v{i}": scope[n] for i, n in enumerate(names)}}
-    connection.execute(text(f"SELECT {cols}"), params)
+    params = {**{f"n{i}": n for i, n in enumerate(names)}, **{f"v{i}": settings[n] for i, n in enumerate(names)}}
+    return text(f"SELECT {cols}"), params
 
 
 def scoped_sessionmaker(sm: async_sessionmaker, viewer: Viewer, mode: str = RECORDS) -> async_sessionmaker:  # type: ignore[type-arg]
-    """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope."""
-    return async_sessionmaker(**{**sm.kw, "info": {"anju_scope": viewer.settings(mode), "anju_viewer": viewer}})
+    """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope (the statement is
+    built here, once, not per transaction)."""
+    scope = _scope_statement(viewer.settings(mode))
+    return async_sessionmaker(**{**sm.kw, "info": {"anju_scope": scope, "anju_viewer": viewer}})
 
 
 def viewer_of(session: AsyncSession) -> Viewer | None:
@@ -201,16 +206,19 @@ def id_number_hash(key: bytes, id_number: str) -> str:
     return hmac.new(key, id_number.strip().upper().encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def _pii_on() -> Any:
+    """SQL: the transaction may show personal data (``anju.pii`` is ``on``; read once per statement)."""
+    return select(func.coalesce(func.current_setting("anju.pii", True), "")).scalar_subquery() == "on"
+
+
 def masked(column: Any, mask: str) -> Any:
-    """SQL: ``column`` when the transaction's ``anju.pii`` is ``on``, else ``mask(column)``."""
-    pii = select(func.coalesce(func.current_setting("anju.pii", True), "")).scalar_subquery()
-    return case((pii == "on", column), else_=getattr(func, mask)(column))
+    """SQL: ``column`` when the transaction may show personal data, else ``mask(column)``."""
+    return case((_pii_on(), column), else_=getattr(func, mask)(column))
 
 
 def hidden(column: Any) -> Any:
-    """SQL: ``column`` when ``anju.pii`` is ``on``, else NULL (ID-number digits)."""
-    pii = select(func.coalesce(func.current_setting("anju.pii", True), "")).scalar_subquery()
-    return case((pii == "on", column), else_=null())
+    """SQL: ``column`` when the transaction may show personal data, else NULL (ID-number digits)."""
+    return case((_pii_on(), column), else_=null())
 
 
 async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) -> None:
@@ -235,7 +243,8 @@ async def audit(s: AsyncSession, action: str, entity: str, entity_id: Any, befor
         action=action, entity=entity, entity_id=str(entity_id), before=before, after=after))
 
 
-PERSONAL = {"name": "anju_mask_name", "phone": "anju_mask_phone"}
+# member rows go into the log with their personal fields masked, in the same statement
+MASKED = {"member": " || jsonb_build_object('name', anju_mask_name(t.name), 'phone', anju_mask_phone(t.phone))"}
 MONEY = {"amount", "net_income", "monthly_wage", "funds"}
 
 
@@ -245,8 +254,8 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
     assert table in {"household", "member", "employment", "income_linkage", "household_income",
                      "cooperation_partner", "partner_county", "cooperation_project"}
     where = " AND ".join(f"{k} = :{k}" for k in key_cols)
-    sql = (f"SELECT to_jsonb(t) - 'id_number_hash' - 'id_number_last4' - 'dwelling' - 'workplace' AS j "
-           f"FROM {table} t WHERE {where}")
+    sql = (f"SELECT to_jsonb(t) - 'id_number_hash' - 'id_number_last4' - 'dwelling' - 'workplace'"
+           f"{MASKED.get(table, '')} AS j FROM {table} t WHERE {where}")
     row = await s.scalar(text(sql), key_cols)
     if row is None:
         return None
@@ -254,7 +263,4 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
     for col in MONEY & out.keys():  # yuan as "12345.67", not a float
         if out[col] is not None:
             out[col] = f"{Decimal(str(out[col])):.2f}"
-    for col, fn in PERSONAL.items():
-        if table == "member" and out.get(col) is not None:
-            out[col] = await s.scalar(text(f"SELECT {fn}(:v)"), {"v": out[col]})
     return out

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from resolvers import admin_areas, coverage, facilities, households, partners, sites, spatial
-from resolvers.access import AGGREGATES, RECORDS, Viewer, scoped_sessionmaker
+from resolvers.access import AGGREGATES, RECORDS, Role, Viewer, scoped_sessionmaker
 from resolvers.query import check_date
 
 
@@ -154,7 +154,9 @@ class Context:
     def __post_init__(self) -> None:
         base = self.sessionmaker
         self.sessionmaker = scoped_sessionmaker(base, self.viewer, RECORDS)
-        self.aggregate_sessionmaker = scoped_sessionmaker(base, self.viewer, AGGREGATES)
+        # only partners have a wider aggregate scope than their records scope
+        self.aggregate_sessionmaker = scoped_sessionmaker(base, self.viewer, AGGREGATES) \
+            if self.viewer.role is Role.PARTNER else self.sessionmaker
         self.loaders = make_loaders(self.sessionmaker, self.aggregate_sessionmaker)
 
     @property
