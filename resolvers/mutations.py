@@ -101,9 +101,10 @@ class Written:
     version: int
 
 
-async def _run(sm: async_sessionmaker, work: Any) -> Written:  # type: ignore[type-arg]
-    """One transaction (the change, the household's version and the audit row commit together or not
-    at all); database rule violations become InvalidInput without SQL text."""
+async def in_transaction(sm: async_sessionmaker, work: Any) -> Any:  # type: ignore[type-arg]
+    """``await work(session)`` in one transaction (the change, the household's version and the audit
+    row commit together or not at all); database rule violations become InvalidInput (a row outside
+    the viewer's scope OutOfScope, a second ID number Duplicate), never SQL text."""
     try:
         async with sm() as s, s.begin():
             return await work(s)  # type: ignore[no-any-return]
@@ -168,7 +169,7 @@ async def record_employment(sm: async_sessionmaker, *, member_id: int, version: 
         await audit(s, "recordEmployment", "employment", e.id, None, await row_json(s, "employment", {"id": e.id}))
         return Written(e.id, hid, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 async def end_employment(sm: async_sessionmaker, *, employment_id: int, version: int,  # type: ignore[type-arg]
@@ -200,7 +201,7 @@ async def end_employment(sm: async_sessionmaker, *, employment_id: int, version:
                     await row_json(s, "employment", {"id": employment_id}))
         return Written(employment_id, row.household_id, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 async def record_income_linkage(sm: async_sessionmaker, *, household_id: int, version: int,  # type: ignore[type-arg]
@@ -225,7 +226,7 @@ async def record_income_linkage(sm: async_sessionmaker, *, household_id: int, ve
                     await row_json(s, "income_linkage", {"id": link.id}))
         return Written(link.id, household_id, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 async def record_household_income(sm: async_sessionmaker, *, household_id: int, version: int, year: int,  # type: ignore[type-arg]
@@ -248,7 +249,7 @@ async def record_household_income(sm: async_sessionmaker, *, household_id: int, 
                     await row_json(s, "household_income", key))
         return Written(None, household_id, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, version: int,  # type: ignore[type-arg]
@@ -273,7 +274,7 @@ async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, ve
                     await row_json(s, "household", {"id": household_id}))
         return Written(household_id, household_id, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[str, str]:
@@ -347,7 +348,7 @@ async def add_member(sm: async_sessionmaker, *, household_id: int, version: int,
         await audit(s, "addMember", "member", member.id, None, await row_json(s, "member", {"id": member.id}))
         return Written(member.id, household_id, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 async def update_member(sm: async_sessionmaker, *, member_id: int, version: int, **values: Any) -> Written:  # type: ignore[type-arg]
@@ -369,4 +370,4 @@ async def update_member(sm: async_sessionmaker, *, member_id: int, version: int,
         await audit(s, "updateMember", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
         return Written(member_id, hid, new_version)
 
-    return await _run(sm, work)
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]

@@ -2,7 +2,7 @@
 
 Reads run in the viewer's scope (row-level security, migration 0007): a partner viewer sees its own
 partner row, pairings and projects only; admins see all; other roles see no partner. Writes are for
-admins and are audited in their transaction.
+admins and are audited in their transaction (``mutations.in_transaction``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import models as m
 from resolvers.access import audit, row_json
 from resolvers.errors import InvalidInput, NotFound
-from resolvers.mutations import check_money, check_text
+from resolvers.mutations import check_money, check_text, in_transaction
 from resolvers.paging import Page, PageArgs
 from resolvers.query import Row, area_code_prefix, check_year, fetch_page, lists_by_keys, rows_by_keys
 
@@ -79,15 +78,6 @@ async def funds_by_year_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int
 
 # --------------------------------------------------------------------------- admin writes
 
-async def _audited(sm: async_sessionmaker, work: Any) -> Any:  # type: ignore[type-arg]
-    try:
-        async with sm() as s, s.begin():
-            return await work(s)
-    except IntegrityError:
-        raise InvalidInput("input violates a data rule (a duplicate name or pairing, or a value out of range); "
-                           "nothing was written") from None
-
-
 async def record_partner(sm: async_sessionmaker, *, name: str, region: str | None,  # type: ignore[type-arg]
                          kind: m.PartnerKind) -> int:
     """Create a cooperation partner. Raises InvalidInput (name empty, too long or taken)."""
@@ -103,7 +93,7 @@ async def record_partner(sm: async_sessionmaker, *, name: str, region: str | Non
                     await row_json(s, "cooperation_partner", {"id": pid}))
         return pid
 
-    return await _audited(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 async def _county(s: AsyncSession, code: str, field: str) -> str:
@@ -141,7 +131,7 @@ async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: s
         await audit(s, "pairPartnerCounty" if paired else "unpairPartnerCounty", "partner_county",
                     f"{partner_id}/{county_code}", before, await row_json(s, "partner_county", key))
 
-    await _audited(sm, work)
+    await in_transaction(sm, work)
 
 
 async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, county_code: str, year: int,  # type: ignore[type-arg]
@@ -184,7 +174,7 @@ async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, 
                     await row_json(s, "cooperation_project", {"id": pid}))
         return pid
 
-    return await _audited(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- audit log

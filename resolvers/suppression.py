@@ -104,17 +104,9 @@ async def shown_linkage_cells(cells: Sequence[cov.LinkageCell], k: int,
     return [c for i, c in enumerate(cells) if i not in hidden], bool(hidden)
 
 
-@dataclass(frozen=True)
-class ShownSummary:
-    households_linked: int | None
-    total: Decimal | None
-    by_mechanism: list[cov.MechanismAmount]
-    suppressed: bool
-
-
-def summary(s: cov.IncomeLinkageSummary, k: int | None) -> ShownSummary:
-    """Apply the rule above to one income-linkage summary."""
+def summary_totals(s: cov.IncomeLinkageSummary, k: int | None) -> tuple[int | None, Decimal | None]:
+    """(householdsLinked, total) as shown: both None when fewer than ``k`` households are linked.
+    The breakdowns go through ``shown_linkage_cells``."""
     if k is not None and s.households_linked < k:
-        return ShownSummary(None, None, [], True)
-    mech, left_out = shown_cells(s.by_mechanism, lambda x: x.households, k)
-    return ShownSummary(s.households_linked, s.total, mech, left_out)
+        return None, None
+    return s.households_linked, s.total

@@ -576,8 +576,8 @@ class IncomeLinkageSummary:
 
     @classmethod
     def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int, k: int | None) -> IncomeLinkageSummary:
-        x = sup.summary(s, k)
-        return cls(households_linked=x.households_linked, total=x.total, _mechanisms=s.by_mechanism, _scope=scope,
+        linked, total = sup.summary_totals(s, k)
+        return cls(households_linked=linked, total=total, _mechanisms=s.by_mechanism, _scope=scope,
                    _key=key, _year=year, _k=k, _partner={})
 
     def _breakdown(self, info: Ctx, dimension: str) -> Any:
