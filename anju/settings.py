@@ -103,7 +103,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="ANJU_",
-        env_file=".env",
+        env_file=PROJECT_ROOT / ".env",  # the checkout's .env, wherever `anju` is run from
         env_nested_delimiter="__",
         extra="ignore",
     )
