@@ -171,27 +171,32 @@ def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], 
     return [("county", {}, sorted(ks)) if n == 6 else ("area", {"plen": n}, sorted(ks)) for n, ks in by_len.items()]
 
 
-async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, dt.date]]  # type: ignore[type-arg]
-                    ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
-    out = {}
+async def _grouped_rows(sm: async_sessionmaker, sql_name: str, scope: str,  # type: ignore[type-arg]
+                        keys: Sequence[tuple[str, Any]], param: str) -> list[tuple[Any, Any]]:
+    """Rows of ``resolvers/sql/<sql_name>`` for (group key, parameter) pairs: one statement per distinct
+    parameter (``as_of`` or ``year``) and scope fragment; (parameter, row mapping) pairs."""
+    out: list[tuple[Any, Any]] = []
     async with sm() as s:
-        for as_of, ks in _group(keys).items():
+        for value, ks in _group(keys).items():
             for name, extra, group in _scoped(scope, ks):
                 params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
-                                          "as_of": as_of, **extra}
+                                          param: value, **extra}
                 await _wide_scope_hints(s, name, extra)
-                rows = await s.execute(_sql("employment_coverage.sql", name), params)
-                for r in rows.mappings():
-                    out[(r["group_key"], as_of)] = EmploymentCoverage(
-                        households=int(r["households"]), households_with_labor_force=int(r["households_with_labor_force"]),
-                        households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
-                        employed_persons=int(r["employed_persons"]),
-                        stably_employed_persons=int(r["stably_employed_persons"]),
-                        by_channel=[ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value]))
-                                    for ch in m.EmploymentChannel if r[ch.value]],
-                        households_employed=int(r["households_employed"]),
-                        households_stably_employed=int(r["households_stably_employed"]))
+                out += [(value, r) for r in (await s.execute(_sql(sql_name, name), params)).mappings()]
     return out
+
+
+async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, dt.date]]  # type: ignore[type-arg]
+                    ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
+    return {(r["group_key"], as_of): EmploymentCoverage(
+        households=int(r["households"]), households_with_labor_force=int(r["households_with_labor_force"]),
+        households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
+        employed_persons=int(r["employed_persons"]), stably_employed_persons=int(r["stably_employed_persons"]),
+        by_channel=[ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value]))
+                    for ch in m.EmploymentChannel if r[ch.value]],
+        households_employed=int(r["households_employed"]),
+        households_stably_employed=int(r["households_stably_employed"]))
+        for as_of, r in await _grouped_rows(sm, "employment_coverage.sql", scope, keys, "as_of")}
 
 
 async def employment_coverage_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
@@ -217,19 +222,10 @@ async def employment_coverage_by_area_codes(sm: async_sessionmaker,  # type: ign
 
 async def _summary(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, int]]  # type: ignore[type-arg]
                    ) -> dict[tuple[str, int], IncomeLinkageSummary]:
-    out = {}
-    async with sm() as s:
-        for year, ks in _group(keys).items():
-            for name, extra, group in _scoped(scope, ks):
-                params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
-                                          "year": year, **extra}
-                await _wide_scope_hints(s, name, extra)
-                rows = await s.execute(_sql("income_linkage_summary.sql", name), params)
-                for r in rows.mappings():
-                    out[(r["group_key"], year)] = IncomeLinkageSummary(
-                        households_linked=int(r["households_linked"]), total=round_yuan(Decimal(r["total"])),
-                        by_mechanism=_mechanisms(r["by_mechanism"]))
-    return out
+    return {(r["group_key"], year): IncomeLinkageSummary(
+        households_linked=int(r["households_linked"]), total=round_yuan(Decimal(r["total"])),
+        by_mechanism=_mechanisms(r["by_mechanism"]))
+        for year, r in await _grouped_rows(sm, "income_linkage_summary.sql", scope, keys, "year")}
 
 
 async def income_linkage_summary_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]

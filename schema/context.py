@@ -93,8 +93,8 @@ class Loaders:
 
 
 def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) -> Loaders:  # type: ignore[type-arg]
-    """Fresh loaders for one request: records through ``sm``, aggregates through ``agg`` (the
-    viewer's aggregate scope; ``sm`` when omitted)."""
+    """Fresh loaders for one request: records through ``sm``; area aggregates (what partners may see)
+    through ``agg``, the viewer's aggregate scope (``sm`` when omitted)."""
     def dl(fn: Any, via: Any = sm) -> DataLoader[Any, Any]:
         return DataLoader(load_fn=partial(fn, via))
 
@@ -103,7 +103,7 @@ def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) 
     return Loaders(
         admin_area=dl(admin_areas.admin_areas_by_codes),
         site=dl(sites.sites_by_ids),
-        site_stats=dl(sites.site_stats_by_ids, agg),
+        site_stats=dl(sites.site_stats_by_ids),
         site_origin_codes=dl(sites.origin_codes_by_site_ids),
         site_facilities=dl(facilities.facilities_by_site_ids),
         site_household_pages=dl(households.household_pages_by_site_ids),
@@ -117,14 +117,14 @@ def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) 
         income_linkages=dl(households.income_linkages_by_household_ids),
         net_income=dl(households.net_incomes_by_household_ids),
         children_pages=dl(admin_areas.children_pages),
-        site_coverage=dl(coverage.employment_coverage_by_site_ids, agg),
+        site_coverage=dl(coverage.employment_coverage_by_site_ids),
         area_coverage=dl(coverage.employment_coverage_by_area_codes, agg),
-        site_linkage_summary=dl(coverage.income_linkage_summary_by_site_ids, agg),
+        site_linkage_summary=dl(coverage.income_linkage_summary_by_site_ids),
         area_linkage_summary=dl(coverage.income_linkage_summary_by_area_codes, agg),
         household_employment=dl(coverage.household_employment_by_ids),
         linked_income=dl(coverage.linked_income_by_household_ids),
-        facility_employees=dl(coverage.facility_employees, agg),
-        facility_linked_households=dl(coverage.facility_linked_households, agg),
+        facility_employees=dl(coverage.facility_employees),
+        facility_linked_households=dl(coverage.facility_linked_households),
         nearby_facilities=dl(spatial.nearby_facilities_by_site_ids),
         nearest_by_kind=dl(spatial.nearest_by_kind_by_site_ids),
         partner=dl(partners.partners_by_ids),
