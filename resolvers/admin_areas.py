@@ -17,7 +17,7 @@ A = m.AdminArea
 
 
 def admin_area_select() -> Select[Any]:
-    """Every read of admin areas starts here (the place a viewer's scope will apply).
+    """Every read of admin areas starts here (public geography: every viewer reads every area).
 
     Row: code, name, level (models.AdminLevel), parent_code, assistance_tier, geometry (GeoJSON
     MultiPolygon text, SRID 4326, 6 decimals, or None where no boundary is known).

@@ -32,7 +32,7 @@ class FacilityFilter(PlaceFilter):
 
 
 def facility_select() -> Select[Any]:
-    """Every read of facilities starts here (the place a viewer's scope will apply).
+    """Every read of facilities starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), footprint (GeoJSON
     MultiPolygon text or None), site_id, area_mu (亩), planned_jobs, operator, opened_on.

@@ -42,7 +42,7 @@ class HouseholdFilter:
 
 
 def household_select() -> Select[Any]:
-    """Every read of households starts here (the place a viewer's scope will apply).
+    """Every read of households starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, code, admin_code, county_code, site_id, origin_admin_code, dwelling (GeoJSON Point
     text, SRID 4326, or None), relocated_on, poverty_status, monitoring_category, risk_eliminated,

@@ -39,7 +39,7 @@ class SiteStats:
 
 
 def site_select() -> Select[Any]:
-    """Every read of relocation sites starts here (the place a viewer's scope will apply).
+    """Every read of relocation sites starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), boundary (GeoJSON
     MultiPolygon text or None), planned_households, planned_population, opened_on (date).
