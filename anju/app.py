@@ -36,8 +36,7 @@ log = logging.getLogger("anju.app")
 
 def _error_response(message: str, status: int, code: str = "BAD_USER_INPUT") -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="anju"'} if status == 401 else None
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status,
-                        headers=headers)
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status, headers=headers)
 
 
 NOBODY = Viewer(None, "anonymous", Role.PARTNER)
@@ -71,8 +70,7 @@ async def authenticate(request: Request) -> Viewer:
 
 def _wants_ide(request: Request) -> bool:
     """A browser asking for the GraphiQL page (GET, HTML, no query): no data, no token needed."""
-    return (request.method == "GET" and "query" not in request.query_params
-            and "text/html" in request.headers.get("accept", ""))
+    return request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get("accept", "")
 
 
 class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
@@ -87,8 +85,9 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
         state = request.state
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
-        return Context(sessionmaker=state.sessionmaker, settings=state.settings, viewer=viewer,
-                       id_number_key=state.keys.id_number_key)
+        return Context(
+            sessionmaker=state.sessionmaker, settings=state.settings, viewer=viewer, id_number_key=state.keys.id_number_key
+        )
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
@@ -106,8 +105,9 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
         request = Request(scope=scope, receive=receive)
         length = request.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > self.max_body_bytes:
-            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413,
-                                  "QUERY_TOO_COMPLEX")(scope, receive, send)
+            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413, "QUERY_TOO_COMPLEX")(
+                scope, receive, send
+            )
             return
         if not _wants_ide(request):
             try:
@@ -120,8 +120,9 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
                 return
         body = await _read_body(receive, self.max_body_bytes)
         if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
-            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413,
-                                  "QUERY_TOO_COMPLEX")(scope, receive, send)
+            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413, "QUERY_TOO_COMPLEX")(
+                scope, receive, send
+            )
             return
         replayed = False
 
@@ -183,13 +184,16 @@ async def tiles(request: Request) -> Response:
     if p["layer"] == "households" and not viewer.reads_households:
         return _error_response("layer: households are not available to partner viewers", 403, "FORBIDDEN")
     try:
-        data = await spatial.tile(scoped_sessionmaker(request.state.sessionmaker, viewer, RECORDS), p["layer"],
-                                  *map(int, zxy), max_features=request.state.settings.tiles.max_features_per_tile)
+        data = await spatial.tile(
+            scoped_sessionmaker(request.state.sessionmaker, viewer, RECORDS),
+            p["layer"],
+            *map(int, zxy),
+            max_features=request.state.settings.tiles.max_features_per_tile,
+        )
     except InvalidInput as exc:
         return _error_response(exc.message, 400)
     # Tiles differ by viewer: private caches only, and never shared across Authorization headers.
-    headers = {"Cache-Control": f"private, max-age={request.state.settings.tiles.cache_seconds}",
-               "Vary": "Authorization"}
+    headers = {"Cache-Control": f"private, max-age={request.state.settings.tiles.cache_seconds}", "Vary": "Authorization"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
@@ -204,16 +208,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
         try:
-            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine), "settings": settings,
-                   "keys": key_material}
+            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine), "settings": settings, "keys": key_material}
         finally:
             await engine.dispose()
 
     schema = build_schema(settings)
-    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False,
-                          max_body_bytes=settings.max_body_bytes)
+    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False, max_body_bytes=settings.max_body_bytes)
     return Starlette(
-        routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/healthz", healthz),
-                Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tiles)],
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tiles),
+        ],
         lifespan=lifespan,
     )

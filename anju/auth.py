@@ -73,8 +73,9 @@ def keys(settings: Settings) -> Keys:
             raise ConfigError(f"{name} must be set when ANJU_ENV=prod")
         return local[local_name]
 
-    id_key = need(p.id_number_key.get_secret_value() if p.id_number_key else None,
-                  "ANJU_PRIVACY__ID_NUMBER_KEY", "id_number_key").encode()
+    id_key = need(
+        p.id_number_key.get_secret_value() if p.id_number_key else None, "ANJU_PRIVACY__ID_NUMBER_KEY", "id_number_key"
+    ).encode()
     if a.algorithm == "RS256":
         if not a.jwt_public_key:
             raise ConfigError("ANJU_AUTH__JWT_PUBLIC_KEY (PEM) is required with RS256")
@@ -96,8 +97,9 @@ def issue_token(settings: Settings, user: str, *, ttl_hours: float | None = None
     now = now or dt.datetime.now(dt.UTC)
     hours = ttl_hours if ttl_hours is not None else settings.auth.token_ttl_hours
     if not 0 < hours <= settings.auth.max_token_hours:
-        raise ConfigError(f"token lifetime {hours} h: must be above 0 and at most {settings.auth.max_token_hours} h "
-                          "(auth.max_token_hours)")
+        raise ConfigError(
+            f"token lifetime {hours} h: must be above 0 and at most {settings.auth.max_token_hours} h (auth.max_token_hours)"
+        )
     ttl = dt.timedelta(hours=hours)
     claims = {"sub": user, "iat": now, "exp": now + ttl, "iss": settings.auth.issuer, "aud": settings.auth.audience}
     return jwt.encode(claims, k.signing_key, algorithm=k.algorithm)
@@ -116,9 +118,15 @@ def verify_token(k: Keys, settings: Settings, header: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization header must be 'Bearer <token>'")
     try:
-        claims = jwt.decode(token.strip(), k.verify_key, algorithms=[k.algorithm], audience=settings.auth.audience,
-                            issuer=settings.auth.issuer, options={"require": ["sub", "iat", "exp", "iss", "aud"]},
-                            leeway=30)
+        claims = jwt.decode(
+            token.strip(),
+            k.verify_key,
+            algorithms=[k.algorithm],
+            audience=settings.auth.audience,
+            issuer=settings.auth.issuer,
+            options={"require": ["sub", "iat", "exp", "iss", "aud"]},
+            leeway=30,
+        )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired; ask for a new one") from None
     except jwt.InvalidTokenError as exc:

@@ -19,8 +19,9 @@ from resolvers.access import Role
 app = typer.Typer(help="Anju (安居): relocation-site GraphQL service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The project-local PostGIS cluster (used when DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-user_app = typer.Typer(help="People and portals holding tokens (roles: admin, county_officer, planner, partner).",
-                       no_args_is_help=True)
+user_app = typer.Typer(
+    help="People and portals holding tokens (roles: admin, county_officer, planner, partner).", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 log = logging.getLogger("anju")
 
@@ -104,9 +105,10 @@ def do_migrate(s: Settings, database: str | None = None) -> None:
 
 
 @app.command()
-def seed(scale: str = typer.Option("demo", help="'demo' (Liangshan + Yixin) or 'sichuan' (benchmark scale, generated)"),
-         database: str = typer.Option(None, help="database name; default: the app's, or anju_sichuan for --scale sichuan"),
-         ) -> None:
+def seed(
+    scale: str = typer.Option("demo", help="'demo' (Liangshan + Yixin) or 'sichuan' (benchmark scale, generated)"),
+    database: str = typer.Option(None, help="database name; default: the app's, or anju_sichuan for --scale sichuan"),
+) -> None:
     """Load a dataset (idempotent: a second run writes nothing). 'sichuan' adds ~360,000 generated
     households to the demo data in its own database (default anju_sichuan), for the benchmarks."""
     do_seed(_settings(), scale, database)
@@ -134,9 +136,11 @@ def do_seed(s: Settings, scale: str = "demo", database: str | None = None) -> No
         if scale == "sichuan":
             typer.echo(f"Sichuan-scale dataset: {summary}" if summary.loaded else summary.notes[0])
         elif summary.loaded:
-            typer.echo(f"demo dataset loaded: {summary.admin_areas} admin areas, {summary.sites} site, "
-                       f"{summary.facilities} facilities, {summary.households} households, {summary.members} members, "
-                       f"{summary.employments} employments, {summary.income_linkages} income linkages")
+            typer.echo(
+                f"demo dataset loaded: {summary.admin_areas} admin areas, {summary.sites} site, "
+                f"{summary.facilities} facilities, {summary.households} households, {summary.members} members, "
+                f"{summary.employments} employments, {summary.income_linkages} income linkages"
+            )
         else:
             typer.echo("demo dataset already loaded; nothing written")
 
@@ -144,8 +148,10 @@ def do_seed(s: Settings, scale: str = "demo", database: str | None = None) -> No
 
 
 @app.command()
-def serve(host: str = typer.Option(None, help="default: HOST or 127.0.0.1"),
-          port: int = typer.Option(None, help="default: PORT or 8000")) -> None:
+def serve(
+    host: str = typer.Option(None, help="default: HOST or 127.0.0.1"),
+    port: int = typer.Option(None, help="default: PORT or 8000"),
+) -> None:
     """Serve GraphQL at http://HOST:PORT/graphql (GraphiQL in a browser)."""
     do_serve(_settings(), host, port)
 
@@ -177,10 +183,12 @@ def _run_db(s: Settings, work: Any) -> Any:
 
 
 @user_app.command("add")
-def user_add(name: str = typer.Argument(..., help="user name: 1-64 of A-Z a-z 0-9 _ . @ -"),
-             role: str = typer.Option(..., help="admin | county_officer | planner | partner"),
-             area: list[str] = typer.Option(None, help="area code a county officer keeps (repeat for several)"),  # noqa: B008
-             partner: int = typer.Option(None, help="cooperation partner id (role partner)")) -> None:
+def user_add(
+    name: str = typer.Argument(..., help="user name: 1-64 of A-Z a-z 0-9 _ . @ -"),
+    role: str = typer.Option(..., help="admin | county_officer | planner | partner"),
+    area: list[str] = typer.Option(None, help="area code a county officer keeps (repeat for several)"),  # noqa: B008
+    partner: int = typer.Option(None, help="cooperation partner id (role partner)"),
+) -> None:
     """Create a user. Then ``anju token NAME`` issues its token."""
     from resolvers.access import add_user
     from resolvers.errors import AnjuError
@@ -230,8 +238,10 @@ def user_list() -> None:
 
 
 @app.command()
-def token(name: str = typer.Argument(..., help="an existing user"),
-          hours: float = typer.Option(None, help="lifetime in hours (default: auth.token_ttl_hours)")) -> None:
+def token(
+    name: str = typer.Argument(..., help="an existing user"),
+    hours: float = typer.Option(None, help="lifetime in hours (default: auth.token_ttl_hours)"),
+) -> None:
     """Print a bearer token for NAME (the token alone, on stdout)."""
     from resolvers.access import list_users, viewer_by_name
 

@@ -114,8 +114,21 @@ def _initdb(bindir: Path, pgdata: Path, settings: LocalDbSettings) -> None:
         pw.write(settings.password.get_secret_value() + "\n")
     os.chmod(pw.name, 0o644)
     try:
-        _run([str(bindir / "initdb"), "-D", str(pgdata), "-U", settings.user, f"--pwfile={pw.name}",
-              "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"])
+        _run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                settings.user,
+                f"--pwfile={pw.name}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
     finally:
         os.unlink(pw.name)
 
@@ -146,14 +159,14 @@ def start(settings: LocalDbSettings) -> Path:
         return pgdata
     opts = SERVER_OPTIONS.format(host=settings.host, port=settings.port)
     logfile = pgdata / "server.log"
-    done = _run([str(bindir / "pg_ctl"), "start", "-D", str(pgdata), "-l", str(logfile), "-w", "-t", "120",
-                 "-o", opts], check=False)
+    done = _run(
+        [str(bindir / "pg_ctl"), "start", "-D", str(pgdata), "-l", str(logfile), "-w", "-t", "120", "-o", opts], check=False
+    )
     if done.returncode != 0:
         tail = ""
         if logfile.exists():
             tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-15:])
-        raise LocalDbError(f"could not start PostgreSQL on {settings.host}:{settings.port}:\n"
-                           f"{done.stdout}{done.stderr}\n{tail}")
+        raise LocalDbError(f"could not start PostgreSQL on {settings.host}:{settings.port}:\n{done.stdout}{done.stderr}\n{tail}")
     log.warning("local PostGIS listening on %s:%s", settings.host, settings.port)
     return pgdata
 

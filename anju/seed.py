@@ -47,13 +47,42 @@ YIXIN_NAME = "彝欣社区"
 # gives the count, 10). The names are not in data/: they are the team's reading of the published
 # list and are marked so in the README ("to verify against the official list").
 NATIONAL_KEY_COUNTIES = (
-    "513423", "513428", "513429", "513430", "513431", "513432", "513434", "513435", "513436", "513437",
+    "513423",
+    "513428",
+    "513429",
+    "513430",
+    "513431",
+    "513432",
+    "513434",
+    "513435",
+    "513436",
+    "513437",
 )
 # [generated] the counties holding the report's 6 vegetable bases (the report does not name them).
 VEGETABLE_BASE_COUNTIES = ("513432", "513431", "513434", "513436", "513429", "513430")
 
-SURNAMES = ("吉克", "阿苦", "曲比", "马海", "沙马", "吉伍", "俄底", "阿说", "海来", "木乃", "阿的", "勒格",
-            "吉木", "阿尔", "瓦渣", "井曲", "尔古", "吉地", "洛古", "日火")
+SURNAMES = (
+    "吉克",
+    "阿苦",
+    "曲比",
+    "马海",
+    "沙马",
+    "吉伍",
+    "俄底",
+    "阿说",
+    "海来",
+    "木乃",
+    "阿的",
+    "勒格",
+    "吉木",
+    "阿尔",
+    "瓦渣",
+    "井曲",
+    "尔古",
+    "吉地",
+    "洛古",
+    "日火",
+)
 GIVEN_M = ("木呷", "拉哈", "日火", "石哈", "尔古", "伍呷", "阿木", "黑者", "拉则", "子石", "么沙", "达体")
 GIVEN_F = ("阿呷", "依作", "阿依", "日莫", "伍各", "史史", "阿衣", "么阿", "阿支", "莫色", "尔哈", "布哈")
 OUTBOUND = ("浙江省", "广东省", "福建省", "江苏省", "四川省成都市")
@@ -96,6 +125,7 @@ class SeedSummary:
 
 # --------------------------------------------------------------------------- admin areas
 
+
 def _divisions() -> list[dict[str, str]]:
     """Xide's county, township and village rows (NBS 2023 codes), ``data/liangshan/xide_divisions.csv``."""
     with (DATA / "liangshan" / "xide_divisions.csv").open(encoding="utf-8") as f:
@@ -105,10 +135,22 @@ def _divisions() -> list[dict[str, str]]:
 async def _load_admin_areas(conn: AsyncConnection, facts: dict[str, Any]) -> int:
     codes = facts["admin_codes"]
     rows: list[dict[str, Any]] = [
-        {"code": codes["sichuan"], "name": facts["province"]["name"], "level": m.AdminLevel.PROVINCE,
-         "parent_code": None, "geom": None, "assistance_tier": None},
-        {"code": codes["liangshan"], "name": "凉山彝族自治州", "level": m.AdminLevel.PREFECTURE,
-         "parent_code": codes["sichuan"], "geom": None, "assistance_tier": None},
+        {
+            "code": codes["sichuan"],
+            "name": facts["province"]["name"],
+            "level": m.AdminLevel.PROVINCE,
+            "parent_code": None,
+            "geom": None,
+            "assistance_tier": None,
+        },
+        {
+            "code": codes["liangshan"],
+            "name": "凉山彝族自治州",
+            "level": m.AdminLevel.PREFECTURE,
+            "parent_code": codes["sichuan"],
+            "geom": None,
+            "assistance_tier": None,
+        },
     ]
     with (DATA / "liangshan" / "counties.geojson").open(encoding="utf-8") as f:
         counties = json.load(f)["features"]
@@ -117,25 +159,43 @@ async def _load_admin_areas(conn: AsyncConnection, facts: dict[str, Any]) -> int
         if geom.geom_type == "Polygon":
             geom = MultiPolygon([geom])
         code = feat["properties"]["code"]
-        rows.append({
-            "code": code, "name": feat["properties"]["name"], "level": m.AdminLevel.COUNTY,
-            "parent_code": codes["liangshan"], "geom": from_shape(geom, srid=m.SRID),
-            "assistance_tier": m.AssistanceTier.NATIONAL_KEY if code in NATIONAL_KEY_COUNTIES else None,
-        })
+        rows.append(
+            {
+                "code": code,
+                "name": feat["properties"]["name"],
+                "level": m.AdminLevel.COUNTY,
+                "parent_code": codes["liangshan"],
+                "geom": from_shape(geom, srid=m.SRID),
+                "assistance_tier": m.AssistanceTier.NATIONAL_KEY if code in NATIONAL_KEY_COUNTIES else None,
+            }
+        )
     for r in _divisions():
         if r["level"] == "county":
             continue  # the county row comes with its polygon above
-        rows.append({"code": r["code"], "name": r["name"], "level": m.AdminLevel(r["level"]),
-                         "parent_code": r["parent_code"], "geom": None, "assistance_tier": None})
+        rows.append(
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "level": m.AdminLevel(r["level"]),
+                "parent_code": r["parent_code"],
+                "geom": None,
+                "assistance_tier": None,
+            }
+        )
     await conn.execute(insert(m.AdminArea), rows)
     # The prefecture's outline is the union of its counties, computed by PostGIS.
-    await conn.execute(text(
-        "UPDATE admin_area p SET geom = (SELECT ST_Multi(ST_Union(c.geom)) FROM admin_area c "
-        "WHERE c.parent_code = p.code) WHERE p.code = :code"), {"code": codes["liangshan"]})
+    await conn.execute(
+        text(
+            "UPDATE admin_area p SET geom = (SELECT ST_Multi(ST_Union(c.geom)) FROM admin_area c "
+            "WHERE c.parent_code = p.code) WHERE p.code = :code"
+        ),
+        {"code": codes["liangshan"]},
+    )
     return len(rows)
 
 
 # --------------------------------------------------------------------------- households
+
 
 @dataclass
 class _Member:
@@ -188,11 +248,9 @@ def _members(rng: random.Random, size: int) -> list[_Member]:
         people.append((rng.choice(list(m.Gender)), head_by - rng.randint(22, 30), m.Relation.PARENT))
     while len(people) < size:
         if head_by < 1972 and rng.random() < 0.35:
-            people.append((rng.choice(list(m.Gender)), min(year - 1, head_by + rng.randint(45, 60)),
-                           m.Relation.GRANDCHILD))
+            people.append((rng.choice(list(m.Gender)), min(year - 1, head_by + rng.randint(45, 60)), m.Relation.GRANDCHILD))
         else:
-            people.append((rng.choice(list(m.Gender)), min(year - 1, head_by + rng.randint(18, 40)),
-                           m.Relation.CHILD))
+            people.append((rng.choice(list(m.Gender)), min(year - 1, head_by + rng.randint(18, 40)), m.Relation.CHILD))
     out = []
     for gender, by, rel in people[:size]:
         age = year - by
@@ -201,8 +259,15 @@ def _members(rng: random.Random, size: int) -> list[_Member]:
     return out
 
 
-def _spell(rng: random.Random, channel: m.EmploymentChannel, *, stable: bool, active_on: dt.date | None,
-           facility_id: int | None = None, employer: str | None = None) -> dict[str, Any]:
+def _spell(
+    rng: random.Random,
+    channel: m.EmploymentChannel,
+    *,
+    stable: bool,
+    active_on: dt.date | None,
+    facility_id: int | None = None,
+    employer: str | None = None,
+) -> dict[str, Any]:
     """One employment spell; active on ``active_on`` when given, else ended before the report date."""
     lo, hi = WAGE_RANGE[channel]
     if active_on is not None:
@@ -212,9 +277,14 @@ def _spell(rng: random.Random, channel: m.EmploymentChannel, *, stable: bool, ac
         start = REPORT_DATE - dt.timedelta(days=rng.randint(500, 1400))
         end = start + dt.timedelta(days=rng.randint(60, 400))
     return {
-        "channel": channel, "facility_id": facility_id, "employer_name": employer,
+        "channel": channel,
+        "facility_id": facility_id,
+        "employer_name": employer,
         "outbound_region": rng.choice(OUTBOUND) if channel is m.EmploymentChannel.LABOR_EXPORT else None,
-        "start_on": start, "end_on": end, "monthly_wage": _money(rng.randint(lo, hi)), "stable": stable,
+        "start_on": start,
+        "end_on": end,
+        "monthly_wage": _money(rng.randint(lo, hi)),
+        "stable": stable,
     }
 
 
@@ -227,21 +297,28 @@ _LOCAL_EMPLOYERS = {
 }
 
 
-def _yixin_households(rng: random.Random, households: int, population: int, training_base_id: int,
-                      training_base_jobs: int) -> list[_Household]:
+def _yixin_households(
+    rng: random.Random, households: int, population: int, training_base_id: int, training_base_jobs: int
+) -> list[_Household]:
     """Yixin's households, employed so that on REPORT_DATE every household with labor force has a
     stably employed member, ``training_base_jobs`` members work at the training base, and the
     rest of the labor force is employed through the report's channels with ~80% probability."""
-    hh = [_Household(f"513432100004-{i + 1:04d}", _members(rng, s), m.PovertyStatus.POVERTY_ALLEVIATED)
-          for i, s in enumerate(_sizes(rng, households, population))]
+    hh = [
+        _Household(f"513432100004-{i + 1:04d}", _members(rng, s), m.PovertyStatus.POVERTY_ALLEVIATED)
+        for i, s in enumerate(_sizes(rng, households, population))
+    ]
     able = [(h, p) for h in hh for p in h.members if p.labor_force]
     # The training base employs mostly women (the report: a women's employment-training base).
     women = [x for x in able if x[1].gender is m.Gender.FEMALE]
     rng.shuffle(women)
     at_base = {id(p) for _, p in women[:training_base_jobs]}
-    other_channels = [m.EmploymentChannel.LABOR_EXPORT] * 50 + [m.EmploymentChannel.LOCAL_ENTERPRISE] * 15 + \
-        [m.EmploymentChannel.PUBLIC_WELFARE_POST] * 10 + [m.EmploymentChannel.SELF_EMPLOYMENT] * 10 + \
-        [m.EmploymentChannel.FLEXIBLE] * 15
+    other_channels = (
+        [m.EmploymentChannel.LABOR_EXPORT] * 50
+        + [m.EmploymentChannel.LOCAL_ENTERPRISE] * 15
+        + [m.EmploymentChannel.PUBLIC_WELFARE_POST] * 10
+        + [m.EmploymentChannel.SELF_EMPLOYMENT] * 10
+        + [m.EmploymentChannel.FLEXIBLE] * 15
+    )
     for h in hh:
         workers = [p for p in h.members if p.labor_force]
         if not workers:
@@ -249,16 +326,22 @@ def _yixin_households(rng: random.Random, households: int, population: int, trai
         anchor = rng.choice(workers)  # guarantees coverage: one stably employed member
         for p in workers:
             if id(p) in at_base:
-                p.employments.append(_spell(rng, m.EmploymentChannel.WORKSHOP, stable=rng.random() < 0.8 or p is anchor,
-                                            active_on=REPORT_DATE, facility_id=training_base_id,
-                                            employer="彝欣社区妇女就业培训基地"))
+                p.employments.append(
+                    _spell(
+                        rng,
+                        m.EmploymentChannel.WORKSHOP,
+                        stable=rng.random() < 0.8 or p is anchor,
+                        active_on=REPORT_DATE,
+                        facility_id=training_base_id,
+                        employer="彝欣社区妇女就业培训基地",
+                    )
+                )
             elif p is anchor or rng.random() < 0.72:
                 ch = rng.choice(other_channels)
                 stable = p is anchor or (ch is not m.EmploymentChannel.FLEXIBLE and rng.random() < 0.7)
                 if p is anchor and ch is m.EmploymentChannel.FLEXIBLE:
                     ch = m.EmploymentChannel.LABOR_EXPORT
-                p.employments.append(_spell(rng, ch, stable=stable, active_on=REPORT_DATE,
-                                            employer=_LOCAL_EMPLOYERS[ch]))
+                p.employments.append(_spell(rng, ch, stable=stable, active_on=REPORT_DATE, employer=_LOCAL_EMPLOYERS[ch]))
             if p is anchor:  # an active stable spell must not end before the report date
                 p.employments[-1]["end_on"] = None
             if rng.random() < 0.15:  # an earlier, ended spell: history
@@ -277,8 +360,9 @@ def _qietuo_households(rng: random.Random, count: int) -> list[_Household]:
         members = _members(rng, rng.choice((2, 3, 4, 4, 5, 5, 6, 7)))
         for p in members:
             if p.labor_force and rng.random() < 0.5:
-                p.employments.append(_spell(rng, m.EmploymentChannel.SELF_EMPLOYMENT, stable=False,
-                                            active_on=REPORT_DATE, employer="茶叶种植"))
+                p.employments.append(
+                    _spell(rng, m.EmploymentChannel.SELF_EMPLOYMENT, stable=False, active_on=REPORT_DATE, employer="茶叶种植")
+                )
         hh.append(_Household(f"513432208201-{i + 1:04d}", members, m.PovertyStatus.POVERTY_ALLEVIATED))
     return hh
 
@@ -297,36 +381,76 @@ def _yearly_wages(p: _Member, year: int) -> Decimal:
 
 # --------------------------------------------------------------------------- inserts
 
-async def _insert_households(conn: AsyncConnection, hh: Sequence[_Household], *, admin_code: str,
-                             site_id: int | None, origin_codes: Sequence[str | None], center_sql: str,
-                             center_params: dict[str, Any], max_dist: float, rng: random.Random,
-                             relocated_on: Sequence[dt.date | None]) -> list[int]:
+
+async def _insert_households(
+    conn: AsyncConnection,
+    hh: Sequence[_Household],
+    *,
+    admin_code: str,
+    site_id: int | None,
+    origin_codes: Sequence[str | None],
+    center_sql: str,
+    center_params: dict[str, Any],
+    max_dist: float,
+    rng: random.Random,
+    relocated_on: Sequence[dt.date | None],
+) -> list[int]:
     """Insert households with dwellings scattered around a centre (ST_Project on geography)."""
-    stmt = insert(m.Household).values(
-        dwelling=text(f"ST_Project(({center_sql})::geography, :dist, radians(:az))::geometry").bindparams(
-            bindparam("dist"), bindparam("az"), **center_params),
-    ).returning(m.Household.id, sort_by_parameter_order=True)
-    rows = [{"code": h.code, "admin_code": admin_code, "site_id": site_id, "origin_admin_code": origin_codes[i],
-             "relocated_on": relocated_on[i], "poverty_status": h.poverty_status,
-             "monitoring_category": h.monitoring_category, "risk_eliminated": h.risk_eliminated,
-             "dist": max_dist * rng.random() ** 0.5, "az": rng.uniform(0, 360)} for i, h in enumerate(hh)]
+    stmt = (
+        insert(m.Household)
+        .values(
+            dwelling=text(f"ST_Project(({center_sql})::geography, :dist, radians(:az))::geometry").bindparams(
+                bindparam("dist"), bindparam("az"), **center_params
+            ),
+        )
+        .returning(m.Household.id, sort_by_parameter_order=True)
+    )
+    rows = [
+        {
+            "code": h.code,
+            "admin_code": admin_code,
+            "site_id": site_id,
+            "origin_admin_code": origin_codes[i],
+            "relocated_on": relocated_on[i],
+            "poverty_status": h.poverty_status,
+            "monitoring_category": h.monitoring_category,
+            "risk_eliminated": h.risk_eliminated,
+            "dist": max_dist * rng.random() ** 0.5,
+            "az": rng.uniform(0, 360),
+        }
+        for i, h in enumerate(hh)
+    ]
     res = await conn.execute(stmt, rows)
     return [r[0] for r in res]
 
 
 async def _insert_members(conn: AsyncConnection, hh: Sequence[_Household], ids: Sequence[int]) -> list[int]:
-    rows = [{"household_id": hid, "name": p.name, "gender": p.gender, "birth_year": p.birth_year,
-             "relation": p.relation, "labor_force": p.labor_force, "skills": []}
-            for h, hid in zip(hh, ids, strict=True) for p in h.members]
+    rows = [
+        {
+            "household_id": hid,
+            "name": p.name,
+            "gender": p.gender,
+            "birth_year": p.birth_year,
+            "relation": p.relation,
+            "labor_force": p.labor_force,
+            "skills": [],
+        }
+        for h, hid in zip(hh, ids, strict=True)
+        for p in h.members
+    ]
     res = await conn.execute(insert(m.Member).returning(m.Member.id, sort_by_parameter_order=True), rows)
     return [r[0] for r in res]
 
 
-async def _insert_employments(conn: AsyncConnection, hh: Sequence[_Household], member_ids: Sequence[int],
-                              workplace_ewkt: dict[int, str]) -> int:
+async def _insert_employments(
+    conn: AsyncConnection, hh: Sequence[_Household], member_ids: Sequence[int], workplace_ewkt: dict[int, str]
+) -> int:
     people = [p for h in hh for p in h.members]
-    rows = [{**e, "member_id": mid, "workplace": workplace_ewkt.get(e["facility_id"] or 0)}
-            for p, mid in zip(people, member_ids, strict=True) for e in p.employments]
+    rows = [
+        {**e, "member_id": mid, "workplace": workplace_ewkt.get(e["facility_id"] or 0)}
+        for p, mid in zip(people, member_ids, strict=True)
+        for e in p.employments
+    ]
     if rows:
         await conn.execute(insert(m.Employment), rows)
     return len(rows)
@@ -363,17 +487,27 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
         seat_sql = f"ST_SetSRID(ST_MakePoint({float(seat[0])}, {float(seat[1])}), {m.SRID})"
 
         # Site: point = Xide county seat (Guangming town); no source locates Yixin itself.
-        site_id = int((await conn.execute(insert(m.RelocationSite).values(
-            name=YIXIN_NAME, kind=m.SiteKind.URBAN, admin_code=codes["yixin_community_committee"],
-            location=text(seat_sql), planned_households=site_facts["households"],
-            planned_population=site_facts["population"]).returning(m.RelocationSite.id))).scalar_one())
+        site_id = int(
+            (
+                await conn.execute(
+                    insert(m.RelocationSite)
+                    .values(
+                        name=YIXIN_NAME,
+                        kind=m.SiteKind.URBAN,
+                        admin_code=codes["yixin_community_committee"],
+                        location=text(seat_sql),
+                        planned_households=site_facts["households"],
+                        planned_population=site_facts["population"],
+                    )
+                    .returning(m.RelocationSite.id)
+                )
+            ).scalar_one()
+        )
         s.sites = 1
         divisions = _divisions()
-        townships = sorted(r["code"] for r in divisions
-                           if r["level"] == "township" and r["code"] != codes["guangming_town"])
+        townships = sorted(r["code"] for r in divisions if r["level"] == "township" and r["code"] != codes["guangming_town"])
         origin_townships = sorted(rng.sample(townships, site_facts["origin_townships"]))  # [generated]
-        await conn.execute(insert(m.SiteOrigin), [{"site_id": site_id, "origin_admin_code": c}
-                                                  for c in origin_townships])
+        await conn.execute(insert(m.SiteOrigin), [{"site_id": site_id, "origin_admin_code": c} for c in origin_townships])
         villages_by_township: dict[str, list[str]] = {}
         for r in divisions:
             if r["level"] == "village":
@@ -383,56 +517,105 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
         tb = site_facts["training_base"]
         base_jobs = tb["nearby_employed_at_least"]
         training_base_id = await _facility(
-            conn, name=tb["name"], kind=m.FacilityKind.TRAINING_BASE, admin_code=codes["yixin_community_committee"],
-            location=_projected(seat_sql, 250, 60), site_id=site_id, planned_jobs=base_jobs,
-            operator="彝欣社区")
+            conn,
+            name=tb["name"],
+            kind=m.FacilityKind.TRAINING_BASE,
+            admin_code=codes["yixin_community_committee"],
+            location=_projected(seat_sql, 250, 60),
+            site_id=site_id,
+            planned_jobs=base_jobs,
+            operator="彝欣社区",
+        )
         veg = facts["facilities"][0]
-        county_names = dict((await conn.execute(select(m.AdminArea.code, m.AdminArea.name).where(
-            m.AdminArea.level == m.AdminLevel.COUNTY))).all())
+        county_names = dict(
+            (await conn.execute(select(m.AdminArea.code, m.AdminArea.name).where(m.AdminArea.level == m.AdminLevel.COUNTY))).all()
+        )
         vegetable_ids = []
         for i, cc in enumerate(VEGETABLE_BASE_COUNTIES[: veg["count"]]):
             # [generated] a point 3 km from the county seat, kept inside the county's polygon.
-            pt = (await conn.execute(text(
-                "SELECT ST_AsEWKT(CASE WHEN ST_Contains(a.geom, p.pt) THEN p.pt ELSE ST_PointOnSurface(a.geom) END) "
-                "FROM admin_area a, (SELECT ST_Project(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, "
-                "3000, radians(:az))::geometry AS pt) p WHERE a.code = :code"), {
-                    "lon": _seat(cc)[0], "lat": _seat(cc)[1], "az": 45 * i, "code": cc})).scalar_one()
-            vegetable_ids.append(await _facility(
-                conn, name=f"{county_names[cc]}易地搬迁绿色蔬菜产业园", kind=m.FacilityKind.VEGETABLE_BASE,
-                admin_code=cc, location=pt, operator="[generated] 县属农业企业"))
+            pt = (
+                await conn.execute(
+                    text(
+                        "SELECT ST_AsEWKT(CASE WHEN ST_Contains(a.geom, p.pt) THEN p.pt ELSE ST_PointOnSurface(a.geom) END) "
+                        "FROM admin_area a, (SELECT ST_Project(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, "
+                        "3000, radians(:az))::geometry AS pt) p WHERE a.code = :code"
+                    ),
+                    {"lon": _seat(cc)[0], "lat": _seat(cc)[1], "az": 45 * i, "code": cc},
+                )
+            ).scalar_one()
+            vegetable_ids.append(
+                await _facility(
+                    conn,
+                    name=f"{county_names[cc]}易地搬迁绿色蔬菜产业园",
+                    kind=m.FacilityKind.VEGETABLE_BASE,
+                    admin_code=cc,
+                    location=pt,
+                    operator="[generated] 县属农业企业",
+                )
+            )
         tea = facts["facilities"][1]
         # [generated] Qietuo's tea garden: a deterministic random point inside Xide's polygon.
-        tea_pt = (await conn.execute(text(
-            "SELECT ST_AsEWKT((ST_Dump(ST_GeneratePoints(geom, 1, 7))).geom) FROM admin_area WHERE code = :c"),
-            {"c": codes["xide_county"]})).scalar_one()
-        tea_id = await _facility(conn, name="且拖村茶园", kind=m.FacilityKind.TEA_PLANTATION,
-                                 admin_code=codes["qietuo_village_committee"], location=tea_pt,
-                                 area_mu=float(tea["planted_mu"]), operator="且拖村集体经济组织")
-        plant_id = await _facility(conn, name=tea["processing_plant"].replace("葉", "叶").replace("廠", "厂"),
-                                   kind=m.FacilityKind.PROCESSING_PLANT, admin_code=codes["qietuo_village_committee"],
-                                   location=_projected(f"'{tea_pt}'::geometry", 400, 200),
-                                   operator="且拖村集体经济组织")
+        tea_pt = (
+            await conn.execute(
+                text("SELECT ST_AsEWKT((ST_Dump(ST_GeneratePoints(geom, 1, 7))).geom) FROM admin_area WHERE code = :c"),
+                {"c": codes["xide_county"]},
+            )
+        ).scalar_one()
+        tea_id = await _facility(
+            conn,
+            name="且拖村茶园",
+            kind=m.FacilityKind.TEA_PLANTATION,
+            admin_code=codes["qietuo_village_committee"],
+            location=tea_pt,
+            area_mu=float(tea["planted_mu"]),
+            operator="且拖村集体经济组织",
+        )
+        plant_id = await _facility(
+            conn,
+            name=tea["processing_plant"].replace("葉", "叶").replace("廠", "厂"),
+            kind=m.FacilityKind.PROCESSING_PLANT,
+            admin_code=codes["qietuo_village_committee"],
+            location=_projected(f"'{tea_pt}'::geometry", 400, 200),
+            operator="且拖村集体经济组织",
+        )
         s.facilities = 3 + len(vegetable_ids)
-        base_ewkt = (await conn.execute(text("SELECT ST_AsEWKT(location) FROM facility WHERE id = :i"),
-                                        {"i": training_base_id})).scalar_one()
+        base_ewkt = (
+            await conn.execute(text("SELECT ST_AsEWKT(location) FROM facility WHERE id = :i"), {"i": training_base_id})
+        ).scalar_one()
 
         # Yixin households.
-        yixin = _yixin_households(rng, site_facts["households"], site_facts["population"], training_base_id,
-                                  base_jobs + 20)
+        yixin = _yixin_households(rng, site_facts["households"], site_facts["population"], training_base_id, base_jobs + 20)
         origins = [rng.choice(villages_by_township[rng.choice(origin_townships)]) for _ in yixin]
         moved = [dt.date(2019, 1, 1) + dt.timedelta(days=rng.randint(0, 700)) for _ in yixin]
-        y_ids = await _insert_households(conn, yixin, admin_code=codes["yixin_community_committee"], site_id=site_id,
-                                         origin_codes=origins, center_sql=seat_sql, center_params={},
-                                         max_dist=450.0, rng=rng, relocated_on=moved)
+        y_ids = await _insert_households(
+            conn,
+            yixin,
+            admin_code=codes["yixin_community_committee"],
+            site_id=site_id,
+            origin_codes=origins,
+            center_sql=seat_sql,
+            center_params={},
+            max_dist=450.0,
+            rng=rng,
+            relocated_on=moved,
+        )
         y_members = await _insert_members(conn, yixin, y_ids)
         s.employments += await _insert_employments(conn, yixin, y_members, {training_base_id: base_ewkt})
 
         # Qietuo households: in their village, no site; tea linkages in 2023 and 2024.
         qietuo = _qietuo_households(rng, tea["tea_farming_households"])
-        q_ids = await _insert_households(conn, qietuo, admin_code=codes["qietuo_village_committee"], site_id=None,
-                                         origin_codes=[None] * len(qietuo), center_sql=f"'{tea_pt}'::geometry",
-                                         center_params={}, max_dist=1200.0, rng=rng,
-                                         relocated_on=[None] * len(qietuo))
+        q_ids = await _insert_households(
+            conn,
+            qietuo,
+            admin_code=codes["qietuo_village_committee"],
+            site_id=None,
+            origin_codes=[None] * len(qietuo),
+            center_sql=f"'{tea_pt}'::geometry",
+            center_params={},
+            max_dist=1200.0,
+            rng=rng,
+            relocated_on=[None] * len(qietuo),
+        )
         q_members = await _insert_members(conn, qietuo, q_ids)
         s.employments += await _insert_employments(conn, qietuo, q_members, {})
         s.households = len(yixin) + len(qietuo)
@@ -443,32 +626,68 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
         incomes: list[dict[str, Any]] = []
         for h, hid in zip(yixin, y_ids, strict=True):
             for year in (2023, 2024):
-                base_wage = sum((_yearly_wages(p, year) for p in h.members
-                                 if any(e["facility_id"] == training_base_id for e in p.employments)), Decimal(0))
+                base_wage = sum(
+                    (
+                        _yearly_wages(p, year)
+                        for p in h.members
+                        if any(e["facility_id"] == training_base_id for e in p.employments)
+                    ),
+                    Decimal(0),
+                )
                 if base_wage:
-                    linkages.append({"household_id": hid, "facility_id": training_base_id,
-                                     "mechanism": m.LinkageMechanism.WAGE, "year": year, "amount": base_wage})
+                    linkages.append(
+                        {
+                            "household_id": hid,
+                            "facility_id": training_base_id,
+                            "mechanism": m.LinkageMechanism.WAGE,
+                            "year": year,
+                            "amount": base_wage,
+                        }
+                    )
             if rng.random() < 0.2:  # asset-income dividend from Xide's vegetable base
                 amt = rng.randint(300, 900)
                 for year, k in ((2023, 1.0), (2024, 1.1)):
-                    linkages.append({"household_id": hid, "facility_id": vegetable_ids[0],
-                                     "mechanism": m.LinkageMechanism.DIVIDEND, "year": year, "amount": _money(amt * k)})
+                    linkages.append(
+                        {
+                            "household_id": hid,
+                            "facility_id": vegetable_ids[0],
+                            "mechanism": m.LinkageMechanism.DIVIDEND,
+                            "year": year,
+                            "amount": _money(amt * k),
+                        }
+                    )
         for hid in q_ids:
             leaf = rng.randint(800, 3000)
             for year, k in ((2023, 1.0), (2024, 1.6)):  # the garden is coming into production
-                linkages.append({"household_id": hid, "facility_id": tea_id, "mechanism": m.LinkageMechanism.ORDER_PURCHASE,
-                                 "year": year, "amount": _money(leaf * k)})
+                linkages.append(
+                    {
+                        "household_id": hid,
+                        "facility_id": tea_id,
+                        "mechanism": m.LinkageMechanism.ORDER_PURCHASE,
+                        "year": year,
+                        "amount": _money(leaf * k),
+                    }
+                )
             if rng.random() < 0.3:
-                linkages.append({"household_id": hid, "facility_id": plant_id, "mechanism": m.LinkageMechanism.WAGE,
-                                 "year": 2024, "amount": _money(rng.randint(1500, 6000))})
+                linkages.append(
+                    {
+                        "household_id": hid,
+                        "facility_id": plant_id,
+                        "mechanism": m.LinkageMechanism.WAGE,
+                        "year": 2024,
+                        "amount": _money(rng.randint(1500, 6000)),
+                    }
+                )
         for h, hid in [*zip(yixin, y_ids, strict=True), *zip(qietuo, q_ids, strict=True)]:
             wages23 = sum((_yearly_wages(p, 2023) for p in h.members), Decimal(0))
             other = Decimal(rng.randint(1500, 4000) * len(h.members))  # transfers, farming, other income
             inc23 = wages23 + other
             drift = rng.gauss(0.07, 0.12)
             inc24 = _money(float(inc23) * (1 + drift))
-            incomes += [{"household_id": hid, "year": 2023, "net_income": _money(float(inc23))},
-                        {"household_id": hid, "year": 2024, "net_income": inc24}]
+            incomes += [
+                {"household_id": hid, "year": 2023, "net_income": _money(float(inc23))},
+                {"household_id": hid, "year": 2024, "net_income": inc24},
+            ]
         await conn.execute(insert(m.IncomeLinkage), linkages)
         await conn.execute(insert(m.HouseholdIncome), incomes)
         s.income_linkages, s.household_incomes = len(linkages), len(incomes)
@@ -486,15 +705,27 @@ async def _demo_partner(conn: AsyncConnection, facts: dict[str, Any], xide: str)
     social assistance). The report gives shares, not totals: ``funds`` is a [generated] estimate,
     30 % of 202 × the report's example household investment (18,000 yuan) = 1,090,800 yuan."""
     cr = facts["courtyard_renovation"]
-    pid = (await conn.execute(insert(m.CooperationPartner).values(
-        name=DEMO_PARTNER, region="[fictional]", kind=m.PartnerKind.GOVERNMENT).returning(m.CooperationPartner.id))).scalar_one()
+    pid = (
+        await conn.execute(
+            insert(m.CooperationPartner)
+            .values(name=DEMO_PARTNER, region="[fictional]", kind=m.PartnerKind.GOVERNMENT)
+            .returning(m.CooperationPartner.id)
+        )
+    ).scalar_one()
     await conn.execute(insert(m.PartnerCounty).values(partner_id=pid, county_code=xide))
     share = Decimal(str(cr["east_west_and_social_share"]))
     funds = _money(float(share * cr["households"] * cr["example_household_investment_yuan"]))
-    await conn.execute(insert(m.CooperationProject).values(
-        partner_id=pid, name=f"{cr['village']}庭院改造 courtyard renovation (co-funding; funds [generated] estimate)",
-        county_code=xide, year=2023, funds=funds, households_benefited=cr["households"],
-        self_raised_share=Decimal(str(cr["self_funded_share"]))))
+    await conn.execute(
+        insert(m.CooperationProject).values(
+            partner_id=pid,
+            name=f"{cr['village']}庭院改造 courtyard renovation (co-funding; funds [generated] estimate)",
+            county_code=xide,
+            year=2023,
+            funds=funds,
+            households_benefited=cr["households"],
+            self_raised_share=Decimal(str(cr["self_funded_share"])),
+        )
+    )
 
 
 _SEATS: dict[str, tuple[float, float]] = {}
@@ -509,8 +740,7 @@ def _seat(code: str) -> tuple[float, float]:
     return _SEATS[code]
 
 
-async def _check_report_figures(conn: AsyncConnection, site_id: int, tea_id: int, base_id: int,
-                                facts: dict[str, Any]) -> None:
+async def _check_report_figures(conn: AsyncConnection, site_id: int, tea_id: int, base_id: int, facts: dict[str, Any]) -> None:
     """Fail the seed (rolling it back) unless the generated rows agree with the report on 2024-04-13."""
     site = facts["relocation_sites"][0]
     q = text(Path(__file__).with_name("seed_check.sql").read_text(encoding="utf-8"))
@@ -535,8 +765,13 @@ SICHUAN = {"sites": 1400, "households": 360_000, "facilities": 20_000}
 """Sichuan tier of DESIGN §6: ~1,400 sites, ~360,000 households (~1.36 M members), ~20,000 facilities."""
 
 
-async def load_sichuan(engine: AsyncEngine, *, sites: int = SICHUAN["sites"], households: int = SICHUAN["households"],
-                       facilities: int = SICHUAN["facilities"]) -> SeedSummary:
+async def load_sichuan(
+    engine: AsyncEngine,
+    *,
+    sites: int = SICHUAN["sites"],
+    households: int = SICHUAN["households"],
+    facilities: int = SICHUAN["facilities"],
+) -> SeedSummary:
     """Add the generated Sichuan-scale benchmark dataset on top of the demo dataset (loading the demo
     first when missing), in one transaction; a no-op when it is already there.
 
@@ -556,11 +791,24 @@ async def load_sichuan(engine: AsyncEngine, *, sites: int = SICHUAN["sites"], ho
         for st in statements:
             used = {k: v for k, v in params.items() if f":{k}" in st}
             await conn.execute(text(st), used)
-        counts = (await conn.execute(text(
-            "SELECT (SELECT count(*) FROM relocation_site), (SELECT count(*) FROM facility), (SELECT count(*) FROM household),"
-            " (SELECT count(*) FROM member), (SELECT count(*) FROM employment), (SELECT count(*) FROM income_linkage)"))).one()
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM relocation_site), (SELECT count(*) FROM facility),"
+                    " (SELECT count(*) FROM household),"
+                    " (SELECT count(*) FROM member), (SELECT count(*) FROM employment), (SELECT count(*) FROM income_linkage)"
+                )
+            )
+        ).one()
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("ANALYZE"))
-    return SeedSummary(loaded=True, sites=counts[0], facilities=counts[1], households=counts[2], members=counts[3],
-                       employments=counts[4], income_linkages=counts[5])
+    return SeedSummary(
+        loaded=True,
+        sites=counts[0],
+        facilities=counts[1],
+        households=counts[2],
+        members=counts[3],
+        employments=counts[4],
+        income_linkages=counts[5],
+    )

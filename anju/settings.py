@@ -45,8 +45,10 @@ class MonitoringSettings(BaseModel):
     """防返贫监测 defaults."""
 
     per_capita_threshold: Decimal = Field(
-        Decimal("10000"), ge=0,
-        description="yuan per person per year; the report's Beichuan example counts households below 10,000")
+        Decimal("10000"),
+        ge=0,
+        description="yuan per person per year; the report's Beichuan example counts households below 10,000",
+    )
 
 
 class FeatureSettings(BaseModel):
@@ -83,8 +85,11 @@ class AuthSettings(BaseModel):
     issuer: str = "anju"
     audience: str = "anju"
     token_ttl_hours: float = Field(12, gt=0, description="lifetime of tokens `anju token` issues")
-    max_token_hours: float = Field(24 * 90, gt=0, description="longest lifetime (exp − iat) a token may claim; "
-                                                               "longer ones are refused when issued and when used")
+    max_token_hours: float = Field(
+        24 * 90,
+        gt=0,
+        description="longest lifetime (exp − iat) a token may claim; longer ones are refused when issued and when used",
+    )
     demo_user: str = Field("demo-admin", description="admin created by `make run` (env=dev only)")
 
 
@@ -126,8 +131,11 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")
     max_body_bytes: int = Field(256_000, ge=1024, description="largest HTTP request body accepted, bytes")
-    max_cost: int = Field(100_000, ge=1, description="largest query cost: every field 1, times the `first` of "
-                                                     "each enclosing list (QUERY_TOO_COMPLEX)")
+    max_cost: int = Field(
+        100_000,
+        ge=1,
+        description="largest query cost: every field 1, times the `first` of each enclosing list (QUERY_TOO_COMPLEX)",
+    )
     max_root_fields: int = Field(10, ge=1, description="root fields allowed in one operation")
     introspection: bool = Field(True, description="answer __schema/__type queries (turn off in prod if wanted)")
     auth: AuthSettings = AuthSettings()
@@ -156,9 +164,9 @@ class Settings(BaseSettings):
             url = url.set(drivername="postgresql+asyncpg")
         else:
             ld = self.local_db
-            url = make_url(
-                f"postgresql+asyncpg://{ld.user}@{ld.host}:{ld.port}/{ld.database}"
-            ).set(password=ld.password.get_secret_value())
+            url = make_url(f"postgresql+asyncpg://{ld.user}@{ld.host}:{ld.port}/{ld.database}").set(
+                password=ld.password.get_secret_value()
+            )
         if database:
             url = url.set(database=database)
         return url.render_as_string(hide_password=False)

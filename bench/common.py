@@ -39,8 +39,12 @@ from resolvers.access import Role, Viewer, add_user, viewer_by_name
 from schema import Context, build_schema
 
 BENCH_COUNTY = "513432"
-BENCH_USERS = {"bench-admin": (Role.ADMIN, ()), "bench-planner": (Role.PLANNER, ()),
-               "bench-officer": (Role.COUNTY_OFFICER, (BENCH_COUNTY,)), "bench-partner": (Role.PARTNER, ())}
+BENCH_USERS = {
+    "bench-admin": (Role.ADMIN, ()),
+    "bench-planner": (Role.PLANNER, ()),
+    "bench-officer": (Role.COUNTY_OFFICER, (BENCH_COUNTY,)),
+    "bench-partner": (Role.PARTNER, ()),
+}
 """Who the benchmark asks as: one user per role; the officer keeps Xide, the partner is paired with it."""
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,12 +81,16 @@ class Result:
         g50, g95 = statistics.median(self.graphql_ms), self._p(self.graphql_ms, 0.95)
         s50, s95 = statistics.median(self.sql_ms), self._p(self.sql_ms, 0.95)
         rps = 1000.0 / statistics.mean(self.graphql_ms)
-        return (f"| {self.case.name} | {g50:.1f} | {g95:.1f} | {rps:.1f} | {s50:.1f} | {s95:.1f} | "
-                f"{g50 / s50:.2f}× | {self.statements} |")
+        return (
+            f"| {self.case.name} | {g50:.1f} | {g95:.1f} | {rps:.1f} | {s50:.1f} | {s95:.1f} | "
+            f"{g50 / s50:.2f}× | {self.statements} |"
+        )
 
 
-HEADER = ("| case | GraphQL p50 ms | GraphQL p95 ms | GraphQL req/s | direct SQL p50 ms | direct SQL p95 ms "
-          "| p50 ratio | SQL statements / request |\n|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| case | GraphQL p50 ms | GraphQL p95 ms | GraphQL req/s | direct SQL p50 ms | direct SQL p95 ms "
+    "| p50 ratio | SQL statements / request |\n|---|---|---|---|---|---|---|---|"
+)
 
 
 def machine() -> str:
@@ -109,8 +117,9 @@ def server(settings: Settings, database: str) -> Iterator[str]:
     port = _free_port()
     url = make_url(settings.sqlalchemy_url(database)).render_as_string(hide_password=False)
     env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "anju.cli", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anju.cli", "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -132,8 +141,11 @@ async def ensure_users(sm: async_sessionmaker) -> dict[str, Viewer]:  # type: ig
     async with sm() as s, s.begin():
         pid = await s.scalar(text("SELECT id FROM cooperation_partner WHERE name = '[generated] bench partner'"))
         if pid is None:
-            pid = await s.scalar(text("INSERT INTO cooperation_partner (name, kind) VALUES ('[generated] bench partner', "
-                                      "'enterprise') RETURNING id"))
+            pid = await s.scalar(
+                text(
+                    "INSERT INTO cooperation_partner (name, kind) VALUES ('[generated] bench partner', 'enterprise') RETURNING id"
+                )
+            )
             await s.execute(text("INSERT INTO partner_county VALUES (:p, :c)"), {"p": pid, "c": BENCH_COUNTY})
     out = {}
     for name, (role, areas) in BENCH_USERS.items():
@@ -143,8 +155,12 @@ async def ensure_users(sm: async_sessionmaker) -> dict[str, Viewer]:  # type: ig
     return out  # type: ignore[return-value]
 
 
-async def record(sm: async_sessionmaker, settings: Settings, case: Case,  # type: ignore[type-arg]
-                 viewer: Viewer) -> list[tuple[str, tuple[Any, ...]]]:
+async def record(
+    sm: async_sessionmaker,
+    settings: Settings,
+    case: Case,  # type: ignore[type-arg]
+    viewer: Viewer,
+) -> list[tuple[str, tuple[Any, ...]]]:
     """Run the case in-process once as ``viewer``; return the SQL statements it sent, with their parameters
     (the viewer's scope statement included: the baseline replays exactly what the service sends)."""
     sent: list[tuple[str, tuple[Any, ...]]] = []
@@ -159,8 +175,11 @@ async def record(sm: async_sessionmaker, settings: Settings, case: Case,  # type
             await case.record_with(sm, viewer)
         else:
             schema = build_schema(settings)
-            r = await schema.execute(case.query, variable_values=case.variables or None,
-                                     context_value=Context(sessionmaker=sm, settings=settings, viewer=viewer))
+            r = await schema.execute(
+                case.query,
+                variable_values=case.variables or None,
+                context_value=Context(sessionmaker=sm, settings=settings, viewer=viewer),
+            )
             if r.errors:
                 raise RuntimeError(f"{case.name}: {r.errors}")
     finally:
@@ -168,8 +187,9 @@ async def record(sm: async_sessionmaker, settings: Settings, case: Case,  # type
     return [(sql_, p) for sql_, p in sent if not sql_.lstrip().upper().startswith(("BEGIN", "ROLLBACK", "COMMIT"))]
 
 
-async def run_cases(name: str, title: str, cases: list[Case], *, database: str = "anju_sichuan", runs: int = 15,
-                    warmup: int = 2, notes: str = "") -> str:
+async def run_cases(
+    name: str, title: str, cases: list[Case], *, database: str = "anju_sichuan", runs: int = 15, warmup: int = 2, notes: str = ""
+) -> str:
     """Benchmark ``cases``; print and save the markdown table; return it."""
     settings = Settings()
     engine = db.create_engine(settings, database)
@@ -198,8 +218,9 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
                         if resp.status_code != 200:
                             raise RuntimeError(f"{case.name}: {resp.status_code}")
                     else:
-                        resp = client.post(url, json={"query": case.query, "variables": case.variables},
-                                           headers=tokens[case.user])
+                        resp = client.post(
+                            url, json={"query": case.query, "variables": case.variables}, headers=tokens[case.user]
+                        )
                         t1 = time.perf_counter()
                         body = resp.json()
                         if resp.status_code != 200 or body.get("errors"):
@@ -217,15 +238,33 @@ async def run_cases(name: str, title: str, cases: list[Case], *, database: str =
         await conn.close()
         await engine.dispose()
     async with db.create_engine(settings, database).connect() as c:
-        sizes = (await c.execute(text("SELECT (SELECT count(*) FROM relocation_site), (SELECT count(*) FROM household), "
-                                      "(SELECT count(*) FROM member), (SELECT count(*) FROM employment), "
-                                      "(SELECT count(*) FROM facility)"))).one()
-    table = "\n".join([
-        f"### {title}", "",
-        f"Machine: {machine()}. Data: `{database}` ({sizes[0]:,} sites, {sizes[1]:,} households, {sizes[2]:,} members, "
-        f"{sizes[3]:,} employments, {sizes[4]:,} facilities). {runs} runs per case after {warmup} warm-ups, "
-        "GraphQL (or the tile endpoint) over HTTP (uvicorn, one client, sequential) alternating with the same SQL "
-        "replayed over one asyncpg connection.", "", HEADER, *[r.row() for r in results], "", notes]).rstrip() + "\n"
+        sizes = (
+            await c.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM relocation_site), (SELECT count(*) FROM household), "
+                    "(SELECT count(*) FROM member), (SELECT count(*) FROM employment), "
+                    "(SELECT count(*) FROM facility)"
+                )
+            )
+        ).one()
+    table = (
+        "\n".join(
+            [
+                f"### {title}",
+                "",
+                f"Machine: {machine()}. Data: `{database}` ({sizes[0]:,} sites, {sizes[1]:,} households, {sizes[2]:,} members, "
+                f"{sizes[3]:,} employments, {sizes[4]:,} facilities). {runs} runs per case after {warmup} warm-ups, "
+                "GraphQL (or the tile endpoint) over HTTP (uvicorn, one client, sequential) alternating with the same SQL "
+                "replayed over one asyncpg connection.",
+                "",
+                HEADER,
+                *[r.row() for r in results],
+                "",
+                notes,
+            ]
+        ).rstrip()
+        + "\n"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.md").write_text(table, encoding="utf-8")
     print(table)  # noqa: T201 - a benchmark reports on stdout

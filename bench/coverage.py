@@ -50,10 +50,12 @@ async def raw_reference(runs: int = 5) -> str:
             times.append((time.perf_counter() - t) * 1000)
     finally:
         await conn.close()
-    return (f"Reference: province-wide coverage as plain grouped SQL over the raw member and employment tables "
-            f"(bench/coverage.py RAW_PROVINCE_SQL): p50 {statistics.median(times):.0f} ms over {runs} runs "
-            f"({row['households']:,} households, {row['zero']:,} zero-employment, {row['employed']:,} employed — the "
-            "same figures as the service's).")
+    return (
+        f"Reference: province-wide coverage as plain grouped SQL over the raw member and employment tables "
+        f"(bench/coverage.py RAW_PROVINCE_SQL): p50 {statistics.median(times):.0f} ms over {runs} runs "
+        f"({row['households']:,} households, {row['zero']:,} zero-employment, {row['employed']:,} employed — the "
+        "same figures as the service's)."
+    )
 
 
 async def run() -> None:
@@ -63,17 +65,25 @@ async def run() -> None:
     site = await conn.fetchval("SELECT id FROM relocation_site WHERE name = '彝欣社区'")
     await conn.close()
     cases = [
-        Case("employmentCoverage, one site (Yixin, 1,447 households)",
-             f'query($id: ID!) {{ relocationSite(id: $id) {{ employmentCoverage(asOf: "{DAY}") {{ {COVERAGE} }} }} }}',
-             {"id": str(site)}),
-        Case("employmentCoverage, one county (Xide 513432)",
-             f'{{ adminArea(code: "513432") {{ employmentCoverage(asOf: "{DAY}") {{ {COVERAGE} }} }} }}'),
-        Case("employmentCoverage, province (510000)",
-             f'{{ adminArea(code: "510000") {{ employmentCoverage(asOf: "{DAY}") {{ {COVERAGE} }} }} }}'),
-        Case("100 households + linkedIncome + stablyEmployedCount",
-             '{ households(first: 100, filter: {areaCode: "513432"}) { nodes { id code size '
-             f'stablyEmployedCount(asOf: "{DAY}") linkedIncome(year: 2024) {{ total perCapita byMechanism '
-             '{ mechanism amount } } } } }'),
+        Case(
+            "employmentCoverage, one site (Yixin, 1,447 households)",
+            f'query($id: ID!) {{ relocationSite(id: $id) {{ employmentCoverage(asOf: "{DAY}") {{ {COVERAGE} }} }} }}',
+            {"id": str(site)},
+        ),
+        Case(
+            "employmentCoverage, one county (Xide 513432)",
+            f'{{ adminArea(code: "513432") {{ employmentCoverage(asOf: "{DAY}") {{ {COVERAGE} }} }} }}',
+        ),
+        Case(
+            "employmentCoverage, province (510000)",
+            f'{{ adminArea(code: "510000") {{ employmentCoverage(asOf: "{DAY}") {{ {COVERAGE} }} }} }}',
+        ),
+        Case(
+            "100 households + linkedIncome + stablyEmployedCount",
+            '{ households(first: 100, filter: {areaCode: "513432"}) { nodes { id code size '
+            f'stablyEmployedCount(asOf: "{DAY}") linkedIncome(year: 2024) {{ total perCapita byMechanism '
+            "{ mechanism amount } } } } }",
+        ),
     ]
     notes = await raw_reference()
     await run_cases("coverage", "Coverage benchmark (bench/coverage.py)", cases, notes=notes)

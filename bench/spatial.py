@@ -23,23 +23,31 @@ def record_tile(layer: str, z: int, x: int, y: int) -> Any:
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
-    return (int((lon + 180.0) / 360.0 * n),
-            int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n))
+    return (int((lon + 180.0) / 360.0 * n), int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n))
 
 
 async def run() -> None:
     x, y = tile_of(*SEAT, 10)
     cases = [
-        Case("featureCollection HOUSEHOLDS, bbox, zoom 13, 2,000 features",
-             "{ featureCollection(layer: HOUSEHOLDS, bbox: [101.8, 27.6, 103.0, 28.6], zoom: 13, limit: 2000) }"),
-        Case("nearestFacilities k=5",
-             "{ nearestFacilities(point: {type: \"Point\", coordinates: [102.41, 28.31]}, k: 5) "
-             "{ distanceMeters facility { id name kind } } }"),
-        Case("householdsBeyond 5000 m of workshops/parks/factories, one county (Xide)",
-             "{ householdsBeyond(distanceMeters: 5000, ofKinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK, COMMUNITY_FACTORY], "
-             "areaCode: \"513432\", first: 100) { totalCount nodes { id code } } }"),
-        Case(f"vector tile households z10 ({x}/{y})", path=f"/tiles/households/10/{x}/{y}.mvt",
-             record_with=record_tile("households", 10, x, y)),
+        Case(
+            "featureCollection HOUSEHOLDS, bbox, zoom 13, 2,000 features",
+            "{ featureCollection(layer: HOUSEHOLDS, bbox: [101.8, 27.6, 103.0, 28.6], zoom: 13, limit: 2000) }",
+        ),
+        Case(
+            "nearestFacilities k=5",
+            '{ nearestFacilities(point: {type: "Point", coordinates: [102.41, 28.31]}, k: 5) '
+            "{ distanceMeters facility { id name kind } } }",
+        ),
+        Case(
+            "householdsBeyond 5000 m of workshops/parks/factories, one county (Xide)",
+            "{ householdsBeyond(distanceMeters: 5000, ofKinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK, COMMUNITY_FACTORY], "
+            'areaCode: "513432", first: 100) { totalCount nodes { id code } } }',
+        ),
+        Case(
+            f"vector tile households z10 ({x}/{y})",
+            path=f"/tiles/households/10/{x}/{y}.mvt",
+            record_with=record_tile("households", 10, x, y),
+        ),
     ]
     await run_cases("spatial", "Spatial benchmark (bench/spatial.py)", cases)
 

@@ -267,8 +267,7 @@ class Household(Base):
     located_code: Mapped[str | None] = mapped_column(String(12))
     relocated_on: Mapped[dt.date | None] = mapped_column(Date)
     poverty_status: Mapped[PovertyStatus] = mapped_column(_enum(PovertyStatus, "poverty_status"))
-    monitoring_category: Mapped[MonitoringCategory | None] = mapped_column(
-        _enum(MonitoringCategory, "monitoring_category"))
+    monitoring_category: Mapped[MonitoringCategory | None] = mapped_column(_enum(MonitoringCategory, "monitoring_category"))
     risk_eliminated: Mapped[bool | None] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Kept by triggers on member (migration 0002), in the same transaction as every member change.
@@ -305,9 +304,10 @@ class Member(Base):
     labor_force: Mapped[bool] = mapped_column(Boolean)
     skills: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     household: Mapped[Household] = relationship(back_populates="members", lazy="raise")
-    __table_args__ = (CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
-                      Index("uq_member_id_number_hash", "id_number_hash", unique=True,
-                            postgresql_where=text("id_number_hash IS NOT NULL")))
+    __table_args__ = (
+        CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
+        Index("uq_member_id_number_hash", "id_number_hash", unique=True, postgresql_where=text("id_number_hash IS NOT NULL")),
+    )
 
 
 class Employment(Base):
@@ -395,8 +395,7 @@ class PartnerCounty(Base):
     """Pairing of a partner with a county it assists."""
 
     __tablename__ = "partner_county"
-    partner_id: Mapped[int] = mapped_column(
-        ForeignKey("cooperation_partner.id", ondelete="CASCADE"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("cooperation_partner.id", ondelete="CASCADE"), primary_key=True)
     county_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), primary_key=True, index=True)
 
 

@@ -90,14 +90,18 @@ class Viewer:
             codes, households, pii = self.paired_counties, ("areas" if mode == AGGREGATES else "none"), "off"
         counties = sorted({c[:6] for c in codes})
         patterns = sorted({area_code_prefix(c, "areaCodes") + "%" for c in codes})
-        return {"anju.households": households, "anju.pii": pii,
-                "anju.counties": "{" + ",".join(counties) + "}", "anju.patterns": "{" + ",".join(patterns) + "}",
-                "anju.partner_id": str(self.partner_id or ""),
-                # Every statement of a scoped viewer is bounded by its counties, but PostgreSQL sizes
-                # ``county_code = ANY(<setting>)`` as 10 counties' worth of rows (an array it cannot
-                # see) and then prefers scanning the whole table; steer it to the county indexes.
-                "enable_seqscan": "off",
-                "role": DB_ROLES[self.role]}
+        return {
+            "anju.households": households,
+            "anju.pii": pii,
+            "anju.counties": "{" + ",".join(counties) + "}",
+            "anju.patterns": "{" + ",".join(patterns) + "}",
+            "anju.partner_id": str(self.partner_id or ""),
+            # Every statement of a scoped viewer is bounded by its counties, but PostgreSQL sizes
+            # ``county_code = ANY(<setting>)`` as 10 counties' worth of rows (an array it cannot
+            # see) and then prefers scanning the whole table; steer it to the county indexes.
+            "enable_seqscan": "off",
+            "role": DB_ROLES[self.role],
+        }
 
 
 @event.listens_for(Session, "after_begin")
@@ -135,10 +139,15 @@ U = m.AppUser
 
 async def viewer_by_name(sm: async_sessionmaker, name: str) -> Viewer | None:  # type: ignore[type-arg]
     """The enabled user ``name`` as a Viewer (with the partner's paired counties), or None."""
-    paired = select(m.PartnerCounty.county_code).where(m.PartnerCounty.partner_id == U.partner_id) \
-        .order_by(m.PartnerCounty.county_code).correlate(U)
-    q = select(U.id, U.name, U.role, U.area_codes, U.partner_id,
-               func.array(paired.scalar_subquery()).label("paired")).where(U.name == name, U.disabled.is_(False))
+    paired = (
+        select(m.PartnerCounty.county_code)
+        .where(m.PartnerCounty.partner_id == U.partner_id)
+        .order_by(m.PartnerCounty.county_code)
+        .correlate(U)
+    )
+    q = select(U.id, U.name, U.role, U.area_codes, U.partner_id, func.array(paired.scalar_subquery()).label("paired")).where(
+        U.name == name, U.disabled.is_(False)
+    )
     async with sm() as s:
         r = (await s.execute(q)).first()
     if r is None:
@@ -146,8 +155,13 @@ async def viewer_by_name(sm: async_sessionmaker, name: str) -> Viewer | None:  #
     return Viewer(int(r.id), r.name, r.role, tuple(r.area_codes or ()), r.partner_id, tuple(r.paired or ()))
 
 
-async def add_user(sm: async_sessionmaker, name: str, role: m.ViewerRole, area_codes: Sequence[str] = (),  # type: ignore[type-arg]
-                   partner_id: int | None = None) -> int:
+async def add_user(
+    sm: async_sessionmaker,
+    name: str,
+    role: m.ViewerRole,
+    area_codes: Sequence[str] = (),  # type: ignore[type-arg]
+    partner_id: int | None = None,
+) -> int:
     """Create a user. County officers need area codes at county level or below (each must exist);
     partners need an existing partner id; other roles take neither.
 
@@ -163,8 +177,9 @@ async def add_user(sm: async_sessionmaker, name: str, role: m.ViewerRole, area_c
         for c in codes:
             prefix = area_code_prefix(c, "area")
             if len(prefix) < 6:
-                raise InvalidInput(f"area: {c} is above county level; county officers hold counties, townships "
-                                   "or villages", field="area")
+                raise InvalidInput(
+                    f"area: {c} is above county level; county officers hold counties, townships or villages", field="area"
+                )
     elif codes:
         raise InvalidInput(f"area: only county officers hold area codes, not {role.name}", field="area")
     if (role is Role.PARTNER) != (partner_id is not None):
@@ -201,6 +216,7 @@ async def list_users(sm: async_sessionmaker) -> list[dict[str, Any]]:  # type: i
 
 # --------------------------------------------------------------------------- personal data
 
+
 def id_number_hash(key: bytes, id_number: str) -> str:
     """HMAC-SHA256 (RFC 2104) of the upper-cased ID number under ``key``, hex: the only form stored."""
     return hmac.new(key, id_number.strip().upper().encode("ascii"), hashlib.sha256).hexdigest()
@@ -226,21 +242,31 @@ async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) ->
     NOT_FOUND when it does not exist at all."""
     exists = await s.scalar(text("SELECT anju_exists(:k, :id)"), {"k": kind, "id": key})
     if exists:
-        raise OutOfScope(f"{field}: {kind.replace('_', ' ')} {key} is outside your areas; nothing was written",
-                         field=field)
+        raise OutOfScope(f"{field}: {kind.replace('_', ' ')} {key} is outside your areas; nothing was written", field=field)
     raise NotFound(f"{field}: {kind.replace('_', ' ')} {key} does not exist", field=field)
 
 
 # --------------------------------------------------------------------------- audit
 
-async def audit(s: AsyncSession, action: str, entity: str, entity_id: Any, before: dict[str, Any] | None,
-                after: dict[str, Any] | None) -> None:
+
+async def audit(
+    s: AsyncSession, action: str, entity: str, entity_id: Any, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> None:
     """Write the audit row of a mutation in its transaction (``s``): who (the session's viewer),
     when (transaction time), what, before/after. Personal fields arrive masked (see ``row_json``)."""
     v = viewer_of(s)
-    await s.execute(insert(m.AuditLog).values(
-        user_id=v.user_id if v else None, user_name=v.name if v else "system", role=v.role.value if v else "system",
-        action=action, entity=entity, entity_id=str(entity_id), before=before, after=after))
+    await s.execute(
+        insert(m.AuditLog).values(
+            user_id=v.user_id if v else None,
+            user_name=v.name if v else "system",
+            role=v.role.value if v else "system",
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
+        )
+    )
 
 
 # member rows go into the log with their personal fields masked, in the same statement
@@ -251,11 +277,21 @@ MONEY = {"amount", "net_income", "monthly_wage", "funds"}
 async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
     """A row as JSON for the audit log, read in ``s``; names/phones masked, hashes and ID digits left
     out (no personal datum is copied into the log). None when the row does not exist."""
-    assert table in {"household", "member", "employment", "income_linkage", "household_income",
-                     "cooperation_partner", "partner_county", "cooperation_project"}
+    assert table in {
+        "household",
+        "member",
+        "employment",
+        "income_linkage",
+        "household_income",
+        "cooperation_partner",
+        "partner_county",
+        "cooperation_project",
+    }
     where = " AND ".join(f"{k} = :{k}" for k in key_cols)
-    sql = (f"SELECT to_jsonb(t) - 'id_number_hash' - 'id_number_last4' - 'dwelling' - 'workplace'"
-           f"{MASKED.get(table, '')} AS j FROM {table} t WHERE {where}")
+    sql = (
+        f"SELECT to_jsonb(t) - 'id_number_hash' - 'id_number_last4' - 'dwelling' - 'workplace'"
+        f"{MASKED.get(table, '')} AS j FROM {table} t WHERE {where}"
+    )
     row = await s.scalar(text(sql), key_cols)
     if row is None:
         return None

@@ -22,8 +22,7 @@ def admin_area_select() -> Select[Any]:
     Row: code, name, level (models.AdminLevel), parent_code, assistance_tier, geometry (GeoJSON
     MultiPolygon text, SRID 4326, 6 decimals, or None where no boundary is known).
     """
-    return select(A.code, A.name, A.level, A.parent_code, A.assistance_tier,
-                  geojson(A.geom, polygon=True).label("geometry"))
+    return select(A.code, A.name, A.level, A.parent_code, A.assistance_tier, geojson(A.geom, polygon=True).label("geometry"))
 
 
 async def admin_areas_by_codes(sm: async_sessionmaker, codes: Sequence[str]) -> list[Row | None]:  # type: ignore[type-arg]
@@ -31,8 +30,13 @@ async def admin_areas_by_codes(sm: async_sessionmaker, codes: Sequence[str]) -> 
     return await rows_by_keys(sm, admin_area_select(), A.code, codes, key_name="code")
 
 
-async def admin_areas_page(sm: async_sessionmaker, args: PageArgs, *, level: m.AdminLevel | None = None,  # type: ignore[type-arg]
-                           parent_code: str | None = None) -> Page[Row]:
+async def admin_areas_page(
+    sm: async_sessionmaker,
+    args: PageArgs,
+    *,
+    level: m.AdminLevel | None = None,  # type: ignore[type-arg]
+    parent_code: str | None = None,
+) -> Page[Row]:
     """Areas ordered by code, optionally of one ``level`` and/or directly under ``parent_code``.
 
     Raises:
@@ -49,12 +53,19 @@ async def admin_areas_page(sm: async_sessionmaker, args: PageArgs, *, level: m.A
 
 async def _child_counts(sm: async_sessionmaker, parents: list[str]) -> dict[str, int]:  # type: ignore[type-arg]
     async with sm() as s:
-        rows = await s.execute(select(A.parent_code, func.count()).where(A.parent_code.in_(parents))
-                               .group_by(A.parent_code))
+        rows = await s.execute(select(A.parent_code, func.count()).where(A.parent_code.in_(parents)).group_by(A.parent_code))
         return {p: int(c) for p, c in rows}
 
 
 async def children_pages(sm: async_sessionmaker, keys: Sequence[tuple[str, PageArgs]]) -> list[Page[Row]]:  # type: ignore[type-arg]
     """Batch: the page of direct children for each (parent code, page args), by code."""
-    return await pages_by_parents(sm, admin_area_select(), A.parent_code, A.code, keys, kind=KIND,
-                                  parent_type=String, count_by_parents=lambda ps: _child_counts(sm, ps))
+    return await pages_by_parents(
+        sm,
+        admin_area_select(),
+        A.parent_code,
+        A.code,
+        keys,
+        kind=KIND,
+        parent_type=String,
+        count_by_parents=lambda ps: _child_counts(sm, ps),
+    )

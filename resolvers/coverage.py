@@ -38,11 +38,11 @@ CENT = Decimal("0.01")
 # by one indexed/scanned predicate instead of a LIKE join; counties use the county_code index.
 SCOPES = {
     "site": "SELECT CAST(h.site_id AS text) AS group_key, h.id AS household_id, h.labor_force_count "
-            "FROM household h WHERE h.site_id = ANY(CAST(:keys AS bigint[]))",
+    "FROM household h WHERE h.site_id = ANY(CAST(:keys AS bigint[]))",
     "county": "SELECT h.county_code AS group_key, h.id AS household_id, h.labor_force_count "
-              "FROM household h WHERE h.county_code = ANY(CAST(:keys AS text[]))",
+    "FROM household h WHERE h.county_code = ANY(CAST(:keys AS text[]))",
     "area": "SELECT left(h.admin_code, :plen) AS group_key, h.id AS household_id, h.labor_force_count "
-            "FROM household h WHERE left(h.admin_code, :plen) = ANY(CAST(:keys AS text[]))",
+    "FROM household h WHERE left(h.admin_code, :plen) = ANY(CAST(:keys AS text[]))",
 }
 
 
@@ -141,9 +141,10 @@ def per_capita(total: Decimal, size: int) -> Decimal | None:
 
 
 def _mechanisms(raw: str) -> list[MechanismAmount]:
-    return [MechanismAmount(m.LinkageMechanism(x["mechanism"]), round_yuan(Decimal(str(x["amount"]))),
-                            int(x.get("households", 0)))
-            for x in json.loads(raw, parse_float=Decimal)]
+    return [
+        MechanismAmount(m.LinkageMechanism(x["mechanism"]), round_yuan(Decimal(str(x["amount"]))), int(x.get("households", 0)))
+        for x in json.loads(raw, parse_float=Decimal)
+    ]
 
 
 def _group(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
@@ -171,36 +172,52 @@ def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], 
     return [("county", {}, sorted(ks)) if n == 6 else ("area", {"plen": n}, sorted(ks)) for n, ks in by_len.items()]
 
 
-async def _grouped_rows(sm: async_sessionmaker, sql_name: str, scope: str,  # type: ignore[type-arg]
-                        keys: Sequence[tuple[str, Any]], param: str) -> list[tuple[Any, Any]]:
+async def _grouped_rows(
+    sm: async_sessionmaker,
+    sql_name: str,
+    scope: str,  # type: ignore[type-arg]
+    keys: Sequence[tuple[str, Any]],
+    param: str,
+) -> list[tuple[Any, Any]]:
     """Rows of ``resolvers/sql/<sql_name>`` for (group key, parameter) pairs: one statement per distinct
     parameter (``as_of`` or ``year``) and scope fragment; (parameter, row mapping) pairs."""
     out: list[tuple[Any, Any]] = []
     async with sm() as s:
         for value, ks in _group(keys).items():
             for name, extra, group in _scoped(scope, ks):
-                params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group,
-                                          param: value, **extra}
+                params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group, param: value, **extra}
                 await _wide_scope_hints(s, name, extra)
                 out += [(value, r) for r in (await s.execute(_sql(sql_name, name), params)).mappings()]
     return out
 
 
-async def _coverage(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, dt.date]]  # type: ignore[type-arg]
-                    ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
-    return {(r["group_key"], as_of): EmploymentCoverage(
-        households=int(r["households"]), households_with_labor_force=int(r["households_with_labor_force"]),
-        households_covered=int(r["households_covered"]), zero_employment_households=int(r["zero_employment"]),
-        employed_persons=int(r["employed_persons"]), stably_employed_persons=int(r["stably_employed_persons"]),
-        by_channel=[ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value]))
-                    for ch in m.EmploymentChannel if r[ch.value]],
-        households_employed=int(r["households_employed"]),
-        households_stably_employed=int(r["households_stably_employed"]))
-        for as_of, r in await _grouped_rows(sm, "employment_coverage.sql", scope, keys, "as_of")}
+async def _coverage(
+    sm: async_sessionmaker,
+    scope: str,
+    keys: Sequence[tuple[str, dt.date]],  # type: ignore[type-arg]
+) -> dict[tuple[str, dt.date], EmploymentCoverage]:
+    return {
+        (r["group_key"], as_of): EmploymentCoverage(
+            households=int(r["households"]),
+            households_with_labor_force=int(r["households_with_labor_force"]),
+            households_covered=int(r["households_covered"]),
+            zero_employment_households=int(r["zero_employment"]),
+            employed_persons=int(r["employed_persons"]),
+            stably_employed_persons=int(r["stably_employed_persons"]),
+            by_channel=[
+                ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value])) for ch in m.EmploymentChannel if r[ch.value]
+            ],
+            households_employed=int(r["households_employed"]),
+            households_stably_employed=int(r["households_stably_employed"]),
+        )
+        for as_of, r in await _grouped_rows(sm, "employment_coverage.sql", scope, keys, "as_of")
+    }
 
 
-async def employment_coverage_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                          keys: Sequence[tuple[int, dt.date]]) -> list[EmploymentCoverage]:
+async def employment_coverage_by_site_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, dt.date]],
+) -> list[EmploymentCoverage]:
     """Batch: coverage of each (site id, as_of) over the households living at the site.
 
     Returns:
@@ -211,8 +228,10 @@ async def employment_coverage_by_site_ids(sm: async_sessionmaker,  # type: ignor
     return [found[(str(k), d)] for k, d in keys]
 
 
-async def employment_coverage_by_area_codes(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                            keys: Sequence[tuple[str, dt.date]]) -> list[EmploymentCoverage]:
+async def employment_coverage_by_area_codes(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[str, dt.date]],
+) -> list[EmploymentCoverage]:
     """Batch: coverage of each (admin code, as_of) over every household whose admin code lies under the
     area (relocated or not). Raises InvalidInput for a malformed code."""
     prefixed = [(area_code_prefix(c, "code"), d) for c, d in keys]
@@ -220,23 +239,34 @@ async def employment_coverage_by_area_codes(sm: async_sessionmaker,  # type: ign
     return [found[k] for k in prefixed]
 
 
-async def _summary(sm: async_sessionmaker, scope: str, keys: Sequence[tuple[str, int]]  # type: ignore[type-arg]
-                   ) -> dict[tuple[str, int], IncomeLinkageSummary]:
-    return {(r["group_key"], year): IncomeLinkageSummary(
-        households_linked=int(r["households_linked"]), total=round_yuan(Decimal(r["total"])),
-        by_mechanism=_mechanisms(r["by_mechanism"]))
-        for year, r in await _grouped_rows(sm, "income_linkage_summary.sql", scope, keys, "year")}
+async def _summary(
+    sm: async_sessionmaker,
+    scope: str,
+    keys: Sequence[tuple[str, int]],  # type: ignore[type-arg]
+) -> dict[tuple[str, int], IncomeLinkageSummary]:
+    return {
+        (r["group_key"], year): IncomeLinkageSummary(
+            households_linked=int(r["households_linked"]),
+            total=round_yuan(Decimal(r["total"])),
+            by_mechanism=_mechanisms(r["by_mechanism"]),
+        )
+        for year, r in await _grouped_rows(sm, "income_linkage_summary.sql", scope, keys, "year")
+    }
 
 
-async def income_linkage_summary_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                             keys: Sequence[tuple[int, int]]) -> list[IncomeLinkageSummary]:
+async def income_linkage_summary_by_site_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, int]],
+) -> list[IncomeLinkageSummary]:
     """Batch: linkage summary of each (site id, year) over the site's households; yuan."""
     found = await _summary(sm, "site", [(str(k), y) for k, y in keys])
     return [found[(str(k), y)] for k, y in keys]
 
 
-async def income_linkage_summary_by_area_codes(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                               keys: Sequence[tuple[str, int]]) -> list[IncomeLinkageSummary]:
+async def income_linkage_summary_by_area_codes(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[str, int]],
+) -> list[IncomeLinkageSummary]:
     """Batch: linkage summary of each (admin code, year) over every household under the area; yuan."""
     prefixed = [(area_code_prefix(c, "code"), y) for c, y in keys]
     found = await _summary(sm, "area", prefixed)
@@ -251,17 +281,24 @@ def _one_group(scope: str, key: str) -> tuple[str, dict[str, Any]]:
     return ("county", {"keys": [prefix]}) if len(prefix) == 6 else ("area", {"keys": [prefix], "plen": len(prefix)})
 
 
-async def top_facilities(sm: async_sessionmaker, scope: str, key: str, year: int, first: int | None  # type: ignore[type-arg]
-                         ) -> list[FacilityAmount]:
+async def top_facilities(
+    sm: async_sessionmaker,
+    scope: str,
+    key: str,
+    year: int,
+    first: int | None,  # type: ignore[type-arg]
+) -> list[FacilityAmount]:
     """The ``first`` (every one when None) facilities paying the most linkage yuan to the group's
     households in ``year`` (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key =
     admin code)."""
     name, params = _one_group(scope, key)
-    q = text(f"WITH scope AS ({SCOPES[name]}) "
-             "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
-             "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
-             "WHERE l.year = :year AND l.facility_id IS NOT NULL "
-             "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first")  # NULL: no limit
+    q = text(
+        f"WITH scope AS ({SCOPES[name]}) "
+        "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
+        "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
+        "WHERE l.year = :year AND l.facility_id IS NOT NULL "
+        "GROUP BY l.facility_id ORDER BY sum(l.amount) DESC, l.facility_id LIMIT :first"
+    )  # NULL: no limit
     async with sm() as s:
         rows = await s.execute(q, {**params, "year": year, "first": first})
         return [FacilityAmount(int(r.facility_id), round_yuan(r.amount), int(r.households)) for r in rows]
@@ -280,58 +317,82 @@ class LinkageCell:
 BREAKDOWN = {"mechanism": "CAST(l.mechanism AS text)", "facility": "CAST(l.facility_id AS text)"}
 
 
-async def linkage_cells(sm: async_sessionmaker, scope: str, key: str, year: int,  # type: ignore[type-arg]
-                        dimension: str) -> list[LinkageCell]:
+async def linkage_cells(
+    sm: async_sessionmaker,
+    scope: str,
+    key: str,
+    year: int,  # type: ignore[type-arg]
+    dimension: str,
+) -> list[LinkageCell]:
     """Every cell of the group's linkages of ``year`` by ``dimension`` ("mechanism" or "facility"),
     largest amount first; one grouped statement."""
     name, params = _one_group(scope, key)
     col = BREAKDOWN[dimension]
-    q = text(f"WITH scope AS ({SCOPES[name]}) SELECT {col} AS cell, sum(l.amount) AS amount, "
-             "count(DISTINCT l.household_id) AS households "
-             "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
-             f"GROUP BY {col} ORDER BY sum(l.amount) DESC, {col}")
+    q = text(
+        f"WITH scope AS ({SCOPES[name]}) SELECT {col} AS cell, sum(l.amount) AS amount, "
+        "count(DISTINCT l.household_id) AS households "
+        "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
+        f"GROUP BY {col} ORDER BY sum(l.amount) DESC, {col}"
+    )
     async with sm() as s:
         rows = await s.execute(q, {**params, "year": year})
         return [LinkageCell(r.cell, round_yuan(r.amount), int(r.households)) for r in rows]
 
 
-async def households_outside(sm: async_sessionmaker, scope: str, key: str, year: int, dimension: str,  # type: ignore[type-arg]
-                             shown: Sequence[str]) -> int:
+async def households_outside(
+    sm: async_sessionmaker,
+    scope: str,
+    key: str,
+    year: int,
+    dimension: str,  # type: ignore[type-arg]
+    shown: Sequence[str],
+) -> int:
     """Distinct households of the group with a linkage of ``year`` in a cell not in ``shown`` (the
     linkages without a facility are never in it): whose yuan ``total − Σ shown`` would reveal."""
     name, params = _one_group(scope, key)
-    q = text(f"WITH scope AS ({SCOPES[name]}) SELECT count(DISTINCT l.household_id) "
-             "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
-             f"AND NOT coalesce({BREAKDOWN[dimension]} = ANY(CAST(:shown AS text[])), false)")
+    q = text(
+        f"WITH scope AS ({SCOPES[name]}) SELECT count(DISTINCT l.household_id) "
+        "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
+        f"AND NOT coalesce({BREAKDOWN[dimension]} = ANY(CAST(:shown AS text[])), false)"
+    )
     async with sm() as s:
         return int(await s.scalar(q, {**params, "year": year, "shown": list(shown)}) or 0)
 
 
-async def household_employment_by_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                      keys: Sequence[tuple[int, dt.date]]) -> list[HouseholdEmployment]:
+async def household_employment_by_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, dt.date]],
+) -> list[HouseholdEmployment]:
     """Batch: each (household id, as_of) → labor force present, members employed and stably employed
     on ``as_of`` (distinct members), from household_employment_status. One statement per distinct ``as_of``."""
     out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            q = (select(H.id, H.labor_force_count, ST.employed, ST.stably_employed)
-                 .join(ST, and_(ST.household_id == H.id, ST.valid_from <= as_of, ST.valid_to > as_of))
-                 .where(H.id.in_(list(set(ids)))))
+            q = (
+                select(H.id, H.labor_force_count, ST.employed, ST.stably_employed)
+                .join(ST, and_(ST.household_id == H.id, ST.valid_from <= as_of, ST.valid_to > as_of))
+                .where(H.id.in_(list(set(ids))))
+            )
             for r in await s.execute(q):
                 out[(r.id, as_of)] = HouseholdEmployment(r.labor_force_count > 0, int(r.employed), int(r.stably_employed))
     return [out.get(k, HouseholdEmployment(False, 0, 0)) for k in keys]
 
 
-async def linked_income_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                         keys: Sequence[tuple[int, int]]) -> list[LinkedIncome]:
+async def linked_income_by_household_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, int]],
+) -> list[LinkedIncome]:
     """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism (one grouped
     statement per distinct year). Per capita: ``per_capita(total, size)``."""
     out: dict[tuple[int, int], list[MechanismAmount]] = {}
     async with sm() as s:
         for year, ids in _group(keys).items():
-            q = (select(L.household_id, L.mechanism, func.sum(L.amount).label("amount"))
-                 .where(L.household_id.in_(list(set(ids))), L.year == year).group_by(L.household_id, L.mechanism)
-                 .order_by(L.household_id, L.mechanism))
+            q = (
+                select(L.household_id, L.mechanism, func.sum(L.amount).label("amount"))
+                .where(L.household_id.in_(list(set(ids))), L.year == year)
+                .group_by(L.household_id, L.mechanism)
+                .order_by(L.household_id, L.mechanism)
+            )
             for r in await s.execute(q):
                 out.setdefault((r.household_id, year), []).append(MechanismAmount(r.mechanism, round_yuan(r.amount), 1))
     results = []
@@ -341,15 +402,20 @@ async def linked_income_by_household_ids(sm: async_sessionmaker,  # type: ignore
     return results
 
 
-async def facility_employees(sm: async_sessionmaker,  # type: ignore[type-arg]
-                             keys: Sequence[tuple[int, dt.date]]) -> list[tuple[int, int]]:
+async def facility_employees(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, dt.date]],
+) -> list[tuple[int, int]]:
     """Batch: each (facility id, as_of) → (distinct members with an employment at the facility active on
     ``as_of``, their distinct households)."""
     out: dict[tuple[int, dt.date], tuple[int, int]] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            q = (select(E.facility_id, func.count(func.distinct(E.member_id)), func.count(func.distinct(E.household_id)))
-                 .where(E.facility_id.in_(list(set(ids))), active_on(as_of)).group_by(E.facility_id))
+            q = (
+                select(E.facility_id, func.count(func.distinct(E.member_id)), func.count(func.distinct(E.household_id)))
+                .where(E.facility_id.in_(list(set(ids))), active_on(as_of))
+                .group_by(E.facility_id)
+            )
             for fid, n, hh in await s.execute(q):
                 out[(fid, as_of)] = (int(n), int(hh))
     return [out.get(k, (0, 0)) for k in keys]
@@ -360,8 +426,11 @@ async def facility_linked_households(sm: async_sessionmaker, keys: Sequence[tupl
     out: dict[tuple[int, int], int] = {}
     async with sm() as s:
         for year, ids in _group(keys).items():
-            q = (select(L.facility_id, func.count(func.distinct(L.household_id))).where(
-                L.facility_id.in_(list(set(ids))), L.year == year).group_by(L.facility_id))
+            q = (
+                select(L.facility_id, func.count(func.distinct(L.household_id)))
+                .where(L.facility_id.in_(list(set(ids))), L.year == year)
+                .group_by(L.facility_id)
+            )
             for fid, n in await s.execute(q):
                 out[(fid, year)] = int(n)
     return [out.get(k, 0) for k in keys]
@@ -376,8 +445,14 @@ def _household_scope(area_code: str | None, site_id: int | None) -> list[Any]:
     return conds
 
 
-async def zero_employment_households(sm: async_sessionmaker, args: PageArgs, *, as_of: dt.date,  # type: ignore[type-arg]
-                                     area_code: str | None = None, site_id: int | None = None) -> Page[Row]:
+async def zero_employment_households(
+    sm: async_sessionmaker,
+    args: PageArgs,
+    *,
+    as_of: dt.date,  # type: ignore[type-arg]
+    area_code: str | None = None,
+    site_id: int | None = None,
+) -> Page[Row]:
     """Households with labor force and no member employed on ``as_of`` (零就业家庭), by id.
 
     Raises:
@@ -399,8 +474,15 @@ class RiskRow:
     change_rate: float | None
 
 
-async def households_at_risk(sm: async_sessionmaker, args: PageArgs, *, year: int, threshold: Decimal,  # type: ignore[type-arg]
-                             area_code: str | None = None, site_id: int | None = None) -> Page[RiskRow]:
+async def households_at_risk(
+    sm: async_sessionmaker,
+    args: PageArgs,
+    *,
+    year: int,
+    threshold: Decimal,  # type: ignore[type-arg]
+    area_code: str | None = None,
+    site_id: int | None = None,
+) -> Page[RiskRow]:
     """Households whose per-capita net income of ``year`` is below ``threshold`` or lower than in
     ``year - 1`` (防返贫监测), by id. Households without members or without an income of ``year``
     cannot be judged and are not listed.
@@ -420,15 +502,19 @@ async def households_at_risk(sm: async_sessionmaker, args: PageArgs, *, year: in
     prev_pc = (prev / size).label("prev_pc")
     below = cur_pc < literal(threshold, Numeric())  # unconstrained numeric: compared exactly
     declined = and_(prev.is_not(None), (HI.net_income / size) < (prev / size))
-    base = (household_select().add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
-            .join(HI, and_(HI.household_id == H.id, HI.year == year))
-            .where(size > 0, below | declined, *_household_scope(area_code, site_id)))
+    base = (
+        household_select()
+        .add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
+        .join(HI, and_(HI.household_id == H.id, HI.year == year))
+        .where(size > 0, below | declined, *_household_scope(area_code, site_id))
+    )
     page = await fetch_page(sm, base, H.id, args, kind="household")
 
     def risk(r: Row) -> RiskRow:
         pc, ppc = r.pop("pc"), r.pop("prev_pc")
         rate = float((pc - ppc) / ppc) if ppc not in (None, 0) else None
-        return RiskRow(r, bool(r.pop("below")), bool(r.pop("declined")), round_yuan(pc),
-                       round_yuan(ppc) if ppc is not None else None, rate)
+        return RiskRow(
+            r, bool(r.pop("below")), bool(r.pop("declined")), round_yuan(pc), round_yuan(ppc) if ppc is not None else None, rate
+        )
 
     return Page([risk(r) for r in page.nodes], page.has_next_page, page.end_cursor, page.count)

@@ -37,9 +37,19 @@ def facility_select() -> Select[Any]:
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), footprint (GeoJSON
     MultiPolygon text or None), site_id, area_mu (亩), planned_jobs, operator, opened_on.
     """
-    return select(F.id, F.name, F.kind, F.admin_code, geojson(F.location).label("location"),
-                  geojson(F.footprint, polygon=True).label("footprint"), F.site_id, F.area_mu, F.planned_jobs,
-                  F.operator, F.opened_on)
+    return select(
+        F.id,
+        F.name,
+        F.kind,
+        F.admin_code,
+        geojson(F.location).label("location"),
+        geojson(F.footprint, polygon=True).label("footprint"),
+        F.site_id,
+        F.area_mu,
+        F.planned_jobs,
+        F.operator,
+        F.opened_on,
+    )
 
 
 async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]

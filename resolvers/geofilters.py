@@ -84,8 +84,9 @@ class Near:
 def parse_near(point: Any, radius_meters: float, field: str = "near", *, max_vertices: int = 10_000) -> Near:
     """Validate a NearInput. Raises InvalidInput / InvalidGeometry naming ``<field>.point`` or ``.radiusMeters``."""
     if not math.isfinite(radius_meters) or radius_meters <= 0 or radius_meters > MAX_RADIUS_METERS:
-        raise InvalidInput(f"{field}.radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
-                           field=f"{field}.radiusMeters")
+        raise InvalidInput(
+            f"{field}.radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres", field=f"{field}.radiusMeters"
+        )
     geom = parse_geometry(point, f"{field}.point", allowed=("Point",), max_vertices=max_vertices)
     return Near(geom, float(radius_meters))
 
@@ -141,8 +142,6 @@ class SpatialFilter:
         if self.intersects is not None:
             out.append(func.ST_Intersects(col, point_param(self.intersects)))
         return out
-
-
 
 
 @dataclass(frozen=True)

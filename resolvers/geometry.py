@@ -20,8 +20,12 @@ from resolvers.errors import InvalidGeometry
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 WGS84_CRS_NAMES = {
-    "urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "urn:ogc:def:crs:EPSG::4326",
-    "EPSG:4326", "urn:ogc:def:crs:EPSG:4326", "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "urn:ogc:def:crs:OGC:1.3:CRS84",
+    "urn:ogc:def:crs:OGC::CRS84",
+    "urn:ogc:def:crs:EPSG::4326",
+    "EPSG:4326",
+    "urn:ogc:def:crs:EPSG:4326",
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
     "http://www.opengis.net/def/crs/EPSG/0/4326",
 }
 
@@ -54,11 +58,11 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         raise InvalidGeometry(f"{field}: expected a GeoJSON geometry object, got {type(value).__name__}", field=field)
     kind = value.get("type")
     if kind == "GeometryCollection":
-        raise InvalidGeometry(f"{field}: a GeometryCollection is not accepted here; expected {' or '.join(allowed)}",
-                              field=field)
+        raise InvalidGeometry(f"{field}: a GeometryCollection is not accepted here; expected {' or '.join(allowed)}", field=field)
     if kind not in GEOMETRY_TYPES:
-        raise InvalidGeometry(f"{field}: type {str(kind)[:30]!r} is not a GeoJSON geometry type; expected "
-                              f"{' or '.join(allowed)}", field=field)
+        raise InvalidGeometry(
+            f"{field}: type {str(kind)[:30]!r} is not a GeoJSON geometry type; expected {' or '.join(allowed)}", field=field
+        )
     if kind not in allowed:
         raise InvalidGeometry(f"{field}: got a {kind}, expected {' or '.join(allowed)}", field=field)
     crs = value.get("crs")
@@ -66,18 +70,22 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         props = crs.get("properties") if isinstance(crs, dict) else None
         name = props.get("name") if isinstance(props, dict) else None
         if not isinstance(name, str) or name not in WGS84_CRS_NAMES:
-            raise InvalidGeometry(f"{field}: crs {str(name)[:60]!r} is not WGS84; send RFC 7946 lon/lat (EPSG:4326) "
-                                  "without a crs member", field=field)
+            raise InvalidGeometry(
+                f"{field}: crs {str(name)[:60]!r} is not WGS84; send RFC 7946 lon/lat (EPSG:4326) without a crs member",
+                field=field,
+            )
     coords = value.get("coordinates")
     n = 0
     for pos in _positions(coords, _DEPTH[kind], field):  # fixed depth per type: no unbounded recursion
         n += 1
         if n > max_vertices:
             raise InvalidGeometry(f"{field}: more than {max_vertices} vertices", field=field)
-        if not isinstance(pos, list) or len(pos) != 2 or not all(
-                isinstance(x, int | float) and not isinstance(x, bool) for x in pos):
-            raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers (no altitude: positions are 2D)",
-                                  field=field)
+        if (
+            not isinstance(pos, list)
+            or len(pos) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in pos)
+        ):
+            raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers (no altitude: positions are 2D)", field=field)
         try:
             lon, lat = float(pos[0]), float(pos[1])
         except OverflowError:  # an integer too large for a float

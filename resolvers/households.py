@@ -48,9 +48,22 @@ def household_select() -> Select[Any]:
     text, SRID 4326, or None), relocated_on, poverty_status, monitoring_category, risk_eliminated,
     version, member_count (size), labor_force_count (members with labor_force; both kept by triggers).
     """
-    return select(H.id, H.code, H.admin_code, H.county_code, H.site_id, H.origin_admin_code,
-                  geojson(H.dwelling).label("dwelling"), H.relocated_on, H.poverty_status,
-                  H.monitoring_category, H.risk_eliminated, H.version, H.member_count, H.labor_force_count)
+    return select(
+        H.id,
+        H.code,
+        H.admin_code,
+        H.county_code,
+        H.site_id,
+        H.origin_admin_code,
+        geojson(H.dwelling).label("dwelling"),
+        H.relocated_on,
+        H.poverty_status,
+        H.monitoring_category,
+        H.risk_eliminated,
+        H.version,
+        H.member_count,
+        H.labor_force_count,
+    )
 
 
 def member_select() -> Select[Any]:
@@ -58,18 +71,37 @@ def member_select() -> Select[Any]:
     labor_force, skills, phone, id_number_last4. Names and phones come masked (张*, 138****5678) and
     the ID digits null unless the transaction may see personal data (``resolvers.access``);
     ``id_number_hash`` is never read out."""
-    return select(M.id, M.household_id, masked(M.name, "anju_mask_name").label("name"), M.gender, M.birth_year,
-                  M.relation, M.labor_force, M.skills, masked(M.phone, "anju_mask_phone").label("phone"),
-                  hidden(M.id_number_last4).label("id_number_last4"))
+    return select(
+        M.id,
+        M.household_id,
+        masked(M.name, "anju_mask_name").label("name"),
+        M.gender,
+        M.birth_year,
+        M.relation,
+        M.labor_force,
+        M.skills,
+        masked(M.phone, "anju_mask_phone").label("phone"),
+        hidden(M.id_number_last4).label("id_number_last4"),
+    )
 
 
 def employment_select() -> Select[Any]:
     """Every read of employments starts here. Row: id, member_id, channel, facility_id, employer_name,
     workplace (GeoJSON Point text or None), outbound_region, start_on, end_on, monthly_wage (yuan
     Decimal), stable."""
-    return select(E.id, E.member_id, E.channel, E.facility_id, E.employer_name,
-                  geojson(E.workplace).label("workplace"), E.outbound_region, E.start_on, E.end_on,
-                  E.monthly_wage, E.stable)
+    return select(
+        E.id,
+        E.member_id,
+        E.channel,
+        E.facility_id,
+        E.employer_name,
+        geojson(E.workplace).label("workplace"),
+        E.outbound_region,
+        E.start_on,
+        E.end_on,
+        E.monthly_wage,
+        E.stable,
+    )
 
 
 def income_linkage_select() -> Select[Any]:
@@ -105,8 +137,10 @@ def zero_employment(as_of: dt.date) -> Any:
     """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md),
     read from the trigger-kept household_employment_status (one segment lookup per household)."""
     st = m.HouseholdEmploymentStatus
-    return and_(H.labor_force_count > 0, exists().where(st.household_id == H.id, st.valid_from <= as_of,
-                                                         st.valid_to > as_of, st.employed == 0))
+    return and_(
+        H.labor_force_count > 0,
+        exists().where(st.household_id == H.id, st.valid_from <= as_of, st.valid_to > as_of, st.employed == 0),
+    )
 
 
 async def households_page(sm: async_sessionmaker, f: HouseholdFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
@@ -129,11 +163,21 @@ async def _household_counts(sm: async_sessionmaker, site_ids: list[int]) -> dict
     return {sid: st.household_count for sid, st in zip(site_ids, stats, strict=True)}
 
 
-async def household_pages_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                      keys: Sequence[tuple[int, PageArgs]]) -> list[Page[Row]]:
+async def household_pages_by_site_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, PageArgs]],
+) -> list[Page[Row]]:
     """Batch: for each (site id, page args), that page of the site's households, by id."""
-    return await pages_by_parents(sm, household_select(), H.site_id, H.id, keys, kind=KIND,
-                                  parent_type=BigInteger, count_by_parents=lambda ps: _household_counts(sm, ps))
+    return await pages_by_parents(
+        sm,
+        household_select(),
+        H.site_id,
+        H.id,
+        keys,
+        kind=KIND,
+        parent_type=BigInteger,
+        count_by_parents=lambda ps: _household_counts(sm, ps),
+    )
 
 
 async def members_by_household_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
@@ -151,43 +195,70 @@ async def employments_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list
     return await rows_by_keys(sm, employment_select(), E.id, ids, key_name="id")
 
 
-async def employments_by_member_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                    keys: Sequence[tuple[int, dt.date | None]]) -> list[list[Row]]:
+async def employments_by_member_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, dt.date | None]],
+) -> list[list[Row]]:
     """Batch: each (member id, as_of) → that member's employments active on ``as_of`` (all of them
     when ``as_of`` is None), by start_on then id. One query per distinct ``as_of``."""
-    return await _by_key_and_param(sm, keys, lambda as_of: employment_select().where(
-        active_on(as_of)) if as_of else employment_select(), E.member_id, "member_id", [E.start_on, E.id])
+    return await _by_key_and_param(
+        sm,
+        keys,
+        lambda as_of: employment_select().where(active_on(as_of)) if as_of else employment_select(),
+        E.member_id,
+        "member_id",
+        [E.start_on, E.id],
+    )
 
 
-async def employments_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                       keys: Sequence[tuple[int, dt.date]]) -> list[list[Row]]:
+async def employments_by_household_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, dt.date]],
+) -> list[list[Row]]:
     """Batch: each (household id, as_of) → the active employments of all its members on ``as_of``
     (API.md ``Household.employments``), by member then start_on."""
+
     def q(as_of: dt.date) -> Select[Any]:
         return employment_select().add_columns(E.household_id).where(active_on(as_of))
 
     return await _by_key_and_param(sm, keys, q, E.household_id, "household_id", [E.member_id, E.start_on, E.id])
 
 
-async def income_linkages_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                           keys: Sequence[tuple[int, int | None]]) -> list[list[Row]]:
+async def income_linkages_by_household_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, int | None]],
+) -> list[list[Row]]:
     """Batch: each (household id, year) → its income linkages of that year (every year when None),
     by year then id."""
-    return await _by_key_and_param(sm, keys, lambda year: income_linkage_select().where(L.year == year)
-                                   if year is not None else income_linkage_select(),
-                                   L.household_id, "household_id", [L.year, L.id])
+    return await _by_key_and_param(
+        sm,
+        keys,
+        lambda year: income_linkage_select().where(L.year == year) if year is not None else income_linkage_select(),
+        L.household_id,
+        "household_id",
+        [L.year, L.id],
+    )
 
 
-async def net_incomes_by_household_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                       keys: Sequence[tuple[int, int]]) -> list[Any]:
+async def net_incomes_by_household_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, int]],
+) -> list[Any]:
     """Batch: each (household id, year) → surveyed net income (yuan Decimal) or None when not surveyed."""
-    lists = await _by_key_and_param(sm, keys, lambda year: select(HI.household_id, HI.net_income).where(HI.year == year),
-                                    HI.household_id, "household_id", [])
+    lists = await _by_key_and_param(
+        sm, keys, lambda year: select(HI.household_id, HI.net_income).where(HI.year == year), HI.household_id, "household_id", []
+    )
     return [lst[0]["net_income"] if lst else None for lst in lists]
 
 
-async def _by_key_and_param(sm: async_sessionmaker, keys: Sequence[tuple[Any, Any]], make: Any,  # type: ignore[type-arg]
-                            key_col: Any, key_name: str, order: Sequence[Any]) -> list[list[Row]]:
+async def _by_key_and_param(
+    sm: async_sessionmaker,
+    keys: Sequence[tuple[Any, Any]],
+    make: Any,  # type: ignore[type-arg]
+    key_col: Any,
+    key_name: str,
+    order: Sequence[Any],
+) -> list[list[Row]]:
     """Group (key, param) pairs by param and run one batched list query per distinct param."""
     by_param: dict[Any, list[Any]] = {}
     for k, p in keys:

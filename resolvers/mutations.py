@@ -31,8 +31,11 @@ from resolvers.query import check_date, check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
-EMPLOYER_REQUIRED = {m.EmploymentChannel.LABOR_EXPORT, m.EmploymentChannel.LOCAL_ENTERPRISE,
-                     m.EmploymentChannel.PUBLIC_WELFARE_POST}
+EMPLOYER_REQUIRED = {
+    m.EmploymentChannel.LABOR_EXPORT,
+    m.EmploymentChannel.LOCAL_ENTERPRISE,
+    m.EmploymentChannel.PUBLIC_WELFARE_POST,
+}
 FACILITY_REQUIRED = {m.EmploymentChannel.WORKSHOP}
 
 
@@ -68,16 +71,23 @@ async def claim_household(s: AsyncSession, household_id: int, expected_version: 
     Raises:
         NotFound: no such household. StaleVersion: someone changed it since ``expected_version``.
     """
-    new = await s.scalar(update(H).where(H.id == household_id, H.version == expected_version)
-                         .values(version=H.version + 1).returning(H.version)
-                         .execution_options(synchronize_session=False))
+    new = await s.scalar(
+        update(H)
+        .where(H.id == household_id, H.version == expected_version)
+        .values(version=H.version + 1)
+        .returning(H.version)
+        .execution_options(synchronize_session=False)
+    )
     if new is not None:
         return int(new)
     current = await s.scalar(select(H.version).where(H.id == household_id))
     if current is None:  # not there, or outside the viewer's areas (row-level security)
         await check_write_scope(s, "household", household_id, field)
-    raise StaleVersion(f"version: household {household_id} is at version {current}, not {expected_version}; "
-                       "reload it and apply your change again", field="version")
+    raise StaleVersion(
+        f"version: household {household_id} is at version {current}, not {expected_version}; "
+        "reload it and apply your change again",
+        field="version",
+    )
 
 
 async def _member_household(s: AsyncSession, member_id: int, field: str = "memberId") -> int:
@@ -112,11 +122,11 @@ async def in_transaction(sm: async_sessionmaker, work: Any) -> Any:  # type: ign
         if "InsufficientPrivilege" in type(exc.orig).__name__ or "row-level security" in str(exc.orig):
             raise OutOfScope("the change touches a record outside your areas; nothing was written") from None
         if isinstance(exc, IntegrityError) and "uq_member_id_number_hash" in str(exc.orig):
-            raise Duplicate("idNumber: this ID number is already recorded for another member; nothing was written",
-                            field="idNumber") from None
+            raise Duplicate(
+                "idNumber: this ID number is already recorded for another member; nothing was written", field="idNumber"
+            ) from None
         if isinstance(exc, IntegrityError):
-            raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); "
-                               "nothing was written") from None
+            raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); nothing was written") from None
         if "NumericValueOutOfRange" in type(exc.orig).__name__ or "DataError" in type(exc.orig).__name__:
             raise InvalidInput("a value is out of range; nothing was written") from None
         raise
@@ -131,11 +141,22 @@ def _dates(start_on: dt.date, end_on: dt.date | None) -> None:
         raise InvalidInput(f"endOn: {end_on} is before startOn {start_on}", field="endOn")
 
 
-async def record_employment(sm: async_sessionmaker, *, member_id: int, version: int,  # type: ignore[type-arg]
-                            channel: m.EmploymentChannel, start_on: dt.date, stable: bool, end_on: dt.date | None = None,
-                            facility_id: int | None = None, employer_name: str | None = None,
-                            workplace: Any = None, outbound_region: str | None = None,
-                            monthly_wage: Decimal | None = None, max_vertices: int = 10_000) -> Written:
+async def record_employment(
+    sm: async_sessionmaker,
+    *,
+    member_id: int,
+    version: int,  # type: ignore[type-arg]
+    channel: m.EmploymentChannel,
+    start_on: dt.date,
+    stable: bool,
+    end_on: dt.date | None = None,
+    facility_id: int | None = None,
+    employer_name: str | None = None,
+    workplace: Any = None,
+    outbound_region: str | None = None,
+    monthly_wage: Decimal | None = None,
+    max_vertices: int = 10_000,
+) -> Written:
     """Record a member's employment spell (就业).
 
     Rules: endOn >= startOn; monthlyWage yuan >= 0 with <= 2 decimals; WORKSHOP needs facilityId;
@@ -149,21 +170,32 @@ async def record_employment(sm: async_sessionmaker, *, member_id: int, version: 
     employer = check_text(employer_name, "employerName")
     region = check_text(outbound_region, "outboundRegion")
     if channel in FACILITY_REQUIRED and facility_id is None:
-        raise InvalidInput(f"facilityId: required for channel {channel.name} (the workshop employing the member)",
-                           field="facilityId")
+        raise InvalidInput(
+            f"facilityId: required for channel {channel.name} (the workshop employing the member)", field="facilityId"
+        )
     if channel in EMPLOYER_REQUIRED and facility_id is None and employer is None:
-        raise InvalidInput(f"employerName: required for channel {channel.name} when no facilityId is given",
-                           field="employerName")
-    point = parse_geometry(workplace, "workplace", allowed=("Point",), max_vertices=max_vertices) \
-        if workplace is not None else None
+        raise InvalidInput(f"employerName: required for channel {channel.name} when no facilityId is given", field="employerName")
+    point = (
+        parse_geometry(workplace, "workplace", allowed=("Point",), max_vertices=max_vertices) if workplace is not None else None
+    )
 
     async def work(s: AsyncSession) -> Written:
         hid = await _member_household(s, member_id)
         await _facility_exists(s, facility_id)
         new_version = await claim_household(s, hid, version, field="memberId")
-        e = m.Employment(member_id=member_id, household_id=hid, channel=channel, facility_id=facility_id, employer_name=employer,
-                         workplace=from_shape(point, srid=m.SRID) if point is not None else None,
-                         outbound_region=region, start_on=start_on, end_on=end_on, monthly_wage=wage, stable=stable)
+        e = m.Employment(
+            member_id=member_id,
+            household_id=hid,
+            channel=channel,
+            facility_id=facility_id,
+            employer_name=employer,
+            workplace=from_shape(point, srid=m.SRID) if point is not None else None,
+            outbound_region=region,
+            start_on=start_on,
+            end_on=end_on,
+            monthly_wage=wage,
+            stable=stable,
+        )
         s.add(e)
         await s.flush()
         await audit(s, "recordEmployment", "employment", e.id, None, await row_json(s, "employment", {"id": e.id}))
@@ -172,18 +204,28 @@ async def record_employment(sm: async_sessionmaker, *, member_id: int, version: 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
-async def end_employment(sm: async_sessionmaker, *, employment_id: int, version: int,  # type: ignore[type-arg]
-                         end_on: dt.date) -> Written:
+async def end_employment(
+    sm: async_sessionmaker,
+    *,
+    employment_id: int,
+    version: int,  # type: ignore[type-arg]
+    end_on: dt.date,
+) -> Written:
     """Set the end date of an open employment spell.
 
     Raises:
         NotFound (employmentId); InvalidInput (endOn before startOn); StaleVersion (household changed, or
         the spell already ended — end dates are not overwritten).
     """
+
     async def work(s: AsyncSession) -> Written:
-        row = (await s.execute(select(m.Employment.start_on, m.Employment.end_on, m.Member.household_id)
-                               .join(m.Member, m.Member.id == m.Employment.member_id)
-                               .where(m.Employment.id == employment_id))).first()
+        row = (
+            await s.execute(
+                select(m.Employment.start_on, m.Employment.end_on, m.Member.household_id)
+                .join(m.Member, m.Member.id == m.Employment.member_id)
+                .where(m.Employment.id == employment_id)
+            )
+        ).first()
         if row is None:
             await check_write_scope(s, "employment", employment_id, "employmentId")
         if row.end_on is not None:
@@ -193,20 +235,32 @@ async def end_employment(sm: async_sessionmaker, *, employment_id: int, version:
             raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
         new_version = await claim_household(s, row.household_id, version, field="employmentId")
         before = await row_json(s, "employment", {"id": employment_id})
-        ended = await s.execute(update(m.Employment).where(m.Employment.id == employment_id, m.Employment.end_on.is_(None))
-                                .values(end_on=end_on).execution_options(synchronize_session=False))
+        ended = await s.execute(
+            update(m.Employment)
+            .where(m.Employment.id == employment_id, m.Employment.end_on.is_(None))
+            .values(end_on=end_on)
+            .execution_options(synchronize_session=False)
+        )
         if ended.rowcount != 1:  # ended by someone else since we read it: not overwritten
             raise StaleVersion(f"endOn: employment {employment_id} was ended meanwhile", field="endOn")
-        await audit(s, "endEmployment", "employment", employment_id, before,
-                    await row_json(s, "employment", {"id": employment_id}))
+        await audit(
+            s, "endEmployment", "employment", employment_id, before, await row_json(s, "employment", {"id": employment_id})
+        )
         return Written(employment_id, row.household_id, new_version)
 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
-async def record_income_linkage(sm: async_sessionmaker, *, household_id: int, version: int,  # type: ignore[type-arg]
-                                mechanism: m.LinkageMechanism, year: int, amount: Decimal,
-                                facility_id: int | None = None) -> Written:
+async def record_income_linkage(
+    sm: async_sessionmaker,
+    *,
+    household_id: int,
+    version: int,  # type: ignore[type-arg]
+    mechanism: m.LinkageMechanism,
+    year: int,
+    amount: Decimal,
+    facility_id: int | None = None,
+) -> Written:
     """Record an income linkage (利益联结): yuan a household draws in ``year`` through ``mechanism``.
 
     Raises:
@@ -218,19 +272,25 @@ async def record_income_linkage(sm: async_sessionmaker, *, household_id: int, ve
     async def work(s: AsyncSession) -> Written:
         await _facility_exists(s, facility_id)
         new_version = await claim_household(s, household_id, version)
-        link = m.IncomeLinkage(household_id=household_id, facility_id=facility_id, mechanism=mechanism, year=year,
-                               amount=value)
+        link = m.IncomeLinkage(household_id=household_id, facility_id=facility_id, mechanism=mechanism, year=year, amount=value)
         s.add(link)
         await s.flush()
-        await audit(s, "recordIncomeLinkage", "income_linkage", link.id, None,
-                    await row_json(s, "income_linkage", {"id": link.id}))
+        await audit(
+            s, "recordIncomeLinkage", "income_linkage", link.id, None, await row_json(s, "income_linkage", {"id": link.id})
+        )
         return Written(link.id, household_id, new_version)
 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
-async def record_household_income(sm: async_sessionmaker, *, household_id: int, version: int, year: int,  # type: ignore[type-arg]
-                                  net_income: Decimal) -> Written:
+async def record_household_income(
+    sm: async_sessionmaker,
+    *,
+    household_id: int,
+    version: int,
+    year: int,  # type: ignore[type-arg]
+    net_income: Decimal,
+) -> Written:
     """Record (or correct) a household's surveyed net income of ``year`` (家庭纯收入), yuan.
 
     Raises:
@@ -245,15 +305,27 @@ async def record_household_income(sm: async_sessionmaker, *, household_id: int, 
         before = await row_json(s, "household_income", key)
         await s.merge(m.HouseholdIncome(household_id=household_id, year=year, net_income=value))
         await s.flush()
-        await audit(s, "recordHouseholdIncome", "household_income", f"{household_id}/{year}", before,
-                    await row_json(s, "household_income", key))
+        await audit(
+            s,
+            "recordHouseholdIncome",
+            "household_income",
+            f"{household_id}/{year}",
+            before,
+            await row_json(s, "household_income", key),
+        )
         return Written(None, household_id, new_version)
 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
 
 
-async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, version: int,  # type: ignore[type-arg]
-                                category: m.MonitoringCategory | None, risk_eliminated: bool | None) -> Written:
+async def set_monitoring_status(
+    sm: async_sessionmaker,
+    *,
+    household_id: int,
+    version: int,  # type: ignore[type-arg]
+    category: m.MonitoringCategory | None,
+    risk_eliminated: bool | None,
+) -> Written:
     """Put a household under monitoring (防返贫监测) with a category and whether its risk is eliminated,
     or take it off (category and riskEliminated both null).
 
@@ -261,17 +333,22 @@ async def set_monitoring_status(sm: async_sessionmaker, *, household_id: int, ve
         InvalidInput (riskEliminated without category or the reverse), NotFound, StaleVersion.
     """
     if (category is None) != (risk_eliminated is None):
-        raise InvalidInput("riskEliminated: give it together with category, or leave both null to end monitoring",
-                           field="riskEliminated")
+        raise InvalidInput(
+            "riskEliminated: give it together with category, or leave both null to end monitoring", field="riskEliminated"
+        )
 
     async def work(s: AsyncSession) -> Written:
         before = await row_json(s, "household", {"id": household_id})
         new_version = await claim_household(s, household_id, version)
-        await s.execute(update(H).where(H.id == household_id).values(monitoring_category=category,
-                                                                     risk_eliminated=risk_eliminated)
-                        .execution_options(synchronize_session=False))
-        await audit(s, "setMonitoringStatus", "household", household_id, before,
-                    await row_json(s, "household", {"id": household_id}))
+        await s.execute(
+            update(H)
+            .where(H.id == household_id)
+            .values(monitoring_category=category, risk_eliminated=risk_eliminated)
+            .execution_options(synchronize_session=False)
+        )
+        await audit(
+            s, "setMonitoringStatus", "household", household_id, before, await row_json(s, "household", {"id": household_id})
+        )
         return Written(household_id, household_id, new_version)
 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
@@ -282,8 +359,7 @@ def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[st
     (HMAC hash, last 4 characters). Raises InvalidInput naming ``field`` (the number is not echoed)."""
     number = value.strip().upper()
     if not ric.is_valid(number) or len(number) != 18:
-        raise InvalidInput(f"{field}: not a valid 18-character resident identity card number (GB 11643 check digit)",
-                           field=field)
+        raise InvalidInput(f"{field}: not a valid 18-character resident identity card number (GB 11643 check digit)", field=field)
     if not key:
         raise InvalidInput(f"{field}: ID numbers cannot be recorded: no ID-number key is configured", field=field)
     return id_number_hash(key, number), number[-4:]
@@ -365,8 +441,9 @@ async def update_member(sm: async_sessionmaker, *, member_id: int, version: int,
         hid = await _member_household(s, member_id)
         new_version = await claim_household(s, hid, version, field="memberId")
         before = await row_json(s, "member", {"id": member_id})
-        await s.execute(update(m.Member).where(m.Member.id == member_id).values(**fields)
-                        .execution_options(synchronize_session=False))
+        await s.execute(
+            update(m.Member).where(m.Member.id == member_id).values(**fields).execution_options(synchronize_session=False)
+        )
         await audit(s, "updateMember", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
         return Written(member_id, hid, new_version)
 

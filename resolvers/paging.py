@@ -42,8 +42,10 @@ def decode_cursor(cursor: str, kind: str, *, numeric: bool) -> str | int:
     Raises:
         InvalidInput: (field ``after``) the cursor was not issued for this list.
     """
-    bad = InvalidInput(f"after: cursor {cursor[:40]!r} is not a cursor of this {kind} list; "
-                       "pass pageInfo.endCursor from a previous page", field="after")
+    bad = InvalidInput(
+        f"after: cursor {cursor[:40]!r} is not a cursor of this {kind} list; pass pageInfo.endCursor from a previous page",
+        field="after",
+    )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -62,8 +64,7 @@ def decode_cursor(cursor: str, kind: str, *, numeric: bool) -> str | int:
     return key
 
 
-def page_args(first: int | None, after: str | None, *, kind: str, numeric: bool, default: int,
-              maximum: int) -> PageArgs:
+def page_args(first: int | None, after: str | None, *, kind: str, numeric: bool, default: int, maximum: int) -> PageArgs:
     """Validate connection arguments.
 
     Args:
@@ -75,14 +76,18 @@ def page_args(first: int | None, after: str | None, *, kind: str, numeric: bool,
     if first is None:
         first = default
     if first < 0 or first > maximum:
-        raise InvalidInput(f"first: {first} is outside 0..{maximum}; request at most {maximum} rows a page",
-                           field="first")
+        raise InvalidInput(f"first: {first} is outside 0..{maximum}; request at most {maximum} rows a page", field="first")
     return PageArgs(first, None if after is None else decode_cursor(after, kind, numeric=numeric))
 
 
-def make_page(rows: Sequence[T], args: PageArgs, *, kind: str, key: Callable[[T], Any],
-              count: Callable[[], Awaitable[int]]) -> Page[T]:
+def make_page(
+    rows: Sequence[T], args: PageArgs, *, kind: str, key: Callable[[T], Any], count: Callable[[], Awaitable[int]]
+) -> Page[T]:
     """Cut the ``limit + 1`` rows a keyset query fetched into a ``Page``."""
     nodes = list(rows[: args.limit])
-    return Page(nodes=nodes, has_next_page=len(rows) > args.limit,
-                end_cursor=encode_cursor(kind, key(nodes[-1])) if nodes else None, count=count)
+    return Page(
+        nodes=nodes,
+        has_next_page=len(rows) > args.limit,
+        end_cursor=encode_cursor(kind, key(nodes[-1])) if nodes else None,
+        count=count,
+    )

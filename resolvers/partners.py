@@ -32,8 +32,18 @@ def partner_select() -> Select[Any]:
 def project_select() -> Select[Any]:
     """Row: id, partner_id, name, county_code, facility_id, site_id, year, funds (yuan), households_benefited,
     self_raised_share (0..1)."""
-    return select(PR.id, PR.partner_id, PR.name, PR.county_code, PR.facility_id, PR.site_id, PR.year, PR.funds,
-                  PR.households_benefited, PR.self_raised_share)
+    return select(
+        PR.id,
+        PR.partner_id,
+        PR.name,
+        PR.county_code,
+        PR.facility_id,
+        PR.site_id,
+        PR.year,
+        PR.funds,
+        PR.households_benefited,
+        PR.self_raised_share,
+    )
 
 
 async def partners_page(sm: async_sessionmaker, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
@@ -47,13 +57,16 @@ async def partners_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Ro
 
 async def paired_counties_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[str]]:  # type: ignore[type-arg]
     """Batch: each partner's paired county codes, by code."""
-    lists = await lists_by_keys(sm, select(PC.partner_id, PC.county_code), PC.partner_id, ids, key_name="partner_id",
-                                order=[PC.county_code])
+    lists = await lists_by_keys(
+        sm, select(PC.partner_id, PC.county_code), PC.partner_id, ids, key_name="partner_id", order=[PC.county_code]
+    )
     return [[r["county_code"] for r in lst] for lst in lists]
 
 
-async def projects_by_partner_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                  keys: Sequence[tuple[int, int | None]]) -> list[list[Row]]:
+async def projects_by_partner_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, int | None]],
+) -> list[list[Row]]:
     """Batch: each (partner id, year or None) → its projects of that year (all years when None), by year, id."""
     out: dict[tuple[int, int | None], list[Row]] = {}
     by_year: dict[int | None, list[int]] = {}
@@ -70,16 +83,26 @@ async def projects_by_partner_ids(sm: async_sessionmaker,  # type: ignore[type-a
 async def funds_by_year_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
     """Batch: each partner's project funds per year: rows (partner_id, year, funds yuan, projects,
     households_benefited), by year; one grouped statement."""
-    q = (select(PR.partner_id, PR.year, func.sum(PR.funds).label("funds"), func.count().label("projects"),
-                func.coalesce(func.sum(PR.households_benefited), 0).label("households_benefited"))
-         .group_by(PR.partner_id, PR.year))
+    q = select(
+        PR.partner_id,
+        PR.year,
+        func.sum(PR.funds).label("funds"),
+        func.count().label("projects"),
+        func.coalesce(func.sum(PR.households_benefited), 0).label("households_benefited"),
+    ).group_by(PR.partner_id, PR.year)
     return await lists_by_keys(sm, q, PR.partner_id, ids, key_name="partner_id", order=[PR.year])
 
 
 # --------------------------------------------------------------------------- admin writes
 
-async def record_partner(sm: async_sessionmaker, *, name: str, region: str | None,  # type: ignore[type-arg]
-                         kind: m.PartnerKind) -> int:
+
+async def record_partner(
+    sm: async_sessionmaker,
+    *,
+    name: str,
+    region: str | None,  # type: ignore[type-arg]
+    kind: m.PartnerKind,
+) -> int:
     """Create a cooperation partner. Raises InvalidInput (name empty, too long or taken)."""
     name_ = check_text(name, "name", required=True, max_len=200)
     region_ = check_text(region, "region", max_len=200)
@@ -87,10 +110,10 @@ async def record_partner(sm: async_sessionmaker, *, name: str, region: str | Non
     async def work(s: AsyncSession) -> int:
         if await s.scalar(select(P.id).where(P.name == name_)) is not None:
             raise InvalidInput(f"name: a partner named {name_!r} exists already", field="name")
-        pid = int((await s.execute(insert(P).values(
-            name=name_, region=region_, kind=kind).returning(P.id))).scalar_one())
-        await audit(s, "recordCooperationPartner", "cooperation_partner", pid, None,
-                    await row_json(s, "cooperation_partner", {"id": pid}))
+        pid = int((await s.execute(insert(P).values(name=name_, region=region_, kind=kind).returning(P.id))).scalar_one())
+        await audit(
+            s, "recordCooperationPartner", "cooperation_partner", pid, None, await row_json(s, "cooperation_partner", {"id": pid})
+        )
         return pid
 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
@@ -117,6 +140,7 @@ async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: s
     Raises:
         NotFound (partnerId, countyCode), InvalidInput (countyCode not a county).
     """
+
     async def work(s: AsyncSession) -> None:
         await _partner(s, partner_id)
         await _county(s, county_code, "countyCode")
@@ -128,15 +152,31 @@ async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: s
             await s.execute(delete(PC).where(PC.partner_id == partner_id, PC.county_code == county_code))
         else:
             return
-        await audit(s, "pairPartnerCounty" if paired else "unpairPartnerCounty", "partner_county",
-                    f"{partner_id}/{county_code}", before, await row_json(s, "partner_county", key))
+        await audit(
+            s,
+            "pairPartnerCounty" if paired else "unpairPartnerCounty",
+            "partner_county",
+            f"{partner_id}/{county_code}",
+            before,
+            await row_json(s, "partner_county", key),
+        )
 
     await in_transaction(sm, work)
 
 
-async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, county_code: str, year: int,  # type: ignore[type-arg]
-                         funds: Decimal, households_benefited: int | None = None, facility_id: int | None = None,
-                         site_id: int | None = None, self_raised_share: Decimal | None = None) -> int:
+async def record_project(
+    sm: async_sessionmaker,
+    *,
+    partner_id: int,
+    name: str,
+    county_code: str,
+    year: int,  # type: ignore[type-arg]
+    funds: Decimal,
+    households_benefited: int | None = None,
+    facility_id: int | None = None,
+    site_id: int | None = None,
+    self_raised_share: Decimal | None = None,
+) -> int:
     """Record a project a partner funds (funds in yuan) in one of its paired counties, optionally
     linked to a facility or site in that county.
 
@@ -156,8 +196,9 @@ async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, 
         await _partner(s, partner_id)
         await _county(s, county_code, "countyCode")
         if await s.scalar(select(PC.county_code).where(PC.partner_id == partner_id, PC.county_code == county_code)) is None:
-            raise InvalidInput(f"countyCode: {county_code} is not paired with partner {partner_id}; pair it first",
-                               field="countyCode")
+            raise InvalidInput(
+                f"countyCode: {county_code} is not paired with partner {partner_id}; pair it first", field="countyCode"
+            )
         for field, model, key in (("facilityId", m.Facility, facility_id), ("siteId", m.RelocationSite, site_id)):
             if key is None:
                 continue
@@ -166,12 +207,28 @@ async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, 
                 raise NotFound(f"{field}: no such record {key}", field=field)
             if not code.startswith(county_code):
                 raise InvalidInput(f"{field}: {key} lies outside county {county_code}", field=field)
-        pid = int((await s.execute(insert(PR).values(
-            partner_id=partner_id, name=name_, county_code=county_code, year=year, funds=funds_,
-            households_benefited=households_benefited, facility_id=facility_id, site_id=site_id,
-            self_raised_share=self_raised_share).returning(PR.id))).scalar_one())
-        await audit(s, "recordCooperationProject", "cooperation_project", pid, None,
-                    await row_json(s, "cooperation_project", {"id": pid}))
+        pid = int(
+            (
+                await s.execute(
+                    insert(PR)
+                    .values(
+                        partner_id=partner_id,
+                        name=name_,
+                        county_code=county_code,
+                        year=year,
+                        funds=funds_,
+                        households_benefited=households_benefited,
+                        facility_id=facility_id,
+                        site_id=site_id,
+                        self_raised_share=self_raised_share,
+                    )
+                    .returning(PR.id)
+                )
+            ).scalar_one()
+        )
+        await audit(
+            s, "recordCooperationProject", "cooperation_project", pid, None, await row_json(s, "cooperation_project", {"id": pid})
+        )
         return pid
 
     return await in_transaction(sm, work)  # type: ignore[no-any-return]
@@ -179,13 +236,19 @@ async def record_project(sm: async_sessionmaker, *, partner_id: int, name: str, 
 
 # --------------------------------------------------------------------------- audit log
 
+
 def audit_select() -> Select[Any]:
     """Row: id, at (timestamptz), user_name, role, action, entity, entity_id, before, after (JSON or None)."""
     return select(AL.id, AL.at, AL.user_name, AL.role, AL.action, AL.entity, AL.entity_id, AL.before, AL.after)
 
 
-async def audit_page(sm: async_sessionmaker, args: PageArgs, *, entity: str | None,  # type: ignore[type-arg]
-                     entity_id: str | None) -> Page[Row]:
+async def audit_page(
+    sm: async_sessionmaker,
+    args: PageArgs,
+    *,
+    entity: str | None,  # type: ignore[type-arg]
+    entity_id: str | None,
+) -> Page[Row]:
     """Audit rows, oldest first (by id), optionally of one entity kind and record."""
     q = audit_select()
     if entity is not None:
@@ -193,4 +256,3 @@ async def audit_page(sm: async_sessionmaker, args: PageArgs, *, entity: str | No
     if entity_id is not None:
         q = q.where(AL.entity_id == entity_id)
     return await fetch_page(sm, q, AL.id, args, kind="audit_log")
-

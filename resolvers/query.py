@@ -36,8 +36,7 @@ def require_id(value: str | int, field: str) -> int:
     """Like ``parse_id`` for ids in filters/inputs. Raises InvalidInput naming ``field``."""
     parsed = parse_id(value)
     if parsed is None:
-        raise InvalidInput(f"{field}: {str(value)[:40]!r} is not an id; expected a positive integer id",
-                           field=field)
+        raise InvalidInput(f"{field}: {str(value)[:40]!r} is not an id; expected a positive integer id", field=field)
     return parsed
 
 
@@ -51,8 +50,10 @@ def area_code_prefix(code: str, field: str = "areaCode") -> str:
         InvalidInput: not 6, 9 or 12 digits (names ``field``).
     """
     if not _CODE.fullmatch(code or ""):
-        raise InvalidInput(f"{field}: {code[:40]!r} is not an admin area code; expected 6, 9 or 12 digits "
-                           "(GB/T 2260 / NBS statistical code)", field=field)
+        raise InvalidInput(
+            f"{field}: {code[:40]!r} is not an admin area code; expected 6, 9 or 12 digits (GB/T 2260 / NBS statistical code)",
+            field=field,
+        )
     if len(code) == 6:
         if code.endswith("0000"):
             return code[:2]
@@ -125,8 +126,14 @@ def geojson(col: Any, *, polygon: bool = False) -> ColumnElement[str]:
     return func.ST_AsGeoJSON(col, 6)
 
 
-async def fetch_page(sm: async_sessionmaker, base: Select[Any], key: ColumnElement[Any], args: PageArgs,  # type: ignore[type-arg]
-                     *, kind: str) -> Page[Row]:
+async def fetch_page(
+    sm: async_sessionmaker,
+    base: Select[Any],
+    key: ColumnElement[Any],
+    args: PageArgs,  # type: ignore[type-arg]
+    *,
+    kind: str,
+) -> Page[Row]:
     """One keyset page of ``base`` ordered by the unique ``key`` column.
 
     Returns:
@@ -146,8 +153,14 @@ async def fetch_page(sm: async_sessionmaker, base: Select[Any], key: ColumnEleme
     return make_page(rows, args, kind=kind, key=lambda r: r[name], count=count)
 
 
-async def rows_by_keys(sm: async_sessionmaker, base: Select[Any], key: ColumnElement[Any],  # type: ignore[type-arg]
-                       keys: Sequence[K], *, key_name: str) -> list[Row | None]:
+async def rows_by_keys(
+    sm: async_sessionmaker,
+    base: Select[Any],
+    key: ColumnElement[Any],  # type: ignore[type-arg]
+    keys: Sequence[K],
+    *,
+    key_name: str,
+) -> list[Row | None]:
     """Batch load: one ``key = ANY(:keys)`` query; results aligned with ``keys`` (None when missing)."""
     if not keys:
         return []
@@ -157,8 +170,15 @@ async def rows_by_keys(sm: async_sessionmaker, base: Select[Any], key: ColumnEle
     return [found.get(k) for k in keys]
 
 
-async def lists_by_keys(sm: async_sessionmaker, base: Select[Any], key: ColumnElement[Any],  # type: ignore[type-arg]
-                        keys: Sequence[K], *, key_name: str, order: Sequence[Any] = ()) -> list[list[Row]]:
+async def lists_by_keys(
+    sm: async_sessionmaker,
+    base: Select[Any],
+    key: ColumnElement[Any],  # type: ignore[type-arg]
+    keys: Sequence[K],
+    *,
+    key_name: str,
+    order: Sequence[Any] = (),
+) -> list[list[Row]]:
     """Batch load of one-to-many lists: one query; ``[]`` for keys without rows."""
     if not keys:
         return []
@@ -170,9 +190,17 @@ async def lists_by_keys(sm: async_sessionmaker, base: Select[Any], key: ColumnEl
     return [out.get(k, []) for k in keys]
 
 
-async def pages_by_parents(sm: async_sessionmaker, base: Select[Any], parent: ColumnElement[Any],  # type: ignore[type-arg]
-                           key: ColumnElement[Any], keys: Sequence[tuple[Any, PageArgs]], *, kind: str,
-                           parent_type: Any, count_by_parents: Callable[[list[Any]], Any]) -> list[Page[Row]]:
+async def pages_by_parents(
+    sm: async_sessionmaker,
+    base: Select[Any],
+    parent: ColumnElement[Any],  # type: ignore[type-arg]
+    key: ColumnElement[Any],
+    keys: Sequence[tuple[Any, PageArgs]],
+    *,
+    kind: str,
+    parent_type: Any,
+    count_by_parents: Callable[[list[Any]], Any],
+) -> list[Page[Row]]:
     """Pages of a child list for many parents: one LATERAL query per distinct (first, after).
 
     ``count_by_parents(parents)`` is an awaitable returning ``{parent: count}`` (one grouped
@@ -203,9 +231,8 @@ async def pages_by_parents(sm: async_sessionmaker, base: Select[Any], parent: Co
             if "t" not in shared:  # one grouped count query for every parent, on first use
                 shared["t"] = asyncio.ensure_future(count_by_parents(all_parents))
             return int((await shared["t"]).get(p, 0))
+
         return count
 
     name = key.key
-    return [make_page(results.get((p, a), []), a, kind=kind, key=lambda r: r[name], count=counter(p))
-            for p, a in keys]
-
+    return [make_page(results.get((p, a), []), a, kind=kind, key=lambda r: r[name], count=counter(p)) for p, a in keys]

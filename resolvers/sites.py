@@ -44,9 +44,17 @@ def site_select() -> Select[Any]:
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), boundary (GeoJSON
     MultiPolygon text or None), planned_households, planned_population, opened_on (date).
     """
-    return select(S.id, S.name, S.kind, S.admin_code, geojson(S.location).label("location"),
-                  geojson(S.boundary, polygon=True).label("boundary"), S.planned_households,
-                  S.planned_population, S.opened_on)
+    return select(
+        S.id,
+        S.name,
+        S.kind,
+        S.admin_code,
+        geojson(S.location).label("location"),
+        geojson(S.boundary, polygon=True).label("boundary"),
+        S.planned_households,
+        S.planned_population,
+        S.opened_on,
+    )
 
 
 def _filtered(f: SiteFilter | None) -> Select[Any]:
@@ -76,8 +84,11 @@ async def site_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[
     if not ids:
         return []
     H = m.Household
-    q = (select(H.site_id, func.count().label("households"), func.coalesce(func.sum(H.member_count), 0).label("population"))
-         .where(H.site_id.in_(list(set(ids)))).group_by(H.site_id))
+    q = (
+        select(H.site_id, func.count().label("households"), func.coalesce(func.sum(H.member_count), 0).label("population"))
+        .where(H.site_id.in_(list(set(ids))))
+        .group_by(H.site_id)
+    )
     async with sm() as s:
         found = {r.site_id: SiteStats(int(r.households), int(r.population)) for r in await s.execute(q)}
     return [found.get(i, SiteStats(0, 0)) for i in ids]
@@ -86,8 +97,5 @@ async def site_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[
 async def origin_codes_by_site_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[str]]:  # type: ignore[type-arg]
     """Batch: the admin codes each site's households came from (site_origin), by code."""
     q = select(m.SiteOrigin.site_id, m.SiteOrigin.origin_admin_code)
-    rows = await lists_by_keys(sm, q, m.SiteOrigin.site_id, ids, key_name="site_id",
-                               order=[m.SiteOrigin.origin_admin_code])
+    rows = await lists_by_keys(sm, q, m.SiteOrigin.site_id, ids, key_name="site_id", order=[m.SiteOrigin.origin_admin_code])
     return [[r["origin_admin_code"] for r in lst] for lst in rows]
-
-

@@ -34,6 +34,7 @@ cost grows with the distance."""
 
 # --------------------------------------------------------------------------- proximity
 
+
 @dataclass(frozen=True)
 class FacilityDistance:
     """A facility row and its geodesic distance in metres."""
@@ -42,8 +43,12 @@ class FacilityDistance:
     distance_meters: float
 
 
-async def nearest_facilities(sm: async_sessionmaker, point: BaseGeometry, kinds: Sequence[m.FacilityKind] | None,  # type: ignore[type-arg]
-                             k: int) -> list[FacilityDistance]:
+async def nearest_facilities(
+    sm: async_sessionmaker,
+    point: BaseGeometry,
+    kinds: Sequence[m.FacilityKind] | None,  # type: ignore[type-arg]
+    k: int,
+) -> list[FacilityDistance]:
     """The ``k`` facilities nearest to ``point`` by geodesic distance (WGS84 ellipsoid), ties by id.
 
     Exact, in one statement: the ``<->`` index operator finds k candidates; the farthest candidate's
@@ -60,17 +65,22 @@ async def nearest_facilities(sm: async_sessionmaker, point: BaseGeometry, kinds:
     # + 1 m: ST_DWithin and ST_Distance round differently at the very boundary; extra rows are re-ranked away.
     radius = select(func.max(func.ST_Distance(geog(cand.c.location), geog(pt))) + 1.0).scalar_subquery()
     dist = func.ST_Distance(geog(F.location), geog(pt)).label("distance_meters")
-    q = (facility_select().add_columns(dist)
-         .where(kind_cond, func.ST_DWithin(geog(F.location), geog(pt), radius))
-         .order_by(dist, F.id).limit(k))
+    q = (
+        facility_select()
+        .add_columns(dist)
+        .where(kind_cond, func.ST_DWithin(geog(F.location), geog(pt), radius))
+        .order_by(dist, F.id)
+        .limit(k)
+    )
     async with sm() as s:
         rows = [dict(r) for r in (await s.execute(q)).mappings()]
     return [FacilityDistance(r, float(r.pop("distance_meters"))) for r in rows]
 
 
-async def nearby_facilities_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                        keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int]]
-                                        ) -> list[list[FacilityDistance]]:
+async def nearby_facilities_by_site_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int]],
+) -> list[list[FacilityDistance]]:
     """Batch: for each (site id, radius in metres, kinds, first) the ``first`` nearest facilities within
     the radius of the site's location, nearest first (geodesic metres). One statement per distinct
     (radius, kinds, first), a LATERAL per site."""
@@ -86,8 +96,11 @@ async def nearby_facilities_by_site_ids(sm: async_sessionmaker,  # type: ignore[
             if kinds:
                 conds.append(F.kind.in_(list(kinds)))
             near = facility_select().add_columns(dist).where(*conds).order_by(dist, F.id).limit(first).lateral("n")
-            q = select(site.c.id.label("_site"), near).select_from(site.join(near, true())).order_by(
-                site.c.id, near.c.distance_meters, near.c.id)
+            q = (
+                select(site.c.id.label("_site"), near)
+                .select_from(site.join(near, true()))
+                .order_by(site.c.id, near.c.distance_meters, near.c.id)
+            )
             for row in (await s.execute(q)).mappings():
                 d = dict(row)
                 sid = d.pop("_site")
@@ -112,9 +125,10 @@ ORDER BY s.id, kk.kind
 """
 
 
-async def nearest_by_kind_by_site_ids(sm: async_sessionmaker,  # type: ignore[type-arg]
-                                      keys: Sequence[tuple[int, tuple[m.FacilityKind, ...]]]
-                                      ) -> list[list[tuple[int, float]]]:
+async def nearest_by_kind_by_site_ids(
+    sm: async_sessionmaker,  # type: ignore[type-arg]
+    keys: Sequence[tuple[int, tuple[m.FacilityKind, ...]]],
+) -> list[list[tuple[int, float]]]:
     """Batch: for each (site id, kinds) the nearest facility of each kind that exists, as
     (facility id, geodesic metres), in kind order. Exact as ``nearest_facilities`` (k = 1 per kind)."""
     groups: dict[tuple[m.FacilityKind, ...], list[int]] = {}
@@ -129,9 +143,15 @@ async def nearest_by_kind_by_site_ids(sm: async_sessionmaker,  # type: ignore[ty
     return [out.get((sid, kinds), []) for sid, kinds in keys]
 
 
-async def households_beyond(sm: async_sessionmaker, args: PageArgs, *, distance_meters: float,  # type: ignore[type-arg]
-                            kinds: Sequence[m.FacilityKind], site_id: int | None = None,
-                            area_code: str | None = None) -> Page[Row]:
+async def households_beyond(
+    sm: async_sessionmaker,
+    args: PageArgs,
+    *,
+    distance_meters: float,  # type: ignore[type-arg]
+    kinds: Sequence[m.FacilityKind],
+    site_id: int | None = None,
+    area_code: str | None = None,
+) -> Page[Row]:
     """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of
     ``kinds`` — "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id.
     Households without a dwelling point are not listed.
@@ -140,13 +160,18 @@ async def households_beyond(sm: async_sessionmaker, args: PageArgs, *, distance_
         InvalidInput: distance outside (0, 50 km]; no kinds; malformed areaCode.
     """
     if not math.isfinite(distance_meters) or not 0 < distance_meters <= MAX_COMMUTE_METERS:
-        raise InvalidInput(f"distanceMeters: {distance_meters} outside (0, {MAX_COMMUTE_METERS:.0f}] metres "
-                           "(a commuting distance)", field="distanceMeters")
+        raise InvalidInput(
+            f"distanceMeters: {distance_meters} outside (0, {MAX_COMMUTE_METERS:.0f}] metres (a commuting distance)",
+            field="distanceMeters",
+        )
     if not kinds:
         raise InvalidInput("ofKinds: give at least one facility kind", field="ofKinds")
-    near_any = (select(literal(1)).where(F.kind.in_(list(kinds)),
-                                         func.ST_DWithin(geog(F.location), geog(H.dwelling), distance_meters))
-                .correlate(H).exists())
+    near_any = (
+        select(literal(1))
+        .where(F.kind.in_(list(kinds)), func.ST_DWithin(geog(F.location), geog(H.dwelling), distance_meters))
+        .correlate(H)
+        .exists()
+    )
     q = household_select().where(H.dwelling.is_not(None), ~near_any)
     if site_id is not None:
         q = q.where(H.site_id == site_id)
@@ -177,35 +202,45 @@ def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_count
     see) only when ``household_counts`` (not for partner viewers: a count per site is a small cell)."""
     f = f or LayerFilter()
     if layer == "relocation_sites":
-        households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery() \
-            if household_counts else null()
-        q = select(S.id.label("id"), S.location.label("geom"),
-                   func.json_build_object("name", S.name, "kind", func.upper(cast(S.kind, Text)),
-                                          "households", households).label("props"))
+        households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery() if household_counts else null()
+        q = select(
+            S.id.label("id"),
+            S.location.label("geom"),
+            func.json_build_object("name", S.name, "kind", func.upper(cast(S.kind, Text)), "households", households).label(
+                "props"
+            ),
+        )
         geom, code_col = S.location, S.admin_code
         if f.site_id is not None:
             q = q.where(S.id == f.site_id)
     elif layer == "facilities":
-        q = select(F.id.label("id"), F.location.label("geom"),
-                   func.json_build_object("name", F.name, "kind", func.upper(cast(F.kind, Text)),
-                                          "siteId", F.site_id).label("props"))
+        q = select(
+            F.id.label("id"),
+            F.location.label("geom"),
+            func.json_build_object("name", F.name, "kind", func.upper(cast(F.kind, Text)), "siteId", F.site_id).label("props"),
+        )
         geom, code_col = F.location, F.admin_code
         if f.kinds:
             q = q.where(F.kind.in_(list(f.kinds)))
         if f.site_id is not None:
             q = q.where(F.site_id == f.site_id)
     elif layer == "households":
-        q = select(H.id.label("id"), H.dwelling.label("geom"),
-                   func.json_build_object("siteId", H.site_id, "size", H.member_count,
-                                          "zeroEmployment", zero_employment(as_of)).label("props")
-                   ).where(H.dwelling.is_not(None))
+        q = select(
+            H.id.label("id"),
+            H.dwelling.label("geom"),
+            func.json_build_object("siteId", H.site_id, "size", H.member_count, "zeroEmployment", zero_employment(as_of)).label(
+                "props"
+            ),
+        ).where(H.dwelling.is_not(None))
         geom, code_col = H.dwelling, H.admin_code
         if f.site_id is not None:
             q = q.where(H.site_id == f.site_id)
     elif layer == "admin_areas":
-        q = select(A.code.label("id"), A.geom.label("geom"),
-                   func.json_build_object("code", A.code, "name", A.name, "level", func.upper(cast(A.level, Text))).label("props")
-                   ).where(A.geom.is_not(None))
+        q = select(
+            A.code.label("id"),
+            A.geom.label("geom"),
+            func.json_build_object("code", A.code, "name", A.name, "level", func.upper(cast(A.level, Text))).label("props"),
+        ).where(A.geom.is_not(None))
         geom, code_col = A.geom, A.code
     else:
         raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(LAYERS)}", field="layer")
@@ -219,9 +254,19 @@ def _pixel_degrees(zoom: int) -> float:
     return 360.0 / (256 * 2**zoom)
 
 
-async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox | None, zoom: int | None,  # type: ignore[type-arg]
-                             f: LayerFilter | None, limit: int, max_limit: int, cluster_below_zoom: int,
-                             as_of: Any, household_counts: bool = True) -> Any:
+async def feature_collection(
+    sm: async_sessionmaker,
+    layer: str,
+    *,
+    bbox: BBox | None,
+    zoom: int | None,  # type: ignore[type-arg]
+    f: LayerFilter | None,
+    limit: int,
+    max_limit: int,
+    cluster_below_zoom: int,
+    as_of: Any,
+    household_counts: bool = True,
+) -> Any:
     """An RFC 7946 FeatureCollection of ``layer``, built by PostGIS in one statement.
 
     Polygons are simplified to about a pixel at ``zoom`` (ST_SimplifyPreserveTopology), coordinates
@@ -246,10 +291,16 @@ async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox |
         cell = 64 * _pixel_degrees(zoom or 0)
         inner = src.subquery()
         snapped = func.ST_SnapToGrid(inner.c.geom, cell)
-        grouped = (select(func.concat("cluster-", func.min(inner.c.id)).label("id"),
-                          func.ST_Centroid(func.ST_Collect(inner.c.geom)).label("geom"),
-                          func.json_build_object("cluster", True, "count", func.count()).label("props"))
-                   .group_by(snapped).order_by(func.count().desc(), func.min(inner.c.id)).limit(limit))
+        grouped = (
+            select(
+                func.concat("cluster-", func.min(inner.c.id)).label("id"),
+                func.ST_Centroid(func.ST_Collect(inner.c.geom)).label("geom"),
+                func.json_build_object("cluster", True, "count", func.count()).label("props"),
+            )
+            .group_by(snapped)
+            .order_by(func.count().desc(), func.min(inner.c.id))
+            .limit(limit)
+        )
         rows = grouped.subquery()
     else:
         rows = src.order_by(text("id")).limit(limit).subquery()
@@ -259,11 +310,14 @@ async def feature_collection(sm: async_sessionmaker, layer: str, *, bbox: BBox |
         g = func.ST_CollectionExtract(func.ST_MakeValid(func.ST_SimplifyPreserveTopology(g, _pixel_degrees(zoom))), 3)
     if layer == "admin_areas":
         g = func.ST_ForcePolygonCCW(g)
-    feature = func.json_build_object("type", "Feature", "id", rows.c.id,
-                                     "geometry", cast(func.ST_AsGeoJSON(g, 6), JSON),
-                                     "properties", rows.c.props)
-    q = select(func.json_build_object("type", "FeatureCollection", "features",
-                                      func.coalesce(func.json_agg(feature), text("'[]'::json")), type_=JSON))
+    feature = func.json_build_object(
+        "type", "Feature", "id", rows.c.id, "geometry", cast(func.ST_AsGeoJSON(g, 6), JSON), "properties", rows.c.props
+    )
+    q = select(
+        func.json_build_object(
+            "type", "FeatureCollection", "features", func.coalesce(func.json_agg(feature), text("'[]'::json")), type_=JSON
+        )
+    )
     async with sm() as s:
         return await s.scalar(q)
 
@@ -289,10 +343,14 @@ SELECT ST_AsMVT(kept.*, :layer, 4096, 'mvt_geom') FROM kept
 
 # layer -> (table, geometry column, property expressions, their names, extra condition); allow-listed only.
 TILE_SOURCES = {
-    "relocation_sites": ("relocation_site", "location", "src.id, src.name, upper(src.kind::text) AS kind",
-                         "id, name, kind", ""),
-    "facilities": ("facility", "location", "src.id, src.name, upper(src.kind::text) AS kind, src.site_id",
-                   "id, name, kind, site_id", ""),
+    "relocation_sites": ("relocation_site", "location", "src.id, src.name, upper(src.kind::text) AS kind", "id, name, kind", ""),
+    "facilities": (
+        "facility",
+        "location",
+        "src.id, src.name, upper(src.kind::text) AS kind, src.site_id",
+        "id, name, kind, site_id",
+        "",
+    ),
     "households": ("household", "dwelling", "src.id, src.site_id, src.member_count AS size", "id, site_id, size", ""),
     "admin_areas": ("admin_area", "geom", "src.code, src.name, upper(src.level::text) AS level", "code, name, level", ""),
 }

@@ -78,7 +78,8 @@ def coverage(c: cov.EmploymentCoverage, k: int | None) -> ShownCoverage:
         if 0 < c.households - c.households_with_labor_force < k:
             lf = None
         if 0 < c.households - c.households_covered < k or (
-                lf is not None and 0 < c.households_with_labor_force - c.households_covered < k):
+            lf is not None and 0 < c.households_with_labor_force - c.households_covered < k
+        ):
             covered = None
         if lf is not None and 0 < c.households_with_labor_force - c.zero_employment_households < k:
             zero = None
@@ -90,8 +91,9 @@ def coverage(c: cov.EmploymentCoverage, k: int | None) -> ShownCoverage:
     return ShownCoverage(c.households, lf, covered, rate, zero, employed, stably, channels, suppressed)
 
 
-async def shown_linkage_cells(cells: Sequence[cov.LinkageCell], k: int,
-                              households_outside: Callable[[list[str]], Awaitable[int]]) -> tuple[list[cov.LinkageCell], bool]:
+async def shown_linkage_cells(
+    cells: Sequence[cov.LinkageCell], k: int, households_outside: Callable[[list[str]], Awaitable[int]]
+) -> tuple[list[cov.LinkageCell], bool]:
     """The cells of a linkage breakdown a partner may see, largest first, and whether any was left out.
     ``households_outside(shown keys)`` counts the distinct households behind everything not shown."""
     hidden = {i for i, c in enumerate(cells) if c.key is None or c.households < k}

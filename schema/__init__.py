@@ -52,22 +52,31 @@ def build_schema(settings: Any) -> strawberry.Schema:
     introspection unless turned off."""
     # The limiters' validation rules are built once, so ValidationCache (keyed by document and rules)
     # hits for repeated documents instead of revalidating every request.
-    rules = [*QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-             *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules]
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     schema = AnjuSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-        extensions=[lambda: MaxTokensLimiter(max_token_count=settings.max_tokens), lambda: AddValidationRules(rules),
-                    # repeated documents (map clients poll the same queries) skip parsing and validation
-                    lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
-                    lambda: CostLimiter(max_cost=settings.max_cost, max_root_fields=settings.max_root_fields,
-                                        page_size=settings.paging.default_page_size,
-                                        max_page_size=settings.paging.max_page_size,
-                                        feature_default=settings.features.default_limit,
-                                        feature_max=settings.features.max_limit)],
+        extensions=[
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: AddValidationRules(rules),
+            # repeated documents (map clients poll the same queries) skip parsing and validation
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: CostLimiter(
+                max_cost=settings.max_cost,
+                max_root_fields=settings.max_root_fields,
+                page_size=settings.paging.default_page_size,
+                max_page_size=settings.paging.max_page_size,
+                feature_default=settings.features.default_limit,
+                feature_max=settings.features.max_limit,
+            ),
+        ],
     )
     schema.hide_suggestions = not settings.introspection
     return schema

@@ -95,6 +95,7 @@ class Loaders:
 def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) -> Loaders:  # type: ignore[type-arg]
     """Fresh loaders for one request: records through ``sm``; area aggregates (what partners may see)
     through ``agg``, the viewer's aggregate scope (``sm`` when omitted)."""
+
     def dl(fn: Any, via: Any = sm) -> DataLoader[Any, Any]:
         return DataLoader(load_fn=partial(fn, via))
 
@@ -155,8 +156,9 @@ class Context:
         base = self.sessionmaker
         self.sessionmaker = scoped_sessionmaker(base, self.viewer, RECORDS)
         # only partners have a wider aggregate scope than their records scope
-        self.aggregate_sessionmaker = scoped_sessionmaker(base, self.viewer, AGGREGATES) \
-            if self.viewer.role is Role.PARTNER else self.sessionmaker
+        self.aggregate_sessionmaker = (
+            scoped_sessionmaker(base, self.viewer, AGGREGATES) if self.viewer.role is Role.PARTNER else self.sessionmaker
+        )
         self.loaders = make_loaders(self.sessionmaker, self.aggregate_sessionmaker)
 
     @property

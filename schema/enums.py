@@ -17,7 +17,10 @@ PovertyStatus = strawberry.enum(m.PovertyStatus, name="PovertyStatus", descripti
 Gender = strawberry.enum(m.Gender, name="Gender")
 Relation = strawberry.enum(m.Relation, name="Relation", description="与户主关系 (relation to the head of household)")
 PartnerKind = strawberry.enum(m.PartnerKind, name="PartnerKind", description="东西部协作 partner kind")
-ViewerRole = strawberry.enum(m.ViewerRole, name="ViewerRole",
-                             description="ADMIN: everything; COUNTY_OFFICER: households under its areas; PLANNER: all "
-                                         "spatial data and aggregates, personal data masked; PARTNER: aggregates, sites, "
-                                         "facilities and projects of its paired counties")
+ViewerRole = strawberry.enum(
+    m.ViewerRole,
+    name="ViewerRole",
+    description="ADMIN: everything; COUNTY_OFFICER: households under its areas; PLANNER: all "
+    "spatial data and aggregates, personal data masked; PARTNER: aggregates, sites, "
+    "facilities and projects of its paired counties",
+)

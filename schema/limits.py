@@ -55,8 +55,16 @@ def _arg(field: FieldNode, name: str, variables: dict[str, Any]) -> Any:
 
 
 class _Cost:
-    def __init__(self, schema: GraphQLSchema, doc: DocumentNode, variables: dict[str, Any], page_size: int,
-                 max_page_size: int, feature_default: int = 5000, feature_max: int = 10_000) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        doc: DocumentNode,
+        variables: dict[str, Any],
+        page_size: int,
+        max_page_size: int,
+        feature_default: int = 5000,
+        feature_max: int = 10_000,
+    ) -> None:
         self.schema = schema
         self.feature_default, self.feature_max = feature_default, feature_max
         self.max_page_size = max_page_size
@@ -75,8 +83,9 @@ class _Cost:
             elif isinstance(s, FragmentSpreadNode) and s.name.value not in seen:
                 frag = self.fragments.get(s.name.value)
                 if frag is not None:
-                    yield from self.fields(frag.selection_set, self.schema.get_type(frag.type_condition.name.value),
-                                           seen | {s.name.value})
+                    yield from self.fields(
+                        frag.selection_set, self.schema.get_type(frag.type_condition.name.value), seen | {s.name.value}
+                    )
 
     def multiplier(self, node: FieldNode, field_type: Any, args: dict[str, Any]) -> int:
         t = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
@@ -112,13 +121,23 @@ class _Cost:
         return total
 
 
-def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None,
-                   page_size: int, max_page_size: int, feature_default: int = 5000,
-                   feature_max: int = 10_000) -> tuple[int, int]:
+def operation_cost(
+    schema: GraphQLSchema,
+    doc: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    page_size: int,
+    max_page_size: int,
+    feature_default: int = 5000,
+    feature_max: int = 10_000,
+) -> tuple[int, int]:
     """(cost, root fields) of the operation that will run."""
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
-    op = next((o for o in ops if o.name and o.name.value == operation_name), None) if operation_name else (
-        ops[0] if len(ops) == 1 else None)
+    op = (
+        next((o for o in ops if o.name and o.name.value == operation_name), None)
+        if operation_name
+        else (ops[0] if len(ops) == 1 else None)
+    )
     if op is None:
         return 0, 0
     root = schema.mutation_type if op.operation.value == "mutation" else schema.query_type
@@ -134,8 +153,16 @@ def operation_cost(schema: GraphQLSchema, doc: DocumentNode, operation_name: str
 class CostLimiter(SchemaExtension):
     """Refuses an operation whose cost or number of root fields is above the settings' limits."""
 
-    def __init__(self, *, max_cost: int, max_root_fields: int, page_size: int, max_page_size: int,
-                 feature_default: int = 5000, feature_max: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        max_cost: int,
+        max_root_fields: int,
+        page_size: int,
+        max_page_size: int,
+        feature_default: int = 5000,
+        feature_max: int = 10_000,
+    ) -> None:
         self.max_cost, self.max_root_fields = max_cost, max_root_fields
         self.feature_default, self.feature_max = feature_default, feature_max
         self.page_size, self.max_page_size = page_size, max_page_size
@@ -143,18 +170,28 @@ class CostLimiter(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         ec = self.execution_context
         if ec.graphql_document is not None and not ec.result:
-            cost, roots = operation_cost(ec.schema._schema, ec.graphql_document, ec.operation_name,
-                                         ec.variables, self.page_size, self.max_page_size, self.feature_default,
-                                         self.feature_max)
+            cost, roots = operation_cost(
+                ec.schema._schema,
+                ec.graphql_document,
+                ec.operation_name,
+                ec.variables,
+                self.page_size,
+                self.max_page_size,
+                self.feature_default,
+                self.feature_max,
+            )
             error = None
             if roots > self.max_root_fields:
-                error = GraphQLError(f"maxRootFields: the operation selects {roots} root fields; at most "
-                                     f"{self.max_root_fields} are allowed", extensions={
-                                         "code": "QUERY_TOO_COMPLEX", "limit": "maxRootFields"})
+                error = GraphQLError(
+                    f"maxRootFields: the operation selects {roots} root fields; at most {self.max_root_fields} are allowed",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": "maxRootFields"},
+                )
             elif cost > self.max_cost:
-                error = GraphQLError(f"maxCost: the operation may resolve about {cost} fields (each list counts its "
-                                     f"`first`); at most {self.max_cost} are allowed — ask for smaller pages",
-                                     extensions={"code": "QUERY_TOO_COMPLEX", "limit": "maxCost"})
+                error = GraphQLError(
+                    f"maxCost: the operation may resolve about {cost} fields (each list counts its "
+                    f"`first`); at most {self.max_cost} are allowed — ask for smaller pages",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": "maxCost"},
+                )
             if error is not None:
                 ec.result = GraphQLExecutionResult(data=None, errors=[error])
         yield

@@ -26,8 +26,10 @@ from schema.types import Ctx, Employment, Household, IncomeLinkage, Member
 WRITES = allow(WritesHouseholds)
 """Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
 VERSION = "The household's `version` as you last read it (optimistic locking)."
-ID_NUMBER = ("Resident identity card number (18 characters, checked): stored only as a keyed hash plus the last 4 "
-             "characters, never read back.")
+ID_NUMBER = (
+    "Resident identity card number (18 characters, checked): stored only as a keyed hash plus the last 4 "
+    "characters, never read back."
+)
 PHONE = "Chinese mobile or landline number; shown masked (138****5678) to roles without the right."
 
 
@@ -41,7 +43,8 @@ class RecordEmploymentInput:
     end_on: dt.date | None = None
     facility_id: strawberry.ID | None = strawberry.field(default=None, description="Required for WORKSHOP.")
     employer_name: str | None = strawberry.field(
-        default=None, description="Required for LABOR_EXPORT, LOCAL_ENTERPRISE, PUBLIC_WELFARE_POST without facilityId.")
+        default=None, description="Required for LABOR_EXPORT, LOCAL_ENTERPRISE, PUBLIC_WELFARE_POST without facilityId."
+    )
     workplace: GeoJSON | None = strawberry.field(default=None, description="GeoJSON Point, WGS84.")
     outbound_region: str | None = None
     monthly_wage: Decimal | None = strawberry.field(default=None, description="Yuan per month, >= 0, <= 2 decimals.")
@@ -151,67 +154,108 @@ class Mutation(PartnerMutation):
     @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
     async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload | None:
         w = await mu.record_employment(
-            info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"), version=input.version,
-            channel=input.channel, start_on=input.start_on, end_on=input.end_on, stable=input.stable,
-            facility_id=_opt_id(input.facility_id, "facilityId"), employer_name=input.employer_name,
-            workplace=input.workplace, outbound_region=input.outbound_region, monthly_wage=input.monthly_wage)
+            info.context.sessionmaker,
+            member_id=require_id(input.member_id, "memberId"),
+            version=input.version,
+            channel=input.channel,
+            start_on=input.start_on,
+            end_on=input.end_on,
+            stable=input.stable,
+            facility_id=_opt_id(input.facility_id, "facilityId"),
+            employer_name=input.employer_name,
+            workplace=input.workplace,
+            outbound_region=input.outbound_region,
+            monthly_wage=input.monthly_wage,
+        )
         household = await _household(info, w)
-        return EmploymentPayload(employment=Employment.from_row(await info.context.loaders.employment.load(w.record_id)),
-                                 household=household)
+        return EmploymentPayload(
+            employment=Employment.from_row(await info.context.loaders.employment.load(w.record_id)), household=household
+        )
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.", extensions=WRITES)
     async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload | None:
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
-        return EmploymentPayload(employment=Employment.from_row(await info.context.loaders.employment.load(eid)),
-                                 household=household)
+        return EmploymentPayload(
+            employment=Employment.from_row(await info.context.loaders.employment.load(eid)), household=household
+        )
 
     @strawberry.mutation(description="Record an income linkage of a household.", extensions=WRITES)
     async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload | None:
         w = await mu.record_income_linkage(
-            info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"), version=input.version,
-            mechanism=input.mechanism, year=input.year, amount=input.amount,
-            facility_id=_opt_id(input.facility_id, "facilityId"))
+            info.context.sessionmaker,
+            household_id=require_id(input.household_id, "householdId"),
+            version=input.version,
+            mechanism=input.mechanism,
+            year=input.year,
+            amount=input.amount,
+            facility_id=_opt_id(input.facility_id, "facilityId"),
+        )
         household = await _household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, input.year))
-        return IncomeLinkagePayload(income_linkage=IncomeLinkage.from_row(next(r for r in rows if r["id"] == w.record_id)),
-                                    household=household)
+        return IncomeLinkagePayload(
+            income_linkage=IncomeLinkage.from_row(next(r for r in rows if r["id"] == w.record_id)), household=household
+        )
 
-    @strawberry.mutation(description="Record a household's net income of a year (replacing an earlier record).",
-                         extensions=WRITES)
+    @strawberry.mutation(
+        description="Record a household's net income of a year (replacing an earlier record).", extensions=WRITES
+    )
     async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload | None:
-        w = await mu.record_household_income(info.context.sessionmaker,
-                                             household_id=require_id(input.household_id, "householdId"),
-                                             version=input.version, year=input.year, net_income=input.net_income)
+        w = await mu.record_household_income(
+            info.context.sessionmaker,
+            household_id=require_id(input.household_id, "householdId"),
+            version=input.version,
+            year=input.year,
+            net_income=input.net_income,
+        )
         return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.", extensions=WRITES)
     async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload | None:
-        w = await mu.set_monitoring_status(info.context.sessionmaker,
-                                           household_id=require_id(input.household_id, "householdId"),
-                                           version=input.version, category=input.category,
-                                           risk_eliminated=input.risk_eliminated)
+        w = await mu.set_monitoring_status(
+            info.context.sessionmaker,
+            household_id=require_id(input.household_id, "householdId"),
+            version=input.version,
+            category=input.category,
+            risk_eliminated=input.risk_eliminated,
+        )
         return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Add a member to a household.", extensions=WRITES)
     async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload | None:
-        w = await mu.add_member(info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"),
-                                version=input.version, name=input.name, gender=input.gender, birth_year=input.birth_year,
-                                relation=input.relation, labor_force=input.labor_force, skills=input.skills,
-                                id_number=input.id_number, phone=input.phone, id_number_key=info.context.id_number_key,
-                                this_year=info.context.today().year)
+        w = await mu.add_member(
+            info.context.sessionmaker,
+            household_id=require_id(input.household_id, "householdId"),
+            version=input.version,
+            name=input.name,
+            gender=input.gender,
+            birth_year=input.birth_year,
+            relation=input.relation,
+            labor_force=input.labor_force,
+            skills=input.skills,
+            id_number=input.id_number,
+            phone=input.phone,
+            id_number_key=info.context.id_number_key,
+            this_year=info.context.today().year,
+        )
         household = await _household(info, w)
-        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
-                             household=household)
+        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)), household=household)
 
     @strawberry.mutation(description="Change a member's given fields.", extensions=WRITES)
     async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload | None:
-        values = {k: getattr(input, k) for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills",
-                                                 "id_number", "phone") if getattr(input, k) is not None}
-        w = await mu.update_member(info.context.sessionmaker, member_id=require_id(input.member_id, "memberId"),
-                                   version=input.version, this_year=info.context.today().year,
-                                   id_number_key=info.context.id_number_key, **values)
+        values = {
+            k: getattr(input, k)
+            for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills", "id_number", "phone")
+            if getattr(input, k) is not None
+        }
+        w = await mu.update_member(
+            info.context.sessionmaker,
+            member_id=require_id(input.member_id, "memberId"),
+            version=input.version,
+            this_year=info.context.today().year,
+            id_number_key=info.context.id_number_key,
+            **values,
+        )
         household = await _household(info, w)
-        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)),
-                             household=household)
+        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)), household=household)

@@ -31,16 +31,25 @@ class CooperationProject:
     funds: Decimal = strawberry.field(description="Yuan the partner put in.")
     households_benefited: int | None
     self_raised_share: Decimal | None = strawberry.field(
-        description="Share of the cost the households raised themselves (0.700 = 70 %); the rest is co-funding.")
+        description="Share of the cost the households raised themselves (0.700 = 70 %); the rest is co-funding."
+    )
     _county_code: strawberry.Private[str]
     _facility_id: strawberry.Private[int | None]
     _site_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> CooperationProject:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], year=r["year"], funds=r["funds"],
-                   households_benefited=r["households_benefited"], self_raised_share=r["self_raised_share"],
-                   _county_code=r["county_code"], _facility_id=r["facility_id"], _site_id=r["site_id"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            year=r["year"],
+            funds=r["funds"],
+            households_benefited=r["households_benefited"],
+            self_raised_share=r["self_raised_share"],
+            _county_code=r["county_code"],
+            _facility_id=r["facility_id"],
+            _site_id=r["site_id"],
+        )
 
     @strawberry.field
     async def county(self, info: Ctx) -> AdminArea:
@@ -77,8 +86,10 @@ class CooperationPartner:
     def from_row(cls, r: dict[str, Any]) -> CooperationPartner:
         return cls(id=strawberry.ID(str(r["id"])), name=r["name"], region=r["region"], kind=r["kind"], _id=r["id"])
 
-    @strawberry.field(description="Counties the partner is paired with; their employmentCoverage and "
-                                  "incomeLinkageSummary are what a partner may see (small cells suppressed).")
+    @strawberry.field(
+        description="Counties the partner is paired with; their employmentCoverage and "
+        "incomeLinkageSummary are what a partner may see (small cells suppressed)."
+    )
     async def paired_counties(self, info: Ctx) -> list[AdminArea]:
         codes = await info.context.loaders.paired_counties.load(self._id)
         rows = await info.context.loaders.admin_area.load_many(codes)
@@ -92,8 +103,12 @@ class CooperationPartner:
     @strawberry.field(description="Project funds per year, by year.")
     async def funds_by_year(self, info: Ctx) -> list[YearFunds]:
         rows = await info.context.loaders.partner_funds.load(self._id)
-        return [YearFunds(year=r["year"], funds=r["funds"], projects=int(r["projects"]),
-                          households_benefited=int(r["households_benefited"])) for r in rows]
+        return [
+            YearFunds(
+                year=r["year"], funds=r["funds"], projects=int(r["projects"]), households_benefited=int(r["households_benefited"])
+            )
+            for r in rows
+        ]
 
 
 @strawberry.type(description="The caller: who the token names and what that role may see.")
@@ -111,8 +126,10 @@ class Me:
         return CooperationPartner.from_row(row) if row else None
 
 
-@strawberry.type(description="One audited mutation: who, when, what, and the record before and after (personal "
-                             "fields masked, ID numbers and geometries left out).")
+@strawberry.type(
+    description="One audited mutation: who, when, what, and the record before and after (personal "
+    "fields masked, ID numbers and geometries left out)."
+)
 class AuditEntry:
     id: strawberry.ID
     at: dt.datetime
@@ -126,9 +143,17 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> AuditEntry:
-        return cls(id=strawberry.ID(str(r["id"])), at=r["at"], user_name=r["user_name"], role=r["role"],
-                   action=r["action"], entity=r["entity"], entity_id=r["entity_id"],
-                   before=_json(r["before"]), after=_json(r["after"]))
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            at=r["at"],
+            user_name=r["user_name"],
+            role=r["role"],
+            action=r["action"],
+            entity=r["entity"],
+            entity_id=r["entity_id"],
+            before=_json(r["before"]),
+            after=_json(r["after"]),
+        )
 
 
 def _json(v: Any) -> Any:
@@ -142,34 +167,47 @@ class PartnerQuery:
         v = info.context.viewer
         return Me(name=v.name, role=v.role, area_codes=list(v.area_codes), _partner_id=v.partner_id)
 
-    @strawberry.field(description="Cooperation partners (admins: all; a partner: itself; other roles: FORBIDDEN), by id.",
-                      extensions=allow(PartnerRecords))
-    async def cooperation_partners(self, info: Ctx, first: int | None = None,
-                                   after: str | None = None) -> Connection[CooperationPartner]:
+    @strawberry.field(
+        description="Cooperation partners (admins: all; a partner: itself; other roles: FORBIDDEN), by id.",
+        extensions=allow(PartnerRecords),
+    )
+    async def cooperation_partners(
+        self, info: Ctx, first: int | None = None, after: str | None = None
+    ) -> Connection[CooperationPartner]:
         args = connection_args(info, first, after, kind="cooperation_partner")
         page = await partners.partners_page(info.context.sessionmaker, args)
         return Connection.of(page, CooperationPartner.from_row)
 
-    @strawberry.field(description="One cooperation partner; null when unknown or not yours to see.",
-                      extensions=allow(PartnerRecords))
+    @strawberry.field(
+        description="One cooperation partner; null when unknown or not yours to see.", extensions=allow(PartnerRecords)
+    )
     async def cooperation_partner(self, info: Ctx, id: strawberry.ID) -> CooperationPartner | None:
         key = parse_id(id)
         row = await info.context.loaders.partner.load(key) if key else None
         return CooperationPartner.from_row(row) if row else None
 
-    @strawberry.field(description="Audited mutations (admins), oldest first; optionally of one entity kind "
-                                  "(employment, member, household, income_linkage, household_income, "
-                                  "cooperation_partner, partner_county, cooperation_project) and record id.",
-                                                    extensions=allow(IsAdmin))
-    async def audit_log(self, info: Ctx, entity: str | None = None, entity_id: strawberry.ID | None = None,
-                        first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
+    @strawberry.field(
+        description="Audited mutations (admins), oldest first; optionally of one entity kind "
+        "(employment, member, household, income_linkage, household_income, "
+        "cooperation_partner, partner_county, cooperation_project) and record id.",
+        extensions=allow(IsAdmin),
+    )
+    async def audit_log(
+        self,
+        info: Ctx,
+        entity: str | None = None,
+        entity_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[AuditEntry]:
         args = connection_args(info, first, after, kind="audit_log")
         if entity is not None:
             check_text_arg(entity, "entity")
         if entity_id is not None:
             check_text_arg(str(entity_id), "entityId")
-        page = await partners.audit_page(info.context.sessionmaker, args, entity=entity,
-                                         entity_id=str(entity_id) if entity_id is not None else None)
+        page = await partners.audit_page(
+            info.context.sessionmaker, args, entity=entity, entity_id=str(entity_id) if entity_id is not None else None
+        )
         return Connection.of(page, AuditEntry.from_row)
 
 
@@ -218,14 +256,15 @@ async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
 @strawberry.type
 class PartnerMutation:
     @strawberry.mutation(description="Record a cooperation partner (admins).", extensions=allow(IsAdmin))
-    async def record_cooperation_partner(self, info: Ctx, input: RecordCooperationPartnerInput
-                                         ) -> CooperationPartnerPayload | None:
-        pid = await partners.record_partner(info.context.sessionmaker, name=input.name, region=input.region,
-                                            kind=input.kind)
+    async def record_cooperation_partner(
+        self, info: Ctx, input: RecordCooperationPartnerInput
+    ) -> CooperationPartnerPayload | None:
+        pid = await partners.record_partner(info.context.sessionmaker, name=input.name, region=input.region, kind=input.kind)
         return await _partner_payload(info, pid)
 
-    @strawberry.mutation(description="Pair a partner with a county (admins); pairing twice changes nothing.",
-                         extensions=allow(IsAdmin))
+    @strawberry.mutation(
+        description="Pair a partner with a county (admins); pairing twice changes nothing.", extensions=allow(IsAdmin)
+    )
     async def pair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
         pid = require_id(input.partner_id, "partnerId")
         await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=True)
@@ -237,18 +276,29 @@ class PartnerMutation:
         await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=False)
         return await _partner_payload(info, pid)
 
-    @strawberry.mutation(description="Record a project a partner funds (admins): funds in yuan, households "
-                                      "benefited, optionally a facility or site in the county.", extensions=allow(IsAdmin))
-    async def record_cooperation_project(self, info: Ctx, input: RecordCooperationProjectInput
-                                         ) -> CooperationProjectPayload | None:
+    @strawberry.mutation(
+        description="Record a project a partner funds (admins): funds in yuan, households "
+        "benefited, optionally a facility or site in the county.",
+        extensions=allow(IsAdmin),
+    )
+    async def record_cooperation_project(
+        self, info: Ctx, input: RecordCooperationProjectInput
+    ) -> CooperationProjectPayload | None:
         pid = require_id(input.partner_id, "partnerId")
         project_id = await partners.record_project(
-            info.context.sessionmaker, partner_id=pid, name=input.name, county_code=input.county_code, year=input.year,
-            funds=input.funds, households_benefited=input.households_benefited,
+            info.context.sessionmaker,
+            partner_id=pid,
+            name=input.name,
+            county_code=input.county_code,
+            year=input.year,
+            funds=input.funds,
+            households_benefited=input.households_benefited,
             facility_id=require_id(input.facility_id, "facilityId") if input.facility_id is not None else None,
             site_id=require_id(input.site_id, "siteId") if input.site_id is not None else None,
-            self_raised_share=input.self_raised_share)
+            self_raised_share=input.self_raised_share,
+        )
         info.context.fresh_loaders()
         rows = await info.context.loaders.partner_projects.load((pid, None))
-        return CooperationProjectPayload(cooperation_project=CooperationProject.from_row(
-            next(r for r in rows if r["id"] == project_id)))
+        return CooperationProjectPayload(
+            cooperation_project=CooperationProject.from_row(next(r for r in rows if r["id"] == project_id))
+        )

@@ -84,5 +84,4 @@ class PairedCountyForPartners(_Forbidden):
 def allow(*permissions: type[BasePermission], null_otherwise: bool = False) -> list[PermissionExtension]:
     """``extensions=`` of a field: FORBIDDEN unless every permission holds (null instead with
     ``null_otherwise``, for nullable fields)."""
-    return [PermissionExtension(permissions=[p() for p in permissions], fail_silently=null_otherwise,
-                                use_directives=False)]
+    return [PermissionExtension(permissions=[p() for p in permissions], fail_silently=null_otherwise, use_directives=False)]

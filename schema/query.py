@@ -48,8 +48,9 @@ def _bbox(bbox: list[float] | None, coord_sys: CoordSys, field: str) -> geofilte
     return geofilters.parse_bbox(bbox, field)
 
 
-def _spatial(info: Ctx, bbox: list[float] | None, near: NearInput | None, intersects: Any, coord_sys: CoordSys,
-             prefix: str = "filter.") -> geofilters.SpatialFilter | None:
+def _spatial(
+    info: Ctx, bbox: list[float] | None, near: NearInput | None, intersects: Any, coord_sys: CoordSys, prefix: str = "filter."
+) -> geofilters.SpatialFilter | None:
     """Validate the spatial members of a filter (converted from ``coord_sys`` to WGS84 first)."""
     if bbox is None and near is None and intersects is None:
         return None
@@ -57,18 +58,24 @@ def _spatial(info: Ctx, bbox: list[float] | None, near: NearInput | None, inters
     box = _bbox(bbox, coord_sys, f"{prefix}bbox")
     near_ = None
     if near is not None:
-        near_ = geofilters.parse_near(geojson_to_wgs84(near.point, coord_sys), near.radius_meters, f"{prefix}near",
-                                      max_vertices=cap)
+        near_ = geofilters.parse_near(
+            geojson_to_wgs84(near.point, coord_sys), near.radius_meters, f"{prefix}near", max_vertices=cap
+        )
     shape_ = None
     if intersects is not None:
-        shape_ = parse_geometry(geojson_to_wgs84(intersects, coord_sys), f"{prefix}intersects",
-                                allowed=("Polygon", "MultiPolygon", "Point", "MultiPoint", "LineString",
-                                         "MultiLineString"), max_vertices=cap)
+        shape_ = parse_geometry(
+            geojson_to_wgs84(intersects, coord_sys),
+            f"{prefix}intersects",
+            allowed=("Polygon", "MultiPolygon", "Point", "MultiPoint", "LineString", "MultiLineString"),
+            max_vertices=cap,
+        )
     return geofilters.SpatialFilter(bbox=box, near=near_, intersects=shape_)
 
 
-SPATIAL_DOC = ("bbox [minLon, minLat, maxLon, maxLat] (minLon > maxLon crosses the antimeridian); near: within metres "
-               "of a point; intersects: a GeoJSON geometry; coordSys: the system these are given in.")
+SPATIAL_DOC = (
+    "bbox [minLon, minLat, maxLon, maxLat] (minLon > maxLon crosses the antimeridian); near: within metres "
+    "of a point; intersects: a GeoJSON geometry; coordSys: the system these are given in."
+)
 
 
 @strawberry.input(description="Relocation-site filter; members combine with AND.")
@@ -82,8 +89,12 @@ class SiteFilter:
     coord_sys: CoordSys = CoordSys.WGS84
 
     def to_resolver(self, info: Ctx) -> sites.SiteFilter:
-        return sites.SiteFilter(name=self.name, name_contains=self.name_contains, area_code=self.area_code,
-                                spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
+        return sites.SiteFilter(
+            name=self.name,
+            name_contains=self.name_contains,
+            area_code=self.area_code,
+            spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys),
+        )
 
 
 @strawberry.input(description="Facility filter; members combine with AND, `kinds` is any-of.")
@@ -98,9 +109,13 @@ class FacilityFilter:
     coord_sys: CoordSys = CoordSys.WGS84
 
     def to_resolver(self, info: Ctx) -> facilities.FacilityFilter:
-        return facilities.FacilityFilter(name=self.name, name_contains=self.name_contains, area_code=self.area_code,
-                                         kinds=tuple(self.kinds) if self.kinds is not None else None,
-                                         spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
+        return facilities.FacilityFilter(
+            name=self.name,
+            name_contains=self.name_contains,
+            area_code=self.area_code,
+            kinds=tuple(self.kinds) if self.kinds is not None else None,
+            spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys),
+        )
 
 
 @strawberry.input(description="Household filter; members combine with AND.")
@@ -108,7 +123,8 @@ class HouseholdFilter:
     site_id: strawberry.ID | None = None
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
     zero_employment: bool | None = strawberry.field(
-        default=None, description="true: only 零就业家庭 on `asOf`; false: only households that are not.")
+        default=None, description="true: only 零就业家庭 on `asOf`; false: only households that are not."
+    )
     as_of: dt.date | None = strawberry.field(default=None, description="Date of `zeroEmployment` (default: today).")
     bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
     near: NearInput | None = None
@@ -117,9 +133,13 @@ class HouseholdFilter:
 
     def to_resolver(self, info: Ctx) -> households.HouseholdFilter:
         site_id = require_id(self.site_id, "filter.siteId") if self.site_id is not None else None
-        return households.HouseholdFilter(site_id=site_id, area_code=self.area_code, zero_employment=self.zero_employment,
-                                          as_of=info.context.as_of(self.as_of, "filter.asOf"),
-                                          spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys))
+        return households.HouseholdFilter(
+            site_id=site_id,
+            area_code=self.area_code,
+            zero_employment=self.zero_employment,
+            as_of=info.context.as_of(self.as_of, "filter.asOf"),
+            spatial=_spatial(info, self.bbox, self.near, self.intersects, self.coord_sys),
+        )
 
 
 @strawberry.enum(description="Map layers (tiles use the same names in lower case).")
@@ -145,8 +165,14 @@ class Query(PartnerQuery):
         return AdminArea.from_row(row) if row else None
 
     @strawberry.field(description="Admin areas by code, optionally of one level and/or directly under a parent.")
-    async def admin_areas(self, info: Ctx, level: AdminLevel | None = None, parent_code: str | None = None,
-                          first: int | None = None, after: str | None = None) -> Connection[AdminArea]:
+    async def admin_areas(
+        self,
+        info: Ctx,
+        level: AdminLevel | None = None,
+        parent_code: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[AdminArea]:
         args = connection_args(info, first, after, kind="admin_area", numeric=False)
         page = await admin_areas.admin_areas_page(info.context.sessionmaker, args, level=level, parent_code=parent_code)
         return Connection.of(page, AdminArea.from_row)
@@ -158,8 +184,9 @@ class Query(PartnerQuery):
         return RelocationSite.from_row(row) if row else None
 
     @strawberry.field(description="Relocation sites matching the filter, by id.")
-    async def relocation_sites(self, info: Ctx, filter: SiteFilter | None = None, first: int | None = None,
-                               after: str | None = None) -> Connection[RelocationSite]:
+    async def relocation_sites(
+        self, info: Ctx, filter: SiteFilter | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[RelocationSite]:
         args = connection_args(info, first, after, kind="relocation_site")
         page = await sites.sites_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
         info.context.loaders.site.prime_many({r["id"]: r for r in page.nodes})
@@ -172,8 +199,9 @@ class Query(PartnerQuery):
         return Facility.from_row(row) if row else None
 
     @strawberry.field(description="Facilities matching the filter, by id.")
-    async def facilities(self, info: Ctx, filter: FacilityFilter | None = None, first: int | None = None,
-                         after: str | None = None) -> Connection[Facility]:
+    async def facilities(
+        self, info: Ctx, filter: FacilityFilter | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[Facility]:
         args = connection_args(info, first, after, kind="facility")
         page = await facilities.facilities_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
         info.context.loaders.facility.prime_many({r["id"]: r for r in page.nodes})
@@ -186,72 +214,121 @@ class Query(PartnerQuery):
         return Household.from_row(row) if row else None
 
     @strawberry.field(description="Households matching the filter, by id.", extensions=allow(ReadsHouseholds))
-    async def households(self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None,
-                         after: str | None = None) -> Connection[Household]:
+    async def households(
+        self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         f = filter.to_resolver(info) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
         info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
 
-    @strawberry.field(description="零就业家庭 (dynamic zero-clearing work): households with labor force and no member "
-                                  "employed on `asOf` (default: today), by id; optionally under an area and/or at a site.",
-                                                    extensions=allow(ReadsHouseholds))
-    async def zero_employment_households(self, info: Ctx, area_code: str | None = None, site_id: strawberry.ID | None = None,
-                                         as_of: dt.date | None = None, first: int | None = None,
-                                         after: str | None = None) -> Connection[Household]:
+    @strawberry.field(
+        description="零就业家庭 (dynamic zero-clearing work): households with labor force and no member "
+        "employed on `asOf` (default: today), by id; optionally under an area and/or at a site.",
+        extensions=allow(ReadsHouseholds),
+    )
+    async def zero_employment_households(
+        self,
+        info: Ctx,
+        area_code: str | None = None,
+        site_id: strawberry.ID | None = None,
+        as_of: dt.date | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
-        page = await coverage.zero_employment_households(info.context.sessionmaker, args, as_of=info.context.as_of(as_of),
-                                                         area_code=area_code, site_id=sid)
+        page = await coverage.zero_employment_households(
+            info.context.sessionmaker, args, as_of=info.context.as_of(as_of), area_code=area_code, site_id=sid
+        )
         info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
 
-    @strawberry.field(description="防返贫监测: households whose per-capita net income in `year` is below "
-                                  "`perCapitaThreshold` (yuan; default from settings, 10,000) or fell compared with "
-                                  "`year - 1`, by id.", extensions=allow(ReadsHouseholds))
-    async def households_at_risk(self, info: Ctx, year: int, area_code: str | None = None,
-                                 site_id: strawberry.ID | None = None, per_capita_threshold: Decimal | None = None,
-                                 first: int | None = None, after: str | None = None) -> Connection[HouseholdRisk]:
+    @strawberry.field(
+        description="防返贫监测: households whose per-capita net income in `year` is below "
+        "`perCapitaThreshold` (yuan; default from settings, 10,000) or fell compared with "
+        "`year - 1`, by id.",
+        extensions=allow(ReadsHouseholds),
+    )
+    async def households_at_risk(
+        self,
+        info: Ctx,
+        year: int,
+        area_code: str | None = None,
+        site_id: strawberry.ID | None = None,
+        per_capita_threshold: Decimal | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[HouseholdRisk]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
-        threshold = info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None \
-            else per_capita_threshold
+        threshold = (
+            info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None else per_capita_threshold
+        )
         threshold = check_money(threshold, "perCapitaThreshold")
         check_year(year)
-        page = await coverage.households_at_risk(info.context.sessionmaker, args, year=year, threshold=threshold,
-                                                 area_code=area_code, site_id=sid)
+        page = await coverage.households_at_risk(
+            info.context.sessionmaker, args, year=year, threshold=threshold, area_code=area_code, site_id=sid
+        )
         return Connection.of(page, HouseholdRisk.of)
 
-    @strawberry.field(description="The k facilities nearest to `point` by geodesic distance (metres, WGS84 "
-                                  "ellipsoid), optionally of some kinds; exact (index candidates re-ranked).")
-    async def nearest_facilities(self, info: Ctx, point: GeoJSON, kinds: list[FacilityKind] | None = None, k: int = 5,
-                                 coord_sys: CoordSys = CoordSys.WGS84) -> list[FacilityDistance]:
-        pt = parse_geometry(geojson_to_wgs84(point, coord_sys), "point", allowed=("Point",),
-                            max_vertices=info.context.settings.features.max_vertices)
+    @strawberry.field(
+        description="The k facilities nearest to `point` by geodesic distance (metres, WGS84 "
+        "ellipsoid), optionally of some kinds; exact (index candidates re-ranked)."
+    )
+    async def nearest_facilities(
+        self, info: Ctx, point: GeoJSON, kinds: list[FacilityKind] | None = None, k: int = 5, coord_sys: CoordSys = CoordSys.WGS84
+    ) -> list[FacilityDistance]:
+        pt = parse_geometry(
+            geojson_to_wgs84(point, coord_sys),
+            "point",
+            allowed=("Point",),
+            max_vertices=info.context.settings.features.max_vertices,
+        )
         rows = await spatial.nearest_facilities(info.context.sessionmaker, pt, kinds, k)
         return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters) for x in rows]
 
-    @strawberry.field(description="Households whose dwelling is farther than `distanceMeters` (geodesic) from every "
-                                  "facility of `ofKinds` — no job within commuting distance — by id.",
-                                                    extensions=allow(ReadsHouseholds))
-    async def households_beyond(self, info: Ctx, distance_meters: float, of_kinds: list[FacilityKind],
-                                site_id: strawberry.ID | None = None, area_code: str | None = None,
-                                first: int | None = None, after: str | None = None) -> Connection[Household]:
+    @strawberry.field(
+        description="Households whose dwelling is farther than `distanceMeters` (geodesic) from every "
+        "facility of `ofKinds` — no job within commuting distance — by id.",
+        extensions=allow(ReadsHouseholds),
+    )
+    async def households_beyond(
+        self,
+        info: Ctx,
+        distance_meters: float,
+        of_kinds: list[FacilityKind],
+        site_id: strawberry.ID | None = None,
+        area_code: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
-        page = await spatial.households_beyond(info.context.sessionmaker, args, distance_meters=distance_meters,
-                                               kinds=of_kinds, site_id=sid, area_code=area_code)
+        page = await spatial.households_beyond(
+            info.context.sessionmaker, args, distance_meters=distance_meters, kinds=of_kinds, site_id=sid, area_code=area_code
+        )
         info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
 
-    @strawberry.field(description="A map layer as an RFC 7946 FeatureCollection built by PostGIS: feature id and "
-                                  "display properties only (no personal data). Point layers are clustered below the "
-                                  "configured zoom (features with properties {cluster: true, count}); polygons are "
-                                  "simplified to about a pixel at `zoom`.", extensions=allow(ReadsHouseholds))
-    async def feature_collection(self, info: Ctx, layer: MapLayer, bbox: list[float] | None = None,
-                                 zoom: int | None = None, filter: LayerFilter | None = None,
-                                 limit: int | None = None, coord_sys: CoordSys = CoordSys.WGS84) -> JSON:
+    @strawberry.field(
+        description="A map layer as an RFC 7946 FeatureCollection built by PostGIS: feature id and "
+        "display properties only (no personal data). Point layers are clustered below the "
+        "configured zoom (features with properties {cluster: true, count}); polygons are "
+        "simplified to about a pixel at `zoom`.",
+        extensions=allow(ReadsHouseholds),
+    )
+    async def feature_collection(
+        self,
+        info: Ctx,
+        layer: MapLayer,
+        bbox: list[float] | None = None,
+        zoom: int | None = None,
+        filter: LayerFilter | None = None,
+        limit: int | None = None,
+        coord_sys: CoordSys = CoordSys.WGS84,
+    ) -> JSON:
         feats = info.context.settings.features
         box = _bbox(bbox, coord_sys, "bbox")
         lf = None
@@ -260,13 +337,21 @@ class Query(PartnerQuery):
                 raise InvalidInput("filter.kinds: applies to the FACILITIES layer only", field="filter.kinds")
             if filter.site_id is not None and layer is MapLayer.ADMIN_AREAS:
                 raise InvalidInput("filter.siteId: does not apply to the ADMIN_AREAS layer", field="filter.siteId")
-            lf = spatial.LayerFilter(area_code=filter.area_code,
-                                     site_id=require_id(filter.site_id, "filter.siteId") if filter.site_id is not None
-                                     else None,
-                                     kinds=tuple(filter.kinds) if filter.kinds is not None else None)
+            lf = spatial.LayerFilter(
+                area_code=filter.area_code,
+                site_id=require_id(filter.site_id, "filter.siteId") if filter.site_id is not None else None,
+                kinds=tuple(filter.kinds) if filter.kinds is not None else None,
+            )
         fc = await spatial.feature_collection(
-            info.context.sessionmaker, layer.value, bbox=box, zoom=zoom, f=lf,
-            limit=feats.default_limit if limit is None else limit, max_limit=feats.max_limit,
-            cluster_below_zoom=feats.cluster_below_zoom, as_of=info.context.today(),
-            household_counts=info.context.viewer.reads_households)
+            info.context.sessionmaker,
+            layer.value,
+            bbox=box,
+            zoom=zoom,
+            f=lf,
+            limit=feats.default_limit if limit is None else limit,
+            max_limit=feats.max_limit,
+            cluster_below_zoom=feats.cluster_below_zoom,
+            as_of=info.context.today(),
+            household_counts=info.context.viewer.reads_households,
+        )
         return geojson_from_wgs84(fc, coord_sys)  # type: ignore[no-any-return]

@@ -37,27 +37,31 @@ def _parse_decimal(value: Any) -> Decimal:
     """A decimal number as a string (or a JSON number): ASCII digits, optional fraction and exponent.
     Range and precision are checked by the field that takes it (e.g. money: 2 decimals)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("Decimal must be a string such as \"16000.00\"")
+        raise ValueError('Decimal must be a string such as "16000.00"')
     text = str(value)
     if len(text) > 100 or not _DECIMAL.match(text):
-        raise ValueError(f"Decimal must be written like \"16000.00\", got {text[:40]!r}")
+        raise ValueError(f'Decimal must be written like "16000.00", got {text[:40]!r}')
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"Decimal must be written like \"16000.00\", got {text[:40]!r}") from None
+        raise ValueError(f'Decimal must be written like "16000.00", got {text[:40]!r}') from None
 
 
 SCALAR_MAP = {
-    dt.date: strawberry.scalar(name="Date", description="ISO-8601 calendar date, YYYY-MM-DD.",
-                               serialize=lambda d: d.isoformat(), parse_value=_parse_date),
-    Decimal: strawberry.scalar(name="Decimal", description="A decimal number as a string; money is yuan with 2 "
-                                                           "decimals (\"16000.00\").",
-                               serialize=str, parse_value=_parse_decimal),
+    dt.date: strawberry.scalar(
+        name="Date", description="ISO-8601 calendar date, YYYY-MM-DD.", serialize=lambda d: d.isoformat(), parse_value=_parse_date
+    ),
+    Decimal: strawberry.scalar(
+        name="Decimal",
+        description='A decimal number as a string; money is yuan with 2 decimals ("16000.00").',
+        serialize=str,
+        parse_value=_parse_decimal,
+    ),
     GeoJSON: strawberry.scalar(
         name="GeoJSON",
         description="An RFC 7946 GeoJSON geometry object: WGS84 (SRID 4326), [lon, lat], at most 6 decimals.",
         specified_by_url="https://www.rfc-editor.org/rfc/rfc7946",
         serialize=_serialize_geojson,
         parse_value=lambda v: v,
-    )
+    ),
 }

@@ -45,9 +45,11 @@ NULL_FOR_PARTNERS = allow(NotPartner, null_otherwise=True)
 """Counts per site or facility: null for partners, who get aggregates per paired county only."""
 Ctx = Info[Context, None]
 
-CoordSysEnum = strawberry.enum(CoordSys, name="CoordSys",
-                               description="Coordinate system of geometry arguments/results: WGS84 (stored), GCJ02 "
-                                           "(AMap/Tencent basemaps), BD09 (Baidu).")
+CoordSysEnum = strawberry.enum(
+    CoordSys,
+    name="CoordSys",
+    description="Coordinate system of geometry arguments/results: WGS84 (stored), GCJ02 (AMap/Tencent basemaps), BD09 (Baidu).",
+)
 COORD_SYS_ARG = "Coordinate system of the result: WGS84 (default, as stored), GCJ02 or BD09."
 
 
@@ -61,17 +63,23 @@ def geo_out(value: Any, coord_sys: CoordSys) -> Any:
 
 def geometry_field(attr: str, description: str) -> Any:
     """A non-null geometry field read from the private ``attr``, with a ``coordSys`` argument."""
-    def resolve(root: Any, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)]
-                = CoordSys.WGS84) -> GeoJSON:
+
+    def resolve(
+        root: Any, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+    ) -> GeoJSON:
         return geo_out(getattr(root, attr), coord_sys)
+
     return strawberry.field(resolver=resolve, description=description)
 
 
 def optional_geometry_field(attr: str, description: str) -> Any:
     """Like ``geometry_field`` for a nullable geometry."""
-    def resolve(root: Any, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)]
-                = CoordSys.WGS84) -> GeoJSON | None:
+
+    def resolve(
+        root: Any, coord_sys: Annotated[CoordSys, strawberry.argument(description=COORD_SYS_ARG)] = CoordSys.WGS84
+    ) -> GeoJSON | None:
         return geo_out(getattr(root, attr), coord_sys)
+
     return strawberry.field(resolver=resolve, description=description)
 
 
@@ -99,15 +107,19 @@ class Connection(Generic[T]):
 
     @classmethod
     def of(cls, page: Page[Any], make: Callable[[Any], T]) -> Connection[T]:
-        return cls(nodes=[make(r) for r in page.nodes],
-                   page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-                   _count=page.count)
+        return cls(
+            nodes=[make(r) for r in page.nodes],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            _count=page.count,
+        )
 
 
 @strawberry.type(description="行政区划: province > prefecture > county > township > village/community (GB/T 2260 + NBS codes).")
 class AdminArea:
-    code: str = strawberry.field(description="6-digit GB/T 2260 code (province/prefecture/county), 9-digit township or "
-                                             "12-digit village-level NBS statistical code.")
+    code: str = strawberry.field(
+        description="6-digit GB/T 2260 code (province/prefecture/county), 9-digit township or "
+        "12-digit village-level NBS statistical code."
+    )
     name: str
     level: AdminLevel
     parent_code: strawberry.Private[str | None]
@@ -118,8 +130,14 @@ class AdminArea:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> AdminArea:
-        return cls(code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"],
-                   _geometry=r["geometry"], assistance_tier=r["assistance_tier"])
+        return cls(
+            code=r["code"],
+            name=r["name"],
+            level=r["level"],
+            parent_code=r["parent_code"],
+            _geometry=r["geometry"],
+            assistance_tier=r["assistance_tier"],
+        )
 
     @strawberry.field
     async def parent(self, info: Ctx) -> AdminArea | None:
@@ -131,14 +149,19 @@ class AdminArea:
         page = await info.context.loaders.children_pages.load((self.code, args))
         return Connection.of(page, AdminArea.from_row)
 
-    @strawberry.field(description="Employment coverage (就业覆盖) of every household under this area on `asOf` "
-                                  "(default: today, Asia/Shanghai).", extensions=allow(PairedCountyForPartners))
+    @strawberry.field(
+        description="Employment coverage (就业覆盖) of every household under this area on `asOf` "
+        "(default: today, Asia/Shanghai).",
+        extensions=allow(PairedCountyForPartners),
+    )
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
         c = await info.context.loaders.area_coverage.load((self.code, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
-    @strawberry.field(description="Income linkages (利益联结) of `year` over every household under this area.",
-                      extensions=allow(PairedCountyForPartners))
+    @strawberry.field(
+        description="Income linkages (利益联结) of `year` over every household under this area.",
+        extensions=allow(PairedCountyForPartners),
+    )
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
         summary = await info.context.loaders.area_linkage_summary.load((self.code, check_year(year)))
         return IncomeLinkageSummary.of(summary, "area", self.code, year, info.context.suppression_k)
@@ -191,10 +214,18 @@ class RelocationSite:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> RelocationSite:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], _location=r["location"],
-                   _boundary=r["boundary"], planned_households=r["planned_households"],
-                   planned_population=r["planned_population"], opened_on=r["opened_on"], _id=r["id"],
-                   _admin_code=r["admin_code"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            kind=r["kind"],
+            _location=r["location"],
+            _boundary=r["boundary"],
+            planned_households=r["planned_households"],
+            planned_population=r["planned_population"],
+            opened_on=r["opened_on"],
+            _id=r["id"],
+            _admin_code=r["admin_code"],
+        )
 
     @strawberry.field(description="The village/community-level area the site belongs to.")
     async def admin_area(self, info: Ctx) -> AdminArea:
@@ -202,14 +233,17 @@ class RelocationSite:
         assert area is not None  # foreign key
         return area
 
-    @strawberry.field(description="Households living at the site (rows with this site) that you may see, 户; "
-                                  "null for partner viewers (they get aggregates per paired county).",
-                      extensions=NULL_FOR_PARTNERS)
+    @strawberry.field(
+        description="Households living at the site (rows with this site) that you may see, 户; "
+        "null for partner viewers (they get aggregates per paired county).",
+        extensions=NULL_FOR_PARTNERS,
+    )
     async def household_count(self, info: Ctx) -> int | None:
         return int((await info.context.loaders.site_stats.load(self._id)).household_count)
 
-    @strawberry.field(description="Members of the site's households you may see, 人; null for partner viewers.",
-                      extensions=NULL_FOR_PARTNERS)
+    @strawberry.field(
+        description="Members of the site's households you may see, 人; null for partner viewers.", extensions=NULL_FOR_PARTNERS
+    )
     async def population(self, info: Ctx) -> int | None:
         return int((await info.context.loaders.site_stats.load(self._id)).population)
 
@@ -229,39 +263,49 @@ class RelocationSite:
     async def facilities(self, info: Ctx) -> list[Facility]:
         return [Facility.from_row(r) for r in await info.context.loaders.site_facilities.load(self._id)]
 
-    @strawberry.field(description="Facilities within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of the site, "
-                                  "nearest first; optionally of some kinds.")
-    async def nearby_facilities(self, info: Ctx, radius_meters: float, kinds: list[FacilityKind] | None = None,
-                                first: Annotated[int, strawberry.argument(description="at most this many, nearest first "
-                                                                          "(default 50, at most 500)")] = 50
-                                ) -> list[FacilityDistance]:
+    @strawberry.field(
+        description="Facilities within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of the site, "
+        "nearest first; optionally of some kinds."
+    )
+    async def nearby_facilities(
+        self,
+        info: Ctx,
+        radius_meters: float,
+        kinds: list[FacilityKind] | None = None,
+        first: Annotated[int, strawberry.argument(description="at most this many, nearest first (default 50, at most 500)")] = 50,
+    ) -> list[FacilityDistance]:
         if not math.isfinite(radius_meters) or not 0 < radius_meters <= MAX_RADIUS_METERS:
-            raise InvalidInput(f"radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres",
-                               field="radiusMeters")
+            raise InvalidInput(f"radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres", field="radiusMeters")
         limit = info.context.settings.paging.max_page_size
         if not 1 <= first <= limit:
             raise InvalidInput(f"first: {first} is outside 1..{limit}", field="first")
         key = (self._id, float(radius_meters), tuple(kinds) if kinds else None, first)
-        return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters)
-                for x in await info.context.loaders.nearby_facilities.load(key)]
+        return [
+            FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters)
+            for x in await info.context.loaders.nearby_facilities.load(key)
+        ]
 
-    @strawberry.field(description="The nearest facility of each kind (all kinds when omitted) and its geodesic "
-                                  "distance in metres; kinds with no facility are left out.")
+    @strawberry.field(
+        description="The nearest facility of each kind (all kinds when omitted) and its geodesic "
+        "distance in metres; kinds with no facility are left out."
+    )
     async def nearest_by_kind(self, info: Ctx, kinds: list[FacilityKind] | None = None) -> list[FacilityDistance]:
         wanted = tuple(dict.fromkeys(kinds)) if kinds else tuple(m.FacilityKind)
         pairs = await info.context.loaders.nearest_by_kind.load((self._id, wanted))
         rows = await info.context.loaders.facility.load_many([fid for fid, _ in pairs])
-        return [FacilityDistance(facility=Facility.from_row(r), distance_meters=d)
-                for (_, d), r in zip(pairs, rows, strict=True) if r]
+        return [
+            FacilityDistance(facility=Facility.from_row(r), distance_meters=d) for (_, d), r in zip(pairs, rows, strict=True) if r
+        ]
 
-    @strawberry.field(description="Employment coverage (就业覆盖) of the site's households on `asOf` "
-                                  "(default: today, Asia/Shanghai).", extensions=allow(NotPartner))
+    @strawberry.field(
+        description="Employment coverage (就业覆盖) of the site's households on `asOf` (default: today, Asia/Shanghai).",
+        extensions=allow(NotPartner),
+    )
     async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
         c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
-    @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.",
-                      extensions=allow(NotPartner))
+    @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.", extensions=allow(NotPartner))
     async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
         summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
         return IncomeLinkageSummary.of(summary, "site", str(self._id), year, info.context.suppression_k)
@@ -288,10 +332,20 @@ class Facility:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Facility:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], kind=r["kind"], _location=r["location"],
-                   _footprint=r["footprint"], area_mu=r["area_mu"], planned_jobs=r["planned_jobs"],
-                   operator=r["operator"], opened_on=r["opened_on"], _id=r["id"], _admin_code=r["admin_code"],
-                   _site_id=r["site_id"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            kind=r["kind"],
+            _location=r["location"],
+            _footprint=r["footprint"],
+            area_mu=r["area_mu"],
+            planned_jobs=r["planned_jobs"],
+            operator=r["operator"],
+            opened_on=r["opened_on"],
+            _id=r["id"],
+            _admin_code=r["admin_code"],
+            _site_id=r["site_id"],
+        )
 
     @strawberry.field
     async def admin_area(self, info: Ctx) -> AdminArea:
@@ -303,22 +357,29 @@ class Facility:
     async def site(self, info: Ctx) -> RelocationSite | None:
         return await _site(info, self._site_id)
 
-    @strawberry.field(description="Members (of the households you may see) with an employment here active on `asOf` "
-                                  "(default: today), persons; null for partner viewers.", extensions=NULL_FOR_PARTNERS)
+    @strawberry.field(
+        description="Members (of the households you may see) with an employment here active on `asOf` "
+        "(default: today), persons; null for partner viewers.",
+        extensions=NULL_FOR_PARTNERS,
+    )
     async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int | None:
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return int(n)
 
-    @strawberry.field(description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.",
-                      extensions=NULL_FOR_PARTNERS)
+    @strawberry.field(
+        description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.",
+        extensions=NULL_FOR_PARTNERS,
+    )
     async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
         if not self.planned_jobs:
             return None
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return int(n) / self.planned_jobs
 
-    @strawberry.field(description="Households (that you may see) with an income linkage to this facility in `year`; "
-                                  "null for partner viewers.", extensions=NULL_FOR_PARTNERS)
+    @strawberry.field(
+        description="Households (that you may see) with an income linkage to this facility in `year`; null for partner viewers.",
+        extensions=NULL_FOR_PARTNERS,
+    )
     async def linked_households(self, info: Ctx, year: int) -> int | None:
         return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
@@ -350,12 +411,22 @@ class Household:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Household:
-        return cls(id=strawberry.ID(str(r["id"])), code=r["code"], _dwelling=r["dwelling"],
-                   relocated_on=r["relocated_on"], poverty_status=r["poverty_status"],
-                   monitoring_category=r["monitoring_category"], risk_eliminated=r["risk_eliminated"],
-                   version=r["version"], size=r["member_count"], labor_force_count=r["labor_force_count"],
-                   _id=r["id"], _admin_code=r["admin_code"], _site_id=r["site_id"],
-                   _origin_code=r["origin_admin_code"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            code=r["code"],
+            _dwelling=r["dwelling"],
+            relocated_on=r["relocated_on"],
+            poverty_status=r["poverty_status"],
+            monitoring_category=r["monitoring_category"],
+            risk_eliminated=r["risk_eliminated"],
+            version=r["version"],
+            size=r["member_count"],
+            labor_force_count=r["labor_force_count"],
+            _id=r["id"],
+            _admin_code=r["admin_code"],
+            _site_id=r["site_id"],
+            _origin_code=r["origin_admin_code"],
+        )
 
     @strawberry.field(description="The village/community-level area where the household lives now.")
     async def admin_area(self, info: Ctx) -> AdminArea:
@@ -370,7 +441,6 @@ class Household:
     @strawberry.field(description="The village/township the household left (迁出地).")
     async def origin_area(self, info: Ctx) -> AdminArea | None:
         return await _area(info, self._origin_code)
-
 
     @strawberry.field
     async def members(self, info: Ctx) -> list[Member]:
@@ -399,8 +469,11 @@ class Household:
     @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
     async def linked_income(self, info: Ctx, year: int) -> LinkedIncome:
         li = await info.context.loaders.linked_income.load((self._id, check_year(year)))
-        return LinkedIncome(total=li.total, per_capita=cov.per_capita(li.total, self.size),
-                            by_mechanism=[MechanismAmount.of(x) for x in li.by_mechanism])
+        return LinkedIncome(
+            total=li.total,
+            per_capita=cov.per_capita(li.total, self.size),
+            by_mechanism=[MechanismAmount.of(x) for x in li.by_mechanism],
+        )
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
     async def net_income(self, info: Ctx, year: int) -> Decimal | None:
@@ -417,18 +490,30 @@ class Member:
     relation: Relation
     labor_force: bool = strawberry.field(description="Recorded as labor force (劳动力).")
     skills: list[str]
-    phone: str | None = strawberry.field(description="Phone number; masked (138****5678) for roles without the right "
-                                                     "to personal data.")
-    id_number_last4: str | None = strawberry.field(description="Last 4 characters of the ID number (the number itself "
-                                                               "is never stored); null for roles without the right.")
+    phone: str | None = strawberry.field(
+        description="Phone number; masked (138****5678) for roles without the right to personal data."
+    )
+    id_number_last4: str | None = strawberry.field(
+        description="Last 4 characters of the ID number (the number itself is never stored); null for roles without the right."
+    )
     _id: strawberry.Private[int]
     _household_id: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Member:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], gender=r["gender"], birth_year=r["birth_year"],
-                   relation=r["relation"], labor_force=r["labor_force"], skills=list(r["skills"] or []),
-                   phone=r["phone"], id_number_last4=r["id_number_last4"], _id=r["id"], _household_id=r["household_id"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            gender=r["gender"],
+            birth_year=r["birth_year"],
+            relation=r["relation"],
+            labor_force=r["labor_force"],
+            skills=list(r["skills"] or []),
+            phone=r["phone"],
+            id_number_last4=r["id_number_last4"],
+            _id=r["id"],
+            _household_id=r["household_id"],
+        )
 
     @strawberry.field
     async def household(self, info: Ctx) -> Household:
@@ -459,10 +544,19 @@ class Employment:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Employment:
-        return cls(id=strawberry.ID(str(r["id"])), channel=r["channel"], employer_name=r["employer_name"],
-                   _workplace=r["workplace"], outbound_region=r["outbound_region"], start_on=r["start_on"],
-                   end_on=r["end_on"], monthly_wage=r["monthly_wage"], stable=r["stable"],
-                   _member_id=r["member_id"], _facility_id=r["facility_id"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            channel=r["channel"],
+            employer_name=r["employer_name"],
+            _workplace=r["workplace"],
+            outbound_region=r["outbound_region"],
+            start_on=r["start_on"],
+            end_on=r["end_on"],
+            monthly_wage=r["monthly_wage"],
+            stable=r["stable"],
+            _member_id=r["member_id"],
+            _facility_id=r["facility_id"],
+        )
 
     @strawberry.field
     async def member(self, info: Ctx) -> Member:
@@ -485,8 +579,14 @@ class IncomeLinkage:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> IncomeLinkage:
-        return cls(id=strawberry.ID(str(r["id"])), mechanism=r["mechanism"], year=r["year"], amount=r["amount"],
-                   _household_id=r["household_id"], _facility_id=r["facility_id"])
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            mechanism=r["mechanism"],
+            year=r["year"],
+            amount=r["amount"],
+            _household_id=r["household_id"],
+            _facility_id=r["facility_id"],
+        )
 
     @strawberry.field
     async def household(self, info: Ctx) -> Household:
@@ -503,13 +603,17 @@ class ChannelCount:
     count: int = strawberry.field(description="Persons.")
 
 
-SUPPRESSED = ("True when a cell is null because it rests on fewer than k households (partner viewers only; "
-              "k = privacy.min_cell_households, default 5).")
+SUPPRESSED = (
+    "True when a cell is null because it rests on fewer than k households (partner viewers only; "
+    "k = privacy.min_cell_households, default 5)."
+)
 
 
-@strawberry.type(description="就业覆盖 on a date (API.md Definitions), over the households you may see. coverageRate = "
-                             "householdsCovered ÷ householdsWithLaborForce, null when the latter is 0. Counts are null "
-                             "only for partner viewers, where a cell rests on fewer than k households (`suppressed`).")
+@strawberry.type(
+    description="就业覆盖 on a date (API.md Definitions), over the households you may see. coverageRate = "
+    "householdsCovered ÷ householdsWithLaborForce, null when the latter is 0. Counts are null "
+    "only for partner viewers, where a cell rests on fewer than k households (`suppressed`)."
+)
 class EmploymentCoverage:
     households: int | None
     households_with_labor_force: int | None
@@ -524,11 +628,17 @@ class EmploymentCoverage:
     @classmethod
     def of(cls, c: cov.EmploymentCoverage, k: int | None) -> EmploymentCoverage:
         x = sup.coverage(c, k)
-        return cls(households=x.households, households_with_labor_force=x.households_with_labor_force,
-                   households_covered=x.households_covered, coverage_rate=x.coverage_rate,
-                   zero_employment_households=x.zero_employment_households, employed_persons=x.employed_persons,
-                   stably_employed_persons=x.stably_employed_persons, suppressed=x.suppressed,
-                   by_channel=[ChannelCount(channel=ch.channel, count=ch.count) for ch in x.by_channel])
+        return cls(
+            households=x.households,
+            households_with_labor_force=x.households_with_labor_force,
+            households_covered=x.households_covered,
+            coverage_rate=x.coverage_rate,
+            zero_employment_households=x.zero_employment_households,
+            employed_persons=x.employed_persons,
+            stably_employed_persons=x.stably_employed_persons,
+            suppressed=x.suppressed,
+            by_channel=[ChannelCount(channel=ch.channel, count=ch.count) for ch in x.by_channel],
+        )
 
 
 @strawberry.type(description="Yuan of one linkage mechanism in a year.")
@@ -555,14 +665,15 @@ class FacilityAmount:
     households: int
     _facility_id: strawberry.Private[int]
 
-    @strawberry.field(description="The facility; null when it lies outside what you may see (a partner's paired "
-                                  "counties).")
+    @strawberry.field(description="The facility; null when it lies outside what you may see (a partner's paired counties).")
     async def facility(self, info: Ctx) -> Facility | None:
         return await _facility(info, self._facility_id)
 
 
-@strawberry.type(description="利益联结 summary of a site's or area's households (that you may see) in a year. Null "
-                             "cells only for partner viewers (`suppressed`).")
+@strawberry.type(
+    description="利益联结 summary of a site's or area's households (that you may see) in a year. Null "
+    "cells only for partner viewers (`suppressed`)."
+)
 class IncomeLinkageSummary:
     households_linked: int | None = strawberry.field(description="Households with >= 1 linkage in the year.")
     total: Decimal | None = strawberry.field(description="Yuan in the year.")
@@ -577,8 +688,16 @@ class IncomeLinkageSummary:
     @classmethod
     def of(cls, s: cov.IncomeLinkageSummary, scope: str, key: str, year: int, k: int | None) -> IncomeLinkageSummary:
         linked, total = sup.summary_totals(s, k)
-        return cls(households_linked=linked, total=total, _mechanisms=s.by_mechanism, _scope=scope,
-                   _key=key, _year=year, _k=k, _partner={})
+        return cls(
+            households_linked=linked,
+            total=total,
+            _mechanisms=s.by_mechanism,
+            _scope=scope,
+            _key=key,
+            _year=year,
+            _k=k,
+            _partner={},
+        )
 
     def _breakdown(self, info: Ctx, dimension: str) -> Any:
         """Partner viewers: (shown cells, anything left out) of a breakdown, computed once per summary."""
@@ -590,20 +709,21 @@ class IncomeLinkageSummary:
                 if self.households_linked is None:
                     return [], True
                 cells = await cov.linkage_cells(sm, self._scope, self._key, self._year, dimension)
-                return await sup.shown_linkage_cells(cells, k, lambda shown: cov.households_outside(
-                    sm, self._scope, self._key, self._year, dimension, shown))
+                return await sup.shown_linkage_cells(
+                    cells, k, lambda shown: cov.households_outside(sm, self._scope, self._key, self._year, dimension, shown)
+                )
 
             self._partner[dimension] = asyncio.ensure_future(compute())
         return self._partner[dimension]
 
-    @strawberry.field(description="Yuan and households per mechanism (partner viewers: cells of fewer than k "
-                                  "households left out).")
+    @strawberry.field(
+        description="Yuan and households per mechanism (partner viewers: cells of fewer than k households left out)."
+    )
     async def by_mechanism(self, info: Ctx) -> list[MechanismAmount]:
         if self._k is None:
             return [MechanismAmount.of(x) for x in self._mechanisms]
         cells, _ = await self._breakdown(info, "mechanism")
-        return [MechanismAmount(mechanism=m.LinkageMechanism(c.key), amount=c.amount, households=c.households)
-                for c in cells]
+        return [MechanismAmount(mechanism=m.LinkageMechanism(c.key), amount=c.amount, households=c.households) for c in cells]
 
     @strawberry.field(description=SUPPRESSED + " Covers householdsLinked, total, byMechanism and byFacility.")
     async def suppressed(self, info: Ctx) -> bool:
@@ -613,8 +733,10 @@ class IncomeLinkageSummary:
             return True
         return any([(await self._breakdown(info, d))[1] for d in ("mechanism", "facility")])
 
-    @strawberry.field(description="Facilities paying the most linkage yuan to these households, largest first "
-                                  "(partner viewers: facilities of fewer than k households left out).")
+    @strawberry.field(
+        description="Facilities paying the most linkage yuan to these households, largest first "
+        "(partner viewers: facilities of fewer than k households left out)."
+    )
     async def by_facility(self, info: Ctx, first: int = 10) -> list[FacilityAmount]:
         limit = info.context.settings.paging.max_page_size
         if not 0 <= first <= limit:
@@ -623,8 +745,10 @@ class IncomeLinkageSummary:
             rows = await cov.top_facilities(info.context.aggregate_sessionmaker, self._scope, self._key, self._year, first)
             return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id) for r in rows]
         cells, _ = await self._breakdown(info, "facility")
-        return [FacilityAmount(amount=c.amount, households=c.households, _facility_id=int(c.key))  # type: ignore[arg-type]
-                for c in cells[:first]]
+        return [
+            FacilityAmount(amount=c.amount, households=c.households, _facility_id=int(c.key))  # type: ignore[arg-type]
+            for c in cells[:first]
+        ]
 
 
 @strawberry.enum(description="Why a household is listed by householdsAtRisk.")
@@ -643,10 +767,18 @@ class HouseholdRisk:
 
     @classmethod
     def of(cls, r: cov.RiskRow) -> HouseholdRisk:
-        reasons = [x for x, on in ((RiskReason.BELOW_THRESHOLD, r.below_threshold),
-                                   (RiskReason.INCOME_DECLINED, r.income_declined)) if on]
-        return cls(household=Household.from_row(r.household), reasons=reasons, per_capita_income=r.per_capita_income,
-                   previous_per_capita_income=r.previous_per_capita_income, change_rate=r.change_rate)
+        reasons = [
+            x
+            for x, on in ((RiskReason.BELOW_THRESHOLD, r.below_threshold), (RiskReason.INCOME_DECLINED, r.income_declined))
+            if on
+        ]
+        return cls(
+            household=Household.from_row(r.household),
+            reasons=reasons,
+            per_capita_income=r.per_capita_income,
+            previous_per_capita_income=r.previous_per_capita_income,
+            change_rate=r.change_rate,
+        )
 
 
 AdminAreaConnection = Connection[AdminArea]

@@ -26,7 +26,6 @@ ADMIN = Viewer(None, "test-admin", Role.ADMIN)
 """The viewer of tests that are not about access (tests/test_access.py covers every role)."""
 
 
-
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Settings pointing at the test database (``anju_test`` on the local cluster, or ``<db>_test``)."""
@@ -51,12 +50,17 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     assert summary.loaded
     assert summary.households == site["households"] + tea["tea_farming_households"]  # 1,447 + 126
     async with eng.connect() as c:
-        counts = (await c.execute(text(
-            "SELECT (SELECT count(*) FROM household h JOIN relocation_site s ON s.id = h.site_id "
-            "        WHERE s.name = '彝欣社区') AS hh,"
-            " (SELECT count(*) FROM member m JOIN household h ON h.id = m.household_id "
-            "  JOIN relocation_site s ON s.id = h.site_id WHERE s.name = '彝欣社区') AS people,"
-            " (SELECT count(*) FROM admin_area WHERE level = 'county') AS counties"))).one()
+        counts = (
+            await c.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM household h JOIN relocation_site s ON s.id = h.site_id "
+                    "        WHERE s.name = '彝欣社区') AS hh,"
+                    " (SELECT count(*) FROM member m JOIN household h ON h.id = m.household_id "
+                    "  JOIN relocation_site s ON s.id = h.site_id WHERE s.name = '彝欣社区') AS people,"
+                    " (SELECT count(*) FROM admin_area WHERE level = 'county') AS counties"
+                )
+            )
+        ).one()
     assert tuple(counts) == (1447, 7518, 17)
     yield eng
     await eng.dispose()
@@ -73,10 +77,14 @@ async def users(sm: async_sessionmaker, settings: Settings) -> dict[str, str]:  
     name → a bearer token for it."""
     async with sm() as s:
         pid = await s.scalar(text("SELECT id FROM cooperation_partner ORDER BY id LIMIT 1"))
-    specs = {"t-admin": (Role.ADMIN, (), None), "t-planner": (Role.PLANNER, (), None),
-             "t-officer": (Role.COUNTY_OFFICER, ("513432",), None), "t-partner": (Role.PARTNER, (), pid),
-             # an officer of Zhaojue county (513431): none of the demo households
-             "t-officer-zhaojue": (Role.COUNTY_OFFICER, ("513431",), None)}
+    specs = {
+        "t-admin": (Role.ADMIN, (), None),
+        "t-planner": (Role.PLANNER, (), None),
+        "t-officer": (Role.COUNTY_OFFICER, ("513432",), None),
+        "t-partner": (Role.PARTNER, (), pid),
+        # an officer of Zhaojue county (513431): none of the demo households
+        "t-officer-zhaojue": (Role.COUNTY_OFFICER, ("513431",), None),
+    }
     for name, (role, areas, partner_id) in specs.items():
         await add_user(sm, name, role, areas, partner_id)
     return {name: issue_token(settings, name) for name in specs}
@@ -95,9 +103,12 @@ def schema(settings: Settings) -> Any:
 @pytest.fixture
 def gql(schema: Any, sm: async_sessionmaker, settings: Settings):  # type: ignore[no-untyped-def, type-arg]
     """``await gql(query, **variables)`` → ExecutionResult, with a fresh Context (fresh loaders)."""
+
     async def run(query: str, **variables: Any) -> Any:
-        return await schema.execute(query, variable_values=variables or None,
-                                    context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
+        return await schema.execute(
+            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
+        )
+
     return run
 
 

@@ -51,65 +51,166 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, i
     eng = db.create_engine(settings, name)
     ids: dict[str, int] = {}
     async with eng.begin() as c:
-        areas = [("510000", "四川省", "province", None), ("513400", "凉山彝族自治州", "prefecture", "510000"),
-                 ("513432", "喜德县", "county", "513400"), ("513432100", "光明镇", "township", "513432"),
-                 ("513432100004", "彝欣社区居民委员会", "village", "513432100"),
-                 ("513432100005", "光明社区居民委员会", "village", "513432100")]
-        await c.execute(insert(m.AdminArea), [{"code": a, "name": n, "level": m.AdminLevel(lv), "parent_code": p}
-                                              for a, n, lv, p in areas])
+        areas = [
+            ("510000", "四川省", "province", None),
+            ("513400", "凉山彝族自治州", "prefecture", "510000"),
+            ("513432", "喜德县", "county", "513400"),
+            ("513432100", "光明镇", "township", "513432"),
+            ("513432100004", "彝欣社区居民委员会", "village", "513432100"),
+            ("513432100005", "光明社区居民委员会", "village", "513432100"),
+        ]
+        await c.execute(
+            insert(m.AdminArea), [{"code": a, "name": n, "level": m.AdminLevel(lv), "parent_code": p} for a, n, lv, p in areas]
+        )
         pt = text("ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326)")
-        ids["S1"] = (await c.execute(insert(m.RelocationSite).values(
-            name="S1 fixture site", kind=m.SiteKind.URBAN, admin_code="513432100004", location=pt)
-            .returning(m.RelocationSite.id))).scalar_one()
-        ids["F1"] = (await c.execute(insert(m.Facility).values(
-            name="F1 workshop", kind=m.FacilityKind.ASSISTANCE_WORKSHOP, admin_code="513432100004", location=pt,
-            site_id=ids["S1"], planned_jobs=4).returning(m.Facility.id))).scalar_one()
-        ids["F2"] = (await c.execute(insert(m.Facility).values(
-            name="F2 vegetable base", kind=m.FacilityKind.VEGETABLE_BASE, admin_code="513432", location=pt)
-            .returning(m.Facility.id))).scalar_one()
+        ids["S1"] = (
+            await c.execute(
+                insert(m.RelocationSite)
+                .values(name="S1 fixture site", kind=m.SiteKind.URBAN, admin_code="513432100004", location=pt)
+                .returning(m.RelocationSite.id)
+            )
+        ).scalar_one()
+        ids["F1"] = (
+            await c.execute(
+                insert(m.Facility)
+                .values(
+                    name="F1 workshop",
+                    kind=m.FacilityKind.ASSISTANCE_WORKSHOP,
+                    admin_code="513432100004",
+                    location=pt,
+                    site_id=ids["S1"],
+                    planned_jobs=4,
+                )
+                .returning(m.Facility.id)
+            )
+        ).scalar_one()
+        ids["F2"] = (
+            await c.execute(
+                insert(m.Facility)
+                .values(name="F2 vegetable base", kind=m.FacilityKind.VEGETABLE_BASE, admin_code="513432", location=pt)
+                .returning(m.Facility.id)
+            )
+        ).scalar_one()
         for i in range(1, 14):
             at_site = i <= 12
-            ids[f"h{i}"] = (await c.execute(insert(m.Household).values(
-                code=f"FX-{i:02d}", admin_code="513432100004" if at_site else "513432100005",
-                site_id=ids["S1"] if at_site else None, poverty_status=m.PovertyStatus.POVERTY_ALLEVIATED)
-                .returning(m.Household.id))).scalar_one()
-        members = {"a": ("h1", False), "b": ("h1", False), "c": ("h2", True), "d": ("h3", True), "e": ("h4", True),
-                   "f": ("h5", True), "g": ("h6", True), "h": ("h6", True), "i": ("h7", True), "j": ("h9", True),
-                   "k": ("h10", False), "l": ("h10", False), "m1": ("h11", True), "m2": ("h11", False),
-                   "m3": ("h11", False), "n": ("h12", True), "o": ("h13", True)}
+            ids[f"h{i}"] = (
+                await c.execute(
+                    insert(m.Household)
+                    .values(
+                        code=f"FX-{i:02d}",
+                        admin_code="513432100004" if at_site else "513432100005",
+                        site_id=ids["S1"] if at_site else None,
+                        poverty_status=m.PovertyStatus.POVERTY_ALLEVIATED,
+                    )
+                    .returning(m.Household.id)
+                )
+            ).scalar_one()
+        members = {
+            "a": ("h1", False),
+            "b": ("h1", False),
+            "c": ("h2", True),
+            "d": ("h3", True),
+            "e": ("h4", True),
+            "f": ("h5", True),
+            "g": ("h6", True),
+            "h": ("h6", True),
+            "i": ("h7", True),
+            "j": ("h9", True),
+            "k": ("h10", False),
+            "l": ("h10", False),
+            "m1": ("h11", True),
+            "m2": ("h11", False),
+            "m3": ("h11", False),
+            "n": ("h12", True),
+            "o": ("h13", True),
+        }
         for key, (hh, lf) in members.items():
-            ids[key] = (await c.execute(insert(m.Member).values(
-                household_id=ids[hh], name=f"成员{key}", gender=m.Gender.FEMALE, birth_year=1985,
-                relation=m.Relation.HEAD, labor_force=lf).returning(m.Member.id))).scalar_one()
+            ids[key] = (
+                await c.execute(
+                    insert(m.Member)
+                    .values(
+                        household_id=ids[hh],
+                        name=f"成员{key}",
+                        gender=m.Gender.FEMALE,
+                        birth_year=1985,
+                        relation=m.Relation.HEAD,
+                        labor_force=lf,
+                    )
+                    .returning(m.Member.id)
+                )
+            ).scalar_one()
 
-        def job(who: str, ch: EC, stable: bool, start: dt.date = dt.date(2023, 1, 1), end: dt.date | None = None,
-                facility: str | None = None) -> dict[str, Any]:
-            return {"member_id": ids[who], "channel": ch, "stable": stable, "start_on": start, "end_on": end,
-                    "facility_id": ids[facility] if facility else None, "employer_name": "fixture",
-                    "monthly_wage": Decimal("2000.00")}
+        def job(
+            who: str,
+            ch: EC,
+            stable: bool,
+            start: dt.date = dt.date(2023, 1, 1),
+            end: dt.date | None = None,
+            facility: str | None = None,
+        ) -> dict[str, Any]:
+            return {
+                "member_id": ids[who],
+                "channel": ch,
+                "stable": stable,
+                "start_on": start,
+                "end_on": end,
+                "facility_id": ids[facility] if facility else None,
+                "employer_name": "fixture",
+                "monthly_wage": Decimal("2000.00"),
+            }
 
-        await c.execute(insert(m.Employment), [
-            job("a", EC.FLEXIBLE, False), job("c", EC.LOCAL_ENTERPRISE, False),
-            job("d", EC.WORKSHOP, True, end=D - dt.timedelta(days=1), facility="F1"),
-            job("e", EC.LABOR_EXPORT, True, end=D),
-            job("f", EC.WORKSHOP, True, start=D + dt.timedelta(days=1), facility="F1"),
-            job("g", EC.WORKSHOP, True, facility="F1"), job("h", EC.PUBLIC_WELFARE_POST, True),
-            job("i", EC.SELF_EMPLOYMENT, True), job("i", EC.FLEXIBLE, False),
-            job("m1", EC.LOCAL_ENTERPRISE, True, facility="F1"), job("n", EC.LABOR_EXPORT, True)])
+        await c.execute(
+            insert(m.Employment),
+            [
+                job("a", EC.FLEXIBLE, False),
+                job("c", EC.LOCAL_ENTERPRISE, False),
+                job("d", EC.WORKSHOP, True, end=D - dt.timedelta(days=1), facility="F1"),
+                job("e", EC.LABOR_EXPORT, True, end=D),
+                job("f", EC.WORKSHOP, True, start=D + dt.timedelta(days=1), facility="F1"),
+                job("g", EC.WORKSHOP, True, facility="F1"),
+                job("h", EC.PUBLIC_WELFARE_POST, True),
+                job("i", EC.SELF_EMPLOYMENT, True),
+                job("i", EC.FLEXIBLE, False),
+                job("m1", EC.LOCAL_ENTERPRISE, True, facility="F1"),
+                job("n", EC.LABOR_EXPORT, True),
+            ],
+        )
         LM = m.LinkageMechanism
 
         def link(hh: str, mech: m.LinkageMechanism, amount: str, fac: str | None, year: int = 2024) -> dict[str, Any]:
-            return {"household_id": ids[hh], "mechanism": mech, "amount": Decimal(amount), "year": year,
-                    "facility_id": ids[fac] if fac else None}
+            return {
+                "household_id": ids[hh],
+                "mechanism": mech,
+                "amount": Decimal(amount),
+                "year": year,
+                "facility_id": ids[fac] if fac else None,
+            }
 
-        await c.execute(insert(m.IncomeLinkage), [
-            link("h6", LM.WAGE, "1200.00", "F1"), link("h6", LM.DIVIDEND, "300.50", "F2"),
-            link("h7", LM.DIVIDEND, "100.00", "F2"), link("h7", LM.DIVIDEND, "999.00", "F2", 2023),
-            link("h8", LM.LAND_RENT, "50.00", "F2"), link("h10", LM.ORDER_PURCHASE, "0.05", None),
-            link("h11", LM.WAGE, "1000.00", "F1")])
-        incomes = [("h2", 2024, "8000"), ("h8", 2024, "5000"), ("h9", 2023, "36000"), ("h9", 2024, "36000"),
-                   ("h10", 2023, "19000"), ("h10", 2024, "20000"), ("h11", 2023, "30000"), ("h11", 2024, "27000"),
-                   ("h12", 2023, "15000"), ("h12", 2024, "12000.50")]
-        await c.execute(insert(m.HouseholdIncome), [{"household_id": ids[h], "year": y, "net_income": Decimal(v)}
-                                                    for h, y, v in incomes])
+        await c.execute(
+            insert(m.IncomeLinkage),
+            [
+                link("h6", LM.WAGE, "1200.00", "F1"),
+                link("h6", LM.DIVIDEND, "300.50", "F2"),
+                link("h7", LM.DIVIDEND, "100.00", "F2"),
+                link("h7", LM.DIVIDEND, "999.00", "F2", 2023),
+                link("h8", LM.LAND_RENT, "50.00", "F2"),
+                link("h10", LM.ORDER_PURCHASE, "0.05", None),
+                link("h11", LM.WAGE, "1000.00", "F1"),
+            ],
+        )
+        incomes = [
+            ("h2", 2024, "8000"),
+            ("h8", 2024, "5000"),
+            ("h9", 2023, "36000"),
+            ("h9", 2024, "36000"),
+            ("h10", 2023, "19000"),
+            ("h10", 2024, "20000"),
+            ("h11", 2023, "30000"),
+            ("h11", 2024, "27000"),
+            ("h12", 2023, "15000"),
+            ("h12", 2024, "12000.50"),
+        ]
+        await c.execute(
+            insert(m.HouseholdIncome), [{"household_id": ids[h], "year": y, "net_income": Decimal(v)} for h, y, v in incomes]
+        )
     return eng, ids

@@ -12,8 +12,10 @@ from sqlalchemy import text
 
 from tests.conftest import DATA, FACTS
 
-COUNTIES = {f["properties"]["code"]: f for f in
-            json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]}
+COUNTIES = {
+    f["properties"]["code"]: f
+    for f in json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]
+}
 
 YIXIN = """{ relocationSites(filter: {name: "彝欣社区"}) { totalCount nodes {
   id name householdCount population location adminArea { code name } } } }"""
@@ -33,8 +35,7 @@ async def test_yixin_must_show(gql):  # type: ignore[no-untyped-def]
 
 
 async def test_liangshan_counties_with_polygons(gql):  # type: ignore[no-untyped-def]
-    r = await gql('{ adminArea(code: "513400") { name children(first: 50) { totalCount '
-                  'nodes { code name geometry } } } }')
+    r = await gql('{ adminArea(code: "513400") { name children(first: 50) { totalCount nodes { code name geometry } } } }')
     assert r.errors is None
     area = r.data["adminArea"]
     assert area["name"] == "凉山彝族自治州"
@@ -53,8 +54,10 @@ async def test_liangshan_counties_with_polygons(gql):  # type: ignore[no-untyped
 
 
 async def test_area_tree_walks_down_and_up(gql):  # type: ignore[no-untyped-def]
-    r = await gql('{ adminArea(code: "513432208201") { name level parent { code level parent { code name '
-                  'assistanceTier parent { code parent { code parent { code } } } } } } }')
+    r = await gql(
+        '{ adminArea(code: "513432208201") { name level parent { code level parent { code name '
+        "assistanceTier parent { code parent { code parent { code } } } } } } }"
+    )
     assert r.errors is None
     v = r.data["adminArea"]
     assert (v["name"], v["level"]) == ("且拖村村民委员会", "VILLAGE")
@@ -65,18 +68,27 @@ async def test_area_tree_walks_down_and_up(gql):  # type: ignore[no-untyped-def]
     assert v["parent"]["parent"]["parent"]["parent"]["parent"] is None
 
 
-@pytest.mark.parametrize(("via", "query"), [
-    pytest.param("root", "query($after: String, $site: ID!) { households(filter: {siteId: $site}, first: 500, "
-                         "after: $after) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }", id="root"),
-    pytest.param("nested", "query($after: String, $site: ID!) { relocationSite(id: $site) { households(first: 500, "
-                           "after: $after) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } } }",
-                 id="nested"),
-])
+@pytest.mark.parametrize(
+    ("via", "query"),
+    [
+        pytest.param(
+            "root",
+            "query($after: String, $site: ID!) { households(filter: {siteId: $site}, first: 500, "
+            "after: $after) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }",
+            id="root",
+        ),
+        pytest.param(
+            "nested",
+            "query($after: String, $site: ID!) { relocationSite(id: $site) { households(first: 500, "
+            "after: $after) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } } }",
+            id="nested",
+        ),
+    ],
+)
 async def test_pagination_walks_every_household_once(gql, engine, via, query):  # type: ignore[no-untyped-def]
     async with engine.connect() as c:
         site_id = await c.scalar(text("SELECT id FROM relocation_site WHERE name = '彝欣社区'"))
-        expected = {str(i) for i in (await c.scalars(text("SELECT id FROM household WHERE site_id = :s"),
-                                                     {"s": site_id})).all()}
+        expected = {str(i) for i in (await c.scalars(text("SELECT id FROM household WHERE site_id = :s"), {"s": site_id})).all()}
     seen: list[str] = []
     after, pages = None, 0
     while True:
@@ -94,14 +106,17 @@ async def test_pagination_walks_every_household_once(gql, engine, via, query):  
     assert set(seen) == expected
 
 
-@pytest.mark.parametrize(("area", "expected"), [
-    pytest.param("513432208", 126, id="qietuo-township"),        # the report's 126 tea-farming households
-    pytest.param("513432100004", 1447, id="yixin-community"),
-    pytest.param("513432", 1447 + 126, id="xide-county"),
-    pytest.param("513400", 1447 + 126, id="liangshan-prefecture"),
-    pytest.param("510000", 1447 + 126, id="sichuan-province"),
-    pytest.param("513401", 0, id="xichang-none"),
-])
+@pytest.mark.parametrize(
+    ("area", "expected"),
+    [
+        pytest.param("513432208", 126, id="qietuo-township"),  # the report's 126 tea-farming households
+        pytest.param("513432100004", 1447, id="yixin-community"),
+        pytest.param("513432", 1447 + 126, id="xide-county"),
+        pytest.param("513400", 1447 + 126, id="liangshan-prefecture"),
+        pytest.param("510000", 1447 + 126, id="sichuan-province"),
+        pytest.param("513401", 0, id="xichang-none"),
+    ],
+)
 async def test_households_by_area_code(gql, area, expected):  # type: ignore[no-untyped-def]
     r = await gql("query($a: String!) { households(filter: {areaCode: $a}, first: 1) { totalCount } }", a=area)
     assert r.errors is None
@@ -109,9 +124,11 @@ async def test_households_by_area_code(gql, area, expected):  # type: ignore[no-
 
 
 async def test_facilities_filter_by_kind_and_area(gql):  # type: ignore[no-untyped-def]
-    r = await gql('{ facilities(filter: {kinds: [VEGETABLE_BASE]}) { totalCount nodes { adminArea { code } } } '
-                  ' xide: facilities(filter: {areaCode: "513432", kinds: [TEA_PLANTATION, PROCESSING_PLANT]}) '
-                  '{ totalCount nodes { name kind areaMu } } }')
+    r = await gql(
+        "{ facilities(filter: {kinds: [VEGETABLE_BASE]}) { totalCount nodes { adminArea { code } } } "
+        ' xide: facilities(filter: {areaCode: "513432", kinds: [TEA_PLANTATION, PROCESSING_PLANT]}) '
+        "{ totalCount nodes { name kind areaMu } } }"
+    )
     assert r.errors is None
     assert r.data["facilities"]["totalCount"] == FACTS["facilities"][0]["count"] == 6
     assert len({n["adminArea"]["code"] for n in r.data["facilities"]["nodes"]}) == 6
@@ -123,20 +140,34 @@ async def test_facilities_filter_by_kind_and_area(gql):  # type: ignore[no-untyp
 async def test_household_nested_fields_match_rows(gql, engine):  # type: ignore[no-untyped-def]
     """One household's size, labor force, employments on a date, linkages and income vs raw SQL."""
     async with engine.connect() as c:
-        hid = await c.scalar(text(
-            "SELECT h.id FROM household h JOIN member m ON m.household_id = h.id JOIN employment e ON e.member_id = m.id "
-            "WHERE e.end_on IS NOT NULL GROUP BY h.id ORDER BY count(*) DESC, h.id LIMIT 1"))
+        hid = await c.scalar(
+            text(
+                "SELECT h.id FROM household h JOIN member m ON m.household_id = h.id JOIN employment e ON e.member_id = m.id "
+                "WHERE e.end_on IS NOT NULL GROUP BY h.id ORDER BY count(*) DESC, h.id LIMIT 1"
+            )
+        )
         members = (await c.execute(text("SELECT id, labor_force FROM member WHERE household_id = :h"), {"h": hid})).all()
-        emps = (await c.execute(text("SELECT e.id, e.start_on, e.end_on FROM employment e JOIN member m ON m.id = e.member_id "
-                                     "WHERE m.household_id = :h"), {"h": hid})).all()
-        income = await c.scalar(text("SELECT net_income FROM household_income WHERE household_id = :h AND year = 2024"),
-                                {"h": hid})
+        emps = (
+            await c.execute(
+                text(
+                    "SELECT e.id, e.start_on, e.end_on FROM employment e JOIN member m ON m.id = e.member_id "
+                    "WHERE m.household_id = :h"
+                ),
+                {"h": hid},
+            )
+        ).all()
+        income = await c.scalar(
+            text("SELECT net_income FROM household_income WHERE household_id = :h AND year = 2024"), {"h": hid}
+        )
         links = (await c.execute(text("SELECT year, amount FROM income_linkage WHERE household_id = :h"), {"h": hid})).all()
     day = dt.date(2024, 4, 13)
     active = {str(e.id) for e in emps if e.start_on <= day and (e.end_on is None or e.end_on >= day)}
-    r = await gql("query($id: ID!) { household(id: $id) { size laborForceCount members { id employments { id } } "
-                  "employments(asOf: \"2024-04-13\") { id member { household { id } } } netIncome(year: 2024) "
-                  "incomeLinkages { year amount } y2024: incomeLinkages(year: 2024) { year } } }", id=str(hid))
+    r = await gql(
+        "query($id: ID!) { household(id: $id) { size laborForceCount members { id employments { id } } "
+        'employments(asOf: "2024-04-13") { id member { household { id } } } netIncome(year: 2024) '
+        "incomeLinkages { year amount } y2024: incomeLinkages(year: 2024) { year } } }",
+        id=str(hid),
+    )
     assert r.errors is None
     h = r.data["household"]
     assert h["size"] == len(members) == len(h["members"])
@@ -150,9 +181,11 @@ async def test_household_nested_fields_match_rows(gql, engine):  # type: ignore[
 
 
 async def test_nested_query_statement_count_does_not_grow(gql, count_statements):  # type: ignore[no-untyped-def]
-    q = ("query($n: Int) { households(first: $n) { nodes { id size site { name } adminArea { name } "
-         "members { name employments(asOf: \"2024-04-13\") { channel facility { name } } } "
-         "incomeLinkages(year: 2024) { amount facility { name } } netIncome(year: 2024) } } }")
+    q = (
+        "query($n: Int) { households(first: $n) { nodes { id size site { name } adminArea { name } "
+        'members { name employments(asOf: "2024-04-13") { channel facility { name } } } '
+        "incomeLinkages(year: 2024) { amount facility { name } } netIncome(year: 2024) } } }"
+    )
     counts = []
     seen = []
     for n in (5, 100, 500):

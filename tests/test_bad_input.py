@@ -10,15 +10,18 @@ import pytest
 from resolvers.paging import encode_cursor
 
 
-@pytest.mark.parametrize("query", [
-    pytest.param('{ household(id: "999999999") { id } }', id="household-unknown"),
-    pytest.param('{ household(id: "abc") { id } }', id="household-not-a-number"),
-    pytest.param('{ household(id: "99999999999999999999999") { id } }', id="household-beyond-int64"),
-    pytest.param('{ relocationSite(id: "0") { id } }', id="site-zero"),
-    pytest.param('{ facility(id: "-3") { id } }', id="facility-negative"),
-    pytest.param('{ adminArea(code: "999999") { code } }', id="area-unknown"),
-    pytest.param('{ adminArea(code: "x\' OR 1=1 --") { code } }', id="area-injection"),
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param('{ household(id: "999999999") { id } }', id="household-unknown"),
+        pytest.param('{ household(id: "abc") { id } }', id="household-not-a-number"),
+        pytest.param('{ household(id: "99999999999999999999999") { id } }', id="household-beyond-int64"),
+        pytest.param('{ relocationSite(id: "0") { id } }', id="site-zero"),
+        pytest.param('{ facility(id: "-3") { id } }', id="facility-negative"),
+        pytest.param('{ adminArea(code: "999999") { code } }', id="area-unknown"),
+        pytest.param('{ adminArea(code: "x\' OR 1=1 --") { code } }', id="area-injection"),
+    ],
+)
 async def test_unknown_ids_are_null(gql, query):  # type: ignore[no-untyped-def]
     r = await gql(query)
     assert r.errors is None
@@ -43,14 +46,17 @@ CURSOR_QUERIES = [
 
 
 @pytest.mark.parametrize("query", CURSOR_QUERIES)
-@pytest.mark.parametrize("cursor", [
-    pytest.param("not-a-cursor!!", id="garbage"),
-    pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
-    pytest.param(encode_cursor("member", 5), id="other-list"),
-    pytest.param(base64.urlsafe_b64encode(b"household:1; DROP TABLE household").decode(), id="injection"),
-    pytest.param(encode_cursor("household", "9" * 30), id="huge-number"),
-    pytest.param("", id="empty"),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        pytest.param("not-a-cursor!!", id="garbage"),
+        pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
+        pytest.param(encode_cursor("member", 5), id="other-list"),
+        pytest.param(base64.urlsafe_b64encode(b"household:1; DROP TABLE household").decode(), id="injection"),
+        pytest.param(encode_cursor("household", "9" * 30), id="huge-number"),
+        pytest.param("", id="empty"),
+    ],
+)
 async def test_malformed_cursor(gql, query, cursor):  # type: ignore[no-untyped-def]
     e = _err(await gql(query, a=cursor))
     assert e.extensions["code"] == "BAD_USER_INPUT"
@@ -60,8 +66,10 @@ async def test_malformed_cursor(gql, query, cursor):  # type: ignore[no-untyped-
 
 @pytest.mark.parametrize("first", [100000, 501, -1])
 async def test_first_out_of_range(gql, first):  # type: ignore[no-untyped-def]
-    for q in ("query($f: Int) { households(first: $f) { nodes { id } } }",
-              'query($f: Int) { relocationSite(id: "1") { households(first: $f) { nodes { id } } } }'):
+    for q in (
+        "query($f: Int) { households(first: $f) { nodes { id } } }",
+        'query($f: Int) { relocationSite(id: "1") { households(first: $f) { nodes { id } } } }',
+    ):
         e = _err(await gql(q, f=first))
         assert e.extensions["code"] == "BAD_USER_INPUT"
         assert "first" in e.message and "500" in e.message
@@ -73,12 +81,15 @@ async def test_first_beyond_graphql_int(gql):  # type: ignore[no-untyped-def]
     assert "first" in e.message or "Int" in e.message
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    pytest.param('{ households(filter: {areaCode: "51x"}) { nodes { id } } }', "filter.areaCode", id="area-code"),
-    pytest.param('{ households(filter: {siteId: "abc"}) { nodes { id } } }', "filter.siteId", id="site-id"),
-    pytest.param('{ relocationSites(filter: {nameContains: ""}) { nodes { id } } }', "filter.nameContains", id="empty"),
-    pytest.param('{ adminAreas(parentCode: "12") { nodes { code } } }', "parentCode", id="parent-code"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        pytest.param('{ households(filter: {areaCode: "51x"}) { nodes { id } } }', "filter.areaCode", id="area-code"),
+        pytest.param('{ households(filter: {siteId: "abc"}) { nodes { id } } }', "filter.siteId", id="site-id"),
+        pytest.param('{ relocationSites(filter: {nameContains: ""}) { nodes { id } } }', "filter.nameContains", id="empty"),
+        pytest.param('{ adminAreas(parentCode: "12") { nodes { code } } }', "parentCode", id="parent-code"),
+    ],
+)
 async def test_bad_filters_name_the_field(gql, query, field):  # type: ignore[no-untyped-def]
     e = _err(await gql(query))
     assert e.extensions["code"] == "BAD_USER_INPUT"
@@ -86,8 +97,10 @@ async def test_bad_filters_name_the_field(gql, query, field):  # type: ignore[no
 
 
 async def test_like_wildcards_are_literal(gql):  # type: ignore[no-untyped-def]
-    r = await gql('{ a: relocationSites(filter: {nameContains: "%"}) { totalCount } '
-                  ' b: relocationSites(filter: {nameContains: "彝欣"}) { totalCount } }')
+    r = await gql(
+        '{ a: relocationSites(filter: {nameContains: "%"}) { totalCount } '
+        ' b: relocationSites(filter: {nameContains: "彝欣"}) { totalCount } }'
+    )
     assert r.errors is None
     assert (r.data["a"]["totalCount"], r.data["b"]["totalCount"]) == (0, 1)
 
@@ -106,34 +119,47 @@ async def test_too_deep_query(gql):  # type: ignore[no-untyped-def]
     assert r.errors and r.errors[0].extensions["code"] == "QUERY_TOO_COMPLEX"
 
 
-@pytest.mark.parametrize(("query", "variables"), [
-    pytest.param("query($f: Int) { households(first: $f) { totalCount } }", {"f": "5"}, id="string-for-int"),
-    pytest.param("query($f: Int) { households(first: $f) { totalCount } }", {"f": 5.5}, id="float-for-int"),
-    pytest.param("query($i: ID!) { household(id: $i) { id } }", {"i": {"a": 1}}, id="object-for-id"),
-    pytest.param("query($i: ID!) { household(id: $i) { id } }", {}, id="missing-required"),
-    pytest.param("query($f: FacilityFilter) { facilities(filter: $f) { totalCount } }", {"f": {"bogus": 1}},
-                 id="unknown-input-field"),
-    pytest.param("query($f: FacilityFilter) { facilities(filter: $f) { totalCount } }", {"f": {"kinds": ["school"]}},
-                 id="lowercase-enum"),
-    pytest.param("query($d: Date) { household(id: \"1\") { employments(asOf: $d) { id } } }", {"d": "yesterday"},
-                 id="bad-date"),
-])
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        pytest.param("query($f: Int) { households(first: $f) { totalCount } }", {"f": "5"}, id="string-for-int"),
+        pytest.param("query($f: Int) { households(first: $f) { totalCount } }", {"f": 5.5}, id="float-for-int"),
+        pytest.param("query($i: ID!) { household(id: $i) { id } }", {"i": {"a": 1}}, id="object-for-id"),
+        pytest.param("query($i: ID!) { household(id: $i) { id } }", {}, id="missing-required"),
+        pytest.param(
+            "query($f: FacilityFilter) { facilities(filter: $f) { totalCount } }", {"f": {"bogus": 1}}, id="unknown-input-field"
+        ),
+        pytest.param(
+            "query($f: FacilityFilter) { facilities(filter: $f) { totalCount } }",
+            {"f": {"kinds": ["school"]}},
+            id="lowercase-enum",
+        ),
+        pytest.param(
+            'query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "yesterday"}, id="bad-date"
+        ),
+    ],
+)
 async def test_wrong_variable_types_are_bad_input(gql, query, variables):  # type: ignore[no-untyped-def]
     e = _err(await gql(query, **variables))
     assert e.extensions["code"] == "BAD_USER_INPUT", e.message
     assert "Internal" not in e.message
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    pytest.param('{ relocationSites(filter: {name: "a\\u0000b"}) { totalCount } }', "filter.name", id="nul-name"),
-    pytest.param('{ facilities(filter: {nameContains: "\\u0000"}) { totalCount } }', "filter.nameContains",
-                 id="nul-contains"),
-    pytest.param('{ households(filter: {areaCode: "510000\\n"}) { totalCount } }', "filter.areaCode",
-                 id="trailing-newline-code"),
-    pytest.param('{ household(id: "1") { netIncome(year: 32768) } }', "year", id="year-beyond-smallint"),
-    pytest.param('{ household(id: "1") { incomeLinkages(year: -40000) { id } } }', "year", id="negative-year"),
-    pytest.param('{ households(filter: {siteId: "²"}) { totalCount } }', "filter.siteId", id="superscript-digit"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        pytest.param('{ relocationSites(filter: {name: "a\\u0000b"}) { totalCount } }', "filter.name", id="nul-name"),
+        pytest.param(
+            '{ facilities(filter: {nameContains: "\\u0000"}) { totalCount } }', "filter.nameContains", id="nul-contains"
+        ),
+        pytest.param(
+            '{ households(filter: {areaCode: "510000\\n"}) { totalCount } }', "filter.areaCode", id="trailing-newline-code"
+        ),
+        pytest.param('{ household(id: "1") { netIncome(year: 32768) } }', "year", id="year-beyond-smallint"),
+        pytest.param('{ household(id: "1") { incomeLinkages(year: -40000) { id } } }', "year", id="negative-year"),
+        pytest.param('{ households(filter: {siteId: "²"}) { totalCount } }', "filter.siteId", id="superscript-digit"),
+    ],
+)
 async def test_text_and_number_edges(gql, query, field):  # type: ignore[no-untyped-def]
     e = _err(await gql(query))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
@@ -157,7 +183,7 @@ async def test_forged_numeric_cursor(gql, key):  # type: ignore[no-untyped-def]
 
 
 async def test_too_many_aliases_and_tokens(gql):  # type: ignore[no-untyped-def]
-    aliases = " ".join(f"a{i}: adminArea(code: \"510000\") {{ name }}" for i in range(50))
+    aliases = " ".join(f'a{i}: adminArea(code: "510000") {{ name }}' for i in range(50))
     e = _err(await gql(f"{{ {aliases} }}"))
     assert e.extensions["code"] == "QUERY_TOO_COMPLEX"
     fields = " ".join("__typename" for _ in range(6000))
@@ -174,13 +200,17 @@ GEOMETRY_CASES = [
     pytest.param({"type": "Point", "coordinates": [200, 28]}, "longitude", id="lon-out-of-range"),
     pytest.param({"type": "Point", "coordinates": [float("nan"), 28]}, "finite", id="nan"),
     pytest.param({"type": "Point", "coordinates": [float("inf"), 28]}, "finite", id="infinity"),
-    pytest.param({"type": "Polygon", "coordinates": [[[102, 28], [103, 28], [103, 29], [102, 29]]]}, "closed",
-                 id="unclosed-ring"),
+    pytest.param(
+        {"type": "Polygon", "coordinates": [[[102, 28], [103, 28], [103, 29], [102, 29]]]}, "closed", id="unclosed-ring"
+    ),
     pytest.param({"type": "Polygon", "coordinates": [[[102, 28], [103, 28], [102, 28]]]}, ">= 4", id="short-ring"),
     pytest.param(BOWTIE, "invalid", id="bowtie"),
     pytest.param(BIG, "vertices", id="too-many-vertices"),
-    pytest.param({"type": "Point", "coordinates": [102, 28], "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}},
-                 "crs", id="foreign-crs"),
+    pytest.param(
+        {"type": "Point", "coordinates": [102, 28], "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}},
+        "crs",
+        id="foreign-crs",
+    ),
     pytest.param({"type": "Feature", "geometry": None}, "geometry type", id="not-a-geometry"),
     pytest.param("POINT(102 28)", "GeoJSON geometry object", id="wkt-string"),
     pytest.param({"type": "Point", "coordinates": ["102", 28]}, "[lon, lat]", id="string-number"),
@@ -189,25 +219,31 @@ GEOMETRY_CASES = [
 
 @pytest.mark.parametrize(("geometry", "problem"), GEOMETRY_CASES)
 async def test_bad_intersects_geometry(gql, geometry, problem):  # type: ignore[no-untyped-def]
-    for query, field in (("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }", "filter.intersects"),
-                         ("query($g: GeoJSON!) { facilities(filter: {near: {point: $g, radiusMeters: 10}}) { totalCount } }",
-                          "filter.near.point"),
-                         ("query($g: GeoJSON!) { nearestFacilities(point: $g) { distanceMeters } }", "point")):
+    for query, field in (
+        ("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }", "filter.intersects"),
+        ("query($g: GeoJSON!) { facilities(filter: {near: {point: $g, radiusMeters: 10}}) { totalCount } }", "filter.near.point"),
+        ("query($g: GeoJSON!) { nearestFacilities(point: $g) { distanceMeters } }", "point"),
+    ):
         polygon_for_point = field != "filter.intersects" and isinstance(geometry, dict) and geometry.get("type") == "Polygon"
         e = _err(await gql(query, g=geometry))
         assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, (field, e.message)
         assert ("expected Point" if polygon_for_point else problem) in e.message, (field, e.message)
 
 
-@pytest.mark.parametrize(("bbox", "problem"), [
-    pytest.param([102, 28, 103], "3 numbers", id="three-numbers"),
-    pytest.param([102, 29, 103, 28], "minLat", id="min-lat-above-max"),
-    pytest.param([102, 28, 190, 29], "longitude", id="lon-range"),
-    pytest.param([102, -95, 103, 29], "latitude", id="lat-range"),
-])
+@pytest.mark.parametrize(
+    ("bbox", "problem"),
+    [
+        pytest.param([102, 28, 103], "3 numbers", id="three-numbers"),
+        pytest.param([102, 29, 103, 28], "minLat", id="min-lat-above-max"),
+        pytest.param([102, 28, 190, 29], "longitude", id="lon-range"),
+        pytest.param([102, -95, 103, 29], "latitude", id="lat-range"),
+    ],
+)
 async def test_bad_bbox(gql, bbox, problem):  # type: ignore[no-untyped-def]
-    for query, field in (("query($b: [Float!]) { relocationSites(filter: {bbox: $b}) { totalCount } }", "filter.bbox"),
-                         ("query($b: [Float!]) { featureCollection(layer: FACILITIES, bbox: $b) }", "bbox")):
+    for query, field in (
+        ("query($b: [Float!]) { relocationSites(filter: {bbox: $b}) { totalCount } }", "filter.bbox"),
+        ("query($b: [Float!]) { featureCollection(layer: FACILITIES, bbox: $b) }", "bbox"),
+    ):
         e = _err(await gql(query, b=bbox))
         assert e.extensions == {"code": "BAD_USER_INPUT", "field": field} and problem in e.message, e.message
 
@@ -215,39 +251,52 @@ async def test_bad_bbox(gql, bbox, problem):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("radius", [-5.0, 0.0, 1e12, float("inf")])
 async def test_bad_radius(gql, radius):  # type: ignore[no-untyped-def]
     if math.isinf(radius):  # not a GraphQL Float at all: refused while coercing the variable, before any resolver
-        e = _err(await gql("query($r: Float!) { householdsBeyond(distanceMeters: $r, ofKinds: [SCHOOL]) { totalCount } }",
-                           r=radius))
+        e = _err(
+            await gql("query($r: Float!) { householdsBeyond(distanceMeters: $r, ofKinds: [SCHOOL]) { totalCount } }", r=radius)
+        )
         assert e.extensions == {"code": "BAD_USER_INPUT"} and "$r" in e.message
         return
     p = {"type": "Point", "coordinates": [102.4, 28.3]}
-    e = _err(await gql("query($p: GeoJSON!, $r: Float!) { households(filter: {near: {point: $p, radiusMeters: $r}}) "
-                       "{ totalCount } }", p=p, r=radius))
+    e = _err(
+        await gql(
+            "query($p: GeoJSON!, $r: Float!) { households(filter: {near: {point: $p, radiusMeters: $r}}) { totalCount } }",
+            p=p,
+            r=radius,
+        )
+    )
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": "filter.near.radiusMeters"}
-    e = _err(await gql("query($r: Float!) { householdsBeyond(distanceMeters: $r, ofKinds: [SCHOOL]) { totalCount } }",
-                       r=radius))
+    e = _err(await gql("query($r: Float!) { householdsBeyond(distanceMeters: $r, ofKinds: [SCHOOL]) { totalCount } }", r=radius))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": "distanceMeters"}
-    e = _err(await gql('query($r: Float!) { relocationSite(id: "1") { nearbyFacilities(radiusMeters: $r) '
-                       '{ distanceMeters } } }', r=radius))
+    e = _err(
+        await gql(
+            'query($r: Float!) { relocationSite(id: "1") { nearbyFacilities(radiusMeters: $r) { distanceMeters } } }', r=radius
+        )
+    )
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": "radiusMeters"}
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    pytest.param("limit: 0", "limit", id="limit-zero"),
-    pytest.param("limit: 100000", "limit", id="limit-huge"),
-    pytest.param("zoom: 40", "zoom", id="zoom"),
-    pytest.param('filter: {areaCode: "x"}', "filter.areaCode", id="area-code"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        pytest.param("limit: 0", "limit", id="limit-zero"),
+        pytest.param("limit: 100000", "limit", id="limit-huge"),
+        pytest.param("zoom: 40", "zoom", id="zoom"),
+        pytest.param('filter: {areaCode: "x"}', "filter.areaCode", id="area-code"),
+    ],
+)
 async def test_bad_feature_collection_args(gql, args, field):  # type: ignore[no-untyped-def]
     e = _err(await gql(f"{{ featureCollection(layer: HOUSEHOLDS, {args}) }}"))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
 
 
-
-@pytest.mark.parametrize("query", [
-    '{ relocationSite(id: "1") { employmentCoverage(asOf: "9999-12-31") { households } } }',
-    '{ household(id: "1") { isZeroEmployment(asOf: "0001-01-01") } }',
-    '{ households(filter: {zeroEmployment: true, asOf: "9999-12-31"}) { totalCount } }',
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ relocationSite(id: "1") { employmentCoverage(asOf: "9999-12-31") { households } } }',
+        '{ household(id: "1") { isZeroEmployment(asOf: "0001-01-01") } }',
+        '{ households(filter: {zeroEmployment: true, asOf: "9999-12-31"}) { totalCount } }',
+    ],
+)
 async def test_dates_outside_the_stored_range(gql, query):  # type: ignore[no-untyped-def]
     e = _err(await gql(query))
     assert e.extensions["code"] == "BAD_USER_INPUT" and "1900-01-01..2100-12-31" in e.message
@@ -255,15 +304,13 @@ async def test_dates_outside_the_stored_range(gql, query):  # type: ignore[no-un
 
 @pytest.mark.parametrize("threshold", ["1E+1000", "10000.004", "-1", "NaN", "1E-200000"])
 async def test_bad_threshold(gql, threshold):  # type: ignore[no-untyped-def]
-    e = _err(await gql("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }",
-                       t=threshold))
+    e = _err(await gql("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }", t=threshold))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": "perCapitaThreshold"}, e.message
 
 
 async def test_huge_int_literal(gql):  # type: ignore[no-untyped-def]
-    e = _err(await gql("{ household(id: \"1\") { netIncome(year: " + "1" * 5001 + ") } }"))
+    e = _err(await gql('{ household(id: "1") { netIncome(year: ' + "1" * 5001 + ") } }"))
     assert e.extensions["code"] == "BAD_USER_INPUT"
-
 
 
 async def test_more_hostile_geometries(gql):  # type: ignore[no-untyped-def]
@@ -274,45 +321,73 @@ async def test_more_hostile_geometries(gql):  # type: ignore[no-untyped-def]
     cases = [
         ("query($g: GeoJSON!) { nearestFacilities(point: $g) { distanceMeters } }", {"g": huge}, "point"),
         ("query($g: GeoJSON!) { nearestFacilities(point: $g, coordSys: GCJ02) { distanceMeters } }", {"g": huge}, "point"),
-        ("query($g: GeoJSON) { households(filter: {intersects: $g, coordSys: GCJ02}) { totalCount } }",
-         {"g": {"type": "MultiPolygon", "coordinates": deep}}, "filter.intersects"),
-        ("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }",
-         {"g": {"type": "MultiPolygon", "coordinates": []}}, "filter.intersects"),
-        ("query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }",
-         {"g": {"type": "GeometryCollection", "geometries": []}}, "filter.intersects"),
+        (
+            "query($g: GeoJSON) { households(filter: {intersects: $g, coordSys: GCJ02}) { totalCount } }",
+            {"g": {"type": "MultiPolygon", "coordinates": deep}},
+            "filter.intersects",
+        ),
+        (
+            "query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }",
+            {"g": {"type": "MultiPolygon", "coordinates": []}},
+            "filter.intersects",
+        ),
+        (
+            "query($g: GeoJSON) { households(filter: {intersects: $g}) { totalCount } }",
+            {"g": {"type": "GeometryCollection", "geometries": []}},
+            "filter.intersects",
+        ),
     ]
     for query, variables, field in cases:
         e = _err(await gql(query, **variables))
         assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    pytest.param('layer: HOUSEHOLDS, filter: {kinds: [SCHOOL]}', "filter.kinds", id="kinds-on-households"),
-    pytest.param('layer: ADMIN_AREAS, filter: {siteId: "1"}', "filter.siteId", id="site-on-admin-areas"),
-    pytest.param('layer: HOUSEHOLDS, filter: {siteId: ""}', "filter.siteId", id="empty-site-id"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        pytest.param("layer: HOUSEHOLDS, filter: {kinds: [SCHOOL]}", "filter.kinds", id="kinds-on-households"),
+        pytest.param('layer: ADMIN_AREAS, filter: {siteId: "1"}', "filter.siteId", id="site-on-admin-areas"),
+        pytest.param('layer: HOUSEHOLDS, filter: {siteId: ""}', "filter.siteId", id="empty-site-id"),
+    ],
+)
 async def test_layer_filter_members_that_do_not_apply(gql, args, field):  # type: ignore[no-untyped-def]
     e = _err(await gql(f"{{ featureCollection({args}) }}"))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
 
 
-@pytest.mark.parametrize(("query", "variables"), [
-    pytest.param('query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "20240101"}, id="basic-date"),
-    pytest.param('query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "2024-W01-1"}, id="week-date"),
-    pytest.param("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }", {"t": "1_000"},
-                 id="underscore-decimal"),
-    pytest.param("query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }", {"t": "١٢"},
-                 id="non-ascii-digits"),
-])
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        pytest.param(
+            'query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "20240101"}, id="basic-date"
+        ),
+        pytest.param(
+            'query($d: Date) { household(id: "1") { employments(asOf: $d) { id } } }', {"d": "2024-W01-1"}, id="week-date"
+        ),
+        pytest.param(
+            "query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }",
+            {"t": "1_000"},
+            id="underscore-decimal",
+        ),
+        pytest.param(
+            "query($t: Decimal) { householdsAtRisk(year: 2024, perCapitaThreshold: $t) { totalCount } }",
+            {"t": "١٢"},
+            id="non-ascii-digits",
+        ),
+    ],
+)
 async def test_strict_date_and_decimal(gql, query, variables):  # type: ignore[no-untyped-def]
     e = _err(await gql(query, **variables))
     assert e.extensions["code"] == "BAD_USER_INPUT"
 
 
 async def test_decimal_and_date_round_trip(gql):  # type: ignore[no-untyped-def]
-    r = await gql('query($t: Decimal, $d: Date) { householdsAtRisk(year: 2024, perCapitaThreshold: $t, first: 1) '
-                  '{ totalCount } household(id: "1") { employments(asOf: $d) { startOn monthlyWage } } }',
-                  t="10000.00", d="2024-04-13")
+    r = await gql(
+        "query($t: Decimal, $d: Date) { householdsAtRisk(year: 2024, perCapitaThreshold: $t, first: 1) "
+        '{ totalCount } household(id: "1") { employments(asOf: $d) { startOn monthlyWage } } }',
+        t="10000.00",
+        d="2024-04-13",
+    )
     assert r.errors is None
     for e in r.data["household"]["employments"]:
         assert len(e["startOn"]) == 10 and e["monthlyWage"].count(".") == 1 and len(e["monthlyWage"].split(".")[1]) == 2

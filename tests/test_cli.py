@@ -27,8 +27,9 @@ def _env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def _anju(settings, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run([sys.executable, "-m", "anju.cli", *args], env=_env(settings), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "anju.cli", *args], env=_env(settings), capture_output=True, text=True, timeout=timeout
+    )
 
 
 async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no-untyped-def]
@@ -46,8 +47,9 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**_env(settings), "PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "anju.cli", "up"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anju.cli", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -64,8 +66,7 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
         # `anju token NAME` prints the token alone; without any token: 401 UNAUTHENTICATED
         tok = _anju(settings, "token", "demo-admin")
         assert tok.returncode == 0 and len(tok.stdout.strip().split()) == 1
-        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query,
-                       headers={"Authorization": f"Bearer {tok.stdout.strip()}"})
+        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, headers={"Authorization": f"Bearer {tok.stdout.strip()}"})
         assert r.json()["data"]["relocationSites"]["nodes"][0]["householdCount"] == 1447
         r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query)
         assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

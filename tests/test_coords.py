@@ -37,8 +37,8 @@ def test_county_seats_match_independent_converter(row):
 @pytest.mark.parametrize("system", [CoordSys.GCJ02, CoordSys.BD09])
 def test_round_trip_within_half_a_metre(system):
     worst = 0.0
-    for lon10 in range(740, 1340, 25):      # 74°E .. 134°E
-        for lat10 in range(190, 530, 20):   # 19°N .. 53°N
+    for lon10 in range(740, 1340, 25):  # 74°E .. 134°E
+        for lat10 in range(190, 530, 20):  # 19°N .. 53°N
             p = (lon10 / 10, lat10 / 10)
             worst = max(worst, _m(from_wgs84(*to_wgs84(*p, system), system), p))
     assert worst < 0.5
@@ -57,10 +57,13 @@ async def test_api_outputs_and_inputs_in_gcj02(gql):  # type: ignore[no-untyped-
     # The site's point is Xide's seat; in GCJ-02 it is AMap's own published seat point.
     assert node["g"]["coordinates"] == pytest.approx([float(xide["lon_gcj02_src"]), float(xide["lat_gcj02_src"])], abs=2e-6)
     g = node["g"]["coordinates"]
-    same = await gql("query($p: GeoJSON!, $q: GeoJSON!) { w: nearestFacilities(point: $p, k: 2) { distanceMeters } "
-                     " g: nearestFacilities(point: $q, k: 2, coordSys: GCJ02) { distanceMeters } "
-                     " r: relocationSites(filter: {near: {point: $q, radiusMeters: 5}, coordSys: GCJ02}) { totalCount } }",
-                     p=node["w"], q={"type": "Point", "coordinates": g})
+    same = await gql(
+        "query($p: GeoJSON!, $q: GeoJSON!) { w: nearestFacilities(point: $p, k: 2) { distanceMeters } "
+        " g: nearestFacilities(point: $q, k: 2, coordSys: GCJ02) { distanceMeters } "
+        " r: relocationSites(filter: {near: {point: $q, radiusMeters: 5}, coordSys: GCJ02}) { totalCount } }",
+        p=node["w"],
+        q={"type": "Point", "coordinates": g},
+    )
     assert same.errors is None
     assert [x["distanceMeters"] for x in same.data["g"]] == pytest.approx([x["distanceMeters"] for x in same.data["w"]], abs=0.5)
     assert same.data["r"]["totalCount"] == 1

@@ -15,16 +15,22 @@ def client(settings, engine, admin_headers):  # type: ignore[no-untyped-def]
 
 
 def test_graphql_post_json(client):  # type: ignore[no-untyped-def]
-    r = client.post("/graphql", json={"query": '{ relocationSites(filter: {nameContains: "彝欣"}) '
-                                               '{ nodes { name householdCount population } } }'})
+    r = client.post(
+        "/graphql",
+        json={"query": '{ relocationSites(filter: {nameContains: "彝欣"}) { nodes { name householdCount population } } }'},
+    )
     assert r.status_code == 200
-    assert r.json() == {"data": {"relocationSites": {"nodes": [
-        {"name": "彝欣社区", "householdCount": 1447, "population": 7518}]}}}
+    assert r.json() == {
+        "data": {"relocationSites": {"nodes": [{"name": "彝欣社区", "householdCount": 1447, "population": 7518}]}}
+    }
 
 
 def test_graphql_response_media_type(client):  # type: ignore[no-untyped-def]
-    r = client.post("/graphql", json={"query": "{ adminArea(code: \"513432\") { name } }"},
-                    headers={"accept": "application/graphql-response+json"})
+    r = client.post(
+        "/graphql",
+        json={"query": '{ adminArea(code: "513432") { name } }'},
+        headers={"accept": "application/graphql-response+json"},
+    )
     assert r.status_code == 200
     assert r.json()["data"]["adminArea"]["name"] == "喜德县"
 
@@ -62,15 +68,18 @@ def test_healthz_database_unreachable(settings, admin_headers):  # type: ignore[
         assert "127.0.0.1" not in q.text and "password" not in q.text
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    pytest.param(b'"hello"', 400, id="json-string"),
-    pytest.param(b"42", 400, id="json-number"),
-    pytest.param(b"null", 400, id="json-null"),
-    pytest.param(b'{"query": "{ facility(id: \\"\xff\xfe\\") { name } }"}', 400, id="not-utf8"),
-    pytest.param(b"{not json", 400, id="invalid-json"),
-    pytest.param(b"{}", 400, id="no-query"),
-    pytest.param(b'{"query": "{ __typename }", "variables": {"x": ' + b"9" * 5000 + b"}}", 400, id="huge-int"),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(b'"hello"', 400, id="json-string"),
+        pytest.param(b"42", 400, id="json-number"),
+        pytest.param(b"null", 400, id="json-null"),
+        pytest.param(b'{"query": "{ facility(id: \\"\xff\xfe\\") { name } }"}', 400, id="not-utf8"),
+        pytest.param(b"{not json", 400, id="invalid-json"),
+        pytest.param(b"{}", 400, id="no-query"),
+        pytest.param(b'{"query": "{ __typename }", "variables": {"x": ' + b"9" * 5000 + b"}}", 400, id="huge-int"),
+    ],
+)
 def test_malformed_bodies_answer_json_errors(client, body, status):  # type: ignore[no-untyped-def]
     r = client.post("/graphql", content=body, headers={"content-type": "application/json"})
     assert r.status_code == status
@@ -78,15 +87,21 @@ def test_malformed_bodies_answer_json_errors(client, body, status):  # type: ign
 
 
 def test_oversized_body_is_refused(client, settings):  # type: ignore[no-untyped-def]
-    query = "{ adminArea(code: \"510000\") { name } }" + "#" * (settings.max_body_bytes + 10)
+    query = '{ adminArea(code: "510000") { name } }' + "#" * (settings.max_body_bytes + 10)
     r = client.post("/graphql", json={"query": query})
     assert r.status_code == 413
     assert r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
-
-@pytest.mark.parametrize("path", ["/tiles/households/" + "9" * 5000 + "/0/0.mvt", "/tiles/households/-1/0/0.mvt",
-                                  "/tiles/households/1.5/0/0.mvt", "/tiles/households/3/8/1.mvt"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/households/" + "9" * 5000 + "/0/0.mvt",
+        "/tiles/households/-1/0/0.mvt",
+        "/tiles/households/1.5/0/0.mvt",
+        "/tiles/households/3/8/1.mvt",
+    ],
+)
 def test_bad_tile_paths_answer_400_json(client, path):  # type: ignore[no-untyped-def]
     r = client.get(path)
     assert r.status_code == 400
@@ -105,7 +120,7 @@ def test_chunked_body_over_the_limit_is_refused(client, settings):  # type: igno
 
     def chunks():  # type: ignore[no-untyped-def]
         for i in range(0, len(big), 65536):
-            yield big[i:i + 65536]
+            yield big[i : i + 65536]
 
     r = client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in {k.lower() for k in r.request.headers}

@@ -7,8 +7,20 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from anju import db
 
-TABLES = {"admin_area", "relocation_site", "site_origin", "facility", "household", "member", "employment",
-          "income_linkage", "household_income", "cooperation_partner", "partner_county", "cooperation_project"}
+TABLES = {
+    "admin_area",
+    "relocation_site",
+    "site_origin",
+    "facility",
+    "household",
+    "member",
+    "employment",
+    "income_linkage",
+    "household_income",
+    "cooperation_partner",
+    "partner_county",
+    "cooperation_project",
+}
 
 
 async def _state(settings, name):  # type: ignore[no-untyped-def]
@@ -17,12 +29,22 @@ async def _state(settings, name):  # type: ignore[no-untyped-def]
         async with eng.connect() as c:
             tables = set((await c.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).all())
             enums = set((await c.scalars(text("SELECT typname FROM pg_type WHERE typtype = 'e'"))).all())
-            gist = set((await c.scalars(text(
-                "SELECT t.relname || '.' || a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-                "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_am am ON am.oid = i.relam "
-                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey) WHERE am.amname = 'gist'"))).all())
-            geoms = set((await c.scalars(text(
-                "SELECT f_table_name || '.' || f_geometry_column || ':' || srid FROM geometry_columns"))).all())
+            gist = set(
+                (
+                    await c.scalars(
+                        text(
+                            "SELECT t.relname || '.' || a.attname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                            "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_am am ON am.oid = i.relam "
+                            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey) WHERE am.amname = 'gist'"
+                        )
+                    )
+                ).all()
+            )
+            geoms = set(
+                (
+                    await c.scalars(text("SELECT f_table_name || '.' || f_geometry_column || ':' || srid FROM geometry_columns"))
+                ).all()
+            )
     finally:
         await eng.dispose()
     return tables, enums, gist, geoms

@@ -24,11 +24,18 @@ async def _rows(engine, sql, **params):  # type: ignore[no-untyped-def]
 
 
 async def test_yixin_employment_matches_report(engine):  # type: ignore[no-untyped-def]
-    members = await _rows(engine, "SELECT m.id, m.household_id, m.labor_force FROM member m "
-                                  "JOIN household h ON h.id = m.household_id JOIN relocation_site s ON s.id = h.site_id "
-                                  "WHERE s.name = :n", n=SITE["name"])
-    emps = await _rows(engine, "SELECT e.member_id, e.start_on, e.end_on, e.stable, f.kind AS facility_kind "
-                               "FROM employment e LEFT JOIN facility f ON f.id = e.facility_id")
+    members = await _rows(
+        engine,
+        "SELECT m.id, m.household_id, m.labor_force FROM member m "
+        "JOIN household h ON h.id = m.household_id JOIN relocation_site s ON s.id = h.site_id "
+        "WHERE s.name = :n",
+        n=SITE["name"],
+    )
+    emps = await _rows(
+        engine,
+        "SELECT e.member_id, e.start_on, e.end_on, e.stable, f.kind AS facility_kind "
+        "FROM employment e LEFT JOIN facility f ON f.id = e.facility_id",
+    )
     by_member = defaultdict(list)
     for e in emps:
         if e["start_on"] <= REPORT_DATE and (e["end_on"] is None or e["end_on"] >= REPORT_DATE):
@@ -54,13 +61,18 @@ async def test_yixin_employment_matches_report(engine):  # type: ignore[no-untyp
 
 async def test_qietuo_tea_households(engine):  # type: ignore[no-untyped-def]
     tea = FACTS["facilities"][1]
-    rows = await _rows(engine, "SELECT l.year, count(DISTINCT l.household_id) AS n, bool_and(h.site_id IS NULL) AS no_site, "
-                               "bool_and(h.admin_code = :v) AS in_village FROM income_linkage l "
-                               "JOIN household h ON h.id = l.household_id JOIN facility f ON f.id = l.facility_id "
-                               "WHERE f.kind = 'tea_plantation' GROUP BY l.year ORDER BY l.year",
-                       v=FACTS["admin_codes"]["qietuo_village_committee"])
+    rows = await _rows(
+        engine,
+        "SELECT l.year, count(DISTINCT l.household_id) AS n, bool_and(h.site_id IS NULL) AS no_site, "
+        "bool_and(h.admin_code = :v) AS in_village FROM income_linkage l "
+        "JOIN household h ON h.id = l.household_id JOIN facility f ON f.id = l.facility_id "
+        "WHERE f.kind = 'tea_plantation' GROUP BY l.year ORDER BY l.year",
+        v=FACTS["admin_codes"]["qietuo_village_committee"],
+    )
     assert [(r["year"], r["n"], r["no_site"], r["in_village"]) for r in rows] == [
-        (2023, tea["tea_farming_households"], True, True), (2024, tea["tea_farming_households"], True, True)]
+        (2023, tea["tea_farming_households"], True, True),
+        (2024, tea["tea_farming_households"], True, True),
+    ]
     area = await _rows(engine, "SELECT area_mu FROM facility WHERE kind = 'tea_plantation'")
     assert [r["area_mu"] for r in area] == [tea["planted_mu"]]
 
@@ -82,18 +94,25 @@ async def test_admin_areas_are_the_real_sources(engine):  # type: ignore[no-unty
 
 
 async def test_points_lie_in_their_counties(engine):  # type: ignore[no-untyped-def]
-    counties = {f["properties"]["code"]: shape(f["geometry"]) for f in
-                json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]}
-    rows = await _rows(engine, "SELECT left(admin_code, 6) AS county, ST_X(location) AS x, ST_Y(location) AS y FROM facility "
-                               "UNION ALL SELECT left(admin_code, 6), ST_X(location), ST_Y(location) FROM relocation_site "
-                               "UNION ALL SELECT county_code, ST_X(dwelling), ST_Y(dwelling) FROM household")
+    counties = {
+        f["properties"]["code"]: shape(f["geometry"])
+        for f in json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]
+    }
+    rows = await _rows(
+        engine,
+        "SELECT left(admin_code, 6) AS county, ST_X(location) AS x, ST_Y(location) AS y FROM facility "
+        "UNION ALL SELECT left(admin_code, 6), ST_X(location), ST_Y(location) FROM relocation_site "
+        "UNION ALL SELECT county_code, ST_X(dwelling), ST_Y(dwelling) FROM household",
+    )
     outside = [r for r in rows if not counties[r["county"]].contains(Point(r["x"], r["y"]))]
     assert len(rows) == 9 + 1 + 1573 and outside == []
 
 
 async def test_seed_is_idempotent(engine):  # type: ignore[no-untyped-def]
-    sql = ("SELECT (SELECT count(*) FROM household) h, (SELECT count(*) FROM member) m, (SELECT count(*) FROM employment) e,"
-           " (SELECT count(*) FROM income_linkage) l, (SELECT count(*) FROM admin_area) a, (SELECT count(*) FROM facility) f")
+    sql = (
+        "SELECT (SELECT count(*) FROM household) h, (SELECT count(*) FROM member) m, (SELECT count(*) FROM employment) e,"
+        " (SELECT count(*) FROM income_linkage) l, (SELECT count(*) FROM admin_area) a, (SELECT count(*) FROM facility) f"
+    )
     before = dict((await _rows(engine, sql))[0])
     again = await load_demo(engine)
     assert again.loaded is False

@@ -37,27 +37,47 @@ async def sp(settings, schema):  # type: ignore[no-untyped-def]
     summary = await load_sichuan(eng, sites=120, households=12_000, facilities=1_500)
     assert summary.loaded and summary.households > 10_000
     async with eng.begin() as c:  # two facilities on either side of the antimeridian
-        await c.execute(text("INSERT INTO facility (name, kind, admin_code, location) VALUES "
-                             "('east of 180', 'school', '513432', ST_SetSRID(ST_MakePoint(179.5, 0.5), 4326)), "
-                             "('west of 180', 'clinic', '513432', ST_SetSRID(ST_MakePoint(-179.5, -0.5), 4326)), "
-                             "('coded to Zhaojue, inside Xide', 'school', '513431', "
-                             " ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326)), "
-                             "('just east of 102.5', 'school', '513432', ST_SetSRID(ST_MakePoint(102.5000008, 27.6), 4326))"))
+        await c.execute(
+            text(
+                "INSERT INTO facility (name, kind, admin_code, location) VALUES "
+                "('east of 180', 'school', '513432', ST_SetSRID(ST_MakePoint(179.5, 0.5), 4326)), "
+                "('west of 180', 'clinic', '513432', ST_SetSRID(ST_MakePoint(-179.5, -0.5), 4326)), "
+                "('coded to Zhaojue, inside Xide', 'school', '513431', "
+                " ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326)), "
+                "('just east of 102.5', 'school', '513432', ST_SetSRID(ST_MakePoint(102.5000008, 27.6), 4326))"
+            )
+        )
     async with eng.connect() as c:
-        fac = [dict(r) for r in (await c.execute(text(
-            "SELECT id, kind::text AS kind, ST_X(location) AS x, ST_Y(location) AS y FROM facility"))).mappings()]
-        hh = [dict(r) for r in (await c.execute(text(
-            "SELECT id, site_id, ST_X(dwelling) AS x, ST_Y(dwelling) AS y FROM household WHERE dwelling IS NOT NULL"
-        ))).mappings()]
+        fac = [
+            dict(r)
+            for r in (
+                await c.execute(text("SELECT id, kind::text AS kind, ST_X(location) AS x, ST_Y(location) AS y FROM facility"))
+            ).mappings()
+        ]
+        hh = [
+            dict(r)
+            for r in (
+                await c.execute(
+                    text("SELECT id, site_id, ST_X(dwelling) AS x, ST_Y(dwelling) AS y FROM household WHERE dwelling IS NOT NULL")
+                )
+            ).mappings()
+        ]
     sm = async_sessionmaker(eng, expire_on_commit=False)
     await add_user(sm, "t-admin", Role.ADMIN)
 
     async def run(query: str, **variables: Any) -> Any:
-        return await schema.execute(query, variable_values=variables or None,
-                                    context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN))
+        return await schema.execute(
+            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
+        )
 
-    yield run, fac, hh, settings.model_copy(update={"local_db": settings.local_db.model_copy(update={"database": NAME})}
-                                             if settings.uses_local_db else {})
+    yield (
+        run,
+        fac,
+        hh,
+        settings.model_copy(
+            update={"local_db": settings.local_db.model_copy(update={"database": NAME})} if settings.uses_local_db else {}
+        ),
+    )
     await eng.dispose()
 
 
@@ -90,8 +110,11 @@ SAMPLE_POINTS = [(102.41, 28.31), (101.9, 27.6), (103.2, 28.1), (102.25, 26.7), 
 @pytest.mark.parametrize(("x", "y"), SAMPLE_POINTS)
 async def test_nearest_facilities_are_the_true_nearest(sp, x, y):  # type: ignore[no-untyped-def]
     run, fac, _, _ = sp
-    r = await run("query($p: GeoJSON!) { nearestFacilities(point: $p, k: 5, kinds: [SCHOOL, CLINIC, TEA_PLANTATION]) "
-                  "{ distanceMeters facility { id kind } } }", p=_pt(x, y))
+    r = await run(
+        "query($p: GeoJSON!) { nearestFacilities(point: $p, k: 5, kinds: [SCHOOL, CLINIC, TEA_PLANTATION]) "
+        "{ distanceMeters facility { id kind } } }",
+        p=_pt(x, y),
+    )
     assert r.errors is None
     got = r.data["nearestFacilities"]
     brute = sorted((_dist(x, y, f["x"], f["y"]), f["id"]) for f in fac if f["kind"] in ("school", "clinic", "tea_plantation"))
@@ -104,8 +127,10 @@ async def test_nearest_facilities_are_the_true_nearest(sp, x, y):  # type: ignor
 @pytest.mark.parametrize(("x", "y", "radius"), [(*p, r) for p in SAMPLE_POINTS[:3] for r in (800.0, 5000.0, 40000.0)])
 async def test_radius_filter_matches_brute_force(sp, x, y, radius):  # type: ignore[no-untyped-def]
     run, fac, hh, _ = sp
-    q = ("query($p: GeoJSON!, $r: Float!, $after: String) { households(first: 500, after: $after, "
-         "filter: {near: {point: $p, radiusMeters: $r}}) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }")
+    q = (
+        "query($p: GeoJSON!, $r: Float!, $after: String) { households(first: 500, after: $after, "
+        "filter: {near: {point: $p, radiusMeters: $r}}) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }"
+    )
     ids: list[int] = []
     after = None
     while True:
@@ -120,15 +145,21 @@ async def test_radius_filter_matches_brute_force(sp, x, y, radius):  # type: ign
     borderline = {h["id"] for h in hh if abs(_dist(x, y, h["x"], h["y"]) - radius) < 0.01}
     assert set(ids) ^ expected <= borderline
     assert conn["totalCount"] == len(ids) and len(ids) == len(set(ids))
-    fids = await _walk(run, "query($p: GeoJSON!, $r: Float!, $after: String) { facilities(first: 500, after: $after, "
-                            "filter: {near: {point: $p, radiusMeters: $r}}) { totalCount nodes { id } "
-                            "pageInfo { hasNextPage endCursor } } }", "facilities", p=_pt(x, y), r=radius)
+    fids = await _walk(
+        run,
+        "query($p: GeoJSON!, $r: Float!, $after: String) { facilities(first: 500, after: $after, "
+        "filter: {near: {point: $p, radiusMeters: $r}}) { totalCount nodes { id } "
+        "pageInfo { hasNextPage endCursor } } }",
+        "facilities",
+        p=_pt(x, y),
+        r=radius,
+    )
     assert set(fids) == {f["id"] for f in fac if _dist(x, y, f["x"], f["y"]) <= radius}
 
 
 POLYGONS = [
     box(102.0, 27.5, 102.6, 28.2),
-    Point(102.8, 28.0).buffer(0.3),                     # a 64-gon
+    Point(102.8, 28.0).buffer(0.3),  # a 64-gon
     shape({"type": "Polygon", "coordinates": [[[101.0, 27.0], [103.5, 27.2], [102.0, 28.9], [101.0, 27.0]]]}),
 ]
 
@@ -137,9 +168,13 @@ POLYGONS = [
 async def test_polygon_filter_matches_shapely(sp, poly):  # type: ignore[no-untyped-def]
     run, fac, hh, _ = sp
     gj = {"type": "Polygon", "coordinates": [[list(c) for c in poly.exterior.coords]]}
-    ids = await _walk(run, "query($g: GeoJSON!, $after: String) { facilities(first: 500, after: $after, "
-                           "filter: {intersects: $g}) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }",
-                      "facilities", g=gj)
+    ids = await _walk(
+        run,
+        "query($g: GeoJSON!, $after: String) { facilities(first: 500, after: $after, "
+        "filter: {intersects: $g}) { totalCount nodes { id } pageInfo { hasNextPage endCursor } } }",
+        "facilities",
+        g=gj,
+    )
     assert set(ids) == {f["id"] for f in fac if poly.intersects(Point(f["x"], f["y"]))}
     r = await run("query($g: GeoJSON!) { households(first: 1, filter: {intersects: $g}) { totalCount } }", g=gj)
     assert r.data["households"]["totalCount"] == sum(1 for h in hh if poly.intersects(Point(h["x"], h["y"])))
@@ -147,8 +182,10 @@ async def test_polygon_filter_matches_shapely(sp, poly):  # type: ignore[no-unty
 
 async def test_bbox_and_antimeridian(sp):  # type: ignore[no-untyped-def]
     run, fac, _, _ = sp
-    r = await run("{ a: facilities(filter: {bbox: [179, -1, -179, 1]}) { nodes { name } } "
-                  "  b: facilities(first: 500, filter: {bbox: [102.0, 27.5, 102.6, 28.2], kinds: [SCHOOL]}) { totalCount } }")
+    r = await run(
+        "{ a: facilities(filter: {bbox: [179, -1, -179, 1]}) { nodes { name } } "
+        "  b: facilities(first: 500, filter: {bbox: [102.0, 27.5, 102.6, 28.2], kinds: [SCHOOL]}) { totalCount } }"
+    )
     assert r.errors is None
     assert {n["name"] for n in r.data["a"]["nodes"]} == {"east of 180", "west of 180"}
     bb = box(102.0, 27.5, 102.6, 28.2)
@@ -162,21 +199,27 @@ async def test_households_beyond_matches_brute_force(sp):  # type: ignore[no-unt
     jobs = [f for f in fac if f["kind"] in kinds]
     nearest_job = sorted(min(_dist(h["x"], h["y"], f["x"], f["y"]) for f in jobs) for h in hh if h["site_id"] == site)
     d = round(nearest_job[len(nearest_job) // 2], 1)  # the median: about half the site lies beyond
-    expected = {h["id"] for h in hh if h["site_id"] == site
-                and all(_dist(h["x"], h["y"], f["x"], f["y"]) > d for f in jobs)}
-    ids = await _walk(run, "query($s: ID, $d: Float!, $after: String) { householdsBeyond(distanceMeters: $d, "
-                           "ofKinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK], siteId: $s, first: 100, after: $after) "
-                           "{ totalCount nodes { id } pageInfo { hasNextPage endCursor } } }", "householdsBeyond",
-                      s=str(site), d=d)
+    expected = {h["id"] for h in hh if h["site_id"] == site and all(_dist(h["x"], h["y"], f["x"], f["y"]) > d for f in jobs)}
+    ids = await _walk(
+        run,
+        "query($s: ID, $d: Float!, $after: String) { householdsBeyond(distanceMeters: $d, "
+        "ofKinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK], siteId: $s, first: 100, after: $after) "
+        "{ totalCount nodes { id } pageInfo { hasNextPage endCursor } } }",
+        "householdsBeyond",
+        s=str(site),
+        d=d,
+    )
     assert set(ids) == expected
     assert 0 < len(expected) < sum(1 for h in hh if h["site_id"] == site)  # both outcomes occur
 
 
 async def test_site_proximity(sp):  # type: ignore[no-untyped-def]
     run, fac, _, _ = sp
-    r = await run("{ relocationSites(first: 3) { nodes { location nearbyFacilities(radiusMeters: 10000) "
-                  "{ distanceMeters facility { id } } nearestByKind(kinds: [SCHOOL, CLINIC]) { distanceMeters "
-                  "facility { id kind } } } } }")
+    r = await run(
+        "{ relocationSites(first: 3) { nodes { location nearbyFacilities(radiusMeters: 10000) "
+        "{ distanceMeters facility { id } } nearestByKind(kinds: [SCHOOL, CLINIC]) { distanceMeters "
+        "facility { id kind } } } } }"
+    )
     assert r.errors is None
     for site in r.data["relocationSites"]["nodes"]:
         x, y = site["location"]["coordinates"]
@@ -202,8 +245,9 @@ def _decimals_ok(coords: Any) -> bool:
 @pytest.mark.parametrize("layer", ["RELOCATION_SITES", "FACILITIES", "HOUSEHOLDS", "ADMIN_AREAS"])
 async def test_feature_collection_is_rfc7946(sp, layer):  # type: ignore[no-untyped-def]
     run, _, _, _ = sp
-    r = await run("query($l: MapLayer!) { featureCollection(layer: $l, bbox: [100, 26, 104, 30], zoom: 13, limit: 2000) }",
-                  l=layer)
+    r = await run(
+        "query($l: MapLayer!) { featureCollection(layer: $l, bbox: [100, 26, 104, 30], zoom: 13, limit: 2000) }", l=layer
+    )
     assert r.errors is None
     fc = r.data["featureCollection"]
     FeatureCollection.model_validate(fc)  # independent validator (raises on any schema violation)
@@ -249,8 +293,7 @@ def test_vector_tiles(sp):  # type: ignore[no-untyped-def]
         assert "max-age" in r.headers["cache-control"]
         tile = mapbox_vector_tile.decode(r.content)
         feats = tile["households"]["features"]
-        inside = {f["properties"]["id"] for f in feats
-                  if all(0 <= v <= 4096 for v in f["geometry"]["coordinates"])}
+        inside = {f["properties"]["id"] for f in feats if all(0 <= v <= 4096 for v in f["geometry"]["coordinates"])}
         assert inside == expected  # the 256-px buffer adds neighbours outside 0..4096 only
         assert set(feats[0]["properties"]) == {"id", "site_id", "size"}
         assert c.get("/tiles/households/12/0/0.mvt").status_code == 204  # the Arctic: empty
@@ -268,10 +311,14 @@ async def test_area_code_matches_code_or_polygon(sp):  # type: ignore[no-untyped
     from tests.conftest import DATA
 
     run, fac, hh, _ = sp
-    counties = {f["properties"]["code"]: shape(f["geometry"]) for f in
-                _json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]}
-    r = await run('{ households(first: 1, filter: {areaCode: "513432"}) { totalCount } '
-                  '  facilities(first: 1, filter: {areaCode: "513432"}) { totalCount } }')
+    counties = {
+        f["properties"]["code"]: shape(f["geometry"])
+        for f in _json.loads((DATA / "liangshan" / "counties.geojson").read_text(encoding="utf-8"))["features"]
+    }
+    r = await run(
+        '{ households(first: 1, filter: {areaCode: "513432"}) { totalCount } '
+        '  facilities(first: 1, filter: {areaCode: "513432"}) { totalCount } }'
+    )
     assert r.errors is None
     xide = counties["513432"]
     from sqlalchemy import text as sql
@@ -293,19 +340,20 @@ async def test_area_code_matches_code_or_polygon(sp):  # type: ignore[no-untyped
     assert len(expected_f) > sum(1 for f in fac if fcoded[f["id"]] == "513432")
 
 
-
 async def test_bbox_is_exact_at_its_edge(sp):  # type: ignore[no-untyped-def]
     run, _, _, _ = sp
-    r = await run('{ facilities(first: 500, filter: {bbox: [102.0, 27.5, 102.5, 28.2], kinds: [SCHOOL]}) { nodes { name } } }')
+    r = await run("{ facilities(first: 500, filter: {bbox: [102.0, 27.5, 102.5, 28.2], kinds: [SCHOOL]}) { nodes { name } } }")
     assert "just east of 102.5" not in {n["name"] for n in r.data["facilities"]["nodes"]}  # 0.08 m outside
 
 
 async def test_gcj02_bbox_stays_a_box(sp):  # type: ignore[no-untyped-def]
     run, _, hh, _ = sp
-    r = await run('{ a: households(filter: {bbox: [102.5, 26, 102.5, 30], coordSys: GCJ02}) { totalCount } '
-                  '  b: households(filter: {bbox: [102.0, 27.5, 102.6, 28.2], coordSys: BD09}) { totalCount } '
-                  '  c: nearestFacilities(point: {type: "Point", coordinates: [-180, 0]}, coordSys: BD09, k: 1) '
-                  '{ facility { name } } }')
+    r = await run(
+        "{ a: households(filter: {bbox: [102.5, 26, 102.5, 30], coordSys: GCJ02}) { totalCount } "
+        "  b: households(filter: {bbox: [102.0, 27.5, 102.6, 28.2], coordSys: BD09}) { totalCount } "
+        '  c: nearestFacilities(point: {type: "Point", coordinates: [-180, 0]}, coordSys: BD09, k: 1) '
+        "{ facility { name } } }"
+    )
     assert r.errors is None
     assert r.data["a"]["totalCount"] < 50  # a zero-width strip, not the whole world
     assert 0 < r.data["b"]["totalCount"] < len(hh)
@@ -314,8 +362,10 @@ async def test_gcj02_bbox_stays_a_box(sp):  # type: ignore[no-untyped-def]
 
 async def test_nearby_facilities_are_capped(sp):  # type: ignore[no-untyped-def]
     run, _, _, _ = sp
-    r = await run("{ relocationSites(first: 2) { nodes { a: nearbyFacilities(radiusMeters: 1000000) { distanceMeters } "
-                  " b: nearbyFacilities(radiusMeters: 1000000, first: 3) { distanceMeters } } } }")
+    r = await run(
+        "{ relocationSites(first: 2) { nodes { a: nearbyFacilities(radiusMeters: 1000000) { distanceMeters } "
+        " b: nearbyFacilities(radiusMeters: 1000000, first: 3) { distanceMeters } } } }"
+    )
     assert r.errors is None
     for n in r.data["relocationSites"]["nodes"]:
         assert len(n["a"]) == 50 and len(n["b"]) == 3
@@ -335,12 +385,14 @@ async def test_statement_timeout_is_query_too_complex(sp, settings, schema):  # 
     slow = s.model_copy(update={"statement_timeout_ms": 100})
     eng = db.create_engine(slow)
     try:
-        r = await schema.execute("{ householdsBeyond(distanceMeters: 50000, ofKinds: [SCHOOL, CLINIC, WATER_SUPPLY, "
-                                 "COOPERATIVE, TEA_PLANTATION, INDUSTRIAL_PARK, VEGETABLE_BASE], first: 1) { totalCount } "
-                                 " i: households(filter: {intersects: {type: \"LineString\", coordinates: "
-                                 + str([[100 + (i % 2) * 4, 26 + i * 0.0003] for i in range(9000)]).replace(" ", "")
-                                 + "}}) { totalCount } }",
-                                 context_value=Context(sessionmaker=async_sessionmaker(eng), settings=slow, viewer=ADMIN))
+        r = await schema.execute(
+            "{ householdsBeyond(distanceMeters: 50000, ofKinds: [SCHOOL, CLINIC, WATER_SUPPLY, "
+            "COOPERATIVE, TEA_PLANTATION, INDUSTRIAL_PARK, VEGETABLE_BASE], first: 1) { totalCount } "
+            ' i: households(filter: {intersects: {type: "LineString", coordinates: '
+            + str([[100 + (i % 2) * 4, 26 + i * 0.0003] for i in range(9000)]).replace(" ", "")
+            + "}}) { totalCount } }",
+            context_value=Context(sessionmaker=async_sessionmaker(eng), settings=slow, viewer=ADMIN),
+        )
     finally:
         await eng.dispose()
     assert r.errors and {e.extensions["code"] for e in r.errors} == {"QUERY_TOO_COMPLEX"}

@@ -62,8 +62,9 @@ CREATE TRIGGER employment_household BEFORE INSERT OR UPDATE OF member_id ON empl
 def upgrade() -> None:
     op.add_column("household", sa.Column("member_count", sa.Integer(), server_default="0", nullable=False))
     op.add_column("household", sa.Column("labor_force_count", sa.Integer(), server_default="0", nullable=False))
-    op.create_check_constraint("ck_household_counts_nonneg", "household",
-                               "member_count >= 0 AND labor_force_count BETWEEN 0 AND member_count")
+    op.create_check_constraint(
+        "ck_household_counts_nonneg", "household", "member_count >= 0 AND labor_force_count BETWEEN 0 AND member_count"
+    )
     op.add_column("employment", sa.Column("household_id", sa.BigInteger(), nullable=True))
     op.execute("""
         UPDATE household h SET member_count = c.n, labor_force_count = c.lf
@@ -72,8 +73,9 @@ def upgrade() -> None:
         WHERE h.id = c.household_id""")
     op.execute("UPDATE employment e SET household_id = m.household_id FROM member m WHERE m.id = e.member_id")
     op.alter_column("employment", "household_id", nullable=False)
-    op.create_foreign_key("fk_employment_household_id_household", "employment", "household", ["household_id"], ["id"],
-                          ondelete="CASCADE")
+    op.create_foreign_key(
+        "fk_employment_household_id_household", "employment", "household", ["household_id"], ["id"], ondelete="CASCADE"
+    )
     op.create_index("ix_employment_household_id", "employment", ["household_id"])
     # asyncpg prepares each statement: one command per execute.
     for statement in FUNCTIONS.split("END $$;"):
@@ -85,8 +87,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for trig, table in (("member_counts_insert", "member"), ("member_counts_update", "member"),
-                        ("member_counts_delete", "member"), ("employment_household", "employment")):
+    for trig, table in (
+        ("member_counts_insert", "member"),
+        ("member_counts_update", "member"),
+        ("member_counts_delete", "member"),
+        ("employment_household", "employment"),
+    ):
         op.execute(f"DROP TRIGGER IF EXISTS {trig} ON {table}")
     op.execute("DROP FUNCTION IF EXISTS anju_member_counts()")
     op.execute("DROP FUNCTION IF EXISTS anju_employment_household()")

@@ -50,8 +50,9 @@ CREATE FUNCTION anju_refresh_employment_status(ids bigint[]) RETURNS void LANGUA
          AND e.start_on <= s.valid_from AND (e.end_on IS NULL OR e.end_on >= s.valid_from)
     GROUP BY s.household_id, s.valid_from, s.valid_to;
 $$
-""".format(cols=", ".join(CHANNELS),
-           aggs=", ".join(f"count(DISTINCT e.member_id) FILTER (WHERE e.channel = '{c}')" for c in CHANNELS))
+""".format(
+    cols=", ".join(CHANNELS), aggs=", ".join(f"count(DISTINCT e.member_id) FILTER (WHERE e.channel = '{c}')" for c in CHANNELS)
+)
 
 TRIGGER_FUNCTIONS = [
     """
@@ -97,9 +98,12 @@ TRIGGERS = [
 def upgrade() -> None:
     op.create_table(
         "household_employment_status",
-        sa.Column("household_id", sa.BigInteger(), sa.ForeignKey("household.id", ondelete="CASCADE",
-                                                                  name="fk_household_employment_status_household_id_household"),
-                  nullable=False),
+        sa.Column(
+            "household_id",
+            sa.BigInteger(),
+            sa.ForeignKey("household.id", ondelete="CASCADE", name="fk_household_employment_status_household_id_household"),
+            nullable=False,
+        ),
         sa.Column("valid_from", sa.Date(), nullable=False),
         sa.Column("valid_to", sa.Date(), nullable=False),
         sa.Column("employed", sa.Integer(), server_default="0", nullable=False),
@@ -117,10 +121,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for trig, table in (("employment_status_insert", "employment"), ("employment_status_update", "employment"),
-                        ("employment_status_delete", "employment"), ("household_status_insert", "household")):
+    for trig, table in (
+        ("employment_status_insert", "employment"),
+        ("employment_status_update", "employment"),
+        ("employment_status_delete", "employment"),
+        ("household_status_insert", "household"),
+    ):
         op.execute(f"DROP TRIGGER IF EXISTS {trig} ON {table}")
-    for fn in ("anju_employment_status_new()", "anju_employment_status_old()", "anju_employment_status_changed()",
-               "anju_household_status_new()", "anju_refresh_employment_status(bigint[])"):
+    for fn in (
+        "anju_employment_status_new()",
+        "anju_employment_status_old()",
+        "anju_employment_status_changed()",
+        "anju_household_status_new()",
+        "anju_refresh_employment_status(bigint[])",
+    ):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}")
     op.drop_table("household_employment_status")

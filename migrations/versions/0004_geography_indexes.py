@@ -16,9 +16,11 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEXES = (("ix_relocation_site_location_geog", "relocation_site", "location"),
-           ("ix_facility_location_geog", "facility", "location"),
-           ("ix_household_dwelling_geog", "household", "dwelling"))
+INDEXES = (
+    ("ix_relocation_site_location_geog", "relocation_site", "location"),
+    ("ix_facility_location_geog", "facility", "location"),
+    ("ix_household_dwelling_geog", "household", "dwelling"),
+)
 
 
 def upgrade() -> None:

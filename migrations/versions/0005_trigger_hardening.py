@@ -73,8 +73,7 @@ BEGIN
     UPDATE household SET member_count = 0, labor_force_count = 0 WHERE member_count <> 0 OR labor_force_count <> 0;
     RETURN NULL;
 END $$""",
-    "CREATE TRIGGER member_truncated AFTER TRUNCATE ON member FOR EACH STATEMENT "
-    "EXECUTE FUNCTION anju_member_truncated()",
+    "CREATE TRIGGER member_truncated AFTER TRUNCATE ON member FOR EACH STATEMENT EXECUTE FUNCTION anju_member_truncated()",
 ]
 
 

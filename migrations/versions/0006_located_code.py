@@ -57,11 +57,15 @@ def upgrade() -> None:
         op.execute(f"UPDATE {table} SET located_code = anju_locate({column})")
         op.execute(f"CREATE INDEX ix_{table}_located_code ON {table} (located_code text_pattern_ops)")
         op.execute(_row_function(table, column))
-        op.execute(f"CREATE TRIGGER {table}_locate BEFORE INSERT OR UPDATE OF {column} ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION anju_locate_{table}()")
+        op.execute(
+            f"CREATE TRIGGER {table}_locate BEFORE INSERT OR UPDATE OF {column} ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION anju_locate_{table}()"
+        )
     op.execute(RELOCATE_ALL)
-    op.execute("CREATE TRIGGER admin_area_relocate AFTER INSERT OR DELETE OR UPDATE OF geom ON admin_area "
-               "FOR EACH STATEMENT EXECUTE FUNCTION anju_relocate_all()")
+    op.execute(
+        "CREATE TRIGGER admin_area_relocate AFTER INSERT OR DELETE OR UPDATE OF geom ON admin_area "
+        "FOR EACH STATEMENT EXECUTE FUNCTION anju_relocate_all()"
+    )
     op.execute("CREATE INDEX ix_household_admin_code_pattern ON household (admin_code text_pattern_ops)")
 
 

@@ -48,12 +48,13 @@ def _array(name: str, kind: str) -> str:
 # Every qual is a plain conjunction so ``county_code = ANY(…)`` / ``left(admin_code, 6) = ANY(…)`` can
 # drive an index scan; PostGIS operators in the viewer's own filters are not leakproof and so are
 # evaluated after these quals, never through a spatial index.
-HOUSEHOLD_SCOPE = ("(SELECT current_setting('anju.households', true)) = 'areas' "
-                   f"AND county_code = ANY ({_array('counties', 'varchar')}) "
-                   f"AND admin_code LIKE ANY ({_array('patterns', 'text')})")
+HOUSEHOLD_SCOPE = (
+    "(SELECT current_setting('anju.households', true)) = 'areas' "
+    f"AND county_code = ANY ({_array('counties', 'varchar')}) "
+    f"AND admin_code LIKE ANY ({_array('patterns', 'text')})"
+)
 BY_HOUSEHOLD = "EXISTS (SELECT 1 FROM household h WHERE h.id = household_id)"
-PAIRED_PLACES = (f"left(admin_code, 6) = ANY ({_array('counties', 'text')}) "
-                 f"AND admin_code LIKE ANY ({_array('patterns', 'text')})")
+PAIRED_PLACES = f"left(admin_code, 6) = ANY ({_array('counties', 'text')}) AND admin_code LIKE ANY ({_array('patterns', 'text')})"
 PARTNER_ID = "(SELECT nullif(current_setting('anju.partner_id', true), '')::bigint)"
 
 # table -> {role: qual}; a role without a policy on a table with RLS reads no row of it.
@@ -105,8 +106,12 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("role", viewer_role, nullable=False),
         sa.Column("area_codes", postgresql.ARRAY(sa.String(12)), nullable=False, server_default="{}"),
-        sa.Column("partner_id", sa.BigInteger, sa.ForeignKey("cooperation_partner.id", name=op.f("fk_app_user_partner_id_cooperation_partner")),
-                  nullable=True),
+        sa.Column(
+            "partner_id",
+            sa.BigInteger,
+            sa.ForeignKey("cooperation_partner.id", name=op.f("fk_app_user_partner_id_cooperation_partner")),
+            nullable=True,
+        ),
         sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_app_user")),
@@ -119,8 +124,12 @@ def upgrade() -> None:
         "audit_log",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("user_id", sa.BigInteger, sa.ForeignKey("app_user.id", name=op.f("fk_audit_log_user_id_app_user"),
-                                                         ondelete="SET NULL"), nullable=True),
+        sa.Column(
+            "user_id",
+            sa.BigInteger,
+            sa.ForeignKey("app_user.id", name=op.f("fk_audit_log_user_id_app_user"), ondelete="SET NULL"),
+            nullable=True,
+        ),
         sa.Column("user_name", sa.Text, nullable=False),
         sa.Column("role", sa.Text, nullable=False),
         sa.Column("action", sa.Text, nullable=False),
@@ -134,11 +143,17 @@ def upgrade() -> None:
     op.add_column("member", sa.Column("id_number_last4", sa.String(4), nullable=True))
     op.add_column("member", sa.Column("phone", sa.Text, nullable=True))
     # one person, one ID number: a number recorded twice is refused (CONFLICT)
-    op.create_index(op.f("uq_member_id_number_hash"), "member", ["id_number_hash"], unique=True,
-                    postgresql_where=sa.text("id_number_hash IS NOT NULL"))
+    op.create_index(
+        op.f("uq_member_id_number_hash"),
+        "member",
+        ["id_number_hash"],
+        unique=True,
+        postgresql_where=sa.text("id_number_hash IS NOT NULL"),
+    )
     op.add_column("cooperation_project", sa.Column("self_raised_share", sa.Numeric(4, 3), nullable=True))
-    op.create_check_constraint(op.f("ck_cooperation_project_share_range"), "cooperation_project",
-                               "self_raised_share BETWEEN 0 AND 1")
+    op.create_check_constraint(
+        op.f("ck_cooperation_project_share_range"), "cooperation_project", "self_raised_share BETWEEN 0 AND 1"
+    )
     for f in FUNCTIONS:
         op.execute(f)
 
