@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install db-start db-stop lint bench clean-db
+.PHONY: run test check install db-start db-stop lint format bench clean-db
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,15 @@ install: $(STAMP)
 run: install
 	$(BIN)/anju up
 
-## test: the whole test suite against a real PostGIS (a separate test database)
-test: install
+## test: the static checks, then the whole test suite against a real PostGIS (a separate test database)
+test: check
 	$(BIN)/pytest
+
+## check: formatting, lint (incl. docstrings of public code) and types; fails on the first finding
+check: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 db-start: install
 	$(BIN)/anju db start
@@ -31,7 +37,12 @@ db-stop: install
 	$(BIN)/anju db stop
 
 lint: install
-	$(BIN)/ruff check anju schema resolvers models migrations tests bench
+	$(BIN)/ruff check .
+
+## format: rewrite the tree in the project's format (ruff format) and apply ruff's safe fixes
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean-db: install
 	$(BIN)/anju db destroy

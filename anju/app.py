@@ -1,5 +1,4 @@
-"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser), ``GET /tiles/…`` and
-``GET /healthz``.
+"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser), ``GET /tiles/…`` and ``GET /healthz``.
 
 Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME``);
 without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The
@@ -21,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from anju.auth import AuthError, Keys, keys, verify_token
@@ -73,15 +73,18 @@ def _wants_ide(request: Request) -> bool:
     return request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get("accept", "")
 
 
-class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
-    """Strawberry's ASGI view with Anju's per-request ``Context``; transport errors (bad JSON, no
-    query, too large a body) answer a JSON GraphQL error with ``extensions.code`` instead of text."""
+class AnjuGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view with Anju's per-request ``Context``.
+
+    Transport errors (bad JSON, no query, too large a body) answer a JSON GraphQL error with ``extensions.code`` instead of text.
+    """
 
     def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_body_bytes = max_body_bytes
 
-    async def get_context(self, request: Any, response: Any = None) -> Context:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None = None) -> Context:
+        """A fresh ``Context`` per request: the lifespan's sessionmaker and settings, the viewer ``__call__`` authenticated."""
         state = request.state
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
@@ -90,6 +93,7 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
         )
 
     def parse_json(self, data: str | bytes) -> Any:
+        """The request body as JSON; HTTP 400 when it is not UTF-8 JSON or not an object/list."""
         try:
             value = json.loads(data)
         except (ValueError, RecursionError) as exc:  # bad JSON/UTF-8, ints beyond Python's limit, nesting
@@ -99,6 +103,7 @@ class AnjuGraphQL(GraphQL):  # type: ignore[type-arg]
         return value
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: body limit (HTTP 413), then the bearer token (HTTP 401/503), then strawberry."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -169,8 +174,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def tiles(request: Request) -> Response:
-    """``GET /tiles/{layer}/{z}/{x}/{y}.mvt``: a Mapbox Vector Tile (ST_AsMVT); 204 when empty,
-    400 with a JSON error for an unknown layer or out-of-range z/x/y."""
+    """``GET /tiles/{layer}/{z}/{x}/{y}.mvt``.
+
+    A Mapbox Vector Tile (ST_AsMVT); 204 when empty, 400 with a JSON error for an unknown layer or out-of-range z/x/y.
+    """
     try:
         viewer = await authenticate(request)
     except AuthError as exc:

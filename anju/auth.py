@@ -23,8 +23,10 @@ SECRETS_FILE = PROJECT_ROOT / ".anju" / "secrets.json"
 
 
 class AuthError(Exception):
-    """A request without a valid token → UNAUTHENTICATED (HTTP 401). The message says why, without
-    echoing the token."""
+    """A request without a valid token → UNAUTHENTICATED (HTTP 401).
+
+    The message says why, without echoing the token.
+    """
 
 
 class ConfigError(Exception):

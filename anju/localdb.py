@@ -92,9 +92,11 @@ def _run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess[s
 
 
 def data_dir(settings: LocalDbSettings) -> Path:
-    """Where the cluster lives: ``.pgdata/`` in the project, or, when the ``postgres`` user
-    cannot reach the project folder (root-only parent folders), a folder under
-    ``/var/lib/anju/`` named after the project path."""
+    """Where the cluster lives.
+
+    ``.pgdata/`` in the project, or, when the ``postgres`` user cannot reach the project folder (root-only parent folders), a
+    folder under ``/var/lib/anju/`` named after the project path.
+    """
     wanted = settings.data_dir
     if not _as_root():
         return wanted
@@ -147,6 +149,7 @@ def start(settings: LocalDbSettings) -> Path:
 
     Returns:
         The cluster's data directory.
+
     Raises:
         LocalDbError: install, initdb or start failed (the server log's tail is in the message).
     """

@@ -74,9 +74,11 @@ class TileSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """Bearer JWTs (PyJWT). HS256 with ``jwt_secret``; or RS256 verified with ``jwt_public_key``
-    (PEM) and issued with ``jwt_private_key`` (PEM, only where ``anju token`` runs). Outside
-    ``env=prod`` a missing HS256 secret is generated once into ``.anju/secrets.json``."""
+    """Bearer JWTs (PyJWT).
+
+    HS256 with ``jwt_secret``; or RS256 verified with ``jwt_public_key`` (PEM) and issued with ``jwt_private_key`` (PEM, only
+    where ``anju token`` runs). Outside ``env=prod`` a missing HS256 secret is generated once into ``.anju/secrets.json``.
+    """
 
     algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr | None = None
@@ -94,10 +96,12 @@ class AuthSettings(BaseModel):
 
 
 class PrivacySettings(BaseModel):
-    """Personal data: ID numbers are kept only as HMAC-SHA256(id_number_key, number) plus the last 4
-    characters; partner aggregates suppress cells below ``min_cell_households``. Outside
-    ``env=prod`` a missing key is generated once into ``.anju/secrets.json`` (keep it: hashes
-    made with one key cannot be matched with another)."""
+    """Personal data.
+
+    ID numbers are kept only as HMAC-SHA256(id_number_key, number) plus the last 4 characters; partner aggregates suppress cells
+    below ``min_cell_households``. Outside ``env=prod`` a missing key is generated once into ``.anju/secrets.json`` (keep it:
+    hashes made with one key cannot be matched with another).
+    """
 
     id_number_key: SecretStr | None = None
     min_cell_households: int = Field(5, ge=1, description="k: partner aggregates of fewer households are null")

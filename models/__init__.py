@@ -51,6 +51,8 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """Declarative base of every table; constraint names follow ``NAMING``."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
@@ -121,6 +123,8 @@ class MonitoringCategory(enum.Enum):
 
 
 class Gender(enum.Enum):
+    """A member's gender as recorded (性别)."""
+
     MALE = "male"
     FEMALE = "female"
 
@@ -220,7 +224,7 @@ class SiteOrigin(Base):
 
 
 class Facility(Base):
-    """产业/服务设施: parks, bases, workshops, schools, clinics …"""
+    """产业/服务设施: parks, bases, workshops, schools, clinics."""
 
     __tablename__ = "facility"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -335,9 +339,11 @@ class Employment(Base):
 
 
 class HouseholdEmploymentStatus(Base):
-    """A household's employment counts on every date in [valid_from, valid_to): distinct members
-    employed, stably employed, and employed per channel. Maintained only by triggers (migration
-    0003) from employment rows; never written by the application."""
+    """A household's employment counts on every date in [valid_from, valid_to).
+
+    Distinct members employed, stably employed, and employed per channel. Maintained only by triggers (migration 0003) from
+    employment rows; never written by the application.
+    """
 
     __tablename__ = "household_employment_status"
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
@@ -432,8 +438,11 @@ class ViewerRole(enum.Enum):
 
 
 class AppUser(Base):
-    """A person or portal holding tokens. Role, areas and partner are read from here on every
-    request (a token names the user only), so a change or ``disabled`` takes effect at once."""
+    """A person or portal holding tokens.
+
+    Role, areas and partner are read from here on every request (a token names the user only), so a change or ``disabled`` takes
+    effect at once.
+    """
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -451,8 +460,10 @@ class AppUser(Base):
 
 
 class AuditLog(Base):
-    """One row per mutation, written in the mutation's own transaction: who, when, what, and the
-    record before and after (personal fields masked)."""
+    """One row per mutation, written in the mutation's own transaction.
+
+    Who, when, what, and the record before and after (personal fields masked).
+    """
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
