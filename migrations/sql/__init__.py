@@ -17,9 +17,11 @@ Every statement can run again without changing anything: ``CREATE OR REPLACE FUN
 ``GRANT``. Migration 0008 applies all of them (a no-op in effect after 0007);
 ``tests/test_db_logic.py`` checks that a database at head holds exactly what they define.
 
-To change the logic: edit the file, and add a migration whose ``upgrade()`` calls
-``apply(op.execute, "<file>")`` and whose ``downgrade()`` restores the previous definitions (as text,
-copied from the file's previous version: the file itself only knows the present).
+To change the logic: edit the file, and add a migration that applies it again, recording the file's
+``checksum`` (``SQL_FILES = {"<file>": "<checksum>"}`` and ``apply(op.execute, *SQL_FILES)`` in
+``upgrade()``), with the previous definitions in its ``downgrade()`` (as text, copied from the file's
+previous version: the file itself only knows the present). A file edited without such a migration
+would never reach databases already at head; ``tests/test_db_logic.py`` refuses it.
 
 Enum value lists are never written here: a file that needs one reads the PostgreSQL enum type
 (``enum_range(NULL::employment_channel)``), whose labels ``tests/test_db_logic.py`` checks against
@@ -28,6 +30,7 @@ the Python enums in ``models``, the single definition.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -49,12 +52,14 @@ _TOKEN = re.compile(
 
 
 def split(script: str) -> list[str]:
-    """The statements of a SQL script, without their ``;`` and without comment-only statements.
+    """The statements of a SQL script, without their ``;`` and without the comments between them.
 
-    A ``;`` ends a statement only outside quotes (``'…'``, ``"…"``, ``$tag$…$tag$``) and comments, so
-    function bodies stay whole. asyncpg prepares each statement: one command per ``execute``.
+    A ``;`` ends a statement and ``--`` / ``/* */`` start a comment only outside quotes (``'…'``,
+    ``"…"``, ``$tag$…$tag$``), so function bodies stay whole, comments inside them included.
+    asyncpg prepares each statement: one command per ``execute``.
     """
     statements: list[str] = []
+    current: list[str] = []
     start = pos = 0
     while (match := _TOKEN.search(script, pos)) is not None:
         pos = match.end()
@@ -63,16 +68,16 @@ def split(script: str) -> list[str]:
             if closing < 0:
                 raise ValueError(f"unterminated dollar quote {match.group('dollar')} at offset {match.start()}")
             pos = closing + len(match.group("dollar"))
-        elif match.group("semicolon"):
-            statements.append(script[start : match.start()])
+        elif match.group("line_comment") is not None or match.group("block_comment") is not None:
+            current.append(script[start : match.start()])
             start = pos
-    statements.append(script[start:])
-    return [s.strip() for s in statements if _has_code(s)]
-
-
-def _has_code(statement: str) -> bool:
-    without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL)
-    return bool(without_comments.strip())
+        elif match.group("semicolon"):
+            current.append(script[start : match.start()])
+            statements.append("".join(current))
+            current, start = [], pos
+    current.append(script[start:])
+    statements.append("".join(current))
+    return [st.strip() for st in statements if st.strip()]
 
 
 def read(name: str) -> str:
@@ -80,6 +85,12 @@ def read(name: str) -> str:
     if name not in FILES:
         raise ValueError(f"SQL file {name!r}: expected one of {', '.join(FILES)}")
     return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
+
+
+def checksum(name: str) -> str:
+    """A short SHA-256 of the file's statements (comments between them left out): what the migration
+    that last applied it records."""
+    return hashlib.sha256("\n;\n".join(split(read(name))).encode("utf-8")).hexdigest()[:16]
 
 
 def statements(*names: str) -> list[str]:
