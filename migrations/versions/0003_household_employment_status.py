@@ -26,6 +26,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# This revision's SQL is history; as it is today it lives in migrations/sql/employment_status.sql.
 # The channels of 0001's employment_channel type when this revision was written: history, frozen
 # here on purpose (a channel added later comes with its own revision adding the type label and the
 # column). Today's list is models.EmploymentChannel; the function at head reads the type

@@ -20,6 +20,7 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# This revision's SQL is history; as it is today it lives in migrations/sql/household_counts.sql and employment_status.sql.
 # anju_refresh_employment_status as 0003 wrote it, plus the row locks.
 _0003 = importlib.import_module("migrations.versions.0003_household_employment_status")
 
