@@ -389,20 +389,16 @@ async def _insert_households(
     admin_code: str,
     site_id: int | None,
     origin_codes: Sequence[str | None],
-    center_sql: str,
-    center_params: dict[str, Any],
+    center: tuple[float, float],
     max_dist: float,
     rng: random.Random,
     relocated_on: Sequence[dt.date | None],
 ) -> list[int]:
-    """Insert households with dwellings scattered around a centre (ST_Project on geography)."""
+    """Insert households with dwellings scattered around ``center`` (lon, lat; ST_Project on geography),
+    each at its own distance ``dist`` (metres) and azimuth ``az`` (degrees)."""
     stmt = (
         insert(m.Household)
-        .values(
-            dwelling=text(f"ST_Project(({center_sql})::geography, :dist, radians(:az))::geometry").bindparams(
-                bindparam("dist"), bindparam("az"), **center_params
-            ),
-        )
+        .values(dwelling=text(_NEAR).bindparams(bindparam("dist"), bindparam("az"), lon=center[0], lat=center[1], srid=m.SRID))
         .returning(m.Household.id, sort_by_parameter_order=True)
     )
     rows = [
@@ -460,9 +456,25 @@ async def _facility(conn: AsyncConnection, **values: Any) -> int:
     return int((await conn.execute(insert(m.Facility).values(**values).returning(m.Facility.id))).scalar_one())
 
 
-def _projected(lon_lat_sql: str, dist_m: float, az_deg: float) -> Any:
-    """SQL: a point ``dist_m`` metres from another at azimuth ``az_deg`` (PostGIS ST_Project, geography)."""
-    return text(f"ST_Project(({lon_lat_sql})::geography, {float(dist_m)}, radians({float(az_deg)}))::geometry")
+_POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), :srid)"
+_NEAR = "ST_Project(ST_SetSRID(ST_MakePoint(:lon, :lat), :srid)::geography, :dist, radians(:az))::geometry"
+"""SQL: the point ``dist`` metres from (lon, lat) at azimuth ``az`` degrees (PostGIS ST_Project, geography)."""
+
+
+def _point(lon_lat: tuple[float, float]) -> Any:
+    """SQL: the point (lon, lat) in SRID 4326, from bound parameters."""
+    return text(_POINT).bindparams(lon=float(lon_lat[0]), lat=float(lon_lat[1]), srid=m.SRID)
+
+
+def _projected(center: tuple[float, float], dist_m: float, az_deg: float) -> Any:
+    """SQL: a point ``dist_m`` metres from ``center`` (lon, lat) at azimuth ``az_deg`` (ST_Project, geography)."""
+    return text(_NEAR).bindparams(lon=center[0], lat=center[1], srid=m.SRID, dist=float(dist_m), az=float(az_deg))
+
+
+async def _lon_lat(conn: AsyncConnection, ewkt: str) -> tuple[float, float]:
+    """The exact coordinates (float8, no text rounding) of a point given as EWKT."""
+    row = (await conn.execute(text("SELECT ST_X(g), ST_Y(g) FROM ST_GeomFromEWKT(:ewkt) AS g"), {"ewkt": ewkt})).one()
+    return float(row[0]), float(row[1])
 
 
 async def load_demo(engine: AsyncEngine) -> SeedSummary:
@@ -484,7 +496,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
         s.admin_areas = await _load_admin_areas(conn, facts)
         codes = facts["admin_codes"]
         seat = facts["known_points_wgs84"]["xide_county_seat"]
-        seat_sql = f"ST_SetSRID(ST_MakePoint({float(seat[0])}, {float(seat[1])}), {m.SRID})"
+        seat_point = (float(seat[0]), float(seat[1]))
 
         # Site: point = Xide county seat (Guangming town); no source locates Yixin itself.
         site_id = int(
@@ -495,7 +507,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
                         name=YIXIN_NAME,
                         kind=m.SiteKind.URBAN,
                         admin_code=codes["yixin_community_committee"],
-                        location=text(seat_sql),
+                        location=_point(seat_point),
                         planned_households=site_facts["households"],
                         planned_population=site_facts["population"],
                     )
@@ -521,7 +533,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
             name=tb["name"],
             kind=m.FacilityKind.TRAINING_BASE,
             admin_code=codes["yixin_community_committee"],
-            location=_projected(seat_sql, 250, 60),
+            location=_projected(seat_point, 250, 60),
             site_id=site_id,
             planned_jobs=base_jobs,
             operator="彝欣社区",
@@ -537,10 +549,10 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
                 await conn.execute(
                     text(
                         "SELECT ST_AsEWKT(CASE WHEN ST_Contains(a.geom, p.pt) THEN p.pt ELSE ST_PointOnSurface(a.geom) END) "
-                        "FROM admin_area a, (SELECT ST_Project(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, "
+                        "FROM admin_area a, (SELECT ST_Project(ST_SetSRID(ST_MakePoint(:lon, :lat), :srid)::geography, "
                         "3000, radians(:az))::geometry AS pt) p WHERE a.code = :code"
                     ),
-                    {"lon": _seat(cc)[0], "lat": _seat(cc)[1], "az": 45 * i, "code": cc},
+                    {"lon": _seat(cc)[0], "lat": _seat(cc)[1], "srid": m.SRID, "az": 45 * i, "code": cc},
                 )
             ).scalar_one()
             vegetable_ids.append(
@@ -575,7 +587,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
             name=tea["processing_plant"].replace("葉", "叶").replace("廠", "厂"),
             kind=m.FacilityKind.PROCESSING_PLANT,
             admin_code=codes["qietuo_village_committee"],
-            location=_projected(f"'{tea_pt}'::geometry", 400, 200),
+            location=_projected(await _lon_lat(conn, tea_pt), 400, 200),
             operator="且拖村集体经济组织",
         )
         s.facilities = 3 + len(vegetable_ids)
@@ -593,8 +605,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
             admin_code=codes["yixin_community_committee"],
             site_id=site_id,
             origin_codes=origins,
-            center_sql=seat_sql,
-            center_params={},
+            center=seat_point,
             max_dist=450.0,
             rng=rng,
             relocated_on=moved,
@@ -610,8 +621,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
             admin_code=codes["qietuo_village_committee"],
             site_id=None,
             origin_codes=[None] * len(qietuo),
-            center_sql=f"'{tea_pt}'::geometry",
-            center_params={},
+            center=await _lon_lat(conn, tea_pt),
             max_dist=1200.0,
             rng=rng,
             relocated_on=[None] * len(qietuo),

@@ -5,6 +5,7 @@
 -- Deterministic for a given PostgreSQL/PostGIS version: setseed() + ST_GeneratePoints(…, seed).
 -- Random values inside LATERAL calls reference the outer row (``+ 0 * id``): otherwise PostgreSQL
 -- evaluates an uncorrelated LATERAL once and every row gets the same value.
+-- Random kinds, channels and mechanisms are drawn from the enum types (enum_range), never listed here.
 
 SELECT setseed(:seed);
 
@@ -27,7 +28,7 @@ FROM admin_area WHERE level = 'county';
 
 INSERT INTO relocation_site (name, kind, admin_code, location, planned_households, planned_population)
 SELECT '[generated] Sichuan-scale site ' || row_number() OVER (ORDER BY s.code, p.path),
-       (ARRAY['urban', 'town', 'central_village', 'other'])[1 + floor(random() * 4)::int]::site_kind,
+       (enum_range(NULL::site_kind))[1 + floor(random() * cardinality(enum_range(NULL::site_kind)))::int],
        (v.codes)[1 + floor(random() * array_length(v.codes, 1))::int], p.geom, NULL, NULL
 FROM gen_share s
 JOIN gen_village v ON v.county = s.code
@@ -36,7 +37,7 @@ ORDER BY s.code, p.path;
 
 INSERT INTO facility (name, kind, admin_code, location, planned_jobs, operator)
 SELECT '[generated] facility ' || row_number() OVER (ORDER BY s.code, p.path),
-       (enum_range(NULL::facility_kind))[1 + floor(random() * 11)::int],
+       (enum_range(NULL::facility_kind))[1 + floor(random() * cardinality(enum_range(NULL::facility_kind)))::int],
        (v.codes)[1 + floor(random() * array_length(v.codes, 1))::int], p.geom,
        (20 + floor(random() * 300))::int, '[generated]'
 FROM gen_share s
@@ -79,7 +80,7 @@ SELECT m.id, ch, CASE WHEN ch = 'workshop' THEN (f.ids)[1 + floor(random() * arr
 FROM member m
 JOIN household h ON h.id = m.household_id
 JOIN gen_fac f ON f.county = h.county_code
-CROSS JOIN LATERAL (SELECT (enum_range(NULL::employment_channel))[1 + floor(random() * 6 + 0 * m.id)::int] AS ch,
+CROSS JOIN LATERAL (SELECT (enum_range(NULL::employment_channel))[1 + floor(random() * cardinality(enum_range(NULL::employment_channel)) + 0 * m.id)::int] AS ch,
                            date '2019-01-01' + floor(random() * 2000 + 0 * m.id)::int AS st) x
 WHERE h.code LIKE 'SC-%' AND m.labor_force AND random() < 0.75
 ORDER BY m.id;
@@ -87,7 +88,7 @@ ORDER BY m.id;
 -- Income linkages (60 % of households, 2023 and 2024) and net incomes (every household).
 INSERT INTO income_linkage (household_id, facility_id, mechanism, year, amount)
 SELECT h.id, (f.ids)[1 + floor(random() * array_length(f.ids, 1))::int],
-       (enum_range(NULL::linkage_mechanism))[1 + floor(random() * 6)::int], y,
+       (enum_range(NULL::linkage_mechanism))[1 + floor(random() * cardinality(enum_range(NULL::linkage_mechanism)))::int], y,
        round((200 + random() * 8000)::numeric, 2)
 FROM household h JOIN gen_fac f ON f.county = h.county_code CROSS JOIN generate_series(2023, 2024) y
 WHERE h.code LIKE 'SC-%' AND random() < 0.6

@@ -199,7 +199,7 @@ class RelocationSite(Base):
     admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
     location = _geom("POINT", nullable=False)
     boundary = _geom("MULTIPOLYGON", nullable=True)
-    # Most specific admin area whose polygon contains the point; kept by a trigger (migration 0006).
+    # Most specific admin area whose polygon contains the point; kept by a trigger (migrations/sql/located_code.sql).
     located_code: Mapped[str | None] = mapped_column(String(12))
     planned_households: Mapped[int | None] = mapped_column(Integer)
     planned_population: Mapped[int | None] = mapped_column(Integer)
@@ -233,7 +233,7 @@ class Facility(Base):
     admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
     location = _geom("POINT", nullable=False)
     footprint = _geom("MULTIPOLYGON", nullable=True)
-    # Most specific admin area whose polygon contains the point; kept by a trigger (migration 0006).
+    # Most specific admin area whose polygon contains the point; kept by a trigger (migrations/sql/located_code.sql).
     located_code: Mapped[str | None] = mapped_column(String(12))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
     area_mu: Mapped[float | None] = mapped_column(Float)
@@ -267,14 +267,14 @@ class Household(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
     origin_admin_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"), index=True)
     dwelling = _geom("POINT", nullable=True)
-    # Most specific admin area whose polygon contains the point; kept by a trigger (migration 0006).
+    # Most specific admin area whose polygon contains the point; kept by a trigger (migrations/sql/located_code.sql).
     located_code: Mapped[str | None] = mapped_column(String(12))
     relocated_on: Mapped[dt.date | None] = mapped_column(Date)
     poverty_status: Mapped[PovertyStatus] = mapped_column(_enum(PovertyStatus, "poverty_status"))
     monitoring_category: Mapped[MonitoringCategory | None] = mapped_column(_enum(MonitoringCategory, "monitoring_category"))
     risk_eliminated: Mapped[bool | None] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    # Kept by triggers on member (migration 0002), in the same transaction as every member change.
+    # Kept by triggers on member (migrations/sql/household_counts.sql), in the same transaction as every member change.
     member_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     labor_force_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     members: Mapped[list[Member]] = relationship(back_populates="household", lazy="raise")
@@ -320,7 +320,7 @@ class Employment(Base):
     __tablename__ = "employment"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
-    # Copied from the member by a trigger (migration 0002): coverage groups employments by household.
+    # Copied from the member by a trigger (migrations/sql/household_counts.sql): coverage groups employments by household.
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
     channel: Mapped[EmploymentChannel] = mapped_column(_enum(EmploymentChannel, "employment_channel"))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
@@ -341,8 +341,9 @@ class Employment(Base):
 class HouseholdEmploymentStatus(Base):
     """A household's employment counts on every date in [valid_from, valid_to).
 
-    Distinct members employed, stably employed, and employed per channel. Maintained only by triggers (migration 0003) from
-    employment rows; never written by the application.
+    Distinct members employed, stably employed, and employed per channel (one column per EmploymentChannel value, checked by
+    tests/test_db_logic.py). Maintained only by triggers (migrations/sql/employment_status.sql) from employment rows; never
+    written by the application.
     """
 
     __tablename__ = "household_employment_status"

@@ -18,6 +18,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The enum value lists below are this revision's snapshot (history): the definition is the Python
+# enums in models, and tests/test_db_logic.py checks that every enum type at head holds exactly
+# their values. A value added later comes with its own revision (ALTER TYPE … ADD VALUE).
 ENUM_TYPES = (
     "admin_level",
     "assistance_tier",

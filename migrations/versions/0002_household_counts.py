@@ -22,6 +22,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# This revision's SQL is history; as it is today it lives in migrations/sql/household_counts.sql.
 FUNCTIONS = """
 CREATE FUNCTION anju_member_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -26,12 +26,26 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# This revision's SQL is history; as it is today it lives in migrations/sql/employment_status.sql.
+# The channels of 0001's employment_channel type when this revision was written: history, frozen
+# here on purpose (a channel added later comes with its own revision adding the type label and the
+# column). Today's list is models.EmploymentChannel; the function at head reads the type
+# (migrations/sql/employment_status.sql).
 CHANNELS = ("labor_export", "workshop", "self_employment", "public_welfare_post", "local_enterprise", "flexible")
+COLS = ", ".join(CHANNELS)
+AGGS = ", ".join(f"count(DISTINCT e.member_id) FILTER (WHERE e.channel = '{c}')" for c in CHANNELS)
 
-REFRESH = """
-CREATE FUNCTION anju_refresh_employment_status(ids bigint[]) RETURNS void LANGUAGE sql AS $$
-    DELETE FROM household_employment_status WHERE household_id = ANY(ids);
-    INSERT INTO household_employment_status (household_id, valid_from, valid_to, employed, stably_employed, {cols})
+
+def refresh_function(*, lock_households: bool) -> str:
+    """``anju_refresh_employment_status(ids)``: recompute the segments of the households ``ids``.
+
+    As created here ``lock_households=False``; migration 0005 adds the row locks (``True``).
+    """
+    lock = "    SELECT 1 FROM household WHERE id = ANY(ids) ORDER BY id FOR UPDATE;\n" if lock_households else ""
+    return f"""
+CREATE OR REPLACE FUNCTION anju_refresh_employment_status(ids bigint[]) RETURNS void LANGUAGE sql AS $$
+{lock}    DELETE FROM household_employment_status WHERE household_id = ANY(ids);
+    INSERT INTO household_employment_status (household_id, valid_from, valid_to, employed, stably_employed, {COLS})
     WITH bounds AS (
         SELECT h.id AS household_id, date '-infinity' AS d FROM household h WHERE h.id = ANY(ids)
         UNION SELECT e.household_id, e.start_on FROM employment e WHERE e.household_id = ANY(ids)
@@ -44,15 +58,14 @@ CREATE FUNCTION anju_refresh_employment_status(ids bigint[]) RETURNS void LANGUA
         FROM bounds
     )
     SELECT s.household_id, s.valid_from, s.valid_to,
-           count(DISTINCT e.member_id), count(DISTINCT e.member_id) FILTER (WHERE e.stable), {aggs}
+           count(DISTINCT e.member_id), count(DISTINCT e.member_id) FILTER (WHERE e.stable), {AGGS}
     FROM segments s
     LEFT JOIN employment e ON e.household_id = s.household_id
          AND e.start_on <= s.valid_from AND (e.end_on IS NULL OR e.end_on >= s.valid_from)
     GROUP BY s.household_id, s.valid_from, s.valid_to;
 $$
-""".format(
-    cols=", ".join(CHANNELS), aggs=", ".join(f"count(DISTINCT e.member_id) FILTER (WHERE e.channel = '{c}')" for c in CHANNELS)
-)
+"""
+
 
 TRIGGER_FUNCTIONS = [
     """
@@ -112,7 +125,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("household_id", "valid_from", name="pk_household_employment_status"),
         sa.CheckConstraint("valid_from < valid_to", name="ck_household_employment_status_segment"),
     )
-    op.execute(REFRESH)
+    op.execute(refresh_function(lock_households=False))
     for fn in TRIGGER_FUNCTIONS:
         op.execute(fn)
     for trig in TRIGGERS:

@@ -10,6 +10,7 @@ Revision ID: 0005
 Revises: 0004
 """
 
+import importlib
 from collections.abc import Sequence
 
 from alembic import op
@@ -19,34 +20,10 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CHANNELS = ("labor_export", "workshop", "self_employment", "public_welfare_post", "local_enterprise", "flexible")
-COLS = ", ".join(CHANNELS)
-AGGS = ", ".join(f"count(DISTINCT e.member_id) FILTER (WHERE e.channel = '{c}')" for c in CHANNELS)
+# This revision's SQL is history; as it is today it lives in migrations/sql/household_counts.sql and employment_status.sql.
+# anju_refresh_employment_status as 0003 wrote it, plus the row locks.
+_0003 = importlib.import_module("migrations.versions.0003_household_employment_status")
 
-REFRESH = f"""
-CREATE OR REPLACE FUNCTION anju_refresh_employment_status(ids bigint[]) RETURNS void LANGUAGE sql AS $$
-    SELECT 1 FROM household WHERE id = ANY(ids) ORDER BY id FOR UPDATE;
-    DELETE FROM household_employment_status WHERE household_id = ANY(ids);
-    INSERT INTO household_employment_status (household_id, valid_from, valid_to, employed, stably_employed, {COLS})
-    WITH bounds AS (
-        SELECT h.id AS household_id, date '-infinity' AS d FROM household h WHERE h.id = ANY(ids)
-        UNION SELECT e.household_id, e.start_on FROM employment e WHERE e.household_id = ANY(ids)
-        UNION SELECT e.household_id, e.end_on + 1 FROM employment e
-              WHERE e.household_id = ANY(ids) AND e.end_on IS NOT NULL
-    ),
-    segments AS (
-        SELECT household_id, d AS valid_from,
-               lead(d, 1, date 'infinity') OVER (PARTITION BY household_id ORDER BY d) AS valid_to
-        FROM bounds
-    )
-    SELECT s.household_id, s.valid_from, s.valid_to,
-           count(DISTINCT e.member_id), count(DISTINCT e.member_id) FILTER (WHERE e.stable), {AGGS}
-    FROM segments s
-    LEFT JOIN employment e ON e.household_id = s.household_id
-         AND e.start_on <= s.valid_from AND (e.end_on IS NULL OR e.end_on >= s.valid_from)
-    GROUP BY s.household_id, s.valid_from, s.valid_to;
-$$
-"""
 
 STATEMENTS = [
     """
@@ -78,7 +55,7 @@ END $$""",
 
 
 def upgrade() -> None:
-    op.execute(REFRESH)
+    op.execute(_0003.refresh_function(lock_households=True))
     for st in STATEMENTS:
         op.execute(st)
 
@@ -89,4 +66,4 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS member_moved ON member")
     for fn in ("anju_member_truncated()", "anju_employment_truncated()", "anju_member_moved()"):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}")
-    op.execute(REFRESH.replace("    SELECT 1 FROM household WHERE id = ANY(ids) ORDER BY id FOR UPDATE;\n", ""))
+    op.execute(_0003.refresh_function(lock_households=False))

@@ -21,6 +21,7 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# This revision's SQL is history; as it is today it lives in migrations/sql/located_code.sql.
 TABLES = (("relocation_site", "location"), ("facility", "location"), ("household", "dwelling"))
 
 LOCATE = """

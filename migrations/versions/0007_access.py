@@ -37,7 +37,7 @@ depends_on: str | Sequence[str] | None = None
 
 OFFICER, PARTNER = "anju_officer", "anju_partner"
 ROLES = (OFFICER, PARTNER)
-VIEWER_ROLES = ("admin", "county_officer", "planner", "partner")
+VIEWER_ROLES = ("admin", "county_officer", "planner", "partner")  # models.ViewerRole then (history)
 
 
 def _array(name: str, kind: str) -> str:
@@ -45,6 +45,8 @@ def _array(name: str, kind: str) -> str:
     return f"CAST((SELECT nullif(current_setting('anju.{name}', true), '')::{kind}[]) AS {kind}[])"
 
 
+# The functions, grants and policies below are this revision's text (history); as they are today
+# they live in migrations/sql/masks.sql and migrations/sql/access_policies.sql.
 # Every qual is a plain conjunction so ``county_code = ANY(…)`` / ``left(admin_code, 6) = ANY(…)`` can
 # drive an index scan; PostGIS operators in the viewer's own filters are not leakproof and so are
 # evaluated after these quals, never through a spatial index.
