@@ -391,3 +391,15 @@ async def test_decimal_and_date_round_trip(gql):  # type: ignore[no-untyped-def]
     assert r.errors is None
     for e in r.data["household"]["employments"]:
         assert len(e["startOn"]) == 10 and e["monthlyWage"].count(".") == 1 and len(e["monthlyWage"].split(".")[1]) == 2
+
+
+async def test_limits_are_told_by_the_rule_not_by_words_in_the_message(gql):  # type: ignore[no-untyped-def]
+    """The token limit is QUERY_TOO_COMPLEX (maxTokens); a field that merely has "introspection" or
+    "aliases" in its name is an unknown field (BAD_USER_INPUT), not a limit."""
+    many = "{ " + " ".join(f"a{i}: __typename" for i in range(3000)) + " }"
+    e = _err(await gql(many))
+    assert e.extensions == {"code": "QUERY_TOO_COMPLEX", "limit": "maxTokens"}
+    assert e.message == "maxTokens: Syntax Error: Document contains more than 5000 tokens. Parsing aborted."
+    for name in ("introspection", "tokens", "aliases"):
+        e = _err(await gql("{ " + name + " }"))
+        assert e.extensions == {"code": "BAD_USER_INPUT"} and name in e.message, name
