@@ -700,3 +700,22 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
             assert code_of(r) == F, (user, name, r)
             assert r["data"] == {name: None}, (user, name)
     assert await digest() == before
+
+
+async def test_row_json_and_database_names_refuse_identifiers_outside_their_allow_lists(sm):  # type: ignore[no-untyped-def]
+    """Guards that stay under ``python -O``: a real exception, not an assert."""
+    from anju.db import check_database_name
+    from resolvers.access import row_json
+
+    async with sm() as s:
+        with pytest.raises(ValueError, match="not an audited table"):
+            await row_json(s, "app_user", {"id": 1})
+        with pytest.raises(ValueError, match="not columns of household"):
+            await row_json(s, "household", {"id = 1 OR true --": 1})
+        first = await s.scalar(text("SELECT min(id) FROM household"))
+        row = await row_json(s, "household", {"id": first})
+    assert row is not None and row["id"] == first and "dwelling" not in row
+    assert check_database_name("anju_test_mut") == "anju_test_mut"
+    for bad in ('x" WITH (FORCE); DROP DATABASE anju; --', "", "a" * 64, "база"):
+        with pytest.raises(ValueError, match="database name"):
+            check_database_name(bad)
