@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.context import Context
 from schema.errors import present, without_suggestion
 from schema.limits import CostLimiter, limit_rule
+from schema.literals import NamedLiteralErrors
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
@@ -66,6 +67,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules(rules),
+            lambda: NamedLiteralErrors(),
             # repeated documents (map clients poll the same queries) skip parsing and validation
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

@@ -602,3 +602,43 @@ async def test_every_mutation_writes_one_audit_row_in_its_transaction(mx):  # ty
     r = await run(steps[3][1], h=h, v=await version("h13") - 1)
     assert r.errors[0].extensions["code"] == "CONFLICT"
     assert await snapshot() == before
+
+
+LINK = (
+    "mutation($h: ID!, $v: Int!, $a: Decimal!) { recordIncomeLinkage(input: {householdId: $h, version: $v, "
+    "mechanism: DIVIDEND, year: 2023, amount: $a}) { incomeLinkage { amount } } }"
+)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        # what json.loads makes of the JSON number 0.10000000000000001: the float 0.1
+        pytest.param(0.10000000000000001, id="json-number-beyond-float"),
+        pytest.param(12.5, id="json-number-with-fraction"),
+    ],
+)
+async def test_a_decimal_sent_as_a_json_number_is_refused_not_rounded(mx, amount):  # type: ignore[no-untyped-def]
+    run, ids, snapshot, version = mx
+    before = await snapshot()
+    r = await run(LINK, h=str(ids["h11"]), v=await version("h11"), a=amount)
+    assert r.data is None and [e.extensions["code"] for e in r.errors] == ["BAD_USER_INPUT"]
+    assert "'$a'" in r.errors[0].message and "as a string" in r.errors[0].message
+    assert await snapshot() == before
+
+
+async def test_a_decimal_literal_is_read_from_its_text(mx):  # type: ignore[no-untyped-def]
+    """Typed in the document the number's text is exact: 12.5 is 12.50; 0.10000000000000001 has more
+    decimals than the fen and is refused naming the field (a float would have made it 0.10)."""
+    run, ids, snapshot, version = mx
+    q = (
+        "mutation($h: ID!, $v: Int!) { recordIncomeLinkage(input: {householdId: $h, version: $v, "
+        "mechanism: DIVIDEND, year: 2023, amount: %s}) { incomeLinkage { amount } } }"
+    )
+    before = await snapshot()
+    r = await run(q % "0.10000000000000001", h=str(ids["h11"]), v=await version("h11"))
+    assert r.data == {"recordIncomeLinkage": None}
+    assert [e.extensions for e in r.errors] == [{"code": "BAD_USER_INPUT", "field": "amount"}]
+    assert await snapshot() == before
+    r = await run(q % "12.5", h=str(ids["h11"]), v=await version("h11"))
+    assert r.errors is None and r.data == {"recordIncomeLinkage": {"incomeLinkage": {"amount": "12.50"}}}
