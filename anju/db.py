@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from sqlalchemy import text
@@ -49,11 +50,14 @@ async def ensure_database(settings: Settings, database: str | None = None, *, dr
     admin = create_async_engine(settings.sqlalchemy_url("postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
+            # A database name is an identifier, which cannot be a bound parameter: checked against
+            # DATABASE_NAME, then quoted by the dialect's identifier quoting.
+            quoted = conn.dialect.identifier_preparer.quote_identifier(check_database_name(name))
             if drop_first:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{_ident(name)}" WITH (FORCE)'))
+                await conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
             exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
             if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{_ident(name)}"'))
+                await conn.execute(text(f"CREATE DATABASE {quoted}"))
     finally:
         await admin.dispose()
     eng = create_async_engine(settings.sqlalchemy_url(name), isolation_level="AUTOCOMMIT")
@@ -64,9 +68,14 @@ async def ensure_database(settings: Settings, database: str | None = None, *, dr
         await eng.dispose()
 
 
-def _ident(name: str) -> str:
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"database name {name!r}: expected letters, digits and underscores")
+DATABASE_NAME = re.compile(r"[A-Za-z0-9_]{1,63}")
+"""Database names this project creates or drops: ASCII letters, digits and _, at most 63 (PostgreSQL's NAMEDATALEN)."""
+
+
+def check_database_name(name: str) -> str:
+    """``name`` when it matches ``DATABASE_NAME``. Raises ValueError otherwise."""
+    if not DATABASE_NAME.fullmatch(name):
+        raise ValueError(f"database name {name[:80]!r}: expected 1 to 63 of A-Z a-z 0-9 _")
     return name
 
 

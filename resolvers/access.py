@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, event, func, insert, null, select, text, update
+from sqlalchemy import ARRAY, Text, bindparam, case, event, func, insert, null, select, text, true, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -112,12 +113,11 @@ def _apply_viewer(session: Session, transaction: Any, connection: Any) -> None:
         connection.execute(*scope)
 
 
-def _scope_statement(settings: dict[str, str]) -> tuple[Any, dict[str, str]]:
-    """``SELECT set_config(name, value, true), …`` for ``settings``; ``role`` last, after the anju.* ones."""
+def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
+    """``SELECT set_config(name, value, true), …`` for ``settings`` (names and values bound); ``role``
+    last, after the anju.* ones."""
     names = sorted(settings, key=lambda n: n == "role")
-    cols = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(names)))
-    params = {**{f"n{i}": n for i, n in enumerate(names)}, **{f"v{i}": settings[n] for i, n in enumerate(names)}}
-    return text(f"SELECT {cols}"), params
+    return (select(*(func.set_config(n, settings[n], true()) for n in names)),)
 
 
 def scoped_sessionmaker(sm: async_sessionmaker, viewer: Viewer, mode: str = RECORDS) -> async_sessionmaker:  # type: ignore[type-arg]
@@ -270,14 +270,8 @@ async def audit(
 
 
 # member rows go into the log with their personal fields masked, in the same statement
-MASKED = {"member": " || jsonb_build_object('name', anju_mask_name(t.name), 'phone', anju_mask_phone(t.phone))"}
-MONEY = {"amount", "net_income", "monthly_wage", "funds"}
-
-
-async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
-    """A row as JSON for the audit log, read in ``s``; names/phones masked, hashes and ID digits left
-    out (no personal datum is copied into the log). None when the row does not exist."""
-    assert table in {
+AUDITED = frozenset(
+    {
         "household",
         "member",
         "employment",
@@ -287,12 +281,31 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
         "partner_county",
         "cooperation_project",
     }
-    where = " AND ".join(f"{k} = :{k}" for k in key_cols)
-    sql = (
-        f"SELECT to_jsonb(t) - 'id_number_hash' - 'id_number_last4' - 'dwelling' - 'workplace'"
-        f"{MASKED.get(table, '')} AS j FROM {table} t WHERE {where}"
-    )
-    row = await s.scalar(text(sql), key_cols)
+)
+"""Tables whose rows ``row_json`` copies into the audit log (the allow-list of its ``table``)."""
+LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace"]
+MONEY = {"amount", "net_income", "monthly_wage", "funds"}
+
+
+async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
+    """A row as JSON for the audit log, read in ``s``; names/phones masked, hashes and ID digits left
+    out (no personal datum is copied into the log). None when the row does not exist.
+
+    Raises:
+        ValueError: ``table`` is not in ``AUDITED`` or a key is not one of its columns (a programming
+        error, never client input).
+    """
+    if table not in AUDITED:
+        raise ValueError(f"row_json: {table!r} is not an audited table")
+    t = m.Base.metadata.tables[table].alias("t")
+    unknown = set(key_cols) - set(t.c.keys())
+    if unknown:
+        raise ValueError(f"row_json: {sorted(unknown)} are not columns of {table}")
+    j = func.to_jsonb(t.table_valued()).op("-")(bindparam("left_out", LEFT_OUT, type_=ARRAY(Text)))
+    if table == "member":
+        j = j.op("||")(func.jsonb_build_object("name", func.anju_mask_name(t.c.name), "phone", func.anju_mask_phone(t.c.phone)))
+    q = select(type_coerce(j, JSONB)).where(*(t.c[k] == v for k, v in key_cols.items()))
+    row = await s.scalar(q)
     if row is None:
         return None
     out = dict(row)

@@ -54,3 +54,42 @@ class StaleVersion(AnjuError):
     """Another edit changed the record first → ``CONFLICT``."""
 
     code = "CONFLICT"
+
+
+# SQLSTATE codes (PostgreSQL appendix A) that the API maps to client errors.
+QUERY_CANCELED = "57014"
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+NOT_NULL_VIOLATION = "23502"
+EXCLUSION_VIOLATION = "23P01"
+INTEGRITY_CLASS = "23"
+DATA_EXCEPTION_CLASS = "22"
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a database error: of the asyncpg exception SQLAlchemy's ``DBAPIError`` wraps
+    (``exc.orig`` and its cause), or of an asyncpg ``PostgresError`` itself. None for other errors."""
+    seen = 0
+    while exc is not None and seen < 4:
+        code = getattr(exc, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return None
+
+
+def constraint_name(exc: BaseException | None) -> str | None:
+    """The constraint an integrity error names (asyncpg's ``constraint_name`` field), or None."""
+    seen = 0
+    while exc is not None and seen < 4:
+        name = getattr(exc, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return None

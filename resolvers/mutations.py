@@ -19,13 +19,29 @@ from typing import Any
 import phonenumbers
 from geoalchemy2.shape import from_shape
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from stdnum.cn import ric
 
 import models as m
 from resolvers.access import audit, check_write_scope, id_number_hash, row_json
-from resolvers.errors import Duplicate, InvalidInput, NotFound, OutOfScope, StaleVersion
+from resolvers.errors import (
+    DATA_EXCEPTION_CLASS,
+    DEADLOCK_DETECTED,
+    INSUFFICIENT_PRIVILEGE,
+    INTEGRITY_CLASS,
+    SERIALIZATION_FAILURE,
+    UNIQUE_VIOLATION,
+    AnjuError,
+    Duplicate,
+    InvalidInput,
+    NotFound,
+    OutOfScope,
+    StaleVersion,
+    constraint_name,
+    sqlstate,
+)
 from resolvers.geometry import parse_geometry
 from resolvers.query import check_date, check_text_arg, check_year
 
@@ -118,18 +134,32 @@ async def in_transaction(sm: async_sessionmaker, work: Any) -> Any:  # type: ign
     try:
         async with sm() as s, s.begin():
             return await work(s)  # type: ignore[no-any-return]
+    except StaleDataError:  # an ORM flush found the household's version_id_col changed
+        raise StaleVersion(
+            "version: another edit changed the household first; reload it and apply your change again", field="version"
+        ) from None
     except DBAPIError as exc:
-        if "InsufficientPrivilege" in type(exc.orig).__name__ or "row-level security" in str(exc.orig):
-            raise OutOfScope("the change touches a record outside your areas; nothing was written") from None
-        if isinstance(exc, IntegrityError) and "uq_member_id_number_hash" in str(exc.orig):
-            raise Duplicate(
-                "idNumber: this ID number is already recorded for another member; nothing was written", field="idNumber"
-            ) from None
-        if isinstance(exc, IntegrityError):
-            raise InvalidInput("input violates a data rule (e.g. a date order or a duplicate); nothing was written") from None
-        if "NumericValueOutOfRange" in type(exc.orig).__name__ or "DataError" in type(exc.orig).__name__:
-            raise InvalidInput("a value is out of range; nothing was written") from None
-        raise
+        client = _client_error(exc)
+        if client is None:
+            raise
+        raise client from None
+
+
+def _client_error(exc: DBAPIError) -> AnjuError | None:
+    """The client error of a database rule violation, by its SQLSTATE (never by message text); None
+    when the database failed for another reason (→ INTERNAL)."""
+    code = sqlstate(exc) or ""
+    if code == INSUFFICIENT_PRIVILEGE:  # row-level security refused the row
+        return OutOfScope("the change touches a record outside your areas; nothing was written")
+    if code == UNIQUE_VIOLATION and constraint_name(exc) == "uq_member_id_number_hash":
+        return Duplicate("idNumber: this ID number is already recorded for another member; nothing was written", field="idNumber")
+    if code.startswith(INTEGRITY_CLASS):  # unique, foreign key, check, not null, exclusion
+        return InvalidInput("input violates a data rule (e.g. a date order or a duplicate); nothing was written")
+    if code.startswith(DATA_EXCEPTION_CLASS):  # numeric_value_out_of_range and other data exceptions
+        return InvalidInput("a value is out of range; nothing was written")
+    if code in (SERIALIZATION_FAILURE, DEADLOCK_DETECTED):
+        return StaleVersion("another change to the same records ran at the same time; nothing was written, try again")
+    return None
 
 
 def _dates(start_on: dt.date, end_on: dt.date | None) -> None:

@@ -164,6 +164,9 @@ async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: s
     await in_transaction(sm, work)
 
 
+SHARE_STEP = Decimal("0.001")  # cooperation_project.self_raised_share numeric(4,3)
+
+
 async def record_project(
     sm: async_sessionmaker,
     *,
@@ -191,6 +194,11 @@ async def record_project(
         raise InvalidInput("householdsBenefited: must be >= 0", field="householdsBenefited")
     if self_raised_share is not None and not (self_raised_share.is_finite() and 0 <= self_raised_share <= 1):
         raise InvalidInput("selfRaisedShare: a share between 0 and 1 (0.7 = 70 %)", field="selfRaisedShare")
+    if self_raised_share is not None and self_raised_share != self_raised_share.quantize(SHARE_STEP):
+        # numeric(4,3) would round 0.9996 to 1.000 (no co-funding at all): refused, not rounded
+        raise InvalidInput(
+            f"selfRaisedShare: {self_raised_share} has more than 3 decimals (0.001 = 0.1 %)", field="selfRaisedShare"
+        )
 
     async def work(s: AsyncSession) -> int:
         await _partner(s, partner_id)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, null, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -120,10 +120,12 @@ def contains_pattern(text_: str, field: str) -> str:
 
 
 def geojson(col: Any, *, polygon: bool = False) -> ColumnElement[str]:
-    """RFC 7946 GeoJSON text of a geometry column, 6 decimals, polygons counter-clockwise."""
+    """RFC 7946 GeoJSON text of a geometry column, 6 decimals, polygons counter-clockwise; NULL for an
+    empty geometry (``POINT EMPTY`` would be ``{"type":"Point","coordinates":[]}``, which map clients
+    cannot draw) as for a missing one."""
     if polygon:
         col = func.ST_ForcePolygonCCW(col)
-    return func.ST_AsGeoJSON(col, 6)
+    return case((func.ST_IsEmpty(col), null()), else_=func.ST_AsGeoJSON(col, 6))
 
 
 async def fetch_page(

@@ -24,7 +24,7 @@ from resolvers.facilities import facility_select
 from resolvers.geofilters import BBox, area_condition, bbox_condition, geog, point_param
 from resolvers.households import household_select, zero_employment
 from resolvers.paging import Page, PageArgs
-from resolvers.query import Row, fetch_page
+from resolvers.query import Row, fetch_page, geojson
 
 F, H, S, A = m.Facility, m.Household, m.RelocationSite, m.AdminArea
 MAX_COMMUTE_METERS = 50_000.0
@@ -154,7 +154,7 @@ async def households_beyond(
 ) -> Page[Row]:
     """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of
     ``kinds`` — "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id.
-    Households without a dwelling point are not listed.
+    Households without a dwelling point (NULL or empty) are not listed: their location is unknown.
 
     Raises:
         InvalidInput: distance outside (0, 50 km]; no kinds; malformed areaCode.
@@ -172,7 +172,8 @@ async def households_beyond(
         .correlate(H)
         .exists()
     )
-    q = household_select().where(H.dwelling.is_not(None), ~near_any)
+    # no known location (no dwelling, or an empty one): not "beyond" anything
+    q = household_select().where(H.dwelling.is_not(None), ~func.ST_IsEmpty(H.dwelling), ~near_any)
     if site_id is not None:
         q = q.where(H.site_id == site_id)
     if area_code is not None:
@@ -289,7 +290,7 @@ async def feature_collection(
     clustered = layer in POINT_LAYERS and zoom is not None and zoom < cluster_below_zoom
     if clustered:
         cell = 64 * _pixel_degrees(zoom or 0)
-        inner = src.subquery()
+        inner = src.where(~func.ST_IsEmpty(geom_col)).subquery()  # an empty point lies in no cell
         snapped = func.ST_SnapToGrid(inner.c.geom, cell)
         grouped = (
             select(
@@ -311,7 +312,7 @@ async def feature_collection(
     if layer == "admin_areas":
         g = func.ST_ForcePolygonCCW(g)
     feature = func.json_build_object(
-        "type", "Feature", "id", rows.c.id, "geometry", cast(func.ST_AsGeoJSON(g, 6), JSON), "properties", rows.c.props
+        "type", "Feature", "id", rows.c.id, "geometry", cast(geojson(g), JSON), "properties", rows.c.props
     )
     q = select(
         func.json_build_object(
@@ -332,7 +333,7 @@ features AS (
     SELECT ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.env, 4096, 256, true) AS mvt_geom,
            src.{geom} && bounds.inner_q AS inside, {props}
     FROM {table} src, bounds
-    WHERE src.{geom} && bounds.q {where}
+    WHERE src.{geom} && bounds.q AND NOT ST_IsEmpty(src.{geom}) {where}
 ),
 kept AS (
     -- features inside the tile first; the 256-px buffer only as room allows

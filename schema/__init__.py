@@ -18,7 +18,8 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.context import Context
 from schema.errors import present, without_suggestion
-from schema.limits import CostLimiter
+from schema.limits import CostLimiter, limit_rule
+from schema.literals import NamedLiteralErrors
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
@@ -52,12 +53,13 @@ def build_schema(settings: Any) -> strawberry.Schema:
     introspection unless turned off."""
     # The limiters' validation rules are built once, so ValidationCache (keyed by document and rules)
     # hits for repeated documents instead of revalidating every request.
+    # Each limit's rule tags its own errors (code and limit name), so no message text is read.
     rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        *(limit_rule(r, "maxDepth") for r in QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules),
+        *(limit_rule(r, "maxAliases") for r in MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules),
     ]
     if not settings.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules.append(limit_rule(NoSchemaIntrospectionCustomRule, "introspection", code="FORBIDDEN"))
     schema = AnjuSchema(
         query=Query,
         mutation=Mutation,
@@ -65,6 +67,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules(rules),
+            lambda: NamedLiteralErrors(),
             # repeated documents (map clients poll the same queries) skip parsing and validation
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

@@ -7,33 +7,29 @@ from __future__ import annotations
 import logging
 import re
 
-from graphql import GraphQLError
+from asyncpg import PostgresError
+from graphql import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.exc import DBAPIError
 
-from resolvers.errors import AnjuError
+from resolvers.errors import QUERY_CANCELED, AnjuError, sqlstate
 
 log = logging.getLogger("anju.graphql")
 
 INTERNAL_MESSAGE = "Internal server error; the incident was logged."
-# Messages of strawberry's limit extensions (depth, aliases, tokens) → QUERY_TOO_COMPLEX.
-LIMIT_MARKERS = {
-    "exceeds maximum operation depth": "maxDepth",
-    "aliases found. Allowed:": "maxAliases",
-    "tokens. Parsing aborted": "maxTokens",
-    "introspection": "introspection",
-}
+# graphql-core's token limit (strawberry's MaxTokensLimiter only passes ``max_tokens`` to the parser)
+# raises a plain GraphQLSyntaxError: neither a subclass, nor a code, nor a field says which limit it
+# was, so this one is recognised by graphql-core's message. Depth, aliases and introspection are
+# tagged by the validation rule that refused them (schema.limits.limit_rule).
+TOKEN_LIMIT = re.compile(r"^Syntax Error: Document contains more than [0-9]+ tokens\. Parsing aborted\.$")
 
 
 def _client_error(error: GraphQLError, message: str) -> GraphQLError:
-    limit = next((name for mk, name in LIMIT_MARKERS.items() if mk in message), None)
-    if limit == "introspection":
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "FORBIDDEN"},
-        )
+    """A client error without a code: QUERY_TOO_COMPLEX (maxTokens) for the parser's token limit,
+    BAD_USER_INPUT otherwise."""
+    if isinstance(error, GraphQLSyntaxError) and TOKEN_LIMIT.match(message):
+        limit: str | None = "maxTokens"
+    else:
+        limit = None
     ext = {"code": "QUERY_TOO_COMPLEX", "limit": limit} if limit else {"code": "BAD_USER_INPUT"}
     return GraphQLError(
         f"{limit}: {message}" if limit else message,
@@ -67,9 +63,7 @@ def present(error: GraphQLError) -> GraphQLError:
         if original.extensions and original.extensions.get("code"):
             return error
         return _client_error(error, error.message)
-    if "QueryCanceled" in type(getattr(original, "orig", None)).__name__ or "QueryCanceled" in str(
-        type(getattr(getattr(original, "orig", None), "__cause__", None))
-    ):
+    if isinstance(original, DBAPIError | PostgresError) and sqlstate(original) == QUERY_CANCELED:  # statement_timeout
         return GraphQLError(
             "the query ran longer than the statement timeout; narrow it (smaller area, radius or geometry) and try again",
             nodes=error.nodes,

@@ -27,6 +27,8 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
     VariableNode,
     get_named_type,
 )
@@ -195,3 +197,39 @@ class CostLimiter(SchemaExtension):
             if error is not None:
                 ec.result = GraphQLExecutionResult(data=None, errors=[error])
         yield
+
+
+def limit_rule(rule: type[ValidationRule], limit: str, code: str = "QUERY_TOO_COMPLEX") -> type[ValidationRule]:
+    """``rule`` (a validation rule of a strawberry limiter or graphql-core) whose every error carries
+    ``extensions.code`` = ``code`` and names the limit: ``{"code": …, "limit": limit}`` and the message
+    prefixed ``"<limit>: "`` for QUERY_TOO_COMPLEX. The rule that refused the document says which limit
+    it is; no message text is read. (Strawberry's depth and alias rules report their error from
+    ``__init__`` through the context's ``on_error``; graphql-core's rules through ``report_error``.)"""
+
+    def tag(error: GraphQLError) -> GraphQLError:
+        if error.extensions and error.extensions.get("code"):
+            return error
+        too_complex = code == "QUERY_TOO_COMPLEX"
+        return GraphQLError(
+            f"{limit}: {error.message}" if too_complex else error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": code, "limit": limit} if too_complex else {"code": code},
+        )
+
+    class Tagged(rule):  # type: ignore[misc, valid-type]
+        def __init__(self, context: ValidationContext) -> None:
+            report = context.on_error
+            context.on_error = lambda error: report(tag(error))  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                context.on_error = report  # type: ignore[method-assign]
+
+        def report_error(self, error: GraphQLError) -> None:
+            super().report_error(tag(error))
+
+    Tagged.__name__ = Tagged.__qualname__ = f"{limit}{rule.__name__}"
+    return Tagged

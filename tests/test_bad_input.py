@@ -391,3 +391,54 @@ async def test_decimal_and_date_round_trip(gql):  # type: ignore[no-untyped-def]
     assert r.errors is None
     for e in r.data["household"]["employments"]:
         assert len(e["startOn"]) == 10 and e["monthlyWage"].count(".") == 1 and len(e["monthlyWage"].split(".")[1]) == 2
+
+
+async def test_limits_are_told_by_the_rule_not_by_words_in_the_message(gql):  # type: ignore[no-untyped-def]
+    """The token limit is QUERY_TOO_COMPLEX (maxTokens); a field that merely has "introspection" or
+    "aliases" in its name is an unknown field (BAD_USER_INPUT), not a limit."""
+    many = "{ " + " ".join(f"a{i}: __typename" for i in range(3000)) + " }"
+    e = _err(await gql(many))
+    assert e.extensions == {"code": "QUERY_TOO_COMPLEX", "limit": "maxTokens"}
+    assert e.message == "maxTokens: Syntax Error: Document contains more than 5000 tokens. Parsing aborted."
+    for name in ("introspection", "tokens", "aliases"):
+        e = _err(await gql("{ " + name + " }"))
+        assert e.extensions == {"code": "BAD_USER_INPUT"} and name in e.message, name
+
+
+async def test_self_raised_share_beyond_its_scale_is_refused_not_rounded(gql):  # type: ignore[no-untyped-def]
+    """numeric(4,3) would store 0.9996 as 1.000 — no co-funding at all; refused naming the field."""
+    pid = (await gql("{ cooperationPartners(first: 1) { nodes { id } } }")).data["cooperationPartners"]["nodes"][0]["id"]
+    q = (
+        'mutation($p: ID!, $s: Decimal) { recordCooperationProject(input: {partnerId: $p, name: "share test", '
+        'countyCode: "513432", year: 2031, funds: "1.00", selfRaisedShare: $s}) { cooperationProject { id } } }'
+    )
+    e = _err(await gql(q, p=pid, s="0.9996"))
+    assert e.extensions == {"code": "BAD_USER_INPUT", "field": "selfRaisedShare"} and "0.9996" in e.message
+    r = await gql("query($p: ID!) { cooperationPartner(id: $p) { projects(year: 2031) { name } } }", p=pid)
+    assert r.data["cooperationPartner"]["projects"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        pytest.param(
+            '{ relocationSite(id: "1") { employmentCoverage(asOf: "2024-13-45") { households } } }',
+            "Argument 'asOf' has invalid value:",
+            id="argument",
+        ),
+        pytest.param(
+            '{ households(filter: {asOf: "2024-13-45"}) { totalCount } }',
+            "Argument 'filter' has invalid value at 'asOf':",
+            id="input-field",
+        ),
+        pytest.param(
+            '{ household(id: "1") { employments(asOf: "20240101") { id } } }',
+            "Argument 'asOf' has invalid value:",
+            id="basic-form",
+        ),
+    ],
+)
+async def test_a_bad_date_literal_names_its_argument(gql, query, named):  # type: ignore[no-untyped-def]
+    e = _err(await gql(query))
+    assert e.extensions == {"code": "BAD_USER_INPUT"}
+    assert e.message.startswith(named) and "YYYY-MM-DD" in e.message, e.message

@@ -455,7 +455,8 @@ async def test_trigger_kept_counts_match_rows(mx, engine):  # type: ignore[no-un
 
 async def test_concurrent_sql_writers_on_one_household_serialise(mx):  # type: ignore[no-untyped-def]
     """Two transactions adding employments to the same household: the second waits for the first (the
-    status refresh locks the household row) instead of failing on a duplicate segment."""
+    status refresh locks the household row) instead of failing on a duplicate segment. The wait is
+    shown by PostgreSQL itself: the second backend waits on a lock held by the first."""
     run, ids, _, _ = mx
     eng = handbuilt_engines["anju_test_mut"]
     from sqlalchemy import text as sql
@@ -463,17 +464,30 @@ async def test_concurrent_sql_writers_on_one_household_serialise(mx):  # type: i
     insert = sql(
         "INSERT INTO employment (member_id, household_id, channel, start_on, stable) VALUES (:m, 0, 'flexible', :d, false)"
     )
-    async with eng.connect() as first:
+    second_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    async with eng.connect() as first, eng.connect() as watcher:
         await first.begin()
+        first_pid = await first.scalar(sql("SELECT pg_backend_pid()"))
         await first.execute(insert, {"m": ids["g"], "d": handbuilt.D})
 
         async def second() -> None:
             async with eng.begin() as c:
+                second_pid.set_result(await c.scalar(sql("SELECT pg_backend_pid()")))
                 await c.execute(insert, {"m": ids["h"], "d": handbuilt.D})
 
         task = asyncio.create_task(second())
-        await asyncio.sleep(0.3)
-        assert not task.done()  # waiting on the household's row lock
+        pid = await asyncio.wait_for(second_pid, 10)
+        blocked = sql(
+            "SELECT a.wait_event_type = 'Lock' AND :first = ANY(pg_blocking_pids(a.pid)) "
+            "FROM pg_stat_activity a WHERE a.pid = :second"
+        )
+        for _ in range(500):  # until PostgreSQL shows the second writer waiting on the first's lock
+            if await watcher.scalar(blocked, {"first": first_pid, "second": pid}):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the second writer never waited on the first one's lock")
+        assert not task.done()  # still waiting: nothing of it is written yet
         await first.commit()
     await asyncio.wait_for(task, 10)
     r = await run('query($h: ID!) { household(id: $h) { employments(asOf: "2024-06-30") { channel } } }', h=str(ids["h6"]))
@@ -485,22 +499,31 @@ async def test_concurrent_sql_writers_on_one_household_serialise(mx):  # type: i
     ]
 
 
-async def test_truncate_resets_derived_values(mx):  # type: ignore[no-untyped-def]
-    run, ids, _, _ = mx
-    eng = handbuilt_engines["anju_test_mut"]
+async def test_truncate_resets_derived_values(mx, settings, schema):  # type: ignore[no-untyped-def]
+    """On a database of its own: emptying tables here leaves the module's database (shared by the
+    tests after this one) as it was."""
+    _, _, snapshot, _ = mx
+    before = await snapshot()
+    eng, ids = await handbuilt.build(settings, "anju_test_mut_truncate")
+    sm = async_sessionmaker(eng, expire_on_commit=False)
     from sqlalchemy import text as sql
 
-    async with eng.begin() as c:
-        await c.execute(sql("TRUNCATE employment"))
-    r = await run(
-        'query($s: ID!) { relocationSite(id: $s) { employmentCoverage(asOf: "2024-06-30") '
-        "{ employedPersons householdsCovered } } }",
-        s=str(ids["S1"]),
-    )
-    assert r.data["relocationSite"]["employmentCoverage"] == {"employedPersons": 0, "householdsCovered": 0}
-    async with eng.begin() as c:
-        await c.execute(sql("TRUNCATE member CASCADE"))
-        assert await c.scalar(sql("SELECT count(*) FROM household WHERE member_count <> 0 OR labor_force_count <> 0")) == 0
+    try:
+        async with eng.begin() as c:
+            await c.execute(sql("TRUNCATE employment"))
+        r = await schema.execute(
+            'query($s: ID!) { relocationSite(id: $s) { employmentCoverage(asOf: "2024-06-30") '
+            "{ employedPersons householdsCovered } } }",
+            variable_values={"s": str(ids["S1"])},
+            context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN),
+        )
+        assert r.data["relocationSite"]["employmentCoverage"] == {"employedPersons": 0, "householdsCovered": 0}
+        async with eng.begin() as c:
+            await c.execute(sql("TRUNCATE member CASCADE"))
+            assert await c.scalar(sql("SELECT count(*) FROM household WHERE member_count <> 0 OR labor_force_count <> 0")) == 0
+    finally:
+        await eng.dispose()
+    assert await snapshot() == before
 
 
 async def test_one_failing_mutation_does_not_hide_the_others(mx):  # type: ignore[no-untyped-def]
@@ -602,3 +625,43 @@ async def test_every_mutation_writes_one_audit_row_in_its_transaction(mx):  # ty
     r = await run(steps[3][1], h=h, v=await version("h13") - 1)
     assert r.errors[0].extensions["code"] == "CONFLICT"
     assert await snapshot() == before
+
+
+LINK = (
+    "mutation($h: ID!, $v: Int!, $a: Decimal!) { recordIncomeLinkage(input: {householdId: $h, version: $v, "
+    "mechanism: DIVIDEND, year: 2023, amount: $a}) { incomeLinkage { amount } } }"
+)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        # what json.loads makes of the JSON number 0.10000000000000001: the float 0.1
+        pytest.param(0.10000000000000001, id="json-number-beyond-float"),
+        pytest.param(12.5, id="json-number-with-fraction"),
+    ],
+)
+async def test_a_decimal_sent_as_a_json_number_is_refused_not_rounded(mx, amount):  # type: ignore[no-untyped-def]
+    run, ids, snapshot, version = mx
+    before = await snapshot()
+    r = await run(LINK, h=str(ids["h11"]), v=await version("h11"), a=amount)
+    assert r.data is None and [e.extensions["code"] for e in r.errors] == ["BAD_USER_INPUT"]
+    assert "'$a'" in r.errors[0].message and "as a string" in r.errors[0].message
+    assert await snapshot() == before
+
+
+async def test_a_decimal_literal_is_read_from_its_text(mx):  # type: ignore[no-untyped-def]
+    """Typed in the document the number's text is exact: 12.5 is 12.50; 0.10000000000000001 has more
+    decimals than the fen and is refused naming the field (a float would have made it 0.10)."""
+    run, ids, snapshot, version = mx
+    q = (
+        "mutation($h: ID!, $v: Int!) { recordIncomeLinkage(input: {householdId: $h, version: $v, "
+        "mechanism: DIVIDEND, year: 2023, amount: %s}) { incomeLinkage { amount } } }"
+    )
+    before = await snapshot()
+    r = await run(q % "0.10000000000000001", h=str(ids["h11"]), v=await version("h11"))
+    assert r.data == {"recordIncomeLinkage": None}
+    assert [e.extensions for e in r.errors] == [{"code": "BAD_USER_INPUT", "field": "amount"}]
+    assert await snapshot() == before
+    r = await run(q % "12.5", h=str(ids["h11"]), v=await version("h11"))
+    assert r.errors is None and r.data == {"recordIncomeLinkage": {"incomeLinkage": {"amount": "12.50"}}}
