@@ -92,7 +92,7 @@ class Loaders:
     partner_funds: DataLoader[int, Any]
 
 
-def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) -> Loaders:  # type: ignore[type-arg]
+def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
     """Fresh loaders for one request: records through ``sm``; area aggregates (what partners may see)
     through ``agg``, the viewer's aggregate scope (``sm`` when omitted)."""
 
@@ -144,12 +144,12 @@ class Context:
     scope (``resolvers.access``), so no resolver can reach an unscoped session.
     """
 
-    sessionmaker: async_sessionmaker  # type: ignore[type-arg]
+    sessionmaker: SessionMaker
     settings: SettingsLike
     viewer: Viewer
     id_number_key: bytes = b""
     """HMAC key of ID numbers (``anju.auth.keys``); empty: ID numbers cannot be recorded."""
-    aggregate_sessionmaker: async_sessionmaker = field(init=False)  # type: ignore[type-arg]
+    aggregate_sessionmaker: SessionMaker = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
