@@ -513,7 +513,12 @@ async def households_at_risk(
         pc, ppc = r.pc, r.prev_pc
         rate = float((pc - ppc) / ppc) if ppc not in (None, 0) else None
         return RiskRow(
-            HouseholdRow.of(r), bool(r.below), bool(r.declined), round_yuan(pc), round_yuan(ppc) if ppc is not None else None, rate
+            HouseholdRow.of(r),
+            bool(r.below),
+            bool(r.declined),
+            round_yuan(pc),
+            round_yuan(ppc) if ppc is not None else None,
+            rate,
         )
 
     return await fetch_page(sm, base, H.id, args, kind="household", build=risk)

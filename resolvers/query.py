@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import re
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeAlias, TypeVar, Unpack
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, and_, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,10 +19,11 @@ from resolvers.paging import Page, PageArgs, make_page
 
 SessionMaker: TypeAlias = async_sessionmaker[AsyncSession]
 """How resolvers reach the database: each opens its own short session (STYLE §3)."""
-AnySelect: TypeAlias = Select[Unpack[tuple[Any, ...]]]
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 """A ``select()`` of any columns."""
-AnyRow: TypeAlias = Row[Unpack[tuple[Any, ...]]]
-"""A result row of any columns (attribute access by column name)."""
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+"""A result row of any columns: attribute access by column name (labels starting with ``_`` only through ``row._mapping``, as
+``Row`` keeps its own attributes there, e.g. ``_parent``)."""
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
 
@@ -228,7 +229,7 @@ async def pages_by_parents(
             lat = inner.lateral("c")
             q = select(pids.c.pid.label("_parent"), lat).select_from(pids.join(lat, true()))
             for r in await s.execute(q):
-                results.setdefault((r._parent, a), []).append(r)
+                results.setdefault((r._mapping["_parent"], a), []).append(r)
     all_parents = list({p for p, _ in keys})
     shared: dict[str, asyncio.Future[dict[K, int]]] = {}
 
@@ -241,5 +242,6 @@ async def pages_by_parents(
         return count
 
     return [
-        make_page(results.get((p, a), []), a, kind=kind, key=lambda r: r._mapping[key.key], count=counter(p)).map(build) for p, a in keys
+        make_page(results.get((p, a), []), a, kind=kind, key=lambda r: r._mapping[key.key], count=counter(p)).map(build)
+        for p, a in keys
     ]

@@ -15,13 +15,13 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import Field, dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, Self, Unpack
+from typing import Any, ClassVar, Self
 
 from sqlalchemy import Row
 
 import models as m
 
-ResultRow = Row[Unpack[tuple[Any, ...]]] | Mapping[str, Any]
+ResultRow = Row[*tuple[Any, ...]] | Mapping[str, Any]
 """A row as SQLAlchemy returns it: a ``Row`` (attribute access) or its ``RowMapping``."""
 
 

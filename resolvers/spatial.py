@@ -101,7 +101,7 @@ async def nearby_facilities_by_site_ids(
                 .order_by(site.c.id, near.c.distance_meters, near.c.id)
             )
             for row in await s.execute(q):
-                out.setdefault((row._site, r, kinds, first), []).append(
+                out.setdefault((row._mapping["_site"], r, kinds, first), []).append(
                     FacilityDistance(FacilityRow.of(row), float(row.distance_meters))
                 )
     return [out.get(k, []) for k in keys]
@@ -138,7 +138,7 @@ async def nearest_by_kind_by_site_ids(
         for kinds, sids in groups.items():
             rows = await s.execute(text(NEAREST_BY_KIND_SQL), {"kinds": [k.value for k in kinds], "ids": list(set(sids))})
             for r in rows:
-                out.setdefault((r._site, kinds), []).append((int(r.id), float(r.distance_meters)))
+                out.setdefault((r._mapping["_site"], kinds), []).append((int(r.id), float(r.distance_meters)))
     return [out.get((sid, kinds), []) for sid, kinds in keys]
 
 

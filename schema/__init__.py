@@ -39,7 +39,7 @@ class AnjuSchema(strawberry.Schema):
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
-        if getattr(result, "errors", None):
+        if result.errors:
             result.errors = [present(e) for e in result.errors]
             if self.hide_suggestions:
                 result.errors = [without_suggestion(e) for e in result.errors]

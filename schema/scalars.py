@@ -10,6 +10,7 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 __all__ = ["JSON", "SCALAR_MAP", "GeoJSON"]
 
@@ -47,7 +48,7 @@ def _parse_decimal(value: Any) -> Decimal:
         raise ValueError(f'Decimal must be written like "16000.00", got {text[:40]!r}') from None
 
 
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     dt.date: strawberry.scalar(
         name="Date", description="ISO-8601 calendar date, YYYY-MM-DD.", serialize=lambda d: d.isoformat(), parse_value=_parse_date
     ),
