@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Numeric, and_, func, literal, select, text
 from sqlalchemy.orm import aliased
@@ -32,6 +32,8 @@ from resolvers.rows import HouseholdRow
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
 ST = m.HouseholdEmploymentStatus
 CENT = Decimal("0.01")
+K = TypeVar("K", bound=Hashable)
+P = TypeVar("P", bound=Hashable)
 
 # Allow-listed scope fragments: (group_key text, household_id bigint, labor_force_count int) for :keys.
 # Area keys are code prefixes of one length (:plen; see area_code_prefix), so households are picked
@@ -147,8 +149,9 @@ def _mechanisms(raw: str) -> list[MechanismAmount]:
     ]
 
 
-def _group(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
-    by: dict[Any, list[Any]] = {}
+def _group(keys: Sequence[tuple[K, P]]) -> dict[P, list[K]]:
+    """Keys grouped by their parameter (one statement per distinct ``as_of`` or ``year``)."""
+    by: dict[P, list[K]] = {}
     for k, p in keys:
         by.setdefault(p, []).append(k)
     return by
@@ -172,22 +175,29 @@ def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], 
     return [("county", {}, sorted(ks)) if n == 6 else ("area", {"plen": n}, sorted(ks)) for n, ks in by_len.items()]
 
 
+def _channels(r: AnyRow) -> list[ChannelCount]:
+    """Per channel with employed persons: persons (column named as the channel's value) and their
+    households (``hh_`` + value), from a row of employment_coverage.sql."""
+    cols = r._mapping
+    return [ChannelCount(ch, int(cols[ch.value]), int(cols["hh_" + ch.value])) for ch in m.EmploymentChannel if cols[ch.value]]
+
+
 async def _grouped_rows(
     sm: SessionMaker,
     sql_name: str,
     scope: str,
-    keys: Sequence[tuple[str, Any]],
+    keys: Sequence[tuple[str, P]],
     param: str,
-) -> list[tuple[Any, Any]]:
+) -> list[tuple[P, AnyRow]]:
     """Rows of ``resolvers/sql/<sql_name>`` for (group key, parameter) pairs: one statement per distinct
-    parameter (``as_of`` or ``year``) and scope fragment; (parameter, row mapping) pairs."""
-    out: list[tuple[Any, Any]] = []
+    parameter (``as_of`` or ``year``) and scope fragment; (parameter, row) pairs."""
+    out: list[tuple[P, AnyRow]] = []
     async with sm() as s:
         for value, ks in _group(keys).items():
             for name, extra, group in _scoped(scope, ks):
                 params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group, param: value, **extra}
                 await _wide_scope_hints(s, name, extra)
-                out += [(value, r) for r in (await s.execute(_sql(sql_name, name), params)).mappings()]
+                out += [(value, r) for r in await s.execute(_sql(sql_name, name), params)]
     return out
 
 
@@ -197,18 +207,16 @@ async def _coverage(
     keys: Sequence[tuple[str, dt.date]],
 ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
     return {
-        (r["group_key"], as_of): EmploymentCoverage(
-            households=int(r["households"]),
-            households_with_labor_force=int(r["households_with_labor_force"]),
-            households_covered=int(r["households_covered"]),
-            zero_employment_households=int(r["zero_employment"]),
-            employed_persons=int(r["employed_persons"]),
-            stably_employed_persons=int(r["stably_employed_persons"]),
-            by_channel=[
-                ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value])) for ch in m.EmploymentChannel if r[ch.value]
-            ],
-            households_employed=int(r["households_employed"]),
-            households_stably_employed=int(r["households_stably_employed"]),
+        (r.group_key, as_of): EmploymentCoverage(
+            households=int(r.households),
+            households_with_labor_force=int(r.households_with_labor_force),
+            households_covered=int(r.households_covered),
+            zero_employment_households=int(r.zero_employment),
+            employed_persons=int(r.employed_persons),
+            stably_employed_persons=int(r.stably_employed_persons),
+            by_channel=_channels(r),
+            households_employed=int(r.households_employed),
+            households_stably_employed=int(r.households_stably_employed),
         )
         for as_of, r in await _grouped_rows(sm, "employment_coverage.sql", scope, keys, "as_of")
     }
@@ -245,10 +253,10 @@ async def _summary(
     keys: Sequence[tuple[str, int]],
 ) -> dict[tuple[str, int], IncomeLinkageSummary]:
     return {
-        (r["group_key"], year): IncomeLinkageSummary(
-            households_linked=int(r["households_linked"]),
-            total=round_yuan(Decimal(r["total"])),
-            by_mechanism=_mechanisms(r["by_mechanism"]),
+        (r.group_key, year): IncomeLinkageSummary(
+            households_linked=int(r.households_linked),
+            total=round_yuan(Decimal(r.total)),
+            by_mechanism=_mechanisms(r.by_mechanism),
         )
         for year, r in await _grouped_rows(sm, "income_linkage_summary.sql", scope, keys, "year")
     }
