@@ -50,6 +50,7 @@ from schema.permissions import NotPartner, PairedCountyForPartners, ReadsHouseho
 from schema.scalars import GeoJSON
 
 T = TypeVar("T")
+R = TypeVar("R")
 NULL_FOR_PARTNERS = allow(NotPartner, null_otherwise=True)
 """Counts per site or facility: null for partners, who get aggregates per paired county only."""
 Ctx = Info[Context, None]
@@ -115,7 +116,7 @@ class Connection(Generic[T]):
         return await self._count()
 
     @classmethod
-    def of(cls, page: Page[Any], make: Callable[[Any], T]) -> Connection[T]:
+    def of(cls, page: Page[R], make: Callable[[R], T]) -> Connection[T]:
         return cls(
             nodes=[make(r) for r in page.nodes],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
@@ -133,7 +134,7 @@ class AdminArea:
     level: AdminLevel
     parent_code: strawberry.Private[str | None]
     assistance_tier: AssistanceTier | None = strawberry.field(description="重点帮扶县 tier, for counties.")
-    _geometry: strawberry.Private[Any]
+    _geometry: strawberry.Private[str | None]
 
     geometry: GeoJSON | None = optional_geometry_field("_geometry", "Boundary MultiPolygon, where one is known.")
 
@@ -223,8 +224,8 @@ class RelocationSite:
     opened_on: dt.date | None
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
-    _location: strawberry.Private[Any]
-    _boundary: strawberry.Private[Any]
+    _location: strawberry.Private[str]
+    _boundary: strawberry.Private[str | None]
 
     location: GeoJSON = geometry_field("_location", "Point.")
 
@@ -341,8 +342,8 @@ class Facility:
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
-    _location: strawberry.Private[Any]
-    _footprint: strawberry.Private[Any]
+    _location: strawberry.Private[str]
+    _footprint: strawberry.Private[str | None]
 
     location: GeoJSON = geometry_field("_location", "Point.")
 
@@ -423,7 +424,7 @@ class Household:
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
     _origin_code: strawberry.Private[str | None]
-    _dwelling: strawberry.Private[Any]
+    _dwelling: strawberry.Private[str | None]
 
     dwelling: GeoJSON | None = optional_geometry_field("_dwelling", "Point of the dwelling.")
 
@@ -555,7 +556,7 @@ class Employment:
     stable: bool = strawberry.field(description="Stable employment (稳定就业): contract or ≥ 6 months a year.")
     _member_id: strawberry.Private[int]
     _facility_id: strawberry.Private[int | None]
-    _workplace: strawberry.Private[Any]
+    _workplace: strawberry.Private[str | None]
 
     workplace: GeoJSON | None = optional_geometry_field("_workplace", "Point of the workplace, if known.")
 
