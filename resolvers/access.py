@@ -29,16 +29,31 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import ARRAY, Text, bindparam, case, event, func, insert, null, select, text, true, type_coerce, update
+from sqlalchemy import (
+    ARRAY,
+    CursorResult,
+    Text,
+    bindparam,
+    case,
+    event,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 import models as m
 from resolvers.errors import InvalidInput, NotFound, OutOfScope
-from resolvers.query import area_code_prefix
+from resolvers.query import SessionMaker, area_code_prefix
 
 Role = m.ViewerRole
 DB_ROLES = {Role.COUNTY_OFFICER: "anju_officer", Role.PARTNER: "anju_partner"}
@@ -120,7 +135,7 @@ def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
     return (select(*(func.set_config(n, settings[n], true()) for n in names)),)
 
 
-def scoped_sessionmaker(sm: async_sessionmaker, viewer: Viewer, mode: str = RECORDS) -> async_sessionmaker:  # type: ignore[type-arg]
+def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:
     """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope (the statement is
     built here, once, not per transaction)."""
     scope = _scope_statement(viewer.settings(mode))
@@ -129,7 +144,8 @@ def scoped_sessionmaker(sm: async_sessionmaker, viewer: Viewer, mode: str = RECO
 
 def viewer_of(session: AsyncSession) -> Viewer | None:
     """The viewer a session was opened for (None for internal sessions: seed, CLI, tests)."""
-    return session.info.get("anju_viewer")  # type: ignore[no-any-return]
+    viewer = session.info.get("anju_viewer")
+    return viewer if isinstance(viewer, Viewer) else None
 
 
 # --------------------------------------------------------------------------- users
@@ -137,7 +153,7 @@ def viewer_of(session: AsyncSession) -> Viewer | None:
 U = m.AppUser
 
 
-async def viewer_by_name(sm: async_sessionmaker, name: str) -> Viewer | None:  # type: ignore[type-arg]
+async def viewer_by_name(sm: SessionMaker, name: str) -> Viewer | None:
     """The enabled user ``name`` as a Viewer (with the partner's paired counties), or None."""
     paired = (
         select(m.PartnerCounty.county_code)
@@ -156,10 +172,10 @@ async def viewer_by_name(sm: async_sessionmaker, name: str) -> Viewer | None:  #
 
 
 async def add_user(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     name: str,
     role: m.ViewerRole,
-    area_codes: Sequence[str] = (),  # type: ignore[type-arg]
+    area_codes: Sequence[str] = (),
     partner_id: int | None = None,
 ) -> int:
     """Create a user. County officers need area codes at county level or below (each must exist);
@@ -200,14 +216,14 @@ async def add_user(
         return int(user.id)
 
 
-async def set_disabled(sm: async_sessionmaker, name: str, disabled: bool) -> bool:  # type: ignore[type-arg]
+async def set_disabled(sm: SessionMaker, name: str, disabled: bool) -> bool:
     """Disable (every token of the user stops working at once) or enable a user; False when unknown."""
     async with sm() as s, s.begin():
-        done = await s.execute(update(U).where(U.name == name).values(disabled=disabled))
+        done = cast(CursorResult[Any], await s.execute(update(U).where(U.name == name).values(disabled=disabled)))  # UPDATE
         return bool(done.rowcount)
 
 
-async def list_users(sm: async_sessionmaker) -> list[dict[str, Any]]:  # type: ignore[type-arg]
+async def list_users(sm: SessionMaker) -> list[dict[str, Any]]:
     """Every user: name, role, area codes, partner id, disabled."""
     async with sm() as s:
         rows = await s.execute(select(U.name, U.role, U.area_codes, U.partner_id, U.disabled).order_by(U.name))
@@ -237,7 +253,7 @@ def hidden(column: Any) -> Any:
     return case((_pii_on(), column), else_=null())
 
 
-async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) -> None:
+async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) -> NoReturn:
     """After a scoped lookup found nothing: FORBIDDEN when the row exists outside the viewer's scope,
     NOT_FOUND when it does not exist at all."""
     exists = await s.scalar(text("SELECT anju_exists(:k, :id)"), {"k": kind, "id": key})

@@ -51,7 +51,8 @@ def from_wgs84(lng: float, lat: float, system: CoordSys) -> tuple[float, float]:
         return lng, lat
     g_lng, g_lat = ct.wgs84_to_gcj02(lng, lat)
     if system is CoordSys.BD09:
-        return tuple(ct.gcj02_to_bd09(g_lng, g_lat))  # type: ignore[return-value]
+        b_lng, b_lat = ct.gcj02_to_bd09(g_lng, g_lat)
+        return b_lng, b_lat
     return g_lng, g_lat
 
 

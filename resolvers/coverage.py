@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Numeric, and_, func, literal, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 
 import models as m
 from resolvers.households import active_on, household_select, zero_employment
 from resolvers.paging import Page, PageArgs
-from resolvers.query import Row, area_code_prefix, fetch_page, under_area
+from resolvers.query import AnyRow, SessionMaker, area_code_prefix, fetch_page, under_area
+from resolvers.rows import HouseholdRow
 
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
 ST = m.HouseholdEmploymentStatus
 CENT = Decimal("0.01")
+K = TypeVar("K", bound=Hashable)
+P = TypeVar("P", bound=Hashable)
 
 # Allow-listed scope fragments: (group_key text, household_id bigint, labor_force_count int) for :keys.
 # Area keys are code prefixes of one length (:plen; see area_code_prefix), so households are picked
@@ -56,7 +58,7 @@ def round_yuan(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelCount:
     """Distinct employed members whose active employments include ``channel``, and their households."""
 
@@ -65,7 +67,7 @@ class ChannelCount:
     households: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EmploymentCoverage:
     """API.md ``EmploymentCoverage``; ``coverage_rate`` = covered / with labor force, None if 0."""
 
@@ -86,7 +88,7 @@ class EmploymentCoverage:
         return self.households_covered / self.households_with_labor_force
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MechanismAmount:
     """Yuan of one linkage mechanism, and the households receiving it."""
 
@@ -95,7 +97,7 @@ class MechanismAmount:
     households: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IncomeLinkageSummary:
     """API.md ``IncomeLinkageSummary``: households with >= 1 linkage in the year, total yuan, by mechanism."""
 
@@ -104,7 +106,7 @@ class IncomeLinkageSummary:
     by_mechanism: list[MechanismAmount]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FacilityAmount:
     """Yuan a facility paid to the group's households in a year, and how many households."""
 
@@ -113,7 +115,7 @@ class FacilityAmount:
     households: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HouseholdEmployment:
     """One household's employment status on a date."""
 
@@ -126,7 +128,7 @@ class HouseholdEmployment:
         return self.has_labor_force and self.employed_count == 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkedIncome:
     """API.md ``LinkedIncome`` without the per-capita part: linkage yuan of the year, summed and by
     mechanism (``per_capita`` needs the household's size, which the caller already holds)."""
@@ -147,8 +149,9 @@ def _mechanisms(raw: str) -> list[MechanismAmount]:
     ]
 
 
-def _group(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
-    by: dict[Any, list[Any]] = {}
+def _group(keys: Sequence[tuple[K, P]]) -> dict[P, list[K]]:
+    """Keys grouped by their parameter (one statement per distinct ``as_of`` or ``year``)."""
+    by: dict[P, list[K]] = {}
     for k, p in keys:
         by.setdefault(p, []).append(k)
     return by
@@ -172,50 +175,55 @@ def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], 
     return [("county", {}, sorted(ks)) if n == 6 else ("area", {"plen": n}, sorted(ks)) for n, ks in by_len.items()]
 
 
+def _channels(r: AnyRow) -> list[ChannelCount]:
+    """Per channel with employed persons: persons (column named as the channel's value) and their
+    households (``hh_`` + value), from a row of employment_coverage.sql."""
+    cols = r._mapping
+    return [ChannelCount(ch, int(cols[ch.value]), int(cols["hh_" + ch.value])) for ch in m.EmploymentChannel if cols[ch.value]]
+
+
 async def _grouped_rows(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     sql_name: str,
-    scope: str,  # type: ignore[type-arg]
-    keys: Sequence[tuple[str, Any]],
+    scope: str,
+    keys: Sequence[tuple[str, P]],
     param: str,
-) -> list[tuple[Any, Any]]:
+) -> list[tuple[P, AnyRow]]:
     """Rows of ``resolvers/sql/<sql_name>`` for (group key, parameter) pairs: one statement per distinct
-    parameter (``as_of`` or ``year``) and scope fragment; (parameter, row mapping) pairs."""
-    out: list[tuple[Any, Any]] = []
+    parameter (``as_of`` or ``year``) and scope fragment; (parameter, row) pairs."""
+    out: list[tuple[P, AnyRow]] = []
     async with sm() as s:
         for value, ks in _group(keys).items():
             for name, extra, group in _scoped(scope, ks):
                 params: dict[str, Any] = {"keys": [int(k) for k in group] if name == "site" else group, param: value, **extra}
                 await _wide_scope_hints(s, name, extra)
-                out += [(value, r) for r in (await s.execute(_sql(sql_name, name), params)).mappings()]
+                out += [(value, r) for r in await s.execute(_sql(sql_name, name), params)]
     return out
 
 
 async def _coverage(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     scope: str,
-    keys: Sequence[tuple[str, dt.date]],  # type: ignore[type-arg]
+    keys: Sequence[tuple[str, dt.date]],
 ) -> dict[tuple[str, dt.date], EmploymentCoverage]:
     return {
-        (r["group_key"], as_of): EmploymentCoverage(
-            households=int(r["households"]),
-            households_with_labor_force=int(r["households_with_labor_force"]),
-            households_covered=int(r["households_covered"]),
-            zero_employment_households=int(r["zero_employment"]),
-            employed_persons=int(r["employed_persons"]),
-            stably_employed_persons=int(r["stably_employed_persons"]),
-            by_channel=[
-                ChannelCount(ch, int(r[ch.value]), int(r["hh_" + ch.value])) for ch in m.EmploymentChannel if r[ch.value]
-            ],
-            households_employed=int(r["households_employed"]),
-            households_stably_employed=int(r["households_stably_employed"]),
+        (r.group_key, as_of): EmploymentCoverage(
+            households=int(r.households),
+            households_with_labor_force=int(r.households_with_labor_force),
+            households_covered=int(r.households_covered),
+            zero_employment_households=int(r.zero_employment),
+            employed_persons=int(r.employed_persons),
+            stably_employed_persons=int(r.stably_employed_persons),
+            by_channel=_channels(r),
+            households_employed=int(r.households_employed),
+            households_stably_employed=int(r.households_stably_employed),
         )
         for as_of, r in await _grouped_rows(sm, "employment_coverage.sql", scope, keys, "as_of")
     }
 
 
 async def employment_coverage_by_site_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
 ) -> list[EmploymentCoverage]:
     """Batch: coverage of each (site id, as_of) over the households living at the site.
@@ -229,7 +237,7 @@ async def employment_coverage_by_site_ids(
 
 
 async def employment_coverage_by_area_codes(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[str, dt.date]],
 ) -> list[EmploymentCoverage]:
     """Batch: coverage of each (admin code, as_of) over every household whose admin code lies under the
@@ -240,22 +248,22 @@ async def employment_coverage_by_area_codes(
 
 
 async def _summary(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     scope: str,
-    keys: Sequence[tuple[str, int]],  # type: ignore[type-arg]
+    keys: Sequence[tuple[str, int]],
 ) -> dict[tuple[str, int], IncomeLinkageSummary]:
     return {
-        (r["group_key"], year): IncomeLinkageSummary(
-            households_linked=int(r["households_linked"]),
-            total=round_yuan(Decimal(r["total"])),
-            by_mechanism=_mechanisms(r["by_mechanism"]),
+        (r.group_key, year): IncomeLinkageSummary(
+            households_linked=int(r.households_linked),
+            total=round_yuan(Decimal(r.total)),
+            by_mechanism=_mechanisms(r.by_mechanism),
         )
         for year, r in await _grouped_rows(sm, "income_linkage_summary.sql", scope, keys, "year")
     }
 
 
 async def income_linkage_summary_by_site_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, int]],
 ) -> list[IncomeLinkageSummary]:
     """Batch: linkage summary of each (site id, year) over the site's households; yuan."""
@@ -264,7 +272,7 @@ async def income_linkage_summary_by_site_ids(
 
 
 async def income_linkage_summary_by_area_codes(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[str, int]],
 ) -> list[IncomeLinkageSummary]:
     """Batch: linkage summary of each (admin code, year) over every household under the area; yuan."""
@@ -282,11 +290,11 @@ def _one_group(scope: str, key: str) -> tuple[str, dict[str, Any]]:
 
 
 async def top_facilities(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     scope: str,
     key: str,
     year: int,
-    first: int | None,  # type: ignore[type-arg]
+    first: int | None,
 ) -> list[FacilityAmount]:
     """The ``first`` (every one when None) facilities paying the most linkage yuan to the group's
     households in ``year`` (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key =
@@ -304,7 +312,7 @@ async def top_facilities(
         return [FacilityAmount(int(r.facility_id), round_yuan(r.amount), int(r.households)) for r in rows]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkageCell:
     """One cell of a linkage breakdown: a mechanism (its value) or a facility (its id as text); ``key``
     None = the linkages without a facility. Yuan and distinct households."""
@@ -318,10 +326,10 @@ BREAKDOWN = {"mechanism": "CAST(l.mechanism AS text)", "facility": "CAST(l.facil
 
 
 async def linkage_cells(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     scope: str,
     key: str,
-    year: int,  # type: ignore[type-arg]
+    year: int,
     dimension: str,
 ) -> list[LinkageCell]:
     """Every cell of the group's linkages of ``year`` by ``dimension`` ("mechanism" or "facility"),
@@ -340,11 +348,11 @@ async def linkage_cells(
 
 
 async def households_outside(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     scope: str,
     key: str,
     year: int,
-    dimension: str,  # type: ignore[type-arg]
+    dimension: str,
     shown: Sequence[str],
 ) -> int:
     """Distinct households of the group with a linkage of ``year`` in a cell not in ``shown`` (the
@@ -360,7 +368,7 @@ async def households_outside(
 
 
 async def household_employment_by_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
 ) -> list[HouseholdEmployment]:
     """Batch: each (household id, as_of) → labor force present, members employed and stably employed
@@ -379,7 +387,7 @@ async def household_employment_by_ids(
 
 
 async def linked_income_by_household_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, int]],
 ) -> list[LinkedIncome]:
     """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism (one grouped
@@ -403,12 +411,12 @@ async def linked_income_by_household_ids(
 
 
 async def facility_employees(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
 ) -> list[tuple[int, int]]:
     """Batch: each (facility id, as_of) → (distinct members with an employment at the facility active on
     ``as_of``, their distinct households)."""
-    out: dict[tuple[int, dt.date], tuple[int, int]] = {}
+    out: dict[tuple[int | None, dt.date], tuple[int, int]] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
             q = (
@@ -421,9 +429,9 @@ async def facility_employees(
     return [out.get(k, (0, 0)) for k in keys]
 
 
-async def facility_linked_households(sm: async_sessionmaker, keys: Sequence[tuple[int, int]]) -> list[int]:  # type: ignore[type-arg]
+async def facility_linked_households(sm: SessionMaker, keys: Sequence[tuple[int, int]]) -> list[int]:
     """Batch: each (facility id, year) → distinct households with an income linkage to it in ``year``."""
-    out: dict[tuple[int, int], int] = {}
+    out: dict[tuple[int | None, int], int] = {}
     async with sm() as s:
         for year, ids in _group(keys).items():
             q = (
@@ -446,27 +454,27 @@ def _household_scope(area_code: str | None, site_id: int | None) -> list[Any]:
 
 
 async def zero_employment_households(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     args: PageArgs,
     *,
-    as_of: dt.date,  # type: ignore[type-arg]
+    as_of: dt.date,
     area_code: str | None = None,
     site_id: int | None = None,
-) -> Page[Row]:
+) -> Page[HouseholdRow]:
     """Households with labor force and no member employed on ``as_of`` (零就业家庭), by id.
 
     Raises:
         InvalidInput: malformed ``areaCode``.
     """
     q = household_select().where(zero_employment(as_of), *_household_scope(area_code, site_id))
-    return await fetch_page(sm, q, H.id, args, kind="household")
+    return await fetch_page(sm, q, H.id, args, kind="household", build=HouseholdRow.of)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RiskRow:
     """One household at risk: its row, the reasons and the per-capita incomes (yuan)."""
 
-    household: Row
+    household: HouseholdRow
     below_threshold: bool
     income_declined: bool
     per_capita_income: Decimal
@@ -475,11 +483,11 @@ class RiskRow:
 
 
 async def households_at_risk(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     args: PageArgs,
     *,
     year: int,
-    threshold: Decimal,  # type: ignore[type-arg]
+    threshold: Decimal,
     area_code: str | None = None,
     site_id: int | None = None,
 ) -> Page[RiskRow]:
@@ -508,13 +516,17 @@ async def households_at_risk(
         .join(HI, and_(HI.household_id == H.id, HI.year == year))
         .where(size > 0, below | declined, *_household_scope(area_code, site_id))
     )
-    page = await fetch_page(sm, base, H.id, args, kind="household")
 
-    def risk(r: Row) -> RiskRow:
-        pc, ppc = r.pop("pc"), r.pop("prev_pc")
+    def risk(r: AnyRow) -> RiskRow:
+        pc, ppc = r.pc, r.prev_pc
         rate = float((pc - ppc) / ppc) if ppc not in (None, 0) else None
         return RiskRow(
-            r, bool(r.pop("below")), bool(r.pop("declined")), round_yuan(pc), round_yuan(ppc) if ppc is not None else None, rate
+            HouseholdRow.of(r),
+            bool(r.below),
+            bool(r.declined),
+            round_yuan(pc),
+            round_yuan(ppc) if ppc is not None else None,
+            rate,
         )
 
-    return Page([risk(r) for r in page.nodes], page.has_next_page, page.end_cursor, page.count)
+    return await fetch_page(sm, base, H.id, args, kind="household", build=risk)

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import select
 
 import models as m
 from resolvers.geofilters import PlaceFilter
 from resolvers.paging import Page, PageArgs
-from resolvers.query import (
-    Row,
-    fetch_page,
-    geojson,
-    lists_by_keys,
-    rows_by_keys,
-)
+from resolvers.query import AnySelect, SessionMaker, fetch_page, geojson, lists_by_keys, rows_by_keys
+from resolvers.rows import FacilityRow
 
 KIND = "facility"
 F = m.Facility
@@ -31,7 +24,7 @@ class FacilityFilter(PlaceFilter):
     kinds: tuple[m.FacilityKind, ...] | None = None
 
 
-def facility_select() -> Select[Any]:
+def facility_select() -> AnySelect:
     """Every read of facilities starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), footprint (GeoJSON
@@ -52,7 +45,7 @@ def facility_select() -> Select[Any]:
     )
 
 
-async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+async def facilities_page(sm: SessionMaker, f: FacilityFilter | None, args: PageArgs) -> Page[FacilityRow]:
     """Facilities matching ``f`` (conditions ANDed; ``kinds`` is any-of), by id.
 
     Raises:
@@ -63,14 +56,14 @@ async def facilities_page(sm: async_sessionmaker, f: FacilityFilter | None, args
         q = q.where(*f.conditions(F.name, F.admin_code, F.location))
         if f.kinds is not None:
             q = q.where(F.kind.in_(f.kinds))
-    return await fetch_page(sm, q, F.id, args, kind=KIND)
+    return await fetch_page(sm, q, F.id, args, kind=KIND, build=FacilityRow.of)
 
 
-async def facilities_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+async def facilities_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[FacilityRow | None]:
     """Batch: facilities aligned with ``ids`` (None when missing)."""
-    return await rows_by_keys(sm, facility_select(), F.id, ids, key_name="id")
+    return await rows_by_keys(sm, facility_select(), F.id, ids, build=FacilityRow.of)
 
 
-async def facilities_by_site_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
+async def facilities_by_site_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[FacilityRow]]:
     """Batch: the facilities attached to each site (facility.site_id), by id."""
-    return await lists_by_keys(sm, facility_select(), F.site_id, ids, key_name="site_id", order=[F.id])
+    return await lists_by_keys(sm, facility_select(), F.site_id, ids, build=FacilityRow.of, order=[F.id])

@@ -74,7 +74,7 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
                 f"{field}: crs {str(name)[:60]!r} is not WGS84; send RFC 7946 lon/lat (EPSG:4326) without a crs member",
                 field=field,
             )
-    coords = value.get("coordinates")
+    coords: Any = value.get("coordinates")  # JSON: its shape is checked position by position below
     n = 0
     for pos in _positions(coords, _DEPTH[kind], field):  # fixed depth per type: no unbounded recursion
         n += 1

@@ -4,12 +4,13 @@ query-building place for each of these tables' reads."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Select, and_, exists, or_, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import BigInteger, ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 import models as m
 from resolvers.access import hidden, masked
@@ -17,17 +18,23 @@ from resolvers.errors import InvalidInput
 from resolvers.geofilters import SpatialFilter, area_condition
 from resolvers.paging import Page, PageArgs
 from resolvers.query import (
-    Row,
+    AnyRow,
+    AnySelect,
+    SessionMaker,
     fetch_page,
     geojson,
     lists_by_keys,
     pages_by_parents,
     rows_by_keys,
 )
+from resolvers.rows import EmploymentRow, HouseholdRow, IncomeLinkageRow, MemberRow
 from resolvers.sites import site_stats_by_ids
 
 KIND = "household"
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
+K = TypeVar("K", bound=Hashable)
+P = TypeVar("P", bound=Hashable)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class HouseholdFilter:
     as_of: dt.date | None = None
 
 
-def household_select() -> Select[Any]:
+def household_select() -> AnySelect:
     """Every read of households starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, code, admin_code, county_code, site_id, origin_admin_code, dwelling (GeoJSON Point
@@ -66,7 +73,7 @@ def household_select() -> Select[Any]:
     )
 
 
-def member_select() -> Select[Any]:
+def member_select() -> AnySelect:
     """Every read of members starts here. Row: id, household_id, name, gender, birth_year, relation,
     labor_force, skills, phone, id_number_last4. Names and phones come masked (张*, 138****5678) and
     the ID digits null unless the transaction may see personal data (``resolvers.access``);
@@ -85,13 +92,14 @@ def member_select() -> Select[Any]:
     )
 
 
-def employment_select() -> Select[Any]:
-    """Every read of employments starts here. Row: id, member_id, channel, facility_id, employer_name,
+def employment_select() -> AnySelect:
+    """Every read of employments starts here. Row: id, member_id, household_id, channel, facility_id, employer_name,
     workplace (GeoJSON Point text or None), outbound_region, start_on, end_on, monthly_wage (yuan
     Decimal), stable."""
     return select(
         E.id,
         E.member_id,
+        E.household_id,
         E.channel,
         E.facility_id,
         E.employer_name,
@@ -104,18 +112,18 @@ def employment_select() -> Select[Any]:
     )
 
 
-def income_linkage_select() -> Select[Any]:
+def income_linkage_select() -> AnySelect:
     """Every read of income linkages starts here. Row: id, household_id, facility_id, mechanism,
     year, amount (yuan Decimal)."""
     return select(L.id, L.household_id, L.facility_id, L.mechanism, L.year, L.amount)
 
 
-def active_on(as_of: dt.date) -> Any:
+def active_on(as_of: dt.date) -> ColumnElement[bool]:
     """API.md: an employment is active on D when start_on <= D and (end_on is null or end_on >= D)."""
     return and_(E.start_on <= as_of, or_(E.end_on.is_(None), E.end_on >= as_of))
 
 
-def _filtered(f: HouseholdFilter | None) -> Select[Any]:
+def _filtered(f: HouseholdFilter | None) -> AnySelect:
     q = household_select()
     if f is None:
         return q
@@ -133,7 +141,7 @@ def _filtered(f: HouseholdFilter | None) -> Select[Any]:
     return q
 
 
-def zero_employment(as_of: dt.date) -> Any:
+def zero_employment(as_of: dt.date) -> ColumnElement[bool]:
     """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md),
     read from the trigger-kept household_employment_status (one segment lookup per household)."""
     st = m.HouseholdEmploymentStatus
@@ -143,30 +151,30 @@ def zero_employment(as_of: dt.date) -> Any:
     )
 
 
-async def households_page(sm: async_sessionmaker, f: HouseholdFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+async def households_page(sm: SessionMaker, f: HouseholdFilter | None, args: PageArgs) -> Page[HouseholdRow]:
     """Households matching ``f`` (conditions ANDed), by id.
 
     Raises:
         InvalidInput: a malformed filter member (named in the message).
     """
-    return await fetch_page(sm, _filtered(f), H.id, args, kind=KIND)
+    return await fetch_page(sm, _filtered(f), H.id, args, kind=KIND, build=HouseholdRow.of)
 
 
-async def households_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+async def households_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[HouseholdRow | None]:
     """Batch: households aligned with ``ids`` (None when missing)."""
-    return await rows_by_keys(sm, household_select(), H.id, ids, key_name="id")
+    return await rows_by_keys(sm, household_select(), H.id, ids, build=HouseholdRow.of)
 
 
-async def _household_counts(sm: async_sessionmaker, site_ids: list[int]) -> dict[int, int]:  # type: ignore[type-arg]
+async def _household_counts(sm: SessionMaker, site_ids: list[int]) -> dict[int, int]:
     """totalCount of each site's households: the same grouped count as ``RelocationSite.householdCount``."""
     stats = await site_stats_by_ids(sm, site_ids)
     return {sid: st.household_count for sid, st in zip(site_ids, stats, strict=True)}
 
 
 async def household_pages_by_site_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, PageArgs]],
-) -> list[Page[Row]]:
+) -> list[Page[HouseholdRow]]:
     """Batch: for each (site id, page args), that page of the site's households, by id."""
     return await pages_by_parents(
         sm,
@@ -177,28 +185,29 @@ async def household_pages_by_site_ids(
         kind=KIND,
         parent_type=BigInteger,
         count_by_parents=lambda ps: _household_counts(sm, ps),
+        build=HouseholdRow.of,
     )
 
 
-async def members_by_household_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
+async def members_by_household_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[MemberRow]]:
     """Batch: each household's members, by member id."""
-    return await lists_by_keys(sm, member_select(), M.household_id, ids, key_name="household_id", order=[M.id])
+    return await lists_by_keys(sm, member_select(), M.household_id, ids, build=MemberRow.of, order=[M.id])
 
 
-async def members_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+async def members_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[MemberRow | None]:
     """Batch: members aligned with ``ids``."""
-    return await rows_by_keys(sm, member_select(), M.id, ids, key_name="id")
+    return await rows_by_keys(sm, member_select(), M.id, ids, build=MemberRow.of)
 
 
-async def employments_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+async def employments_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[EmploymentRow | None]:
     """Batch: employments aligned with ``ids`` (None when missing)."""
-    return await rows_by_keys(sm, employment_select(), E.id, ids, key_name="id")
+    return await rows_by_keys(sm, employment_select(), E.id, ids, build=EmploymentRow.of)
 
 
 async def employments_by_member_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date | None]],
-) -> list[list[Row]]:
+) -> list[list[EmploymentRow]]:
     """Batch: each (member id, as_of) → that member's employments active on ``as_of`` (all of them
     when ``as_of`` is None), by start_on then id. One query per distinct ``as_of``."""
     return await _by_key_and_param(
@@ -206,28 +215,28 @@ async def employments_by_member_ids(
         keys,
         lambda as_of: employment_select().where(active_on(as_of)) if as_of else employment_select(),
         E.member_id,
-        "member_id",
+        EmploymentRow.of,
         [E.start_on, E.id],
     )
 
 
 async def employments_by_household_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
-) -> list[list[Row]]:
+) -> list[list[EmploymentRow]]:
     """Batch: each (household id, as_of) → the active employments of all its members on ``as_of``
     (API.md ``Household.employments``), by member then start_on."""
 
-    def q(as_of: dt.date) -> Select[Any]:
-        return employment_select().add_columns(E.household_id).where(active_on(as_of))
+    def q(as_of: dt.date) -> AnySelect:
+        return employment_select().where(active_on(as_of))
 
-    return await _by_key_and_param(sm, keys, q, E.household_id, "household_id", [E.member_id, E.start_on, E.id])
+    return await _by_key_and_param(sm, keys, q, E.household_id, EmploymentRow.of, [E.member_id, E.start_on, E.id])
 
 
 async def income_linkages_by_household_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, int | None]],
-) -> list[list[Row]]:
+) -> list[list[IncomeLinkageRow]]:
     """Batch: each (household id, year) → its income linkages of that year (every year when None),
     by year then id."""
     return await _by_key_and_param(
@@ -235,37 +244,41 @@ async def income_linkages_by_household_ids(
         keys,
         lambda year: income_linkage_select().where(L.year == year) if year is not None else income_linkage_select(),
         L.household_id,
-        "household_id",
+        IncomeLinkageRow.of,
         [L.year, L.id],
     )
 
 
 async def net_incomes_by_household_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, int]],
-) -> list[Any]:
+) -> list[Decimal | None]:
     """Batch: each (household id, year) → surveyed net income (yuan Decimal) or None when not surveyed."""
+
+    def net_income(r: AnyRow) -> Decimal:
+        return Decimal(r.net_income)
+
     lists = await _by_key_and_param(
-        sm, keys, lambda year: select(HI.household_id, HI.net_income).where(HI.year == year), HI.household_id, "household_id", []
+        sm, keys, lambda year: select(HI.household_id, HI.net_income).where(HI.year == year), HI.household_id, net_income, []
     )
-    return [lst[0]["net_income"] if lst else None for lst in lists]
+    return [lst[0] if lst else None for lst in lists]
 
 
 async def _by_key_and_param(
-    sm: async_sessionmaker,
-    keys: Sequence[tuple[Any, Any]],
-    make: Any,  # type: ignore[type-arg]
-    key_col: Any,
-    key_name: str,
+    sm: SessionMaker,
+    keys: Sequence[tuple[K, P]],
+    make: Callable[[P], AnySelect],
+    key_col: InstrumentedAttribute[Any],
+    build: Callable[[AnyRow], R],
     order: Sequence[Any],
-) -> list[list[Row]]:
+) -> list[list[R]]:
     """Group (key, param) pairs by param and run one batched list query per distinct param."""
-    by_param: dict[Any, list[Any]] = {}
+    by_param: dict[P, list[K]] = {}
     for k, p in keys:
         by_param.setdefault(p, []).append(k)
-    out: dict[tuple[Any, Any], list[Row]] = {}
+    out: dict[tuple[K, P], list[R]] = {}
     for p, ks in by_param.items():
-        lists = await lists_by_keys(sm, make(p), key_col, ks, key_name=key_name, order=order)
+        lists = await lists_by_keys(sm, make(p), key_col, ks, build=build, order=order)
         for k, lst in zip(ks, lists, strict=True):
             out[(k, p)] = lst
     return [out[(k, p)] for k, p in keys]

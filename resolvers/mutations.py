@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypeVar, cast, overload
 
 import phonenumbers
 from geoalchemy2.shape import from_shape
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 from stdnum.cn import ric
 
@@ -43,7 +44,7 @@ from resolvers.errors import (
     sqlstate,
 )
 from resolvers.geometry import parse_geometry
-from resolvers.query import check_date, check_text_arg, check_year
+from resolvers.query import SessionMaker, check_date, check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
@@ -53,6 +54,15 @@ EMPLOYER_REQUIRED = {
     m.EmploymentChannel.PUBLIC_WELFARE_POST,
 }
 FACILITY_REQUIRED = {m.EmploymentChannel.WORKSHOP}
+T = TypeVar("T")
+
+
+@overload
+def check_money(value: Decimal, field: str, *, required: Literal[True] = ...) -> Decimal: ...
+
+
+@overload
+def check_money(value: Decimal | None, field: str, *, required: bool = ...) -> Decimal | None: ...
 
 
 def check_money(value: Decimal | None, field: str, *, required: bool = True) -> Decimal | None:
@@ -110,7 +120,7 @@ async def _member_household(s: AsyncSession, member_id: int, field: str = "membe
     hid = await s.scalar(select(m.Member.household_id).where(m.Member.id == member_id))
     if hid is None:
         await check_write_scope(s, "member", member_id, field)
-    return int(hid)
+    return hid
 
 
 async def _facility_exists(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:
@@ -118,22 +128,28 @@ async def _facility_exists(s: AsyncSession, facility_id: int | None, field: str 
         raise NotFound(f"{field}: facility {facility_id} does not exist", field=field)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Written:
-    """What a mutation wrote: the record's id (or None), its household and the household's new version."""
+    """What a mutation wrote: its household and the household's new version."""
 
-    record_id: int | None
     household_id: int
     version: int
 
 
-async def in_transaction(sm: async_sessionmaker, work: Any) -> Any:  # type: ignore[type-arg]
+@dataclass(frozen=True, slots=True)
+class WrittenRecord(Written):
+    """A mutation that wrote one record (employment, income linkage, member): also the record's id."""
+
+    record_id: int
+
+
+async def in_transaction(sm: SessionMaker, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """``await work(session)`` in one transaction (the change, the household's version and the audit
     row commit together or not at all); database rule violations become InvalidInput (a row outside
     the viewer's scope OutOfScope, a second ID number Duplicate), never SQL text."""
     try:
         async with sm() as s, s.begin():
-            return await work(s)  # type: ignore[no-any-return]
+            return await work(s)
     except StaleDataError:  # an ORM flush found the household's version_id_col changed
         raise StaleVersion(
             "version: another edit changed the household first; reload it and apply your change again", field="version"
@@ -172,10 +188,10 @@ def _dates(start_on: dt.date, end_on: dt.date | None) -> None:
 
 
 async def record_employment(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     member_id: int,
-    version: int,  # type: ignore[type-arg]
+    version: int,
     channel: m.EmploymentChannel,
     start_on: dt.date,
     stable: bool,
@@ -186,7 +202,7 @@ async def record_employment(
     outbound_region: str | None = None,
     monthly_wage: Decimal | None = None,
     max_vertices: int = 10_000,
-) -> Written:
+) -> WrittenRecord:
     """Record a member's employment spell (就业).
 
     Rules: endOn >= startOn; monthlyWage yuan >= 0 with <= 2 decimals; WORKSHOP needs facilityId;
@@ -209,7 +225,7 @@ async def record_employment(
         parse_geometry(workplace, "workplace", allowed=("Point",), max_vertices=max_vertices) if workplace is not None else None
     )
 
-    async def work(s: AsyncSession) -> Written:
+    async def work(s: AsyncSession) -> WrittenRecord:
         hid = await _member_household(s, member_id)
         await _facility_exists(s, facility_id)
         new_version = await claim_household(s, hid, version, field="memberId")
@@ -229,18 +245,18 @@ async def record_employment(
         s.add(e)
         await s.flush()
         await audit(s, "recordEmployment", "employment", e.id, None, await row_json(s, "employment", {"id": e.id}))
-        return Written(e.id, hid, new_version)
+        return WrittenRecord(household_id=hid, version=new_version, record_id=e.id)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 async def end_employment(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     employment_id: int,
-    version: int,  # type: ignore[type-arg]
+    version: int,
     end_on: dt.date,
-) -> Written:
+) -> WrittenRecord:
     """Set the end date of an open employment spell.
 
     Raises:
@@ -248,7 +264,7 @@ async def end_employment(
         the spell already ended — end dates are not overwritten).
     """
 
-    async def work(s: AsyncSession) -> Written:
+    async def work(s: AsyncSession) -> WrittenRecord:
         row = (
             await s.execute(
                 select(m.Employment.start_on, m.Employment.end_on, m.Member.household_id)
@@ -265,32 +281,35 @@ async def end_employment(
             raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
         new_version = await claim_household(s, row.household_id, version, field="employmentId")
         before = await row_json(s, "employment", {"id": employment_id})
-        ended = await s.execute(
-            update(m.Employment)
-            .where(m.Employment.id == employment_id, m.Employment.end_on.is_(None))
-            .values(end_on=end_on)
-            .execution_options(synchronize_session=False)
+        ended = cast(
+            CursorResult[Any],  # an UPDATE's result
+            await s.execute(
+                update(m.Employment)
+                .where(m.Employment.id == employment_id, m.Employment.end_on.is_(None))
+                .values(end_on=end_on)
+                .execution_options(synchronize_session=False)
+            ),
         )
         if ended.rowcount != 1:  # ended by someone else since we read it: not overwritten
             raise StaleVersion(f"endOn: employment {employment_id} was ended meanwhile", field="endOn")
         await audit(
             s, "endEmployment", "employment", employment_id, before, await row_json(s, "employment", {"id": employment_id})
         )
-        return Written(employment_id, row.household_id, new_version)
+        return WrittenRecord(household_id=row.household_id, version=new_version, record_id=employment_id)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 async def record_income_linkage(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     household_id: int,
-    version: int,  # type: ignore[type-arg]
+    version: int,
     mechanism: m.LinkageMechanism,
     year: int,
     amount: Decimal,
     facility_id: int | None = None,
-) -> Written:
+) -> WrittenRecord:
     """Record an income linkage (利益联结): yuan a household draws in ``year`` through ``mechanism``.
 
     Raises:
@@ -299,7 +318,7 @@ async def record_income_linkage(
     check_year(year)
     value = check_money(amount, "amount")
 
-    async def work(s: AsyncSession) -> Written:
+    async def work(s: AsyncSession) -> WrittenRecord:
         await _facility_exists(s, facility_id)
         new_version = await claim_household(s, household_id, version)
         link = m.IncomeLinkage(household_id=household_id, facility_id=facility_id, mechanism=mechanism, year=year, amount=value)
@@ -308,17 +327,17 @@ async def record_income_linkage(
         await audit(
             s, "recordIncomeLinkage", "income_linkage", link.id, None, await row_json(s, "income_linkage", {"id": link.id})
         )
-        return Written(link.id, household_id, new_version)
+        return WrittenRecord(household_id=household_id, version=new_version, record_id=link.id)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 async def record_household_income(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     household_id: int,
     version: int,
-    year: int,  # type: ignore[type-arg]
+    year: int,
     net_income: Decimal,
 ) -> Written:
     """Record (or correct) a household's surveyed net income of ``year`` (家庭纯收入), yuan.
@@ -343,16 +362,16 @@ async def record_household_income(
             before,
             await row_json(s, "household_income", key),
         )
-        return Written(None, household_id, new_version)
+        return Written(household_id=household_id, version=new_version)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 async def set_monitoring_status(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     household_id: int,
-    version: int,  # type: ignore[type-arg]
+    version: int,
     category: m.MonitoringCategory | None,
     risk_eliminated: bool | None,
 ) -> Written:
@@ -379,9 +398,9 @@ async def set_monitoring_status(
         await audit(
             s, "setMonitoringStatus", "household", household_id, before, await row_json(s, "household", {"id": household_id})
         )
-        return Written(household_id, household_id, new_version)
+        return Written(household_id=household_id, version=new_version)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[str, str]:
@@ -438,7 +457,7 @@ def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     return out
 
 
-async def add_member(sm: async_sessionmaker, *, household_id: int, version: int, **values: Any) -> Written:  # type: ignore[type-arg]
+async def add_member(sm: SessionMaker, *, household_id: int, version: int, **values: Any) -> WrittenRecord:
     """Add a member (家庭成员) to a household: name, gender, birth_year, relation, labor_force, skills.
 
     Raises:
@@ -446,18 +465,18 @@ async def add_member(sm: async_sessionmaker, *, household_id: int, version: int,
     """
     fields = _member_fields(values, creating=True)
 
-    async def work(s: AsyncSession) -> Written:
+    async def work(s: AsyncSession) -> WrittenRecord:
         new_version = await claim_household(s, household_id, version)
         member = m.Member(household_id=household_id, skills=fields.pop("skills", []), **fields)
         s.add(member)
         await s.flush()
         await audit(s, "addMember", "member", member.id, None, await row_json(s, "member", {"id": member.id}))
-        return Written(member.id, household_id, new_version)
+        return WrittenRecord(household_id=household_id, version=new_version, record_id=member.id)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
-async def update_member(sm: async_sessionmaker, *, member_id: int, version: int, **values: Any) -> Written:  # type: ignore[type-arg]
+async def update_member(sm: SessionMaker, *, member_id: int, version: int, **values: Any) -> WrittenRecord:
     """Change a member's given fields (others stay as they are).
 
     Raises:
@@ -467,7 +486,7 @@ async def update_member(sm: async_sessionmaker, *, member_id: int, version: int,
     if not fields:
         raise InvalidInput("input: nothing to change", field="input")
 
-    async def work(s: AsyncSession) -> Written:
+    async def work(s: AsyncSession) -> WrittenRecord:
         hid = await _member_household(s, member_id)
         new_version = await claim_household(s, hid, version, field="memberId")
         before = await row_json(s, "member", {"id": member_id})
@@ -475,6 +494,6 @@ async def update_member(sm: async_sessionmaker, *, member_id: int, version: int,
             update(m.Member).where(m.Member.id == member_id).values(**fields).execution_options(synchronize_session=False)
         )
         await audit(s, "updateMember", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
-        return Written(member_id, hid, new_version)
+        return WrittenRecord(household_id=hid, version=new_version, record_id=member_id)
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from resolvers.errors import InvalidInput
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class Page(Generic[T]):
     has_next_page: bool
     end_cursor: str | None
     count: Callable[[], Awaitable[int]] = field(repr=False)
+
+    def map(self, fn: Callable[[T], U]) -> Page[U]:
+        """The same page with ``fn`` applied to every node."""
+        return Page([fn(x) for x in self.nodes], self.has_next_page, self.end_cursor, self.count)
 
 
 def encode_cursor(kind: str, key: str | int) -> str:

@@ -9,27 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers.access import audit, row_json
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.mutations import check_money, check_text, in_transaction
 from resolvers.paging import Page, PageArgs
-from resolvers.query import Row, area_code_prefix, check_year, fetch_page, lists_by_keys, rows_by_keys
+from resolvers.query import AnySelect, SessionMaker, area_code_prefix, check_year, fetch_page, lists_by_keys, rows_by_keys
+from resolvers.rows import AuditRow, PartnerRow, ProjectRow, YearFundsRow
 
 P, PC, PR, AL = m.CooperationPartner, m.PartnerCounty, m.CooperationProject, m.AuditLog
 
 
-def partner_select() -> Select[Any]:
+def partner_select() -> AnySelect:
     """Row: id, name, region, kind."""
     return select(P.id, P.name, P.region, P.kind)
 
 
-def project_select() -> Select[Any]:
+def project_select() -> AnySelect:
     """Row: id, partner_id, name, county_code, facility_id, site_id, year, funds (yuan), households_benefited,
     self_raised_share (0..1)."""
     return select(
@@ -46,41 +46,46 @@ def project_select() -> Select[Any]:
     )
 
 
-async def partners_page(sm: async_sessionmaker, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+async def partners_page(sm: SessionMaker, args: PageArgs) -> Page[PartnerRow]:
     """The partners the viewer may see, by id."""
-    return await fetch_page(sm, partner_select(), P.id, args, kind="cooperation_partner")
+    return await fetch_page(sm, partner_select(), P.id, args, kind="cooperation_partner", build=PartnerRow.of)
 
 
-async def partners_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
-    return await rows_by_keys(sm, partner_select(), P.id, ids, key_name="id")
+async def partners_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[PartnerRow | None]:
+    """Batch: partners aligned with ``ids`` (None when missing or not the viewer's to see)."""
+    return await rows_by_keys(sm, partner_select(), P.id, ids, build=PartnerRow.of)
 
 
-async def paired_counties_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[str]]:  # type: ignore[type-arg]
+async def paired_counties_by_partner_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[str]]:
     """Batch: each partner's paired county codes, by code."""
-    lists = await lists_by_keys(
-        sm, select(PC.partner_id, PC.county_code), PC.partner_id, ids, key_name="partner_id", order=[PC.county_code]
+    return await lists_by_keys(
+        sm,
+        select(PC.partner_id, PC.county_code),
+        PC.partner_id,
+        ids,
+        build=lambda r: str(r.county_code),
+        order=[PC.county_code],
     )
-    return [[r["county_code"] for r in lst] for lst in lists]
 
 
 async def projects_by_partner_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, int | None]],
-) -> list[list[Row]]:
+) -> list[list[ProjectRow]]:
     """Batch: each (partner id, year or None) → its projects of that year (all years when None), by year, id."""
-    out: dict[tuple[int, int | None], list[Row]] = {}
+    out: dict[tuple[int, int | None], list[ProjectRow]] = {}
     by_year: dict[int | None, list[int]] = {}
     for pid, year in keys:
         by_year.setdefault(year, []).append(pid)
     for year, pids in by_year.items():
         q = project_select() if year is None else project_select().where(PR.year == year)
-        lists = await lists_by_keys(sm, q, PR.partner_id, pids, key_name="partner_id", order=[PR.year, PR.id])
+        lists = await lists_by_keys(sm, q, PR.partner_id, pids, build=ProjectRow.of, order=[PR.year, PR.id])
         for pid, lst in zip(pids, lists, strict=True):
             out[(pid, year)] = lst
     return [out[k] for k in keys]
 
 
-async def funds_by_year_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[Row]]:  # type: ignore[type-arg]
+async def funds_by_year_by_partner_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[YearFundsRow]]:
     """Batch: each partner's project funds per year: rows (partner_id, year, funds yuan, projects,
     households_benefited), by year; one grouped statement."""
     q = select(
@@ -90,17 +95,17 @@ async def funds_by_year_by_partner_ids(sm: async_sessionmaker, ids: Sequence[int
         func.count().label("projects"),
         func.coalesce(func.sum(PR.households_benefited), 0).label("households_benefited"),
     ).group_by(PR.partner_id, PR.year)
-    return await lists_by_keys(sm, q, PR.partner_id, ids, key_name="partner_id", order=[PR.year])
+    return await lists_by_keys(sm, q, PR.partner_id, ids, build=YearFundsRow.of, order=[PR.year])
 
 
 # --------------------------------------------------------------------------- admin writes
 
 
 async def record_partner(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     name: str,
-    region: str | None,  # type: ignore[type-arg]
+    region: str | None,
     kind: m.PartnerKind,
 ) -> int:
     """Create a cooperation partner. Raises InvalidInput (name empty, too long or taken)."""
@@ -116,7 +121,7 @@ async def record_partner(
         )
         return pid
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 async def _county(s: AsyncSession, code: str, field: str) -> str:
@@ -134,7 +139,7 @@ async def _partner(s: AsyncSession, partner_id: int, field: str = "partnerId") -
         raise NotFound(f"{field}: no cooperation partner {partner_id}", field=field)
 
 
-async def pair_county(sm: async_sessionmaker, *, partner_id: int, county_code: str, paired: bool) -> None:  # type: ignore[type-arg]
+async def pair_county(sm: SessionMaker, *, partner_id: int, county_code: str, paired: bool) -> None:
     """Pair (``paired``) or unpair a partner and a county. Idempotent: pairing twice writes nothing new.
 
     Raises:
@@ -168,12 +173,12 @@ SHARE_STEP = Decimal("0.001")  # cooperation_project.self_raised_share numeric(4
 
 
 async def record_project(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     *,
     partner_id: int,
     name: str,
     county_code: str,
-    year: int,  # type: ignore[type-arg]
+    year: int,
     funds: Decimal,
     households_benefited: int | None = None,
     facility_id: int | None = None,
@@ -207,10 +212,14 @@ async def record_project(
             raise InvalidInput(
                 f"countyCode: {county_code} is not paired with partner {partner_id}; pair it first", field="countyCode"
             )
-        for field, model, key in (("facilityId", m.Facility, facility_id), ("siteId", m.RelocationSite, site_id)):
+        places: tuple[tuple[str, type[m.Facility] | type[m.RelocationSite], int | None], ...] = (
+            ("facilityId", m.Facility, facility_id),
+            ("siteId", m.RelocationSite, site_id),
+        )
+        for field, model, key in places:
             if key is None:
                 continue
-            code = await s.scalar(select(model.admin_code).where(model.id == key))  # type: ignore[attr-defined]
+            code = await s.scalar(select(model.admin_code).where(model.id == key))
             if code is None:
                 raise NotFound(f"{field}: no such record {key}", field=field)
             if not code.startswith(county_code):
@@ -239,28 +248,28 @@ async def record_project(
         )
         return pid
 
-    return await in_transaction(sm, work)  # type: ignore[no-any-return]
+    return await in_transaction(sm, work)
 
 
 # --------------------------------------------------------------------------- audit log
 
 
-def audit_select() -> Select[Any]:
+def audit_select() -> AnySelect:
     """Row: id, at (timestamptz), user_name, role, action, entity, entity_id, before, after (JSON or None)."""
     return select(AL.id, AL.at, AL.user_name, AL.role, AL.action, AL.entity, AL.entity_id, AL.before, AL.after)
 
 
 async def audit_page(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     args: PageArgs,
     *,
-    entity: str | None,  # type: ignore[type-arg]
+    entity: str | None,
     entity_id: str | None,
-) -> Page[Row]:
+) -> Page[AuditRow]:
     """Audit rows, oldest first (by id), optionally of one entity kind and record."""
     q = audit_select()
     if entity is not None:
         q = q.where(AL.entity == entity)
     if entity_id is not None:
         q = q.where(AL.entity_id == entity_id)
-    return await fetch_page(sm, q, AL.id, args, kind="audit_log")
+    return await fetch_page(sm, q, AL.id, args, kind="audit_log", build=AuditRow.of)

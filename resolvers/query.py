@@ -6,18 +6,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, null, select, true
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, and_, bindparam, case, func, null, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from resolvers.errors import InvalidInput
 from resolvers.paging import Page, PageArgs, make_page
 
-Row = dict[str, Any]
+SessionMaker: TypeAlias = async_sessionmaker[AsyncSession]
+"""How resolvers reach the database: each opens its own short session (STYLE §3)."""
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+"""A ``select()`` of any columns."""
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+"""A result row of any columns: attribute access by column name (labels starting with ``_`` only through ``row._mapping``, as
+``Row`` keeps its own attributes there, e.g. ``_parent``)."""
 K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
 
 _CODE = re.compile(r"^[0-9]{6}([0-9]{3}([0-9]{3})?)?$")
 MAX_ID = 2**63 - 1
@@ -62,11 +70,11 @@ def area_code_prefix(code: str, field: str = "areaCode") -> str:
     return code
 
 
-def under_area(col: ColumnElement[str], code: str, field: str = "areaCode") -> ColumnElement[bool]:
+def under_area(col: SQLColumnExpression[str], code: str, field: str = "areaCode") -> ColumnElement[bool]:
     """SQL predicate: ``col`` (an admin code) is the area ``code`` or lies below it (with the indexed
     ``county_code`` of the same table as a first cut where the table has one)."""
     prefix = area_code_prefix(code, field)
-    cond = col.like(prefix + "%")
+    cond: ColumnElement[bool] = col.like(prefix + "%")
     table = getattr(col, "table", None)
     if table is not None and "county_code" in table.c and len(prefix) >= 6:
         cond = and_(table.c.county_code == prefix[:6], cond)
@@ -129,89 +137,90 @@ def geojson(col: Any, *, polygon: bool = False) -> ColumnElement[str]:
 
 
 async def fetch_page(
-    sm: async_sessionmaker,
-    base: Select[Any],
-    key: ColumnElement[Any],
-    args: PageArgs,  # type: ignore[type-arg]
+    sm: SessionMaker,
+    base: AnySelect,
+    key: InstrumentedAttribute[Any],
+    args: PageArgs,
     *,
     kind: str,
-) -> Page[Row]:
+    build: Callable[[AnyRow], R],
+) -> Page[R]:
     """One keyset page of ``base`` ordered by the unique ``key`` column.
 
     Returns:
-        Page of row dicts; ``count()`` runs ``count(*)`` over ``base`` only when called.
+        Page of ``build(row)``; ``count()`` runs ``count(*)`` over ``base`` only when called.
     """
     q = base.order_by(key).limit(args.limit + 1)
     if args.after_key is not None:
         q = q.where(key > args.after_key)
     async with sm() as s:
-        rows = [dict(r) for r in (await s.execute(q)).mappings()]
+        rows = (await s.execute(q)).all()
 
     async def count() -> int:
         async with sm() as s:
             return int(await s.scalar(select(func.count()).select_from(base.order_by(None).subquery())) or 0)
 
-    name = key.key if hasattr(key, "key") else "id"
-    return make_page(rows, args, kind=kind, key=lambda r: r[name], count=count)
+    return make_page(rows, args, kind=kind, key=lambda r: r._mapping[key.key], count=count).map(build)
 
 
 async def rows_by_keys(
-    sm: async_sessionmaker,
-    base: Select[Any],
-    key: ColumnElement[Any],  # type: ignore[type-arg]
+    sm: SessionMaker,
+    base: AnySelect,
+    key: InstrumentedAttribute[K],
     keys: Sequence[K],
     *,
-    key_name: str,
-) -> list[Row | None]:
-    """Batch load: one ``key = ANY(:keys)`` query; results aligned with ``keys`` (None when missing)."""
+    build: Callable[[AnyRow], R],
+) -> list[R | None]:
+    """Batch load: one ``key = ANY(:keys)`` query; ``build(row)`` aligned with ``keys`` (None when missing)."""
     if not keys:
         return []
     async with sm() as s:
-        rows = (await s.execute(base.where(key.in_(list(set(keys)))))).mappings()
-        found = {r[key_name]: dict(r) for r in rows}
+        rows = await s.execute(base.where(key.in_(list(set(keys)))))
+        found = {r._mapping[key.key]: build(r) for r in rows}
     return [found.get(k) for k in keys]
 
 
 async def lists_by_keys(
-    sm: async_sessionmaker,
-    base: Select[Any],
-    key: ColumnElement[Any],  # type: ignore[type-arg]
+    sm: SessionMaker,
+    base: AnySelect,
+    key: InstrumentedAttribute[Any],
     keys: Sequence[K],
     *,
-    key_name: str,
+    build: Callable[[AnyRow], R],
     order: Sequence[Any] = (),
-) -> list[list[Row]]:
+) -> list[list[R]]:
     """Batch load of one-to-many lists: one query; ``[]`` for keys without rows."""
     if not keys:
         return []
     async with sm() as s:
-        rows = (await s.execute(base.where(key.in_(list(set(keys)))).order_by(*order))).mappings()
-        out: dict[Any, list[Row]] = {}
+        rows = await s.execute(base.where(key.in_(list(set(keys)))).order_by(*order))
+        out: dict[Any, list[R]] = {}
         for r in rows:
-            out.setdefault(r[key_name], []).append(dict(r))
+            out.setdefault(r._mapping[key.key], []).append(build(r))
     return [out.get(k, []) for k in keys]
 
 
 async def pages_by_parents(
-    sm: async_sessionmaker,
-    base: Select[Any],
-    parent: ColumnElement[Any],  # type: ignore[type-arg]
-    key: ColumnElement[Any],
-    keys: Sequence[tuple[Any, PageArgs]],
+    sm: SessionMaker,
+    base: AnySelect,
+    parent: InstrumentedAttribute[Any],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[tuple[K, PageArgs]],
     *,
     kind: str,
     parent_type: Any,
-    count_by_parents: Callable[[list[Any]], Any],
-) -> list[Page[Row]]:
+    count_by_parents: Callable[[list[K]], Awaitable[dict[K, int]]],
+    build: Callable[[AnyRow], R],
+) -> list[Page[R]]:
     """Pages of a child list for many parents: one LATERAL query per distinct (first, after).
 
     ``count_by_parents(parents)`` is an awaitable returning ``{parent: count}`` (one grouped
     query), evaluated only when a ``totalCount`` is asked for.
     """
-    by_args: dict[PageArgs, list[Any]] = {}
+    by_args: dict[PageArgs, list[K]] = {}
     for p, a in keys:
         by_args.setdefault(a, []).append(p)
-    results: dict[tuple[Any, PageArgs], list[Row]] = {}
+    results: dict[tuple[Any, PageArgs], list[AnyRow]] = {}
     async with sm() as s:
         for a, parents in by_args.items():
             ids = bindparam("pids", list(set(parents)), type_=ARRAY(parent_type))
@@ -221,14 +230,12 @@ async def pages_by_parents(
                 inner = inner.where(key > a.after_key)
             lat = inner.lateral("c")
             q = select(pids.c.pid.label("_parent"), lat).select_from(pids.join(lat, true()))
-            rows = (await s.execute(q)).mappings()
-            for r in rows:
-                d = dict(r)
-                results.setdefault((d.pop("_parent"), a), []).append(d)
+            for r in await s.execute(q):
+                results.setdefault((r._mapping["_parent"], a), []).append(r)
     all_parents = list({p for p, _ in keys})
-    shared: dict[str, asyncio.Future[dict[Any, int]]] = {}
+    shared: dict[str, asyncio.Future[dict[K, int]]] = {}
 
-    def counter(p: Any) -> Callable[[], Any]:
+    def counter(p: K) -> Callable[[], Awaitable[int]]:
         async def count() -> int:
             if "t" not in shared:  # one grouped count query for every parent, on first use
                 shared["t"] = asyncio.ensure_future(count_by_parents(all_parents))
@@ -236,5 +243,7 @@ async def pages_by_parents(
 
         return count
 
-    name = key.key
-    return [make_page(results.get((p, a), []), a, kind=kind, key=lambda r: r[name], count=counter(p)) for p, a in keys]
+    return [
+        make_page(results.get((p, a), []), a, kind=kind, key=lambda r: r._mapping[key.key], count=counter(p)).map(build)
+        for p, a in keys
+    ]

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import func, select
 
 import models as m
 from resolvers.geofilters import PlaceFilter
 from resolvers.paging import Page, PageArgs
-from resolvers.query import (
-    Row,
-    fetch_page,
-    geojson,
-    lists_by_keys,
-    rows_by_keys,
-)
+from resolvers.query import AnySelect, SessionMaker, fetch_page, geojson, lists_by_keys, rows_by_keys
+from resolvers.rows import SiteRow
 
 KIND = "relocation_site"
 S = m.RelocationSite
@@ -30,7 +23,7 @@ class SiteFilter(PlaceFilter):
     """``SiteFilter`` of API.md: name, nameContains, areaCode and the spatial members."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SiteStats:
     """Counts derived from rows: households whose ``site_id`` is the site, and their members."""
 
@@ -38,7 +31,7 @@ class SiteStats:
     population: int
 
 
-def site_select() -> Select[Any]:
+def site_select() -> AnySelect:
     """Every read of relocation sites starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), boundary (GeoJSON
@@ -57,26 +50,26 @@ def site_select() -> Select[Any]:
     )
 
 
-def _filtered(f: SiteFilter | None) -> Select[Any]:
+def _filtered(f: SiteFilter | None) -> AnySelect:
     q = site_select()
     return q if f is None else q.where(*f.conditions(S.name, S.admin_code, S.location))
 
 
-async def sites_page(sm: async_sessionmaker, f: SiteFilter | None, args: PageArgs) -> Page[Row]:  # type: ignore[type-arg]
+async def sites_page(sm: SessionMaker, f: SiteFilter | None, args: PageArgs) -> Page[SiteRow]:
     """Sites matching ``f`` (conditions ANDed), by id.
 
     Raises:
         InvalidInput: a malformed filter member (named in the message).
     """
-    return await fetch_page(sm, _filtered(f), S.id, args, kind=KIND)
+    return await fetch_page(sm, _filtered(f), S.id, args, kind=KIND, build=SiteRow.of)
 
 
-async def sites_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[Row | None]:  # type: ignore[type-arg]
+async def sites_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[SiteRow | None]:
     """Batch: sites aligned with ``ids`` (None when missing)."""
-    return await rows_by_keys(sm, site_select(), S.id, ids, key_name="id")
+    return await rows_by_keys(sm, site_select(), S.id, ids, build=SiteRow.of)
 
 
-async def site_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[SiteStats]:  # type: ignore[type-arg]
+async def site_stats_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[SiteStats]:
     """Batch: household count and population (members) per site, one grouped query.
 
     Source: household.site_id and household.member_count (kept from member rows by a trigger).
@@ -94,8 +87,8 @@ async def site_stats_by_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[
     return [found.get(i, SiteStats(0, 0)) for i in ids]
 
 
-async def origin_codes_by_site_ids(sm: async_sessionmaker, ids: Sequence[int]) -> list[list[str]]:  # type: ignore[type-arg]
+async def origin_codes_by_site_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[str]]:
     """Batch: the admin codes each site's households came from (site_origin), by code."""
-    q = select(m.SiteOrigin.site_id, m.SiteOrigin.origin_admin_code)
-    rows = await lists_by_keys(sm, q, m.SiteOrigin.site_id, ids, key_name="site_id", order=[m.SiteOrigin.origin_admin_code])
-    return [[r["origin_admin_code"] for r in lst] for lst in rows]
+    SO = m.SiteOrigin
+    q = select(SO.site_id, SO.origin_admin_code)
+    return await lists_by_keys(sm, q, SO.site_id, ids, build=lambda r: str(r.origin_admin_code), order=[SO.origin_admin_code])

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, Text, cast, func, literal, null, select, text, true
+from sqlalchemy import ColumnElement, Text, cast, func, literal, null, select, text, true
 from sqlalchemy.dialects.postgresql import JSON
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import models as m
 from resolvers.errors import InvalidInput
@@ -24,7 +23,8 @@ from resolvers.facilities import facility_select
 from resolvers.geofilters import BBox, area_condition, bbox_condition, geog, point_param
 from resolvers.households import household_select, zero_employment
 from resolvers.paging import Page, PageArgs
-from resolvers.query import Row, fetch_page, geojson
+from resolvers.query import AnySelect, SessionMaker, fetch_page, geojson
+from resolvers.rows import FacilityRow, HouseholdRow
 
 F, H, S, A = m.Facility, m.Household, m.RelocationSite, m.AdminArea
 MAX_COMMUTE_METERS = 50_000.0
@@ -35,18 +35,18 @@ cost grows with the distance."""
 # --------------------------------------------------------------------------- proximity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FacilityDistance:
     """A facility row and its geodesic distance in metres."""
 
-    facility: Row
+    facility: FacilityRow
     distance_meters: float
 
 
 async def nearest_facilities(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     point: BaseGeometry,
-    kinds: Sequence[m.FacilityKind] | None,  # type: ignore[type-arg]
+    kinds: Sequence[m.FacilityKind] | None,
     k: int,
 ) -> list[FacilityDistance]:
     """The ``k`` facilities nearest to ``point`` by geodesic distance (WGS84 ellipsoid), ties by id.
@@ -73,12 +73,11 @@ async def nearest_facilities(
         .limit(k)
     )
     async with sm() as s:
-        rows = [dict(r) for r in (await s.execute(q)).mappings()]
-    return [FacilityDistance(r, float(r.pop("distance_meters"))) for r in rows]
+        return [FacilityDistance(FacilityRow.of(r), float(r.distance_meters)) for r in await s.execute(q)]
 
 
 async def nearby_facilities_by_site_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int]],
 ) -> list[list[FacilityDistance]]:
     """Batch: for each (site id, radius in metres, kinds, first) the ``first`` nearest facilities within
@@ -92,7 +91,7 @@ async def nearby_facilities_by_site_ids(
         for (r, kinds, first), sids in groups.items():
             site = select(S.id, S.location).where(S.id.in_(list(set(sids)))).subquery("s")
             dist = func.ST_Distance(geog(F.location), geog(site.c.location)).label("distance_meters")
-            conds = [func.ST_DWithin(geog(F.location), geog(site.c.location), r)]
+            conds: list[ColumnElement[bool]] = [func.ST_DWithin(geog(F.location), geog(site.c.location), r)]
             if kinds:
                 conds.append(F.kind.in_(list(kinds)))
             near = facility_select().add_columns(dist).where(*conds).order_by(dist, F.id).limit(first).lateral("n")
@@ -101,10 +100,10 @@ async def nearby_facilities_by_site_ids(
                 .select_from(site.join(near, true()))
                 .order_by(site.c.id, near.c.distance_meters, near.c.id)
             )
-            for row in (await s.execute(q)).mappings():
-                d = dict(row)
-                sid = d.pop("_site")
-                out.setdefault((sid, r, kinds, first), []).append(FacilityDistance(d, float(d.pop("distance_meters"))))
+            for row in await s.execute(q):
+                out.setdefault((row._mapping["_site"], r, kinds, first), []).append(
+                    FacilityDistance(FacilityRow.of(row), float(row.distance_meters))
+                )
     return [out.get(k, []) for k in keys]
 
 
@@ -126,7 +125,7 @@ ORDER BY s.id, kk.kind
 
 
 async def nearest_by_kind_by_site_ids(
-    sm: async_sessionmaker,  # type: ignore[type-arg]
+    sm: SessionMaker,
     keys: Sequence[tuple[int, tuple[m.FacilityKind, ...]]],
 ) -> list[list[tuple[int, float]]]:
     """Batch: for each (site id, kinds) the nearest facility of each kind that exists, as
@@ -138,20 +137,20 @@ async def nearest_by_kind_by_site_ids(
     async with sm() as s:
         for kinds, sids in groups.items():
             rows = await s.execute(text(NEAREST_BY_KIND_SQL), {"kinds": [k.value for k in kinds], "ids": list(set(sids))})
-            for r in rows.mappings():
-                out.setdefault((r["_site"], kinds), []).append((int(r["id"]), float(r["distance_meters"])))
+            for r in rows:
+                out.setdefault((r._mapping["_site"], kinds), []).append((int(r.id), float(r.distance_meters)))
     return [out.get((sid, kinds), []) for sid, kinds in keys]
 
 
 async def households_beyond(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     args: PageArgs,
     *,
-    distance_meters: float,  # type: ignore[type-arg]
+    distance_meters: float,
     kinds: Sequence[m.FacilityKind],
     site_id: int | None = None,
     area_code: str | None = None,
-) -> Page[Row]:
+) -> Page[HouseholdRow]:
     """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of
     ``kinds`` — "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id.
     Households without a dwelling point (NULL or empty) are not listed: their location is unknown.
@@ -178,7 +177,7 @@ async def households_beyond(
         q = q.where(H.site_id == site_id)
     if area_code is not None:
         q = q.where(area_condition(H.admin_code, H.dwelling, area_code, "areaCode"))
-    return await fetch_page(sm, q, H.id, args, kind="household")
+    return await fetch_page(sm, q, H.id, args, kind="household", build=HouseholdRow.of)
 
 
 # --------------------------------------------------------------------------- map layers
@@ -196,7 +195,7 @@ class LayerFilter:
     kinds: tuple[m.FacilityKind, ...] | None = None
 
 
-def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_counts: bool = True) -> tuple[Select[Any], Any]:
+def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_counts: bool = True) -> tuple[AnySelect, Any]:
     """(select of id + geom + display properties, geometry column) for a layer. No personal data:
     households expose id, site id, size and the zero-employment flag only. Enum values are shown as in
     GraphQL (``TRAINING_BASE``). Sites carry their household count (of the households the viewer may
@@ -256,11 +255,11 @@ def _pixel_degrees(zoom: int) -> float:
 
 
 async def feature_collection(
-    sm: async_sessionmaker,
+    sm: SessionMaker,
     layer: str,
     *,
     bbox: BBox | None,
-    zoom: int | None,  # type: ignore[type-arg]
+    zoom: int | None,
     f: LayerFilter | None,
     limit: int,
     max_limit: int,
@@ -305,7 +304,7 @@ async def feature_collection(
         rows = grouped.subquery()
     else:
         rows = src.order_by(text("id")).limit(limit).subquery()
-    g = rows.c.geom
+    g: ColumnElement[Any] = rows.c.geom
     if layer in ("admin_areas",) and zoom is not None:
         # Simplification keeps each polygon valid but may nest a MultiPolygon's parts: repair, keep polygons.
         g = func.ST_CollectionExtract(func.ST_MakeValid(func.ST_SimplifyPreserveTopology(g, _pixel_degrees(zoom))), 3)
@@ -367,7 +366,7 @@ def check_tile(layer: str, z: int, x: int, y: int) -> None:
         raise InvalidInput(f"x/y: {x}/{y} outside 0..{2**z - 1} at zoom {z}", field="xy")
 
 
-async def tile(sm: async_sessionmaker, layer: str, z: int, x: int, y: int, *, max_features: int) -> bytes:  # type: ignore[type-arg]
+async def tile(sm: SessionMaker, layer: str, z: int, x: int, y: int, *, max_features: int) -> bytes:
     """A Mapbox Vector Tile of ``layer`` (layer name = the MapLayer name in lower case), built by
     ``ST_AsMVT`` over ``ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y), 4096, 256)``;
     empty bytes when the tile holds nothing. Raises InvalidInput (see ``check_tile``)."""

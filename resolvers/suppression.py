@@ -52,7 +52,7 @@ def shown_cells(items: Sequence[T], households: Callable[[T], int], k: int | Non
     return [x for i, x in enumerate(items) if i not in hidden], bool(hidden)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShownCoverage:
     """``EmploymentCoverage`` as shown: cells may be None, channels left out; ``suppressed`` when so."""
 
@@ -99,7 +99,7 @@ async def shown_linkage_cells(
     hidden = {i for i, c in enumerate(cells) if c.key is None or c.households < k}
     while hidden:
         shown = [i for i in range(len(cells)) if i not in hidden]
-        outside = await households_outside([cells[i].key for i in shown])  # type: ignore[misc]
+        outside = await households_outside([key for i in shown if (key := cells[i].key) is not None])  # None keys are hidden
         if outside >= k or not shown:
             break
         hidden.add(min(shown, key=lambda i: (cells[i].households, -i)))

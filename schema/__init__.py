@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -40,7 +40,7 @@ class AnjuSchema(strawberry.Schema):
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
-        if getattr(result, "errors", None):
+        if result.errors:
             result.errors = [present(e) for e in result.errors]
             if self.hide_suggestions:
                 result.errors = [without_suggestion(e) for e in result.errors]
@@ -54,7 +54,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
     # The limiters' validation rules are built once, so ValidationCache (keyed by document and rules)
     # hits for repeated documents instead of revalidating every request.
     # Each limit's rule tags its own errors (code and limit name), so no message text is read.
-    rules = [
+    rules: list[type[ASTValidationRule]] = [
         *(limit_rule(r, "maxDepth") for r in QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules),
         *(limit_rule(r, "maxAliases") for r in MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules),
     ]

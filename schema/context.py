@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.dataloader import DataLoader
 
+import models as m
 from resolvers import admin_areas, coverage, facilities, households, partners, sites, spatial
 from resolvers.access import AGGREGATES, RECORDS, Role, Viewer, scoped_sessionmaker
-from resolvers.query import check_date
+from resolvers.paging import Page, PageArgs
+from resolvers.query import SessionMaker, check_date
+from resolvers.rows import (
+    AdminAreaRow,
+    EmploymentRow,
+    FacilityRow,
+    HouseholdRow,
+    IncomeLinkageRow,
+    MemberRow,
+    PartnerRow,
+    ProjectRow,
+    SiteRow,
+    YearFundsRow,
+)
 
 
 class PagingLimits(Protocol):
@@ -56,82 +69,96 @@ class SettingsLike(Protocol):
     def features(self) -> FeatureLimits: ...
 
 
+B = TypeVar("B")
+"""What a batch function returns for one key."""
+K = TypeVar("K", bound=Hashable)
+
+
+def _loader(fn: Callable[[SessionMaker, list[K]], Awaitable[Sequence[B]]], sm: SessionMaker) -> DataLoader[K, B]:
+    """A DataLoader over ``fn(sm, keys)``: one call (one query per distinct parameter) per batch."""
+
+    async def load(keys: list[K]) -> Sequence[B]:
+        return await fn(sm, keys)
+
+    return DataLoader(load_fn=load)
+
+
+PageKey = tuple[K, PageArgs]
+"""(parent key, page args): one page of a parent's child list."""
+
+
 @dataclass
 class Loaders:
     """One DataLoader per batch function; each runs one query per batch (per distinct parameter)."""
 
-    admin_area: DataLoader[str, Any]
-    site: DataLoader[int, Any]
-    site_stats: DataLoader[int, Any]
-    site_origin_codes: DataLoader[int, Any]
-    site_facilities: DataLoader[int, Any]
-    site_household_pages: DataLoader[Any, Any]
-    facility: DataLoader[int, Any]
-    household: DataLoader[int, Any]
-    members: DataLoader[int, Any]
-    member: DataLoader[int, Any]
-    member_employments: DataLoader[Any, Any]
-    employment: DataLoader[int, Any]
-    household_employments: DataLoader[Any, Any]
-    income_linkages: DataLoader[Any, Any]
-    net_income: DataLoader[Any, Any]
-    children_pages: DataLoader[Any, Any]
-    site_coverage: DataLoader[Any, Any]
-    area_coverage: DataLoader[Any, Any]
-    site_linkage_summary: DataLoader[Any, Any]
-    area_linkage_summary: DataLoader[Any, Any]
-    household_employment: DataLoader[Any, Any]
-    linked_income: DataLoader[Any, Any]
-    facility_employees: DataLoader[Any, Any]
-    facility_linked_households: DataLoader[Any, Any]
-    nearby_facilities: DataLoader[Any, Any]
-    nearest_by_kind: DataLoader[Any, Any]
-    partner: DataLoader[int, Any]
-    paired_counties: DataLoader[int, Any]
-    partner_projects: DataLoader[Any, Any]
-    partner_funds: DataLoader[int, Any]
+    admin_area: DataLoader[str, AdminAreaRow | None]
+    site: DataLoader[int, SiteRow | None]
+    site_stats: DataLoader[int, sites.SiteStats]
+    site_origin_codes: DataLoader[int, list[str]]
+    site_facilities: DataLoader[int, list[FacilityRow]]
+    site_household_pages: DataLoader[PageKey[int], Page[HouseholdRow]]
+    facility: DataLoader[int, FacilityRow | None]
+    household: DataLoader[int, HouseholdRow | None]
+    members: DataLoader[int, list[MemberRow]]
+    member: DataLoader[int, MemberRow | None]
+    member_employments: DataLoader[tuple[int, dt.date | None], list[EmploymentRow]]
+    employment: DataLoader[int, EmploymentRow | None]
+    household_employments: DataLoader[tuple[int, dt.date], list[EmploymentRow]]
+    income_linkages: DataLoader[tuple[int, int | None], list[IncomeLinkageRow]]
+    net_income: DataLoader[tuple[int, int], Decimal | None]
+    children_pages: DataLoader[PageKey[str], Page[AdminAreaRow]]
+    site_coverage: DataLoader[tuple[int, dt.date], coverage.EmploymentCoverage]
+    area_coverage: DataLoader[tuple[str, dt.date], coverage.EmploymentCoverage]
+    site_linkage_summary: DataLoader[tuple[int, int], coverage.IncomeLinkageSummary]
+    area_linkage_summary: DataLoader[tuple[str, int], coverage.IncomeLinkageSummary]
+    household_employment: DataLoader[tuple[int, dt.date], coverage.HouseholdEmployment]
+    linked_income: DataLoader[tuple[int, int], coverage.LinkedIncome]
+    facility_employees: DataLoader[tuple[int, dt.date], tuple[int, int]]
+    facility_linked_households: DataLoader[tuple[int, int], int]
+    nearby_facilities: DataLoader[tuple[int, float, tuple[m.FacilityKind, ...] | None, int], list[spatial.FacilityDistance]]
+    nearest_by_kind: DataLoader[tuple[int, tuple[m.FacilityKind, ...]], list[tuple[int, float]]]
+    partner: DataLoader[int, PartnerRow | None]
+    paired_counties: DataLoader[int, list[str]]
+    partner_projects: DataLoader[tuple[int, int | None], list[ProjectRow]]
+    partner_funds: DataLoader[int, list[YearFundsRow]]
 
 
-def make_loaders(sm: async_sessionmaker, agg: async_sessionmaker | None = None) -> Loaders:  # type: ignore[type-arg]
+def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
     """Fresh loaders for one request: records through ``sm``; area aggregates (what partners may see)
     through ``agg``, the viewer's aggregate scope (``sm`` when omitted)."""
-
-    def dl(fn: Any, via: Any = sm) -> DataLoader[Any, Any]:
-        return DataLoader(load_fn=partial(fn, via))
-
     agg = agg or sm
 
     return Loaders(
-        admin_area=dl(admin_areas.admin_areas_by_codes),
-        site=dl(sites.sites_by_ids),
-        site_stats=dl(sites.site_stats_by_ids),
-        site_origin_codes=dl(sites.origin_codes_by_site_ids),
-        site_facilities=dl(facilities.facilities_by_site_ids),
-        site_household_pages=dl(households.household_pages_by_site_ids),
-        facility=dl(facilities.facilities_by_ids),
-        household=dl(households.households_by_ids),
-        members=dl(households.members_by_household_ids),
-        member=dl(households.members_by_ids),
-        member_employments=dl(households.employments_by_member_ids),
-        employment=dl(households.employments_by_ids),
-        household_employments=dl(households.employments_by_household_ids),
-        income_linkages=dl(households.income_linkages_by_household_ids),
-        net_income=dl(households.net_incomes_by_household_ids),
-        children_pages=dl(admin_areas.children_pages),
-        site_coverage=dl(coverage.employment_coverage_by_site_ids),
-        area_coverage=dl(coverage.employment_coverage_by_area_codes, agg),
-        site_linkage_summary=dl(coverage.income_linkage_summary_by_site_ids),
-        area_linkage_summary=dl(coverage.income_linkage_summary_by_area_codes, agg),
-        household_employment=dl(coverage.household_employment_by_ids),
-        linked_income=dl(coverage.linked_income_by_household_ids),
-        facility_employees=dl(coverage.facility_employees),
-        facility_linked_households=dl(coverage.facility_linked_households),
-        nearby_facilities=dl(spatial.nearby_facilities_by_site_ids),
-        nearest_by_kind=dl(spatial.nearest_by_kind_by_site_ids),
-        partner=dl(partners.partners_by_ids),
-        paired_counties=dl(partners.paired_counties_by_partner_ids),
-        partner_projects=dl(partners.projects_by_partner_ids),
-        partner_funds=dl(partners.funds_by_year_by_partner_ids),
+        admin_area=_loader(admin_areas.admin_areas_by_codes, sm),
+        site=_loader(sites.sites_by_ids, sm),
+        site_stats=_loader(sites.site_stats_by_ids, sm),
+        site_origin_codes=_loader(sites.origin_codes_by_site_ids, sm),
+        site_facilities=_loader(facilities.facilities_by_site_ids, sm),
+        site_household_pages=_loader(households.household_pages_by_site_ids, sm),
+        facility=_loader(facilities.facilities_by_ids, sm),
+        household=_loader(households.households_by_ids, sm),
+        members=_loader(households.members_by_household_ids, sm),
+        member=_loader(households.members_by_ids, sm),
+        member_employments=_loader(households.employments_by_member_ids, sm),
+        employment=_loader(households.employments_by_ids, sm),
+        household_employments=_loader(households.employments_by_household_ids, sm),
+        income_linkages=_loader(households.income_linkages_by_household_ids, sm),
+        net_income=_loader(households.net_incomes_by_household_ids, sm),
+        children_pages=_loader(admin_areas.children_pages, sm),
+        site_coverage=_loader(coverage.employment_coverage_by_site_ids, sm),
+        area_coverage=_loader(coverage.employment_coverage_by_area_codes, agg),
+        site_linkage_summary=_loader(coverage.income_linkage_summary_by_site_ids, sm),
+        area_linkage_summary=_loader(coverage.income_linkage_summary_by_area_codes, agg),
+        household_employment=_loader(coverage.household_employment_by_ids, sm),
+        linked_income=_loader(coverage.linked_income_by_household_ids, sm),
+        facility_employees=_loader(coverage.facility_employees, sm),
+        facility_linked_households=_loader(coverage.facility_linked_households, sm),
+        nearby_facilities=_loader(spatial.nearby_facilities_by_site_ids, sm),
+        nearest_by_kind=_loader(spatial.nearest_by_kind_by_site_ids, sm),
+        partner=_loader(partners.partners_by_ids, sm),
+        paired_counties=_loader(partners.paired_counties_by_partner_ids, sm),
+        partner_projects=_loader(partners.projects_by_partner_ids, sm),
+        partner_funds=_loader(partners.funds_by_year_by_partner_ids, sm),
     )
 
 
@@ -144,12 +171,12 @@ class Context:
     scope (``resolvers.access``), so no resolver can reach an unscoped session.
     """
 
-    sessionmaker: async_sessionmaker  # type: ignore[type-arg]
+    sessionmaker: SessionMaker
     settings: SettingsLike
     viewer: Viewer
     id_number_key: bytes = b""
     """HMAC key of ID numbers (``anju.auth.keys``); empty: ID numbers cannot be recorded."""
-    aggregate_sessionmaker: async_sessionmaker = field(init=False)  # type: ignore[type-arg]
+    aggregate_sessionmaker: SessionMaker = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -28,7 +29,6 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
-    ValidationRule,
     VariableNode,
     get_named_type,
 )
@@ -199,7 +199,7 @@ class CostLimiter(SchemaExtension):
         yield
 
 
-def limit_rule(rule: type[ValidationRule], limit: str, code: str = "QUERY_TOO_COMPLEX") -> type[ValidationRule]:
+def limit_rule(rule: type[ASTValidationRule], limit: str, code: str = "QUERY_TOO_COMPLEX") -> type[ASTValidationRule]:
     """``rule`` (a validation rule of a strawberry limiter or graphql-core) whose every error carries
     ``extensions.code`` = ``code`` and names the limit: ``{"code": …, "limit": limit}`` and the message
     prefixed ``"<limit>: "`` for QUERY_TOO_COMPLEX. The rule that refused the document says which limit

@@ -21,7 +21,7 @@ from schema.enums import EmploymentChannel, Gender, LinkageMechanism, Monitoring
 from schema.partners import PartnerMutation
 from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, Member
+from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, found
 
 WRITES = allow(WritesHouseholds)
 """Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
@@ -142,7 +142,17 @@ def _fresh(info: Ctx) -> None:
 async def _household(info: Ctx, w: Written) -> Household:
     _fresh(info)
     row = await info.context.loaders.household.load(w.household_id)
-    return Household.from_row(row)
+    return Household.from_row(found(row, "household", w.household_id))
+
+
+async def _employment(info: Ctx, employment_id: int) -> Employment:
+    row = await info.context.loaders.employment.load(employment_id)
+    return Employment.from_row(found(row, "employment", employment_id))
+
+
+async def _member(info: Ctx, member_id: int) -> Member:
+    row = await info.context.loaders.member.load(member_id)
+    return Member.from_row(found(row, "member", member_id))
 
 
 def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
@@ -168,18 +178,14 @@ class Mutation(PartnerMutation):
             monthly_wage=input.monthly_wage,
         )
         household = await _household(info, w)
-        return EmploymentPayload(
-            employment=Employment.from_row(await info.context.loaders.employment.load(w.record_id)), household=household
-        )
+        return EmploymentPayload(employment=await _employment(info, w.record_id), household=household)
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.", extensions=WRITES)
     async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload | None:
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
-        return EmploymentPayload(
-            employment=Employment.from_row(await info.context.loaders.employment.load(eid)), household=household
-        )
+        return EmploymentPayload(employment=await _employment(info, eid), household=household)
 
     @strawberry.mutation(description="Record an income linkage of a household.", extensions=WRITES)
     async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload | None:
@@ -195,7 +201,7 @@ class Mutation(PartnerMutation):
         household = await _household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, input.year))
         return IncomeLinkagePayload(
-            income_linkage=IncomeLinkage.from_row(next(r for r in rows if r["id"] == w.record_id)), household=household
+            income_linkage=IncomeLinkage.from_row(next(r for r in rows if r.id == w.record_id)), household=household
         )
 
     @strawberry.mutation(
@@ -240,7 +246,7 @@ class Mutation(PartnerMutation):
             this_year=info.context.today().year,
         )
         household = await _household(info, w)
-        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)), household=household)
+        return MemberPayload(member=await _member(info, w.record_id), household=household)
 
     @strawberry.mutation(description="Change a member's given fields.", extensions=WRITES)
     async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload | None:
@@ -258,4 +264,4 @@ class Mutation(PartnerMutation):
             **values,
         )
         household = await _household(info, w)
-        return MemberPayload(member=Member.from_row(await info.context.loaders.member.load(w.record_id)), household=household)
+        return MemberPayload(member=await _member(info, w.record_id), household=household)

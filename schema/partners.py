@@ -17,10 +17,11 @@ import strawberry
 
 from resolvers import partners
 from resolvers.query import check_text_arg, check_year, parse_id, require_id
+from resolvers.rows import AuditRow, PartnerRow, ProjectRow, YearFundsRow
 from schema.enums import PartnerKind, ViewerRole
 from schema.permissions import IsAdmin, PartnerRecords, allow
 from schema.scalars import JSON
-from schema.types import AdminArea, Connection, Ctx, Facility, RelocationSite, _area, _facility, _site, connection_args
+from schema.types import AdminArea, Connection, Ctx, Facility, RelocationSite, _area, _facility, _site, connection_args, found
 
 
 @strawberry.type(description="A project a cooperation partner (co-)funds in a paired county.")
@@ -38,17 +39,17 @@ class CooperationProject:
     _site_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> CooperationProject:
+    def from_row(cls, r: ProjectRow) -> CooperationProject:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            name=r["name"],
-            year=r["year"],
-            funds=r["funds"],
-            households_benefited=r["households_benefited"],
-            self_raised_share=r["self_raised_share"],
-            _county_code=r["county_code"],
-            _facility_id=r["facility_id"],
-            _site_id=r["site_id"],
+            id=strawberry.ID(str(r.id)),
+            name=r.name,
+            year=r.year,
+            funds=r.funds,
+            households_benefited=r.households_benefited,
+            self_raised_share=r.self_raised_share,
+            _county_code=r.county_code,
+            _facility_id=r.facility_id,
+            _site_id=r.site_id,
         )
 
     @strawberry.field
@@ -73,6 +74,10 @@ class YearFunds:
     projects: int
     households_benefited: int = strawberry.field(description="Sum of the projects' householdsBenefited.")
 
+    @classmethod
+    def from_row(cls, r: YearFundsRow) -> YearFunds:
+        return cls(year=r.year, funds=r.funds, projects=int(r.projects), households_benefited=int(r.households_benefited))
+
 
 @strawberry.type(description="东西部协作 partner: a donor government, enterprise or social organisation.")
 class CooperationPartner:
@@ -83,8 +88,8 @@ class CooperationPartner:
     _id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> CooperationPartner:
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], region=r["region"], kind=r["kind"], _id=r["id"])
+    def from_row(cls, r: PartnerRow) -> CooperationPartner:
+        return cls(id=strawberry.ID(str(r.id)), name=r.name, region=r.region, kind=r.kind, _id=r.id)
 
     @strawberry.field(
         description="Counties the partner is paired with; their employmentCoverage and "
@@ -103,12 +108,7 @@ class CooperationPartner:
     @strawberry.field(description="Project funds per year, by year.")
     async def funds_by_year(self, info: Ctx) -> list[YearFunds]:
         rows = await info.context.loaders.partner_funds.load(self._id)
-        return [
-            YearFunds(
-                year=r["year"], funds=r["funds"], projects=int(r["projects"]), households_benefited=int(r["households_benefited"])
-            )
-            for r in rows
-        ]
+        return [YearFunds.from_row(r) for r in rows]
 
 
 @strawberry.type(description="The caller: who the token names and what that role may see.")
@@ -142,17 +142,17 @@ class AuditEntry:
     after: JSON | None
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> AuditEntry:
+    def from_row(cls, r: AuditRow) -> AuditEntry:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            at=r["at"],
-            user_name=r["user_name"],
-            role=r["role"],
-            action=r["action"],
-            entity=r["entity"],
-            entity_id=r["entity_id"],
-            before=_json(r["before"]),
-            after=_json(r["after"]),
+            id=strawberry.ID(str(r.id)),
+            at=r.at,
+            user_name=r.user_name,
+            role=r.role,
+            action=r.action,
+            entity=r.entity,
+            entity_id=r.entity_id,
+            before=_json(r.before),
+            after=_json(r.after),
         )
 
 
@@ -250,7 +250,7 @@ class CooperationProjectPayload:
 async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
     info.context.fresh_loaders()
     row = await info.context.loaders.partner.load(pid)
-    return CooperationPartnerPayload(cooperation_partner=CooperationPartner.from_row(row))
+    return CooperationPartnerPayload(cooperation_partner=CooperationPartner.from_row(found(row, "cooperation partner", pid)))
 
 
 @strawberry.type
@@ -300,5 +300,5 @@ class PartnerMutation:
         info.context.fresh_loaders()
         rows = await info.context.loaders.partner_projects.load((pid, None))
         return CooperationProjectPayload(
-            cooperation_project=CooperationProject.from_row(next(r for r in rows if r["id"] == project_id))
+            cooperation_project=CooperationProject.from_row(next(r for r in rows if r.id == project_id))
         )

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from strawberry import Info
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
 from resolvers.access import Role, Viewer
+from schema.context import Context
 
 
-def _viewer(info: Info) -> Viewer:
-    return info.context.viewer  # type: ignore[no-any-return]
+def _viewer(info: Info[Context, Any]) -> Viewer:
+    return info.context.viewer
 
 
 class _Forbidden(BasePermission):
@@ -81,7 +83,7 @@ class PairedCountyForPartners(_Forbidden):
         return v.role is not Role.PARTNER or source.code in v.paired_counties
 
 
-def allow(*permissions: type[BasePermission], null_otherwise: bool = False) -> list[PermissionExtension]:
+def allow(*permissions: type[BasePermission], null_otherwise: bool = False) -> list[FieldExtension]:
     """``extensions=`` of a field: FORBIDDEN unless every permission holds (null instead with
     ``null_otherwise``, for nullable fields)."""
     return [PermissionExtension(permissions=[p() for p in permissions], fail_silently=null_otherwise, use_directives=False)]

@@ -189,7 +189,7 @@ class Query(PartnerQuery):
     ) -> Connection[RelocationSite]:
         args = connection_args(info, first, after, kind="relocation_site")
         page = await sites.sites_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
-        info.context.loaders.site.prime_many({r["id"]: r for r in page.nodes})
+        info.context.loaders.site.prime_many({r.id: r for r in page.nodes})
         return Connection.of(page, RelocationSite.from_row)
 
     @strawberry.field(description="One facility by id; null when unknown.")
@@ -204,7 +204,7 @@ class Query(PartnerQuery):
     ) -> Connection[Facility]:
         args = connection_args(info, first, after, kind="facility")
         page = await facilities.facilities_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
-        info.context.loaders.facility.prime_many({r["id"]: r for r in page.nodes})
+        info.context.loaders.facility.prime_many({r.id: r for r in page.nodes})
         return Connection.of(page, Facility.from_row)
 
     @strawberry.field(description="One household by id; null when unknown.", extensions=allow(ReadsHouseholds))
@@ -220,7 +220,7 @@ class Query(PartnerQuery):
         args = connection_args(info, first, after, kind="household")
         f = filter.to_resolver(info) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
-        info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
+        info.context.loaders.household.prime_many({r.id: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
 
     @strawberry.field(
@@ -242,7 +242,7 @@ class Query(PartnerQuery):
         page = await coverage.zero_employment_households(
             info.context.sessionmaker, args, as_of=info.context.as_of(as_of), area_code=area_code, site_id=sid
         )
-        info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
+        info.context.loaders.household.prime_many({r.id: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
 
     @strawberry.field(
@@ -309,7 +309,7 @@ class Query(PartnerQuery):
         page = await spatial.households_beyond(
             info.context.sessionmaker, args, distance_meters=distance_meters, kinds=of_kinds, site_id=sid, area_code=area_code
         )
-        info.context.loaders.household.prime_many({r["id"]: r for r in page.nodes})
+        info.context.loaders.household.prime_many({r.id: r for r in page.nodes})
         return Connection.of(page, Household.from_row)
 
     @strawberry.field(
@@ -354,4 +354,4 @@ class Query(PartnerQuery):
             as_of=info.context.today(),
             household_counts=info.context.viewer.reads_households,
         )
-        return geojson_from_wgs84(fc, coord_sys)  # type: ignore[no-any-return]
+        return geojson_from_wgs84(fc, coord_sys)

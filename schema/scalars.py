@@ -11,6 +11,7 @@ from typing import Any, NewType
 import strawberry
 from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode, VariableNode
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 __all__ = ["JSON", "SCALAR_MAP", "GeoJSON", "ScalarInputError"]
 
@@ -75,7 +76,7 @@ def _decimal_literal(node: ValueNode, variables: dict[str, Any] | None = None) -
     raise ScalarInputError('Decimal must be a string such as "16000.00"')
 
 
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     dt.date: strawberry.scalar(
         name="Date", description="ISO-8601 calendar date, YYYY-MM-DD.", serialize=lambda d: d.isoformat(), parse_value=_parse_date
     ),

@@ -24,6 +24,15 @@ from resolvers.errors import InvalidInput
 from resolvers.geofilters import MAX_RADIUS_METERS
 from resolvers.paging import Page, PageArgs, page_args
 from resolvers.query import check_year
+from resolvers.rows import (
+    AdminAreaRow,
+    EmploymentRow,
+    FacilityRow,
+    HouseholdRow,
+    IncomeLinkageRow,
+    MemberRow,
+    SiteRow,
+)
 from schema.context import Context
 from schema.enums import (
     AdminLevel,
@@ -41,6 +50,7 @@ from schema.permissions import NotPartner, PairedCountyForPartners, ReadsHouseho
 from schema.scalars import GeoJSON
 
 T = TypeVar("T")
+R = TypeVar("R")
 NULL_FOR_PARTNERS = allow(NotPartner, null_otherwise=True)
 """Counts per site or facility: null for partners, who get aggregates per paired county only."""
 Ctx = Info[Context, None]
@@ -106,7 +116,7 @@ class Connection(Generic[T]):
         return await self._count()
 
     @classmethod
-    def of(cls, page: Page[Any], make: Callable[[Any], T]) -> Connection[T]:
+    def of(cls, page: Page[R], make: Callable[[R], T]) -> Connection[T]:
         return cls(
             nodes=[make(r) for r in page.nodes],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
@@ -124,19 +134,19 @@ class AdminArea:
     level: AdminLevel
     parent_code: strawberry.Private[str | None]
     assistance_tier: AssistanceTier | None = strawberry.field(description="重点帮扶县 tier, for counties.")
-    _geometry: strawberry.Private[Any]
+    _geometry: strawberry.Private[str | None]
 
     geometry: GeoJSON | None = optional_geometry_field("_geometry", "Boundary MultiPolygon, where one is known.")
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> AdminArea:
+    def from_row(cls, r: AdminAreaRow) -> AdminArea:
         return cls(
-            code=r["code"],
-            name=r["name"],
-            level=r["level"],
-            parent_code=r["parent_code"],
-            _geometry=r["geometry"],
-            assistance_tier=r["assistance_tier"],
+            code=r.code,
+            name=r.name,
+            level=r.level,
+            parent_code=r.parent_code,
+            _geometry=r.geometry,
+            assistance_tier=r.assistance_tier,
         )
 
     @strawberry.field
@@ -188,11 +198,20 @@ async def _facility(info: Ctx, facility_id: int | None) -> Facility | None:
     return Facility.from_row(row) if row else None
 
 
+def found(row: T | None, what: str, key: object) -> T:
+    """A row a foreign key (or this request's own write) guarantees; only a concurrent delete makes it
+    None, which is an internal error, not a client's."""
+    if row is None:
+        raise LookupError(f"{what} {key} vanished")
+    return row
+
+
 async def _household(info: Ctx, household_id: int) -> Household:
-    row = await info.context.loaders.household.load(household_id)
-    if row is None:  # a foreign key guarantees the row; only a concurrent delete gets here
-        raise LookupError(f"household {household_id} vanished")
-    return Household.from_row(row)
+    return Household.from_row(found(await info.context.loaders.household.load(household_id), "household", household_id))
+
+
+async def _member(info: Ctx, member_id: int) -> Member:
+    return Member.from_row(found(await info.context.loaders.member.load(member_id), "member", member_id))
 
 
 @strawberry.type(description="安置区/安置点: a relocation site. Counts are derived from household rows.")
@@ -205,26 +224,26 @@ class RelocationSite:
     opened_on: dt.date | None
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
-    _location: strawberry.Private[Any]
-    _boundary: strawberry.Private[Any]
+    _location: strawberry.Private[str]
+    _boundary: strawberry.Private[str | None]
 
     location: GeoJSON = geometry_field("_location", "Point.")
 
     boundary: GeoJSON | None = optional_geometry_field("_boundary", "MultiPolygon, where drawn.")
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> RelocationSite:
+    def from_row(cls, r: SiteRow) -> RelocationSite:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            name=r["name"],
-            kind=r["kind"],
-            _location=r["location"],
-            _boundary=r["boundary"],
-            planned_households=r["planned_households"],
-            planned_population=r["planned_population"],
-            opened_on=r["opened_on"],
-            _id=r["id"],
-            _admin_code=r["admin_code"],
+            id=strawberry.ID(str(r.id)),
+            name=r.name,
+            kind=r.kind,
+            _location=r.location,
+            _boundary=r.boundary,
+            planned_households=r.planned_households,
+            planned_population=r.planned_population,
+            opened_on=r.opened_on,
+            _id=r.id,
+            _admin_code=r.admin_code,
         )
 
     @strawberry.field(description="The village/community-level area the site belongs to.")
@@ -323,28 +342,28 @@ class Facility:
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
-    _location: strawberry.Private[Any]
-    _footprint: strawberry.Private[Any]
+    _location: strawberry.Private[str]
+    _footprint: strawberry.Private[str | None]
 
     location: GeoJSON = geometry_field("_location", "Point.")
 
     footprint: GeoJSON | None = optional_geometry_field("_footprint", "MultiPolygon, where drawn.")
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Facility:
+    def from_row(cls, r: FacilityRow) -> Facility:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            name=r["name"],
-            kind=r["kind"],
-            _location=r["location"],
-            _footprint=r["footprint"],
-            area_mu=r["area_mu"],
-            planned_jobs=r["planned_jobs"],
-            operator=r["operator"],
-            opened_on=r["opened_on"],
-            _id=r["id"],
-            _admin_code=r["admin_code"],
-            _site_id=r["site_id"],
+            id=strawberry.ID(str(r.id)),
+            name=r.name,
+            kind=r.kind,
+            _location=r.location,
+            _footprint=r.footprint,
+            area_mu=r.area_mu,
+            planned_jobs=r.planned_jobs,
+            operator=r.operator,
+            opened_on=r.opened_on,
+            _id=r.id,
+            _admin_code=r.admin_code,
+            _site_id=r.site_id,
         )
 
     @strawberry.field
@@ -405,27 +424,27 @@ class Household:
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
     _origin_code: strawberry.Private[str | None]
-    _dwelling: strawberry.Private[Any]
+    _dwelling: strawberry.Private[str | None]
 
     dwelling: GeoJSON | None = optional_geometry_field("_dwelling", "Point of the dwelling.")
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Household:
+    def from_row(cls, r: HouseholdRow) -> Household:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            code=r["code"],
-            _dwelling=r["dwelling"],
-            relocated_on=r["relocated_on"],
-            poverty_status=r["poverty_status"],
-            monitoring_category=r["monitoring_category"],
-            risk_eliminated=r["risk_eliminated"],
-            version=r["version"],
-            size=r["member_count"],
-            labor_force_count=r["labor_force_count"],
-            _id=r["id"],
-            _admin_code=r["admin_code"],
-            _site_id=r["site_id"],
-            _origin_code=r["origin_admin_code"],
+            id=strawberry.ID(str(r.id)),
+            code=r.code,
+            _dwelling=r.dwelling,
+            relocated_on=r.relocated_on,
+            poverty_status=r.poverty_status,
+            monitoring_category=r.monitoring_category,
+            risk_eliminated=r.risk_eliminated,
+            version=r.version,
+            size=r.member_count,
+            labor_force_count=r.labor_force_count,
+            _id=r.id,
+            _admin_code=r.admin_code,
+            _site_id=r.site_id,
+            _origin_code=r.origin_admin_code,
         )
 
     @strawberry.field(description="The village/community-level area where the household lives now.")
@@ -477,8 +496,7 @@ class Household:
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
     async def net_income(self, info: Ctx, year: int) -> Decimal | None:
-        value = await info.context.loaders.net_income.load((self._id, check_year(year)))
-        return value  # type: ignore[no-any-return]
+        return await info.context.loaders.net_income.load((self._id, check_year(year)))
 
 
 @strawberry.type(description="家庭成员: a member of a household.")
@@ -500,19 +518,19 @@ class Member:
     _household_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Member:
+    def from_row(cls, r: MemberRow) -> Member:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            name=r["name"],
-            gender=r["gender"],
-            birth_year=r["birth_year"],
-            relation=r["relation"],
-            labor_force=r["labor_force"],
-            skills=list(r["skills"] or []),
-            phone=r["phone"],
-            id_number_last4=r["id_number_last4"],
-            _id=r["id"],
-            _household_id=r["household_id"],
+            id=strawberry.ID(str(r.id)),
+            name=r.name,
+            gender=r.gender,
+            birth_year=r.birth_year,
+            relation=r.relation,
+            labor_force=r.labor_force,
+            skills=list(r.skills or []),
+            phone=r.phone,
+            id_number_last4=r.id_number_last4,
+            _id=r.id,
+            _household_id=r.household_id,
         )
 
     @strawberry.field
@@ -538,30 +556,29 @@ class Employment:
     stable: bool = strawberry.field(description="Stable employment (稳定就业): contract or ≥ 6 months a year.")
     _member_id: strawberry.Private[int]
     _facility_id: strawberry.Private[int | None]
-    _workplace: strawberry.Private[Any]
+    _workplace: strawberry.Private[str | None]
 
     workplace: GeoJSON | None = optional_geometry_field("_workplace", "Point of the workplace, if known.")
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Employment:
+    def from_row(cls, r: EmploymentRow) -> Employment:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            channel=r["channel"],
-            employer_name=r["employer_name"],
-            _workplace=r["workplace"],
-            outbound_region=r["outbound_region"],
-            start_on=r["start_on"],
-            end_on=r["end_on"],
-            monthly_wage=r["monthly_wage"],
-            stable=r["stable"],
-            _member_id=r["member_id"],
-            _facility_id=r["facility_id"],
+            id=strawberry.ID(str(r.id)),
+            channel=r.channel,
+            employer_name=r.employer_name,
+            _workplace=r.workplace,
+            outbound_region=r.outbound_region,
+            start_on=r.start_on,
+            end_on=r.end_on,
+            monthly_wage=r.monthly_wage,
+            stable=r.stable,
+            _member_id=r.member_id,
+            _facility_id=r.facility_id,
         )
 
     @strawberry.field
     async def member(self, info: Ctx) -> Member:
-        row = await info.context.loaders.member.load(self._member_id)
-        return Member.from_row(row)
+        return await _member(info, self._member_id)
 
     @strawberry.field
     async def facility(self, info: Ctx) -> Facility | None:
@@ -578,14 +595,14 @@ class IncomeLinkage:
     _facility_id: strawberry.Private[int | None]
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> IncomeLinkage:
+    def from_row(cls, r: IncomeLinkageRow) -> IncomeLinkage:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            mechanism=r["mechanism"],
-            year=r["year"],
-            amount=r["amount"],
-            _household_id=r["household_id"],
-            _facility_id=r["facility_id"],
+            id=strawberry.ID(str(r.id)),
+            mechanism=r.mechanism,
+            year=r.year,
+            amount=r.amount,
+            _household_id=r.household_id,
+            _facility_id=r.facility_id,
         )
 
     @strawberry.field
@@ -670,6 +687,10 @@ class FacilityAmount:
         return await _facility(info, self._facility_id)
 
 
+Breakdown = tuple[list[cov.LinkageCell], bool]
+"""A partner's view of a linkage breakdown: the cells shown, and whether any was left out."""
+
+
 @strawberry.type(
     description="利益联结 summary of a site's or area's households (that you may see) in a year. Null "
     "cells only for partner viewers (`suppressed`)."
@@ -682,7 +703,7 @@ class IncomeLinkageSummary:
     _key: strawberry.Private[str]
     _year: strawberry.Private[int]
     _k: strawberry.Private[int | None]
-    _partner: strawberry.Private[dict[str, Any]]
+    _partner: strawberry.Private[dict[str, asyncio.Future[Breakdown]]]
     """Partner viewers: each breakdown's suppression, computed once (asyncio tasks by dimension)."""
 
     @classmethod
@@ -699,13 +720,13 @@ class IncomeLinkageSummary:
             _partner={},
         )
 
-    def _breakdown(self, info: Ctx, dimension: str) -> Any:
+    def _breakdown(self, info: Ctx, dimension: str) -> asyncio.Future[Breakdown]:
         """Partner viewers: (shown cells, anything left out) of a breakdown, computed once per summary."""
         if dimension not in self._partner:
             sm, k = info.context.aggregate_sessionmaker, self._k
             assert k is not None
 
-            async def compute() -> tuple[list[cov.LinkageCell], bool]:
+            async def compute() -> Breakdown:
                 if self.households_linked is None:
                     return [], True
                 cells = await cov.linkage_cells(sm, self._scope, self._key, self._year, dimension)
@@ -746,8 +767,9 @@ class IncomeLinkageSummary:
             return [FacilityAmount(amount=r.amount, households=r.households, _facility_id=r.facility_id) for r in rows]
         cells, _ = await self._breakdown(info, "facility")
         return [
-            FacilityAmount(amount=c.amount, households=c.households, _facility_id=int(c.key))  # type: ignore[arg-type]
+            FacilityAmount(amount=c.amount, households=c.households, _facility_id=int(c.key))
             for c in cells[:first]
+            if c.key is not None  # the linkages without a facility are never shown as a cell
         ]
 
 
