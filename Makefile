@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install db-start db-stop lint bench clean-db
+.PHONY: run test install db-start db-stop lint bench clean-db docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: install
 ## test: the whole test suite against a real PostGIS (a separate test database)
 test: install
 	$(BIN)/pytest
+
+## docs: regenerate docs/schema.graphql (the SDL) from the code; tests/test_docs.py checks it is current
+docs: install
+	$(BIN)/anju schema print --output docs/schema.graphql
 
 db-start: install
 	$(BIN)/anju db start
