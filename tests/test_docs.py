@@ -5,7 +5,11 @@ the runnable examples of docs/api.md run without errors."""
 from __future__ import annotations
 
 import difflib
+import re
+from pathlib import Path
+from typing import Any
 
+import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -15,8 +19,15 @@ from graphql import (
     introspection_types,
     specified_scalar_types,
 )
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from anju import db
 from anju.cli import SDL_FILE, schema_sdl
+from anju.seed import load_demo
+from schema import Context
+from tests.conftest import ADMIN
+
+API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 REGENERATE = "make docs   (or: .venv/bin/anju schema print --output docs/schema.graphql)"
 
@@ -72,3 +83,52 @@ def test_every_public_schema_element_has_a_description(schema) -> None:  # type:
         f"{len(missing)} schema elements have no description (add `description=` in schema/*.py; "
         "GraphiQL shows it to users):\n  " + "\n  ".join(missing)
     )
+
+
+def examples() -> list[str]:
+    """The ```graphql blocks of docs/api.md, in document order."""
+    return re.findall(r"^```graphql\n(.*?)^```", API_MD.read_text(encoding="utf-8"), flags=re.S | re.M)
+
+
+def _id(block: str) -> str:
+    m = re.match(r"\s*(query|mutation)\s+(\w+)", block)
+    return f"{m.group(1)} {m.group(2)}" if m else block.split("\n")[0][:40]
+
+
+QUERIES = [b for b in examples() if not b.lstrip().startswith("mutation")]
+MUTATIONS = [b for b in examples() if b.lstrip().startswith("mutation")]
+
+
+def test_api_md_has_examples() -> None:
+    assert len(QUERIES) >= 15 and len(MUTATIONS) >= 7, (len(QUERIES), len(MUTATIONS))
+    names = [_id(b) for b in examples()]
+    assert len(set(names)) == len(names), f"examples of docs/api.md should be named operations, each once: {names}"
+
+
+@pytest.mark.parametrize("document", QUERIES, ids=[_id(b) for b in QUERIES])
+async def test_api_md_query_example_runs(gql, document: str) -> None:  # type: ignore[no-untyped-def]
+    """Each query example of docs/api.md runs as an admin against the seeded test database."""
+    r = await gql(document)
+    assert r.errors is None, f"docs/api.md example {_id(document)!r} fails: {[e.formatted for e in r.errors]}"
+    assert r.data and all(v is not None for v in r.data.values()), r.data
+
+
+@pytest.fixture(scope="module")
+async def demo_copy(settings):  # type: ignore[no-untyped-def]
+    """A throwaway database with a fresh demo seed: the mutation examples change data for good."""
+    name = "anju_test_docs"
+    await db.ensure_database(settings, name, drop_first=True)
+    await db.migrate(settings, name)
+    eng = db.create_engine(settings, name)
+    await load_demo(eng)
+    yield async_sessionmaker(eng, expire_on_commit=False)
+    await eng.dispose()
+
+
+async def test_api_md_mutation_examples_run_in_order(schema, settings, demo_copy) -> None:  # type: ignore[no-untyped-def]
+    """The mutation examples run, in document order, as an admin on a freshly seeded copy (the
+    versions they carry are those of a fresh demo database)."""
+    for document in MUTATIONS:
+        r: Any = await schema.execute(document, context_value=Context(sessionmaker=demo_copy, settings=settings, viewer=ADMIN))
+        assert r.errors is None, f"docs/api.md example {_id(document)!r} fails: {[e.formatted for e in r.errors]}"
+        assert r.data and all(v is not None for v in r.data.values()), r.data
