@@ -36,8 +36,8 @@ def describe_values(enum_type: object, descriptions: dict[str, str]) -> None:
 describe_values(
     AdminLevel,
     {
-        "PROVINCE": "省 province (2-digit prefix of a 6-digit code, e.g. 510000 Sichuan)",
-        "PREFECTURE": "市/州 prefecture (e.g. 513400 Liangshan)",
+        "PROVINCE": "省 province (6-digit code ending in 0000, e.g. 510000 Sichuan)",
+        "PREFECTURE": "市/州 prefecture (6-digit code ending in 00, e.g. 513400 Liangshan)",
         "COUNTY": "县/区 county (6-digit code, e.g. 513432 Xide)",
         "TOWNSHIP": "乡/镇 township (9-digit code)",
         "VILLAGE": "村/社区 village or community (12-digit code)",
@@ -138,7 +138,7 @@ describe_values(
     ViewerRole,
     {
         "ADMIN": "Administrator: every record, personal data, all writes",
-        "COUNTY_OFFICER": "县级干部/网格员: households under its area codes, and writes to them",
+        "COUNTY_OFFICER": "County officer (县级干部): households under its area codes, and writes to them",
         "PLANNER": "Planner: all records and aggregates, personal data masked, no writes",
         "PARTNER": "东西部协作 partner: aggregates, sites, facilities and projects of its paired counties",
     },

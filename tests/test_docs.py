@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,19 @@ def test_checked_in_sdl_is_the_codes() -> None:
             )[:60]
         )
         raise AssertionError(f"docs/schema.graphql differs from the code's schema; regenerate it with: {REGENERATE}\n{diff}")
+
+
+def test_schema_print_command_writes_the_sdl(tmp_path: Path) -> None:
+    """`anju schema print --output FILE` (what `make docs` runs) writes exactly the code's SDL."""
+    out = tmp_path / "schema.graphql"
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "anju"), "schema", "print", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.read_text(encoding="utf-8") == schema_sdl()
 
 
 def undocumented(schema: GraphQLSchema) -> list[str]:
