@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check install db-start db-stop lint format bench clean-db
+.PHONY: run test check install db-start db-stop lint format bench clean-db docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ check: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## docs: regenerate docs/schema.graphql (the SDL) from the code; tests/test_docs.py checks it is current
+docs: install
+	$(BIN)/anju schema print --output docs/schema.graphql
 
 db-start: install
 	$(BIN)/anju db start

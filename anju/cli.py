@@ -23,6 +23,8 @@ user_app = typer.Typer(
     help="People and portals holding tokens (roles: admin, county_officer, planner, partner).", no_args_is_help=True
 )
 app.add_typer(user_app, name="user")
+schema_app = typer.Typer(help="The GraphQL schema (SDL) as the code defines it.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 log = logging.getLogger("anju")
 
 
@@ -282,6 +284,35 @@ def up(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve 
         typer.echo(f"curl: -H 'Authorization: Bearer {tok}'")
     if serve_after:
         do_serve(s)
+
+
+SDL_FILE = Path(__file__).resolve().parent.parent / "docs" / "schema.graphql"
+"""The checked-in SDL (``make docs`` rewrites it; tests/test_docs.py compares it with the code's)."""
+
+
+def schema_sdl() -> str:
+    """The SDL of the served schema (strawberry's ``print_schema``), ending with a newline. Needs no
+    database: the schema's shape does not depend on the settings' limits."""
+    from strawberry.printer import print_schema
+
+    from schema import build_schema
+
+    return print_schema(build_schema(Settings())) + "\n"
+
+
+@schema_app.command("print")
+def schema_print(
+    output: str = typer.Option(None, help="write the SDL to this file instead of stdout (e.g. docs/schema.graphql)"),
+) -> None:
+    """Print the GraphQL schema (SDL) as the code defines it; ``make docs`` writes docs/schema.graphql."""
+    sdl = schema_sdl()
+    if output is None:
+        typer.echo(sdl, nl=False)
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sdl, encoding="utf-8")
+    typer.echo(f"wrote {path}", err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -35,103 +36,113 @@ PHONE = "Chinese mobile or landline number; shown masked (138****5678) to roles 
 
 @strawberry.input(description="A member's employment spell (就业).")
 class RecordEmploymentInput:
-    member_id: strawberry.ID
+    member_id: strawberry.ID = strawberry.field(description="The member employed.")
     version: int = strawberry.field(description=VERSION)
-    channel: EmploymentChannel
-    start_on: dt.date
+    channel: EmploymentChannel = strawberry.field(description="Employment channel (就业渠道).")
+    start_on: dt.date = strawberry.field(description="First day of the spell (1950-01-01..2100-12-31).")
     stable: bool = strawberry.field(description="Stable employment: contract or >= 6 months a year.")
-    end_on: dt.date | None = None
+    end_on: dt.date | None = strawberry.field(default=None, description="Last day, if the spell has ended (not before startOn).")
     facility_id: strawberry.ID | None = strawberry.field(default=None, description="Required for WORKSHOP.")
     employer_name: str | None = strawberry.field(
         default=None, description="Required for LABOR_EXPORT, LOCAL_ENTERPRISE, PUBLIC_WELFARE_POST without facilityId."
     )
     workplace: GeoJSON | None = strawberry.field(default=None, description="GeoJSON Point, WGS84.")
-    outbound_region: str | None = None
+    outbound_region: str | None = strawberry.field(
+        default=None, description="Where a LABOR_EXPORT job is (劳务输出地), e.g. 浙江省."
+    )
     monthly_wage: Decimal | None = strawberry.field(default=None, description="Yuan per month, >= 0, <= 2 decimals.")
 
 
-@strawberry.input
+@strawberry.input(description="Ends an open employment spell.")
 class EndEmploymentInput:
-    employment_id: strawberry.ID
+    employment_id: strawberry.ID = strawberry.field(description="The employment to end.")
     version: int = strawberry.field(description=VERSION)
-    end_on: dt.date
+    end_on: dt.date = strawberry.field(description="Last day of the spell (not before its startOn).")
 
 
 @strawberry.input(description="An income linkage (利益联结): yuan a household draws in a year.")
 class RecordIncomeLinkageInput:
-    household_id: strawberry.ID
+    household_id: strawberry.ID = strawberry.field(description="The household receiving the amount.")
     version: int = strawberry.field(description=VERSION)
-    mechanism: LinkageMechanism
-    year: int
+    mechanism: LinkageMechanism = strawberry.field(description="How the household benefits (利益联结方式).")
+    year: int = strawberry.field(description="Calendar year of the amount.")
     amount: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
-    facility_id: strawberry.ID | None = None
+    facility_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The facility or enterprise paying it, if recorded."
+    )
 
 
 @strawberry.input(description="A household's surveyed net income (家庭纯收入) of a year; replaces an earlier record.")
 class RecordHouseholdIncomeInput:
-    household_id: strawberry.ID
+    household_id: strawberry.ID = strawberry.field(description="The household surveyed.")
     version: int = strawberry.field(description=VERSION)
-    year: int
+    year: int = strawberry.field(description="Calendar year of the survey.")
     net_income: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
 
 
 @strawberry.input(description="Monitoring status (防返贫监测); both null = not monitored.")
 class SetMonitoringStatusInput:
-    household_id: strawberry.ID
+    household_id: strawberry.ID = strawberry.field(description="The household.")
     version: int = strawberry.field(description=VERSION)
-    category: MonitoringCategory | None = None
-    risk_eliminated: bool | None = None
+    category: MonitoringCategory | None = strawberry.field(
+        default=None, description="Monitoring category (监测对象类别); null together with riskEliminated to end monitoring."
+    )
+    risk_eliminated: bool | None = strawberry.field(
+        default=None, description="Whether the risk is eliminated (风险已消除); give it together with category."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new member (家庭成员) of a household.")
 class AddMemberInput:
-    household_id: strawberry.ID
+    household_id: strawberry.ID = strawberry.field(description="The household the member joins.")
     version: int = strawberry.field(description=VERSION)
-    name: str
-    gender: Gender
-    birth_year: int
-    relation: Relation
-    labor_force: bool
-    skills: list[str] | None = None
+    name: str = strawberry.field(description="Name, 1..50 characters.")
+    gender: Gender = strawberry.field(description="Gender (性别).")
+    birth_year: int = strawberry.field(description="Year of birth, 1900..this year.")
+    relation: Relation = strawberry.field(description="Relation to the head of household (与户主关系).")
+    labor_force: bool = strawberry.field(description="Recorded as labor force (劳动力): able to work.")
+    skills: list[str] | None = strawberry.field(default=None, description="Skills, at most 20 of 1..50 characters each.")
     id_number: str | None = strawberry.field(default=None, description=ID_NUMBER)
     phone: str | None = strawberry.field(default=None, description=PHONE)
 
 
 @strawberry.input(description="Fields to change; omitted fields stay.")
 class UpdateMemberInput:
-    member_id: strawberry.ID
+    member_id: strawberry.ID = strawberry.field(description="The member to change.")
     version: int = strawberry.field(description=VERSION)
-    name: str | None = None
-    gender: Gender | None = None
-    birth_year: int | None = None
-    relation: Relation | None = None
-    labor_force: bool | None = None
-    skills: list[str] | None = None
+    name: str | None = strawberry.field(default=None, description="Name, 1..50 characters.")
+    gender: Gender | None = strawberry.field(default=None, description="Gender (性别).")
+    birth_year: int | None = strawberry.field(default=None, description="Year of birth, 1900..this year.")
+    relation: Relation | None = strawberry.field(default=None, description="Relation to the head of household (与户主关系).")
+    labor_force: bool | None = strawberry.field(default=None, description="Recorded as labor force (劳动力): able to work.")
+    skills: list[str] | None = strawberry.field(
+        default=None, description="Skills (replacing the recorded list), at most 20 of 1..50 characters each."
+    )
     id_number: str | None = strawberry.field(default=None, description=ID_NUMBER)
     phone: str | None = strawberry.field(default=None, description=PHONE)
 
 
-@strawberry.type
+@strawberry.type(description="What an employment mutation wrote.")
 class EmploymentPayload:
-    employment: Employment
-    household: Household
+    employment: Employment = strawberry.field(description="The employment as written.")
+    household: Household = strawberry.field(description="The member's household, with its new `version`.")
 
 
-@strawberry.type
+@strawberry.type(description="What recordIncomeLinkage wrote.")
 class IncomeLinkagePayload:
-    income_linkage: IncomeLinkage
-    household: Household
+    income_linkage: IncomeLinkage = strawberry.field(description="The income linkage as written.")
+    household: Household = strawberry.field(description="The household, with its new `version`.")
 
 
-@strawberry.type
+@strawberry.type(description="What a member mutation wrote.")
 class MemberPayload:
-    member: Member
-    household: Household
+    member: Member = strawberry.field(description="The member as written.")
+    household: Household = strawberry.field(description="The member's household, with its new `version`.")
 
 
-@strawberry.type
+@strawberry.type(description="What a household mutation wrote.")
 class HouseholdPayload:
-    household: Household
+    household: Household = strawberry.field(description="The household as written, with its new `version`.")
 
 
 def _fresh(info: Ctx) -> None:
@@ -159,10 +170,15 @@ def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
     return require_id(value, field) if value is not None else None
 
 
-@strawberry.type
+@strawberry.type(
+    description="Writes: the record keepers' (admins, and county officers in their areas) and the admins' partner "
+    "records. Each runs in one transaction and is audited."
+)
 class Mutation(PartnerMutation):
     @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
-    async def record_employment(self, info: Ctx, input: RecordEmploymentInput) -> EmploymentPayload | None:
+    async def record_employment(
+        self, info: Ctx, input: Annotated[RecordEmploymentInput, strawberry.argument(description="What to record.")]
+    ) -> EmploymentPayload | None:
         w = await mu.record_employment(
             info.context.sessionmaker,
             member_id=require_id(input.member_id, "memberId"),
@@ -181,14 +197,18 @@ class Mutation(PartnerMutation):
         return EmploymentPayload(employment=await _employment(info, w.record_id), household=household)
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.", extensions=WRITES)
-    async def end_employment(self, info: Ctx, input: EndEmploymentInput) -> EmploymentPayload | None:
+    async def end_employment(
+        self, info: Ctx, input: Annotated[EndEmploymentInput, strawberry.argument(description="What to record.")]
+    ) -> EmploymentPayload | None:
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
         household = await _household(info, w)
         return EmploymentPayload(employment=await _employment(info, eid), household=household)
 
     @strawberry.mutation(description="Record an income linkage of a household.", extensions=WRITES)
-    async def record_income_linkage(self, info: Ctx, input: RecordIncomeLinkageInput) -> IncomeLinkagePayload | None:
+    async def record_income_linkage(
+        self, info: Ctx, input: Annotated[RecordIncomeLinkageInput, strawberry.argument(description="What to record.")]
+    ) -> IncomeLinkagePayload | None:
         w = await mu.record_income_linkage(
             info.context.sessionmaker,
             household_id=require_id(input.household_id, "householdId"),
@@ -207,7 +227,9 @@ class Mutation(PartnerMutation):
     @strawberry.mutation(
         description="Record a household's net income of a year (replacing an earlier record).", extensions=WRITES
     )
-    async def record_household_income(self, info: Ctx, input: RecordHouseholdIncomeInput) -> HouseholdPayload | None:
+    async def record_household_income(
+        self, info: Ctx, input: Annotated[RecordHouseholdIncomeInput, strawberry.argument(description="What to record.")]
+    ) -> HouseholdPayload | None:
         w = await mu.record_household_income(
             info.context.sessionmaker,
             household_id=require_id(input.household_id, "householdId"),
@@ -218,7 +240,9 @@ class Mutation(PartnerMutation):
         return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.", extensions=WRITES)
-    async def set_monitoring_status(self, info: Ctx, input: SetMonitoringStatusInput) -> HouseholdPayload | None:
+    async def set_monitoring_status(
+        self, info: Ctx, input: Annotated[SetMonitoringStatusInput, strawberry.argument(description="What to record.")]
+    ) -> HouseholdPayload | None:
         w = await mu.set_monitoring_status(
             info.context.sessionmaker,
             household_id=require_id(input.household_id, "householdId"),
@@ -229,7 +253,9 @@ class Mutation(PartnerMutation):
         return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Add a member to a household.", extensions=WRITES)
-    async def add_member(self, info: Ctx, input: AddMemberInput) -> MemberPayload | None:
+    async def add_member(
+        self, info: Ctx, input: Annotated[AddMemberInput, strawberry.argument(description="What to record.")]
+    ) -> MemberPayload | None:
         w = await mu.add_member(
             info.context.sessionmaker,
             household_id=require_id(input.household_id, "householdId"),
@@ -249,7 +275,9 @@ class Mutation(PartnerMutation):
         return MemberPayload(member=await _member(info, w.record_id), household=household)
 
     @strawberry.mutation(description="Change a member's given fields.", extensions=WRITES)
-    async def update_member(self, info: Ctx, input: UpdateMemberInput) -> MemberPayload | None:
+    async def update_member(
+        self, info: Ctx, input: Annotated[UpdateMemberInput, strawberry.argument(description="What to record.")]
+    ) -> MemberPayload | None:
         values = {
             k: getattr(input, k)
             for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills", "id_number", "phone")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -21,16 +21,29 @@ from resolvers.rows import AuditRow, PartnerRow, ProjectRow, YearFundsRow
 from schema.enums import PartnerKind, ViewerRole
 from schema.permissions import IsAdmin, PartnerRecords, allow
 from schema.scalars import JSON
-from schema.types import AdminArea, Connection, Ctx, Facility, RelocationSite, _area, _facility, _site, connection_args, found
+from schema.types import (
+    AFTER,
+    FIRST,
+    AdminArea,
+    Connection,
+    Ctx,
+    Facility,
+    RelocationSite,
+    _area,
+    _facility,
+    _site,
+    connection_args,
+    found,
+)
 
 
 @strawberry.type(description="A project a cooperation partner (co-)funds in a paired county.")
 class CooperationProject:
-    id: strawberry.ID
-    name: str
-    year: int
+    id: strawberry.ID = strawberry.field(description="Project id.")
+    name: str = strawberry.field(description="Project name.")
+    year: int = strawberry.field(description="Year the funds were given.")
     funds: Decimal = strawberry.field(description="Yuan the partner put in.")
-    households_benefited: int | None
+    households_benefited: int | None = strawberry.field(description="Households the project benefits (受益户数), as recorded.")
     self_raised_share: Decimal | None = strawberry.field(
         description="Share of the cost the households raised themselves (0.700 = 70 %); the rest is co-funding."
     )
@@ -52,7 +65,7 @@ class CooperationProject:
             _site_id=r.site_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The paired county the project is in.")
     async def county(self, info: Ctx) -> AdminArea:
         area = await _area(info, self._county_code)
         assert area is not None  # foreign key
@@ -69,9 +82,9 @@ class CooperationProject:
 
 @strawberry.type(description="A partner's project funds in one year.")
 class YearFunds:
-    year: int
+    year: int = strawberry.field(description="Calendar year.")
     funds: Decimal = strawberry.field(description="Yuan, summed over the year's projects.")
-    projects: int
+    projects: int = strawberry.field(description="Projects of the year.")
     households_benefited: int = strawberry.field(description="Sum of the projects' householdsBenefited.")
 
     @classmethod
@@ -81,10 +94,10 @@ class YearFunds:
 
 @strawberry.type(description="东西部协作 partner: a donor government, enterprise or social organisation.")
 class CooperationPartner:
-    id: strawberry.ID
-    name: str
-    region: str | None
-    kind: PartnerKind
+    id: strawberry.ID = strawberry.field(description="Partner id (the `--partner` of `anju user add`).")
+    name: str = strawberry.field(description="Partner name.")
+    region: str | None = strawberry.field(description="Home region of the partner (e.g. the donor province), if recorded.")
+    kind: PartnerKind = strawberry.field(description="Government, enterprise or social organisation.")
     _id: strawberry.Private[int]
 
     @classmethod
@@ -101,7 +114,11 @@ class CooperationPartner:
         return [AdminArea.from_row(r) for r in rows if r]
 
     @strawberry.field(description="The partner's projects of `year` (every year when omitted), by year then id.")
-    async def projects(self, info: Ctx, year: int | None = None) -> list[CooperationProject]:
+    async def projects(
+        self,
+        info: Ctx,
+        year: Annotated[int | None, strawberry.argument(description="Calendar year; every year when omitted.")] = None,
+    ) -> list[CooperationProject]:
         key = (self._id, check_year(year) if year is not None else None)
         return [CooperationProject.from_row(r) for r in await info.context.loaders.partner_projects.load(key)]
 
@@ -113,8 +130,8 @@ class CooperationPartner:
 
 @strawberry.type(description="The caller: who the token names and what that role may see.")
 class Me:
-    name: str
-    role: ViewerRole
+    name: str = strawberry.field(description="Your user name (the token's `sub` claim).")
+    role: ViewerRole = strawberry.field(description="Your role: what you may see and write.")
     area_codes: list[str] = strawberry.field(description="Areas a county officer keeps (empty for other roles).")
     _partner_id: strawberry.Private[int | None]
 
@@ -131,15 +148,15 @@ class Me:
     "fields masked, ID numbers and geometries left out)."
 )
 class AuditEntry:
-    id: strawberry.ID
-    at: dt.datetime
-    user_name: str
-    role: str
+    id: strawberry.ID = strawberry.field(description="Audit entry id.")
+    at: dt.datetime = strawberry.field(description="When the change was committed (timestamp with time zone).")
+    user_name: str = strawberry.field(description="Who made the change.")
+    role: str = strawberry.field(description="The user's role then (admin, county_officer …).")
     action: str = strawberry.field(description="The mutation, e.g. recordEmployment.")
     entity: str = strawberry.field(description="Table of the record: employment, member, household …")
-    entity_id: str
-    before: JSON | None
-    after: JSON | None
+    entity_id: str = strawberry.field(description="Id of the record (or its key, e.g. partner and county of a pairing).")
+    before: JSON | None = strawberry.field(description="The record before the change; null for a new record.")
+    after: JSON | None = strawberry.field(description="The record after the change; null when it was removed.")
 
     @classmethod
     def from_row(cls, r: AuditRow) -> AuditEntry:
@@ -172,7 +189,10 @@ class PartnerQuery:
         extensions=allow(PartnerRecords),
     )
     async def cooperation_partners(
-        self, info: Ctx, first: int | None = None, after: str | None = None
+        self,
+        info: Ctx,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[CooperationPartner]:
         args = connection_args(info, first, after, kind="cooperation_partner")
         page = await partners.partners_page(info.context.sessionmaker, args)
@@ -181,7 +201,9 @@ class PartnerQuery:
     @strawberry.field(
         description="One cooperation partner; null when unknown or not yours to see.", extensions=allow(PartnerRecords)
     )
-    async def cooperation_partner(self, info: Ctx, id: strawberry.ID) -> CooperationPartner | None:
+    async def cooperation_partner(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Partner id.")]
+    ) -> CooperationPartner | None:
         key = parse_id(id)
         row = await info.context.loaders.partner.load(key) if key else None
         return CooperationPartner.from_row(row) if row else None
@@ -195,10 +217,12 @@ class PartnerQuery:
     async def audit_log(
         self,
         info: Ctx,
-        entity: str | None = None,
-        entity_id: strawberry.ID | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        entity: Annotated[
+            str | None, strawberry.argument(description="Only entries of this entity kind (a table name, e.g. employment).")
+        ] = None,
+        entity_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only entries of this record id.")] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[AuditEntry]:
         args = connection_args(info, first, after, kind="audit_log")
         if entity is not None:
@@ -213,38 +237,42 @@ class PartnerQuery:
 
 @strawberry.input(description="A new cooperation partner.")
 class RecordCooperationPartnerInput:
-    name: str
-    kind: PartnerKind
-    region: str | None = None
+    name: str = strawberry.field(description="Partner name, unique, 1..200 characters.")
+    kind: PartnerKind = strawberry.field(description="Government, enterprise or social organisation.")
+    region: str | None = strawberry.field(default=None, description="Home region, e.g. the donor province.")
 
 
 @strawberry.input(description="A partner–county pairing.")
 class PartnerCountyInput:
-    partner_id: strawberry.ID
-    county_code: str
+    partner_id: strawberry.ID = strawberry.field(description="Cooperation partner id.")
+    county_code: str = strawberry.field(description="County code (6 digits), e.g. 513432.")
 
 
 @strawberry.input(description="A project a partner funds in one of its paired counties.")
 class RecordCooperationProjectInput:
-    partner_id: strawberry.ID
-    name: str
-    county_code: str
-    year: int
+    partner_id: strawberry.ID = strawberry.field(description="Cooperation partner id.")
+    name: str = strawberry.field(description="Project name, 1..200 characters.")
+    county_code: str = strawberry.field(description="A county paired with the partner (6 digits).")
+    year: int = strawberry.field(description="Year of the funds.")
     funds: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
-    households_benefited: int | None = None
-    facility_id: strawberry.ID | None = None
-    site_id: strawberry.ID | None = None
+    households_benefited: int | None = strawberry.field(default=None, description="Households benefited, >= 0.")
+    facility_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A facility in that county the project builds or supports."
+    )
+    site_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A relocation site in that county the project serves."
+    )
     self_raised_share: Decimal | None = strawberry.field(default=None, description="0..1 (0.7 = 70 % self-raised).")
 
 
-@strawberry.type
+@strawberry.type(description="What a partner mutation wrote.")
 class CooperationPartnerPayload:
-    cooperation_partner: CooperationPartner
+    cooperation_partner: CooperationPartner = strawberry.field(description="The partner as it is now (with its paired counties).")
 
 
-@strawberry.type
+@strawberry.type(description="What recordCooperationProject wrote.")
 class CooperationProjectPayload:
-    cooperation_project: CooperationProject
+    cooperation_project: CooperationProject = strawberry.field(description="The project recorded.")
 
 
 async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
@@ -257,7 +285,7 @@ async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
 class PartnerMutation:
     @strawberry.mutation(description="Record a cooperation partner (admins).", extensions=allow(IsAdmin))
     async def record_cooperation_partner(
-        self, info: Ctx, input: RecordCooperationPartnerInput
+        self, info: Ctx, input: Annotated[RecordCooperationPartnerInput, strawberry.argument(description="What to record.")]
     ) -> CooperationPartnerPayload | None:
         pid = await partners.record_partner(info.context.sessionmaker, name=input.name, region=input.region, kind=input.kind)
         return await _partner_payload(info, pid)
@@ -265,13 +293,17 @@ class PartnerMutation:
     @strawberry.mutation(
         description="Pair a partner with a county (admins); pairing twice changes nothing.", extensions=allow(IsAdmin)
     )
-    async def pair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
+    async def pair_partner_county(
+        self, info: Ctx, input: Annotated[PartnerCountyInput, strawberry.argument(description="What to record.")]
+    ) -> CooperationPartnerPayload | None:
         pid = require_id(input.partner_id, "partnerId")
         await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=True)
         return await _partner_payload(info, pid)
 
     @strawberry.mutation(description="End a partner–county pairing (admins).", extensions=allow(IsAdmin))
-    async def unpair_partner_county(self, info: Ctx, input: PartnerCountyInput) -> CooperationPartnerPayload | None:
+    async def unpair_partner_county(
+        self, info: Ctx, input: Annotated[PartnerCountyInput, strawberry.argument(description="What to record.")]
+    ) -> CooperationPartnerPayload | None:
         pid = require_id(input.partner_id, "partnerId")
         await partners.pair_county(info.context.sessionmaker, partner_id=pid, county_code=input.county_code, paired=False)
         return await _partner_payload(info, pid)
@@ -282,7 +314,7 @@ class PartnerMutation:
         extensions=allow(IsAdmin),
     )
     async def record_cooperation_project(
-        self, info: Ctx, input: RecordCooperationProjectInput
+        self, info: Ctx, input: Annotated[RecordCooperationProjectInput, strawberry.argument(description="What to record.")]
     ) -> CooperationProjectPayload | None:
         pid = require_id(input.partner_id, "partnerId")
         project_id = await partners.record_project(

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -16,11 +16,16 @@ from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
 from resolvers.query import check_year, parse_id, require_id
-from schema.enums import AdminLevel, FacilityKind
+from schema.enums import AdminLevel, FacilityKind, describe_values
 from schema.partners import PartnerQuery
 from schema.permissions import ReadsHouseholds, allow
 from schema.scalars import JSON, GeoJSON
 from schema.types import (
+    AFTER,
+    AS_OF,
+    FIRST,
+    KINDS,
+    YEAR,
     AdminArea,
     Connection,
     Ctx,
@@ -36,7 +41,9 @@ from schema.types import (
 @strawberry.input(description="Within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of `point`.")
 class NearInput:
     point: GeoJSON = strawberry.field(description="GeoJSON Point.")
-    radius_meters: float
+    radius_meters: float = strawberry.field(
+        description="Radius in metres (geodesic, WGS84 ellipsoid), > 0 and at most 1,000,000."
+    )
 
 
 def _bbox(bbox: list[float] | None, coord_sys: CoordSys, field: str) -> geofilters.BBox | None:
@@ -84,9 +91,13 @@ class SiteFilter:
     name_contains: str | None = strawberry.field(default=None, description="Case-insensitive substring of the name.")
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
     bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
-    near: NearInput | None = None
-    intersects: GeoJSON | None = None
-    coord_sys: CoordSys = CoordSys.WGS84
+    near: NearInput | None = strawberry.field(default=None, description="Within a radius (metres) of a point.")
+    intersects: GeoJSON | None = strawberry.field(
+        default=None, description="Intersecting this GeoJSON geometry (Point, LineString, Polygon or Multi*)."
+    )
+    coord_sys: CoordSys = strawberry.field(
+        default=CoordSys.WGS84, description="Coordinate system bbox, near and intersects are given in (default WGS84)."
+    )
 
     def to_resolver(self, info: Ctx) -> sites.SiteFilter:
         return sites.SiteFilter(
@@ -99,14 +110,18 @@ class SiteFilter:
 
 @strawberry.input(description="Facility filter; members combine with AND, `kinds` is any-of.")
 class FacilityFilter:
-    name: str | None = None
-    name_contains: str | None = None
+    name: str | None = strawberry.field(default=None, description="Exact name.")
+    name_contains: str | None = strawberry.field(default=None, description="Case-insensitive substring of the name.")
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
-    kinds: list[FacilityKind] | None = None
+    kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Any of these kinds.")
     bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
-    near: NearInput | None = None
-    intersects: GeoJSON | None = None
-    coord_sys: CoordSys = CoordSys.WGS84
+    near: NearInput | None = strawberry.field(default=None, description="Within a radius (metres) of a point.")
+    intersects: GeoJSON | None = strawberry.field(
+        default=None, description="Intersecting this GeoJSON geometry (Point, LineString, Polygon or Multi*)."
+    )
+    coord_sys: CoordSys = strawberry.field(
+        default=CoordSys.WGS84, description="Coordinate system bbox, near and intersects are given in (default WGS84)."
+    )
 
     def to_resolver(self, info: Ctx) -> facilities.FacilityFilter:
         return facilities.FacilityFilter(
@@ -120,16 +135,20 @@ class FacilityFilter:
 
 @strawberry.input(description="Household filter; members combine with AND.")
 class HouseholdFilter:
-    site_id: strawberry.ID | None = None
+    site_id: strawberry.ID | None = strawberry.field(default=None, description="Households living at this relocation site.")
     area_code: str | None = strawberry.field(default=None, description="Admin area code: the area and everything below it.")
     zero_employment: bool | None = strawberry.field(
         default=None, description="true: only 零就业家庭 on `asOf`; false: only households that are not."
     )
     as_of: dt.date | None = strawberry.field(default=None, description="Date of `zeroEmployment` (default: today).")
     bbox: list[float] | None = strawberry.field(default=None, description=SPATIAL_DOC)
-    near: NearInput | None = None
-    intersects: GeoJSON | None = None
-    coord_sys: CoordSys = CoordSys.WGS84
+    near: NearInput | None = strawberry.field(default=None, description="Within a radius (metres) of a point.")
+    intersects: GeoJSON | None = strawberry.field(
+        default=None, description="Intersecting this GeoJSON geometry (Point, LineString, Polygon or Multi*)."
+    )
+    coord_sys: CoordSys = strawberry.field(
+        default=CoordSys.WGS84, description="Coordinate system bbox, near and intersects are given in (default WGS84)."
+    )
 
     def to_resolver(self, info: Ctx) -> households.HouseholdFilter:
         site_id = require_id(self.site_id, "filter.siteId") if self.site_id is not None else None
@@ -150,17 +169,36 @@ class MapLayer(enum.Enum):
     ADMIN_AREAS = "admin_areas"
 
 
+describe_values(
+    MapLayer,
+    {
+        "RELOCATION_SITES": "Relocation sites (points): name, kind, households.",
+        "FACILITIES": "Facilities (points): name, kind, siteId.",
+        "HOUSEHOLDS": "Household dwellings (points): siteId, size, zeroEmployment; not for partners.",
+        "ADMIN_AREAS": "Admin areas with a boundary (polygons): code, name, level.",
+    },
+)
+
+
 @strawberry.input(description="Narrows a map layer; members combine with AND.")
 class LayerFilter:
     area_code: str | None = strawberry.field(default=None, description="The area (code or polygon) and everything below it.")
-    site_id: strawberry.ID | None = None
+    site_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Features of this relocation site (facilities attached to it, households living there, the site itself).",
+    )
     kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (facilities layer).")
 
 
-@strawberry.type
+@strawberry.type(
+    description="Everything Anju answers: admin areas, sites, facilities, households, coverage, monitoring, "
+    "spatial search, map layers, partners."
+)
 class Query(PartnerQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
-    async def admin_area(self, info: Ctx, code: str) -> AdminArea | None:
+    async def admin_area(
+        self, info: Ctx, code: Annotated[str, strawberry.argument(description="Area code (6, 9 or 12 digits), e.g. 513432.")]
+    ) -> AdminArea | None:
         row = await info.context.loaders.admin_area.load(code) if code.isdigit() and len(code) <= 12 else None
         return AdminArea.from_row(row) if row else None
 
@@ -168,24 +206,32 @@ class Query(PartnerQuery):
     async def admin_areas(
         self,
         info: Ctx,
-        level: AdminLevel | None = None,
-        parent_code: str | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        level: Annotated[AdminLevel | None, strawberry.argument(description="Only areas of this level.")] = None,
+        parent_code: Annotated[str | None, strawberry.argument(description="Only areas directly under this code.")] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[AdminArea]:
         args = connection_args(info, first, after, kind="admin_area", numeric=False)
         page = await admin_areas.admin_areas_page(info.context.sessionmaker, args, level=level, parent_code=parent_code)
         return Connection.of(page, AdminArea.from_row)
 
     @strawberry.field(description="One relocation site by id; null when unknown.")
-    async def relocation_site(self, info: Ctx, id: strawberry.ID) -> RelocationSite | None:
+    async def relocation_site(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Relocation-site id.")]
+    ) -> RelocationSite | None:
         key = parse_id(id)
         row = await info.context.loaders.site.load(key) if key else None
         return RelocationSite.from_row(row) if row else None
 
     @strawberry.field(description="Relocation sites matching the filter, by id.")
     async def relocation_sites(
-        self, info: Ctx, filter: SiteFilter | None = None, first: int | None = None, after: str | None = None
+        self,
+        info: Ctx,
+        filter: Annotated[
+            SiteFilter | None, strawberry.argument(description="Conditions, combined with AND; every record when omitted.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[RelocationSite]:
         args = connection_args(info, first, after, kind="relocation_site")
         page = await sites.sites_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
@@ -193,14 +239,22 @@ class Query(PartnerQuery):
         return Connection.of(page, RelocationSite.from_row)
 
     @strawberry.field(description="One facility by id; null when unknown.")
-    async def facility(self, info: Ctx, id: strawberry.ID) -> Facility | None:
+    async def facility(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Facility id.")]
+    ) -> Facility | None:
         key = parse_id(id)
         row = await info.context.loaders.facility.load(key) if key else None
         return Facility.from_row(row) if row else None
 
     @strawberry.field(description="Facilities matching the filter, by id.")
     async def facilities(
-        self, info: Ctx, filter: FacilityFilter | None = None, first: int | None = None, after: str | None = None
+        self,
+        info: Ctx,
+        filter: Annotated[
+            FacilityFilter | None, strawberry.argument(description="Conditions, combined with AND; every record when omitted.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Facility]:
         args = connection_args(info, first, after, kind="facility")
         page = await facilities.facilities_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
@@ -208,14 +262,22 @@ class Query(PartnerQuery):
         return Connection.of(page, Facility.from_row)
 
     @strawberry.field(description="One household by id; null when unknown.", extensions=allow(ReadsHouseholds))
-    async def household(self, info: Ctx, id: strawberry.ID) -> Household | None:
+    async def household(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Household id.")]
+    ) -> Household | None:
         key = parse_id(id)
         row = await info.context.loaders.household.load(key) if key else None
         return Household.from_row(row) if row else None
 
     @strawberry.field(description="Households matching the filter, by id.", extensions=allow(ReadsHouseholds))
     async def households(
-        self, info: Ctx, filter: HouseholdFilter | None = None, first: int | None = None, after: str | None = None
+        self,
+        info: Ctx,
+        filter: Annotated[
+            HouseholdFilter | None, strawberry.argument(description="Conditions, combined with AND; every record when omitted.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         f = filter.to_resolver(info) if filter else None
@@ -231,11 +293,18 @@ class Query(PartnerQuery):
     async def zero_employment_households(
         self,
         info: Ctx,
-        area_code: str | None = None,
-        site_id: strawberry.ID | None = None,
-        as_of: dt.date | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        area_code: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only households under this admin area (code prefix, or dwelling inside its polygon)."
+            ),
+        ] = None,
+        site_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")
+        ] = None,
+        as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
@@ -254,12 +323,24 @@ class Query(PartnerQuery):
     async def households_at_risk(
         self,
         info: Ctx,
-        year: int,
-        area_code: str | None = None,
-        site_id: strawberry.ID | None = None,
-        per_capita_threshold: Decimal | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        year: Annotated[int, strawberry.argument(description=YEAR)],
+        area_code: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only households under this admin area (code prefix, or dwelling inside its polygon)."
+            ),
+        ] = None,
+        site_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")
+        ] = None,
+        per_capita_threshold: Annotated[
+            Decimal | None,
+            strawberry.argument(
+                description="Yuan per person per year; default 10,000 (setting ANJU_MONITORING__PER_CAPITA_THRESHOLD)."
+            ),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[HouseholdRisk]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
@@ -278,7 +359,15 @@ class Query(PartnerQuery):
         "ellipsoid), optionally of some kinds; exact (index candidates re-ranked)."
     )
     async def nearest_facilities(
-        self, info: Ctx, point: GeoJSON, kinds: list[FacilityKind] | None = None, k: int = 5, coord_sys: CoordSys = CoordSys.WGS84
+        self,
+        info: Ctx,
+        point: Annotated[GeoJSON, strawberry.argument(description="GeoJSON Point to measure from, in coordSys.")],
+        kinds: Annotated[list[FacilityKind] | None, strawberry.argument(description=KINDS)] = None,
+        k: Annotated[int, strawberry.argument(description="How many facilities, 1..100 (default 5).")] = 5,
+        coord_sys: Annotated[
+            CoordSys,
+            strawberry.argument(description="Coordinate system of point and of the results' geometries (default WGS84)."),
+        ] = CoordSys.WGS84,
     ) -> list[FacilityDistance]:
         pt = parse_geometry(
             geojson_to_wgs84(point, coord_sys),
@@ -297,12 +386,26 @@ class Query(PartnerQuery):
     async def households_beyond(
         self,
         info: Ctx,
-        distance_meters: float,
-        of_kinds: list[FacilityKind],
-        site_id: strawberry.ID | None = None,
-        area_code: str | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        distance_meters: Annotated[
+            float, strawberry.argument(description="Commuting distance in metres (geodesic), > 0 and at most 50,000.")
+        ],
+        of_kinds: Annotated[
+            list[FacilityKind],
+            strawberry.argument(
+                description="Facility kinds that offer jobs (at least one), e.g. [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK]."
+            ),
+        ],
+        site_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")
+        ] = None,
+        area_code: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only households under this admin area (code prefix, or dwelling inside its polygon)."
+            ),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         sid = require_id(site_id, "siteId") if site_id is not None else None
@@ -322,12 +425,28 @@ class Query(PartnerQuery):
     async def feature_collection(
         self,
         info: Ctx,
-        layer: MapLayer,
-        bbox: list[float] | None = None,
-        zoom: int | None = None,
-        filter: LayerFilter | None = None,
-        limit: int | None = None,
-        coord_sys: CoordSys = CoordSys.WGS84,
+        layer: Annotated[MapLayer, strawberry.argument(description="Which layer.")],
+        bbox: Annotated[
+            list[float] | None,
+            strawberry.argument(description="[minLon, minLat, maxLon, maxLat] in coordSys: only features intersecting it."),
+        ] = None,
+        zoom: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Map zoom 0..22: point layers are clustered below 12, polygons simplified to about a pixel."
+            ),
+        ] = None,
+        filter: Annotated[
+            LayerFilter | None, strawberry.argument(description="Narrows the layer (area, site, facility kinds).")
+        ] = None,
+        limit: Annotated[
+            int | None,
+            strawberry.argument(description="At most this many features, 1..10,000 (default 5,000); no marker when cut."),
+        ] = None,
+        coord_sys: Annotated[
+            CoordSys,
+            strawberry.argument(description="Coordinate system of bbox and of the returned coordinates (default WGS84)."),
+        ] = CoordSys.WGS84,
     ) -> JSON:
         feats = info.context.settings.features
         box = _bbox(bbox, coord_sys, "bbox")

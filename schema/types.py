@@ -45,6 +45,7 @@ from schema.enums import (
     PovertyStatus,
     Relation,
     SiteKind,
+    describe_values,
 )
 from schema.permissions import NotPartner, PairedCountyForPartners, ReadsHouseholds, allow
 from schema.scalars import GeoJSON
@@ -61,6 +62,19 @@ CoordSysEnum = strawberry.enum(
     description="Coordinate system of geometry arguments/results: WGS84 (stored), GCJ02 (AMap/Tencent basemaps), BD09 (Baidu).",
 )
 COORD_SYS_ARG = "Coordinate system of the result: WGS84 (default, as stored), GCJ02 or BD09."
+describe_values(
+    CoordSysEnum,
+    {
+        "WGS84": "WGS84 (EPSG:4326), GPS coordinates: how Anju stores every geometry; OpenStreetMap-based maps",
+        "GCJ02": "GCJ-02 (国测局坐标, 'Mars' coordinates): AMap/Gaode and Tencent basemaps",
+        "BD09": "BD-09 (百度坐标): Baidu basemaps",
+    },
+)
+FIRST = "Page size: at most this many records (default 50, at most 500)."
+AFTER = "Cursor: `pageInfo.endCursor` of the previous page; omit for the first page."
+AS_OF = "The date asked about (YYYY-MM-DD); default: today in Asia/Shanghai."
+YEAR = "Calendar year, e.g. 2023."
+KINDS = "Facility kinds to consider (any of); every kind when omitted."
 
 
 def geo_out(value: Any, coord_sys: CoordSys) -> Any:
@@ -101,14 +115,16 @@ def connection_args(info: Ctx, first: int | None, after: str | None, *, kind: st
 
 @strawberry.type(description="Relay-style page information.")
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="True when another page follows this one.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last record of this page: pass it as `after` for the next page; null on an empty page."
+    )
 
 
 @strawberry.type(description="A page of records: `nodes`, `totalCount` (computed only when asked) and `pageInfo`.")
 class Connection(Generic[T]):
-    nodes: list[T]
-    page_info: PageInfo
+    nodes: list[T] = strawberry.field(description="The records of this page, in the list's order (by id or code).")
+    page_info: PageInfo = strawberry.field(description="Whether more pages follow, and the cursor to get the next one.")
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Records matching the filter, over all pages.")
@@ -130,8 +146,8 @@ class AdminArea:
         description="6-digit GB/T 2260 code (province/prefecture/county), 9-digit township or "
         "12-digit village-level NBS statistical code."
     )
-    name: str
-    level: AdminLevel
+    name: str = strawberry.field(description="Official name, e.g. 喜德县.")
+    level: AdminLevel = strawberry.field(description="Level: province, prefecture, county, township or village.")
     parent_code: strawberry.Private[str | None]
     assistance_tier: AssistanceTier | None = strawberry.field(description="重点帮扶县 tier, for counties.")
     _geometry: strawberry.Private[str | None]
@@ -149,12 +165,17 @@ class AdminArea:
             assistance_tier=r.assistance_tier,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The area directly above (null for a province).")
     async def parent(self, info: Ctx) -> AdminArea | None:
         return await _area(info, self.parent_code)
 
     @strawberry.field(description="Areas directly below this one, by code.")
-    async def children(self, info: Ctx, first: int | None = None, after: str | None = None) -> Connection[AdminArea]:
+    async def children(
+        self,
+        info: Ctx,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[AdminArea]:
         args = connection_args(info, first, after, kind="admin_area", numeric=False)
         page = await info.context.loaders.children_pages.load((self.code, args))
         return Connection.of(page, AdminArea.from_row)
@@ -164,7 +185,9 @@ class AdminArea:
         "(default: today, Asia/Shanghai).",
         extensions=allow(PairedCountyForPartners),
     )
-    async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
+    async def employment_coverage(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> EmploymentCoverage:
         c = await info.context.loaders.area_coverage.load((self.code, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
@@ -172,7 +195,9 @@ class AdminArea:
         description="Income linkages (利益联结) of `year` over every household under this area.",
         extensions=allow(PairedCountyForPartners),
     )
-    async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
+    async def income_linkage_summary(
+        self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]
+    ) -> IncomeLinkageSummary:
         summary = await info.context.loaders.area_linkage_summary.load((self.code, check_year(year)))
         return IncomeLinkageSummary.of(summary, "area", self.code, year, info.context.suppression_k)
 
@@ -216,12 +241,12 @@ async def _member(info: Ctx, member_id: int) -> Member:
 
 @strawberry.type(description="安置区/安置点: a relocation site. Counts are derived from household rows.")
 class RelocationSite:
-    id: strawberry.ID
-    name: str
-    kind: SiteKind
+    id: strawberry.ID = strawberry.field(description="Site id.")
+    name: str = strawberry.field(description="Site name, e.g. 彝欣社区.")
+    kind: SiteKind = strawberry.field(description="Settlement form (安置方式).")
     planned_households: int | None = strawberry.field(description="Planned households (规划安置户数), as recorded.")
     planned_population: int | None = strawberry.field(description="Planned population (规划安置人数), as recorded.")
-    opened_on: dt.date | None
+    opened_on: dt.date | None = strawberry.field(description="Date the site opened, if recorded.")
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _location: strawberry.Private[str]
@@ -273,7 +298,12 @@ class RelocationSite:
         return [AdminArea.from_row(r) for r in rows if r]
 
     @strawberry.field(description="The site's households, by id.", extensions=allow(ReadsHouseholds))
-    async def households(self, info: Ctx, first: int | None = None, after: str | None = None) -> Connection[Household]:
+    async def households(
+        self,
+        info: Ctx,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         page = await info.context.loaders.site_household_pages.load((self._id, args))
         return Connection.of(page, Household.from_row)
@@ -289,8 +319,10 @@ class RelocationSite:
     async def nearby_facilities(
         self,
         info: Ctx,
-        radius_meters: float,
-        kinds: list[FacilityKind] | None = None,
+        radius_meters: Annotated[
+            float, strawberry.argument(description="Radius in metres (geodesic, WGS84 ellipsoid), > 0 and at most 1,000,000.")
+        ],
+        kinds: Annotated[list[FacilityKind] | None, strawberry.argument(description=KINDS)] = None,
         first: Annotated[int, strawberry.argument(description="at most this many, nearest first (default 50, at most 500)")] = 50,
     ) -> list[FacilityDistance]:
         if not math.isfinite(radius_meters) or not 0 < radius_meters <= MAX_RADIUS_METERS:
@@ -308,7 +340,9 @@ class RelocationSite:
         description="The nearest facility of each kind (all kinds when omitted) and its geodesic "
         "distance in metres; kinds with no facility are left out."
     )
-    async def nearest_by_kind(self, info: Ctx, kinds: list[FacilityKind] | None = None) -> list[FacilityDistance]:
+    async def nearest_by_kind(
+        self, info: Ctx, kinds: Annotated[list[FacilityKind] | None, strawberry.argument(description=KINDS)] = None
+    ) -> list[FacilityDistance]:
         wanted = tuple(dict.fromkeys(kinds)) if kinds else tuple(m.FacilityKind)
         pairs = await info.context.loaders.nearest_by_kind.load((self._id, wanted))
         rows = await info.context.loaders.facility.load_many([fid for fid, _ in pairs])
@@ -320,25 +354,29 @@ class RelocationSite:
         description="Employment coverage (就业覆盖) of the site's households on `asOf` (default: today, Asia/Shanghai).",
         extensions=allow(NotPartner),
     )
-    async def employment_coverage(self, info: Ctx, as_of: dt.date | None = None) -> EmploymentCoverage:
+    async def employment_coverage(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> EmploymentCoverage:
         c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
     @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.", extensions=allow(NotPartner))
-    async def income_linkage_summary(self, info: Ctx, year: int) -> IncomeLinkageSummary:
+    async def income_linkage_summary(
+        self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]
+    ) -> IncomeLinkageSummary:
         summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
         return IncomeLinkageSummary.of(summary, "site", str(self._id), year, info.context.suppression_k)
 
 
 @strawberry.type(description="产业/服务设施: a park, base, workshop, factory, school, clinic …")
 class Facility:
-    id: strawberry.ID
-    name: str
-    kind: FacilityKind
+    id: strawberry.ID = strawberry.field(description="Facility id.")
+    name: str = strawberry.field(description="Facility name.")
+    kind: FacilityKind = strawberry.field(description="Kind of facility (industrial park, workshop, school …).")
     area_mu: float | None = strawberry.field(description="Area in mu (亩; 1 mu = 666.67 m²).")
     planned_jobs: int | None = strawberry.field(description="Planned jobs (设计岗位数).")
-    operator: str | None
-    opened_on: dt.date | None
+    operator: str | None = strawberry.field(description="Who runs it (enterprise, cooperative, office), if recorded.")
+    opened_on: dt.date | None = strawberry.field(description="Date it opened, if recorded.")
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
@@ -366,7 +404,7 @@ class Facility:
             _site_id=r.site_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The admin area the facility lies in.")
     async def admin_area(self, info: Ctx) -> AdminArea:
         area = await _area(info, self._admin_code)
         assert area is not None  # foreign key
@@ -381,7 +419,9 @@ class Facility:
         "(default: today), persons; null for partner viewers.",
         extensions=NULL_FOR_PARTNERS,
     )
-    async def employees(self, info: Ctx, as_of: dt.date | None = None) -> int | None:
+    async def employees(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> int | None:
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return int(n)
 
@@ -389,7 +429,9 @@ class Facility:
         description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.",
         extensions=NULL_FOR_PARTNERS,
     )
-    async def jobs_filled_rate(self, info: Ctx, as_of: dt.date | None = None) -> float | None:
+    async def jobs_filled_rate(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> float | None:
         if not self.planned_jobs:
             return None
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
@@ -399,22 +441,24 @@ class Facility:
         description="Households (that you may see) with an income linkage to this facility in `year`; null for partner viewers.",
         extensions=NULL_FOR_PARTNERS,
     )
-    async def linked_households(self, info: Ctx, year: int) -> int | None:
+    async def linked_households(self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]) -> int | None:
         return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
 
 @strawberry.type(description="A facility and its geodesic distance (metres, WGS84 ellipsoid).")
 class FacilityDistance:
-    facility: Facility
-    distance_meters: float
+    facility: Facility = strawberry.field(description="The facility.")
+    distance_meters: float = strawberry.field(description="Geodesic distance in metres (WGS84 ellipsoid).")
 
 
 @strawberry.type(description="搬迁户: a relocated household (or a never-relocated one, with no site).")
 class Household:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Household id.")
     code: str = strawberry.field(description="Household code (户编号), unique.")
-    relocated_on: dt.date | None
-    poverty_status: PovertyStatus
+    relocated_on: dt.date | None = strawberry.field(
+        description="Date the household moved to its site (null when never relocated)."
+    )
+    poverty_status: PovertyStatus = strawberry.field(description="脱贫户 or 一般户.")
     monitoring_category: MonitoringCategory | None = strawberry.field(description="防返贫监测对象类别, if monitored.")
     risk_eliminated: bool | None = strawberry.field(description="风险已消除, for monitored households.")
     version: int = strawberry.field(description="Row version; edits must carry it (optimistic locking).")
@@ -453,7 +497,7 @@ class Household:
         assert area is not None  # foreign key
         return area
 
-    @strawberry.field
+    @strawberry.field(description="The relocation site it lives at; null for households never relocated.")
     async def site(self, info: Ctx) -> RelocationSite | None:
         return await _site(info, self._site_id)
 
@@ -461,32 +505,42 @@ class Household:
     async def origin_area(self, info: Ctx) -> AdminArea | None:
         return await _area(info, self._origin_code)
 
-    @strawberry.field
+    @strawberry.field(description="Its members (家庭成员).")
     async def members(self, info: Ctx) -> list[Member]:
         return [Member.from_row(r) for r in await info.context.loaders.members.load(self._id)]
 
     @strawberry.field(description="Its members' employments active on `asOf` (default: today, Asia/Shanghai).")
-    async def employments(self, info: Ctx, as_of: dt.date | None = None) -> list[Employment]:
+    async def employments(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> list[Employment]:
         rows = await info.context.loaders.household_employments.load((self._id, info.context.as_of(as_of)))
         return [Employment.from_row(r) for r in rows]
 
     @strawberry.field(description="Income linkages (利益联结) of `year`, or of every year when omitted; yuan/year.")
-    async def income_linkages(self, info: Ctx, year: int | None = None) -> list[IncomeLinkage]:
+    async def income_linkages(
+        self,
+        info: Ctx,
+        year: Annotated[int | None, strawberry.argument(description="Calendar year; every year when omitted.")] = None,
+    ) -> list[IncomeLinkage]:
         key = (self._id, check_year(year) if year is not None else None)
         return [IncomeLinkage.from_row(r) for r in await info.context.loaders.income_linkages.load(key)]
 
     @strawberry.field(description="Members stably employed (稳定就业) on `asOf` (default: today), persons.")
-    async def stably_employed_count(self, info: Ctx, as_of: dt.date | None = None) -> int:
+    async def stably_employed_count(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> int:
         st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return int(st.stably_employed_count)
 
     @strawberry.field(description="零就业家庭: has labor force and no member employed on `asOf` (default: today).")
-    async def is_zero_employment(self, info: Ctx, as_of: dt.date | None = None) -> bool:
+    async def is_zero_employment(
+        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
+    ) -> bool:
         st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return bool(st.is_zero_employment)
 
     @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
-    async def linked_income(self, info: Ctx, year: int) -> LinkedIncome:
+    async def linked_income(self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]) -> LinkedIncome:
         li = await info.context.loaders.linked_income.load((self._id, check_year(year)))
         return LinkedIncome(
             total=li.total,
@@ -495,19 +549,19 @@ class Household:
         )
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
-    async def net_income(self, info: Ctx, year: int) -> Decimal | None:
+    async def net_income(self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]) -> Decimal | None:
         return await info.context.loaders.net_income.load((self._id, check_year(year)))
 
 
 @strawberry.type(description="家庭成员: a member of a household.")
 class Member:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Member id.")
     name: str = strawberry.field(description="Name; masked (张*) for roles without the right to personal data.")
-    gender: Gender
-    birth_year: int
-    relation: Relation
+    gender: Gender = strawberry.field(description="Gender (性别).")
+    birth_year: int = strawberry.field(description="Year of birth.")
+    relation: Relation = strawberry.field(description="Relation to the head of household (与户主关系).")
     labor_force: bool = strawberry.field(description="Recorded as labor force (劳动力).")
-    skills: list[str]
+    skills: list[str] = strawberry.field(description="Skills as recorded (free text, e.g. 缝纫 sewing).")
     phone: str | None = strawberry.field(
         description="Phone number; masked (138****5678) for roles without the right to personal data."
     )
@@ -533,12 +587,19 @@ class Member:
             _household_id=r.household_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The household the member belongs to.")
     async def household(self, info: Ctx) -> Household:
         return await _household(info, self._household_id)
 
     @strawberry.field(description="Employments active on `asOf`; every employment when `asOf` is omitted.")
-    async def employments(self, info: Ctx, as_of: dt.date | None = None) -> list[Employment]:
+    async def employments(
+        self,
+        info: Ctx,
+        as_of: Annotated[
+            dt.date | None,
+            strawberry.argument(description="Only employments active on this date (YYYY-MM-DD); every employment when omitted."),
+        ] = None,
+    ) -> list[Employment]:
         day = info.context.as_of(as_of) if as_of is not None else None
         rows = await info.context.loaders.member_employments.load((self._id, day))
         return [Employment.from_row(r) for r in rows]
@@ -546,12 +607,12 @@ class Member:
 
 @strawberry.type(description="就业: a member's job spell. Active on D when startOn <= D and (endOn null or >= D).")
 class Employment:
-    id: strawberry.ID
-    channel: EmploymentChannel
-    employer_name: str | None
+    id: strawberry.ID = strawberry.field(description="Employment id.")
+    channel: EmploymentChannel = strawberry.field(description="Employment channel (就业渠道).")
+    employer_name: str | None = strawberry.field(description="Employer, where not a recorded facility.")
     outbound_region: str | None = strawberry.field(description="Destination region of labor export (劳务输出地).")
-    start_on: dt.date
-    end_on: dt.date | None
+    start_on: dt.date = strawberry.field(description="First day of the spell.")
+    end_on: dt.date | None = strawberry.field(description="Last day of the spell; null while it lasts.")
     monthly_wage: Decimal | None = strawberry.field(description="Yuan per month.")
     stable: bool = strawberry.field(description="Stable employment (稳定就业): contract or ≥ 6 months a year.")
     _member_id: strawberry.Private[int]
@@ -576,20 +637,20 @@ class Employment:
             _facility_id=r.facility_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The member employed.")
     async def member(self, info: Ctx) -> Member:
         return await _member(info, self._member_id)
 
-    @strawberry.field
+    @strawberry.field(description="The facility employing the member (e.g. the workshop), if any.")
     async def facility(self, info: Ctx) -> Facility | None:
         return await _facility(info, self._facility_id)
 
 
 @strawberry.type(description="利益联结: a yearly benefit flow between a household and a facility/enterprise.")
 class IncomeLinkage:
-    id: strawberry.ID
-    mechanism: LinkageMechanism
-    year: int
+    id: strawberry.ID = strawberry.field(description="Income-linkage id.")
+    mechanism: LinkageMechanism = strawberry.field(description="How the household benefits (wage, dividend, land rent …).")
+    year: int = strawberry.field(description="Calendar year of the amount.")
     amount: Decimal = strawberry.field(description="Yuan in the year.")
     _household_id: strawberry.Private[int]
     _facility_id: strawberry.Private[int | None]
@@ -605,18 +666,18 @@ class IncomeLinkage:
             _facility_id=r.facility_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The household receiving the amount.")
     async def household(self, info: Ctx) -> Household:
         return await _household(info, self._household_id)
 
-    @strawberry.field
+    @strawberry.field(description="The facility or enterprise paying it, if recorded.")
     async def facility(self, info: Ctx) -> Facility | None:
         return await _facility(info, self._facility_id)
 
 
 @strawberry.type(description="Distinct employed members with an active employment in the channel.")
 class ChannelCount:
-    channel: EmploymentChannel
+    channel: EmploymentChannel = strawberry.field(description="Employment channel (就业渠道).")
     count: int = strawberry.field(description="Persons.")
 
 
@@ -632,14 +693,25 @@ SUPPRESSED = (
     "only for partner viewers, where a cell rests on fewer than k households (`suppressed`)."
 )
 class EmploymentCoverage:
-    households: int | None
-    households_with_labor_force: int | None
-    households_covered: int | None
-    coverage_rate: float | None
-    zero_employment_households: int | None
-    employed_persons: int | None
-    stably_employed_persons: int | None
-    by_channel: list[ChannelCount]
+    households: int | None = strawberry.field(description="Households counted (户).")
+    households_with_labor_force: int | None = strawberry.field(
+        description="Households with at least one member recorded as labor force (有劳动力家庭), 户."
+    )
+    households_covered: int | None = strawberry.field(
+        description="Households with labor force and at least one member in stable employment (稳定就业) on the date, 户."
+    )
+    coverage_rate: float | None = strawberry.field(
+        description="Employment coverage (就业覆盖率), 0..1: householdsCovered ÷ householdsWithLaborForce; "
+        "null when the latter is 0."
+    )
+    zero_employment_households: int | None = strawberry.field(
+        description="Zero-employment households (零就业家庭): labor force but no member employed on the date, 户."
+    )
+    employed_persons: int | None = strawberry.field(description="Distinct members employed on the date, 人.")
+    stably_employed_persons: int | None = strawberry.field(description="Distinct members stably employed on the date, 人.")
+    by_channel: list[ChannelCount] = strawberry.field(
+        description="Employed members per channel of their active employments (a member in two channels counts in both)."
+    )
     suppressed: bool = strawberry.field(description=SUPPRESSED)
 
     @classmethod
@@ -660,7 +732,7 @@ class EmploymentCoverage:
 
 @strawberry.type(description="Yuan of one linkage mechanism in a year.")
 class MechanismAmount:
-    mechanism: LinkageMechanism
+    mechanism: LinkageMechanism = strawberry.field(description="Linkage mechanism (利益联结方式).")
     amount: Decimal = strawberry.field(description="Yuan.")
     households: int = strawberry.field(description="Households receiving it (1 on a single household's field).")
 
@@ -673,13 +745,15 @@ class MechanismAmount:
 class LinkedIncome:
     total: Decimal = strawberry.field(description="Yuan in the year.")
     per_capita: Decimal | None = strawberry.field(description="total ÷ size, half-up to 0.01; null when size is 0.")
-    by_mechanism: list[MechanismAmount]
+    by_mechanism: list[MechanismAmount] = strawberry.field(
+        description="Yuan per mechanism (in the enum's order); mechanisms without linkages are left out."
+    )
 
 
 @strawberry.type(description="Linkage yuan a facility paid to a group's households in a year.")
 class FacilityAmount:
     amount: Decimal = strawberry.field(description="Yuan.")
-    households: int
+    households: int = strawberry.field(description="Households linked to the facility in the year, 户.")
     _facility_id: strawberry.Private[int]
 
     @strawberry.field(description="The facility; null when it lies outside what you may see (a partner's paired counties).")
@@ -758,7 +832,11 @@ class IncomeLinkageSummary:
         description="Facilities paying the most linkage yuan to these households, largest first "
         "(partner viewers: facilities of fewer than k households left out)."
     )
-    async def by_facility(self, info: Ctx, first: int = 10) -> list[FacilityAmount]:
+    async def by_facility(
+        self,
+        info: Ctx,
+        first: Annotated[int, strawberry.argument(description="At most this many facilities (default 10, 0..500).")] = 10,
+    ) -> list[FacilityAmount]:
         limit = info.context.settings.paging.max_page_size
         if not 0 <= first <= limit:
             raise InvalidInput(f"first: {first} is outside 0..{limit}", field="first")
@@ -775,16 +853,24 @@ class IncomeLinkageSummary:
 
 @strawberry.enum(description="Why a household is listed by householdsAtRisk.")
 class RiskReason(enum.Enum):
-    BELOW_THRESHOLD = "below_threshold"
-    INCOME_DECLINED = "income_declined"
+    BELOW_THRESHOLD = strawberry.enum_value(
+        "below_threshold", description="Per-capita net income of the year is below the threshold (yuan)."
+    )
+    INCOME_DECLINED = strawberry.enum_value(
+        "income_declined", description="Per-capita net income fell compared with the previous year (收入不增反降)."
+    )
 
 
 @strawberry.type(description="A household flagged by 防返贫监测, with its per-capita net incomes (yuan).")
 class HouseholdRisk:
-    household: Household
-    reasons: list[RiskReason]
-    per_capita_income: Decimal | None
-    previous_per_capita_income: Decimal | None
+    household: Household = strawberry.field(description="The household flagged.")
+    reasons: list[RiskReason] = strawberry.field(description="Why it is listed (one or both reasons).")
+    per_capita_income: Decimal | None = strawberry.field(
+        description="Net income of the year ÷ household size, yuan per person (人均纯收入)."
+    )
+    previous_per_capita_income: Decimal | None = strawberry.field(
+        description="The same for the previous year, yuan per person; null when not surveyed."
+    )
     change_rate: float | None = strawberry.field(description="(this − previous) ÷ previous per-capita income.")
 
     @classmethod
