@@ -111,8 +111,10 @@ def seed(
     scale: str = typer.Option("demo", help="'demo' (Liangshan + Yixin) or 'sichuan' (benchmark scale, generated)"),
     database: str = typer.Option(None, help="database name; default: the app's, or anju_sichuan for --scale sichuan"),
 ) -> None:
-    """Load a dataset (idempotent: a second run writes nothing). 'sichuan' adds ~360,000 generated
-    households to the demo data in its own database (default anju_sichuan), for the benchmarks."""
+    """Load a dataset (idempotent: a second run writes nothing).
+
+    'sichuan' adds ~360,000 generated households to the demo data in its own database (default anju_sichuan), for the benchmarks.
+    """
     do_seed(_settings(), scale, database)
 
 
@@ -291,8 +293,10 @@ SDL_FILE = Path(__file__).resolve().parent.parent / "docs" / "schema.graphql"
 
 
 def schema_sdl() -> str:
-    """The SDL of the served schema (strawberry's ``print_schema``), ending with a newline. Needs no
-    database: the schema's shape does not depend on the settings' limits."""
+    """The SDL of the served schema (strawberry's ``print_schema``), ending with a newline.
+
+    Needs no database: the schema's shape does not depend on the settings' limits.
+    """
     from strawberry.printer import print_schema
 
     from schema import build_schema
@@ -316,6 +320,7 @@ def schema_print(
 
 
 def main() -> None:  # pragma: no cover - console entry
+    """Run the ``anju`` command line (the console script)."""
     app()
 
 

@@ -84,10 +84,12 @@ class Viewer:
 
     @property
     def writes_households(self) -> bool:
+        """May write household records (admins everywhere; officers under their areas, enforced by row-level security)."""
         return self.role in (Role.ADMIN, Role.COUNTY_OFFICER)
 
     @property
     def is_admin(self) -> bool:
+        """The admin role: every row, every write, users and partners."""
         return self.role is Role.ADMIN
 
     @property
@@ -96,8 +98,10 @@ class Viewer:
         return self.role is Role.PARTNER
 
     def settings(self, mode: str) -> dict[str, str]:
-        """The ``anju.*`` settings (and ``role``) of this viewer's transactions in ``mode``
-        (``records`` or ``aggregates``: partners' aggregates run over their paired counties)."""
+        """The ``anju.*`` settings (and ``role``) of this viewer's transactions in ``mode``.
+
+        ``mode`` is ``records`` or ``aggregates`` (partners' aggregates run over their paired counties).
+        """
         if self.role in (Role.ADMIN, Role.PLANNER):
             return {"anju.pii": "on" if self.role is Role.ADMIN else "off"}
         if self.role is Role.COUNTY_OFFICER:
@@ -129,15 +133,19 @@ def _apply_viewer(session: Session, transaction: Any, connection: Any) -> None:
 
 
 def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
-    """``SELECT set_config(name, value, true), …`` for ``settings`` (names and values bound); ``role``
-    last, after the anju.* ones."""
+    """``SELECT set_config(name, value, true), …`` for ``settings`` (names and values bound).
+
+    ``role`` last, after the anju.* ones.
+    """
     names = sorted(settings, key=lambda n: n == "role")
     return (select(*(func.set_config(n, settings[n], true()) for n in names)),)
 
 
 def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:
-    """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope (the statement is
-    built here, once, not per transaction)."""
+    """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope (the statement is built here.
+
+    Once, not per transaction).
+    """
     scope = _scope_statement(viewer.settings(mode))
     return async_sessionmaker(**{**sm.kw, "info": {"anju_scope": scope, "anju_viewer": viewer}})
 
@@ -178,8 +186,10 @@ async def add_user(
     area_codes: Sequence[str] = (),
     partner_id: int | None = None,
 ) -> int:
-    """Create a user. County officers need area codes at county level or below (each must exist);
-    partners need an existing partner id; other roles take neither.
+    """Create a user.
+
+    County officers need area codes at county level or below (each must exist); partners need an existing partner id; other roles
+    take neither.
 
     Raises:
         InvalidInput (the argument named; a name already taken), NotFound (area code, partner).
@@ -254,8 +264,10 @@ def hidden(column: Any) -> Any:
 
 
 async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) -> NoReturn:
-    """After a scoped lookup found nothing: FORBIDDEN when the row exists outside the viewer's scope,
-    NOT_FOUND when it does not exist at all."""
+    """After a scoped lookup found nothing.
+
+    FORBIDDEN when the row exists outside the viewer's scope, NOT_FOUND when it does not exist at all.
+    """
     exists = await s.scalar(text("SELECT anju_exists(:k, :id)"), {"k": kind, "id": key})
     if exists:
         raise OutOfScope(f"{field}: {kind.replace('_', ' ')} {key} is outside your areas; nothing was written", field=field)
@@ -268,8 +280,10 @@ async def check_write_scope(s: AsyncSession, kind: str, key: int, field: str) ->
 async def audit(
     s: AsyncSession, action: str, entity: str, entity_id: Any, before: dict[str, Any] | None, after: dict[str, Any] | None
 ) -> None:
-    """Write the audit row of a mutation in its transaction (``s``): who (the session's viewer),
-    when (transaction time), what, before/after. Personal fields arrive masked (see ``row_json``)."""
+    """Write the audit row of a mutation in its transaction (``s``).
+
+    Who (the session's viewer), when (transaction time), what, before/after. Personal fields arrive masked (see ``row_json``).
+    """
     v = viewer_of(s)
     await s.execute(
         insert(m.AuditLog).values(
@@ -304,8 +318,10 @@ MONEY = {"amount", "net_income", "monthly_wage", "funds"}
 
 
 async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
-    """A row as JSON for the audit log, read in ``s``; names/phones masked, hashes and ID digits left
-    out (no personal datum is copied into the log). None when the row does not exist.
+    """A row as JSON for the audit log, read in ``s``.
+
+    Names/phones masked, hashes and ID digits left out (no personal datum is copied into the log). None when the row does not
+    exist.
 
     Raises:
         ValueError: ``table`` is not in ``AUDITED`` or a key is not one of its columns (a programming

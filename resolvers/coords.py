@@ -82,8 +82,10 @@ def transform_geojson(obj: Any, fn: Callable[[float, float], tuple[float, float]
 
 
 def geojson_to_wgs84(obj: Any, system: CoordSys) -> Any:
-    """An input geometry given in ``system``, as WGS84 (unchanged for WGS84). Non-numeric positions are
-    left as they are for the geometry checks to refuse."""
+    """An input geometry given in ``system``, as WGS84 (unchanged for WGS84).
+
+    Non-numeric positions are left as they are for the geometry checks to refuse.
+    """
     if system is CoordSys.WGS84:
         return obj
     try:
@@ -93,8 +95,10 @@ def geojson_to_wgs84(obj: Any, system: CoordSys) -> Any:
 
 
 def bbox_to_wgs84(bbox: list[float], system: CoordSys) -> list[float]:
-    """A bbox given in ``system`` as the WGS84 bbox of its four converted corners (the shift varies with
-    position, so corners are converted one by one and the box grown to hold them all)."""
+    """A bbox given in ``system`` as the WGS84 bbox of its four converted corners (the shift varies with position.
+
+    So corners are converted one by one and the box grown to hold them all).
+    """
     if system is CoordSys.WGS84 or len(bbox) != 4 or not all(isinstance(v, int | float) for v in bbox):
         return bbox
     x0, y0, x1, y1 = bbox

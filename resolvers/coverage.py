@@ -1,5 +1,6 @@
-"""Employment coverage (就业覆盖), income linkages (利益联结) and return-to-poverty monitoring
-(防返贫监测): grouped SQL over households, members, employments, linkages and incomes.
+"""Employment coverage (就业覆盖), income linkages (利益联结) and return-to-poverty monitoring (防返贫监测).
+
+Grouped SQL over households, members, employments, linkages and incomes.
 
 Every aggregate is one grouped statement per batch, whatever the number of households
 (``resolvers/sql/*.sql``). Definitions are API.md's "Definitions (exact)":
@@ -83,6 +84,7 @@ class EmploymentCoverage:
 
     @property
     def coverage_rate(self) -> float | None:
+        """households_covered ÷ households_with_labor_force (0..1); None when no household has labor force."""
         if self.households_with_labor_force == 0:
             return None
         return self.households_covered / self.households_with_labor_force
@@ -125,13 +127,16 @@ class HouseholdEmployment:
 
     @property
     def is_zero_employment(self) -> bool:
+        """零就业家庭: has labor force and no member employed on the date (DESIGN §3)."""
         return self.has_labor_force and self.employed_count == 0
 
 
 @dataclass(frozen=True, slots=True)
 class LinkedIncome:
-    """API.md ``LinkedIncome`` without the per-capita part: linkage yuan of the year, summed and by
-    mechanism (``per_capita`` needs the household's size, which the caller already holds)."""
+    """API.md ``LinkedIncome`` without the per-capita part.
+
+    Linkage yuan of the year, summed and by mechanism (``per_capita`` needs the household's size, which the caller already holds).
+    """
 
     total: Decimal
     by_mechanism: list[MechanismAmount]
@@ -158,8 +163,10 @@ def _group(keys: Sequence[tuple[K, P]]) -> dict[P, list[K]]:
 
 
 async def _wide_scope_hints(s: Any, name: str, extra: dict[str, Any]) -> None:
-    """For a province or prefecture (prefix of 2 or 4 digits) nearly every household qualifies, but the
-    planner cannot estimate ``left(admin_code, n)``: steer it to hash joins for this transaction."""
+    """For a province or prefecture (prefix of 2 or 4 digits) nearly every household qualifies.
+
+    But the planner cannot estimate ``left(admin_code, n)``: steer it to hash joins for this transaction.
+    """
     if name == "area" and extra.get("plen", 99) <= 4:
         await s.execute(text("SET LOCAL enable_nestloop = off"))
         await s.execute(text("SET LOCAL work_mem = '64MB'"))
@@ -176,8 +183,10 @@ def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], 
 
 
 def _channels(r: AnyRow) -> list[ChannelCount]:
-    """Per channel with employed persons: persons (column named as the channel's value) and their
-    households (``hh_`` + value), from a row of employment_coverage.sql."""
+    """Per channel with employed persons.
+
+    Persons (column named as the channel's value) and their households (``hh_`` + value), from a row of employment_coverage.sql.
+    """
     cols = r._mapping
     return [ChannelCount(ch, int(cols[ch.value]), int(cols["hh_" + ch.value])) for ch in m.EmploymentChannel if cols[ch.value]]
 
@@ -189,8 +198,10 @@ async def _grouped_rows(
     keys: Sequence[tuple[str, P]],
     param: str,
 ) -> list[tuple[P, AnyRow]]:
-    """Rows of ``resolvers/sql/<sql_name>`` for (group key, parameter) pairs: one statement per distinct
-    parameter (``as_of`` or ``year``) and scope fragment; (parameter, row) pairs."""
+    """Rows of ``resolvers/sql/<sql_name>`` for (group key, parameter) pairs.
+
+    One statement per distinct parameter (``as_of`` or ``year``) and scope fragment; (parameter, row) pairs.
+    """
     out: list[tuple[P, AnyRow]] = []
     async with sm() as s:
         for value, ks in _group(keys).items():
@@ -240,8 +251,10 @@ async def employment_coverage_by_area_codes(
     sm: SessionMaker,
     keys: Sequence[tuple[str, dt.date]],
 ) -> list[EmploymentCoverage]:
-    """Batch: coverage of each (admin code, as_of) over every household whose admin code lies under the
-    area (relocated or not). Raises InvalidInput for a malformed code."""
+    """Batch: coverage of each (admin code.
+
+    As_of) over every household whose admin code lies under the area (relocated or not). Raises InvalidInput for a malformed code.
+    """
     prefixed = [(area_code_prefix(c, "code"), d) for c, d in keys]
     found = await _coverage(sm, "area", prefixed)
     return [found[k] for k in prefixed]
@@ -296,9 +309,12 @@ async def top_facilities(
     year: int,
     first: int | None,
 ) -> list[FacilityAmount]:
-    """The ``first`` (every one when None) facilities paying the most linkage yuan to the group's
-    households in ``year`` (ties by facility id). ``scope`` is "site" (key = site id) or "area" (key =
-    admin code)."""
+    """The facilities paying the most linkage yuan to the group's households in ``year``.
+
+    At most ``first`` (every one when None), ties by facility id.
+
+    ``scope`` is "site" (key = site id) or "area" (key = admin code).
+    """
     name, params = _one_group(scope, key)
     q = text(
         f"WITH scope AS ({SCOPES[name]}) "
@@ -314,8 +330,11 @@ async def top_facilities(
 
 @dataclass(frozen=True, slots=True)
 class LinkageCell:
-    """One cell of a linkage breakdown: a mechanism (its value) or a facility (its id as text); ``key``
-    None = the linkages without a facility. Yuan and distinct households."""
+    """One cell of a linkage breakdown.
+
+    A mechanism (its value) or a facility (its id as text); ``key`` None = the linkages without a facility. Yuan and distinct
+    households.
+    """
 
     key: str | None
     amount: Decimal
@@ -332,8 +351,10 @@ async def linkage_cells(
     year: int,
     dimension: str,
 ) -> list[LinkageCell]:
-    """Every cell of the group's linkages of ``year`` by ``dimension`` ("mechanism" or "facility"),
-    largest amount first; one grouped statement."""
+    """Every cell of the group's linkages of ``year`` by ``dimension`` ("mechanism" or "facility").
+
+    Largest amount first; one grouped statement.
+    """
     name, params = _one_group(scope, key)
     col = BREAKDOWN[dimension]
     q = text(
@@ -355,8 +376,10 @@ async def households_outside(
     dimension: str,
     shown: Sequence[str],
 ) -> int:
-    """Distinct households of the group with a linkage of ``year`` in a cell not in ``shown`` (the
-    linkages without a facility are never in it): whose yuan ``total − Σ shown`` would reveal."""
+    """Distinct households of the group with a linkage of ``year`` in a cell not in ``shown``.
+
+    These are the households whose yuan ``total − Σ shown`` would reveal (linkages without a facility are never in ``shown``).
+    """
     name, params = _one_group(scope, key)
     q = text(
         f"WITH scope AS ({SCOPES[name]}) SELECT count(DISTINCT l.household_id) "
@@ -371,8 +394,11 @@ async def household_employment_by_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
 ) -> list[HouseholdEmployment]:
-    """Batch: each (household id, as_of) → labor force present, members employed and stably employed
-    on ``as_of`` (distinct members), from household_employment_status. One statement per distinct ``as_of``."""
+    """Batch: each (household id.
+
+    As_of) → labor force present, members employed and stably employed on ``as_of`` (distinct members), from
+    household_employment_status. One statement per distinct ``as_of``.
+    """
     out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
@@ -390,8 +416,11 @@ async def linked_income_by_household_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, int]],
 ) -> list[LinkedIncome]:
-    """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism (one grouped
-    statement per distinct year). Per capita: ``per_capita(total, size)``."""
+    """Batch: each (household id.
+
+    Year) → linkage yuan of that year, total and by mechanism (one grouped statement per distinct year). Per capita:
+    ``per_capita(total, size)``.
+    """
     out: dict[tuple[int, int], list[MechanismAmount]] = {}
     async with sm() as s:
         for year, ids in _group(keys).items():
@@ -414,8 +443,10 @@ async def facility_employees(
     sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
 ) -> list[tuple[int, int]]:
-    """Batch: each (facility id, as_of) → (distinct members with an employment at the facility active on
-    ``as_of``, their distinct households)."""
+    """Batch: each (facility id.
+
+    As_of) → (distinct members with an employment at the facility active on ``as_of``, their distinct households).
+    """
     out: dict[tuple[int | None, dt.date], tuple[int, int]] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
@@ -491,15 +522,22 @@ async def households_at_risk(
     area_code: str | None = None,
     site_id: int | None = None,
 ) -> Page[RiskRow]:
-    """Households whose per-capita net income of ``year`` is below ``threshold`` or lower than in
-    ``year - 1`` (防返贫监测), by id. Households without members or without an income of ``year``
-    cannot be judged and are not listed.
+    """Households whose per-capita net income of ``year`` is below ``threshold`` or fell since ``year - 1`` (防返贫监测), by id.
+
+    Households without members or without an income of ``year`` cannot be judged and are not listed.
 
     Args:
+        sm: sessionmaker (the viewer's scope applies).
+        args: page size and cursor.
+        year: the income year.
         threshold: yuan per person per year (settings default 10,000, the report's Beichuan line).
+        area_code: only households under this admin area (code prefix).
+        site_id: only households of this relocation site.
+
     Returns:
         Page of RiskRow; per-capita values rounded half-up to 0.01, compared unrounded;
         change_rate = (this − previous) / previous, None without a previous year or when it was 0.
+
     Raises:
         InvalidInput: malformed ``areaCode``.
     """

@@ -1,5 +1,7 @@
-"""Domain errors carrying API.md's ``extensions.code``. Messages name the field and the accepted
-form, and never echo SQL, DSNs or personal data."""
+"""Domain errors carrying API.md's ``extensions.code``.
+
+Messages name the field and the accepted form, and never echo SQL, DSNs or personal data.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ class AnjuError(Exception):
 
     @property
     def extensions(self) -> dict[str, str]:
+        """GraphQL ``extensions``: ``{"code": …}`` plus ``"field"`` when the error names the offending input."""
         ext = {"code": self.code}
         if self.field:
             ext["field"] = self.field
@@ -71,8 +74,11 @@ INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def sqlstate(exc: BaseException | None) -> str | None:
-    """The SQLSTATE of a database error: of the asyncpg exception SQLAlchemy's ``DBAPIError`` wraps
-    (``exc.orig`` and its cause), or of an asyncpg ``PostgresError`` itself. None for other errors."""
+    """The SQLSTATE of a database error.
+
+    Of the asyncpg exception SQLAlchemy's ``DBAPIError`` wraps (``exc.orig`` and its cause), or of an asyncpg ``PostgresError``
+    itself. None for other errors.
+    """
     seen = 0
     while exc is not None and seen < 4:
         code = getattr(exc, "sqlstate", None)

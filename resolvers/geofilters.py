@@ -1,6 +1,8 @@
-"""Spatial filter building blocks shared by every entity's query: bbox, radius (metres), polygon,
-and the admin-area predicate (code prefix or polygon). Coordinates WGS84 lon/lat (SRID 4326);
-metres on the WGS84 ellipsoid via ``geography``."""
+"""Spatial filter building blocks shared by every entity's query.
+
+Bbox, radius (metres), polygon, and the admin-area predicate (code prefix or polygon). Coordinates WGS84 lon/lat (SRID 4326);
+metres on the WGS84 ellipsoid via ``geography``.
+"""
 
 from __future__ import annotations
 
@@ -66,8 +68,10 @@ def _box(col: Any, minx: float, miny: float, maxx: float, maxy: float) -> Column
 
 
 def bbox_condition(col: Any, b: BBox) -> ColumnElement[bool]:
-    """The geometry lies in or touches the box (index-assisted and exact: no point just outside);
-    a box crossing the antimeridian is two envelopes."""
+    """The geometry lies in or touches the box (index-assisted and exact.
+
+    No point just outside); a box crossing the antimeridian is two envelopes.
+    """
     if b.minx <= b.maxx:
         return _box(col, b.minx, b.miny, b.maxx, b.maxy)
     return or_(_box(col, b.minx, b.miny, 180, b.maxy), _box(col, -180, b.miny, b.maxx, b.maxy))
@@ -107,12 +111,15 @@ def within(col: Any, near: Near) -> ColumnElement[bool]:
 
 
 def area_condition(code_col: Any, geom_col: Any, code: str, field: str) -> ColumnElement[bool]:
-    """The area and everything below it: rows whose admin code starts with the area's code prefix, or
-    whose point lies in the area's polygon where it has one (points coded elsewhere but inside).
+    """The area and everything below it.
+
+    Rows whose admin code starts with the area's code prefix, or whose point lies in the area's polygon where it has one (points
+    coded elsewhere but inside).
 
     Points carry ``located_code`` (the most specific area whose polygon contains them, kept by a
     trigger, migration 0006), so both halves are index lookups. Tables without it (admin areas)
     fall back to ST_Intersects with the area's polygon.
+
     Raises:
         InvalidInput: malformed code (names ``field``).
     """
@@ -134,6 +141,7 @@ class SpatialFilter:
     intersects: BaseGeometry | None = None
 
     def conditions(self, col: Any) -> list[ColumnElement[bool]]:
+        """SQL conditions on the geometry column ``col`` (SRID 4326), one per member that is set."""
         out: list[ColumnElement[bool]] = []
         if self.bbox is not None:
             out.append(bbox_condition(col, self.bbox))
@@ -146,8 +154,10 @@ class SpatialFilter:
 
 @dataclass(frozen=True)
 class PlaceFilter:
-    """The filter members shared by relocation sites and facilities (named places with a location):
-    exact name, name substring, admin area (code or polygon) and the spatial members."""
+    """The filter members shared by relocation sites and facilities (named places with a location).
+
+    Exact name, name substring, admin area (code or polygon) and the spatial members.
+    """
 
     name: str | None = None
     name_contains: str | None = None

@@ -51,6 +51,7 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         field: the argument's name, used in messages.
         allowed: accepted GeoJSON types, e.g. ("Point",).
         max_vertices: the vertex cap (settings; 10,000 by default).
+
     Raises:
         InvalidGeometry: (BAD_USER_INPUT) naming ``field`` and the problem.
     """

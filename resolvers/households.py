@@ -1,5 +1,7 @@
-"""Households (搬迁户), members, employments, income linkages and incomes: the one
-query-building place for each of these tables' reads."""
+"""Households (搬迁户), members, employments, income linkages and incomes.
+
+The one query-building place for each of these tables' reads.
+"""
 
 from __future__ import annotations
 
@@ -74,10 +76,12 @@ def household_select() -> AnySelect:
 
 
 def member_select() -> AnySelect:
-    """Every read of members starts here. Row: id, household_id, name, gender, birth_year, relation,
-    labor_force, skills, phone, id_number_last4. Names and phones come masked (张*, 138****5678) and
-    the ID digits null unless the transaction may see personal data (``resolvers.access``);
-    ``id_number_hash`` is never read out."""
+    """Every read of members starts here.
+
+    Row: id, household_id, name, gender, birth_year, relation, labor_force, skills, phone, id_number_last4. Names and phones come
+    masked (张*, 138****5678) and the ID digits null unless the transaction may see personal data (``resolvers.access``);
+    ``id_number_hash`` is never read out.
+    """
     return select(
         M.id,
         M.household_id,
@@ -93,9 +97,11 @@ def member_select() -> AnySelect:
 
 
 def employment_select() -> AnySelect:
-    """Every read of employments starts here. Row: id, member_id, household_id, channel, facility_id, employer_name,
-    workplace (GeoJSON Point text or None), outbound_region, start_on, end_on, monthly_wage (yuan
-    Decimal), stable."""
+    """Every read of employments starts here.
+
+    Row: id, member_id, household_id, channel, facility_id, employer_name, workplace (GeoJSON Point text or None),
+    outbound_region, start_on, end_on, monthly_wage (yuan Decimal), stable.
+    """
     return select(
         E.id,
         E.member_id,
@@ -113,8 +119,10 @@ def employment_select() -> AnySelect:
 
 
 def income_linkage_select() -> AnySelect:
-    """Every read of income linkages starts here. Row: id, household_id, facility_id, mechanism,
-    year, amount (yuan Decimal)."""
+    """Every read of income linkages starts here.
+
+    Row: id, household_id, facility_id, mechanism, year, amount (yuan Decimal).
+    """
     return select(L.id, L.household_id, L.facility_id, L.mechanism, L.year, L.amount)
 
 
@@ -142,8 +150,11 @@ def _filtered(f: HouseholdFilter | None) -> AnySelect:
 
 
 def zero_employment(as_of: dt.date) -> ColumnElement[bool]:
-    """SQL predicate on ``household``: has labor force and no member employed on ``as_of`` (API.md),
-    read from the trigger-kept household_employment_status (one segment lookup per household)."""
+    """SQL predicate on ``household``.
+
+    Has labor force and no member employed on ``as_of`` (API.md), read from the trigger-kept household_employment_status (one
+    segment lookup per household).
+    """
     st = m.HouseholdEmploymentStatus
     return and_(
         H.labor_force_count > 0,
@@ -166,7 +177,7 @@ async def households_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[Househ
 
 
 async def _household_counts(sm: SessionMaker, site_ids: list[int]) -> dict[int, int]:
-    """totalCount of each site's households: the same grouped count as ``RelocationSite.householdCount``."""
+    """TotalCount of each site's households: the same grouped count as ``RelocationSite.householdCount``."""
     stats = await site_stats_by_ids(sm, site_ids)
     return {sid: st.household_count for sid, st in zip(site_ids, stats, strict=True)}
 
@@ -208,8 +219,11 @@ async def employments_by_member_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date | None]],
 ) -> list[list[EmploymentRow]]:
-    """Batch: each (member id, as_of) → that member's employments active on ``as_of`` (all of them
-    when ``as_of`` is None), by start_on then id. One query per distinct ``as_of``."""
+    """Batch: each (member id.
+
+    As_of) → that member's employments active on ``as_of`` (all of them when ``as_of`` is None), by start_on then id. One query
+    per distinct ``as_of``.
+    """
     return await _by_key_and_param(
         sm,
         keys,
@@ -224,8 +238,10 @@ async def employments_by_household_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, dt.date]],
 ) -> list[list[EmploymentRow]]:
-    """Batch: each (household id, as_of) → the active employments of all its members on ``as_of``
-    (API.md ``Household.employments``), by member then start_on."""
+    """Batch: each (household id.
+
+    As_of) → the active employments of all its members on ``as_of`` (API.md ``Household.employments``), by member then start_on.
+    """
 
     def q(as_of: dt.date) -> AnySelect:
         return employment_select().where(active_on(as_of))
@@ -237,8 +253,7 @@ async def income_linkages_by_household_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, int | None]],
 ) -> list[list[IncomeLinkageRow]]:
-    """Batch: each (household id, year) → its income linkages of that year (every year when None),
-    by year then id."""
+    """Batch: each (household id, year) → its income linkages of that year (every year when None), by year then id."""
     return await _by_key_and_param(
         sm,
         keys,

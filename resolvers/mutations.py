@@ -1,5 +1,6 @@
-"""Writes by the people who keep household records: employments, income linkages, incomes,
-monitoring status and members.
+"""Writes by the people who keep household records.
+
+Employments, income linkages, incomes, monitoring status and members.
 
 Every write runs in one transaction and first claims the household's ``version`` (optimistic
 locking): ``UPDATE household SET version = version + 1 WHERE id = :id AND version = :expected``.
@@ -81,6 +82,7 @@ def check_money(value: Decimal | None, field: str, *, required: bool = True) -> 
 
 
 def check_text(value: str | None, field: str, *, required: bool = False, max_len: int = 200) -> str | None:
+    """``value`` stripped, None when blank (InvalidInput naming ``field`` when required or longer than ``max_len``)."""
     if value is None or value.strip() == "":
         if required:
             raise InvalidInput(f"{field}: required, 1 to {max_len} characters", field=field)
@@ -144,9 +146,11 @@ class WrittenRecord(Written):
 
 
 async def in_transaction(sm: SessionMaker, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``await work(session)`` in one transaction (the change, the household's version and the audit
-    row commit together or not at all); database rule violations become InvalidInput (a row outside
-    the viewer's scope OutOfScope, a second ID number Duplicate), never SQL text."""
+    """``await work(session)`` in one transaction (the change.
+
+    The household's version and the audit row commit together or not at all); database rule violations become InvalidInput (a row
+    outside the viewer's scope OutOfScope, a second ID number Duplicate), never SQL text.
+    """
     try:
         async with sm() as s, s.begin():
             return await work(s)
@@ -162,8 +166,10 @@ async def in_transaction(sm: SessionMaker, work: Callable[[AsyncSession], Awaita
 
 
 def _client_error(exc: DBAPIError) -> AnjuError | None:
-    """The client error of a database rule violation, by its SQLSTATE (never by message text); None
-    when the database failed for another reason (→ INTERNAL)."""
+    """The client error of a database rule violation, by its SQLSTATE (never by message text).
+
+    None when the database failed for another reason (→ INTERNAL).
+    """
     code = sqlstate(exc) or ""
     if code == INSUFFICIENT_PRIVILEGE:  # row-level security refused the row
         return OutOfScope("the change touches a record outside your areas; nothing was written")
@@ -208,6 +214,7 @@ async def record_employment(
     Rules: endOn >= startOn; monthlyWage yuan >= 0 with <= 2 decimals; WORKSHOP needs facilityId;
     LABOR_EXPORT, LOCAL_ENTERPRISE and PUBLIC_WELFARE_POST need employerName or facilityId;
     workplace a GeoJSON Point (WGS84).
+
     Raises:
         InvalidInput / InvalidGeometry (BAD_USER_INPUT), NotFound (memberId, facilityId), StaleVersion.
     """
@@ -375,8 +382,9 @@ async def set_monitoring_status(
     category: m.MonitoringCategory | None,
     risk_eliminated: bool | None,
 ) -> Written:
-    """Put a household under monitoring (防返贫监测) with a category and whether its risk is eliminated,
-    or take it off (category and riskEliminated both null).
+    """Put a household under monitoring (防返贫监测) with a category and whether its risk is eliminated.
+
+    Or take it off (category and riskEliminated both null).
 
     Raises:
         InvalidInput (riskEliminated without category or the reverse), NotFound, StaleVersion.
@@ -404,8 +412,11 @@ async def set_monitoring_status(
 
 
 def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[str, str]:
-    """A resident identity card number (GB 11643-1999: 18 characters, check digit) as what is stored:
-    (HMAC hash, last 4 characters). Raises InvalidInput naming ``field`` (the number is not echoed)."""
+    """A resident identity card number (GB 11643-1999.
+
+    18 characters, check digit) as what is stored: (HMAC hash, last 4 characters). Raises InvalidInput naming ``field`` (the
+    number is not echoed).
+    """
     number = value.strip().upper()
     if not ric.is_valid(number) or len(number) != 18:
         raise InvalidInput(f"{field}: not a valid 18-character resident identity card number (GB 11643 check digit)", field=field)
@@ -415,8 +426,10 @@ def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[st
 
 
 def check_phone(value: str, field: str = "phone") -> str:
-    """A Chinese mobile or landline number (libphonenumber), stored in national digits
-    (13812345678, 01012345678). Raises InvalidInput naming ``field``."""
+    """A Chinese mobile or landline number (libphonenumber), stored in national digits (13812345678, 01012345678).
+
+    Raises InvalidInput naming ``field``.
+    """
     try:
         parsed = phonenumbers.parse(value, "CN")
     except phonenumbers.NumberParseException:

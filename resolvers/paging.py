@@ -75,6 +75,11 @@ def page_args(first: int | None, after: str | None, *, kind: str, numeric: bool,
     Args:
         first: page size; None → ``default``; must be in 0..``maximum`` (settings, 500).
         after: an ``endCursor`` from a previous page of the same list, or None.
+        kind: the list's cursor kind (a cursor of another list is refused).
+        numeric: whether the list's keys are integers.
+        default: page size when ``first`` is None.
+        maximum: the largest page size allowed.
+
     Raises:
         InvalidInput: ``first`` negative or above the maximum (field ``first``); bad ``after``.
     """

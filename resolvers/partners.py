@@ -30,8 +30,11 @@ def partner_select() -> AnySelect:
 
 
 def project_select() -> AnySelect:
-    """Row: id, partner_id, name, county_code, facility_id, site_id, year, funds (yuan), households_benefited,
-    self_raised_share (0..1)."""
+    """Cooperation projects.
+
+    Row: id, partner_id, name, county_code, facility_id, site_id, year, funds (yuan), households_benefited,
+    self_raised_share (0..1).
+    """
     return select(
         PR.id,
         PR.partner_id,
@@ -86,8 +89,10 @@ async def projects_by_partner_ids(
 
 
 async def funds_by_year_by_partner_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[YearFundsRow]]:
-    """Batch: each partner's project funds per year: rows (partner_id, year, funds yuan, projects,
-    households_benefited), by year; one grouped statement."""
+    """Batch: each partner's project funds per year: rows (partner_id.
+
+    Year, funds yuan, projects, households_benefited), by year; one grouped statement.
+    """
     q = select(
         PR.partner_id,
         PR.year,
@@ -185,8 +190,9 @@ async def record_project(
     site_id: int | None = None,
     self_raised_share: Decimal | None = None,
 ) -> int:
-    """Record a project a partner funds (funds in yuan) in one of its paired counties, optionally
-    linked to a facility or site in that county.
+    """Record a project a partner funds (funds in yuan) in one of its paired counties.
+
+    Optionally linked to a facility or site in that county.
 
     Raises:
         InvalidInput (name, year, funds, householdsBenefited < 0, share outside 0..1, county not paired,

@@ -1,5 +1,8 @@
-"""Shared query mechanics: keyset pages, per-parent pages (one LATERAL query for many
-parents), batch loads aligned with their keys, id and area-code parsing."""
+"""Shared query mechanics.
+
+Keyset pages, per-parent pages (one LATERAL query for many parents), batch loads aligned with their keys, id and area-code
+parsing.
+"""
 
 from __future__ import annotations
 
@@ -71,8 +74,11 @@ def area_code_prefix(code: str, field: str = "areaCode") -> str:
 
 
 def under_area(col: SQLColumnExpression[str], code: str, field: str = "areaCode") -> ColumnElement[bool]:
-    """SQL predicate: ``col`` (an admin code) is the area ``code`` or lies below it (with the indexed
-    ``county_code`` of the same table as a first cut where the table has one)."""
+    """SQL predicate.
+
+    ``col`` (an admin code) is the area ``code`` or lies below it (with the indexed ``county_code`` of the same table as a first
+    cut where the table has one).
+    """
     prefix = area_code_prefix(code, field)
     cond: ColumnElement[bool] = col.like(prefix + "%")
     table = getattr(col, "table", None)
@@ -86,8 +92,10 @@ MAX_DATE = dt.date(2100, 12, 31)
 
 
 def check_date(value: dt.date, field: str) -> dt.date:
-    """A date the service stores and compares exactly: 1900-01-01..2100-12-31 (the driver maps
-    9999-12-31 to PostgreSQL's infinity). Raises InvalidInput naming ``field``."""
+    """A date the service stores and compares exactly.
+
+    1900-01-01..2100-12-31 (the driver maps 9999-12-31 to PostgreSQL's infinity). Raises InvalidInput naming ``field``.
+    """
     if not MIN_DATE <= value <= MAX_DATE:
         raise InvalidInput(f"{field}: {value} is outside {MIN_DATE}..{MAX_DATE}", field=field)
     return value
@@ -116,7 +124,7 @@ def check_text_arg(value: str, field: str) -> str:
 
 
 def contains_pattern(text_: str, field: str) -> str:
-    """An ILIKE pattern for a substring search, with ``%``, ``_`` and ``\\`` escaped.
+    r"""An ILIKE pattern for a substring search, with ``%``, ``_`` and ``\`` escaped.
 
     Raises:
         InvalidInput: empty or longer than 200 characters.
@@ -128,9 +136,11 @@ def contains_pattern(text_: str, field: str) -> str:
 
 
 def geojson(col: Any, *, polygon: bool = False) -> ColumnElement[str]:
-    """RFC 7946 GeoJSON text of a geometry column, 6 decimals, polygons counter-clockwise; NULL for an
-    empty geometry (``POINT EMPTY`` would be ``{"type":"Point","coordinates":[]}``, which map clients
-    cannot draw) as for a missing one."""
+    """RFC 7946 GeoJSON text of a geometry column, 6 decimals, polygons counter-clockwise.
+
+    NULL for an empty geometry (``POINT EMPTY`` would be ``{"type":"Point","coordinates":[]}``, which map clients cannot draw) as
+    for a missing one.
+    """
     if polygon:
         col = func.ST_ForcePolygonCCW(col)
     return case((func.ST_IsEmpty(col), null()), else_=func.ST_AsGeoJSON(col, 6))

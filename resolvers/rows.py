@@ -92,8 +92,11 @@ class FacilityRow(TypedRow):
 
 @dataclass(frozen=True, slots=True)
 class HouseholdRow(TypedRow):
-    """``household``: dwelling Point (GeoJSON text or None); member_count (size) and labor_force_count
-    are kept by triggers; version is the optimistic-locking counter."""
+    """``household``.
+
+    Dwelling Point (GeoJSON text or None); member_count (size) and labor_force_count are kept by triggers; version is the
+    optimistic-locking counter.
+    """
 
     id: int
     code: str

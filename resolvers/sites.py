@@ -1,5 +1,7 @@
-"""Relocation sites (安置区): the one query-building place for ``relocation_site`` reads, and the
-counts derived from household rows."""
+"""Relocation sites (安置区).
+
+The one query-building place for ``relocation_site`` reads, and the counts derived from household rows.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Spatial queries: bbox / radius / polygon filters, nearest facilities, proximity of sites,
-households beyond a distance of any job, and map layers (GeoJSON FeatureCollections, vector tiles).
+"""Spatial queries.
+
+Bbox / radius / polygon filters, nearest facilities, proximity of sites, households beyond a distance of any job, and map layers
+(GeoJSON FeatureCollections, vector tiles).
 
 Units: coordinates are WGS84 lon/lat (SRID 4326); every distance is metres on the WGS84 ellipsoid
 (PostGIS ``geography``); radius search uses ``ST_DWithin(col::geography, …)`` backed by the
@@ -54,6 +56,7 @@ async def nearest_facilities(
     Exact, in one statement: the ``<->`` index operator finds k candidates; the farthest candidate's
     geodesic distance r bounds the true k nearest, which are then all rows within r
     (``ST_DWithin`` on geography, indexed), re-ranked by ``ST_Distance(geography)``.
+
     Raises:
         InvalidInput: k outside 1..100.
     """
@@ -80,9 +83,11 @@ async def nearby_facilities_by_site_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int]],
 ) -> list[list[FacilityDistance]]:
-    """Batch: for each (site id, radius in metres, kinds, first) the ``first`` nearest facilities within
-    the radius of the site's location, nearest first (geodesic metres). One statement per distinct
-    (radius, kinds, first), a LATERAL per site."""
+    """Batch: for each (site id.
+
+    Radius in metres, kinds, first) the ``first`` nearest facilities within the radius of the site's location, nearest first
+    (geodesic metres). One statement per distinct (radius, kinds, first), a LATERAL per site.
+    """
     groups: dict[tuple[float, Any, int], list[int]] = {}
     for sid, r, kinds, first in keys:
         groups.setdefault((r, kinds, first), []).append(sid)
@@ -128,8 +133,11 @@ async def nearest_by_kind_by_site_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, tuple[m.FacilityKind, ...]]],
 ) -> list[list[tuple[int, float]]]:
-    """Batch: for each (site id, kinds) the nearest facility of each kind that exists, as
-    (facility id, geodesic metres), in kind order. Exact as ``nearest_facilities`` (k = 1 per kind)."""
+    """Batch: for each (site id.
+
+    Kinds) the nearest facility of each kind that exists, as (facility id, geodesic metres), in kind order. Exact as
+    ``nearest_facilities`` (k = 1 per kind).
+    """
     groups: dict[tuple[m.FacilityKind, ...], list[int]] = {}
     for sid, kinds in keys:
         groups.setdefault(kinds, []).append(sid)
@@ -151,9 +159,10 @@ async def households_beyond(
     site_id: int | None = None,
     area_code: str | None = None,
 ) -> Page[HouseholdRow]:
-    """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of
-    ``kinds`` — "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id.
-    Households without a dwelling point (NULL or empty) are not listed: their location is unknown.
+    """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of ``kinds``.
+
+    "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id. Households without a dwelling point
+    (NULL or empty) are not listed: their location is unknown.
 
     Raises:
         InvalidInput: distance outside (0, 50 km]; no kinds; malformed areaCode.
@@ -196,10 +205,12 @@ class LayerFilter:
 
 
 def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_counts: bool = True) -> tuple[AnySelect, Any]:
-    """(select of id + geom + display properties, geometry column) for a layer. No personal data:
-    households expose id, site id, size and the zero-employment flag only. Enum values are shown as in
-    GraphQL (``TRAINING_BASE``). Sites carry their household count (of the households the viewer may
-    see) only when ``household_counts`` (not for partner viewers: a count per site is a small cell)."""
+    """(select of id + geom + display properties, geometry column) for a layer.
+
+    No personal data: households expose id, site id, size and the zero-employment flag only. Enum values are shown as in GraphQL
+    (``TRAINING_BASE``). Sites carry their household count (of the households the viewer may see) only when ``household_counts``
+    (not for partner viewers: a count per site is a small cell).
+    """
     f = f or LayerFilter()
     if layer == "relocation_sites":
         households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery() if household_counts else null()
@@ -276,6 +287,7 @@ async def feature_collection(
 
     Returns:
         dict {"type": "FeatureCollection", "features": [...]} (at most ``limit`` features).
+
     Raises:
         InvalidInput: unknown layer, limit outside 1..max_limit, zoom outside 0..22, bad filter.
     """
@@ -367,9 +379,11 @@ def check_tile(layer: str, z: int, x: int, y: int) -> None:
 
 
 async def tile(sm: SessionMaker, layer: str, z: int, x: int, y: int, *, max_features: int) -> bytes:
-    """A Mapbox Vector Tile of ``layer`` (layer name = the MapLayer name in lower case), built by
-    ``ST_AsMVT`` over ``ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y), 4096, 256)``;
-    empty bytes when the tile holds nothing. Raises InvalidInput (see ``check_tile``)."""
+    """A Mapbox Vector Tile of ``layer`` (layer name = the MapLayer name in lower case).
+
+    Built by ``ST_AsMVT`` over ``ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y), 4096, 256)``; empty bytes when
+    the tile holds nothing. Raises InvalidInput (see ``check_tile``).
+    """
     check_tile(layer, z, x, y)
     table, geom, props, names, where = TILE_SOURCES[layer]
     q = text(TILE_SQL.format(table=table, geom=geom, props=props, names=names, where=where))

@@ -40,8 +40,10 @@ T = TypeVar("T")
 
 
 def shown_cells(items: Sequence[T], households: Callable[[T], int], k: int | None) -> tuple[list[T], bool]:
-    """The cells of a breakdown a partner may see, in their order, and whether any was left out
-    (primary: fewer than ``k`` households; secondary: until the left-out ones hold >= ``k``)."""
+    """The cells of a breakdown a partner may see, in their order, and whether any was left out (primary.
+
+    Fewer than ``k`` households; secondary: until the left-out ones hold >= ``k``).
+    """
     if k is None:
         return list(items), False
     hidden = {i for i, x in enumerate(items) if households(x) < k}
@@ -95,7 +97,9 @@ async def shown_linkage_cells(
     cells: Sequence[cov.LinkageCell], k: int, households_outside: Callable[[list[str]], Awaitable[int]]
 ) -> tuple[list[cov.LinkageCell], bool]:
     """The cells of a linkage breakdown a partner may see, largest first, and whether any was left out.
-    ``households_outside(shown keys)`` counts the distinct households behind everything not shown."""
+
+    ``households_outside(shown keys)`` counts the distinct households behind everything not shown.
+    """
     hidden = {i for i, c in enumerate(cells) if c.key is None or c.households < k}
     while hidden:
         shown = [i for i in range(len(cells)) if i not in hidden]
@@ -108,7 +112,9 @@ async def shown_linkage_cells(
 
 def summary_totals(s: cov.IncomeLinkageSummary, k: int | None) -> tuple[int | None, Decimal | None]:
     """(householdsLinked, total) as shown: both None when fewer than ``k`` households are linked.
-    The breakdowns go through ``shown_linkage_cells``."""
+
+    The breakdowns go through ``shown_linkage_cells``.
+    """
     if k is not None and s.households_linked < k:
         return None, None
     return s.households_linked, s.total

@@ -28,9 +28,11 @@ __all__ = ["Context", "build_schema"]
 
 
 class AnjuSchema(strawberry.Schema):
-    """Strawberry's schema whose every result passes through ``schema.errors.present`` once: each error
-    gets its ``extensions.code``, unexpected ones are logged (with traceback) and masked as INTERNAL.
-    Strawberry's own logging of every error is off: client errors are not server errors."""
+    """Strawberry's schema whose every result passes through ``schema.errors.present`` once.
+
+    Each error gets its ``extensions.code``, unexpected ones are logged (with traceback) and masked as INTERNAL. Strawberry's own
+    logging of every error is off: client errors are not server errors.
+    """
 
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         return None
@@ -48,9 +50,10 @@ class AnjuSchema(strawberry.Schema):
 
 
 def build_schema(settings: Any) -> strawberry.Schema:
-    """The Anju schema with error codes and the limits of ``settings`` (``anju.settings.Settings``):
-    depth, aliases, tokens, cost, root fields (``QUERY_TOO_COMPLEX`` naming the limit), and
-    introspection unless turned off."""
+    """The Anju schema with error codes and the limits of ``settings`` (``anju.settings.Settings``).
+
+    Depth, aliases, tokens, cost, root fields (``QUERY_TOO_COMPLEX`` naming the limit), and introspection unless turned off.
+    """
     # The limiters' validation rules are built once, so ValidationCache (keyed by document and rules)
     # hits for repeated documents instead of revalidating every request.
     # Each limit's rule tags its own errors (code and limit name), so no message text is read.

@@ -31,15 +31,21 @@ from resolvers.rows import (
 
 
 class PagingLimits(Protocol):
+    """Settings group ``paging``: connection page sizes (rows)."""
+
     default_page_size: int
     max_page_size: int
 
 
 class MonitoringLimits(Protocol):
+    """Settings group ``monitoring``: the per-capita income line (yuan per person per year)."""
+
     per_capita_threshold: Decimal
 
 
 class FeatureLimits(Protocol):
+    """Settings group ``features``: featureCollection limits (features, zoom, vertices)."""
+
     default_limit: int
     max_limit: int
     cluster_below_zoom: int
@@ -47,6 +53,8 @@ class FeatureLimits(Protocol):
 
 
 class PrivacyLimits(Protocol):
+    """Settings group ``privacy``: the partner small-cell threshold k (households)."""
+
     min_cell_households: int
 
 
@@ -57,16 +65,20 @@ class SettingsLike(Protocol):
     max_query_depth: int
 
     @property
-    def privacy(self) -> PrivacyLimits: ...
+    def privacy(self) -> PrivacyLimits:
+        """Small-cell suppression."""
 
     @property
-    def paging(self) -> PagingLimits: ...
+    def paging(self) -> PagingLimits:
+        """Page sizes."""
 
     @property
-    def monitoring(self) -> MonitoringLimits: ...
+    def monitoring(self) -> MonitoringLimits:
+        """Monitoring defaults."""
 
     @property
-    def features(self) -> FeatureLimits: ...
+    def features(self) -> FeatureLimits:
+        """Map layer limits."""
 
 
 B = TypeVar("B")
@@ -124,8 +136,11 @@ class Loaders:
 
 
 def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
-    """Fresh loaders for one request: records through ``sm``; area aggregates (what partners may see)
-    through ``agg``, the viewer's aggregate scope (``sm`` when omitted)."""
+    """Fresh loaders for one request.
+
+    Records through ``sm``; area aggregates (what partners may see) through ``agg``, the viewer's aggregate scope (``sm`` when
+    omitted).
+    """
     agg = agg or sm
 
     return Loaders(
@@ -190,7 +205,7 @@ class Context:
 
     @property
     def suppression_k(self) -> int | None:
-        """k of small-cell suppression for this viewer (partners), None when aggregates are shown whole."""
+        """K of small-cell suppression for this viewer (partners), None when aggregates are shown whole."""
         return self.settings.privacy.min_cell_households if self.viewer.suppresses_small_cells else None
 
     def fresh_loaders(self) -> None:

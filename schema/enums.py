@@ -45,8 +45,10 @@ ViewerRole = m.ViewerRole
 
 
 def describe_values(enum_type: object, descriptions: dict[str, str]) -> None:
-    """GraphQL descriptions of an enum's values (the models' enums stay plain Python enums, so the
-    descriptions are attached to strawberry's definition of them rather than written as ``enum_value``)."""
+    """GraphQL descriptions of an enum's values (the models' enums stay plain Python enums.
+
+    So the descriptions are attached to strawberry's definition of them rather than written as ``enum_value``).
+    """
     for value in enum_type.__strawberry_definition__.values:  # type: ignore[attr-defined]
         value.description = descriptions.get(value.name)
 

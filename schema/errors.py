@@ -1,6 +1,7 @@
-"""Error presentation: every error a client sees carries ``extensions.code`` (API.md), and no
-stack trace, SQL or DSN. Unexpected errors are logged with their traceback and reach the
-client as ``INTERNAL``."""
+"""Error presentation: every error a client sees carries ``extensions.code`` (API.md), and no stack trace, SQL or DSN.
+
+Unexpected errors are logged with their traceback and reach the client as ``INTERNAL``.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ TOKEN_LIMIT = re.compile(r"^Syntax Error: Document contains more than [0-9]+ tok
 
 
 def _client_error(error: GraphQLError, message: str) -> GraphQLError:
-    """A client error without a code: QUERY_TOO_COMPLEX (maxTokens) for the parser's token limit,
-    BAD_USER_INPUT otherwise."""
+    """A client error without a code.
+
+    QUERY_TOO_COMPLEX (maxTokens) for the parser's token limit, BAD_USER_INPUT otherwise.
+    """
     if isinstance(error, GraphQLSyntaxError) and TOKEN_LIMIT.match(message):
         limit: str | None = "maxTokens"
     else:

@@ -1,5 +1,6 @@
-"""Query cost and root-field limits (``QUERY_TOO_COMPLEX`` naming the limit), checked after
-validation and before any resolver runs, with the request's variables.
+"""Query cost and root-field limits (``QUERY_TOO_COMPLEX`` naming the limit).
+
+Checked after validation and before any resolver runs, with the request's variables.
 
 Cost: every selected field costs 1, and everything below a list field is multiplied by the number
 of items it may return — its ``first`` (or ``k``) argument, the default page size for a connection
@@ -34,6 +35,7 @@ from graphql import (
 )
 from graphql.execution import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
+from typing_extensions import override
 
 LIST_ITEMS = 5
 """Items assumed for a list field without a size argument (a household has 5.2 members on average in Yixin)."""
@@ -41,8 +43,10 @@ SIZE_ARGS = ("first", "k")
 
 
 def _arg(field: FieldNode, name: str, variables: dict[str, Any]) -> Any:
-    """The argument's value as the query gives it (a literal or a variable; a whole float — which
-    graphql-core accepts for Int — as an int), None when absent."""
+    """The argument's value as the query gives it (a literal or a variable.
+
+    A whole float — which graphql-core accepts for Int — as an int), None when absent.
+    """
     for a in field.arguments or ():
         if a.name.value == name:
             value = None
@@ -169,6 +173,7 @@ class CostLimiter(SchemaExtension):
         self.feature_default, self.feature_max = feature_default, feature_max
         self.page_size, self.max_page_size = page_size, max_page_size
 
+    @override
     def on_execute(self) -> Iterator[None]:
         ec = self.execution_context
         if ec.graphql_document is not None and not ec.result:
@@ -200,11 +205,13 @@ class CostLimiter(SchemaExtension):
 
 
 def limit_rule(rule: type[ASTValidationRule], limit: str, code: str = "QUERY_TOO_COMPLEX") -> type[ASTValidationRule]:
-    """``rule`` (a validation rule of a strawberry limiter or graphql-core) whose every error carries
-    ``extensions.code`` = ``code`` and names the limit: ``{"code": …, "limit": limit}`` and the message
-    prefixed ``"<limit>: "`` for QUERY_TOO_COMPLEX. The rule that refused the document says which limit
-    it is; no message text is read. (Strawberry's depth and alias rules report their error from
-    ``__init__`` through the context's ``on_error``; graphql-core's rules through ``report_error``.)"""
+    """``rule`` (a validation rule of a strawberry limiter or graphql-core) whose errors name their limit.
+
+    Every error carries ``extensions.code`` = ``code``; for QUERY_TOO_COMPLEX also ``"limit": limit``, and the message is
+    prefixed ``"<limit>: "``. The rule that refused the document says which limit it is; no message text is read.
+    (Strawberry's depth and alias rules report their error from ``__init__`` through the context's ``on_error``;
+    graphql-core's rules through ``report_error``.)
+    """
 
     def tag(error: GraphQLError) -> GraphQLError:
         if error.extensions and error.extensions.get("code"):

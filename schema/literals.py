@@ -1,5 +1,7 @@
-"""Errors of values typed inline in a document name their argument, as variables' errors name the
-variable: ``Argument 'asOf' has invalid value: …`` (``at 'asOf'`` inside an input object)."""
+"""Errors of values typed inline in a document name their argument, as variables' errors name the variable.
+
+``Argument 'asOf' has invalid value: …`` (``at 'asOf'`` inside an input object).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from graphql.language.visitor import SKIP
 from graphql.utilities.validate_input_value import validate_input_literal
 from graphql.validation import ValuesOfCorrectTypeRule
 from strawberry.extensions import SchemaExtension
+from typing_extensions import override
 
 from schema.scalars import ScalarInputError
 
@@ -18,18 +21,23 @@ UNREADABLE = "the value cannot be read (too large or malformed)"
 
 
 class NamedValuesOfCorrectTypeRule(ValuesOfCorrectTypeRule):
-    """graphql-core's ValuesOfCorrectTypeRule, except that a literal a scalar refused (its parser
-    raised) is reported naming the argument and the path inside it, with the scalar's own message
-    (``ScalarInputError``) or ``UNREADABLE`` (another exception, e.g. an Int of 5,000 digits)."""
+    """graphql-core's ValuesOfCorrectTypeRule.
+
+    Except that a literal a scalar refused (its parser raised) is reported naming the argument and the path inside it, with the
+    scalar's own message (``ScalarInputError``) or ``UNREADABLE`` (another exception, e.g. an Int of 5,000 digits).
+    """
 
     argument: str | None = None
 
     def enter_argument(self, node: Any, *_args: Any) -> None:
+        """Visitor hook: remember the argument whose value is being checked."""
         self.argument = node.name.value
 
     def leave_argument(self, node: Any, *_args: Any) -> None:
+        """Visitor hook: the argument's value is checked."""
         self.argument = None
 
+    @override
     def is_valid_value_node(self, node: ValueNode, input_type: GraphQLInputType | None) -> VisitorAction:
         if input_type:
 
@@ -57,6 +65,7 @@ class NamedValuesOfCorrectTypeRule(ValuesOfCorrectTypeRule):
 class NamedLiteralErrors(SchemaExtension):
     """Validates with ``NamedValuesOfCorrectTypeRule`` in place of graphql-core's rule."""
 
+    @override
     def on_operation(self) -> Iterator[None]:
         ec = self.execution_context
         ec.validation_rules = tuple(

@@ -12,6 +12,7 @@ from typing import Any
 from strawberry import Info
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
+from typing_extensions import override
 
 from resolvers.access import Role, Viewer
 from schema.context import Context
@@ -26,11 +27,14 @@ class _Forbidden(BasePermission):
 
 
 class ReadsHouseholds(_Forbidden):
-    """Household, member, employment, linkage and income records: every role but partners; for
-    ``featureCollection`` only its HOUSEHOLDS layer is concerned."""
+    """Household, member, employment, linkage and income records.
+
+    Every role but partners; for ``featureCollection`` only its HOUSEHOLDS layer is concerned.
+    """
 
     message = "household records are not available to partner viewers"
 
+    @override
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         layer = kwargs.get("layer")
         if layer is not None and getattr(layer, "value", layer) != "households":
@@ -43,13 +47,17 @@ class WritesHouseholds(_Forbidden):
 
     message = "only admins and county officers record household data"
 
+    @override
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return _viewer(info).writes_households
 
 
 class IsAdmin(_Forbidden):
+    """The audit log and the writes of cooperation partners, pairings and projects: admins only."""
+
     message = "for admins only"
 
+    @override
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return _viewer(info).is_admin
 
@@ -59,6 +67,7 @@ class PartnerRecords(_Forbidden):
 
     message = "cooperation partner records are for admins and partners"
 
+    @override
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         v = _viewer(info)
         return v.is_admin or v.role is Role.PARTNER
@@ -69,6 +78,7 @@ class NotPartner(_Forbidden):
 
     message = "partner viewers get aggregates per paired county only"
 
+    @override
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return _viewer(info).role is not Role.PARTNER
 
@@ -78,12 +88,15 @@ class PairedCountyForPartners(_Forbidden):
 
     message = "partner viewers get aggregates of their paired counties only"
 
+    @override
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         v = _viewer(info)
         return v.role is not Role.PARTNER or source.code in v.paired_counties
 
 
 def allow(*permissions: type[BasePermission], null_otherwise: bool = False) -> list[FieldExtension]:
-    """``extensions=`` of a field: FORBIDDEN unless every permission holds (null instead with
-    ``null_otherwise``, for nullable fields)."""
+    """``extensions=`` of a field.
+
+    FORBIDDEN unless every permission holds (null instead with ``null_otherwise``, for nullable fields).
+    """
     return [PermissionExtension(permissions=[p() for p in permissions], fail_silently=null_otherwise, use_directives=False)]

@@ -47,7 +47,8 @@ def _parse_decimal(value: Any) -> Decimal:
 
     A JSON number with a fraction or exponent reaches the server as a binary float, which holds a
     nearby value, not the one sent (``0.10000000000000001`` arrives as ``0.1``): it is refused,
-    never rounded. Range and precision are checked by the field that takes it (money: 2 decimals)."""
+    never rounded. Range and precision are checked by the field that takes it (money: 2 decimals).
+    """
     if isinstance(value, Decimal):  # from a literal (see _decimal_literal) or a Python caller
         return value
     if isinstance(value, float):
@@ -67,8 +68,10 @@ def _parse_decimal(value: Any) -> Decimal:
 
 
 def _decimal_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Decimal:
-    """A Decimal typed in the document: from the literal's own text (``amount: 0.10`` is exact there;
-    it never passes through a float)."""
+    """A Decimal typed in the document.
+
+    From the literal's own text (``amount: 0.10`` is exact there; it never passes through a float).
+    """
     if isinstance(node, StringValueNode | IntValueNode | FloatValueNode):
         return _parse_decimal(node.value)
     if isinstance(node, VariableNode):  # graphql-core resolves variables before, kept for safety

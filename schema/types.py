@@ -1,6 +1,8 @@
-"""Core object types of API.md: AdminArea, RelocationSite, Facility, Household, Member,
-Employment, IncomeLinkage, and their connections. Types present rows from ``resolvers``;
-nested fields go through the request's DataLoaders (one query per field per request)."""
+"""Core object types of API.md.
+
+AdminArea, RelocationSite, Facility, Household, Member, Employment, IncomeLinkage, and their connections. Types present rows from
+``resolvers``; nested fields go through the request's DataLoaders (one query per field per request).
+"""
 
 from __future__ import annotations
 
@@ -224,8 +226,10 @@ async def _facility(info: Ctx, facility_id: int | None) -> Facility | None:
 
 
 def found(row: T | None, what: str, key: object) -> T:
-    """A row a foreign key (or this request's own write) guarantees; only a concurrent delete makes it
-    None, which is an internal error, not a client's."""
+    """A row a foreign key (or this request's own write) guarantees.
+
+    Only a concurrent delete makes it None, which is an internal error, not a client's.
+    """
     if row is None:
         raise LookupError(f"{what} {key} vanished")
     return row
