@@ -207,6 +207,7 @@ class RelocationSite(Base):
     __table_args__ = (
         CheckConstraint("planned_households >= 0", name="planned_households_nonneg"),
         CheckConstraint("planned_population >= 0", name="planned_population_nonneg"),
+        CheckConstraint("NOT ST_IsEmpty(location)", name="location_not_empty"),
         Index("ix_relocation_site_location", "location", postgresql_using="gist"),
         Index("ix_relocation_site_boundary", "boundary", postgresql_using="gist"),
         Index("ix_relocation_site_location_geog", text("(CAST(location AS geography))"), postgresql_using="gist"),
@@ -243,6 +244,7 @@ class Facility(Base):
     __table_args__ = (
         CheckConstraint("area_mu >= 0", name="area_mu_nonneg"),
         CheckConstraint("planned_jobs >= 0", name="planned_jobs_nonneg"),
+        CheckConstraint("NOT ST_IsEmpty(location)", name="location_not_empty"),
         Index("ix_facility_location", "location", postgresql_using="gist"),
         Index("ix_facility_footprint", "footprint", postgresql_using="gist"),
         Index("ix_facility_location_geog", text("(CAST(location AS geography))"), postgresql_using="gist"),

@@ -49,9 +49,21 @@ SCOPES = {
 }
 
 
+# household_employment_status has one column per channel, named by the channel's value: the SQL's per-channel
+# columns are written out from the enum (identifiers from the one list of channels, never input).
+CHANNEL_COLUMNS = {
+    "{channel_persons}": ",\n       ".join(f"coalesce(sum(st.{c.value}), 0) AS {c.value}" for c in m.EmploymentChannel) + ",",
+    "{channel_households}": ",\n       ".join(
+        f"count(*) FILTER (WHERE st.{c.value} > 0) AS hh_{c.value}" for c in m.EmploymentChannel
+    ),
+}
+
+
 def _sql(name: str, scope: str) -> Any:
     body = resources.files("resolvers.sql").joinpath(name).read_text(encoding="utf-8")
-    return text(body.replace("{scope}", SCOPES[scope]))
+    for placeholder, columns in (("{scope}", SCOPES[scope]), *CHANNEL_COLUMNS.items()):
+        body = body.replace(placeholder, columns)
+    return text(body)
 
 
 def round_yuan(x: Decimal) -> Decimal:

@@ -12,6 +12,7 @@ import pytest
 from geojson_pydantic import FeatureCollection
 from pyproj import Geod
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from resolvers import spatial
@@ -117,3 +118,17 @@ async def test_households_beyond_leaves_out_households_without_a_location(eg):  
         d=distance,
     )
     assert d["householdsBeyond"] == {"totalCount": 1, "nodes": [{"id": str(ids["h1"])}]}
+
+
+@pytest.mark.parametrize("table", ["relocation_site", "facility"])
+async def test_a_required_location_is_never_empty(eg, table):  # type: ignore[no-untyped-def]
+    """A site's or facility's location is required (``GeoJSON!``): the database refuses ``POINT EMPTY`` there."""
+    _, ids, sm = eg
+    key = {"relocation_site": "S1", "facility": "F1"}[table]
+    async with sm() as s:
+        with pytest.raises(IntegrityError) as caught:
+            async with s.begin():
+                await s.execute(text(f"UPDATE {table} SET location = 'SRID=4326;POINT EMPTY' WHERE id = :i"), {"i": ids[key]})
+        assert f"ck_{table}_location_not_empty" in str(caught.value.orig)
+        still = await s.scalar(text(f"SELECT NOT ST_IsEmpty(location) FROM {table} WHERE id = :i"), {"i": ids[key]})
+    assert still is True

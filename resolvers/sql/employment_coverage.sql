@@ -1,9 +1,11 @@
 -- Employment coverage (就业覆盖) per group of households on date :as_of (API.md "Definitions").
 -- {scope} is one of the allow-listed fragments in resolvers/coverage.py; it yields
 -- (group_key text, household_id bigint, labor_force_count int) for the groups asked (:keys).
+-- The channel_persons / channel_households placeholders are the per-channel columns, one per value of
+-- models.EmploymentChannel (the one list of channels), written out by resolvers/coverage.py.
 -- household_employment_status holds, per household, the counts valid on every date (a step
--- function kept by triggers, migration 0003), and household.labor_force_count is kept from member
--- rows (migration 0002): one join, one segment per household, no member or employment row read.
+-- function kept by triggers, migrations/sql/employment_status.sql), and household.labor_force_count is kept from member
+-- rows (migrations/sql/household_counts.sql): one join, one segment per household, no member or employment row read.
 --   households                   every household in the group
 --   households_with_labor_force  >= 1 member with labor_force
 --   households_covered           has labor force and >= 1 member stably employed on :as_of
@@ -29,20 +31,10 @@ SELECT k.group_key,
        count(*) FILTER (WHERE st.has_labor_force AND st.employed = 0) AS zero_employment,
        coalesce(sum(st.employed), 0) AS employed_persons,
        coalesce(sum(st.stably_employed), 0) AS stably_employed_persons,
-       coalesce(sum(st.labor_export), 0) AS labor_export,
-       coalesce(sum(st.workshop), 0) AS workshop,
-       coalesce(sum(st.self_employment), 0) AS self_employment,
-       coalesce(sum(st.public_welfare_post), 0) AS public_welfare_post,
-       coalesce(sum(st.local_enterprise), 0) AS local_enterprise,
-       coalesce(sum(st.flexible), 0) AS flexible,
+       {channel_persons}
        count(*) FILTER (WHERE st.employed > 0) AS households_employed,
        count(*) FILTER (WHERE st.stably_employed > 0) AS households_stably_employed,
-       count(*) FILTER (WHERE st.labor_export > 0) AS hh_labor_export,
-       count(*) FILTER (WHERE st.workshop > 0) AS hh_workshop,
-       count(*) FILTER (WHERE st.self_employment > 0) AS hh_self_employment,
-       count(*) FILTER (WHERE st.public_welfare_post > 0) AS hh_public_welfare_post,
-       count(*) FILTER (WHERE st.local_enterprise > 0) AS hh_local_enterprise,
-       count(*) FILTER (WHERE st.flexible > 0) AS hh_flexible
+       {channel_households}
 FROM unnest(CAST(:keys AS text[])) AS k(group_key)
 LEFT JOIN status st ON st.group_key = k.group_key
 GROUP BY k.group_key
