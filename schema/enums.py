@@ -10,20 +10,6 @@ from __future__ import annotations
 import strawberry
 
 import models as m
-from models import (
-    AdminLevel,
-    AssistanceTier,
-    EmploymentChannel,
-    FacilityKind,
-    Gender,
-    LinkageMechanism,
-    MonitoringCategory,
-    PartnerKind,
-    PovertyStatus,
-    Relation,
-    SiteKind,
-    ViewerRole,
-)
 
 strawberry.enum(m.AdminLevel, name="AdminLevel", description="行政区划级别")
 strawberry.enum(m.AssistanceTier, name="AssistanceTier", description="重点帮扶县 tier")
@@ -44,22 +30,18 @@ strawberry.enum(
     "facilities and projects of its paired counties",
 )
 
-__all__ = [
-    "AdminLevel",
-    "AssistanceTier",
-    "SiteKind",
-    "FacilityKind",
-    "EmploymentChannel",
-    "LinkageMechanism",
-    "MonitoringCategory",
-    "PovertyStatus",
-    "Gender",
-    "Relation",
-    "PartnerKind",
-    "ViewerRole",
-    "describe_values",
-]
-"""The models' enums, as the schema shows them, and ``describe_values``."""
+AdminLevel = m.AdminLevel
+AssistanceTier = m.AssistanceTier
+SiteKind = m.SiteKind
+FacilityKind = m.FacilityKind
+EmploymentChannel = m.EmploymentChannel
+LinkageMechanism = m.LinkageMechanism
+MonitoringCategory = m.MonitoringCategory
+PovertyStatus = m.PovertyStatus
+Gender = m.Gender
+Relation = m.Relation
+PartnerKind = m.PartnerKind
+ViewerRole = m.ViewerRole
 
 
 def describe_values(enum_type: object, descriptions: dict[str, str]) -> None:
