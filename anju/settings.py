@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,16 @@ class LocalDbSettings(BaseModel):
     test_database: str = "anju_test"
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _default_within_max(group: M, name: str, default: str, maximum: str) -> M:
+    """``group`` when its ``default`` setting does not exceed its ``maximum``; else ValueError naming both."""
+    if getattr(group, default) > getattr(group, maximum):
+        raise ValueError(f"{name}.{default} must not exceed {name}.{maximum}")
+    return group
+
+
 class PagingSettings(BaseModel):
     """Connection page sizes (API.md: ``first`` defaults to 50, at most 500)."""
 
@@ -36,9 +46,7 @@ class PagingSettings(BaseModel):
 
     @model_validator(mode="after")
     def _default_within_max(self) -> PagingSettings:
-        if self.default_page_size > self.max_page_size:
-            raise ValueError("paging.default_page_size must not exceed paging.max_page_size")
-        return self
+        return _default_within_max(self, "paging", "default_page_size", "max_page_size")
 
 
 class MonitoringSettings(BaseModel):
@@ -61,9 +69,7 @@ class FeatureSettings(BaseModel):
 
     @model_validator(mode="after")
     def _default_within_max(self) -> FeatureSettings:
-        if self.default_limit > self.max_limit:
-            raise ValueError("features.default_limit must not exceed features.max_limit")
-        return self
+        return _default_within_max(self, "features", "default_limit", "max_limit")
 
 
 class TileSettings(BaseModel):

@@ -73,29 +73,27 @@ DEADLOCK_DETECTED = "40P01"
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
+def _error_field(exc: BaseException | None, field: str) -> str | None:
+    """A string field of a database error or of what it wraps (``exc.orig`` and its cause, 4 levels at most)."""
+    seen = 0
+    while exc is not None and seen < 4:
+        value = getattr(exc, field, None)
+        if isinstance(value, str):
+            return value
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return None
+
+
 def sqlstate(exc: BaseException | None) -> str | None:
     """The SQLSTATE of a database error.
 
     Of the asyncpg exception SQLAlchemy's ``DBAPIError`` wraps (``exc.orig`` and its cause), or of an asyncpg ``PostgresError``
     itself. None for other errors.
     """
-    seen = 0
-    while exc is not None and seen < 4:
-        code = getattr(exc, "sqlstate", None)
-        if isinstance(code, str):
-            return code
-        exc = getattr(exc, "orig", None) or exc.__cause__
-        seen += 1
-    return None
+    return _error_field(exc, "sqlstate")
 
 
 def constraint_name(exc: BaseException | None) -> str | None:
     """The constraint an integrity error names (asyncpg's ``constraint_name`` field), or None."""
-    seen = 0
-    while exc is not None and seen < 4:
-        name = getattr(exc, "constraint_name", None)
-        if isinstance(name, str):
-            return name
-        exc = getattr(exc, "orig", None) or exc.__cause__
-        seen += 1
-    return None
+    return _error_field(exc, "constraint_name")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 import models as m
 from resolvers.geofilters import PlaceFilter
 from resolvers.paging import Page, PageArgs
-from resolvers.query import AnySelect, SessionMaker, fetch_page, geojson, lists_by_keys, rows_by_keys
+from resolvers.query import AnySelect, SessionMaker, fetch_page, lists_by_keys, place_columns, rows_by_keys
 from resolvers.rows import FacilityRow
 
 KIND = "facility"
@@ -31,12 +31,7 @@ def facility_select() -> AnySelect:
     MultiPolygon text or None), site_id, area_mu (亩), planned_jobs, operator, opened_on.
     """
     return select(
-        F.id,
-        F.name,
-        F.kind,
-        F.admin_code,
-        geojson(F.location).label("location"),
-        geojson(F.footprint, polygon=True).label("footprint"),
+        *place_columns(F, "footprint"),
         F.site_id,
         F.area_mu,
         F.planned_jobs,

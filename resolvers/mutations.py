@@ -145,6 +145,14 @@ class WrittenRecord(Written):
     record_id: int
 
 
+async def _insert(s: AsyncSession, record: m.Employment | m.IncomeLinkage | m.Member, action: str, table: str) -> int:
+    """Add a new record in ``s``, flush it (giving its id) and audit it as ``action``; its id."""
+    s.add(record)
+    await s.flush()
+    await audit(s, action, table, record.id, None, await row_json(s, table, {"id": record.id}))
+    return int(record.id)
+
+
 async def in_transaction(sm: SessionMaker, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """``await work(session)`` in one transaction (the change.
 
@@ -249,10 +257,9 @@ async def record_employment(
             monthly_wage=wage,
             stable=stable,
         )
-        s.add(e)
-        await s.flush()
-        await audit(s, "recordEmployment", "employment", e.id, None, await row_json(s, "employment", {"id": e.id}))
-        return WrittenRecord(household_id=hid, version=new_version, record_id=e.id)
+        return WrittenRecord(
+            household_id=hid, version=new_version, record_id=await _insert(s, e, "recordEmployment", "employment")
+        )
 
     return await in_transaction(sm, work)
 
@@ -329,12 +336,8 @@ async def record_income_linkage(
         await _facility_exists(s, facility_id)
         new_version = await claim_household(s, household_id, version)
         link = m.IncomeLinkage(household_id=household_id, facility_id=facility_id, mechanism=mechanism, year=year, amount=value)
-        s.add(link)
-        await s.flush()
-        await audit(
-            s, "recordIncomeLinkage", "income_linkage", link.id, None, await row_json(s, "income_linkage", {"id": link.id})
-        )
-        return WrittenRecord(household_id=household_id, version=new_version, record_id=link.id)
+        link_id = await _insert(s, link, "recordIncomeLinkage", "income_linkage")
+        return WrittenRecord(household_id=household_id, version=new_version, record_id=link_id)
 
     return await in_transaction(sm, work)
 
@@ -481,10 +484,8 @@ async def add_member(sm: SessionMaker, *, household_id: int, version: int, **val
     async def work(s: AsyncSession) -> WrittenRecord:
         new_version = await claim_household(s, household_id, version)
         member = m.Member(household_id=household_id, skills=fields.pop("skills", []), **fields)
-        s.add(member)
-        await s.flush()
-        await audit(s, "addMember", "member", member.id, None, await row_json(s, "member", {"id": member.id}))
-        return WrittenRecord(household_id=household_id, version=new_version, record_id=member.id)
+        member_id = await _insert(s, member, "addMember", "member")
+        return WrittenRecord(household_id=household_id, version=new_version, record_id=member_id)
 
     return await in_transaction(sm, work)
 

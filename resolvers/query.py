@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+import models as m
 from resolvers.errors import InvalidInput
 from resolvers.paging import Page, PageArgs, make_page
 
@@ -49,6 +50,15 @@ def require_id(value: str | int, field: str) -> int:
     if parsed is None:
         raise InvalidInput(f"{field}: {str(value)[:40]!r} is not an id; expected a positive integer id", field=field)
     return parsed
+
+
+def optional_id(value: str | int | None, field: str) -> int | None:
+    """Like ``require_id`` for an optional id: None stays None.
+
+    Raises:
+        InvalidInput: a given value that names no row, naming ``field``.
+    """
+    return require_id(value, field) if value is not None else None
 
 
 def area_code_prefix(code: str, field: str = "areaCode") -> str:
@@ -144,6 +154,27 @@ def geojson(col: Any, *, polygon: bool = False) -> ColumnElement[str]:
     if polygon:
         col = func.ST_ForcePolygonCCW(col)
     return case((func.ST_IsEmpty(col), null()), else_=func.ST_AsGeoJSON(col, 6))
+
+
+def place_columns(model: type[m.RelocationSite] | type[m.Facility], outline: str) -> list[Any]:
+    """The columns every place (relocation site, facility) row starts with.
+
+    Args:
+        model: the place's table.
+        outline: the name of its polygon column (``boundary``, ``footprint``).
+
+    Returns:
+        id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326) and ``outline`` (GeoJSON MultiPolygon text or
+        None).
+    """
+    return [
+        model.id,
+        model.name,
+        model.kind,
+        model.admin_code,
+        geojson(model.location).label("location"),
+        geojson(getattr(model, outline), polygon=True).label(outline),
+    ]
 
 
 async def fetch_page(

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 import models as m
 from resolvers.geofilters import PlaceFilter
 from resolvers.paging import Page, PageArgs
-from resolvers.query import AnySelect, SessionMaker, fetch_page, geojson, lists_by_keys, rows_by_keys
+from resolvers.query import AnySelect, SessionMaker, fetch_page, lists_by_keys, place_columns, rows_by_keys
 from resolvers.rows import SiteRow
 
 KIND = "relocation_site"
@@ -40,12 +40,7 @@ def site_select() -> AnySelect:
     MultiPolygon text or None), planned_households, planned_population, opened_on (date).
     """
     return select(
-        S.id,
-        S.name,
-        S.kind,
-        S.admin_code,
-        geojson(S.location).label("location"),
-        geojson(S.boundary, polygon=True).label("boundary"),
+        *place_columns(S, "boundary"),
         S.planned_households,
         S.planned_population,
         S.opened_on,

@@ -204,6 +204,17 @@ class LayerFilter:
     kinds: tuple[m.FacilityKind, ...] | None = None
 
 
+def _shown(enum_col: Any) -> ColumnElement[str]:
+    """An enum column's value as GraphQL shows it (``TRAINING_BASE``)."""
+    return func.upper(cast(enum_col, Text))
+
+
+def _layer_select(id_col: Any, geom: Any, **props: Any) -> AnySelect:
+    """Select of a layer's features: ``id``, ``geom`` and ``props`` (a JSON object of ``props``, in their order)."""
+    pairs = [x for name, value in props.items() for x in (name, value)]
+    return select(id_col.label("id"), geom.label("geom"), func.json_build_object(*pairs).label("props"))
+
+
 def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_counts: bool = True) -> tuple[AnySelect, Any]:
     """(select of id + geom + display properties, geometry column) for a layer.
 
@@ -212,49 +223,28 @@ def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_count
     (not for partner viewers: a count per site is a small cell).
     """
     f = f or LayerFilter()
+    site_col: Any = None
     if layer == "relocation_sites":
         households = select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery() if household_counts else null()
-        q = select(
-            S.id.label("id"),
-            S.location.label("geom"),
-            func.json_build_object("name", S.name, "kind", func.upper(cast(S.kind, Text)), "households", households).label(
-                "props"
-            ),
-        )
-        geom, code_col = S.location, S.admin_code
-        if f.site_id is not None:
-            q = q.where(S.id == f.site_id)
+        q = _layer_select(S.id, S.location, name=S.name, kind=_shown(S.kind), households=households)
+        geom, code_col, site_col = S.location, S.admin_code, S.id
     elif layer == "facilities":
-        q = select(
-            F.id.label("id"),
-            F.location.label("geom"),
-            func.json_build_object("name", F.name, "kind", func.upper(cast(F.kind, Text)), "siteId", F.site_id).label("props"),
-        )
-        geom, code_col = F.location, F.admin_code
+        q = _layer_select(F.id, F.location, name=F.name, kind=_shown(F.kind), siteId=F.site_id)
+        geom, code_col, site_col = F.location, F.admin_code, F.site_id
         if f.kinds:
             q = q.where(F.kind.in_(list(f.kinds)))
-        if f.site_id is not None:
-            q = q.where(F.site_id == f.site_id)
     elif layer == "households":
-        q = select(
-            H.id.label("id"),
-            H.dwelling.label("geom"),
-            func.json_build_object("siteId", H.site_id, "size", H.member_count, "zeroEmployment", zero_employment(as_of)).label(
-                "props"
-            ),
-        ).where(H.dwelling.is_not(None))
-        geom, code_col = H.dwelling, H.admin_code
-        if f.site_id is not None:
-            q = q.where(H.site_id == f.site_id)
+        q = _layer_select(H.id, H.dwelling, siteId=H.site_id, size=H.member_count, zeroEmployment=zero_employment(as_of)).where(
+            H.dwelling.is_not(None)
+        )
+        geom, code_col, site_col = H.dwelling, H.admin_code, H.site_id
     elif layer == "admin_areas":
-        q = select(
-            A.code.label("id"),
-            A.geom.label("geom"),
-            func.json_build_object("code", A.code, "name", A.name, "level", func.upper(cast(A.level, Text))).label("props"),
-        ).where(A.geom.is_not(None))
+        q = _layer_select(A.code, A.geom, code=A.code, name=A.name, level=_shown(A.level)).where(A.geom.is_not(None))
         geom, code_col = A.geom, A.code
     else:
         raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(LAYERS)}", field="layer")
+    if f.site_id is not None and site_col is not None:
+        q = q.where(site_col == f.site_id)
     if f.area_code is not None:
         q = q.where(area_condition(code_col, geom, f.area_code, "filter.areaCode"))
     return q, geom

@@ -10,19 +10,20 @@ the new one).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from resolvers import mutations as mu
-from resolvers.mutations import Written
-from resolvers.query import require_id
+from resolvers.mutations import Written, WrittenRecord
+from resolvers.query import optional_id, require_id
 from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
 from schema.partners import PartnerMutation
 from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, found
+from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, household_by_id, load_found, member_by_id
 
 WRITES = allow(WritesHouseholds)
 """Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
@@ -145,29 +146,27 @@ class HouseholdPayload:
     household: Household = strawberry.field(description="The household as written, with its new `version`.")
 
 
-def _fresh(info: Ctx) -> None:
-    """Drop everything the request's loaders cached: a write just changed the data."""
-    info.context.fresh_loaders()
-
-
 async def _household(info: Ctx, w: Written) -> Household:
-    _fresh(info)
-    row = await info.context.loaders.household.load(w.household_id)
-    return Household.from_row(found(row, "household", w.household_id))
+    """The household a write changed, with its new version (the request's loaders start afresh: the data changed)."""
+    info.context.fresh_loaders()
+    return await household_by_id(info, w.household_id)
 
 
 async def _employment(info: Ctx, employment_id: int) -> Employment:
-    row = await info.context.loaders.employment.load(employment_id)
-    return Employment.from_row(found(row, "employment", employment_id))
+    return await load_found(info.context.loaders.employment, employment_id, Employment.from_row, "employment")
 
 
-async def _member(info: Ctx, member_id: int) -> Member:
-    row = await info.context.loaders.member.load(member_id)
-    return Member.from_row(found(row, "member", member_id))
+async def _household_write(
+    info: Ctx, write: Callable[..., Awaitable[Written]], household_id: strawberry.ID, version: int, **values: Any
+) -> HouseholdPayload:
+    """Run a resolver write on a household (``householdId`` at ``version``) and answer with the household written."""
+    w = await write(info.context.sessionmaker, household_id=require_id(household_id, "householdId"), version=version, **values)
+    return HouseholdPayload(household=await _household(info, w))
 
 
-def _opt_id(value: strawberry.ID | None, field: str) -> int | None:
-    return require_id(value, field) if value is not None else None
+async def _member_payload(info: Ctx, w: WrittenRecord) -> MemberPayload:
+    household = await _household(info, w)
+    return MemberPayload(member=await member_by_id(info, w.record_id), household=household)
 
 
 @strawberry.type(
@@ -187,7 +186,7 @@ class Mutation(PartnerMutation):
             start_on=input.start_on,
             end_on=input.end_on,
             stable=input.stable,
-            facility_id=_opt_id(input.facility_id, "facilityId"),
+            facility_id=optional_id(input.facility_id, "facilityId"),
             employer_name=input.employer_name,
             workplace=input.workplace,
             outbound_region=input.outbound_region,
@@ -216,7 +215,7 @@ class Mutation(PartnerMutation):
             mechanism=input.mechanism,
             year=input.year,
             amount=input.amount,
-            facility_id=_opt_id(input.facility_id, "facilityId"),
+            facility_id=optional_id(input.facility_id, "facilityId"),
         )
         household = await _household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, input.year))
@@ -230,27 +229,22 @@ class Mutation(PartnerMutation):
     async def record_household_income(
         self, info: Ctx, input: Annotated[RecordHouseholdIncomeInput, strawberry.argument(description="What to record.")]
     ) -> HouseholdPayload | None:
-        w = await mu.record_household_income(
-            info.context.sessionmaker,
-            household_id=require_id(input.household_id, "householdId"),
-            version=input.version,
-            year=input.year,
-            net_income=input.net_income,
+        return await _household_write(
+            info, mu.record_household_income, input.household_id, input.version, year=input.year, net_income=input.net_income
         )
-        return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.", extensions=WRITES)
     async def set_monitoring_status(
         self, info: Ctx, input: Annotated[SetMonitoringStatusInput, strawberry.argument(description="What to record.")]
     ) -> HouseholdPayload | None:
-        w = await mu.set_monitoring_status(
-            info.context.sessionmaker,
-            household_id=require_id(input.household_id, "householdId"),
-            version=input.version,
+        return await _household_write(
+            info,
+            mu.set_monitoring_status,
+            input.household_id,
+            input.version,
             category=input.category,
             risk_eliminated=input.risk_eliminated,
         )
-        return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Add a member to a household.", extensions=WRITES)
     async def add_member(
@@ -271,8 +265,7 @@ class Mutation(PartnerMutation):
             id_number_key=info.context.id_number_key,
             this_year=info.context.today().year,
         )
-        household = await _household(info, w)
-        return MemberPayload(member=await _member(info, w.record_id), household=household)
+        return await _member_payload(info, w)
 
     @strawberry.mutation(description="Change a member's given fields.", extensions=WRITES)
     async def update_member(
@@ -291,5 +284,4 @@ class Mutation(PartnerMutation):
             id_number_key=info.context.id_number_key,
             **values,
         )
-        household = await _household(info, w)
-        return MemberPayload(member=await _member(info, w.record_id), household=household)
+        return await _member_payload(info, w)

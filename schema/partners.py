@@ -16,24 +16,26 @@ from typing import Annotated, Any
 import strawberry
 
 from resolvers import partners
-from resolvers.query import check_text_arg, check_year, parse_id, require_id
+from resolvers.query import check_text_arg, check_year, optional_id, parse_id, require_id
 from resolvers.rows import AuditRow, PartnerRow, ProjectRow, YearFundsRow
 from schema.enums import PartnerKind, ViewerRole
 from schema.permissions import IsAdmin, PartnerRecords, allow
 from schema.scalars import JSON
 from schema.types import (
-    AFTER,
-    FIRST,
     AdminArea,
+    AfterArg,
     Connection,
     Ctx,
     Facility,
+    FirstArg,
     RelocationSite,
-    _area,
     _facility,
+    _required_area,
     _site,
     connection_args,
-    found,
+    from_row_fields,
+    load_found,
+    load_optional,
 )
 
 
@@ -53,23 +55,11 @@ class CooperationProject:
 
     @classmethod
     def from_row(cls, r: ProjectRow) -> CooperationProject:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            name=r.name,
-            year=r.year,
-            funds=r.funds,
-            households_benefited=r.households_benefited,
-            self_raised_share=r.self_raised_share,
-            _county_code=r.county_code,
-            _facility_id=r.facility_id,
-            _site_id=r.site_id,
-        )
+        return from_row_fields(cls, r)
 
     @strawberry.field(description="The paired county the project is in.")
     async def county(self, info: Ctx) -> AdminArea:
-        area = await _area(info, self._county_code)
-        assert area is not None  # foreign key
-        return area
+        return await _required_area(info, self._county_code)
 
     @strawberry.field(description="The facility the project built or supports, if any.")
     async def facility(self, info: Ctx) -> Facility | None:
@@ -89,7 +79,7 @@ class YearFunds:
 
     @classmethod
     def from_row(cls, r: YearFundsRow) -> YearFunds:
-        return cls(year=r.year, funds=r.funds, projects=int(r.projects), households_benefited=int(r.households_benefited))
+        return from_row_fields(cls, r, projects=int(r.projects), households_benefited=int(r.households_benefited))
 
 
 @strawberry.type(description="东西部协作 partner: a donor government, enterprise or social organisation.")
@@ -102,7 +92,7 @@ class CooperationPartner:
 
     @classmethod
     def from_row(cls, r: PartnerRow) -> CooperationPartner:
-        return cls(id=strawberry.ID(str(r.id)), name=r.name, region=r.region, kind=r.kind, _id=r.id)
+        return from_row_fields(cls, r)
 
     @strawberry.field(
         description="Counties the partner is paired with; their employmentCoverage and "
@@ -137,10 +127,7 @@ class Me:
 
     @strawberry.field(description="The partner organisation of a partner viewer.")
     async def partner(self, info: Ctx) -> CooperationPartner | None:
-        if self._partner_id is None:
-            return None
-        row = await info.context.loaders.partner.load(self._partner_id)
-        return CooperationPartner.from_row(row) if row else None
+        return await load_optional(info.context.loaders.partner, self._partner_id, CooperationPartner.from_row)
 
 
 @strawberry.type(
@@ -160,17 +147,7 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, r: AuditRow) -> AuditEntry:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            at=r.at,
-            user_name=r.user_name,
-            role=r.role,
-            action=r.action,
-            entity=r.entity,
-            entity_id=r.entity_id,
-            before=_json(r.before),
-            after=_json(r.after),
-        )
+        return from_row_fields(cls, r, before=_json(r.before), after=_json(r.after))
 
 
 def _json(v: Any) -> Any:
@@ -191,8 +168,8 @@ class PartnerQuery:
     async def cooperation_partners(
         self,
         info: Ctx,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[CooperationPartner]:
         args = connection_args(info, first, after, kind="cooperation_partner")
         page = await partners.partners_page(info.context.sessionmaker, args)
@@ -204,9 +181,7 @@ class PartnerQuery:
     async def cooperation_partner(
         self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Partner id.")]
     ) -> CooperationPartner | None:
-        key = parse_id(id)
-        row = await info.context.loaders.partner.load(key) if key else None
-        return CooperationPartner.from_row(row) if row else None
+        return await load_optional(info.context.loaders.partner, parse_id(id), CooperationPartner.from_row)
 
     @strawberry.field(
         description="Audited mutations (admins), oldest first; optionally of one entity kind "
@@ -221,8 +196,8 @@ class PartnerQuery:
             str | None, strawberry.argument(description="Only entries of this entity kind (a table name, e.g. employment).")
         ] = None,
         entity_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only entries of this record id.")] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[AuditEntry]:
         args = connection_args(info, first, after, kind="audit_log")
         if entity is not None:
@@ -277,8 +252,8 @@ class CooperationProjectPayload:
 
 async def _partner_payload(info: Ctx, pid: int) -> CooperationPartnerPayload:
     info.context.fresh_loaders()
-    row = await info.context.loaders.partner.load(pid)
-    return CooperationPartnerPayload(cooperation_partner=CooperationPartner.from_row(found(row, "cooperation partner", pid)))
+    partner = await load_found(info.context.loaders.partner, pid, CooperationPartner.from_row, "cooperation partner")
+    return CooperationPartnerPayload(cooperation_partner=partner)
 
 
 @strawberry.type
@@ -325,8 +300,8 @@ class PartnerMutation:
             year=input.year,
             funds=input.funds,
             households_benefited=input.households_benefited,
-            facility_id=require_id(input.facility_id, "facilityId") if input.facility_id is not None else None,
-            site_id=require_id(input.site_id, "siteId") if input.site_id is not None else None,
+            facility_id=optional_id(input.facility_id, "facilityId"),
+            site_id=optional_id(input.site_id, "siteId"),
             self_raised_share=input.self_raised_share,
         )
         info.context.fresh_loaders()

@@ -15,26 +15,28 @@ from resolvers.coords import CoordSys, bbox_to_wgs84, geojson_from_wgs84, geojso
 from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
-from resolvers.query import check_year, parse_id, require_id
+from resolvers.query import check_year, optional_id, parse_id
 from schema.enums import AdminLevel, FacilityKind, describe_values
 from schema.partners import PartnerQuery
 from schema.permissions import ReadsHouseholds, allow
 from schema.scalars import JSON, GeoJSON
 from schema.types import (
-    AFTER,
-    AS_OF,
-    FIRST,
     KINDS,
-    YEAR,
     AdminArea,
+    AfterArg,
+    AsOfArg,
     Connection,
     Ctx,
     Facility,
     FacilityDistance,
+    FirstArg,
     Household,
     HouseholdRisk,
     RelocationSite,
+    YearArg,
     connection_args,
+    load_optional,
+    primed,
 )
 
 
@@ -151,7 +153,7 @@ class HouseholdFilter:
     )
 
     def to_resolver(self, info: Ctx) -> households.HouseholdFilter:
-        site_id = require_id(self.site_id, "filter.siteId") if self.site_id is not None else None
+        site_id = optional_id(self.site_id, "filter.siteId")
         return households.HouseholdFilter(
             site_id=site_id,
             area_code=self.area_code,
@@ -190,6 +192,15 @@ class LayerFilter:
     kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (facilities layer).")
 
 
+HouseholdAreaArg = Annotated[
+    str | None,
+    strawberry.argument(description="Only households under this admin area (code prefix, or dwelling inside its polygon)."),
+]
+"""The ``areaCode`` argument of household lists."""
+HouseholdSiteArg = Annotated[strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")]
+"""The ``siteId`` argument of household lists."""
+
+
 @strawberry.type(
     description="Everything Anju answers: admin areas, sites, facilities, households, coverage, monitoring, "
     "spatial search, map layers, partners."
@@ -199,8 +210,8 @@ class Query(PartnerQuery):
     async def admin_area(
         self, info: Ctx, code: Annotated[str, strawberry.argument(description="Area code (6, 9 or 12 digits), e.g. 513432.")]
     ) -> AdminArea | None:
-        row = await info.context.loaders.admin_area.load(code) if code.isdigit() and len(code) <= 12 else None
-        return AdminArea.from_row(row) if row else None
+        key = code if code.isdigit() and len(code) <= 12 else None
+        return await load_optional(info.context.loaders.admin_area, key, AdminArea.from_row)
 
     @strawberry.field(description="Admin areas by code, optionally of one level and/or directly under a parent.")
     async def admin_areas(
@@ -208,8 +219,8 @@ class Query(PartnerQuery):
         info: Ctx,
         level: Annotated[AdminLevel | None, strawberry.argument(description="Only areas of this level.")] = None,
         parent_code: Annotated[str | None, strawberry.argument(description="Only areas directly under this code.")] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[AdminArea]:
         args = connection_args(info, first, after, kind="admin_area", numeric=False)
         page = await admin_areas.admin_areas_page(info.context.sessionmaker, args, level=level, parent_code=parent_code)
@@ -219,9 +230,7 @@ class Query(PartnerQuery):
     async def relocation_site(
         self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Relocation-site id.")]
     ) -> RelocationSite | None:
-        key = parse_id(id)
-        row = await info.context.loaders.site.load(key) if key else None
-        return RelocationSite.from_row(row) if row else None
+        return await load_optional(info.context.loaders.site, parse_id(id), RelocationSite.from_row)
 
     @strawberry.field(description="Relocation sites matching the filter, by id.")
     async def relocation_sites(
@@ -230,21 +239,18 @@ class Query(PartnerQuery):
         filter: Annotated[
             SiteFilter | None, strawberry.argument(description="Conditions, combined with AND; every record when omitted.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[RelocationSite]:
         args = connection_args(info, first, after, kind="relocation_site")
         page = await sites.sites_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
-        info.context.loaders.site.prime_many({r.id: r for r in page.nodes})
-        return Connection.of(page, RelocationSite.from_row)
+        return primed(info.context.loaders.site, page, RelocationSite.from_row)
 
     @strawberry.field(description="One facility by id; null when unknown.")
     async def facility(
         self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Facility id.")]
     ) -> Facility | None:
-        key = parse_id(id)
-        row = await info.context.loaders.facility.load(key) if key else None
-        return Facility.from_row(row) if row else None
+        return await load_optional(info.context.loaders.facility, parse_id(id), Facility.from_row)
 
     @strawberry.field(description="Facilities matching the filter, by id.")
     async def facilities(
@@ -253,21 +259,18 @@ class Query(PartnerQuery):
         filter: Annotated[
             FacilityFilter | None, strawberry.argument(description="Conditions, combined with AND; every record when omitted.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[Facility]:
         args = connection_args(info, first, after, kind="facility")
         page = await facilities.facilities_page(info.context.sessionmaker, filter.to_resolver(info) if filter else None, args)
-        info.context.loaders.facility.prime_many({r.id: r for r in page.nodes})
-        return Connection.of(page, Facility.from_row)
+        return primed(info.context.loaders.facility, page, Facility.from_row)
 
     @strawberry.field(description="One household by id; null when unknown.", extensions=allow(ReadsHouseholds))
     async def household(
         self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Household id.")]
     ) -> Household | None:
-        key = parse_id(id)
-        row = await info.context.loaders.household.load(key) if key else None
-        return Household.from_row(row) if row else None
+        return await load_optional(info.context.loaders.household, parse_id(id), Household.from_row)
 
     @strawberry.field(description="Households matching the filter, by id.", extensions=allow(ReadsHouseholds))
     async def households(
@@ -276,14 +279,13 @@ class Query(PartnerQuery):
         filter: Annotated[
             HouseholdFilter | None, strawberry.argument(description="Conditions, combined with AND; every record when omitted.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         f = filter.to_resolver(info) if filter else None
         page = await households.households_page(info.context.sessionmaker, f, args)
-        info.context.loaders.household.prime_many({r.id: r for r in page.nodes})
-        return Connection.of(page, Household.from_row)
+        return primed(info.context.loaders.household, page, Household.from_row)
 
     @strawberry.field(
         description="零就业家庭 (dynamic zero-clearing work): households with labor force and no member "
@@ -293,26 +295,18 @@ class Query(PartnerQuery):
     async def zero_employment_households(
         self,
         info: Ctx,
-        area_code: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only households under this admin area (code prefix, or dwelling inside its polygon)."
-            ),
-        ] = None,
-        site_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")
-        ] = None,
-        as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        area_code: HouseholdAreaArg = None,
+        site_id: HouseholdSiteArg = None,
+        as_of: AsOfArg = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
-        sid = require_id(site_id, "siteId") if site_id is not None else None
+        sid = optional_id(site_id, "siteId")
         page = await coverage.zero_employment_households(
             info.context.sessionmaker, args, as_of=info.context.as_of(as_of), area_code=area_code, site_id=sid
         )
-        info.context.loaders.household.prime_many({r.id: r for r in page.nodes})
-        return Connection.of(page, Household.from_row)
+        return primed(info.context.loaders.household, page, Household.from_row)
 
     @strawberry.field(
         description="防返贫监测: households whose per-capita net income in `year` is below "
@@ -323,27 +317,20 @@ class Query(PartnerQuery):
     async def households_at_risk(
         self,
         info: Ctx,
-        year: Annotated[int, strawberry.argument(description=YEAR)],
-        area_code: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only households under this admin area (code prefix, or dwelling inside its polygon)."
-            ),
-        ] = None,
-        site_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")
-        ] = None,
+        year: YearArg,
+        area_code: HouseholdAreaArg = None,
+        site_id: HouseholdSiteArg = None,
         per_capita_threshold: Annotated[
             Decimal | None,
             strawberry.argument(
                 description="Yuan per person per year; default 10,000 (setting ANJU_MONITORING__PER_CAPITA_THRESHOLD)."
             ),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[HouseholdRisk]:
         args = connection_args(info, first, after, kind="household")
-        sid = require_id(site_id, "siteId") if site_id is not None else None
+        sid = optional_id(site_id, "siteId")
         threshold = (
             info.context.settings.monitoring.per_capita_threshold if per_capita_threshold is None else per_capita_threshold
         )
@@ -395,25 +382,17 @@ class Query(PartnerQuery):
                 description="Facility kinds that offer jobs (at least one), e.g. [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK]."
             ),
         ],
-        site_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only households at this relocation site.")
-        ] = None,
-        area_code: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Only households under this admin area (code prefix, or dwelling inside its polygon)."
-            ),
-        ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        site_id: HouseholdSiteArg = None,
+        area_code: HouseholdAreaArg = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
-        sid = require_id(site_id, "siteId") if site_id is not None else None
+        sid = optional_id(site_id, "siteId")
         page = await spatial.households_beyond(
             info.context.sessionmaker, args, distance_meters=distance_meters, kinds=of_kinds, site_id=sid, area_code=area_code
         )
-        info.context.loaders.household.prime_many({r.id: r for r in page.nodes})
-        return Connection.of(page, Household.from_row)
+        return primed(info.context.loaders.household, page, Household.from_row)
 
     @strawberry.field(
         description="A map layer as an RFC 7946 FeatureCollection built by PostGIS: feature id and "
@@ -458,7 +437,7 @@ class Query(PartnerQuery):
                 raise InvalidInput("filter.siteId: does not apply to the ADMIN_AREAS layer", field="filter.siteId")
             lf = spatial.LayerFilter(
                 area_code=filter.area_code,
-                site_id=require_id(filter.site_id, "filter.siteId") if filter.site_id is not None else None,
+                site_id=optional_id(filter.site_id, "filter.siteId"),
                 kinds=tuple(filter.kinds) if filter.kinds is not None else None,
             )
         fc = await spatial.feature_collection(

@@ -7,16 +7,18 @@ AdminArea, RelocationSite, Facility, Household, Member, Employment, IncomeLinkag
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import enum
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import strawberry
 from strawberry import Info
+from strawberry.dataloader import DataLoader
 
 import models as m
 from resolvers import coverage as cov
@@ -26,15 +28,7 @@ from resolvers.errors import InvalidInput
 from resolvers.geofilters import MAX_RADIUS_METERS
 from resolvers.paging import Page, PageArgs, page_args
 from resolvers.query import check_year
-from resolvers.rows import (
-    AdminAreaRow,
-    EmploymentRow,
-    FacilityRow,
-    HouseholdRow,
-    IncomeLinkageRow,
-    MemberRow,
-    SiteRow,
-)
+from resolvers.rows import AdminAreaRow, EmploymentRow, FacilityRow, HouseholdRow, IncomeLinkageRow, MemberRow, SiteRow
 from schema.context import Context
 from schema.enums import (
     AdminLevel,
@@ -54,6 +48,7 @@ from schema.scalars import GeoJSON
 
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K", bound=Hashable)
 NULL_FOR_PARTNERS = allow(NotPartner, null_otherwise=True)
 """Counts per site or facility: null for partners, who get aggregates per paired county only."""
 Ctx = Info[Context, None]
@@ -77,6 +72,14 @@ AFTER = "Cursor: `pageInfo.endCursor` of the previous page; omit for the first p
 AS_OF = "The date asked about (YYYY-MM-DD); default: today in Asia/Shanghai."
 YEAR = "Calendar year, e.g. 2023."
 KINDS = "Facility kinds to consider (any of); every kind when omitted."
+FirstArg = Annotated[int | None, strawberry.argument(description=FIRST)]
+"""The ``first`` argument of a connection field."""
+AfterArg = Annotated[str | None, strawberry.argument(description=AFTER)]
+"""The ``after`` argument of a connection field."""
+AsOfArg = Annotated[dt.date | None, strawberry.argument(description=AS_OF)]
+"""The ``asOf`` argument of a field on a date."""
+YearArg = Annotated[int, strawberry.argument(description=YEAR)]
+"""The ``year`` argument of a field of a year."""
 
 
 def geo_out(value: Any, coord_sys: CoordSys) -> Any:
@@ -115,6 +118,58 @@ def connection_args(info: Ctx, first: int | None, after: str | None, *, kind: st
     return page_args(first, after, kind=kind, numeric=numeric, default=p.default_page_size, maximum=p.max_page_size)
 
 
+def from_row_fields(cls: type[T], row: object, **given: Any) -> T:
+    """A strawberry type built from a resolver row, field by field.
+
+    Args:
+        cls: the strawberry type; each of its constructor fields ``x`` or private ``_x`` takes ``row.x``.
+        row: the resolver row.
+        **given: values of the fields that are not a plain copy (renamed or converted).
+
+    Returns:
+        The object; a field named ``id`` becomes a GraphQL ``ID`` (the row's id as a string).
+    """
+    values = dict(given)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # strawberry types are dataclasses
+        if f.init and f.name not in values:
+            value = getattr(row, f.name.lstrip("_"))
+            values[f.name] = strawberry.ID(str(value)) if f.name == "id" else value
+    return cls(**values)
+
+
+async def load_optional(loader: DataLoader[K, R | None], key: K | None, make: Callable[[R], T]) -> T | None:
+    """The object a nullable key names, through the request's DataLoader.
+
+    Args:
+        loader: batch loader of rows (None for a missing key).
+        key: the key; None gives None.
+        make: builds the object from its row.
+
+    Returns:
+        The object, or None when the key is None or names no row (that you may see).
+    """
+    row = await loader.load(key) if key is not None else None
+    return make(row) if row else None
+
+
+async def load_found(loader: DataLoader[K, R | None], key: K, make: Callable[[R], T], what: str) -> T:
+    """The object a foreign key (or this request's own write) guarantees, through the request's DataLoader.
+
+    Args:
+        loader: batch loader of rows (None for a missing key).
+        key: the key.
+        make: builds the object from its row.
+        what: the kind of record, for the error.
+
+    Returns:
+        The object.
+
+    Raises:
+        LookupError: the row vanished (a concurrent delete): an internal error, not a client's.
+    """
+    return make(found(await loader.load(key), what, key))
+
+
 @strawberry.type(description="Relay-style page information.")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="True when another page follows this one.")
@@ -142,6 +197,29 @@ class Connection(Generic[T]):
         )
 
 
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+RowT = TypeVar("RowT", bound=_HasId)
+
+
+def primed(loader: DataLoader[int, RowT | None], page: Page[RowT], make: Callable[[RowT], T]) -> Connection[T]:
+    """A connection of a list query's page whose rows also prime the request's by-id loader.
+
+    Args:
+        loader: the by-id loader of the rows' kind.
+        page: the page the list query returned.
+        make: builds an object from a row.
+
+    Returns:
+        The connection of ``page``.
+    """
+    loader.prime_many({r.id: r for r in page.nodes})
+    return Connection.of(page, make)
+
+
 @strawberry.type(description="行政区划: province > prefecture > county > township > village/community (GB/T 2260 + NBS codes).")
 class AdminArea:
     code: str = strawberry.field(
@@ -158,14 +236,7 @@ class AdminArea:
 
     @classmethod
     def from_row(cls, r: AdminAreaRow) -> AdminArea:
-        return cls(
-            code=r.code,
-            name=r.name,
-            level=r.level,
-            parent_code=r.parent_code,
-            _geometry=r.geometry,
-            assistance_tier=r.assistance_tier,
-        )
+        return from_row_fields(cls, r)
 
     @strawberry.field(description="The area directly above (null for a province).")
     async def parent(self, info: Ctx) -> AdminArea | None:
@@ -175,8 +246,8 @@ class AdminArea:
     async def children(
         self,
         info: Ctx,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[AdminArea]:
         args = connection_args(info, first, after, kind="admin_area", numeric=False)
         page = await info.context.loaders.children_pages.load((self.code, args))
@@ -187,9 +258,7 @@ class AdminArea:
         "(default: today, Asia/Shanghai).",
         extensions=allow(PairedCountyForPartners),
     )
-    async def employment_coverage(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> EmploymentCoverage:
+    async def employment_coverage(self, info: Ctx, as_of: AsOfArg = None) -> EmploymentCoverage:
         c = await info.context.loaders.area_coverage.load((self.code, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
@@ -197,32 +266,25 @@ class AdminArea:
         description="Income linkages (利益联结) of `year` over every household under this area.",
         extensions=allow(PairedCountyForPartners),
     )
-    async def income_linkage_summary(
-        self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]
-    ) -> IncomeLinkageSummary:
+    async def income_linkage_summary(self, info: Ctx, year: YearArg) -> IncomeLinkageSummary:
         summary = await info.context.loaders.area_linkage_summary.load((self.code, check_year(year)))
         return IncomeLinkageSummary.of(summary, "area", self.code, year, info.context.suppression_k)
 
 
 async def _area(info: Ctx, code: str | None) -> AdminArea | None:
-    if code is None:
-        return None
-    row = await info.context.loaders.admin_area.load(code)
-    return AdminArea.from_row(row) if row else None
+    return await load_optional(info.context.loaders.admin_area, code, AdminArea.from_row)
+
+
+async def _required_area(info: Ctx, code: str) -> AdminArea:
+    return await load_found(info.context.loaders.admin_area, code, AdminArea.from_row, "admin area")
 
 
 async def _site(info: Ctx, site_id: int | None) -> RelocationSite | None:
-    if site_id is None:
-        return None
-    row = await info.context.loaders.site.load(site_id)
-    return RelocationSite.from_row(row) if row else None
+    return await load_optional(info.context.loaders.site, site_id, RelocationSite.from_row)
 
 
 async def _facility(info: Ctx, facility_id: int | None) -> Facility | None:
-    if facility_id is None:
-        return None
-    row = await info.context.loaders.facility.load(facility_id)
-    return Facility.from_row(row) if row else None
+    return await load_optional(info.context.loaders.facility, facility_id, Facility.from_row)
 
 
 def found(row: T | None, what: str, key: object) -> T:
@@ -235,12 +297,14 @@ def found(row: T | None, what: str, key: object) -> T:
     return row
 
 
-async def _household(info: Ctx, household_id: int) -> Household:
-    return Household.from_row(found(await info.context.loaders.household.load(household_id), "household", household_id))
+async def household_by_id(info: Ctx, household_id: int) -> Household:
+    """The household a foreign key (or this request's write) names, through the request's loader."""
+    return await load_found(info.context.loaders.household, household_id, Household.from_row, "household")
 
 
-async def _member(info: Ctx, member_id: int) -> Member:
-    return Member.from_row(found(await info.context.loaders.member.load(member_id), "member", member_id))
+async def member_by_id(info: Ctx, member_id: int) -> Member:
+    """The member a foreign key (or this request's write) names, through the request's loader."""
+    return await load_found(info.context.loaders.member, member_id, Member.from_row, "member")
 
 
 @strawberry.type(description="安置区/安置点: a relocation site. Counts are derived from household rows.")
@@ -262,24 +326,11 @@ class RelocationSite:
 
     @classmethod
     def from_row(cls, r: SiteRow) -> RelocationSite:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            name=r.name,
-            kind=r.kind,
-            _location=r.location,
-            _boundary=r.boundary,
-            planned_households=r.planned_households,
-            planned_population=r.planned_population,
-            opened_on=r.opened_on,
-            _id=r.id,
-            _admin_code=r.admin_code,
-        )
+        return from_row_fields(cls, r)
 
     @strawberry.field(description="The village/community-level area the site belongs to.")
     async def admin_area(self, info: Ctx) -> AdminArea:
-        area = await _area(info, self._admin_code)
-        assert area is not None  # foreign key
-        return area
+        return await _required_area(info, self._admin_code)
 
     @strawberry.field(
         description="Households living at the site (rows with this site) that you may see, 户; "
@@ -305,8 +356,8 @@ class RelocationSite:
     async def households(
         self,
         info: Ctx,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         page = await info.context.loaders.site_household_pages.load((self._id, args))
@@ -358,16 +409,12 @@ class RelocationSite:
         description="Employment coverage (就业覆盖) of the site's households on `asOf` (default: today, Asia/Shanghai).",
         extensions=allow(NotPartner),
     )
-    async def employment_coverage(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> EmploymentCoverage:
+    async def employment_coverage(self, info: Ctx, as_of: AsOfArg = None) -> EmploymentCoverage:
         c = await info.context.loaders.site_coverage.load((self._id, info.context.as_of(as_of)))
         return EmploymentCoverage.of(c, info.context.suppression_k)
 
     @strawberry.field(description="Income linkages (利益联结) of the site's households in `year`.", extensions=allow(NotPartner))
-    async def income_linkage_summary(
-        self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]
-    ) -> IncomeLinkageSummary:
+    async def income_linkage_summary(self, info: Ctx, year: YearArg) -> IncomeLinkageSummary:
         summary = await info.context.loaders.site_linkage_summary.load((self._id, check_year(year)))
         return IncomeLinkageSummary.of(summary, "site", str(self._id), year, info.context.suppression_k)
 
@@ -393,26 +440,11 @@ class Facility:
 
     @classmethod
     def from_row(cls, r: FacilityRow) -> Facility:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            name=r.name,
-            kind=r.kind,
-            _location=r.location,
-            _footprint=r.footprint,
-            area_mu=r.area_mu,
-            planned_jobs=r.planned_jobs,
-            operator=r.operator,
-            opened_on=r.opened_on,
-            _id=r.id,
-            _admin_code=r.admin_code,
-            _site_id=r.site_id,
-        )
+        return from_row_fields(cls, r)
 
     @strawberry.field(description="The admin area the facility lies in.")
     async def admin_area(self, info: Ctx) -> AdminArea:
-        area = await _area(info, self._admin_code)
-        assert area is not None  # foreign key
-        return area
+        return await _required_area(info, self._admin_code)
 
     @strawberry.field(description="The relocation site the facility serves, if attached to one.")
     async def site(self, info: Ctx) -> RelocationSite | None:
@@ -423,9 +455,7 @@ class Facility:
         "(default: today), persons; null for partner viewers.",
         extensions=NULL_FOR_PARTNERS,
     )
-    async def employees(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> int | None:
+    async def employees(self, info: Ctx, as_of: AsOfArg = None) -> int | None:
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
         return int(n)
 
@@ -433,9 +463,7 @@ class Facility:
         description="employees(asOf) ÷ plannedJobs; null without planned jobs, and for partner viewers.",
         extensions=NULL_FOR_PARTNERS,
     )
-    async def jobs_filled_rate(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> float | None:
+    async def jobs_filled_rate(self, info: Ctx, as_of: AsOfArg = None) -> float | None:
         if not self.planned_jobs:
             return None
         n, _ = await info.context.loaders.facility_employees.load((self._id, info.context.as_of(as_of)))
@@ -445,7 +473,7 @@ class Facility:
         description="Households (that you may see) with an income linkage to this facility in `year`; null for partner viewers.",
         extensions=NULL_FOR_PARTNERS,
     )
-    async def linked_households(self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]) -> int | None:
+    async def linked_households(self, info: Ctx, year: YearArg) -> int | None:
         return int(await info.context.loaders.facility_linked_households.load((self._id, check_year(year))))
 
 
@@ -478,28 +506,11 @@ class Household:
 
     @classmethod
     def from_row(cls, r: HouseholdRow) -> Household:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            code=r.code,
-            _dwelling=r.dwelling,
-            relocated_on=r.relocated_on,
-            poverty_status=r.poverty_status,
-            monitoring_category=r.monitoring_category,
-            risk_eliminated=r.risk_eliminated,
-            version=r.version,
-            size=r.member_count,
-            labor_force_count=r.labor_force_count,
-            _id=r.id,
-            _admin_code=r.admin_code,
-            _site_id=r.site_id,
-            _origin_code=r.origin_admin_code,
-        )
+        return from_row_fields(cls, r, size=r.member_count, _origin_code=r.origin_admin_code)
 
     @strawberry.field(description="The village/community-level area where the household lives now.")
     async def admin_area(self, info: Ctx) -> AdminArea:
-        area = await _area(info, self._admin_code)
-        assert area is not None  # foreign key
-        return area
+        return await _required_area(info, self._admin_code)
 
     @strawberry.field(description="The relocation site it lives at; null for households never relocated.")
     async def site(self, info: Ctx) -> RelocationSite | None:
@@ -514,9 +525,7 @@ class Household:
         return [Member.from_row(r) for r in await info.context.loaders.members.load(self._id)]
 
     @strawberry.field(description="Its members' employments active on `asOf` (default: today, Asia/Shanghai).")
-    async def employments(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> list[Employment]:
+    async def employments(self, info: Ctx, as_of: AsOfArg = None) -> list[Employment]:
         rows = await info.context.loaders.household_employments.load((self._id, info.context.as_of(as_of)))
         return [Employment.from_row(r) for r in rows]
 
@@ -530,21 +539,17 @@ class Household:
         return [IncomeLinkage.from_row(r) for r in await info.context.loaders.income_linkages.load(key)]
 
     @strawberry.field(description="Members stably employed (稳定就业) on `asOf` (default: today), persons.")
-    async def stably_employed_count(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> int:
+    async def stably_employed_count(self, info: Ctx, as_of: AsOfArg = None) -> int:
         st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return int(st.stably_employed_count)
 
     @strawberry.field(description="零就业家庭: has labor force and no member employed on `asOf` (default: today).")
-    async def is_zero_employment(
-        self, info: Ctx, as_of: Annotated[dt.date | None, strawberry.argument(description=AS_OF)] = None
-    ) -> bool:
+    async def is_zero_employment(self, info: Ctx, as_of: AsOfArg = None) -> bool:
         st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return bool(st.is_zero_employment)
 
     @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
-    async def linked_income(self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]) -> LinkedIncome:
+    async def linked_income(self, info: Ctx, year: YearArg) -> LinkedIncome:
         li = await info.context.loaders.linked_income.load((self._id, check_year(year)))
         return LinkedIncome(
             total=li.total,
@@ -553,7 +558,7 @@ class Household:
         )
 
     @strawberry.field(description="Surveyed annual net income (家庭纯收入) of `year`, yuan; null if not surveyed.")
-    async def net_income(self, info: Ctx, year: Annotated[int, strawberry.argument(description=YEAR)]) -> Decimal | None:
+    async def net_income(self, info: Ctx, year: YearArg) -> Decimal | None:
         return await info.context.loaders.net_income.load((self._id, check_year(year)))
 
 
@@ -577,23 +582,11 @@ class Member:
 
     @classmethod
     def from_row(cls, r: MemberRow) -> Member:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            name=r.name,
-            gender=r.gender,
-            birth_year=r.birth_year,
-            relation=r.relation,
-            labor_force=r.labor_force,
-            skills=list(r.skills or []),
-            phone=r.phone,
-            id_number_last4=r.id_number_last4,
-            _id=r.id,
-            _household_id=r.household_id,
-        )
+        return from_row_fields(cls, r, skills=list(r.skills or []))
 
     @strawberry.field(description="The household the member belongs to.")
     async def household(self, info: Ctx) -> Household:
-        return await _household(info, self._household_id)
+        return await household_by_id(info, self._household_id)
 
     @strawberry.field(description="Employments active on `asOf`; every employment when `asOf` is omitted.")
     async def employments(
@@ -627,23 +620,11 @@ class Employment:
 
     @classmethod
     def from_row(cls, r: EmploymentRow) -> Employment:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            channel=r.channel,
-            employer_name=r.employer_name,
-            _workplace=r.workplace,
-            outbound_region=r.outbound_region,
-            start_on=r.start_on,
-            end_on=r.end_on,
-            monthly_wage=r.monthly_wage,
-            stable=r.stable,
-            _member_id=r.member_id,
-            _facility_id=r.facility_id,
-        )
+        return from_row_fields(cls, r)
 
     @strawberry.field(description="The member employed.")
     async def member(self, info: Ctx) -> Member:
-        return await _member(info, self._member_id)
+        return await member_by_id(info, self._member_id)
 
     @strawberry.field(description="The facility employing the member (e.g. the workshop), if any.")
     async def facility(self, info: Ctx) -> Facility | None:
@@ -661,18 +642,11 @@ class IncomeLinkage:
 
     @classmethod
     def from_row(cls, r: IncomeLinkageRow) -> IncomeLinkage:
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            mechanism=r.mechanism,
-            year=r.year,
-            amount=r.amount,
-            _household_id=r.household_id,
-            _facility_id=r.facility_id,
-        )
+        return from_row_fields(cls, r)
 
     @strawberry.field(description="The household receiving the amount.")
     async def household(self, info: Ctx) -> Household:
-        return await _household(info, self._household_id)
+        return await household_by_id(info, self._household_id)
 
     @strawberry.field(description="The facility or enterprise paying it, if recorded.")
     async def facility(self, info: Ctx) -> Facility | None:

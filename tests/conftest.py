@@ -95,6 +95,24 @@ def admin_headers(users: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {users['t-admin']}"}
 
 
+def admin_runner(schema: Any, sm: Any, settings: Any, *, data_only: bool = False):  # type: ignore[no-untyped-def]
+    """``await run(query, **variables)`` as ADMIN with a fresh Context (fresh loaders) per call.
+
+    Answers the ExecutionResult; with ``data_only``, asserts there are no errors and answers its data.
+    """
+
+    async def run(query: str, **variables: Any) -> Any:
+        r = await schema.execute(
+            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
+        )
+        if not data_only:
+            return r
+        assert r.errors is None, r.errors
+        return r.data
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def schema(settings: Settings) -> Any:
     return build_schema(settings)
@@ -103,13 +121,7 @@ def schema(settings: Settings) -> Any:
 @pytest.fixture
 def gql(schema: Any, sm: async_sessionmaker, settings: Settings):  # type: ignore[no-untyped-def, type-arg]
     """``await gql(query, **variables)`` → ExecutionResult, with a fresh Context (fresh loaders)."""
-
-    async def run(query: str, **variables: Any) -> Any:
-        return await schema.execute(
-            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
-        )
-
-    return run
+    return admin_runner(schema, sm, settings)
 
 
 class StatementCounter:

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import models as m
 from anju import db
@@ -42,6 +42,11 @@ from anju.settings import Settings
 
 D = dt.date(2024, 6, 30)
 EC = m.EmploymentChannel
+
+
+async def _new_id(c: AsyncConnection, model: Any, **values: Any) -> int:
+    """Insert one row of ``model`` and answer its id."""
+    return int((await c.execute(insert(model).values(**values).returning(model.id))).scalar_one())
 
 
 async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, int]]:
@@ -63,48 +68,32 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, i
             insert(m.AdminArea), [{"code": a, "name": n, "level": m.AdminLevel(lv), "parent_code": p} for a, n, lv, p in areas]
         )
         pt = text("ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326)")
-        ids["S1"] = (
-            await c.execute(
-                insert(m.RelocationSite)
-                .values(name="S1 fixture site", kind=m.SiteKind.URBAN, admin_code="513432100004", location=pt)
-                .returning(m.RelocationSite.id)
-            )
-        ).scalar_one()
-        ids["F1"] = (
-            await c.execute(
-                insert(m.Facility)
-                .values(
-                    name="F1 workshop",
-                    kind=m.FacilityKind.ASSISTANCE_WORKSHOP,
-                    admin_code="513432100004",
-                    location=pt,
-                    site_id=ids["S1"],
-                    planned_jobs=4,
-                )
-                .returning(m.Facility.id)
-            )
-        ).scalar_one()
-        ids["F2"] = (
-            await c.execute(
-                insert(m.Facility)
-                .values(name="F2 vegetable base", kind=m.FacilityKind.VEGETABLE_BASE, admin_code="513432", location=pt)
-                .returning(m.Facility.id)
-            )
-        ).scalar_one()
+        ids["S1"] = await _new_id(
+            c, m.RelocationSite, name="S1 fixture site", kind=m.SiteKind.URBAN, admin_code="513432100004", location=pt
+        )
+        ids["F1"] = await _new_id(
+            c,
+            m.Facility,
+            name="F1 workshop",
+            kind=m.FacilityKind.ASSISTANCE_WORKSHOP,
+            admin_code="513432100004",
+            location=pt,
+            site_id=ids["S1"],
+            planned_jobs=4,
+        )
+        ids["F2"] = await _new_id(
+            c, m.Facility, name="F2 vegetable base", kind=m.FacilityKind.VEGETABLE_BASE, admin_code="513432", location=pt
+        )
         for i in range(1, 14):
             at_site = i <= 12
-            ids[f"h{i}"] = (
-                await c.execute(
-                    insert(m.Household)
-                    .values(
-                        code=f"FX-{i:02d}",
-                        admin_code="513432100004" if at_site else "513432100005",
-                        site_id=ids["S1"] if at_site else None,
-                        poverty_status=m.PovertyStatus.POVERTY_ALLEVIATED,
-                    )
-                    .returning(m.Household.id)
-                )
-            ).scalar_one()
+            ids[f"h{i}"] = await _new_id(
+                c,
+                m.Household,
+                code=f"FX-{i:02d}",
+                admin_code="513432100004" if at_site else "513432100005",
+                site_id=ids["S1"] if at_site else None,
+                poverty_status=m.PovertyStatus.POVERTY_ALLEVIATED,
+            )
         members = {
             "a": ("h1", False),
             "b": ("h1", False),
@@ -125,20 +114,16 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, i
             "o": ("h13", True),
         }
         for key, (hh, lf) in members.items():
-            ids[key] = (
-                await c.execute(
-                    insert(m.Member)
-                    .values(
-                        household_id=ids[hh],
-                        name=f"成员{key}",
-                        gender=m.Gender.FEMALE,
-                        birth_year=1985,
-                        relation=m.Relation.HEAD,
-                        labor_force=lf,
-                    )
-                    .returning(m.Member.id)
-                )
-            ).scalar_one()
+            ids[key] = await _new_id(
+                c,
+                m.Member,
+                household_id=ids[hh],
+                name=f"成员{key}",
+                gender=m.Gender.FEMALE,
+                birth_year=1985,
+                relation=m.Relation.HEAD,
+                labor_force=lf,
+            )
 
         def job(
             who: str,

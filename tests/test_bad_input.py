@@ -278,14 +278,18 @@ async def test_bad_radius(gql, radius):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        pytest.param("limit: 0", "limit", id="limit-zero"),
-        pytest.param("limit: 100000", "limit", id="limit-huge"),
-        pytest.param("zoom: 40", "zoom", id="zoom"),
-        pytest.param('filter: {areaCode: "x"}', "filter.areaCode", id="area-code"),
+        pytest.param("layer: HOUSEHOLDS, limit: 0", "limit", id="limit-zero"),
+        pytest.param("layer: HOUSEHOLDS, limit: 100000", "limit", id="limit-huge"),
+        pytest.param("layer: HOUSEHOLDS, zoom: 40", "zoom", id="zoom"),
+        pytest.param('layer: HOUSEHOLDS, filter: {areaCode: "x"}', "filter.areaCode", id="area-code"),
+        # filter members that do not apply to the layer
+        pytest.param("layer: HOUSEHOLDS, filter: {kinds: [SCHOOL]}", "filter.kinds", id="kinds-on-households"),
+        pytest.param('layer: ADMIN_AREAS, filter: {siteId: "1"}', "filter.siteId", id="site-on-admin-areas"),
+        pytest.param('layer: HOUSEHOLDS, filter: {siteId: ""}', "filter.siteId", id="empty-site-id"),
     ],
 )
 async def test_bad_feature_collection_args(gql, args, field):  # type: ignore[no-untyped-def]
-    e = _err(await gql(f"{{ featureCollection(layer: HOUSEHOLDS, {args}) }}"))
+    e = _err(await gql(f"{{ featureCollection({args}) }}"))
     assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
 
 
@@ -340,19 +344,6 @@ async def test_more_hostile_geometries(gql):  # type: ignore[no-untyped-def]
     for query, variables, field in cases:
         e = _err(await gql(query, **variables))
         assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
-
-
-@pytest.mark.parametrize(
-    ("args", "field"),
-    [
-        pytest.param("layer: HOUSEHOLDS, filter: {kinds: [SCHOOL]}", "filter.kinds", id="kinds-on-households"),
-        pytest.param('layer: ADMIN_AREAS, filter: {siteId: "1"}', "filter.siteId", id="site-on-admin-areas"),
-        pytest.param('layer: HOUSEHOLDS, filter: {siteId: ""}', "filter.siteId", id="empty-site-id"),
-    ],
-)
-async def test_layer_filter_members_that_do_not_apply(gql, args, field):  # type: ignore[no-untyped-def]
-    e = _err(await gql(f"{{ featureCollection({args}) }}"))
-    assert e.extensions == {"code": "BAD_USER_INPUT", "field": field}, e.message
 
 
 @pytest.mark.parametrize(

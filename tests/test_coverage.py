@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schema import Context
 from tests import handbuilt
-from tests.conftest import ADMIN, FACTS
+from tests.conftest import FACTS, admin_runner
 
 D = handbuilt.D.isoformat()
 handbuilt_engines: dict[str, Any] = {}
@@ -22,12 +22,7 @@ async def fx(settings, schema):  # type: ignore[no-untyped-def]
     handbuilt_engines["anju_test_fx"] = eng
     sm = async_sessionmaker(eng, expire_on_commit=False)
 
-    async def run(query: str, **variables: Any) -> Any:
-        r = await schema.execute(
-            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
-        )
-        assert r.errors is None, r.errors
-        return r.data
+    run = admin_runner(schema, sm, settings, data_only=True)
 
     yield run, ids
     await eng.dispose()

@@ -5,7 +5,6 @@ served as null — GeoJSON fields and FeatureCollection features (RFC 7946 §3.2
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import mapbox_vector_tile
 import pytest
@@ -16,9 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from resolvers import spatial
-from schema import Context
 from tests import handbuilt
-from tests.conftest import ADMIN
+from tests.conftest import admin_runner
 
 NAME = "anju_test_empty_geometry"
 GEOD = Geod(ellps="WGS84")
@@ -45,12 +43,7 @@ async def eg(settings, schema):  # type: ignore[no-untyped-def]
         await c.execute(text("UPDATE employment SET workplace = 'SRID=4326;POINT EMPTY' WHERE member_id = :m"), {"m": ids["g"]})
     sm = async_sessionmaker(eng, expire_on_commit=False)
 
-    async def run(query: str, **variables: Any) -> Any:
-        r = await schema.execute(
-            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
-        )
-        assert r.errors is None, r.errors
-        return r.data
+    run = admin_runner(schema, sm, settings, data_only=True)
 
     yield run, ids, sm
     await eng.dispose()

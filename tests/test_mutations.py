@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from schema import Context
 from tests import handbuilt
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, admin_runner
 
 handbuilt_engines: dict[str, Any] = {}
 
@@ -23,10 +23,7 @@ async def mx(settings, schema):  # type: ignore[no-untyped-def]
     handbuilt_engines["anju_test_mut"] = eng
     sm = async_sessionmaker(eng, expire_on_commit=False)
 
-    async def run(query: str, **variables: Any) -> Any:
-        return await schema.execute(
-            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
-        )
+    run = admin_runner(schema, sm, settings)
 
     async def snapshot() -> str:
         """A digest of every table a mutation may touch: equal digests = nothing written."""

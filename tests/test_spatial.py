@@ -23,7 +23,7 @@ from anju.auth import issue_token
 from anju.seed import load_sichuan
 from resolvers.access import Role, add_user
 from schema import Context
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, admin_runner
 
 GEOD = Geod(ellps="WGS84")
 NAME = "anju_test_spatial"
@@ -65,10 +65,7 @@ async def sp(settings, schema):  # type: ignore[no-untyped-def]
     sm = async_sessionmaker(eng, expire_on_commit=False)
     await add_user(sm, "t-admin", Role.ADMIN)
 
-    async def run(query: str, **variables: Any) -> Any:
-        return await schema.execute(
-            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=ADMIN)
-        )
+    run = admin_runner(schema, sm, settings)
 
     yield (
         run,
