@@ -2,7 +2,7 @@
 ``.venv/bin/python -m bench.coverage``. Reports p50/p95 of employmentCoverage for one site, one county
 and the whole province, and of a page of 100 households with linkedIncome and stablyEmployedCount,
 each beside the same SQL run directly, plus the statements per request; and, for reference, plain
-grouped SQL over the raw tables (what the trigger-kept household_employment_status replaces)."""
+grouped SQL over the raw tables (what the trigger-kept household_status replaces)."""
 
 from __future__ import annotations
 

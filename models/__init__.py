@@ -142,6 +142,25 @@ class Relation(enum.Enum):
     OTHER = "other"
 
 
+class JoinReason(enum.Enum):
+    """Why a member is in the household from ``joined_on`` (入户原因)."""
+
+    REGISTERED = "registered"  # 登记: a member since the household was recorded
+    BIRTH = "birth"  # 出生
+    MARRIAGE = "marriage"  # 婚入
+    MOVING_IN = "moving_in"  # 迁入
+    OTHER = "other"
+
+
+class LeaveReason(enum.Enum):
+    """Why a member is no longer in the household from ``left_on`` (减员原因)."""
+
+    DEATH = "death"  # 死亡
+    MARRIAGE = "marriage"  # 婚出
+    MOVING_OUT = "moving_out"  # 迁出
+    OTHER = "other"
+
+
 class EmploymentChannel(enum.Enum):
     """就业渠道 (DESIGN §3)."""
 
@@ -204,8 +223,13 @@ class RelocationSite(Base):
     planned_households: Mapped[int | None] = mapped_column(Integer)
     planned_population: Mapped[int | None] = mapped_column(Integer)
     opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Closed sites stay in history; a closed site takes no household moving in after closed_on.
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         CheckConstraint("planned_households >= 0", name="planned_households_nonneg"),
+        CheckConstraint("closed_on IS NULL OR opened_on IS NULL OR closed_on >= opened_on", name="closed_after_opened"),
         CheckConstraint("planned_population >= 0", name="planned_population_nonneg"),
         CheckConstraint("NOT ST_IsEmpty(location)", name="location_not_empty"),
         Index("ix_relocation_site_location", "location", postgresql_using="gist"),
@@ -241,8 +265,13 @@ class Facility(Base):
     planned_jobs: Mapped[int | None] = mapped_column(Integer)
     operator: Mapped[str | None] = mapped_column(Text)
     opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Open on D when (opened_on IS NULL OR opened_on <= D) AND (closed_on IS NULL OR D < closed_on).
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         CheckConstraint("area_mu >= 0", name="area_mu_nonneg"),
+        CheckConstraint("closed_on IS NULL OR opened_on IS NULL OR closed_on >= opened_on", name="closed_after_opened"),
         CheckConstraint("planned_jobs >= 0", name="planned_jobs_nonneg"),
         CheckConstraint("NOT ST_IsEmpty(location)", name="location_not_empty"),
         Index("ix_facility_location", "location", postgresql_using="gist"),
@@ -258,7 +287,9 @@ class Household(Base):
     """搬迁户 (and never-relocated households such as Qietuo's tea farmers: ``site_id`` null).
 
     ``county_code`` is derived from ``admin_code`` so the county travels with every row
-    (the future Citus distribution key, and the area-scope predicate).
+    (the future Citus distribution key, and the area-scope predicate). ``site_id``, ``admin_code``,
+    ``dwelling`` and ``relocated_on`` are the *current* residence, kept by triggers from the dated
+    ``household_residence`` rows (migrations/sql/household_status.sql); write residence rows, not these.
     """
 
     __tablename__ = "household"
@@ -282,7 +313,6 @@ class Household(Base):
     members: Mapped[list[Member]] = relationship(back_populates="household", lazy="raise")
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        CheckConstraint("relocated_on IS NULL OR site_id IS NOT NULL", name="relocated_needs_site"),
         CheckConstraint("(monitoring_category IS NULL) = (risk_eliminated IS NULL)", name="monitoring_pair"),
         CheckConstraint("member_count >= 0 AND labor_force_count BETWEEN 0 AND member_count", name="counts_nonneg"),
         Index("ix_household_dwelling", "dwelling", postgresql_using="gist"),
@@ -294,7 +324,10 @@ class Household(Base):
 
 
 class Member(Base):
-    """家庭成员. ``id_number_hash`` is a keyed hash, never the ID number itself."""
+    """家庭成员. ``id_number_hash`` is a keyed hash, never the ID number itself.
+
+    ``member_count``/``labor_force_count`` of the household count the members who have not left.
+    """
 
     __tablename__ = "member"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -309,9 +342,17 @@ class Member(Base):
     relation: Mapped[Relation] = mapped_column(_enum(Relation, "relation"))
     labor_force: Mapped[bool] = mapped_column(Boolean)
     skills: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    # A member of the household on D when (joined_on IS NULL OR joined_on <= D) AND (left_on IS NULL OR D < left_on);
+    # joined_on NULL: a member since before the household's records begin.
+    joined_on: Mapped[dt.date | None] = mapped_column(Date)
+    join_reason: Mapped[JoinReason] = mapped_column(_enum(JoinReason, "join_reason"), server_default="registered")
+    left_on: Mapped[dt.date | None] = mapped_column(Date)
+    leave_reason: Mapped[LeaveReason | None] = mapped_column(_enum(LeaveReason, "leave_reason"))
     household: Mapped[Household] = relationship(back_populates="members", lazy="raise")
     __table_args__ = (
         CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
+        CheckConstraint("left_on IS NULL OR joined_on IS NULL OR left_on > joined_on", name="left_after_joined"),
+        CheckConstraint("(left_on IS NULL) = (leave_reason IS NULL)", name="leave_pair"),
         Index("uq_member_id_number_hash", "id_number_hash", unique=True, postgresql_where=text("id_number_hash IS NOT NULL")),
     )
 
@@ -340,18 +381,41 @@ class Employment(Base):
     )
 
 
-class HouseholdEmploymentStatus(Base):
-    """A household's employment counts on every date in [valid_from, valid_to).
+class HouseholdResidence(Base):
+    """Where a household lived from ``valid_from`` on (until its next row): site, admin area, dwelling.
 
-    Distinct members employed, stably employed, and employed per channel (one column per EmploymentChannel value, checked by
-    tests/test_db_logic.py). Maintained only by triggers (migrations/sql/employment_status.sql) from employment rows; never
-    written by the application.
+    The first row of every household starts at ``-infinity``; a relocated household's first row is its origin village
+    (no site) and its second starts on ``relocated_on`` at its site. A move adds a row. Created for a new household by a
+    trigger; the household's current columns are kept from its latest row (migrations/sql/household_status.sql).
     """
 
-    __tablename__ = "household_employment_status"
+    __tablename__ = "household_residence"
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("relocation_site.id"), index=True)
+    admin_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    dwelling = _geom("POINT", nullable=True)
+    __table_args__ = (Index("ix_household_residence_dwelling", "dwelling", postgresql_using="gist"),)
+
+
+class HouseholdStatus(Base):
+    """A household on every date in [valid_from, valid_to): where it lived, its members, its employment counts.
+
+    Residence (site, admin area), members present and those with labor force, distinct members employed, stably employed,
+    and employed per channel (one column per EmploymentChannel value, checked by tests/test_db_logic.py), counting only
+    members present on the date. Maintained only by triggers (migrations/sql/household_status.sql) from residence, member
+    and employment rows; never written by the application.
+    """
+
+    __tablename__ = "household_status"
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
     valid_from: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     valid_to: Mapped[dt.date] = mapped_column(Date)
+    site_id: Mapped[int | None] = mapped_column(BigInteger)
+    admin_code: Mapped[str | None] = mapped_column(String(12))
+    county_code: Mapped[str | None] = mapped_column(String(6), Computed("left(admin_code, 6)", persisted=True))
+    members: Mapped[int] = mapped_column(Integer, server_default="0")
+    labor_force: Mapped[int] = mapped_column(Integer, server_default="0")
     employed: Mapped[int] = mapped_column(Integer, server_default="0")
     stably_employed: Mapped[int] = mapped_column(Integer, server_default="0")
     labor_export: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -360,7 +424,11 @@ class HouseholdEmploymentStatus(Base):
     public_welfare_post: Mapped[int] = mapped_column(Integer, server_default="0")
     local_enterprise: Mapped[int] = mapped_column(Integer, server_default="0")
     flexible: Mapped[int] = mapped_column(Integer, server_default="0")
-    __table_args__ = (CheckConstraint("valid_from < valid_to", name="segment"),)
+    __table_args__ = (
+        CheckConstraint("valid_from < valid_to", name="segment"),
+        Index("ix_household_status_site_id", "site_id", "valid_from"),
+        Index("ix_household_status_county_code", "county_code", "valid_from"),
+    )
 
 
 class IncomeLinkage(Base):
@@ -387,7 +455,14 @@ class HouseholdIncome(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
     year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     net_income: Mapped[Decimal] = mapped_column(MONEY)
-    __table_args__ = (CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),)
+    # Household size recorded with the income (per-capita = net_income / household_size). Defaults, by a trigger, to
+    # the members present on surveyed_on (or on 31 December of the year, or today for the current year).
+    household_size: Mapped[int | None] = mapped_column(SmallInteger)
+    surveyed_on: Mapped[dt.date | None] = mapped_column(Date)
+    __table_args__ = (
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
+        CheckConstraint("household_size > 0", name="household_size_positive"),
+    )
 
 
 class CooperationPartner(Base):

@@ -31,25 +31,34 @@ from resolvers.query import AnyRow, SessionMaker, area_code_prefix, fetch_page, 
 from resolvers.rows import HouseholdRow
 
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
-ST = m.HouseholdEmploymentStatus
+ST = m.HouseholdStatus
 CENT = Decimal("0.01")
 K = TypeVar("K", bound=Hashable)
 P = TypeVar("P", bound=Hashable)
 
-# Allow-listed scope fragments: (group_key text, household_id bigint, labor_force_count int) for :keys.
-# Area keys are code prefixes of one length (:plen; see area_code_prefix), so households are picked
-# by one indexed/scanned predicate instead of a LIKE join; counties use the county_code index.
-SCOPES = {
-    "site": "SELECT CAST(h.site_id AS text) AS group_key, h.id AS household_id, h.labor_force_count "
-    "FROM household h WHERE h.site_id = ANY(CAST(:keys AS bigint[]))",
-    "county": "SELECT h.county_code AS group_key, h.id AS household_id, h.labor_force_count "
-    "FROM household h WHERE h.county_code = ANY(CAST(:keys AS text[]))",
-    "area": "SELECT left(h.admin_code, :plen) AS group_key, h.id AS household_id, h.labor_force_count "
-    "FROM household h WHERE left(h.admin_code, :plen) = ANY(CAST(:keys AS text[]))",
+# Allow-listed scope fragments: the household_status segment, on the scope's date, of every household that lived in
+# one of the groups asked (:keys) then, with its group_key. The date is :as_of for employment figures and the year's
+# end (anju_year_end: 31 December, or today while the year runs) for a year's income linkages: a linkage counts for the
+# site or area the household lived in at the end of its year. Area keys are code prefixes of one length (:plen; see
+# area_code_prefix), so households are picked by one indexed/scanned predicate instead of a LIKE join; sites and
+# counties use household_status's (site_id, valid_from) and (county_code, valid_from) indexes.
+_SEGMENT = "st.valid_from <= {on} AND {on} < st.valid_to"
+_SCOPES = {
+    "site": "SELECT CAST(st.site_id AS text) AS group_key, st.* FROM household_status st "
+    f"WHERE st.site_id = ANY(CAST(:keys AS bigint[])) AND {_SEGMENT}",
+    "county": "SELECT st.county_code AS group_key, st.* FROM household_status st "
+    f"WHERE st.county_code = ANY(CAST(:keys AS text[])) AND {_SEGMENT}",
+    "area": "SELECT left(st.admin_code, :plen) AS group_key, st.* FROM household_status st "
+    f"WHERE left(st.admin_code, :plen) = ANY(CAST(:keys AS text[])) AND {_SEGMENT}",
 }
+SCOPES_ON_DATE = {name: q.replace("{on}", "CAST(:as_of AS date)") for name, q in _SCOPES.items()}
+"""Scopes of figures on a date (bound ``:as_of``)."""
+SCOPES_IN_YEAR = {name: q.replace("{on}", "anju_year_end(CAST(:year AS integer))") for name, q in _SCOPES.items()}
+"""Scopes of a year's figures (bound ``:year``)."""
+SQL_SCOPES = {"employment_coverage.sql": SCOPES_ON_DATE, "income_linkage_summary.sql": SCOPES_IN_YEAR}
 
 
-# household_employment_status has one column per channel, named by the channel's value: the SQL's per-channel
+# household_status has one column per channel, named by the channel's value: the SQL's per-channel
 # columns are written out from the enum (identifiers from the one list of channels, never input).
 CHANNEL_COLUMNS = {
     "{channel_persons}": ",\n       ".join(f"coalesce(sum(st.{c.value}), 0) AS {c.value}" for c in m.EmploymentChannel) + ",",
@@ -61,7 +70,7 @@ CHANNEL_COLUMNS = {
 
 def _sql(name: str, scope: str) -> Any:
     body = resources.files("resolvers.sql").joinpath(name).read_text(encoding="utf-8")
-    for placeholder, columns in (("{scope}", SCOPES[scope]), *CHANNEL_COLUMNS.items()):
+    for placeholder, columns in (("{scope}", SQL_SCOPES[name][scope]), *CHANNEL_COLUMNS.items()):
         body = body.replace(placeholder, columns)
     return text(body)
 
@@ -145,13 +154,20 @@ class HouseholdEmployment:
 
 @dataclass(frozen=True, slots=True)
 class LinkedIncome:
-    """API.md ``LinkedIncome`` without the per-capita part.
+    """API.md ``LinkedIncome``: linkage yuan of the year, summed and by mechanism, and per capita.
 
-    Linkage yuan of the year, summed and by mechanism (``per_capita`` needs the household's size, which the caller already holds).
+    ``household_size`` is the size that year's per-capita figures divide by (SQL ``anju_year_size``: the size recorded
+    with the year's income, else the members present at the year's end); None when nobody was.
     """
 
     total: Decimal
     by_mechanism: list[MechanismAmount]
+    household_size: int | None
+
+    @property
+    def per_capita(self) -> Decimal | None:
+        """Total ÷ household_size, rounded half-up to 0.01 yuan; None without a size."""
+        return per_capita(self.total, self.household_size or 0)
 
 
 def per_capita(total: Decimal, size: int) -> Decimal | None:
@@ -329,7 +345,7 @@ async def top_facilities(
     """
     name, params = _one_group(scope, key)
     q = text(
-        f"WITH scope AS ({SCOPES[name]}) "
+        f"WITH scope AS ({SCOPES_IN_YEAR[name]}) "
         "SELECT l.facility_id, sum(l.amount) AS amount, count(DISTINCT l.household_id) AS households "
         "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id "
         "WHERE l.year = :year AND l.facility_id IS NOT NULL "
@@ -370,7 +386,7 @@ async def linkage_cells(
     name, params = _one_group(scope, key)
     col = BREAKDOWN[dimension]
     q = text(
-        f"WITH scope AS ({SCOPES[name]}) SELECT {col} AS cell, sum(l.amount) AS amount, "
+        f"WITH scope AS ({SCOPES_IN_YEAR[name]}) SELECT {col} AS cell, sum(l.amount) AS amount, "
         "count(DISTINCT l.household_id) AS households "
         "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
         f"GROUP BY {col} ORDER BY sum(l.amount) DESC, {col}"
@@ -394,7 +410,7 @@ async def households_outside(
     """
     name, params = _one_group(scope, key)
     q = text(
-        f"WITH scope AS ({SCOPES[name]}) SELECT count(DISTINCT l.household_id) "
+        f"WITH scope AS ({SCOPES_IN_YEAR[name]}) SELECT count(DISTINCT l.household_id) "
         "FROM scope s JOIN income_linkage l ON l.household_id = s.household_id WHERE l.year = :year "
         f"AND NOT coalesce({BREAKDOWN[dimension]} = ANY(CAST(:shown AS text[])), false)"
     )
@@ -408,19 +424,17 @@ async def household_employment_by_ids(
 ) -> list[HouseholdEmployment]:
     """Batch: each (household id.
 
-    As_of) → labor force present, members employed and stably employed on ``as_of`` (distinct members), from
-    household_employment_status. One statement per distinct ``as_of``.
+    As_of) → labor force present, members employed and stably employed on ``as_of`` (distinct members present), from
+    household_status. One statement per distinct ``as_of``.
     """
     out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            q = (
-                select(H.id, H.labor_force_count, ST.employed, ST.stably_employed)
-                .join(ST, and_(ST.household_id == H.id, ST.valid_from <= as_of, ST.valid_to > as_of))
-                .where(H.id.in_(list(set(ids))))
+            q = select(ST.household_id, ST.labor_force, ST.employed, ST.stably_employed).where(
+                ST.household_id.in_(list(set(ids))), ST.valid_from <= as_of, ST.valid_to > as_of
             )
             for r in await s.execute(q):
-                out[(r.id, as_of)] = HouseholdEmployment(r.labor_force_count > 0, int(r.employed), int(r.stably_employed))
+                out[(r.household_id, as_of)] = HouseholdEmployment(r.labor_force > 0, int(r.employed), int(r.stably_employed))
     return [out.get(k, HouseholdEmployment(False, 0, 0)) for k in keys]
 
 
@@ -428,12 +442,12 @@ async def linked_income_by_household_ids(
     sm: SessionMaker,
     keys: Sequence[tuple[int, int]],
 ) -> list[LinkedIncome]:
-    """Batch: each (household id.
+    """Batch: each (household id, year) → linkage yuan of that year, total and by mechanism, and the year's size.
 
-    Year) → linkage yuan of that year, total and by mechanism (one grouped statement per distinct year). Per capita:
-    ``per_capita(total, size)``.
+    Two grouped statements per distinct year: the linkages by mechanism, and ``anju_year_size`` of the households.
     """
     out: dict[tuple[int, int], list[MechanismAmount]] = {}
+    sizes: dict[tuple[int, int], int | None] = {}
     async with sm() as s:
         for year, ids in _group(keys).items():
             q = (
@@ -444,10 +458,13 @@ async def linked_income_by_household_ids(
             )
             for r in await s.execute(q):
                 out.setdefault((r.household_id, year), []).append(MechanismAmount(r.mechanism, round_yuan(r.amount), 1))
+            size = func.anju_year_size(H.id, year)
+            for r in await s.execute(select(H.id, size.label("size")).where(H.id.in_(list(set(ids))))):
+                sizes[(r.id, year)] = r.size
     results = []
     for k in keys:
         mechs = out.get(k, [])
-        results.append(LinkedIncome(round_yuan(sum((x.amount for x in mechs), Decimal(0))), mechs))
+        results.append(LinkedIncome(round_yuan(sum((x.amount for x in mechs), Decimal(0))), mechs, sizes.get(k)))
     return results
 
 
@@ -536,7 +553,9 @@ async def households_at_risk(
 ) -> Page[RiskRow]:
     """Households whose per-capita net income of ``year`` is below ``threshold`` or fell since ``year - 1`` (防返贫监测), by id.
 
-    Households without members or without an income of ``year`` cannot be judged and are not listed.
+    Per-capita income of a year = that year's net income ÷ the household size recorded with it (household_income.household_size;
+    by default the members present at the survey). Households without an income of ``year``, or with no size recorded for
+    it, cannot be judged and are not listed.
 
     Args:
         sm: sessionmaker (the viewer's scope applies).
@@ -553,18 +572,25 @@ async def households_at_risk(
     Raises:
         InvalidInput: malformed ``areaCode``.
     """
-    size = H.member_count
+    # Each year's per-capita income divides by the size recorded with that year's income (household_income.household_size),
+    # so members joining or leaving later change neither figure.
     before = aliased(HI)
-    prev = select(before.net_income).where(before.household_id == H.id, before.year == year - 1).correlate(H).scalar_subquery()
-    cur_pc = (HI.net_income / size).label("pc")
-    prev_pc = (prev / size).label("prev_pc")
-    below = cur_pc < literal(threshold, Numeric())  # unconstrained numeric: compared exactly
-    declined = and_(prev.is_not(None), (HI.net_income / size) < (prev / size))
+    prev = (
+        select(before.net_income / before.household_size)
+        .where(before.household_id == H.id, before.year == year - 1)
+        .correlate(H)
+        .scalar_subquery()
+    )
+    cur = HI.net_income / HI.household_size
+    cur_pc = cur.label("pc")
+    prev_pc = prev.label("prev_pc")
+    below = cur < literal(threshold, Numeric())  # unconstrained numeric: compared exactly
+    declined = and_(prev.is_not(None), cur < prev)
     base = (
         household_select()
         .add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
         .join(HI, and_(HI.household_id == H.id, HI.year == year))
-        .where(size > 0, below | declined, *_household_scope(area_code, site_id))
+        .where(HI.household_size > 0, below | declined, *_household_scope(area_code, site_id))
     )
 
     def risk(r: AnyRow) -> RiskRow:

@@ -150,15 +150,14 @@ def _filtered(f: HouseholdFilter | None) -> AnySelect:
 
 
 def zero_employment(as_of: dt.date) -> ColumnElement[bool]:
-    """SQL predicate on ``household``.
+    """SQL predicate on ``household``: 零就业家庭 on ``as_of``.
 
-    Has labor force and no member employed on ``as_of`` (API.md), read from the trigger-kept household_employment_status (one
-    segment lookup per household).
+    Has labor force (members present on ``as_of`` flagged labor force) and none of its members present employed on
+    ``as_of`` (docs/api.md), read from the trigger-kept household_status (one segment lookup per household).
     """
-    st = m.HouseholdEmploymentStatus
-    return and_(
-        H.labor_force_count > 0,
-        exists().where(st.household_id == H.id, st.valid_from <= as_of, st.valid_to > as_of, st.employed == 0),
+    st = m.HouseholdStatus
+    return exists().where(
+        st.household_id == H.id, st.valid_from <= as_of, st.valid_to > as_of, st.labor_force > 0, st.employed == 0
     )
 
 

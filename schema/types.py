@@ -548,12 +548,15 @@ class Household:
         st = await info.context.loaders.household_employment.load((self._id, info.context.as_of(as_of)))
         return bool(st.is_zero_employment)
 
-    @strawberry.field(description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ size.")
+    @strawberry.field(
+        description="Income-linkage yuan of `year`, summed and by mechanism; perCapita = total ÷ the year's household size "
+        "(recorded with that year's income, else the members present at the year's end)."
+    )
     async def linked_income(self, info: Ctx, year: YearArg) -> LinkedIncome:
         li = await info.context.loaders.linked_income.load((self._id, check_year(year)))
         return LinkedIncome(
             total=li.total,
-            per_capita=cov.per_capita(li.total, self.size),
+            per_capita=li.per_capita,
             by_mechanism=[MechanismAmount.of(x) for x in li.by_mechanism],
         )
 
@@ -722,7 +725,9 @@ class MechanismAmount:
 @strawberry.type(description="A household's income-linkage yuan of a year.")
 class LinkedIncome:
     total: Decimal = strawberry.field(description="Yuan in the year.")
-    per_capita: Decimal | None = strawberry.field(description="total ÷ size, half-up to 0.01; null when size is 0.")
+    per_capita: Decimal | None = strawberry.field(
+        description="total ÷ the year's household size, half-up to 0.01 yuan; null when nobody was a member."
+    )
     by_mechanism: list[MechanismAmount] = strawberry.field(
         description="Yuan per mechanism (in the enum's order); mechanisms without linkages are left out."
     )

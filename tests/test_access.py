@@ -583,7 +583,7 @@ async def test_row_level_security_is_what_confines_scoped_viewers(sm, truth):  #
         "employment",
         "income_linkage",
         "household_income",
-        "household_employment_status",
+        "household_status",
         "relocation_site",
         "facility",
         "cooperation_partner",

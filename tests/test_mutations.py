@@ -397,11 +397,11 @@ async def test_trigger_kept_counts_match_rows(mx, engine):  # type: ignore[no-un
     )
     from sqlalchemy import text as sql
 
-    # household_employment_status (trigger-kept step function) against the raw rows, on several dates
+    # household_status (trigger-kept step function) against the raw rows, on several dates
     # around this module's writes (spells started 2024-05-01, ended 2024-06-29) and the seed's.
     status_check = (
         "SELECT count(*) FROM household h "
-        "JOIN household_employment_status st ON st.household_id = h.id AND st.valid_from <= :d AND :d < st.valid_to "
+        "JOIN household_status st ON st.household_id = h.id AND st.valid_from <= :d AND :d < st.valid_to "
         "LEFT JOIN (SELECT e.household_id, count(DISTINCT e.member_id) AS n, "
         "  count(DISTINCT e.member_id) FILTER (WHERE e.stable) AS s, "
         "  count(DISTINCT e.member_id) FILTER (WHERE e.channel = 'workshop') AS w FROM employment e "
@@ -411,7 +411,7 @@ async def test_trigger_kept_counts_match_rows(mx, engine):  # type: ignore[no-un
         "      (coalesce(raw.n, 0), coalesce(raw.s, 0), coalesce(raw.w, 0))"
     )
     segments = (
-        "SELECT count(*) FROM household h WHERE (SELECT count(*) FROM household_employment_status st "
+        "SELECT count(*) FROM household h WHERE (SELECT count(*) FROM household_status st "
         "WHERE st.household_id = h.id AND st.valid_from <= :d AND :d < st.valid_to) <> 1"
     )
     import datetime as dt

@@ -6,8 +6,9 @@ database does means reading one file:
 
 - ``household_counts.sql``: ``household.member_count`` / ``labor_force_count`` and
   ``employment.household_id``, kept from member rows;
-- ``employment_status.sql``: ``household_employment_status``, each household's employment counts
-  as a step function of the date, kept from employment rows;
+- ``household_status.sql``: ``household_status``, each household as a step function of the date
+  (residence, members present, employment counts), kept from residence, member and employment rows;
+  ``household_residence`` rows of a new household; the household size recorded with an income;
 - ``located_code.sql``: the admin area whose polygon contains a site, facility or household point;
 - ``masks.sql``: the masks of personal data shown to roles without the right to it;
 - ``access_policies.sql``: the scoped viewers' roles, grants and row-level-security policies.
@@ -30,13 +31,17 @@ the Python enums in ``models``, the single definition.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
-FILES = ("household_counts", "employment_status", "located_code", "masks", "access_policies")
+FILES = ("household_counts", "household_status", "located_code", "masks", "access_policies")
 """Every file, in the order they are applied (a later file may use an earlier one's functions)."""
+
+VERSIONS = Path(__file__).parent.parent / "versions"
 
 _TOKEN = re.compile(
     r"""
@@ -99,7 +104,51 @@ def statements(*names: str) -> list[str]:
 
 
 def apply(execute: Callable[[str], object], *names: str) -> None:
-    """Run the named files' statements (all of ``FILES`` when none is named) through ``execute``,
-    e.g. ``op.execute`` in a migration or ``connection.exec_driver_sql`` in a test."""
+    """Run the named files' statements (all of ``FILES`` when none is named) through ``execute``.
+
+    E.g. ``op.execute`` in a migration or ``connection.exec_driver_sql`` in a test.
+    """
     for st in statements(*names):
         execute(st)
+
+
+def last_appliers() -> dict[str, str]:
+    """Each file → the last revision whose ``SQL_FILES`` lists it (revision ids sort in order: ``0008`` < ``0010``).
+
+    Read from the text of ``migrations/versions/*.py`` (``ast``), not by importing them.
+    """
+    found: dict[str, str] = {}
+    for path in sorted(VERSIONS.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        revision, files = None, {}
+        for node in tree.body:
+            target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+            value = getattr(node, "value", None)
+            if isinstance(target, ast.Name) and target.id == "revision" and isinstance(value, ast.Constant):
+                revision = str(value.value)
+            if isinstance(target, ast.Name) and target.id == "SQL_FILES" and isinstance(value, ast.Dict):
+                files = {str(k.value): v for k, v in zip(value.keys, value.values, strict=True) if isinstance(k, ast.Constant)}
+        for name in files:
+            if revision is not None and revision > found.get(name, ""):
+                found[name] = revision
+    return found
+
+
+def apply_at(execute: Callable[[str], object], revision: str, *names: str) -> None:
+    """What a migration's ``upgrade()`` calls: apply those of ``names`` whose last applier is ``revision``.
+
+    A file holds the logic as it is at head, which may need columns and tables a later revision adds. Upgrading
+    through history (an empty database to head), a revision before a file's last applier skips it — the database
+    keeps the definitions its own era's revisions wrote — and the last applier applies it once the schema it needs
+    exists. On a database already at that revision nothing is skipped that would matter: the later revision runs next.
+    """
+    latest = last_appliers()
+    apply(execute, *(n for n in names if latest.get(n) == revision))
+
+
+def previous(revision: str, name: str) -> str:
+    """The text of ``name`` as it was before ``revision`` changed it (``migrations/sql/previous/<revision>/<name>.sql``).
+
+    What that revision's ``downgrade()`` re-applies: the file itself only knows the present.
+    """
+    return (Path(__file__).parent / "previous" / revision / f"{name}.sql").read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 -- Who sees what: the scoped viewers' roles, grants and row-level-security policies. History:
--- migration 0007 (README "Who sees what", resolvers/access.py).
+-- migrations 0007 and 0010 (README "Who sees what", resolvers/access.py).
 --
 -- County officers and partners run every statement as the NOLOGIN role anju_officer / anju_partner
 -- (SET LOCAL ROLE at the start of each transaction, with the viewer's scope in anju.* settings:
@@ -44,7 +44,7 @@ CREATE OR REPLACE FUNCTION anju_exists(kind text, key bigint) RETURNS boolean LA
 -- Grants: rows go through the policies below; admin areas and site origins are public reference
 -- data; scoped viewers write audit rows but read none (the audit log is for admins, who are not scoped).
 GRANT SELECT, INSERT, UPDATE, DELETE ON household, member, employment, income_linkage, household_income,
-    household_employment_status, relocation_site, facility, cooperation_partner, partner_county, cooperation_project
+    household_status, household_residence, relocation_site, facility, cooperation_partner, partner_county, cooperation_project
     TO anju_officer, anju_partner;
 GRANT SELECT ON admin_area, site_origin TO anju_officer, anju_partner;
 GRANT INSERT ON audit_log TO anju_officer, anju_partner;
@@ -94,12 +94,20 @@ DROP POLICY IF EXISTS anju_partner_scope ON household_income;
 CREATE POLICY anju_partner_scope ON household_income TO anju_partner
     USING (EXISTS (SELECT 1 FROM household h WHERE h.id = household_id));
 
-ALTER TABLE household_employment_status ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS anju_officer_scope ON household_employment_status;
-CREATE POLICY anju_officer_scope ON household_employment_status TO anju_officer
+ALTER TABLE household_status ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS anju_officer_scope ON household_status;
+CREATE POLICY anju_officer_scope ON household_status TO anju_officer
     USING (EXISTS (SELECT 1 FROM household h WHERE h.id = household_id));
-DROP POLICY IF EXISTS anju_partner_scope ON household_employment_status;
-CREATE POLICY anju_partner_scope ON household_employment_status TO anju_partner
+DROP POLICY IF EXISTS anju_partner_scope ON household_status;
+CREATE POLICY anju_partner_scope ON household_status TO anju_partner
+    USING (EXISTS (SELECT 1 FROM household h WHERE h.id = household_id));
+
+ALTER TABLE household_residence ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS anju_officer_scope ON household_residence;
+CREATE POLICY anju_officer_scope ON household_residence TO anju_officer
+    USING (EXISTS (SELECT 1 FROM household h WHERE h.id = household_id));
+DROP POLICY IF EXISTS anju_partner_scope ON household_residence;
+CREATE POLICY anju_partner_scope ON household_residence TO anju_partner
     USING (EXISTS (SELECT 1 FROM household h WHERE h.id = household_id));
 
 -- Places: officers see all public infrastructure (a constant-true qual keeps the spatial indexes

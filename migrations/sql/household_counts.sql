@@ -1,6 +1,7 @@
 -- household.member_count / labor_force_count and employment.household_id, kept by PostgreSQL itself
 -- in the same transaction as every change, whoever writes (ORM, Core, psql). History: migrations
--- 0002 (counts, employment.household_id) and 0005 (members moving household, TRUNCATE).
+-- 0002 (counts, employment.household_id), 0005 (members moving household, TRUNCATE) and 0010 (only
+-- members who have not left count: the household today; any other date reads household_status).
 --
 -- Coverage over a province (~360,000 households) must not join every member row:
 -- - member_count / labor_force_count: statement-level triggers on member (transition tables, one
@@ -14,13 +15,15 @@ CREATE OR REPLACE FUNCTION anju_member_counts() RETURNS trigger LANGUAGE plpgsql
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         UPDATE household h SET member_count = h.member_count + d.n, labor_force_count = h.labor_force_count + d.lf
-        FROM (SELECT household_id, count(*) AS n, count(*) FILTER (WHERE labor_force) AS lf
+        FROM (SELECT household_id, count(*) FILTER (WHERE left_on IS NULL) AS n,
+                     count(*) FILTER (WHERE labor_force AND left_on IS NULL) AS lf
               FROM new_rows GROUP BY household_id) d
         WHERE h.id = d.household_id;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         UPDATE household h SET member_count = h.member_count - d.n, labor_force_count = h.labor_force_count - d.lf
-        FROM (SELECT household_id, count(*) AS n, count(*) FILTER (WHERE labor_force) AS lf
+        FROM (SELECT household_id, count(*) FILTER (WHERE left_on IS NULL) AS n,
+                     count(*) FILTER (WHERE labor_force AND left_on IS NULL) AS lf
               FROM old_rows GROUP BY household_id) d
         WHERE h.id = d.household_id;
     END IF;

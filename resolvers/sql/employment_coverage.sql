@@ -1,28 +1,22 @@
--- Employment coverage (就业覆盖) per group of households on date :as_of (API.md "Definitions").
--- {scope} is one of the allow-listed fragments in resolvers/coverage.py; it yields
--- (group_key text, household_id bigint, labor_force_count int) for the groups asked (:keys).
+-- Employment coverage (就业覆盖) per group of households on date :as_of (docs/api.md "Definitions").
+-- {scope} is one of the allow-listed fragments in resolvers/coverage.py: the household_status
+-- segment of every household that lived in one of the groups asked (:keys) on :as_of, with its
+-- group_key. household_status holds, per household, where it lived, the members present and their
+-- employment counts valid on every date (a step function kept by triggers,
+-- migrations/sql/household_status.sql): one segment per household, no member or employment row read.
 -- The channel_persons / channel_households placeholders are the per-channel columns, one per value of
 -- models.EmploymentChannel (the one list of channels), written out by resolvers/coverage.py.
--- household_employment_status holds, per household, the counts valid on every date (a step
--- function kept by triggers, migrations/sql/employment_status.sql), and household.labor_force_count is kept from member
--- rows (migrations/sql/household_counts.sql): one join, one segment per household, no member or employment row read.
---   households                   every household in the group
---   households_with_labor_force  >= 1 member with labor_force
+--   households                   every household living in the group on :as_of
+--   households_with_labor_force  >= 1 member present with labor_force
 --   households_covered           has labor force and >= 1 member stably employed on :as_of
 --   zero_employment              has labor force and no member employed on :as_of
---   employed_persons             distinct members with >= 1 active employment
---   stably_employed_persons      distinct members with >= 1 active stable employment
+--   employed_persons             distinct members present with >= 1 active employment
+--   stably_employed_persons      distinct members present with >= 1 active stable employment
 --   <channel>                    distinct employed members per channel of their active employments
 --   households_employed, households_stably_employed, hh_<channel>: the households behind those person
 --                                counts (small-cell suppression for partner viewers needs them)
-WITH scope AS (
-    {scope}
-),
-status AS (
-    SELECT s.group_key, s.labor_force_count > 0 AS has_labor_force, st.*
-    FROM scope s
-    JOIN household_employment_status st
-      ON st.household_id = s.household_id AND st.valid_from <= :as_of AND :as_of < st.valid_to
+WITH status AS (
+    SELECT s.*, s.labor_force > 0 AS has_labor_force FROM ({scope}) s
 )
 SELECT k.group_key,
        count(st.household_id) AS households,
