@@ -20,9 +20,9 @@
 -- households' rows first (FOR UPDATE, in id order), so two transactions refreshing the same
 -- household serialise instead of colliding on the primary key. The channel columns and their counts
 -- are spelled out from the employment_channel type, the database's copy of models.EmploymentChannel
--- (one column per label, same name): %1$s below becomes "labor_export, workshop, …" and %2$s
--- "count(DISTINCT e.member_id) FILTER (WHERE e.channel = 'labor_export'), …". The function itself
--- is plain SQL, planned once like any other.
+-- (one column per label, same name): %1$s below becomes "labor_export, workshop, …", %2$s
+-- "count(DISTINCT e.member_id) FILTER (WHERE e.channel = 'labor_export') AS labor_export, …" and
+-- %3$s "w.labor_export, …". The function itself is plain SQL, planned once like any other.
 DO $do$
 DECLARE
     channels text[] := ARRAY(SELECT unnest(enum_range(NULL::employment_channel))::text);
@@ -53,30 +53,39 @@ CREATE OR REPLACE FUNCTION anju_refresh_household_status(ids bigint[]) RETURNS v
         SELECT mb.id, mb.household_id, mb.labor_force, coalesce(mb.joined_on, date '-infinity') AS joined_on,
                coalesce(mb.left_on, date 'infinity') AS left_on
         FROM member mb WHERE mb.household_id = ANY(ids)
+    ),
+    people AS (
+        SELECT s.household_id, s.valid_from, count(p.id) AS members, count(p.id) FILTER (WHERE p.labor_force) AS labor_force
+        FROM segments s
+        LEFT JOIN present p ON p.household_id = s.household_id AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on
+        GROUP BY s.household_id, s.valid_from
+    ),
+    work AS (
+        SELECT s.household_id, s.valid_from, count(DISTINCT e.member_id) AS employed,
+               count(DISTINCT e.member_id) FILTER (WHERE e.stable) AS stably_employed, %2$s
+        FROM segments s
+        LEFT JOIN (employment e JOIN present p ON p.id = e.member_id)
+             ON e.household_id = s.household_id
+            AND e.start_on <= s.valid_from AND (e.end_on IS NULL OR e.end_on >= s.valid_from)
+            AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on
+        GROUP BY s.household_id, s.valid_from
     )
-    SELECT s.household_id, s.valid_from, s.valid_to, r.site_id, r.admin_code,
-           (SELECT count(*) FROM present p
-             WHERE p.household_id = s.household_id AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on),
-           (SELECT count(*) FROM present p
-             WHERE p.household_id = s.household_id AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on
-               AND p.labor_force),
-           count(DISTINCT e.member_id), count(DISTINCT e.member_id) FILTER (WHERE e.stable), %2$s
+    SELECT s.household_id, s.valid_from, s.valid_to, r.site_id, r.admin_code, pe.members, pe.labor_force,
+           w.employed, w.stably_employed, %3$s
     FROM segments s
+    JOIN people pe ON pe.household_id = s.household_id AND pe.valid_from = s.valid_from
+    JOIN work w ON w.household_id = s.household_id AND w.valid_from = s.valid_from
     LEFT JOIN LATERAL (
         SELECT r.site_id, r.admin_code FROM household_residence r
         WHERE r.household_id = s.household_id AND r.valid_from <= s.valid_from
         ORDER BY r.valid_from DESC LIMIT 1
-    ) r ON true
-    LEFT JOIN (employment e JOIN present p ON p.id = e.member_id)
-         ON e.household_id = s.household_id
-        AND e.start_on <= s.valid_from AND (e.end_on IS NULL OR e.end_on >= s.valid_from)
-        AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on
-    GROUP BY s.household_id, s.valid_from, s.valid_to, r.site_id, r.admin_code;
+    ) r ON true;
 $$
 $fn$,
         (SELECT string_agg(format('%I', c), ', ' ORDER BY i) FROM unnest(channels) WITH ORDINALITY AS t(c, i)),
-        (SELECT string_agg(format('count(DISTINCT e.member_id) FILTER (WHERE e.channel = %L)', c), ', ' ORDER BY i)
-         FROM unnest(channels) WITH ORDINALITY AS t(c, i)));
+        (SELECT string_agg(format('count(DISTINCT e.member_id) FILTER (WHERE e.channel = %L) AS %I', c, c), ', ' ORDER BY i)
+         FROM unnest(channels) WITH ORDINALITY AS t(c, i)),
+        (SELECT string_agg(format('w.%I', c), ', ' ORDER BY i) FROM unnest(channels) WITH ORDINALITY AS t(c, i)));
 END $do$;
 
 -- One trigger function for every table the status reads: the households of the changed rows

@@ -35,7 +35,7 @@ depends_on: str | Sequence[str] | None = None
 
 SQL_FILES = {
     "household_counts": "8807a03a7083d9f0",
-    "household_status": "816c3d55fc3631c1",
+    "household_status": "0a71861d84f5484d",
     "access_policies": "59fc9d77d4ea2ba8",
 }
 JOIN_REASONS = ("registered", "birth", "marriage", "moving_in", "other")  # models.JoinReason then (history)
