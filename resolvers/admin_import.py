@@ -356,7 +356,11 @@ SELECT row, 'parent_code' AS field,
        format('%s, but the parent of %s is %s (GB/T 2260)', parent_given, code, coalesce(parent, 'none: a province'))
 FROM anju_area_import WHERE parent_given IS DISTINCT FROM parent AND parent_given IS NOT NULL
 UNION ALL
-SELECT t.row, 'parent_code', format('parent %s of %s is neither in the file nor in the database', t.parent, t.code)
+SELECT t.row, 'parent_code',
+       format('parent %s of %s is neither in the file nor in the database', t.parent, t.code)
+       || CASE WHEN length(t.code) = 6 AND t.parent LIKE '__0000' AND t.code NOT LIKE '____00'
+               THEN format(' (nor is prefecture %s, the parent of a county under a prefecture)', left(t.code, 4) || '00')
+               ELSE '' END
 FROM anju_area_import t
 WHERE t.parent IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM anju_area_import p WHERE p.code = t.parent)
