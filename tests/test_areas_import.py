@@ -313,6 +313,9 @@ async def test_wrong_crs_geopackage_and_unknown_columns(loaded, tmp_path):  # ty
         "file: crs: CRS EPSG:4490 is not WGS84 lon/lat; expected WGS84 lon/lat (EPSG:4326 or OGC:CRS84); reproject first, "
         "e.g. ogr2ogr -t_srs EPSG:4326"
     ]
+    crs84 = tmp_path / "crs84.gpkg"  # GDAL reports it as a WKT with AUTHORITY["OGC","CRS84"]: accepted
+    _generated_gpkg(crs84, crs="OGC:CRS84")
+    assert (await _import(sm, crs84, dry_run=True)).dry_run
     odd = _write_csv(tmp_path / "odd.csv", ["id", "title"], [["513432", "喜德县"]])
     with pytest.raises(AreaImportError) as caught:
         await _import(sm, odd)
