@@ -25,6 +25,8 @@ user_app = typer.Typer(
 app.add_typer(user_app, name="user")
 schema_app = typer.Typer(help="The GraphQL schema (SDL) as the code defines it.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+areas_app = typer.Typer(help="Admin areas (行政区划): division codes and boundaries.", no_args_is_help=True)
+app.add_typer(areas_app, name="areas")
 log = logging.getLogger("anju")
 
 
@@ -239,6 +241,47 @@ def user_list() -> None:
         areas = ",".join(u["area_codes"] or []) or "-"
         flag = "\tDISABLED" if u["disabled"] else ""
         typer.echo(f"{u['name']}\t{u['role'].value}\tareas={areas}\tpartner={u['partner_id'] or '-'}{flag}")
+
+
+MAX_ISSUES_SHOWN = 200
+"""``anju areas import`` prints at most this many problems (and how many more there are)."""
+
+
+@areas_app.command("import")
+def areas_import(
+    file: str = typer.Argument(..., help="GeoJSON (.geojson/.json), GeoPackage (.gpkg) or CSV (.csv, UTF-8) of divisions"),
+    code_field: str = typer.Option(None, help="column of the division code (default: code, adcode or 区划代码)"),
+    name_field: str = typer.Option(None, help="column of the name (default: name or 名称)"),
+    layer: str = typer.Option(None, help="GeoPackage layer (default: the first)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+) -> None:
+    """Load division codes and boundaries (GB/T 2260 + 12-digit statistical codes) into admin_area.
+
+    Every row is checked (code shape, level, parent chain, polygon validity, WGS84) before anything is written (one transaction);
+    a second run of the same file writes nothing. Exits 1 with the list of problems when the file has any.
+    """
+    from resolvers.admin_import import AreaImportError, import_areas, read_area_file
+    from resolvers.errors import AnjuError
+
+    s = _settings()
+    name = Path(file).name
+    try:
+        area_file = read_area_file(file, code_field=code_field, name_field=name_field, layer=layer)
+        counts = _run_db(s, lambda sm: import_areas(sm, area_file, dry_run=dry_run))
+    except AreaImportError as exc:
+        for issue in exc.issues[:MAX_ISSUES_SHOWN]:
+            typer.echo(f"{name}: {issue}", err=True)
+        more = len(exc.issues) - MAX_ISSUES_SHOWN
+        _fail(exc.message + (f" ({more} more not shown)" if more > 0 else ""))
+        return
+    except AnjuError as exc:
+        _fail(exc.message)
+        return
+    verb = "would insert" if dry_run else "inserted"
+    typer.echo(
+        f"{name}: {verb} {counts.inserted}, {'would update' if dry_run else 'updated'} {counts.updated}, "
+        f"unchanged {counts.unchanged}" + (" (dry run: nothing written)" if dry_run else "")
+    )
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Spatial filter building blocks shared by every entity's query.
 
-Bbox, radius (metres), polygon, and the admin-area predicate (code prefix or polygon). Coordinates WGS84 lon/lat (SRID 4326);
-metres on the WGS84 ellipsoid via ``geography``.
+Bbox, radius (metres), polygon, and the admin-area predicate (code prefix, or the polygon a point lies in). Coordinates
+WGS84 lon/lat (SRID 4326); metres on the WGS84 ellipsoid via ``geography``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import shapely
 from geoalchemy2 import Geography, Geometry
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, LargeBinary, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, LargeBinary, and_, func, literal, or_
 
 import models as m
 from resolvers.errors import InvalidInput
@@ -110,15 +110,23 @@ def within(col: Any, near: Near) -> ColumnElement[bool]:
     return func.ST_DWithin(geog(col), geog(point_param(near.point)), near.radius_meters)
 
 
-def area_condition(code_col: Any, geom_col: Any, code: str, field: str) -> ColumnElement[bool]:
+def area_condition(code_col: Any, code: str, field: str) -> ColumnElement[bool]:
     """The area and everything below it.
 
-    Rows whose admin code starts with the area's code prefix, or whose point lies in the area's polygon where it has one (points
-    coded elsewhere but inside).
+    Rows whose admin code starts with the area's code prefix; for tables of points that carry ``located_code`` (sites,
+    facilities, households), also the points lying in the area's polygon though coded elsewhere. ``located_code`` is the most
+    specific area whose polygon contains the point, kept by a trigger (migration 0006), so both halves are index lookups.
 
-    Points carry ``located_code`` (the most specific area whose polygon contains them, kept by a
-    trigger, migration 0006), so both halves are index lookups. Tables without it (admin areas)
-    fall back to ST_Intersects with the area's polygon.
+    Admin areas themselves are "under an area" by code only (the area and its descendants by code prefix), never by polygon: a
+    polygon test would also match the neighbours whose borders touch the area's, and the areas containing it.
+
+    Args:
+        code_col: the admin-code column of the filtered table (``admin_code``, or ``admin_area.code``).
+        code: the area's code (6, 9 or 12 digits).
+        field: the argument's name, used in messages.
+
+    Returns:
+        A SQL predicate to AND into the query.
 
     Raises:
         InvalidInput: malformed code (names ``field``).
@@ -128,8 +136,7 @@ def area_condition(code_col: Any, geom_col: Any, code: str, field: str) -> Colum
     by_code = under_area(code_col, code, field)
     if "located_code" in table.c:
         return or_(by_code, table.c.located_code.like(prefix + "%"))
-    area_geom = select(m.AdminArea.geom).where(m.AdminArea.code == code).scalar_subquery()
-    return or_(by_code, func.coalesce(func.ST_Intersects(geom_col, area_geom), False))
+    return by_code
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,7 @@ class PlaceFilter:
         if self.name_contains is not None:
             out.append(name_col.ilike(contains_pattern(self.name_contains, "filter.nameContains")))
         if self.area_code is not None:
-            out.append(area_condition(code_col, geom_col, self.area_code, "filter.areaCode"))
+            out.append(area_condition(code_col, self.area_code, "filter.areaCode"))
         if self.spatial is not None:
             out.extend(self.spatial.conditions(geom_col))
         return out

@@ -138,7 +138,7 @@ def _filtered(f: HouseholdFilter | None) -> AnySelect:
     if f.site_id is not None:
         q = q.where(H.site_id == f.site_id)
     if f.area_code is not None:
-        q = q.where(area_condition(H.admin_code, H.dwelling, f.area_code, "filter.areaCode"))
+        q = q.where(area_condition(H.admin_code, f.area_code, "filter.areaCode"))
     if f.spatial is not None:
         q = q.where(*f.spatial.conditions(H.dwelling))
     if f.zero_employment is not None:

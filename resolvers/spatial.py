@@ -185,7 +185,7 @@ async def households_beyond(
     if site_id is not None:
         q = q.where(H.site_id == site_id)
     if area_code is not None:
-        q = q.where(area_condition(H.admin_code, H.dwelling, area_code, "areaCode"))
+        q = q.where(area_condition(H.admin_code, area_code, "areaCode"))
     return await fetch_page(sm, q, H.id, args, kind="household", build=HouseholdRow.of)
 
 
@@ -246,7 +246,7 @@ def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_count
     if f.site_id is not None and site_col is not None:
         q = q.where(site_col == f.site_id)
     if f.area_code is not None:
-        q = q.where(area_condition(code_col, geom, f.area_code, "filter.areaCode"))
+        q = q.where(area_condition(code_col, f.area_code, "filter.areaCode"))
     return q, geom
 
 

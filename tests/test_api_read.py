@@ -197,3 +197,11 @@ async def test_nested_query_statement_count_does_not_grow(gql, count_statements)
     # 5, 100 or 500 households: the same handful of batched statements (a DataLoader batch may split
     # in two when resolvers reach it on different event-loop ticks; a query per row would add hundreds).
     assert max(counts) <= 10 and max(counts) - min(counts) <= 2, seen
+
+
+async def test_admin_areas_layer_area_code_is_by_code_not_polygon(gql):  # type: ignore[no-untyped-def]
+    """Xide (513432) on the ADMIN_AREAS layer: the county only (in the demo data its townships and villages have no
+    polygon) — not Liangshan (513400), whose outline contains it, nor the counties sharing its border."""
+    r = await gql('{ featureCollection(layer: ADMIN_AREAS, filter: {areaCode: "513432"}) }')
+    assert r.errors is None
+    assert [f["id"] for f in r.data["featureCollection"]["features"]] == ["513432"]
