@@ -5,8 +5,8 @@
 -- (SET LOCAL ROLE at the start of each transaction, with the viewer's scope in anju.* settings:
 -- anju.households = 'areas' | 'none', anju.counties, anju.patterns, anju.partner_id). The policies
 -- below confine those roles to the viewer's rows: officers see the households under their area
--- codes and every site and facility; partners see no household record (only, in aggregate
--- transactions, the households of their paired counties), the sites and facilities of their paired
+-- codes and every site and facility, and write the sites and facilities under their area codes;
+-- partners see no household record (only, in aggregate transactions, the households of their paired counties), the sites and facilities of their paired
 -- counties and their own partner records. A role without a policy on a table with RLS reads no row
 -- of it. Admins and planners see every row by definition and keep the login role (RLS would also
 -- stop PostgreSQL from using spatial indexes for their filters, because PostGIS operators are not
@@ -42,11 +42,13 @@ CREATE OR REPLACE FUNCTION anju_exists(kind text, key bigint) RETURNS boolean LA
             ELSE NULL END $$;
 
 -- Grants: rows go through the policies below; admin areas and site origins are public reference
--- data; scoped viewers write audit rows but read none (the audit log is for admins, who are not scoped).
+-- data (officers also record the origins of their own sites); scoped viewers write audit rows but
+-- read none (the audit log is for admins, who are not scoped).
 GRANT SELECT, INSERT, UPDATE, DELETE ON household, member, employment, income_linkage, household_income,
     household_status, household_residence, relocation_site, facility, cooperation_partner, partner_county, cooperation_project
     TO anju_officer, anju_partner;
 GRANT SELECT ON admin_area, site_origin TO anju_officer, anju_partner;
+GRANT INSERT, DELETE ON site_origin TO anju_officer;
 GRANT INSERT ON audit_log TO anju_officer, anju_partner;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO anju_officer, anju_partner;
 GRANT EXECUTE ON FUNCTION anju_exists(text, bigint) TO anju_officer, anju_partner;
@@ -111,22 +113,65 @@ CREATE POLICY anju_partner_scope ON household_residence TO anju_partner
     USING (EXISTS (SELECT 1 FROM household h WHERE h.id = household_id));
 
 -- Places: officers see all public infrastructure (a constant-true qual keeps the spatial indexes
--- usable); partners the sites and facilities under their paired counties' codes and patterns.
+-- usable) but write only the sites and facilities under their own counties' codes and patterns, the
+-- predicate households use (a row must be theirs before an update, and stay theirs after it; no
+-- policy lets them delete). Partners see the sites and facilities under their paired counties' codes
+-- and patterns, and write none.
 ALTER TABLE relocation_site ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS anju_officer_scope ON relocation_site;
-CREATE POLICY anju_officer_scope ON relocation_site TO anju_officer USING (true);
+CREATE POLICY anju_officer_scope ON relocation_site FOR SELECT TO anju_officer USING (true);
+DROP POLICY IF EXISTS anju_officer_insert ON relocation_site;
+CREATE POLICY anju_officer_insert ON relocation_site FOR INSERT TO anju_officer WITH CHECK (
+    left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])));
+DROP POLICY IF EXISTS anju_officer_update ON relocation_site;
+CREATE POLICY anju_officer_update ON relocation_site FOR UPDATE TO anju_officer USING (
+    left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])))
+    WITH CHECK (
+    left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])));
 DROP POLICY IF EXISTS anju_partner_scope ON relocation_site;
-CREATE POLICY anju_partner_scope ON relocation_site TO anju_partner USING (
+CREATE POLICY anju_partner_scope ON relocation_site FOR SELECT TO anju_partner USING (
     left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
     AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])));
 
 ALTER TABLE facility ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS anju_officer_scope ON facility;
-CREATE POLICY anju_officer_scope ON facility TO anju_officer USING (true);
-DROP POLICY IF EXISTS anju_partner_scope ON facility;
-CREATE POLICY anju_partner_scope ON facility TO anju_partner USING (
+CREATE POLICY anju_officer_scope ON facility FOR SELECT TO anju_officer USING (true);
+DROP POLICY IF EXISTS anju_officer_insert ON facility;
+CREATE POLICY anju_officer_insert ON facility FOR INSERT TO anju_officer WITH CHECK (
     left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
     AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])));
+DROP POLICY IF EXISTS anju_officer_update ON facility;
+CREATE POLICY anju_officer_update ON facility FOR UPDATE TO anju_officer USING (
+    left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])))
+    WITH CHECK (
+    left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])));
+DROP POLICY IF EXISTS anju_partner_scope ON facility;
+CREATE POLICY anju_partner_scope ON facility FOR SELECT TO anju_partner USING (
+    left(admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[])));
+
+-- A site's origin areas: readable by every scoped viewer (public reference data); officers add and
+-- remove those of the sites they may write (the site's admin code under their counties and patterns).
+ALTER TABLE site_origin ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS anju_officer_scope ON site_origin;
+CREATE POLICY anju_officer_scope ON site_origin FOR SELECT TO anju_officer USING (true);
+DROP POLICY IF EXISTS anju_partner_scope ON site_origin;
+CREATE POLICY anju_partner_scope ON site_origin FOR SELECT TO anju_partner USING (true);
+DROP POLICY IF EXISTS anju_officer_insert ON site_origin;
+CREATE POLICY anju_officer_insert ON site_origin FOR INSERT TO anju_officer WITH CHECK (EXISTS (
+    SELECT 1 FROM relocation_site s WHERE s.id = site_id
+    AND left(s.admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND s.admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[]))));
+DROP POLICY IF EXISTS anju_officer_delete ON site_origin;
+CREATE POLICY anju_officer_delete ON site_origin FOR DELETE TO anju_officer USING (EXISTS (
+    SELECT 1 FROM relocation_site s WHERE s.id = site_id
+    AND left(s.admin_code, 6) = ANY (CAST((SELECT nullif(current_setting('anju.counties', true), '')::text[]) AS text[]))
+    AND s.admin_code LIKE ANY (CAST((SELECT nullif(current_setting('anju.patterns', true), '')::text[]) AS text[]))));
 
 -- Partner records: a partner sees its own; officers none.
 ALTER TABLE cooperation_partner ENABLE ROW LEVEL SECURITY;

@@ -209,6 +209,14 @@ CREATE OR REPLACE FUNCTION anju_year_end(y integer) RETURNS date LANGUAGE sql ST
     SELECT least(make_date(y, 12, 31), current_date)
 $$;
 
+-- A facility (or site) is open on d: opened on or before d (or no opening date recorded) and not yet
+-- closed (closed_on is the first day it is closed). The one definition of "open on a date"; the
+-- proximity queries (resolvers/spatial.py) apply it. Plain SQL, IMMUTABLE: the planner inlines it.
+CREATE OR REPLACE FUNCTION anju_open_on(opened_on date, closed_on date, d date) RETURNS boolean
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (opened_on IS NULL OR opened_on <= d) AND (closed_on IS NULL OR d < closed_on)
+$$;
+
 -- Members present in a household on a date (household_status), NULL when none.
 CREATE OR REPLACE FUNCTION anju_members_on(hid bigint, d date) RETURNS integer LANGUAGE sql STABLE AS $$
     SELECT nullif(members, 0) FROM household_status WHERE household_id = hid AND valid_from <= d AND d < valid_to

@@ -12,7 +12,9 @@
 - ``household_income.household_size`` (and ``surveyed_on``): the size the per-capita figure of that
   year divides by, recorded with the income. Existing incomes: the members they count today.
 - ``relocation_site`` / ``facility``: ``version`` (optimistic locking for their updates) and
-  ``closed_on`` (a closed facility drops out of proximity after that date and stays in history).
+  ``closed_on`` (a closed facility drops out of proximity after that date and stays in history:
+  ``anju_open_on``). County officers write the sites and facilities (and site origins) under their
+  own area codes only (row-level-security write policies); they still read every one.
 - ``household``: ``relocated_on`` no longer needs a current site (a household may move out of one).
 
 Revision ID: 0010
@@ -35,8 +37,8 @@ depends_on: str | Sequence[str] | None = None
 
 SQL_FILES = {
     "household_counts": "8807a03a7083d9f0",
-    "household_status": "0a71861d84f5484d",
-    "access_policies": "59fc9d77d4ea2ba8",
+    "household_status": "e1742da79b53376d",
+    "access_policies": "aceab9feb97afcba",
 }
 JOIN_REASONS = ("registered", "birth", "marriage", "moving_in", "other")  # models.JoinReason then (history)
 LEAVE_REASONS = ("death", "marriage", "moving_out", "other")  # models.LeaveReason then (history)
@@ -169,6 +171,7 @@ def downgrade() -> None:
         "anju_household_residence_new()",
         "anju_income_household_size()",
         "anju_refresh_household_status(bigint[])",
+        "anju_open_on(date, date, date)",
     ):
         op.execute(f"DROP FUNCTION IF EXISTS {function}")
     op.drop_index(op.f("ix_household_status_county_code"), "household_status")
@@ -201,6 +204,14 @@ def downgrade() -> None:
     op.create_check_constraint(
         op.f("ck_household_relocated_needs_site"), "household", "relocated_on IS NULL OR site_id IS NOT NULL"
     )
+    # The places' write policies and the site origins' row-level security, which 0008's policies do not know.
+    for table in PLACES:
+        for policy in ("anju_officer_insert", "anju_officer_update"):
+            op.execute(f"DROP POLICY IF EXISTS {policy} ON {table}")
+    for policy in ("anju_officer_scope", "anju_partner_scope", "anju_officer_insert", "anju_officer_delete"):
+        op.execute(f"DROP POLICY IF EXISTS {policy} ON site_origin")
+    op.execute("ALTER TABLE site_origin DISABLE ROW LEVEL SECURITY")
+    op.execute("REVOKE INSERT, DELETE ON site_origin FROM anju_officer")
     # 0008's definitions (the files as they were before this revision), which rebuild the employment status.
     for name in ("household_counts", "employment_status", "access_policies"):
         for statement in sql.split(sql.previous(revision, name)):
