@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, ColumnElement, func, select
 
 import models as m
 from resolvers.geofilters import PlaceFilter
@@ -28,7 +29,7 @@ def facility_select() -> AnySelect:
     """Every read of facilities starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), footprint (GeoJSON
-    MultiPolygon text or None), site_id, area_mu (亩), planned_jobs, operator, opened_on.
+    MultiPolygon text or None), site_id, area_mu (亩), planned_jobs, operator, opened_on, closed_on, version.
     """
     return select(
         *place_columns(F, "footprint"),
@@ -37,7 +38,24 @@ def facility_select() -> AnySelect:
         F.planned_jobs,
         F.operator,
         F.opened_on,
+        F.closed_on,
+        F.version,
     )
+
+
+def open_on(as_of: dt.date, facility: type[m.Facility] | None = None) -> ColumnElement[bool]:
+    """SQL: the facility is open on ``as_of``.
+
+    ``(opened_on IS NULL OR opened_on <= as_of) AND (closed_on IS NULL OR as_of < closed_on)``: the database's
+    ``anju_open_on`` (migrations/sql/household_status.sql), the one definition, inlined by the planner. Proximity
+    queries apply it; lists and map layers show closed facilities too (they stay in history).
+
+    Args:
+        as_of: the date asked about.
+        facility: the facility table (or an alias of it); ``facility`` by default.
+    """
+    t = facility if facility is not None else F
+    return func.anju_open_on(t.opened_on, t.closed_on, as_of, type_=Boolean)
 
 
 async def facilities_page(sm: SessionMaker, f: FacilityFilter | None, args: PageArgs) -> Page[FacilityRow]:

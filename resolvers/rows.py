@@ -60,7 +60,7 @@ class AdminAreaRow(TypedRow):
 
 @dataclass(frozen=True, slots=True)
 class SiteRow(TypedRow):
-    """``relocation_site``: location Point and boundary MultiPolygon (GeoJSON text), planned counts as recorded."""
+    """``relocation_site``: location Point and boundary MultiPolygon (GeoJSON text), planned counts as recorded, version."""
 
     id: int
     name: str
@@ -71,11 +71,13 @@ class SiteRow(TypedRow):
     planned_households: int | None
     planned_population: int | None
     opened_on: dt.date | None
+    closed_on: dt.date | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
 class FacilityRow(TypedRow):
-    """``facility``: location Point and footprint MultiPolygon (GeoJSON text), area in mu (亩)."""
+    """``facility``: location Point and footprint MultiPolygon (GeoJSON text), area in mu (亩), opened/closed dates, version."""
 
     id: int
     name: str
@@ -88,6 +90,8 @@ class FacilityRow(TypedRow):
     planned_jobs: int | None
     operator: str | None
     opened_on: dt.date | None
+    closed_on: dt.date | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)

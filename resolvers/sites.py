@@ -37,13 +37,15 @@ def site_select() -> AnySelect:
     """Every read of relocation sites starts here (a viewer's row scope is applied by PostgreSQL: resolvers.access).
 
     Row: id, name, kind, admin_code, location (GeoJSON Point text, SRID 4326), boundary (GeoJSON
-    MultiPolygon text or None), planned_households, planned_population, opened_on (date).
+    MultiPolygon text or None), planned_households, planned_population, opened_on, closed_on (dates), version.
     """
     return select(
         *place_columns(S, "boundary"),
         S.planned_households,
         S.planned_population,
         S.opened_on,
+        S.closed_on,
+        S.version,
     )
 
 

@@ -10,18 +10,19 @@ geography GiST indexes of migration 0004.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Text, cast, func, literal, null, select, text, true
+from sqlalchemy import ColumnElement, Text, and_, cast, func, literal, null, select, text, true
 from sqlalchemy.dialects.postgresql import JSON
 
 import models as m
 from resolvers.errors import InvalidInput
-from resolvers.facilities import facility_select
+from resolvers.facilities import facility_select, open_on
 from resolvers.geofilters import BBox, area_condition, bbox_condition, geog, point_param
 from resolvers.households import household_select, zero_employment
 from resolvers.paging import Page, PageArgs
@@ -50,8 +51,9 @@ async def nearest_facilities(
     point: BaseGeometry,
     kinds: Sequence[m.FacilityKind] | None,
     k: int,
+    as_of: dt.date,
 ) -> list[FacilityDistance]:
-    """The ``k`` facilities nearest to ``point`` by geodesic distance (WGS84 ellipsoid), ties by id.
+    """The ``k`` facilities open on ``as_of`` nearest to ``point`` by geodesic distance (WGS84 ellipsoid), ties by id.
 
     Exact, in one statement: the ``<->`` index operator finds k candidates; the farthest candidate's
     geodesic distance r bounds the true k nearest, which are then all rows within r
@@ -63,7 +65,7 @@ async def nearest_facilities(
     if not 1 <= k <= 100:
         raise InvalidInput(f"k: {k} outside 1..100", field="k")
     pt = point_param(point)
-    kind_cond = F.kind.in_(list(kinds)) if kinds else literal(True)
+    kind_cond = and_(F.kind.in_(list(kinds)) if kinds else literal(True), open_on(as_of))
     cand = select(F.location).where(kind_cond).order_by(F.location.op("<->")(pt)).limit(k).subquery()
     # + 1 m: ST_DWithin and ST_Distance round differently at the very boundary; extra rows are re-ranked away.
     radius = select(func.max(func.ST_Distance(geog(cand.c.location), geog(pt))) + 1.0).scalar_subquery()
@@ -81,22 +83,22 @@ async def nearest_facilities(
 
 async def nearby_facilities_by_site_ids(
     sm: SessionMaker,
-    keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int]],
+    keys: Sequence[tuple[int, float, tuple[m.FacilityKind, ...] | None, int, dt.date]],
 ) -> list[list[FacilityDistance]]:
-    """Batch: for each (site id.
+    """Batch: for each (site id, radius in metres, kinds, first, date) the ``first`` nearest facilities open on the date.
 
-    Radius in metres, kinds, first) the ``first`` nearest facilities within the radius of the site's location, nearest first
-    (geodesic metres). One statement per distinct (radius, kinds, first), a LATERAL per site.
+    Within the radius of the site's location, nearest first (geodesic metres). One statement per distinct (radius, kinds,
+    first, date), a LATERAL per site.
     """
-    groups: dict[tuple[float, Any, int], list[int]] = {}
-    for sid, r, kinds, first in keys:
-        groups.setdefault((r, kinds, first), []).append(sid)
-    out: dict[tuple[int, float, Any, int], list[FacilityDistance]] = {}
+    groups: dict[tuple[float, Any, int, dt.date], list[int]] = {}
+    for sid, r, kinds, first, as_of in keys:
+        groups.setdefault((r, kinds, first, as_of), []).append(sid)
+    out: dict[tuple[int, float, Any, int, dt.date], list[FacilityDistance]] = {}
     async with sm() as s:
-        for (r, kinds, first), sids in groups.items():
+        for (r, kinds, first, as_of), sids in groups.items():
             site = select(S.id, S.location).where(S.id.in_(list(set(sids)))).subquery("s")
             dist = func.ST_Distance(geog(F.location), geog(site.c.location)).label("distance_meters")
-            conds: list[ColumnElement[bool]] = [func.ST_DWithin(geog(F.location), geog(site.c.location), r)]
+            conds: list[ColumnElement[bool]] = [func.ST_DWithin(geog(F.location), geog(site.c.location), r), open_on(as_of)]
             if kinds:
                 conds.append(F.kind.in_(list(kinds)))
             near = facility_select().add_columns(dist).where(*conds).order_by(dist, F.id).limit(first).lateral("n")
@@ -106,7 +108,7 @@ async def nearby_facilities_by_site_ids(
                 .order_by(site.c.id, near.c.distance_meters, near.c.id)
             )
             for row in await s.execute(q):
-                out.setdefault((row._mapping["_site"], r, kinds, first), []).append(
+                out.setdefault((row._mapping["_site"], r, kinds, first, as_of), []).append(
                     FacilityDistance(FacilityRow.of(row), float(row.distance_meters))
                 )
     return [out.get(k, []) for k in keys]
@@ -118,11 +120,13 @@ FROM relocation_site s
 CROSS JOIN unnest(CAST(:kinds AS facility_kind[])) AS kk(kind)
 CROSS JOIN LATERAL (
     SELECT ST_Distance(geography(f.location), geography(s.location)) AS r
-    FROM facility f WHERE f.kind = kk.kind ORDER BY f.location <-> s.location LIMIT 1) c
+    FROM facility f WHERE f.kind = kk.kind AND anju_open_on(f.opened_on, f.closed_on, :as_of)
+    ORDER BY f.location <-> s.location LIMIT 1) c
 CROSS JOIN LATERAL (
     SELECT f.id, ST_Distance(geography(f.location), geography(s.location)) AS distance_meters
     FROM facility f
-    WHERE f.kind = kk.kind AND ST_DWithin(geography(f.location), geography(s.location), c.r + 1.0)
+    WHERE f.kind = kk.kind AND anju_open_on(f.opened_on, f.closed_on, :as_of)
+      AND ST_DWithin(geography(f.location), geography(s.location), c.r + 1.0)
     ORDER BY distance_meters, f.id LIMIT 1) best
 WHERE s.id = ANY(CAST(:ids AS bigint[]))
 ORDER BY s.id, kk.kind
@@ -131,23 +135,23 @@ ORDER BY s.id, kk.kind
 
 async def nearest_by_kind_by_site_ids(
     sm: SessionMaker,
-    keys: Sequence[tuple[int, tuple[m.FacilityKind, ...]]],
+    keys: Sequence[tuple[int, tuple[m.FacilityKind, ...], dt.date]],
 ) -> list[list[tuple[int, float]]]:
-    """Batch: for each (site id.
+    """Batch: for each (site id, kinds, date) the nearest facility of each kind open on the date.
 
-    Kinds) the nearest facility of each kind that exists, as (facility id, geodesic metres), in kind order. Exact as
-    ``nearest_facilities`` (k = 1 per kind).
+    As (facility id, geodesic metres), in kind order; kinds without an open facility are left out. Exact as
+    ``nearest_facilities`` (k = 1 per kind); "open" is ``anju_open_on`` (``resolvers.facilities.open_on``).
     """
-    groups: dict[tuple[m.FacilityKind, ...], list[int]] = {}
-    for sid, kinds in keys:
-        groups.setdefault(kinds, []).append(sid)
-    out: dict[tuple[int, Any], list[tuple[int, float]]] = {}
+    groups: dict[tuple[tuple[m.FacilityKind, ...], dt.date], list[int]] = {}
+    for sid, kinds, as_of in keys:
+        groups.setdefault((kinds, as_of), []).append(sid)
+    out: dict[tuple[int, Any, dt.date], list[tuple[int, float]]] = {}
     async with sm() as s:
-        for kinds, sids in groups.items():
-            rows = await s.execute(text(NEAREST_BY_KIND_SQL), {"kinds": [k.value for k in kinds], "ids": list(set(sids))})
-            for r in rows:
-                out.setdefault((r._mapping["_site"], kinds), []).append((int(r.id), float(r.distance_meters)))
-    return [out.get((sid, kinds), []) for sid, kinds in keys]
+        for (kinds, as_of), sids in groups.items():
+            params = {"kinds": [k.value for k in kinds], "ids": list(set(sids)), "as_of": as_of}
+            for r in await s.execute(text(NEAREST_BY_KIND_SQL), params):
+                out.setdefault((r._mapping["_site"], kinds, as_of), []).append((int(r.id), float(r.distance_meters)))
+    return [out.get(key, []) for key in keys]
 
 
 async def households_beyond(
@@ -156,10 +160,13 @@ async def households_beyond(
     *,
     distance_meters: float,
     kinds: Sequence[m.FacilityKind],
+    as_of: dt.date,
     site_id: int | None = None,
     area_code: str | None = None,
 ) -> Page[HouseholdRow]:
-    """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every facility of ``kinds``.
+    """Households whose dwelling lies farther than ``distance_meters`` (geodesic) from every open facility of ``kinds``.
+
+    Open: on ``as_of`` (``resolvers.facilities.open_on``).
 
     "no job within commuting distance" — as one anti-join (NOT EXISTS + ST_DWithin), by id. Households without a dwelling point
     (NULL or empty) are not listed: their location is unknown.
@@ -176,7 +183,7 @@ async def households_beyond(
         raise InvalidInput("ofKinds: give at least one facility kind", field="ofKinds")
     near_any = (
         select(literal(1))
-        .where(F.kind.in_(list(kinds)), func.ST_DWithin(geog(F.location), geog(H.dwelling), distance_meters))
+        .where(F.kind.in_(list(kinds)), open_on(as_of), func.ST_DWithin(geog(F.location), geog(H.dwelling), distance_meters))
         .correlate(H)
         .exists()
     )
@@ -229,7 +236,7 @@ def _layer_source(layer: str, f: LayerFilter | None, as_of: Any, household_count
         q = _layer_select(S.id, S.location, name=S.name, kind=_shown(S.kind), households=households)
         geom, code_col, site_col = S.location, S.admin_code, S.id
     elif layer == "facilities":
-        q = _layer_select(F.id, F.location, name=F.name, kind=_shown(F.kind), siteId=F.site_id)
+        q = _layer_select(F.id, F.location, name=F.name, kind=_shown(F.kind), siteId=F.site_id, closedOn=F.closed_on)
         geom, code_col, site_col = F.location, F.admin_code, F.site_id
         if f.kinds:
             q = q.where(F.kind.in_(list(f.kinds)))

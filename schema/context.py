@@ -127,8 +127,10 @@ class Loaders:
     linked_income: DataLoader[tuple[int, int], coverage.LinkedIncome]
     facility_employees: DataLoader[tuple[int, dt.date], tuple[int, int]]
     facility_linked_households: DataLoader[tuple[int, int], int]
-    nearby_facilities: DataLoader[tuple[int, float, tuple[m.FacilityKind, ...] | None, int], list[spatial.FacilityDistance]]
-    nearest_by_kind: DataLoader[tuple[int, tuple[m.FacilityKind, ...]], list[tuple[int, float]]]
+    nearby_facilities: DataLoader[
+        tuple[int, float, tuple[m.FacilityKind, ...] | None, int, dt.date], list[spatial.FacilityDistance]
+    ]
+    nearest_by_kind: DataLoader[tuple[int, tuple[m.FacilityKind, ...], dt.date], list[tuple[int, float]]]
     partner: DataLoader[int, PartnerRow | None]
     paired_counties: DataLoader[int, list[str]]
     partner_projects: DataLoader[tuple[int, int | None], list[ProjectRow]]

@@ -32,6 +32,7 @@ from schema.types import (
     FirstArg,
     Household,
     HouseholdRisk,
+    OpenOnArg,
     RelocationSite,
     YearArg,
     connection_args,
@@ -342,7 +343,7 @@ class Query(PartnerQuery):
         return Connection.of(page, HouseholdRisk.of)
 
     @strawberry.field(
-        description="The k facilities nearest to `point` by geodesic distance (metres, WGS84 "
+        description="The k facilities open on `asOf` nearest to `point` by geodesic distance (metres, WGS84 "
         "ellipsoid), optionally of some kinds; exact (index candidates re-ranked)."
     )
     async def nearest_facilities(
@@ -355,6 +356,7 @@ class Query(PartnerQuery):
             CoordSys,
             strawberry.argument(description="Coordinate system of point and of the results' geometries (default WGS84)."),
         ] = CoordSys.WGS84,
+        as_of: OpenOnArg = None,
     ) -> list[FacilityDistance]:
         pt = parse_geometry(
             geojson_to_wgs84(point, coord_sys),
@@ -362,12 +364,12 @@ class Query(PartnerQuery):
             allowed=("Point",),
             max_vertices=info.context.settings.features.max_vertices,
         )
-        rows = await spatial.nearest_facilities(info.context.sessionmaker, pt, kinds, k)
+        rows = await spatial.nearest_facilities(info.context.sessionmaker, pt, kinds, k, info.context.as_of(as_of))
         return [FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters) for x in rows]
 
     @strawberry.field(
         description="Households whose dwelling is farther than `distanceMeters` (geodesic) from every "
-        "facility of `ofKinds` — no job within commuting distance — by id.",
+        "facility of `ofKinds` open on `asOf` — no job within commuting distance — by id.",
         extensions=allow(ReadsHouseholds),
     )
     async def households_beyond(
@@ -386,11 +388,18 @@ class Query(PartnerQuery):
         area_code: HouseholdAreaArg = None,
         first: FirstArg = None,
         after: AfterArg = None,
+        as_of: OpenOnArg = None,
     ) -> Connection[Household]:
         args = connection_args(info, first, after, kind="household")
         sid = optional_id(site_id, "siteId")
         page = await spatial.households_beyond(
-            info.context.sessionmaker, args, distance_meters=distance_meters, kinds=of_kinds, site_id=sid, area_code=area_code
+            info.context.sessionmaker,
+            args,
+            distance_meters=distance_meters,
+            kinds=of_kinds,
+            as_of=info.context.as_of(as_of),
+            site_id=sid,
+            area_code=area_code,
         )
         return primed(info.context.loaders.household, page, Household.from_row)
 

@@ -78,6 +78,14 @@ AfterArg = Annotated[str | None, strawberry.argument(description=AFTER)]
 """The ``after`` argument of a connection field."""
 AsOfArg = Annotated[dt.date | None, strawberry.argument(description=AS_OF)]
 """The ``asOf`` argument of a field on a date."""
+OpenOnArg = Annotated[
+    dt.date | None,
+    strawberry.argument(
+        description="Only facilities open on this date (openedOn <= asOf < closedOn, unknown dates open); "
+        "default: today in Asia/Shanghai."
+    ),
+]
+"""The ``asOf`` argument of a proximity field: facilities open on that date."""
 YearArg = Annotated[int, strawberry.argument(description=YEAR)]
 """The ``year`` argument of a field of a year."""
 
@@ -315,6 +323,12 @@ class RelocationSite:
     planned_households: int | None = strawberry.field(description="Planned households (规划安置户数), as recorded.")
     planned_population: int | None = strawberry.field(description="Planned population (规划安置人数), as recorded.")
     opened_on: dt.date | None = strawberry.field(description="Date the site opened, if recorded.")
+    closed_on: dt.date | None = strawberry.field(
+        description="First day the site is closed (撤销), if closed; a closed site stays listed (history)."
+    )
+    version: int = strawberry.field(
+        description="Row version; updateRelocationSite and closeRelocationSite carry it (optimistic locking)."
+    )
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _location: strawberry.Private[str]
@@ -368,7 +382,7 @@ class RelocationSite:
         return [Facility.from_row(r) for r in await info.context.loaders.site_facilities.load(self._id)]
 
     @strawberry.field(
-        description="Facilities within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of the site, "
+        description="Facilities open on `asOf` within `radiusMeters` (geodesic metres, WGS84 ellipsoid) of the site, "
         "nearest first; optionally of some kinds."
     )
     async def nearby_facilities(
@@ -379,27 +393,31 @@ class RelocationSite:
         ],
         kinds: Annotated[list[FacilityKind] | None, strawberry.argument(description=KINDS)] = None,
         first: Annotated[int, strawberry.argument(description="at most this many, nearest first (default 50, at most 500)")] = 50,
+        as_of: OpenOnArg = None,
     ) -> list[FacilityDistance]:
         if not math.isfinite(radius_meters) or not 0 < radius_meters <= MAX_RADIUS_METERS:
             raise InvalidInput(f"radiusMeters: {radius_meters} outside (0, {MAX_RADIUS_METERS:.0f}] metres", field="radiusMeters")
         limit = info.context.settings.paging.max_page_size
         if not 1 <= first <= limit:
             raise InvalidInput(f"first: {first} is outside 1..{limit}", field="first")
-        key = (self._id, float(radius_meters), tuple(kinds) if kinds else None, first)
+        key = (self._id, float(radius_meters), tuple(kinds) if kinds else None, first, info.context.as_of(as_of))
         return [
             FacilityDistance(facility=Facility.from_row(x.facility), distance_meters=x.distance_meters)
             for x in await info.context.loaders.nearby_facilities.load(key)
         ]
 
     @strawberry.field(
-        description="The nearest facility of each kind (all kinds when omitted) and its geodesic "
-        "distance in metres; kinds with no facility are left out."
+        description="The nearest facility open on `asOf` of each kind (all kinds when omitted) and its geodesic "
+        "distance in metres; kinds with no open facility are left out."
     )
     async def nearest_by_kind(
-        self, info: Ctx, kinds: Annotated[list[FacilityKind] | None, strawberry.argument(description=KINDS)] = None
+        self,
+        info: Ctx,
+        kinds: Annotated[list[FacilityKind] | None, strawberry.argument(description=KINDS)] = None,
+        as_of: OpenOnArg = None,
     ) -> list[FacilityDistance]:
         wanted = tuple(dict.fromkeys(kinds)) if kinds else tuple(m.FacilityKind)
-        pairs = await info.context.loaders.nearest_by_kind.load((self._id, wanted))
+        pairs = await info.context.loaders.nearest_by_kind.load((self._id, wanted, info.context.as_of(as_of)))
         rows = await info.context.loaders.facility.load_many([fid for fid, _ in pairs])
         return [
             FacilityDistance(facility=Facility.from_row(r), distance_meters=d) for (_, d), r in zip(pairs, rows, strict=True) if r
@@ -428,6 +446,10 @@ class Facility:
     planned_jobs: int | None = strawberry.field(description="Planned jobs (设计岗位数).")
     operator: str | None = strawberry.field(description="Who runs it (enterprise, cooperative, office), if recorded.")
     opened_on: dt.date | None = strawberry.field(description="Date it opened, if recorded.")
+    closed_on: dt.date | None = strawberry.field(
+        description="First day it is closed, if closed: from then on it drops out of proximity queries (it stays listed)."
+    )
+    version: int = strawberry.field(description="Row version; updateFacility and closeFacility carry it (optimistic locking).")
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
