@@ -113,6 +113,17 @@ class PrivacySettings(BaseModel):
     min_cell_households: int = Field(5, ge=1, description="k: partner aggregates of fewer households are null")
 
 
+class RegistrySettings(BaseModel):
+    """Keeping the registry of relocation sites and facilities (their mutations)."""
+
+    location_tolerance_meters: float = Field(
+        2000.0,
+        ge=0,
+        description="how far (geodesic metres) a site's or facility's location may lie outside its admin area's polygon "
+        "(or its nearest ancestor's that has one)",
+    )
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -137,6 +148,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     features: FeatureSettings = FeatureSettings()
     tiles: TileSettings = TileSettings()
+    registry: RegistrySettings = RegistrySettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")

@@ -310,10 +310,12 @@ AUDITED = frozenset(
         "cooperation_partner",
         "partner_county",
         "cooperation_project",
+        "relocation_site",
+        "facility",
     }
 )
 """Tables whose rows ``row_json`` copies into the audit log (the allow-list of its ``table``)."""
-LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace"]
+LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace", "location", "boundary", "footprint"]
 MONEY = {"amount", "net_income", "monthly_wage", "funds"}
 
 

@@ -58,6 +58,12 @@ class PrivacyLimits(Protocol):
     min_cell_households: int
 
 
+class RegistryLimits(Protocol):
+    """Settings group ``registry``: how far outside its admin area a place's location may lie (metres)."""
+
+    location_tolerance_meters: float
+
+
 class SettingsLike(Protocol):
     """What the schema reads of ``anju.settings.Settings`` (schema never imports ``anju``)."""
 
@@ -79,6 +85,10 @@ class SettingsLike(Protocol):
     @property
     def features(self) -> FeatureLimits:
         """Map layer limits."""
+
+    @property
+    def registry(self) -> RegistryLimits:
+        """Registry mutation limits."""
 
 
 B = TypeVar("B")

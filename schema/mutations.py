@@ -22,6 +22,7 @@ from resolvers.query import optional_id, require_id
 from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
 from schema.partners import PartnerMutation
 from schema.permissions import WritesHouseholds, allow
+from schema.places import PlaceMutation
 from schema.scalars import GeoJSON
 from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, household_by_id, load_found, member_by_id
 
@@ -173,7 +174,7 @@ async def _member_payload(info: Ctx, w: WrittenRecord) -> MemberPayload:
     description="Writes: the record keepers' (admins, and county officers in their areas) and the admins' partner "
     "records. Each runs in one transaction and is audited."
 )
-class Mutation(PartnerMutation):
+class Mutation(PartnerMutation, PlaceMutation):
     @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
     async def record_employment(
         self, info: Ctx, input: Annotated[RecordEmploymentInput, strawberry.argument(description="What to record.")]

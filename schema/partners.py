@@ -186,7 +186,7 @@ class PartnerQuery:
     @strawberry.field(
         description="Audited mutations (admins), oldest first; optionally of one entity kind "
         "(employment, member, household, income_linkage, household_income, "
-        "cooperation_partner, partner_county, cooperation_project) and record id.",
+        "cooperation_partner, partner_county, cooperation_project, relocation_site, facility) and record id.",
         extensions=allow(IsAdmin),
     )
     async def audit_log(

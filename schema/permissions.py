@@ -100,3 +100,13 @@ def allow(*permissions: type[BasePermission], null_otherwise: bool = False) -> l
     FORBIDDEN unless every permission holds (null instead with ``null_otherwise``, for nullable fields).
     """
     return [PermissionExtension(permissions=[p() for p in permissions], fail_silently=null_otherwise, use_directives=False)]
+
+
+class WritesPlaces(_Forbidden):
+    """The registry of relocation sites and facilities: admins, and county officers (in their areas, by row-level security)."""
+
+    message = "only admins and county officers keep the registry of relocation sites and facilities"
+
+    @override
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return _viewer(info).role in (Role.ADMIN, Role.COUNTY_OFFICER)
