@@ -474,3 +474,24 @@ async def test_over_http_with_a_token(px):  # type: ignore[no-untyped-def]
     rows = await sql("SELECT user_name, after FROM audit_log WHERE entity = 'facility' AND entity_id = :i", i=f["id"])
     assert [(x.user_name, x.after["name"]) for x in rows] == [("http-officer", "HTTP 车间")]
     assert json.dumps(rows[0].after)  # plain JSON
+
+
+async def test_location_tolerance_is_a_setting(px, settings, schema):  # type: ignore[no-untyped-def]
+    """Zhaojue's point is refused for Xide at the default 2,000 m, accepted with a 200 km tolerance; a point
+    inside Xide passes even with no tolerance at all."""
+    _, _, _, _, sm = px
+
+    def with_tolerance(meters: float) -> Any:
+        return settings.model_copy(
+            update={"registry": settings.registry.model_copy(update={"location_tolerance_meters": meters})}
+        )
+
+    async def create(s: Any, at: list[float]) -> Any:
+        values = {"name": "容差", "kind": "CLINIC", "adminCode": "513432", "location": {"type": "Point", "coordinates": at}}
+        ctx = Context(sessionmaker=sm, settings=s, viewer=ADMIN)
+        return await schema.execute(CREATE_FACILITY, variable_values={"in": values}, context_value=ctx)
+
+    r = await create(settings, ZHAOJUE)
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "location"}
+    assert ok(await create(with_tolerance(200_000.0), ZHAOJUE))["createFacility"]["facility"]["version"] == 1
+    assert ok(await create(with_tolerance(0.0), YIXIN))["createFacility"]["facility"]["version"] == 1
