@@ -113,6 +113,17 @@ class PrivacySettings(BaseModel):
     min_cell_households: int = Field(5, ge=1, description="k: partner aggregates of fewer households are null")
 
 
+class RegistrySettings(BaseModel):
+    """Household registry writes (registerHousehold, moveHousehold, updateHousehold)."""
+
+    location_tolerance_meters: float = Field(
+        2000,
+        ge=0,
+        description="how far (metres, geodesic) a dwelling may lie outside the polygon of its admin area (or of the nearest "
+        "ancestor with one) before it is refused",
+    )
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -137,6 +148,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     features: FeatureSettings = FeatureSettings()
     tiles: TileSettings = TileSettings()
+    registry: RegistrySettings = RegistrySettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")
