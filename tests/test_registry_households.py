@@ -115,7 +115,7 @@ REGISTER = (
 )
 
 
-def register_input(code: str, **over: Any) -> dict[str, Any]:
+def register_input(code: str = "GW-0001", **over: Any) -> dict[str, Any]:
     return {
         "code": code,
         "adminCode": VILLAGE,
@@ -262,7 +262,7 @@ async def test_a_grid_workers_day(reg):  # type: ignore[no-untyped-def]
         assert not s3["zero"] and s3["zero_total"] == before["zero_total"]
         assert s3["coverage"]["householdsCovered"] == c0["householdsCovered"]
         assert s3["coverage"]["zeroEmploymentHouseholds"] == c0["zeroEmploymentHouseholds"]
-        assert s3["feature"]["zeroEmployment"] is False and s3["tile"]["zeroEmployment"] is False
+        assert s3["feature"]["zeroEmployment"] is False and s3["tile"]["size"] == 6  # tiles carry id, site_id, size
 
         # 4. corrected: it was a stable job (a wrong entry fixed in place, audited before/after)
         fix = (
@@ -297,7 +297,11 @@ async def test_a_grid_workers_day(reg):  # type: ignore[no-untyped-def]
             "mutation($in: RecordHouseholdIncomeInput!) { recordHouseholdIncome(input: $in) { household { version "
             "income(year: $y) { netIncome householdSize } } } }"
         )
-        body = post("t-officer", inc.replace("$y", str(today.year)), **{"in": {"householdId": hid, "version": 4, "year": today.year, "netIncome": "36000.00"}})
+        body = post(
+            "t-officer",
+            inc.replace("$y", str(today.year)),
+            **{"in": {"householdId": hid, "version": 4, "year": today.year, "netIncome": "36000.00"}},
+        )
         assert "errors" not in body, body
         assert body["data"]["recordHouseholdIncome"]["household"] == {
             "version": 5,
@@ -322,7 +326,10 @@ async def test_a_grid_workers_day(reg):  # type: ignore[no-untyped-def]
         pytest.param({"adminCode": "513432999999"}, "BAD_USER_INPUT", "adminCode", id="unknown admin code"),
         pytest.param({"adminCode": "513432100"}, "BAD_USER_INPUT", "adminCode", id="township, not a village"),
         pytest.param(
-            {"dwelling": {"type": "Point", "coordinates": [104.06, 30.66]}}, "BAD_USER_INPUT", "dwelling", id="dwelling in Chengdu"
+            {"dwelling": {"type": "Point", "coordinates": [104.06, 30.66]}},
+            "BAD_USER_INPUT",
+            "dwelling",
+            id="dwelling in Chengdu",
         ),
         pytest.param({"code": "513432100004-0001"}, "CONFLICT", "code", id="duplicate code"),
         pytest.param({"relocatedOn": "2099-01-01"}, "BAD_USER_INPUT", "relocatedOn", id="relocation in the future"),
@@ -336,19 +343,26 @@ async def test_a_grid_workers_day(reg):  # type: ignore[no-untyped-def]
             id="member joins in the future",
         ),
         pytest.param(
-            {"members": [member("户主M", 1990, "HEAD", True), member("婴儿F", 2020, "CHILD", False, joinedOn="2021-05-01", joinReason="BIRTH")]},
+            {
+                "members": [
+                    member("户主M", 1990, "HEAD", True),
+                    member("婴儿F", 2020, "CHILD", False, joinedOn="2021-05-01", joinReason="BIRTH"),
+                ]
+            },
             "BAD_USER_INPUT",
             "members[1].joinedOn",
             id="birth not in the birth year",
         ),
-        pytest.param({"members": [member("X", 1990, "HEAD", True, phone="12")]}, "BAD_USER_INPUT", "members[0].phone", id="bad phone"),
+        pytest.param(
+            {"members": [member("X", 1990, "HEAD", True, phone="12")]}, "BAD_USER_INPUT", "members[0].phone", id="bad phone"
+        ),
     ],
 )
 async def test_register_bad_input_writes_nothing(reg, over, code, field):  # type: ignore[no-untyped-def]
     snap = await snapshot(reg["eng"])
-    r = await reg["run"](REGISTER, OFFICER, **{"in": register_input("BAD-1", **over)})
+    r = await reg["run"](REGISTER, OFFICER, **{"in": register_input(**{"code": "BAD-1", **over})})
     assert r.data == {"registerHousehold": None}
-    ext = r.errors[0].original_error.extensions
+    ext = r.errors[0].extensions
     assert (ext["code"], ext.get("field")) == (code, field), r.errors[0].message
     assert await snapshot(reg["eng"]) == snap
 
@@ -366,7 +380,7 @@ async def test_a_closed_site_takes_no_one(reg):  # type: ignore[no-untyped-def]
         )
     snap = await snapshot(eng)
     r = await reg["run"](REGISTER, OFFICER, **{"in": register_input("CLOSED-1", siteId=str(sid))})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "siteId"}
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "siteId"}
     assert await snapshot(eng) == snap
 
 
@@ -447,11 +461,13 @@ async def test_relocation_move_join_and_leave_as_of(reg):  # type: ignore[no-unt
     ]
     for over, field in bad:
         snap = await snapshot(eng)
-        r = await run(move, OFFICER, **{"in": {"id": hid, "version": 1, "movedOn": "2025-06-01", "adminCode": OTHER_VILLAGE, **over}})
-        assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": field}, over
+        r = await run(
+            move, OFFICER, **{"in": {"id": hid, "version": 1, "movedOn": "2025-06-01", "adminCode": OTHER_VILLAGE, **over}}
+        )
+        assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": field}, over
         assert await snapshot(eng) == snap
     r = await run(move, OFFICER, **{"in": {"id": hid, "version": 0, "movedOn": "2025-06-01", "adminCode": OTHER_VILLAGE}})
-    assert r.errors[0].original_error.extensions["code"] == "CONFLICT"
+    assert r.errors[0].extensions["code"] == "CONFLICT"
     r = await run(move, OFFICER, **{"in": {"id": hid, "version": 1, "movedOn": "2025-06-01", "adminCode": OTHER_VILLAGE}})
     assert r.errors is None, r.errors
     assert r.data["moveHousehold"]["household"] == {
@@ -469,33 +485,45 @@ async def test_relocation_move_join_and_leave_as_of(reg):  # type: ignore[no-unt
 
     # members: one leaves on 2025-01-01; another joins by marriage on 2025-03-10
     async with eng.connect() as c:
-        mids = [r[0] for r in (await c.execute(text("SELECT id FROM member WHERE household_id = :h ORDER BY id"), {"h": int(hid)}))]
+        mids = [
+            r[0] for r in (await c.execute(text("SELECT id FROM member WHERE household_id = :h ORDER BY id"), {"h": int(hid)}))
+        ]
     leave = (
         "mutation($in: MemberLeavesInput!) { memberLeaves(input: $in) { member { leftOn leaveReason } "
         "household { version size members { id } all: members(includeLeft: true) { id } } } }"
     )
     r = await run(leave, OFFICER, **{"in": {"memberId": str(mids[4]), "version": 2, "leftOn": "2099-01-01", "reason": "DEATH"}})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "leftOn"}
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "leftOn"}
     r = await run(leave, OFFICER, **{"in": {"memberId": str(mids[4]), "version": 2, "leftOn": "2025-01-01", "reason": "DEATH"}})
     assert r.errors is None, r.errors
     p = r.data["memberLeaves"]
     assert p["member"] == {"leftOn": "2025-01-01", "leaveReason": "DEATH"}
     assert p["household"]["size"] == 4 and len(p["household"]["members"]) == 4 and len(p["household"]["all"]) == 5
     r = await run(leave, OFFICER, **{"in": {"memberId": str(mids[4]), "version": 3, "leftOn": "2025-02-01", "reason": "OTHER"}})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "leftOn"}  # leaving twice
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "leftOn"}  # leaving twice
     add = "mutation($in: AddMemberInput!) { addMember(input: $in) { member { id } household { version } } }"
     r = await run(
         add,
         OFFICER,
-        **{"in": {"householdId": hid, "version": 3, **member("儿媳F", 2000, "CHILD_IN_LAW", True), "joinedOn": "2025-03-10", "joinReason": "MARRIAGE"}},
+        **{
+            "in": {
+                "householdId": hid,
+                "version": 3,
+                **member("儿媳F", 2000, "CHILD_IN_LAW", True),
+                "joinedOn": "2025-03-10",
+                "joinReason": "MARRIAGE",
+            }
+        },
     )
     assert r.errors is None, r.errors
     new_member = r.data["addMember"]["member"]["id"]
     r = await run(leave, OFFICER, **{"in": {"memberId": new_member, "version": 4, "leftOn": "2025-03-10", "reason": "MARRIAGE"}})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "leftOn"}  # not after joining
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "leftOn"}  # not after joining
 
     async with eng.connect() as c:
-        raw = (await c.execute(text("SELECT joined_on, left_on, labor_force FROM member WHERE household_id = :h"), {"h": int(hid)})).all()
+        raw = (
+            await c.execute(text("SELECT joined_on, left_on, labor_force FROM member WHERE household_id = :h"), {"h": int(hid)})
+        ).all()
 
     def present(day: dt.date) -> tuple[int, int]:
         p = [x for x in raw if (x.joined_on is None or x.joined_on <= day) and (x.left_on is None or day < x.left_on)]
@@ -521,7 +549,9 @@ async def test_a_member_added_later_does_not_change_earlier_per_capita(reg):  # 
             )
         ).one()
         members = (await c.execute(text("SELECT joined_on, left_on FROM member WHERE household_id = :h"), {"h": hid})).all()
-        recorded = await c.scalar(text("SELECT household_size FROM household_income WHERE household_id = :h AND year = 2024"), {"h": hid})
+        recorded = await c.scalar(
+            text("SELECT household_size FROM household_income WHERE household_id = :h AND year = 2024"), {"h": hid}
+        )
         version = await c.scalar(text("SELECT version FROM household WHERE id = :h"), {"h": hid})
     end_2024 = dt.date(2024, 12, 31)
     size_2024 = recorded or sum(
@@ -581,11 +611,12 @@ async def test_every_mutation_kind_keeps_the_derived_values_exact(reg):  # type:
     d = await step(fix, **{"in": {"id": eid, "version": version, "endOn": None, "channel": "SELF_EMPLOYMENT"}})
     assert d["correctEmployment"]["employment"] == {"endOn": None, "channel": "SELF_EMPLOYMENT"}
     r = await run(fix, OFFICER, **{"in": {"id": eid, "version": version, "startOn": "2099-01-01"}})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "startOn"}
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "startOn"}
     r = await run(fix, OFFICER, **{"in": {"id": eid, "version": version, "channel": "WORKSHOP"}})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "facilityId"}
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "facilityId"}
     await step(
-        "mutation($in: DeleteRecordInput!) { deleteEmployment(input: $in) { deletedId } }", **{"in": {"id": eid, "version": version}}
+        "mutation($in: DeleteRecordInput!) { deleteEmployment(input: $in) { deletedId } }",
+        **{"in": {"id": eid, "version": version}},
     )
     assert await scalar(eng, "SELECT count(*) FROM employment WHERE id = :i", i=int(eid)) == 0
     lid = (
@@ -602,7 +633,8 @@ async def test_every_mutation_kind_keeps_the_derived_values_exact(reg):  # type:
     )
     assert d["correctIncomeLinkage"]["incomeLinkage"] == {"amount": "120.50", "mechanism": "DIVIDEND"}
     await step(
-        "mutation($in: DeleteRecordInput!) { deleteIncomeLinkage(input: $in) { deletedId } }", **{"in": {"id": lid, "version": version}}
+        "mutation($in: DeleteRecordInput!) { deleteIncomeLinkage(input: $in) { deletedId } }",
+        **{"in": {"id": lid, "version": version}},
     )
     upd = (
         "mutation($in: UpdateHouseholdInput!) { updateHousehold(input: $in) { household { code relocatedOn dwelling "
@@ -617,9 +649,9 @@ async def test_every_mutation_kind_keeps_the_derived_values_exact(reg):  # type:
     assert hh["code"] == "KINDS-1b" and hh["originArea"] == {"code": OTHER_VILLAGE}
     assert hh["residences"][0]["adminArea"] == {"code": OTHER_VILLAGE}
     r = await run(upd, OFFICER, **{"in": {"id": hid, "version": version, "code": "513432100004-0001"}})
-    assert r.errors[0].original_error.extensions == {"code": "CONFLICT", "field": "code"}
+    assert r.errors[0].extensions == {"code": "CONFLICT", "field": "code"}
     r = await run(upd, OFFICER, **{"in": {"id": hid, "version": version, "relocatedOn": None}})
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "relocatedOn"}
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "relocatedOn"}
     d = await step(
         "mutation($in: UpdateMemberInput!) { updateMember(input: $in) { member { phone skills laborForce } } }",
         **{"in": {"memberId": mids[0], "version": version, "phone": "13812345678", "skills": ["彝绣"]}},
@@ -634,11 +666,20 @@ async def test_every_mutation_kind_keeps_the_derived_values_exact(reg):  # type:
         OFFICER,
         **{"in": {"memberId": mids[0], "version": version, "name": None}},
     )
-    assert r.errors[0].original_error.extensions == {"code": "BAD_USER_INPUT", "field": "name"}
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "name"}
     d = await step(
         "mutation($in: RecordHouseholdIncomeInput!) { recordHouseholdIncome(input: $in) { household { "
         "income(year: 2024) { householdSize surveyedOn } } } }",
-        **{"in": {"householdId": hid, "version": version, "year": 2024, "netIncome": "30000.00", "householdSize": 4, "surveyedOn": "2025-01-15"}},
+        **{
+            "in": {
+                "householdId": hid,
+                "version": version,
+                "year": 2024,
+                "netIncome": "30000.00",
+                "householdSize": 4,
+                "surveyedOn": "2025-01-15",
+            }
+        },
     )
     assert d["recordHouseholdIncome"]["household"]["income"] == {"householdSize": 4, "surveyedOn": "2025-01-15"}
 
@@ -651,23 +692,55 @@ async def test_concurrent_writers(reg):  # type: ignore[no-untyped-def]
     add = "mutation($in: AddMemberInput!) { addMember(input: $in) { household { version size } } }"
     # different households at once: both write
     r1, r2 = await asyncio.gather(
-        run(leave, OFFICER, **{"in": {"memberId": ha["members"][4]["id"], "version": 1, "leftOn": "2025-01-01", "reason": "DEATH"}}),
-        run(add, OFFICER, **{"in": {"householdId": b, "version": 1, **member("迁入M", 1990, "OTHER", True), "joinedOn": "2025-01-01", "joinReason": "MOVING_IN"}}),
+        run(
+            leave,
+            OFFICER,
+            **{"in": {"memberId": ha["members"][4]["id"], "version": 1, "leftOn": "2025-01-01", "reason": "DEATH"}},
+        ),
+        run(
+            add,
+            OFFICER,
+            **{
+                "in": {
+                    "householdId": b,
+                    "version": 1,
+                    **member("迁入M", 1990, "OTHER", True),
+                    "joinedOn": "2025-01-01",
+                    "joinReason": "MOVING_IN",
+                }
+            },
+        ),
     )
     assert r1.errors is None and r2.errors is None, (r1.errors, r2.errors)
     assert r1.data["memberLeaves"]["household"] == {"version": 2, "size": 4}
     assert r2.data["addMember"]["household"] == {"version": 2, "size": 6}
     # the same household at once with the same version: one wins, the other is told (CONFLICT), nothing half-written
     results = await asyncio.gather(
-        run(leave, OFFICER, **{"in": {"memberId": hb["members"][0]["id"], "version": 2, "leftOn": "2025-02-01", "reason": "MOVING_OUT"}}),
-        run(add, OFFICER, **{"in": {"householdId": b, "version": 2, **member("又一M", 1991, "OTHER", True), "joinedOn": "2025-02-01", "joinReason": "MOVING_IN"}}),
+        run(
+            leave,
+            OFFICER,
+            **{"in": {"memberId": hb["members"][0]["id"], "version": 2, "leftOn": "2025-02-01", "reason": "MOVING_OUT"}},
+        ),
+        run(
+            add,
+            OFFICER,
+            **{
+                "in": {
+                    "householdId": b,
+                    "version": 2,
+                    **member("又一M", 1991, "OTHER", True),
+                    "joinedOn": "2025-02-01",
+                    "joinReason": "MOVING_IN",
+                }
+            },
+        ),
         run(
             "mutation($in: MoveHouseholdInput!) { moveHousehold(input: $in) { household { version } } }",
             OFFICER,
             **{"in": {"id": b, "version": 2, "movedOn": "2025-02-01", "adminCode": OTHER_VILLAGE}},
         ),
     )
-    codes = sorted("ok" if r.errors is None else r.errors[0].original_error.extensions["code"] for r in results)
+    codes = sorted("ok" if r.errors is None else r.errors[0].extensions["code"] for r in results)
     assert codes == ["CONFLICT", "CONFLICT", "ok"]
     assert await scalar(eng, "SELECT version FROM household WHERE id = :h", h=int(b)) == 3
     async with eng.connect() as c:
