@@ -114,13 +114,13 @@ class PrivacySettings(BaseModel):
 
 
 class RegistrySettings(BaseModel):
-    """Keeping the registry of relocation sites and facilities (their mutations)."""
+    """Registry writes: relocation sites, facilities and households (their mutations)."""
 
     location_tolerance_meters: float = Field(
         2000.0,
         ge=0,
-        description="how far (geodesic metres) a site's or facility's location may lie outside its admin area's polygon "
-        "(or its nearest ancestor's that has one)",
+        description="how far (geodesic metres) a site's or facility's location, or a household's dwelling, may lie outside "
+        "the polygon of its admin area (or of the nearest ancestor that has one) before it is refused",
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import String, func, select
+from sqlalchemy import String, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
+from resolvers.errors import InvalidInput
 from resolvers.paging import Page, PageArgs
 from resolvers.query import AnySelect, SessionMaker, area_code_prefix, fetch_page, geojson, pages_by_parents, rows_by_keys
 from resolvers.rows import AdminAreaRow
@@ -69,3 +71,44 @@ async def children_pages(sm: SessionMaker, keys: Sequence[tuple[str, PageArgs]])
         count_by_parents=lambda ps: _child_counts(sm, ps),
         build=AdminAreaRow.of,
     )
+
+
+NEAREST_POLYGON = text(
+    """
+    WITH RECURSIVE up AS (
+        SELECT code, parent_code, geom, 0 AS depth FROM admin_area WHERE code = :code
+        UNION ALL
+        SELECT a.code, a.parent_code, a.geom, up.depth + 1 FROM admin_area a JOIN up ON a.code = up.parent_code
+        WHERE up.geom IS NULL
+    )
+    SELECT code, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS distance_meters
+    FROM up WHERE geom IS NOT NULL ORDER BY depth LIMIT 1
+    """
+)
+
+
+async def check_near_area(
+    s: AsyncSession, point: tuple[float, float], admin_code: str, tolerance_meters: float, field: str
+) -> None:
+    """The point lies within ``tolerance_meters`` of its admin area's polygon, or of the nearest ancestor's with one.
+
+    The one rule for a registered location (a site's or facility's ``location``, a household's ``dwelling``): no check
+    when no area up the chain has a polygon.
+
+    Args:
+        s: the writing transaction's session.
+        point: (lon, lat), SRID 4326.
+        admin_code: the area the point is registered under.
+        tolerance_meters: geodesic metres (settings ``registry.location_tolerance_meters``).
+        field: the input field named by the error.
+
+    Raises:
+        InvalidInput: naming ``field``, with the distance in metres and the area measured against.
+    """
+    row = (await s.execute(NEAREST_POLYGON, {"code": admin_code, "x": point[0], "y": point[1]})).first()
+    if row is not None and row.distance_meters > tolerance_meters:
+        raise InvalidInput(
+            f"{field}: the point lies {row.distance_meters:,.0f} m outside admin area {row.code} (of {admin_code}); "
+            f"at most {tolerance_meters:,.0f} m is accepted — check the coordinates (lon, lat, WGS84) and the admin code",
+            field=field,
+        )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, and_, exists, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, case, exists, literal_column, null, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 import models as m
@@ -29,7 +29,7 @@ from resolvers.query import (
     pages_by_parents,
     rows_by_keys,
 )
-from resolvers.rows import EmploymentRow, HouseholdRow, IncomeLinkageRow, MemberRow
+from resolvers.rows import EmploymentRow, HouseholdIncomeRow, HouseholdRow, IncomeLinkageRow, MemberRow, ResidenceRow
 from resolvers.sites import site_stats_by_ids
 
 KIND = "household"
@@ -78,7 +78,8 @@ def household_select() -> AnySelect:
 def member_select() -> AnySelect:
     """Every read of members starts here.
 
-    Row: id, household_id, name, gender, birth_year, relation, labor_force, skills, phone, id_number_last4. Names and phones come
+    Row: id, household_id, name, gender, birth_year, relation, labor_force, skills, phone, id_number_last4, joined_on,
+    join_reason, left_on, leave_reason (a member on D when joined_on <= D < left_on, NULL bounds open). Names and phones come
     masked (张*, 138****5678) and the ID digits null unless the transaction may see personal data (``resolvers.access``);
     ``id_number_hash`` is never read out.
     """
@@ -93,6 +94,10 @@ def member_select() -> AnySelect:
         M.skills,
         masked(M.phone, "anju_mask_phone").label("phone"),
         hidden(M.id_number_last4).label("id_number_last4"),
+        M.joined_on,
+        M.join_reason,
+        M.left_on,
+        M.leave_reason,
     )
 
 
@@ -274,6 +279,50 @@ async def net_incomes_by_household_ids(
 
     lists = await _by_key_and_param(
         sm, keys, lambda year: select(HI.household_id, HI.net_income).where(HI.year == year), HI.household_id, net_income, []
+    )
+    return [lst[0] if lst else None for lst in lists]
+
+
+async def sizes_by_household_ids(sm: SessionMaker, keys: Sequence[tuple[int, dt.date]]) -> list[tuple[int, int]]:
+    """Batch: each (household id, as_of) → (members present, of them labor force) on ``as_of``, persons.
+
+    Source: the trigger-kept household_status segment containing ``as_of`` (members joined_on <= D < left_on); (0, 0)
+    for a missing household.
+    """
+    st = m.HouseholdStatus
+
+    def q(as_of: dt.date) -> AnySelect:
+        return select(st.household_id, st.members, st.labor_force).where(st.valid_from <= as_of, st.valid_to > as_of)
+
+    lists = await _by_key_and_param(sm, keys, q, st.household_id, lambda r: (int(r.members), int(r.labor_force)), [])
+    return [lst[0] if lst else (0, 0) for lst in lists]
+
+
+async def residences_by_household_ids(sm: SessionMaker, ids: Sequence[int]) -> list[list[ResidenceRow]]:
+    """Batch: each household's residence rows (household_residence) by valid_from; dwelling GeoJSON Point text (4326).
+
+    valid_from None for the first row of a household (since before its records begin, -infinity in the table).
+    """
+    R = m.HouseholdResidence
+    q = select(
+        R.household_id,
+        case((R.valid_from > literal_column("date '-infinity'"), R.valid_from), else_=null()).label("valid_from"),
+        R.site_id,
+        R.admin_code,
+        geojson(R.dwelling).label("dwelling"),
+    )
+    return await lists_by_keys(sm, q, R.household_id, ids, build=ResidenceRow.of, order=[R.valid_from])
+
+
+async def incomes_by_household_ids(sm: SessionMaker, keys: Sequence[tuple[int, int]]) -> list[HouseholdIncomeRow | None]:
+    """Batch: each (household id, year) → its surveyed income row (yuan, household size, survey date) or None."""
+    lists = await _by_key_and_param(
+        sm,
+        keys,
+        lambda year: select(HI.household_id, HI.year, HI.net_income, HI.household_size, HI.surveyed_on).where(HI.year == year),
+        HI.household_id,
+        HouseholdIncomeRow.of,
+        [],
     )
     return [lst[0] if lst else None for lst in lists]
 

@@ -183,6 +183,8 @@ def _client_error(exc: DBAPIError) -> AnjuError | None:
         return OutOfScope("the change touches a record outside your areas; nothing was written")
     if code == UNIQUE_VIOLATION and constraint_name(exc) == "uq_member_id_number_hash":
         return Duplicate("idNumber: this ID number is already recorded for another member; nothing was written", field="idNumber")
+    if code == UNIQUE_VIOLATION and constraint_name(exc) == "uq_household_code":
+        return Duplicate("code: another household already has this code (户编号 are unique); nothing was written", field="code")
     if code.startswith(INTEGRITY_CLASS):  # unique, foreign key, check, not null, exclusion
         return InvalidInput("input violates a data rule (e.g. a date order or a duplicate); nothing was written")
     if code.startswith(DATA_EXCEPTION_CLASS):  # numeric_value_out_of_range and other data exceptions
@@ -192,9 +194,19 @@ def _client_error(exc: DBAPIError) -> AnjuError | None:
     return None
 
 
-def _dates(start_on: dt.date, end_on: dt.date | None) -> None:
+def check_not_future(value: dt.date, field: str, today: dt.date) -> dt.date:
+    """A date of something that has happened: 1900..2100 and not after ``today``. Raises InvalidInput naming ``field``."""
+    check_date(value, field)
+    if value > today:
+        raise InvalidInput(f"{field}: {value} is in the future (today is {today})", field=field)
+    return value
+
+
+def _dates(start_on: dt.date, end_on: dt.date | None, today: dt.date | None = None) -> None:
     if not dt.date(1950, 1, 1) <= start_on <= dt.date(2100, 12, 31):
         raise InvalidInput(f"startOn: {start_on} is outside 1950-01-01..2100-12-31", field="startOn")
+    if today is not None and start_on > today:
+        raise InvalidInput(f"startOn: {start_on} is in the future (today is {today})", field="startOn")
     if end_on is not None:
         check_date(end_on, "endOn")
     if end_on is not None and end_on < start_on:
@@ -216,26 +228,28 @@ async def record_employment(
     outbound_region: str | None = None,
     monthly_wage: Decimal | None = None,
     max_vertices: int = 10_000,
+    today: dt.date | None = None,
 ) -> WrittenRecord:
     """Record a member's employment spell (就业).
 
-    Rules: endOn >= startOn; monthlyWage yuan >= 0 with <= 2 decimals; WORKSHOP needs facilityId;
-    LABOR_EXPORT, LOCAL_ENTERPRISE and PUBLIC_WELFARE_POST need employerName or facilityId;
+    Rules: endOn >= startOn; startOn not after ``today`` (when given); monthlyWage yuan >= 0 with <= 2 decimals; WORKSHOP
+    needs facilityId; LABOR_EXPORT, LOCAL_ENTERPRISE and PUBLIC_WELFARE_POST need employerName or facilityId;
     workplace a GeoJSON Point (WGS84).
 
     Raises:
         InvalidInput / InvalidGeometry (BAD_USER_INPUT), NotFound (memberId, facilityId), StaleVersion.
     """
-    _dates(start_on, end_on)
-    wage = check_money(monthly_wage, "monthlyWage", required=False)
-    employer = check_text(employer_name, "employerName")
-    region = check_text(outbound_region, "outboundRegion")
-    if channel in FACILITY_REQUIRED and facility_id is None:
-        raise InvalidInput(
-            f"facilityId: required for channel {channel.name} (the workshop employing the member)", field="facilityId"
-        )
-    if channel in EMPLOYER_REQUIRED and facility_id is None and employer is None:
-        raise InvalidInput(f"employerName: required for channel {channel.name} when no facilityId is given", field="employerName")
+    checked = check_employment(
+        channel=channel,
+        start_on=start_on,
+        end_on=end_on,
+        facility_id=facility_id,
+        employer_name=employer_name,
+        outbound_region=outbound_region,
+        monthly_wage=monthly_wage,
+        today=today,
+    )
+    employer, region, wage = checked["employer_name"], checked["outbound_region"], checked["monthly_wage"]
     point = (
         parse_geometry(workplace, "workplace", allowed=("Point",), max_vertices=max_vertices) if workplace is not None else None
     )
@@ -262,6 +276,38 @@ async def record_employment(
         )
 
     return await in_transaction(sm, work)
+
+
+def check_employment(
+    *,
+    channel: m.EmploymentChannel,
+    start_on: dt.date,
+    end_on: dt.date | None,
+    facility_id: int | None,
+    employer_name: str | None,
+    outbound_region: str | None,
+    monthly_wage: Decimal | None,
+    today: dt.date | None,
+) -> dict[str, Any]:
+    """An employment's fields checked together (recordEmployment and correctEmployment).
+
+    Returns:
+        The column values to store: employer_name and outbound_region stripped (None when blank), monthly_wage quantized.
+
+    Raises:
+        InvalidInput naming the field (dates, money, a channel's required facilityId/employerName).
+    """
+    _dates(start_on, end_on, today)
+    wage = check_money(monthly_wage, "monthlyWage", required=False)
+    employer = check_text(employer_name, "employerName")
+    region = check_text(outbound_region, "outboundRegion")
+    if channel in FACILITY_REQUIRED and facility_id is None:
+        raise InvalidInput(
+            f"facilityId: required for channel {channel.name} (the workshop employing the member)", field="facilityId"
+        )
+    if channel in EMPLOYER_REQUIRED and facility_id is None and employer is None:
+        raise InvalidInput(f"employerName: required for channel {channel.name} when no facilityId is given", field="employerName")
+    return {"employer_name": employer, "outbound_region": region, "monthly_wage": wage}
 
 
 async def end_employment(
@@ -349,20 +395,40 @@ async def record_household_income(
     version: int,
     year: int,
     net_income: Decimal,
+    household_size: int | None = None,
+    surveyed_on: dt.date | None = None,
+    today: dt.date | None = None,
 ) -> Written:
     """Record (or correct) a household's surveyed net income of ``year`` (家庭纯收入), yuan.
 
+    ``household_size`` (persons, 1..99) is what the year's per-capita figures divide by; omitted, a new record takes the
+    members present on ``surveyed_on`` (else the year's end) and a correction keeps the size recorded. ``surveyed_on`` lies
+    in ``year`` or the year after and not after ``today``.
+
     Raises:
-        InvalidInput (netIncome, year), NotFound (householdId), StaleVersion.
+        InvalidInput (netIncome, year, householdSize, surveyedOn), NotFound (householdId), StaleVersion.
     """
     check_year(year)
     value = check_money(net_income, "netIncome")
+    if household_size is not None and not 1 <= household_size <= 99:
+        raise InvalidInput(f"householdSize: {household_size} is outside 1..99 persons", field="householdSize")
+    if surveyed_on is not None:
+        check_not_future(surveyed_on, "surveyedOn", today or dt.date.today())
+        if surveyed_on.year not in (year, year + 1):
+            raise InvalidInput(
+                f"surveyedOn: {surveyed_on} is not in {year} or {year + 1} (a year's income is surveyed then)", field="surveyedOn"
+            )
+    extra: dict[str, Any] = {}
+    if household_size is not None:
+        extra["household_size"] = household_size
+    if surveyed_on is not None:
+        extra["surveyed_on"] = surveyed_on
 
     async def work(s: AsyncSession) -> Written:
         new_version = await claim_household(s, household_id, version)
         key = {"household_id": household_id, "year": year}
         before = await row_json(s, "household_income", key)
-        await s.merge(m.HouseholdIncome(household_id=household_id, year=year, net_income=value))
+        await s.merge(m.HouseholdIncome(household_id=household_id, year=year, net_income=value, **extra))
         await s.flush()
         await audit(
             s,
@@ -445,10 +511,36 @@ def check_phone(value: str, field: str = "phone") -> str:
     return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
-def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+CAMEL = {"birth_year": "birthYear", "labor_force": "laborForce", "joined_on": "joinedOn", "join_reason": "joinReason"}
+CLEARED: dict[str, dict[str, Any]] = {
+    "phone": {"phone": None},
+    "id_number": {"id_number_hash": None, "id_number_last4": None},
+    "skills": {"skills": []},
+}
+"""Member fields a correction may clear (an explicit null), and the columns that clears."""
+
+
+def member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """A member's fields checked, as the columns to store.
+
+    Creating, None means "not given"; correcting (``creating=False``), a key present with None clears the field where
+    that is allowed (phone, idNumber, skills) and is refused otherwise. ``this_year``, ``today`` and ``id_number_key``
+    ride along in ``values``.
+
+    Raises:
+        InvalidInput naming the field.
+    """
     out: dict[str, Any] = {}
+    values = dict(values)
     this_year = values.pop("this_year", None) or dt.date.today().year
+    today = values.pop("today", None) or dt.date.today()
     key = values.pop("id_number_key", b"")
+    if not creating:
+        for name in [k for k, v in values.items() if v is None]:
+            del values[name]
+            if name not in CLEARED:
+                raise InvalidInput(f"{CAMEL.get(name, name)}: cannot be cleared; give a value", field=CAMEL.get(name, name))
+            out.update(CLEARED[name])
     if values.get("id_number") is not None:
         out["id_number_hash"], out["id_number_last4"] = check_id_number(values["id_number"], key)
     if values.get("phone") is not None:
@@ -460,26 +552,54 @@ def _member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         if by is None or not 1900 <= by <= this_year:
             raise InvalidInput(f"birthYear: {by} is outside 1900..{this_year}", field="birthYear")
         out["birth_year"] = by
-    for key in ("gender", "relation", "labor_force"):
-        if values.get(key) is not None:
-            out[key] = values[key]
+    for name in ("gender", "relation", "labor_force"):
+        if values.get(name) is not None:
+            out[name] = values[name]
         elif creating:
-            raise InvalidInput(f"{key}: required", field=key)
+            raise InvalidInput(f"{CAMEL.get(name, name)}: required", field=CAMEL.get(name, name))
     if values.get("skills") is not None:
         skills = [check_text(x, "skills", required=True, max_len=50) for x in values["skills"]]
         if len(skills) > 20:
             raise InvalidInput("skills: at most 20", field="skills")
         out["skills"] = skills
+    if values.get("joined_on") is not None:
+        out["joined_on"] = check_not_future(values["joined_on"], "joinedOn", today)
+    if values.get("join_reason") is not None:
+        out["join_reason"] = values["join_reason"]
+    elif creating:
+        out["join_reason"] = m.JoinReason.REGISTERED
     return out
 
 
-async def add_member(sm: SessionMaker, *, household_id: int, version: int, **values: Any) -> WrittenRecord:
-    """Add a member (家庭成员) to a household: name, gender, birth_year, relation, labor_force, skills.
+def check_joined(fields: dict[str, Any], birth_year: int) -> None:
+    """JoinedOn against the birth year: not before it; a BIRTH member joined in the year of birth (joinedOn = birth date).
 
     Raises:
-        InvalidInput (the field named), NotFound (householdId), StaleVersion.
+        InvalidInput naming joinedOn.
     """
-    fields = _member_fields(values, creating=True)
+    joined = fields.get("joined_on")
+    if fields.get("join_reason") is m.JoinReason.BIRTH and (joined is None or joined.year != birth_year):
+        raise InvalidInput(
+            f"joinedOn: a member joining by BIRTH joins on the birth date, in birthYear {birth_year} (got {joined})",
+            field="joinedOn",
+        )
+    if joined is not None and joined.year < birth_year:
+        raise InvalidInput(f"joinedOn: {joined} is before birthYear {birth_year}", field="joinedOn")
+
+
+async def add_member(sm: SessionMaker, *, household_id: int, version: int, **values: Any) -> WrittenRecord:
+    """Add a member (家庭成员) to a household: name, gender, birth_year, relation, labor_force, skills, joined_on, join_reason.
+
+    ``joined_on`` defaults to ``today`` (the member is in the household from the day recorded, so earlier years' sizes
+    stay as they were); ``join_reason`` to REGISTERED. A BIRTH member joins on the birth date.
+
+    Raises:
+        InvalidInput (the field named; joinedOn in the future or not matching a BIRTH), NotFound (householdId), StaleVersion.
+    """
+    today = values.get("today") or dt.date.today()
+    fields = member_fields(values, creating=True)
+    fields.setdefault("joined_on", today)
+    check_joined(fields, fields["birth_year"])
 
     async def work(s: AsyncSession) -> WrittenRecord:
         new_version = await claim_household(s, household_id, version)
@@ -491,12 +611,12 @@ async def add_member(sm: SessionMaker, *, household_id: int, version: int, **val
 
 
 async def update_member(sm: SessionMaker, *, member_id: int, version: int, **values: Any) -> WrittenRecord:
-    """Change a member's given fields (others stay as they are).
+    """Change a member's given fields (others stay as they are); a given None clears phone, idNumber or skills.
 
     Raises:
         InvalidInput (the field named; nothing to change), NotFound (memberId), StaleVersion.
     """
-    fields = _member_fields(values, creating=False)
+    fields = member_fields(values, creating=False)
     if not fields:
         raise InvalidInput("input: nothing to change", field="input")
 

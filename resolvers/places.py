@@ -34,11 +34,12 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers.access import audit, check_write_scope, row_json
+from resolvers.admin_areas import check_near_area
 from resolvers.errors import InvalidInput, NotFound, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_text, in_transaction
@@ -220,26 +221,14 @@ async def _check_references(s: AsyncSession, fields: Mapping[str, Any], origins:
             raise NotFound(f"originAreaCodes: admin area {missing[0]} does not exist", field="originAreaCodes")
 
 
-LOCATION_SQL = """
-WITH RECURSIVE up(code, parent_code, geom, depth) AS (
-    SELECT a.code, a.parent_code, a.geom, 0 FROM admin_area a WHERE a.code = (SELECT admin_code FROM {table} WHERE id = :id)
-    UNION ALL
-    SELECT a.code, a.parent_code, a.geom, up.depth + 1 FROM admin_area a JOIN up ON a.code = up.parent_code
-    WHERE up.geom IS NULL AND up.depth < 5)
-SELECT up.code, ST_Distance(geography(up.geom), geography((SELECT location FROM {table} WHERE id = :id))) AS meters
-FROM up WHERE up.geom IS NOT NULL ORDER BY up.depth LIMIT 1
-"""
-
-
 async def _check_location(s: AsyncSession, model: Place, place_id: int, tolerance_meters: float) -> None:
     """The place's location (as written, in ``s``) lies within the tolerance of its area's polygon (or nearest ancestor's)."""
-    row = (await s.execute(text(LOCATION_SQL.format(table=TABLES[model])), {"id": place_id})).first()
-    if row is not None and float(row.meters) > tolerance_meters:
-        raise InvalidInput(
-            f"location: {float(row.meters):.0f} m outside admin area {row.code} (at most {tolerance_meters:.0f} m "
-            "allowed); check the coordinates (lon, lat in WGS84) and adminCode",
-            field="location",
+    row = (
+        await s.execute(
+            select(func.ST_X(model.location), func.ST_Y(model.location), model.admin_code).where(model.id == place_id)
         )
+    ).one()
+    await check_near_area(s, (float(row[0]), float(row[1])), str(row[2]), tolerance_meters, "location")
 
 
 def _check_dates(opened_on: dt.date | None, closed_on: dt.date | None, field: str) -> None:

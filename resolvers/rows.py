@@ -132,6 +132,10 @@ class MemberRow(TypedRow):
     skills: list[str] | None
     phone: str | None
     id_number_last4: str | None
+    joined_on: dt.date | None
+    join_reason: m.JoinReason
+    left_on: dt.date | None
+    leave_reason: m.LeaveReason | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +218,25 @@ class AuditRow(TypedRow):
     entity_id: str
     before: Any
     after: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ResidenceRow(TypedRow):
+    """``household_residence``: where a household lived from valid_from (None: since before the records begin) on."""
+
+    household_id: int
+    valid_from: dt.date | None
+    site_id: int | None
+    admin_code: str
+    dwelling: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdIncomeRow(TypedRow):
+    """``household_income``: a year's surveyed net income (yuan) and the household size its per-capita figures divide by."""
+
+    household_id: int
+    year: int
+    net_income: Decimal
+    household_size: int | None
+    surveyed_on: dt.date | None

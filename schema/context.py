@@ -20,11 +20,13 @@ from resolvers.rows import (
     AdminAreaRow,
     EmploymentRow,
     FacilityRow,
+    HouseholdIncomeRow,
     HouseholdRow,
     IncomeLinkageRow,
     MemberRow,
     PartnerRow,
     ProjectRow,
+    ResidenceRow,
     SiteRow,
     YearFundsRow,
 )
@@ -59,7 +61,7 @@ class PrivacyLimits(Protocol):
 
 
 class RegistryLimits(Protocol):
-    """Settings group ``registry``: how far outside its admin area a place's location may lie (metres)."""
+    """Settings group ``registry``: how far outside its admin area a location or dwelling may lie (metres)."""
 
     location_tolerance_meters: float
 
@@ -128,6 +130,9 @@ class Loaders:
     household_employments: DataLoader[tuple[int, dt.date], list[EmploymentRow]]
     income_linkages: DataLoader[tuple[int, int | None], list[IncomeLinkageRow]]
     net_income: DataLoader[tuple[int, int], Decimal | None]
+    income: DataLoader[tuple[int, int], HouseholdIncomeRow | None]
+    sizes: DataLoader[tuple[int, dt.date], tuple[int, int]]
+    residences: DataLoader[int, list[ResidenceRow]]
     children_pages: DataLoader[PageKey[str], Page[AdminAreaRow]]
     site_coverage: DataLoader[tuple[int, dt.date], coverage.EmploymentCoverage]
     area_coverage: DataLoader[tuple[str, dt.date], coverage.EmploymentCoverage]
@@ -171,6 +176,9 @@ def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
         household_employments=_loader(households.employments_by_household_ids, sm),
         income_linkages=_loader(households.income_linkages_by_household_ids, sm),
         net_income=_loader(households.net_incomes_by_household_ids, sm),
+        income=_loader(households.incomes_by_household_ids, sm),
+        sizes=_loader(households.sizes_by_household_ids, sm),
+        residences=_loader(households.residences_by_household_ids, sm),
         children_pages=_loader(admin_areas.children_pages, sm),
         site_coverage=_loader(coverage.employment_coverage_by_site_ids, sm),
         area_coverage=_loader(coverage.employment_coverage_by_area_codes, agg),

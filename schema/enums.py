@@ -22,6 +22,8 @@ strawberry.enum(m.PovertyStatus, name="PovertyStatus", description="脱贫户 / 
 strawberry.enum(m.Gender, name="Gender", description="性别 (gender) as recorded")
 strawberry.enum(m.Relation, name="Relation", description="与户主关系 (relation to the head of household)")
 strawberry.enum(m.PartnerKind, name="PartnerKind", description="东西部协作 partner kind")
+strawberry.enum(m.JoinReason, name="JoinReason", description="入户原因 (why a member is in the household from joinedOn)")
+strawberry.enum(m.LeaveReason, name="LeaveReason", description="减员原因 (why a member left the household on leftOn)")
 strawberry.enum(
     m.ViewerRole,
     name="ViewerRole",
@@ -40,6 +42,8 @@ MonitoringCategory = m.MonitoringCategory
 PovertyStatus = m.PovertyStatus
 Gender = m.Gender
 Relation = m.Relation
+JoinReason = m.JoinReason
+LeaveReason = m.LeaveReason
 PartnerKind = m.PartnerKind
 ViewerRole = m.ViewerRole
 
@@ -162,4 +166,18 @@ describe_values(
         "PLANNER": "Planner: all records and aggregates, personal data masked, no writes",
         "PARTNER": "东西部协作 partner: aggregates, sites, facilities and projects of its paired counties",
     },
+)
+describe_values(
+    JoinReason,
+    {
+        "REGISTERED": "登记: a member since the household was recorded",
+        "BIRTH": "出生: born into the household (joinedOn = the birth date)",
+        "MARRIAGE": "婚入: married into the household",
+        "MOVING_IN": "迁入: moved in",
+        "OTHER": "other",
+    },
+)
+describe_values(
+    LeaveReason,
+    {"DEATH": "死亡: died", "MARRIAGE": "婚出: married out", "MOVING_OUT": "迁出: moved out", "OTHER": "other"},
 )

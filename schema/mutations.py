@@ -19,10 +19,11 @@ import strawberry
 from resolvers import mutations as mu
 from resolvers.mutations import Written, WrittenRecord
 from resolvers.query import optional_id, require_id
-from schema.enums import EmploymentChannel, Gender, LinkageMechanism, MonitoringCategory, Relation
+from schema.enums import EmploymentChannel, Gender, JoinReason, LinkageMechanism, MonitoringCategory, Relation
 from schema.partners import PartnerMutation
 from schema.permissions import WritesHouseholds, allow
 from schema.places import PlaceMutation
+from schema.registry import RegistryMutation
 from schema.scalars import GeoJSON
 from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, household_by_id, load_found, member_by_id
 
@@ -80,6 +81,14 @@ class RecordHouseholdIncomeInput:
     version: int = strawberry.field(description=VERSION)
     year: int = strawberry.field(description="Calendar year of the survey.")
     net_income: Decimal = strawberry.field(description="Yuan, >= 0, <= 2 decimals.")
+    household_size: int | None = strawberry.field(
+        default=None,
+        description="Persons the year's per-capita figures divide by, 1..99; omitted: the members present on surveyedOn "
+        "(else the year's end) for a new record, the recorded size for a correction.",
+    )
+    surveyed_on: dt.date | None = strawberry.field(
+        default=None, description="Date of the survey, in `year` or the year after, not in the future."
+    )
 
 
 @strawberry.input(description="Monitoring status (防返贫监测); both null = not monitored.")
@@ -106,22 +115,33 @@ class AddMemberInput:
     skills: list[str] | None = strawberry.field(default=None, description="Skills, at most 20 of 1..50 characters each.")
     id_number: str | None = strawberry.field(default=None, description=ID_NUMBER)
     phone: str | None = strawberry.field(default=None, description=PHONE)
+    joined_on: dt.date | None = strawberry.field(
+        default=None,
+        description="First day in the household (入户日期), not in the future; default today. BIRTH: the birth date.",
+    )
+    join_reason: JoinReason = strawberry.field(
+        default=JoinReason.REGISTERED, description="Why the member joins (入户原因); a newborn is BIRTH. Default REGISTERED."
+    )
 
 
-@strawberry.input(description="Fields to change; omitted fields stay.")
+@strawberry.input(description="Fields to change; omitted fields stay, an explicit null clears phone, idNumber or skills.")
 class UpdateMemberInput:
     member_id: strawberry.ID = strawberry.field(description="The member to change.")
     version: int = strawberry.field(description=VERSION)
-    name: str | None = strawberry.field(default=None, description="Name, 1..50 characters.")
-    gender: Gender | None = strawberry.field(default=None, description="Gender (性别).")
-    birth_year: int | None = strawberry.field(default=None, description="Year of birth, 1900..this year.")
-    relation: Relation | None = strawberry.field(default=None, description="Relation to the head of household (与户主关系).")
-    labor_force: bool | None = strawberry.field(default=None, description="Recorded as labor force (劳动力): able to work.")
-    skills: list[str] | None = strawberry.field(
-        default=None, description="Skills (replacing the recorded list), at most 20 of 1..50 characters each."
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Name, 1..50 characters.")
+    gender: Gender | None = strawberry.field(default=strawberry.UNSET, description="Gender (性别).")
+    birth_year: int | None = strawberry.field(default=strawberry.UNSET, description="Year of birth, 1900..this year.")
+    relation: Relation | None = strawberry.field(
+        default=strawberry.UNSET, description="Relation to the head of household (与户主关系)."
     )
-    id_number: str | None = strawberry.field(default=None, description=ID_NUMBER)
-    phone: str | None = strawberry.field(default=None, description=PHONE)
+    labor_force: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Recorded as labor force (劳动力): able to work."
+    )
+    skills: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Skills (replacing the recorded list), at most 20 of 1..50 characters each."
+    )
+    id_number: str | None = strawberry.field(default=strawberry.UNSET, description=ID_NUMBER)
+    phone: str | None = strawberry.field(default=strawberry.UNSET, description=PHONE)
 
 
 @strawberry.type(description="What an employment mutation wrote.")
@@ -174,7 +194,7 @@ async def _member_payload(info: Ctx, w: WrittenRecord) -> MemberPayload:
     description="Writes: the record keepers' (admins, and county officers in their areas) and the admins' partner "
     "records. Each runs in one transaction and is audited."
 )
-class Mutation(PartnerMutation, PlaceMutation):
+class Mutation(RegistryMutation, PartnerMutation, PlaceMutation):
     @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
     async def record_employment(
         self, info: Ctx, input: Annotated[RecordEmploymentInput, strawberry.argument(description="What to record.")]
@@ -192,6 +212,8 @@ class Mutation(PartnerMutation, PlaceMutation):
             workplace=input.workplace,
             outbound_region=input.outbound_region,
             monthly_wage=input.monthly_wage,
+            max_vertices=info.context.settings.features.max_vertices,
+            today=info.context.today(),
         )
         household = await _household(info, w)
         return EmploymentPayload(employment=await _employment(info, w.record_id), household=household)
@@ -231,7 +253,15 @@ class Mutation(PartnerMutation, PlaceMutation):
         self, info: Ctx, input: Annotated[RecordHouseholdIncomeInput, strawberry.argument(description="What to record.")]
     ) -> HouseholdPayload | None:
         return await _household_write(
-            info, mu.record_household_income, input.household_id, input.version, year=input.year, net_income=input.net_income
+            info,
+            mu.record_household_income,
+            input.household_id,
+            input.version,
+            year=input.year,
+            net_income=input.net_income,
+            household_size=input.household_size,
+            surveyed_on=input.surveyed_on,
+            today=info.context.today(),
         )
 
     @strawberry.mutation(description="Set or clear a household's monitoring category and risk status.", extensions=WRITES)
@@ -263,19 +293,25 @@ class Mutation(PartnerMutation, PlaceMutation):
             skills=input.skills,
             id_number=input.id_number,
             phone=input.phone,
+            joined_on=input.joined_on,
+            join_reason=input.join_reason,
             id_number_key=info.context.id_number_key,
             this_year=info.context.today().year,
+            today=info.context.today(),
         )
         return await _member_payload(info, w)
 
-    @strawberry.mutation(description="Change a member's given fields.", extensions=WRITES)
+    @strawberry.mutation(
+        description="Change a member's given fields (omitted: unchanged; null clears phone, idNumber or skills).",
+        extensions=WRITES,
+    )
     async def update_member(
         self, info: Ctx, input: Annotated[UpdateMemberInput, strawberry.argument(description="What to record.")]
     ) -> MemberPayload | None:
         values = {
             k: getattr(input, k)
             for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills", "id_number", "phone")
-            if getattr(input, k) is not None
+            if getattr(input, k) is not strawberry.UNSET
         }
         w = await mu.update_member(
             info.context.sessionmaker,

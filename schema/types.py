@@ -28,7 +28,17 @@ from resolvers.errors import InvalidInput
 from resolvers.geofilters import MAX_RADIUS_METERS
 from resolvers.paging import Page, PageArgs, page_args
 from resolvers.query import check_year
-from resolvers.rows import AdminAreaRow, EmploymentRow, FacilityRow, HouseholdRow, IncomeLinkageRow, MemberRow, SiteRow
+from resolvers.rows import (
+    AdminAreaRow,
+    EmploymentRow,
+    FacilityRow,
+    HouseholdIncomeRow,
+    HouseholdRow,
+    IncomeLinkageRow,
+    MemberRow,
+    ResidenceRow,
+    SiteRow,
+)
 from schema.context import Context
 from schema.enums import (
     AdminLevel,
@@ -36,6 +46,8 @@ from schema.enums import (
     EmploymentChannel,
     FacilityKind,
     Gender,
+    JoinReason,
+    LeaveReason,
     LinkageMechanism,
     MonitoringCategory,
     PovertyStatus,
@@ -516,8 +528,8 @@ class Household:
     monitoring_category: MonitoringCategory | None = strawberry.field(description="防返贫监测对象类别, if monitored.")
     risk_eliminated: bool | None = strawberry.field(description="风险已消除, for monitored households.")
     version: int = strawberry.field(description="Row version; edits must carry it (optimistic locking).")
-    size: int = strawberry.field(description="Members (人).")
-    labor_force_count: int = strawberry.field(description="Members recorded as labor force (劳动力).")
+    _member_count: strawberry.Private[int]
+    _labor_force_count: strawberry.Private[int]
     _id: strawberry.Private[int]
     _admin_code: strawberry.Private[str]
     _site_id: strawberry.Private[int | None]
@@ -528,7 +540,24 @@ class Household:
 
     @classmethod
     def from_row(cls, r: HouseholdRow) -> Household:
-        return from_row_fields(cls, r, size=r.member_count, _origin_code=r.origin_admin_code)
+        return from_row_fields(
+            cls, r, _member_count=r.member_count, _labor_force_count=r.labor_force_count, _origin_code=r.origin_admin_code
+        )
+
+    async def _sizes(self, info: Ctx, as_of: dt.date | None) -> tuple[int, int]:
+        if as_of is None:  # today: the trigger-kept counts of members who have not left
+            return self._member_count, self._labor_force_count
+        return await info.context.loaders.sizes.load((self._id, info.context.as_of(as_of)))
+
+    @strawberry.field(
+        description="Members present (人) on `asOf` (joinedOn <= asOf < leftOn); default: today, the members who have not left."
+    )
+    async def size(self, info: Ctx, as_of: AsOfArg = None) -> int:
+        return (await self._sizes(info, as_of))[0]
+
+    @strawberry.field(description="Members present on `asOf` recorded as labor force (劳动力); default: today.")
+    async def labor_force_count(self, info: Ctx, as_of: AsOfArg = None) -> int:
+        return (await self._sizes(info, as_of))[1]
 
     @strawberry.field(description="The village/community-level area where the household lives now.")
     async def admin_area(self, info: Ctx) -> AdminArea:
@@ -542,9 +571,33 @@ class Household:
     async def origin_area(self, info: Ctx) -> AdminArea | None:
         return await _area(info, self._origin_code)
 
-    @strawberry.field(description="Its members (家庭成员).")
-    async def members(self, info: Ctx) -> list[Member]:
-        return [Member.from_row(r) for r in await info.context.loaders.members.load(self._id)]
+    @strawberry.field(
+        description="Its members (家庭成员): those who have not left, or with `includeLeft` every member ever recorded."
+    )
+    async def members(
+        self,
+        info: Ctx,
+        include_left: Annotated[
+            bool, strawberry.argument(description="Also the members who left (leftOn set): the household's whole record.")
+        ] = False,
+    ) -> list[Member]:
+        rows = await info.context.loaders.members.load(self._id)
+        today = info.context.today()
+        return [Member.from_row(r) for r in rows if include_left or r.left_on is None or r.left_on > today]
+
+    @strawberry.field(
+        description="Where it lived (dated): residence rows by validFrom; the last is where it lives now. A relocated "
+        "household's first row is its origin village."
+    )
+    async def residences(self, info: Ctx) -> list[Residence]:
+        return [Residence.from_row(r) for r in await info.context.loaders.residences.load(self._id)]
+
+    @strawberry.field(
+        description="Surveyed income (家庭纯收入) of `year` with the household size it counts; null if not surveyed."
+    )
+    async def income(self, info: Ctx, year: YearArg) -> HouseholdIncome | None:
+        row = await info.context.loaders.income.load((self._id, check_year(year)))
+        return HouseholdIncome.from_row(row) if row is not None else None
 
     @strawberry.field(description="Its members' employments active on `asOf` (default: today, Asia/Shanghai).")
     async def employments(self, info: Ctx, as_of: AsOfArg = None) -> list[Employment]:
@@ -602,6 +655,14 @@ class Member:
     id_number_last4: str | None = strawberry.field(
         description="Last 4 characters of the ID number (the number itself is never stored); null for roles without the right."
     )
+    joined_on: dt.date | None = strawberry.field(
+        description="First day in the household (入户日期); null: a member since before the records begin."
+    )
+    join_reason: JoinReason = strawberry.field(description="Why the member is in the household (入户原因).")
+    left_on: dt.date | None = strawberry.field(
+        description="First day no longer in the household (减员日期); null while a member."
+    )
+    leave_reason: LeaveReason | None = strawberry.field(description="Why the member left (减员原因); null while a member.")
     _id: strawberry.Private[int]
     _household_id: strawberry.Private[int]
 
@@ -625,6 +686,43 @@ class Member:
         day = info.context.as_of(as_of) if as_of is not None else None
         rows = await info.context.loaders.member_employments.load((self._id, day))
         return [Employment.from_row(r) for r in rows]
+
+
+@strawberry.type(description="Where a household lived from `validFrom` until the next residence's validFrom.")
+class Residence:
+    valid_from: dt.date | None = strawberry.field(
+        description="First day (a move or the relocation date); null: since before the records begin."
+    )
+    dwelling: GeoJSON | None = optional_geometry_field("_dwelling", "Point of the dwelling then, if recorded.")
+    _site_id: strawberry.Private[int | None]
+    _admin_code: strawberry.Private[str]
+    _dwelling: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, r: ResidenceRow) -> Residence:
+        return from_row_fields(cls, r)
+
+    @strawberry.field(description="The relocation site; null when not at a site (e.g. the origin village).")
+    async def site(self, info: Ctx) -> RelocationSite | None:
+        return await _site(info, self._site_id)
+
+    @strawberry.field(description="The village/community-level area it lived in.")
+    async def admin_area(self, info: Ctx) -> AdminArea:
+        return await _required_area(info, self._admin_code)
+
+
+@strawberry.type(description="家庭纯收入: a household's surveyed net income of a year and the size its per-capita figures use.")
+class HouseholdIncome:
+    year: int = strawberry.field(description="Calendar year of the income.")
+    net_income: Decimal = strawberry.field(description="Yuan in the year.")
+    household_size: int | None = strawberry.field(
+        description="Persons the year's per-capita figures divide by (recorded, else the members present on the survey date)."
+    )
+    surveyed_on: dt.date | None = strawberry.field(description="Date of the survey, if recorded.")
+
+    @classmethod
+    def from_row(cls, r: HouseholdIncomeRow) -> HouseholdIncome:
+        return from_row_fields(cls, r)
 
 
 @strawberry.type(description="就业: a member's job spell. Active on D when startOn <= D and (endOn null or >= D).")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from schema import Context
 from tests import handbuilt
 from tests.conftest import ADMIN, admin_runner
+from tests.raw_status import status_mismatches
 
 handbuilt_engines: dict[str, Any] = {}
 
@@ -448,6 +449,8 @@ async def test_trigger_kept_counts_match_rows(mx, engine):  # type: ignore[no-un
             for d in dates:
                 assert await c.scalar(sql(segments), {"d": d}) == 0, d
                 assert await c.scalar(sql(status_check), {"d": d}) == 0, d
+            # the one raw recomputation (members present, residence, employment; tests/raw_status.py)
+            assert await status_mismatches(c, dates) == []
 
 
 async def test_concurrent_sql_writers_on_one_household_serialise(mx):  # type: ignore[no-untyped-def]
