@@ -465,7 +465,7 @@ async def correct_employment(
     The corrected record is checked whole with recordEmployment's rules (``check_employment``); audited with before/after.
 
     Raises:
-        InvalidInput naming the field, NotFound (employmentId, facilityId), StaleVersion, OutOfScope.
+        InvalidInput naming the field, NotFound (id, facilityId), StaleVersion, OutOfScope.
     """
     unknown = set(values) - set(EMPLOYMENT_FIELDS)
     if unknown:
@@ -493,11 +493,11 @@ async def correct_employment(
             )
         ).first()
         if row is None:
-            await check_write_scope(s, "employment", employment_id, "employmentId")
+            await check_write_scope(s, "employment", employment_id, "id")
         merged = {k: values.get(k, getattr(row, k)) for k in EMPLOYMENT_FIELDS if k not in ("workplace", "stable")}
         checked = check_employment(**merged, today=today)
         await _facility_exists(s, values.get("facility_id"))
-        new_version = await claim_household(s, row.household_id, version, field="employmentId")
+        new_version = await claim_household(s, row.household_id, version, field="id")
         changes = {k: v for k, v in values.items() if k != "workplace"}
         changes.update({k: checked[k] for k in checked if k in values})
         if "workplace" in values:
@@ -515,7 +515,7 @@ async def correct_employment(
 async def _delete_record(
     sm: SessionMaker, model: type[m.Employment] | type[m.IncomeLinkage], table: str, record_id: int, version: int, action: str
 ) -> WrittenRecord:
-    field = "employmentId" if table == "employment" else "incomeLinkageId"
+    field = "id"  # the input names the record by `id`
 
     async def work(s: AsyncSession) -> WrittenRecord:
         hid = await s.scalar(select(model.household_id).where(model.id == record_id))
@@ -539,7 +539,7 @@ async def delete_employment(sm: SessionMaker, *, employment_id: int, version: in
     """Delete an employment that should never have been recorded (an ended spell is ``end_employment``).
 
     Raises:
-        NotFound (employmentId), StaleVersion, OutOfScope.
+        NotFound (id), StaleVersion, OutOfScope.
     """
     return await _delete_record(sm, E, "employment", employment_id, version, "deleteEmployment")
 
@@ -553,7 +553,7 @@ async def correct_income_linkage(
     """Fix a wrongly entered income linkage in place (yuan, year, mechanism, facility; None clears facilityId).
 
     Raises:
-        InvalidInput naming the field, NotFound (incomeLinkageId, facilityId), StaleVersion, OutOfScope.
+        InvalidInput naming the field, NotFound (id, facilityId), StaleVersion, OutOfScope.
     """
     unknown = set(values) - set(LINKAGE_FIELDS)
     if unknown:
@@ -573,9 +573,9 @@ async def correct_income_linkage(
         L = m.IncomeLinkage
         hid = await s.scalar(select(L.household_id).where(L.id == income_linkage_id))
         if hid is None:
-            await check_write_scope(s, "income_linkage", income_linkage_id, "incomeLinkageId")
+            await check_write_scope(s, "income_linkage", income_linkage_id, "id")
         await _facility_exists(s, changes.get("facility_id"))
-        new_version = await claim_household(s, hid, version, field="incomeLinkageId")
+        new_version = await claim_household(s, hid, version, field="id")
         before = await row_json(s, "income_linkage", {"id": income_linkage_id})
         await s.execute(update(L).where(L.id == income_linkage_id).values(**changes).execution_options(synchronize_session=False))
         after = await row_json(s, "income_linkage", {"id": income_linkage_id})
@@ -589,6 +589,6 @@ async def delete_income_linkage(sm: SessionMaker, *, income_linkage_id: int, ver
     """Delete an income linkage that should never have been recorded.
 
     Raises:
-        NotFound (incomeLinkageId), StaleVersion, OutOfScope.
+        NotFound (id), StaleVersion, OutOfScope.
     """
     return await _delete_record(sm, m.IncomeLinkage, "income_linkage", income_linkage_id, version, "deleteIncomeLinkage")

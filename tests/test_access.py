@@ -654,6 +654,8 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
                 await c.execute(
                     text(
                         "SELECT h.id AS household, h.version, m.id AS member, "
+                        " (SELECT min(l.id) FROM income_linkage l WHERE l.household_id = h.id) AS linkage, "
+                        " (SELECT min(id) FROM relocation_site) AS site, (SELECT min(id) FROM facility) AS facility, "
                         " (SELECT min(e.id) FROM employment e WHERE e.end_on IS NULL) AS employment FROM household h "
                         "JOIN member m ON m.household_id = h.id WHERE h.id = (SELECT min(id) FROM household) "
                         "ORDER BY m.id LIMIT 1"
@@ -664,6 +666,8 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
             .one()
         )
     h, m_, e, v = str(ids["household"]), str(ids["member"]), str(ids["employment"]), ids["version"]
+    site, fac, link = str(ids["site"]), str(ids["facility"]), str(ids["linkage"])
+    point = '{type: "Point", coordinates: [102.41, 28.31]}'
     household_mutations = {
         "recordEmployment": f'recordEmployment(input: {{memberId: "{m_}", version: {v}, channel: FLEXIBLE, '
         'startOn: "2024-01-01", stable: false}) { employment { id } }',
@@ -677,6 +681,32 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
         "addMember": f'addMember(input: {{householdId: "{h}", version: {v}, name: "某某", gender: MALE, birthYear: 2000, '
         "relation: OTHER, laborForce: false}) { member { id } }",
         "updateMember": f'updateMember(input: {{memberId: "{m_}", version: {v}, name: "某某"}}) {{ member {{ id }} }}',
+        "registerHousehold": 'registerHousehold(input: {code: "t-matrix-1", adminCode: "513432100004", '
+        'povertyStatus: NON_POOR, members: [{name: "某某", gender: MALE, birthYear: 1990, relation: HEAD, laborForce: true}]}) '
+        "{ household { id } }",
+        "updateHousehold": f'updateHousehold(input: {{id: "{h}", version: {v}, povertyStatus: NON_POOR}}) '
+        "{ household { id } }",
+        "moveHousehold": f'moveHousehold(input: {{id: "{h}", version: {v}, movedOn: "2025-01-01", adminCode: "513432100004"}}) '
+        "{ household { id } }",
+        "memberLeaves": f'memberLeaves(input: {{memberId: "{m_}", version: {v}, leftOn: "2025-01-01", reason: MOVING_OUT}}) '
+        "{ household { id } }",
+        "correctEmployment": f'correctEmployment(input: {{id: "{e}", version: {v}, stable: false}}) {{ household {{ id }} }}',
+        "deleteEmployment": f'deleteEmployment(input: {{id: "{e}", version: {v}}}) {{ household {{ id }} }}',
+        "correctIncomeLinkage": f'correctIncomeLinkage(input: {{id: "{link}", version: {v}, amount: "2.00"}}) '
+        "{ household { id } }",
+        "deleteIncomeLinkage": f'deleteIncomeLinkage(input: {{id: "{link}", version: {v}}}) {{ household {{ id }} }}',
+    }
+    place_mutations = {
+        "createRelocationSite": f'createRelocationSite(input: {{name: "x", kind: TOWN, adminCode: "513432", location: {point}}}) '
+        "{ relocationSite { id } }",
+        "updateRelocationSite": f'updateRelocationSite(input: {{id: "{site}", version: 1, name: "x"}}) '
+        "{ relocationSite { id } }",
+        "closeRelocationSite": f'closeRelocationSite(input: {{id: "{site}", version: 1, closedOn: "2025-01-01"}}) '
+        "{ relocationSite { id } }",
+        "createFacility": f'createFacility(input: {{name: "x", kind: SCHOOL, adminCode: "513432", location: {point}}}) '
+        "{ facility { id } }",
+        "updateFacility": f'updateFacility(input: {{id: "{fac}", version: 1, name: "x"}}) {{ facility {{ id }} }}',
+        "closeFacility": f'closeFacility(input: {{id: "{fac}", version: 1, closedOn: "2025-01-01"}}) {{ facility {{ id }} }}',
     }
     admin_mutations = {
         "recordCooperationPartner": 'recordCooperationPartner(input: {name: "x", kind: ENTERPRISE}) '
@@ -699,17 +729,22 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
                         "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t WHERE end_on IS NOT NULL), "
                         "(SELECT count(*) FROM income_linkage), (SELECT count(*) FROM household_income), "
                         "(SELECT count(*) FROM audit_log), (SELECT string_agg(t::text, ',') FROM partner_county t), "
-                        "(SELECT count(*) FROM cooperation_partner), (SELECT count(*) FROM cooperation_project)))"
+                        "(SELECT count(*) FROM cooperation_partner), (SELECT count(*) FROM cooperation_project), "
+                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM relocation_site t), "
+                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM facility t), (SELECT count(*) FROM site_origin), "
+                        "(SELECT string_agg(t::text, ',' ORDER BY household_id, valid_from) FROM household_residence t), "
+                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM income_linkage t), "
+                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM member t)))"
                     )
                 )
             )
 
     before = await digest()
     forbidden = {
-        "t-planner": {**household_mutations, **admin_mutations},
-        "t-partner": {**household_mutations, **admin_mutations},
+        "t-planner": {**household_mutations, **admin_mutations, **place_mutations},
+        "t-partner": {**household_mutations, **admin_mutations, **place_mutations},
         "t-officer": admin_mutations,
-        "t-officer-zhaojue": {**household_mutations, **admin_mutations},
+        "t-officer-zhaojue": {**household_mutations, **admin_mutations, **place_mutations},
     }
     for user, mutations in forbidden.items():
         for name, body in mutations.items():

@@ -37,6 +37,7 @@ CREATE OR REPLACE FUNCTION anju_exists(kind text, key bigint) RETURNS boolean LA
             WHEN 'household' THEN EXISTS (SELECT 1 FROM household WHERE id = key)
             WHEN 'member' THEN EXISTS (SELECT 1 FROM member WHERE id = key)
             WHEN 'employment' THEN EXISTS (SELECT 1 FROM employment WHERE id = key)
+            WHEN 'income_linkage' THEN EXISTS (SELECT 1 FROM income_linkage WHERE id = key)
             WHEN 'facility' THEN EXISTS (SELECT 1 FROM facility WHERE id = key)
             WHEN 'relocation_site' THEN EXISTS (SELECT 1 FROM relocation_site WHERE id = key)
             ELSE NULL END $$;

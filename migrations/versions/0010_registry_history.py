@@ -38,7 +38,7 @@ depends_on: str | Sequence[str] | None = None
 SQL_FILES = {
     "household_counts": "8807a03a7083d9f0",
     "household_status": "e1742da79b53376d",
-    "access_policies": "aceab9feb97afcba",
+    "access_policies": "2b5f03c9f4cacf94",
 }
 JOIN_REASONS = ("registered", "birth", "marriage", "moving_in", "other")  # models.JoinReason then (history)
 LEAVE_REASONS = ("death", "marriage", "moving_out", "other")  # models.LeaveReason then (history)
