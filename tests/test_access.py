@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from anju.app import create_app
 from anju.auth import issue_token, keys
+from tests.digest import digest
 
 ROLES = ("t-admin", "t-planner", "t-officer", "t-officer-zhaojue", "t-partner")
 F = "FORBIDDEN"
@@ -719,27 +720,7 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
         'countyCode: "513432", year: 2024, funds: "1.00"}) { cooperationProject { id } }',
     }
 
-    async def digest() -> str:
-        async with engine.connect() as c:
-            return str(
-                await c.scalar(
-                    text(
-                        "SELECT md5(concat_ws('|', (SELECT string_agg(t::text, ',' ORDER BY id) FROM household t), "
-                        "(SELECT count(*) || max(id)::text FROM member), (SELECT count(*) || max(id)::text FROM employment), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t WHERE end_on IS NOT NULL), "
-                        "(SELECT count(*) FROM income_linkage), (SELECT count(*) FROM household_income), "
-                        "(SELECT count(*) FROM audit_log), (SELECT string_agg(t::text, ',') FROM partner_county t), "
-                        "(SELECT count(*) FROM cooperation_partner), (SELECT count(*) FROM cooperation_project), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM relocation_site t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM facility t), (SELECT count(*) FROM site_origin), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY household_id, valid_from) FROM household_residence t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM income_linkage t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM member t)))"
-                    )
-                )
-            )
-
-    before = await digest()
+    before = await digest(engine)
     forbidden = {
         "t-planner": {**household_mutations, **admin_mutations, **place_mutations},
         "t-partner": {**household_mutations, **admin_mutations, **place_mutations},
@@ -751,7 +732,7 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
             r = post(app, user, users, f"mutation {{ {body} }}").json()
             assert code_of(r) == F, (user, name, r)
             assert r["data"] == {name: None}, (user, name)
-    assert await digest() == before
+    assert await digest(engine) == before
 
 
 async def test_row_json_and_database_names_refuse_identifiers_outside_their_allow_lists(sm):  # type: ignore[no-untyped-def]

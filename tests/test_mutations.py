@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from schema import Context
 from tests import handbuilt
 from tests.conftest import ADMIN, admin_runner
+from tests.digest import digest
 from tests.raw_status import status_mismatches
 
 handbuilt_engines: dict[str, Any] = {}
@@ -27,20 +28,8 @@ async def mx(settings, schema):  # type: ignore[no-untyped-def]
     run = admin_runner(schema, sm, settings)
 
     async def snapshot() -> str:
-        """A digest of every table a mutation may touch: equal digests = nothing written."""
-        async with eng.connect() as c:
-            return str(
-                await c.scalar(
-                    text(
-                        "SELECT md5(concat_ws('|', (SELECT string_agg(t::text, ',' ORDER BY id) FROM household t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM member t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY id) FROM income_linkage t), "
-                        "(SELECT string_agg(t::text, ',' ORDER BY household_id, year) FROM household_income t), "
-                        "(SELECT count(*) FROM audit_log)))"
-                    )
-                )
-            )
+        """Equal digests = nothing written (tests/digest.py: every table)."""
+        return await digest(eng)
 
     async def version(hh: str) -> int:
         async with eng.connect() as c:

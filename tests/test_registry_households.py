@@ -25,6 +25,7 @@ from anju.seed import load_demo
 from resolvers.access import Role, Viewer, add_user
 from schema import Context
 from tests.conftest import ADMIN
+from tests.digest import digest
 from tests.raw_status import status_mismatches
 
 NAME = "anju_test_registry"
@@ -68,21 +69,8 @@ async def reg(settings, schema):  # type: ignore[no-untyped-def]
 
 
 async def snapshot(eng: Any) -> str:
-    """A digest of every table a registry mutation may touch: equal digests = nothing written."""
-    async with eng.connect() as c:
-        return str(
-            await c.scalar(
-                text(
-                    "SELECT md5(concat_ws('|', (SELECT string_agg(t::text, ',' ORDER BY id) FROM household t), "
-                    "(SELECT string_agg(t::text, ',' ORDER BY id) FROM member t), "
-                    "(SELECT string_agg(t::text, ',' ORDER BY id) FROM employment t), "
-                    "(SELECT string_agg(t::text, ',' ORDER BY id) FROM income_linkage t), "
-                    "(SELECT string_agg(t::text, ',' ORDER BY household_id, valid_from) FROM household_residence t), "
-                    "(SELECT string_agg(t::text, ',' ORDER BY household_id, year) FROM household_income t), "
-                    "(SELECT count(*) FROM audit_log)))"
-                )
-            )
-        )
+    """Equal digests = nothing written (tests/digest.py: every table)."""
+    return await digest(eng)
 
 
 async def scalar(eng: Any, sql: str, **params: Any) -> Any:
