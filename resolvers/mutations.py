@@ -93,29 +93,41 @@ def check_text(value: str | None, field: str, *, required: bool = False, max_len
     return value
 
 
-async def claim_household(s: AsyncSession, household_id: int, expected_version: int, field: str = "householdId") -> int:
-    """Bump the household's version if it is still ``expected_version``; return the new version.
+async def claim_version(
+    s: AsyncSession, model: type[m.Household] | type[m.RelocationSite] | type[m.Facility], key: int, expected: int, field: str
+) -> int:
+    """Bump a household's, site's or facility's version if it is still ``expected``; return the new version.
+
+    ``UPDATE … SET version = version + 1 WHERE id = :id AND version = :expected``: the row stays locked until the
+    transaction ends, so two writers of the same record serialise and the second finds the version changed.
 
     Raises:
-        NotFound: no such household. StaleVersion: someone changed it since ``expected_version``.
+        NotFound: no such record. OutOfScope: it exists outside the viewer's areas (row-level security hides it, for
+        reading or for writing). StaleVersion: someone changed it since ``expected``.
     """
     new = await s.scalar(
-        update(H)
-        .where(H.id == household_id, H.version == expected_version)
-        .values(version=H.version + 1)
-        .returning(H.version)
+        update(model)
+        .where(model.id == key, model.version == expected)
+        .values(version=model.version + 1)
+        .returning(model.version)
         .execution_options(synchronize_session=False)
     )
     if new is not None:
         return int(new)
-    current = await s.scalar(select(H.version).where(H.id == household_id))
-    if current is None:  # not there, or outside the viewer's areas (row-level security)
-        await check_write_scope(s, "household", household_id, field)
+    table = str(model.__tablename__)
+    current = await s.scalar(select(model.version).where(model.id == key))
+    if current is None or current == expected:  # not there, or not the viewer's to write
+        await check_write_scope(s, table, key, field)
     raise StaleVersion(
-        f"version: household {household_id} is at version {current}, not {expected_version}; "
+        f"version: {table.replace('_', ' ')} {key} is at version {current}, not {expected}; "
         "reload it and apply your change again",
         field="version",
     )
+
+
+async def claim_household(s: AsyncSession, household_id: int, expected_version: int, field: str = "householdId") -> int:
+    """``claim_version`` of a household (every write to a household's records claims the household)."""
+    return await claim_version(s, H, household_id, expected_version, field)
 
 
 async def _member_household(s: AsyncSession, member_id: int, field: str = "memberId") -> int:

@@ -38,11 +38,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import audit, check_write_scope, row_json
+from resolvers.access import audit, row_json
 from resolvers.admin_areas import check_near_area
-from resolvers.errors import InvalidInput, NotFound, StaleVersion
+from resolvers.errors import InvalidInput, NotFound
 from resolvers.geometry import parse_geometry
-from resolvers.mutations import check_text, in_transaction
+from resolvers.mutations import check_text, claim_version, in_transaction
 from resolvers.query import SessionMaker, area_code_prefix, check_date
 
 S, F, A = m.RelocationSite, m.Facility, m.AdminArea
@@ -170,33 +170,8 @@ def origin_codes(values: Mapping[str, Any]) -> list[str] | None:
 
 
 async def claim_place(s: AsyncSession, model: Place, place_id: int, expected_version: int, field: str = "id") -> int:
-    """Bump a site's or facility's version if it is still ``expected_version``; the new version.
-
-    ``UPDATE … SET version = version + 1 WHERE id = :id AND version = :expected``: the row stays locked
-    until the transaction ends.
-
-    Raises:
-        NotFound: no such place. OutOfScope: the row-level security of the viewer's writes hides it
-        (a county officer's place of another county). StaleVersion: someone changed it since ``expected_version``.
-    """
-    table = TABLES[model]
-    new = await s.scalar(
-        update(model)
-        .where(model.id == place_id, model.version == expected_version)
-        .values(version=model.version + 1)
-        .returning(model.version)
-        .execution_options(synchronize_session=False)
-    )
-    if new is not None:
-        return int(new)
-    current = await s.scalar(select(model.version).where(model.id == place_id))
-    if current is None or current == expected_version:  # not there, or not the viewer's to write
-        await check_write_scope(s, table, place_id, field)
-    raise StaleVersion(
-        f"version: {table.replace('_', ' ')} {place_id} is at version {current}, not {expected_version}; "
-        "reload it and apply your change again",
-        field="version",
-    )
+    """``claim_version`` of a site or facility (NotFound, OutOfScope or StaleVersion as it says)."""
+    return await claim_version(s, model, place_id, expected_version, field)
 
 
 async def _check_area(s: AsyncSession, model: Place, code: str) -> None:
