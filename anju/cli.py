@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from anju import db, localdb
 from anju.auth import ConfigError, issue_token
@@ -276,6 +277,9 @@ def areas_import(
         return
     except AnjuError as exc:
         _fail(exc.message)
+        return
+    except (DBAPIError, OSError) as exc:
+        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
         return
     verb = "would insert" if dry_run else "inserted"
     typer.echo(

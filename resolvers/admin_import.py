@@ -235,11 +235,18 @@ def read_area_file(
     out = AreaFile(p, kind, "line" if kind == "csv" else "feature")
     rows: list[tuple[int, dict[str, Any], bytes | None]] = []
     if kind == "csv":
-        with p.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            columns = list(reader.fieldnames or [])
-            for r in reader:
-                rows.append((reader.line_num, dict(r), None))
+        try:
+            with p.open(encoding="utf-8-sig", newline="") as f:
+                reader = csv.DictReader(f)
+                columns = list(reader.fieldnames or [])
+                for r in reader:
+                    rows.append((reader.line_num, dict(r), None))
+        except UnicodeDecodeError as exc:
+            line = p.read_bytes()[: exc.start].count(b"\n") + 1
+            out.issues.append(
+                AreaIssue(f"line {line}", "file", "not UTF-8 text (a GB18030/GBK file? save it as UTF-8 and import again)")
+            )
+            return out
     else:
         import pyogrio
         import pyogrio.errors
@@ -282,6 +289,8 @@ def read_area_file(
             )
         if name is None:
             out.issues.append(AreaIssue(where, name_col, "missing; expected the division's name"))
+        elif len(name) > 100 or any(ord(ch) < 32 for ch in name):
+            out.issues.append(AreaIssue(where, name_col, "expected 1 to 100 characters without control characters"))
         geom, geom_problem = _geometry(wkb)
         if geom_problem:
             out.issues.append(AreaIssue(where, "geometry", geom_problem))
@@ -312,8 +321,9 @@ def read_area_file(
             out.issues.append(AreaIssue(where, code_col, f"code {code} also in {out.row_word} {first_row[code]}"))
             continue
         first_row[code] = row
-        if name is not None:  # loaded for the database's checks even when the row has other problems
-            out.records.append(AreaRecord(row, code, name or "", level, parent, geom))
+        if name is not None and len(name) <= 100 and "\x00" not in name:
+            # loaded for the database's checks even when the row has other problems (not a name it cannot hold)
+            out.records.append(AreaRecord(row, code, name, level, parent, geom))
     return out
 
 

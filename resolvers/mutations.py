@@ -421,6 +421,8 @@ async def record_household_income(
         InvalidInput (netIncome, year, householdSize, surveyedOn), NotFound (householdId), StaleVersion.
     """
     check_year(year)
+    if year > (today or dt.date.today()).year:
+        raise InvalidInput(f"year: {year} has not begun; record a year's income once it is surveyed", field="year")
     value = check_money(net_income, "netIncome")
     if household_size is not None and not 1 <= household_size <= 99:
         raise InvalidInput(f"householdSize: {household_size} is outside 1..99 persons", field="householdSize")

@@ -206,6 +206,37 @@ async def _check_location(s: AsyncSession, model: Place, place_id: int, toleranc
     await check_near_area(s, (float(row[0]), float(row[1])), str(row[2]), tolerance_meters, "location")
 
 
+async def _check_residents(
+    s: AsyncSession, site_id: int, *, opened_on: dt.date | None = None, closed_on: dt.date | None = None
+) -> None:
+    """A site's dates agree with who lived there (household_residence, household_status).
+
+    No household lived at the site before ``opened_on``; none lives there on or after ``closed_on`` (move them first).
+
+    Raises:
+        InvalidInput naming ``openedOn`` or ``closedOn``.
+    """
+    if opened_on is not None:
+        R = m.HouseholdResidence
+        first = await s.scalar(select(func.min(R.valid_from)).where(R.site_id == site_id))
+        if first is not None and first < opened_on:
+            since = "since before its records begin" if first == dt.date.min else f"since {first}"
+            raise InvalidInput(
+                f"openedOn: households live at relocation site {site_id} {since}, before {opened_on}", field="openedOn"
+            )
+    if closed_on is not None:
+        ST = m.HouseholdStatus
+        staying = await s.scalar(
+            select(func.count(func.distinct(ST.household_id))).where(ST.site_id == site_id, ST.valid_to > closed_on)
+        )
+        if staying:
+            raise InvalidInput(
+                f"closedOn: {staying} households live at relocation site {site_id} on or after {closed_on}; "
+                "record their moves (moveHousehold) first",
+                field="closedOn",
+            )
+
+
 def _check_dates(opened_on: dt.date | None, closed_on: dt.date | None, field: str) -> None:
     if opened_on is not None and closed_on is not None and closed_on < opened_on:
         if field == "closedOn":
@@ -292,6 +323,8 @@ async def update_place(
         await _check_references(s, fields, origins)
         current = (await s.execute(select(model.opened_on, model.closed_on).where(model.id == place_id))).one()
         _check_dates(fields.get("opened_on", current.opened_on), current.closed_on, "openedOn")
+        if model is S and fields.get("opened_on") is not None:
+            await _check_residents(s, place_id, opened_on=fields["opened_on"])
         before = await _row(s, model, place_id)
         if fields:
             await s.execute(
@@ -334,6 +367,8 @@ async def close_place(
                 f"closedOn: {TABLES[model].replace('_', ' ')} {place_id} closed on {current.closed_on} already", field="closedOn"
             )
         _check_dates(current.opened_on, closed_on, "closedOn")
+        if model is S:
+            await _check_residents(s, place_id, closed_on=closed_on)
         before = await _row(s, model, place_id)
         await s.execute(
             update(model).where(model.id == place_id).values(closed_on=closed_on).execution_options(synchronize_session=False)

@@ -64,7 +64,7 @@ async def check_area(s: AsyncSession, code: str, field: str, levels: tuple[m.Adm
         )
     level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
     if level is None:
-        raise InvalidInput(f"{field}: no admin area has code {code[:20]!r}", field=field)
+        raise NotFound(f"{field}: no admin area has code {code[:20]!r}", field=field)
     if level not in levels:
         wanted = " or ".join(x.value for x in levels)
         raise InvalidInput(f"{field}: {code} is a {level.value}; expected a {wanted}", field=field)
@@ -85,8 +85,7 @@ async def check_site_open(s: AsyncSession, site_id: int, on: dt.date | None, fie
     if row.open:
         return
     if row.closed_on is not None:
-        when = f", before {on}" if on is not None else ""
-        raise InvalidInput(f"{field}: relocation site {site_id} closed on {row.closed_on}{when}", field=field)
+        raise InvalidInput(f"{field}: relocation site {site_id} is closed from {row.closed_on} on", field=field)
     raise InvalidInput(f"{field}: relocation site {site_id} opened only on {row.opened_on}, after {on}", field=field)
 
 
@@ -318,7 +317,13 @@ async def update_household(
             home = residence["admin_code"] = await check_area(s, values["admin_code"], "adminCode")
         if "site_id" in values:
             if values["site_id"] is not None:
-                await check_site_open(s, values["site_id"], latest.valid_from if latest.bounded else None)
+                if not latest.bounded:
+                    raise InvalidInput(
+                        "siteId: the household has no dated residence to correct; record its relocation with "
+                        "moveHousehold (movedOn: the day it moved in)",
+                        field="siteId",
+                    )
+                await check_site_open(s, values["site_id"], latest.valid_from)
             residence["site_id"] = values["site_id"]
         if "dwelling" in values:
             if point is not None:
@@ -383,6 +388,7 @@ async def _move_relocation(s: AsyncSession, household_id: int, new_date: dt.date
         raise InvalidInput(
             f"relocatedOn: {new_date} is not before the next residence's start {nxt.valid_from}", field="relocatedOn"
         )
+    await check_site_open(s, rows[i].site_id, new_date, "relocatedOn")
     await s.execute(
         update(R)
         .where(R.household_id == household_id, R.valid_from == rows[i].valid_from)

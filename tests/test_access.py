@@ -397,14 +397,14 @@ def test_partner_sees_suppressed_aggregates_of_paired_counties_only(app, users):
 
 def _household(app: TestClient, users: dict[str, str], hid: int) -> dict[str, Any]:
     r = post(
-        app, "t-admin", users, "query($id: ID!) { household(id: $id) { version netIncome(year: 2031) } }", id=str(hid)
+        app, "t-admin", users, "query($id: ID!) { household(id: $id) { version netIncome(year: 2012) } }", id=str(hid)
     ).json()
     return r["data"]["household"]  # type: ignore[no-any-return]
 
 
 RECORD_INCOME = (
     "mutation($id: ID!, $v: Int!) { recordHouseholdIncome(input: {householdId: $id, version: $v, "
-    'year: 2031, netIncome: "12345.00"}) { household { version netIncome(year: 2031) } } }'
+    'year: 2012, netIncome: "12345.00"}) { household { version netIncome(year: 2012) } } }'
 )
 
 
@@ -430,19 +430,19 @@ async def test_officer_write_outside_its_area_is_forbidden_and_writes_nothing(ap
         body = post(app, user, users, RECORD_INCOME, id=str(hid), v=before["version"]).json()
         assert code_of(body) == F, (user, body)
         assert body["data"] == {"recordHouseholdIncome": None}
-    assert _household(app, users, hid) == before  # same version, no income of 2031
-    assert await _audit_rows(engine, f"{hid}/2031") == []
+    assert _household(app, users, hid) == before  # same version, no income of 2012
+    assert await _audit_rows(engine, f"{hid}/2012") == []
     # a household id that does not exist at all is NOT_FOUND, not FORBIDDEN
     body = post(app, "t-officer-zhaojue", users, RECORD_INCOME, id="999999999", v=1).json()
     assert code_of(body) == "NOT_FOUND"
     # the officer of Xide may write it; the audit row names the officer and holds before/after
     body = post(app, "t-officer", users, RECORD_INCOME, id=str(hid), v=before["version"]).json()
     assert body["data"]["recordHouseholdIncome"]["household"] == {"version": before["version"] + 1, "netIncome": "12345.00"}
-    rows = await _audit_rows(engine, f"{hid}/2031")
+    rows = await _audit_rows(engine, f"{hid}/2012")
     assert [(r["user_name"], r["role"], r["action"]) for r in rows] == [("t-officer", "county_officer", "recordHouseholdIncome")]
     assert rows[0]["before"] is None and rows[0]["after"]["net_income"] == "12345.00"  # yuan, as text
     async with engine.begin() as c:  # leave the demo data as other tests expect it
-        await c.execute(text("DELETE FROM household_income WHERE year = 2031"))
+        await c.execute(text("DELETE FROM household_income WHERE year = 2012"))
 
 
 # --------------------------------------------------------------------------- personal data
@@ -676,7 +676,7 @@ async def test_every_mutation_for_every_role(app, users, truth, engine):  # type
         "{ employment { id } }",
         "recordIncomeLinkage": f'recordIncomeLinkage(input: {{householdId: "{h}", version: {v}, mechanism: OTHER, '
         'year: 2024, amount: "1.00"}) { incomeLinkage { id } }',
-        "recordHouseholdIncome": f'recordHouseholdIncome(input: {{householdId: "{h}", version: {v}, year: 2030, '
+        "recordHouseholdIncome": f'recordHouseholdIncome(input: {{householdId: "{h}", version: {v}, year: 2025, '
         'netIncome: "1.00"}) { household { id } }',
         "setMonitoringStatus": f'setMonitoringStatus(input: {{householdId: "{h}", version: {v}}}) {{ household {{ id }} }}',
         "addMember": f'addMember(input: {{householdId: "{h}", version: {v}, name: "某某", gender: MALE, birthYear: 2000, '

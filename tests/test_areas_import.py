@@ -277,6 +277,26 @@ async def test_bad_files_name_row_and_field_and_write_nothing(loaded, tmp_path, 
     assert await _rows(eng) == snapshot
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param("code,name\n513432100,光明镇\n".encode("gb18030"), ("line 2", "file", "not UTF-8"), id="gb18030"),
+        pytest.param(b"code,name\n513432100,a\x00b\n", ("line 2", "name", "control characters"), id="nul-in-name"),
+    ],
+)
+async def test_unreadable_text_is_a_problem_of_its_row_not_a_crash(loaded, tmp_path, content, expected):  # type: ignore[no-untyped-def]
+    """Bytes the import cannot take (another encoding, a NUL) are reported like any bad row; nothing is written."""
+    eng, sm = loaded
+    path = tmp_path / "raw.csv"
+    path.write_bytes(content)
+    snapshot = await _rows(eng)
+    with pytest.raises(AreaImportError) as caught:
+        await _import(sm, path)
+    found = [(i.where, i.field, i.message) for i in caught.value.issues]
+    assert any(w == expected[0] and f == expected[1] and expected[2] in msg for w, f, msg in found), found
+    assert await _rows(eng) == snapshot
+
+
 async def test_every_problem_of_a_file_at_once(loaded, tmp_path):  # type: ignore[no-untyped-def]
     eng, sm = loaded
     path = tmp_path / "many.geojson"

@@ -311,7 +311,7 @@ async def test_a_grid_workers_day(reg):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("over", "code", "field"),
     [
-        pytest.param({"adminCode": "513432999999"}, "BAD_USER_INPUT", "adminCode", id="unknown admin code"),
+        pytest.param({"adminCode": "513432999999"}, "NOT_FOUND", "adminCode", id="unknown admin code"),
         pytest.param({"adminCode": "513432100"}, "BAD_USER_INPUT", "adminCode", id="township, not a village"),
         pytest.param(
             {"dwelling": {"type": "Point", "coordinates": [104.06, 30.66]}},
@@ -370,6 +370,34 @@ async def test_a_closed_site_takes_no_one(reg):  # type: ignore[no-untyped-def]
     r = await reg["run"](REGISTER, OFFICER, **{"in": register_input("CLOSED-1", siteId=str(sid))})
     assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "siteId"}
     assert await snapshot(eng) == snap
+
+
+async def test_corrections_keep_residence_dates_true(reg):  # type: ignore[no-untyped-def]
+    """A correction cannot date a relocation before its site opened, nor give a never-relocated household a site
+    from before its records began (that is a move: moveHousehold); a year's income is not recorded before it begins."""
+    eng, run = reg["eng"], reg["run"]
+    async with eng.begin() as c:
+        sid = await c.scalar(
+            text(
+                "INSERT INTO relocation_site (name, kind, admin_code, location, opened_on) VALUES "
+                "('opened 2019-10-01', 'town', :v, ST_SetSRID(ST_MakePoint(102.41, 28.31), 4326), '2019-10-01') RETURNING id"
+            ),
+            {"v": VILLAGE},
+        )
+    sited, _ = await _register(reg, "FIX-1", siteId=str(sid), relocatedOn="2020-01-01")
+    unsited, _ = await _register(reg, "FIX-2", siteId=None, relocatedOn=None, originAdminCode=None)
+    update = "mutation($in: UpdateHouseholdInput!) { updateHousehold(input: $in) { household { version } } }"
+    income = "mutation($in: RecordHouseholdIncomeInput!) { recordHouseholdIncome(input: $in) { household { version } } }"
+    next_year = shanghai_today().year + 1
+    snap = await snapshot(eng)
+    for query, values, field in (
+        (update, {"id": sited, "version": 1, "relocatedOn": "2019-09-30"}, "relocatedOn"),
+        (update, {"id": unsited, "version": 1, "siteId": str(sid)}, "siteId"),
+        (income, {"householdId": sited, "version": 1, "year": next_year, "netIncome": "1.00"}, "year"),
+    ):
+        r = await run(query, OFFICER, **{"in": values})
+        assert r.errors is not None and r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": field}, r.errors
+        assert await snapshot(eng) == snap, values
 
 
 # --------------------------------------------------------------------------- as of a date, from the raw rows

@@ -396,6 +396,23 @@ async def test_bad_update_and_close_inputs_are_named_and_write_nothing(px):  # t
     assert g["openedOn"] == future
 
 
+async def test_a_sites_dates_agree_with_who_lived_there(px):  # type: ignore[no-untyped-def]
+    """Yixin (site 1) has households from their relocation dates (2019–2020) on: it can neither open after the first
+    of them moved in nor close while they live there; the first relocation date comes from the raw residence rows."""
+    run, snapshot, sql, _, _ = px
+    (first,) = (await sql("SELECT min(valid_from) FROM household_residence WHERE site_id = 1"))[0]
+    (version,) = (await sql("SELECT version FROM relocation_site WHERE id = 1"))[0]
+    before = await snapshot()
+    later = (first + dt.timedelta(days=1)).isoformat()
+    r = await run(UPDATE_SITE, **{"in": {"id": "1", "version": version, "openedOn": later}})
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "openedOn"}, r.errors[0].message
+    r = await run(CLOSE_SITE, **{"in": {"id": "1", "version": version, "closedOn": "2025-01-01"}})
+    assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "closedOn"}, r.errors[0].message
+    assert "1447 households" in r.errors[0].message
+    assert await snapshot() == before
+    ok(await run(UPDATE_SITE, **{"in": {"id": "1", "version": version, "openedOn": first.isoformat()}}))
+
+
 async def test_a_closed_facility_drops_out_of_proximity_after_its_date(px):  # type: ignore[no-untyped-def]
     run, _, sql, _, _ = px
     at = [102.4200, 28.3150]  # about 1 km east of the demo site; no other water supply exists
