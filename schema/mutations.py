@@ -21,11 +21,12 @@ from resolvers.mutations import Written, WrittenRecord
 from resolvers.query import optional_id, require_id
 from schema.enums import EmploymentChannel, Gender, JoinReason, LinkageMechanism, MonitoringCategory, Relation
 from schema.partners import PartnerMutation
+from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
 from schema.permissions import WritesHouseholds, allow
 from schema.places import PlaceMutation
 from schema.registry import RegistryMutation
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, household_by_id, load_found, member_by_id
+from schema.types import Ctx, Employment, Household, IncomeLinkage, household_by_id, load_found, member_by_id
 
 WRITES = allow(WritesHouseholds)
 """Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
@@ -142,29 +143,6 @@ class UpdateMemberInput:
     )
     id_number: str | None = strawberry.field(default=strawberry.UNSET, description=ID_NUMBER)
     phone: str | None = strawberry.field(default=strawberry.UNSET, description=PHONE)
-
-
-@strawberry.type(description="What an employment mutation wrote.")
-class EmploymentPayload:
-    employment: Employment = strawberry.field(description="The employment as written.")
-    household: Household = strawberry.field(description="The member's household, with its new `version`.")
-
-
-@strawberry.type(description="What recordIncomeLinkage wrote.")
-class IncomeLinkagePayload:
-    income_linkage: IncomeLinkage = strawberry.field(description="The income linkage as written.")
-    household: Household = strawberry.field(description="The household, with its new `version`.")
-
-
-@strawberry.type(description="What a member mutation wrote.")
-class MemberPayload:
-    member: Member = strawberry.field(description="The member as written.")
-    household: Household = strawberry.field(description="The member's household, with its new `version`.")
-
-
-@strawberry.type(description="What a household mutation wrote.")
-class HouseholdPayload:
-    household: Household = strawberry.field(description="The household as written, with its new `version`.")
 
 
 async def _household(info: Ctx, w: Written) -> Household:

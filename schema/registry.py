@@ -19,9 +19,10 @@ from resolvers import registry as rg
 from resolvers.mutations import Written, WrittenRecord
 from resolvers.query import optional_id, require_id
 from schema.enums import EmploymentChannel, Gender, JoinReason, LeaveReason, LinkageMechanism, PovertyStatus, Relation
+from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
 from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, Member, household_by_id, load_found, member_by_id
+from schema.types import Ctx, Employment, Household, IncomeLinkage, household_by_id, load_found, member_by_id
 
 WRITES = allow(WritesHouseholds)
 VERSION = "The household's `version` as you last read it (optimistic locking)."
@@ -149,29 +150,6 @@ class CorrectIncomeLinkageInput:
     )
 
 
-@strawberry.type(description="What a registry household mutation wrote.")
-class RegistryHouseholdPayload:
-    household: Household = strawberry.field(description="The household as written, with its new `version`.")
-
-
-@strawberry.type(description="What memberLeaves wrote.")
-class MemberLeftPayload:
-    member: Member = strawberry.field(description="The member, with leftOn and leaveReason.")
-    household: Household = strawberry.field(description="The household, with its new `version`.")
-
-
-@strawberry.type(description="What correctEmployment wrote.")
-class CorrectedEmploymentPayload:
-    employment: Employment = strawberry.field(description="The employment as corrected.")
-    household: Household = strawberry.field(description="The member's household, with its new `version`.")
-
-
-@strawberry.type(description="What correctIncomeLinkage wrote.")
-class CorrectedIncomeLinkagePayload:
-    income_linkage: IncomeLinkage = strawberry.field(description="The income linkage as corrected.")
-    household: Household = strawberry.field(description="The household, with its new `version`.")
-
-
 @strawberry.type(description="What a deletion wrote.")
 class DeletedPayload:
     deleted_id: strawberry.ID = strawberry.field(description="Id of the deleted record.")
@@ -196,7 +174,7 @@ class RegistryMutation:
     @strawberry.mutation(description="Register a household with its members (one transaction).", extensions=WRITES)
     async def register_household(
         self, info: Ctx, input: Annotated[RegisterHouseholdInput, strawberry.argument(description="What to record.")]
-    ) -> RegistryHouseholdPayload | None:
+    ) -> HouseholdPayload | None:
         members = [
             {
                 "name": x.name,
@@ -227,12 +205,12 @@ class RegistryMutation:
             id_number_key=info.context.id_number_key,
             max_vertices=_max_vertices(info),
         )
-        return RegistryHouseholdPayload(household=await _household(info, w))
+        return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="Correct a household in place (omitted: unchanged; null: cleared).", extensions=WRITES)
     async def update_household(
         self, info: Ctx, input: Annotated[UpdateHouseholdInput, strawberry.argument(description="What to correct.")]
-    ) -> RegistryHouseholdPayload | None:
+    ) -> HouseholdPayload | None:
         values = _given(input, rg.HOUSEHOLD_FIELDS)
         if values.get("site_id") is not None:
             values["site_id"] = require_id(values["site_id"], "siteId")
@@ -245,12 +223,12 @@ class RegistryMutation:
             tolerance_meters=_tolerance(info),
             max_vertices=_max_vertices(info),
         )
-        return RegistryHouseholdPayload(household=await _household(info, w))
+        return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="A household moves on `movedOn` (a new dated residence).", extensions=WRITES)
     async def move_household(
         self, info: Ctx, input: Annotated[MoveHouseholdInput, strawberry.argument(description="What to record.")]
-    ) -> RegistryHouseholdPayload | None:
+    ) -> HouseholdPayload | None:
         w = await rg.move_household(
             info.context.sessionmaker,
             household_id=require_id(input.id, "id"),
@@ -263,12 +241,12 @@ class RegistryMutation:
             tolerance_meters=_tolerance(info),
             max_vertices=_max_vertices(info),
         )
-        return RegistryHouseholdPayload(household=await _household(info, w))
+        return HouseholdPayload(household=await _household(info, w))
 
     @strawberry.mutation(description="A member leaves the household on `leftOn` (减员).", extensions=WRITES)
     async def member_leaves(
         self, info: Ctx, input: Annotated[MemberLeavesInput, strawberry.argument(description="What to record.")]
-    ) -> MemberLeftPayload | None:
+    ) -> MemberPayload | None:
         w: WrittenRecord = await rg.member_leaves(
             info.context.sessionmaker,
             member_id=require_id(input.member_id, "memberId"),
@@ -278,12 +256,12 @@ class RegistryMutation:
             today=info.context.today(),
         )
         household = await _household(info, w)
-        return MemberLeftPayload(member=await member_by_id(info, w.record_id), household=household)
+        return MemberPayload(member=await member_by_id(info, w.record_id), household=household)
 
     @strawberry.mutation(description="Fix a wrongly entered employment in place (audited before/after).", extensions=WRITES)
     async def correct_employment(
         self, info: Ctx, input: Annotated[CorrectEmploymentInput, strawberry.argument(description="What to correct.")]
-    ) -> CorrectedEmploymentPayload | None:
+    ) -> EmploymentPayload | None:
         values = _given(input, rg.EMPLOYMENT_FIELDS)
         if "facility_id" in values:
             values["facility_id"] = optional_id(values["facility_id"], "facilityId")
@@ -298,7 +276,7 @@ class RegistryMutation:
         )
         household = await _household(info, w)
         employment = await load_found(info.context.loaders.employment, eid, Employment.from_row, "employment")
-        return CorrectedEmploymentPayload(employment=employment, household=household)
+        return EmploymentPayload(employment=employment, household=household)
 
     @strawberry.mutation(description="Delete an employment that should never have been recorded.", extensions=WRITES)
     async def delete_employment(
@@ -311,7 +289,7 @@ class RegistryMutation:
     @strawberry.mutation(description="Fix a wrongly entered income linkage in place (audited).", extensions=WRITES)
     async def correct_income_linkage(
         self, info: Ctx, input: Annotated[CorrectIncomeLinkageInput, strawberry.argument(description="What to correct.")]
-    ) -> CorrectedIncomeLinkagePayload | None:
+    ) -> IncomeLinkagePayload | None:
         values = _given(input, rg.LINKAGE_FIELDS)
         if "facility_id" in values:
             values["facility_id"] = optional_id(values["facility_id"], "facilityId")
@@ -321,7 +299,7 @@ class RegistryMutation:
         )
         household = await _household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, None))
-        return CorrectedIncomeLinkagePayload(
+        return IncomeLinkagePayload(
             income_linkage=IncomeLinkage.from_row(next(r for r in rows if r.id == lid)), household=household
         )
 
