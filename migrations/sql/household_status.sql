@@ -49,25 +49,25 @@ CREATE OR REPLACE FUNCTION anju_refresh_household_status(ids bigint[]) RETURNS v
                lead(d, 1, date 'infinity') OVER (PARTITION BY household_id ORDER BY d) AS valid_to
         FROM bounds
     ),
-    present AS (
-        SELECT mb.id, mb.household_id, mb.labor_force, coalesce(mb.joined_on, date '-infinity') AS joined_on,
-               coalesce(mb.left_on, date 'infinity') AS left_on
-        FROM member mb WHERE mb.household_id = ANY(ids)
-    ),
+    -- Members and employments are joined from their tables (indexed by household_id), not from a CTE: the
+    -- plan stays an index lookup per segment even when the statistics of freshly loaded tables are stale.
     people AS (
-        SELECT s.household_id, s.valid_from, count(p.id) AS members, count(p.id) FILTER (WHERE p.labor_force) AS labor_force
+        SELECT s.household_id, s.valid_from, count(mb.id) AS members, count(mb.id) FILTER (WHERE mb.labor_force) AS labor_force
         FROM segments s
-        LEFT JOIN present p ON p.household_id = s.household_id AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on
+        LEFT JOIN member mb ON mb.household_id = s.household_id
+             AND coalesce(mb.joined_on, date '-infinity') <= s.valid_from
+             AND s.valid_from < coalesce(mb.left_on, date 'infinity')
         GROUP BY s.household_id, s.valid_from
     ),
     work AS (
         SELECT s.household_id, s.valid_from, count(DISTINCT e.member_id) AS employed,
                count(DISTINCT e.member_id) FILTER (WHERE e.stable) AS stably_employed, %2$s
         FROM segments s
-        LEFT JOIN (employment e JOIN present p ON p.id = e.member_id)
+        LEFT JOIN (employment e JOIN member mb ON mb.id = e.member_id)
              ON e.household_id = s.household_id
             AND e.start_on <= s.valid_from AND (e.end_on IS NULL OR e.end_on >= s.valid_from)
-            AND p.joined_on <= s.valid_from AND s.valid_from < p.left_on
+            AND coalesce(mb.joined_on, date '-infinity') <= s.valid_from
+            AND s.valid_from < coalesce(mb.left_on, date 'infinity')
         GROUP BY s.household_id, s.valid_from
     )
     SELECT s.household_id, s.valid_from, s.valid_to, r.site_id, r.admin_code, pe.members, pe.labor_force,

@@ -37,7 +37,7 @@ depends_on: str | Sequence[str] | None = None
 
 SQL_FILES = {
     "household_counts": "8807a03a7083d9f0",
-    "household_status": "e1742da79b53376d",
+    "household_status": "681125ce6c17d9c6",
     "access_policies": "2b5f03c9f4cacf94",
 }
 JOIN_REASONS = ("registered", "birth", "marriage", "moving_in", "other")  # models.JoinReason then (history)
