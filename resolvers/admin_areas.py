@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.errors import InvalidInput
+from resolvers.errors import InvalidInput, NotFound
 from resolvers.paging import Page, PageArgs
 from resolvers.query import AnySelect, SessionMaker, area_code_prefix, fetch_page, geojson, pages_by_parents, rows_by_keys
 from resolvers.rows import AdminAreaRow
@@ -112,3 +113,28 @@ async def check_near_area(
             f"at most {tolerance_meters:,.0f} m is accepted — check the coordinates (lon, lat, WGS84) and the admin code",
             field=field,
         )
+
+
+VILLAGE_CODE = re.compile(r"[0-9]{12}")
+
+
+async def check_area(s: AsyncSession, code: str, field: str, levels: Collection[m.AdminLevel] = (m.AdminLevel.VILLAGE,)) -> str:
+    """``code`` is a known admin area of one of ``levels`` (by default a household's home: a village, 12 digits).
+
+    The one check of an admin code a write refers to (households, sites, facilities).
+
+    Raises:
+        NotFound naming ``field``: no such area. InvalidInput naming ``field``: malformed or of another level.
+    """
+    code = code.strip()
+    if tuple(levels) == (m.AdminLevel.VILLAGE,) and not VILLAGE_CODE.fullmatch(code):
+        raise InvalidInput(
+            f"{field}: {code[:20]!r} is not a village/community code; expected 12 digits (NBS statistical code)", field=field
+        )
+    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
+    if level is None:
+        raise NotFound(f"{field}: no admin area has code {code[:20]!r}", field=field)
+    if level not in levels:
+        wanted = " or ".join(x.value for x in levels)
+        raise InvalidInput(f"{field}: {code} is a {level.value}; expected a {wanted}", field=field)
+    return code

@@ -137,7 +137,8 @@ async def _member_household(s: AsyncSession, member_id: int, field: str = "membe
     return hid
 
 
-async def _facility_exists(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:
+async def check_facility(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:
+    """The facility exists (None: nothing to check). Raises NotFound naming ``field``."""
     if facility_id is not None and await s.scalar(select(m.Facility.id).where(m.Facility.id == facility_id)) is None:
         raise NotFound(f"{field}: facility {facility_id} does not exist", field=field)
 
@@ -268,7 +269,7 @@ async def record_employment(
 
     async def work(s: AsyncSession) -> WrittenRecord:
         hid = await _member_household(s, member_id)
-        await _facility_exists(s, facility_id)
+        await check_facility(s, facility_id)
         new_version = await claim_household(s, hid, version, field="memberId")
         e = m.Employment(
             member_id=member_id,
@@ -391,7 +392,7 @@ async def record_income_linkage(
     value = check_money(amount, "amount")
 
     async def work(s: AsyncSession) -> WrittenRecord:
-        await _facility_exists(s, facility_id)
+        await check_facility(s, facility_id)
         new_version = await claim_household(s, household_id, version)
         link = m.IncomeLinkage(household_id=household_id, facility_id=facility_id, mechanism=mechanism, year=year, amount=value)
         link_id = await _insert(s, link, "recordIncomeLinkage", "income_linkage")

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers.access import audit, row_json
-from resolvers.admin_areas import check_near_area
+from resolvers.admin_areas import check_area, check_near_area
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_text, claim_version, in_transaction
@@ -175,14 +175,8 @@ async def claim_place(s: AsyncSession, model: Place, place_id: int, expected_ver
 
 
 async def _check_area(s: AsyncSession, model: Place, code: str) -> None:
-    level = await s.scalar(select(A.level).where(A.code == code))
-    if level is None:
-        raise NotFound(f"adminCode: admin area {code} does not exist", field="adminCode")
-    if model is S and level not in SITE_LEVELS:
-        raise InvalidInput(
-            f"adminCode: {code} is a {level.value}; a relocation site sits in a county: give a county, township or village code",
-            field="adminCode",
-        )
+    """A site sits in a county, township or village; a facility under any known area (``check_area``)."""
+    await check_area(s, code, "adminCode", SITE_LEVELS if model is S else tuple(m.AdminLevel))
 
 
 async def _check_references(s: AsyncSession, fields: Mapping[str, Any], origins: list[str] | None) -> None:

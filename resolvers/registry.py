@@ -20,7 +20,6 @@ Rules (docs/api.md "Recording data"):
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Any, cast
 
@@ -30,13 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers.access import audit, check_write_scope, row_json
-from resolvers.admin_areas import check_near_area
+from resolvers.admin_areas import check_area, check_near_area
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import (
     Written,
     WrittenRecord,
     check_employment,
+    check_facility,
     check_joined,
     check_money,
     check_not_future,
@@ -48,27 +48,6 @@ from resolvers.mutations import (
 from resolvers.query import SessionMaker, check_year
 
 H, R = m.Household, m.HouseholdResidence
-VILLAGE_CODE = re.compile(r"^[0-9]{12}$")
-
-
-async def check_area(s: AsyncSession, code: str, field: str, levels: tuple[m.AdminLevel, ...] = (m.AdminLevel.VILLAGE,)) -> str:
-    """``code`` is a known admin area of one of ``levels`` (a household's home: a village, 12 digits).
-
-    Raises:
-        InvalidInput naming ``field``: malformed, unknown or of another level.
-    """
-    code = code.strip()
-    if not VILLAGE_CODE.match(code) and levels == (m.AdminLevel.VILLAGE,):
-        raise InvalidInput(
-            f"{field}: {code[:20]!r} is not a village/community code; expected 12 digits (NBS statistical code)", field=field
-        )
-    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
-    if level is None:
-        raise NotFound(f"{field}: no admin area has code {code[:20]!r}", field=field)
-    if level not in levels:
-        wanted = " or ".join(x.value for x in levels)
-        raise InvalidInput(f"{field}: {code} is a {level.value}; expected a {wanted}", field=field)
-    return code
 
 
 async def check_site_open(s: AsyncSession, site_id: int, on: dt.date | None, field: str = "siteId") -> None:
@@ -452,11 +431,6 @@ EMPLOYMENT_FIELDS = (
 E = m.Employment
 
 
-async def _facility_exists(s: AsyncSession, facility_id: int | None) -> None:
-    if facility_id is not None and await s.scalar(select(m.Facility.id).where(m.Facility.id == facility_id)) is None:
-        raise NotFound(f"facilityId: facility {facility_id} does not exist", field="facilityId")
-
-
 async def correct_employment(
     sm: SessionMaker,
     *,
@@ -502,7 +476,7 @@ async def correct_employment(
             await check_write_scope(s, "employment", employment_id, "id")
         merged = {k: values.get(k, getattr(row, k)) for k in EMPLOYMENT_FIELDS if k not in ("workplace", "stable")}
         checked = check_employment(**merged, today=today)
-        await _facility_exists(s, values.get("facility_id"))
+        await check_facility(s, values.get("facility_id"))
         new_version = await claim_household(s, row.household_id, version, field="id")
         changes = {k: v for k, v in values.items() if k != "workplace"}
         changes.update({k: checked[k] for k in checked if k in values})
@@ -580,7 +554,7 @@ async def correct_income_linkage(
         hid = await s.scalar(select(L.household_id).where(L.id == income_linkage_id))
         if hid is None:
             await check_write_scope(s, "income_linkage", income_linkage_id, "id")
-        await _facility_exists(s, changes.get("facility_id"))
+        await check_facility(s, changes.get("facility_id"))
         new_version = await claim_household(s, hid, version, field="id")
         before = await row_json(s, "income_linkage", {"id": income_linkage_id})
         await s.execute(update(L).where(L.id == income_linkage_id).values(**changes).execution_options(synchronize_session=False))
