@@ -26,7 +26,7 @@ from schema.permissions import WritesHouseholds, allow
 from schema.places import PlaceMutation
 from schema.registry import RegistryMutation
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, household_by_id, load_found, member_by_id
+from schema.types import Ctx, Employment, Household, IncomeLinkage, given_fields, household_by_id, load_found, member_by_id
 
 WRITES = allow(WritesHouseholds)
 """Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
@@ -286,11 +286,7 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation):
     async def update_member(
         self, info: Ctx, input: Annotated[UpdateMemberInput, strawberry.argument(description="What to record.")]
     ) -> MemberPayload | None:
-        values = {
-            k: getattr(input, k)
-            for k in ("name", "gender", "birth_year", "relation", "labor_force", "skills", "id_number", "phone")
-            if getattr(input, k) is not strawberry.UNSET
-        }
+        values = given_fields(input, ("name", "gender", "birth_year", "relation", "labor_force", "skills", "id_number", "phone"))
         w = await mu.update_member(
             info.context.sessionmaker,
             member_id=require_id(input.member_id, "memberId"),

@@ -20,7 +20,7 @@ from resolvers.query import optional_id, require_id
 from schema.enums import FacilityKind, SiteKind
 from schema.permissions import WritesPlaces, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Facility, RelocationSite, load_found
+from schema.types import Ctx, Facility, RelocationSite, given_fields, load_found
 
 WRITES_PLACES = allow(WritesPlaces)
 """Admins, and county officers under their areas (row-level security); others FORBIDDEN."""
@@ -132,11 +132,6 @@ class FacilityPayload:
     facility: Facility = strawberry.field(description="The facility as written, with its new `version`.")
 
 
-def _given(input: object, names: tuple[str, ...]) -> dict[str, Any]:
-    """The input's fields that were given (explicit nulls included), by column name."""
-    return {n: v for n in names if (v := getattr(input, n)) is not strawberry.UNSET}
-
-
 def _limits(info: Ctx) -> PlaceLimits:
     s = info.context.settings
     return PlaceLimits(
@@ -159,7 +154,7 @@ async def _facility(info: Ctx, w: places.WrittenPlace) -> FacilityPayload:
 
 
 def _facility_values(input: CreateFacilityInput | UpdateFacilityInput) -> dict[str, Any]:
-    values = _given(input, FACILITY_FIELDS)
+    values = given_fields(input, FACILITY_FIELDS)
     if input.site_id is not strawberry.UNSET:
         values["site_id"] = optional_id(input.site_id, "siteId")
     return values
@@ -173,7 +168,7 @@ class PlaceMutation:
     async def create_relocation_site(
         self, info: Ctx, input: Annotated[CreateRelocationSiteInput, strawberry.argument(description="What to record.")]
     ) -> RelocationSitePayload | None:
-        values = _given(input, (*SITE_FIELDS, "origin_area_codes"))
+        values = given_fields(input, (*SITE_FIELDS, "origin_area_codes"))
         w = await places.create_place(info.context.sessionmaker, places.S, values, _limits(info))
         return await _site(info, w)
 
@@ -183,7 +178,7 @@ class PlaceMutation:
     async def update_relocation_site(
         self, info: Ctx, input: Annotated[UpdateRelocationSiteInput, strawberry.argument(description="What to change.")]
     ) -> RelocationSitePayload | None:
-        values = _given(input, (*SITE_FIELDS, "origin_area_codes"))
+        values = given_fields(input, (*SITE_FIELDS, "origin_area_codes"))
         sid = require_id(input.id, "id")
         w = await places.update_place(info.context.sessionmaker, places.S, sid, input.version, values, _limits(info))
         return await _site(info, w)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
@@ -22,18 +22,13 @@ from schema.enums import EmploymentChannel, Gender, JoinReason, LeaveReason, Lin
 from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
 from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, household_by_id, load_found, member_by_id
+from schema.types import Ctx, Employment, Household, IncomeLinkage, given_fields, household_by_id, load_found, member_by_id
 
 WRITES = allow(WritesHouseholds)
 VERSION = "The household's `version` as you last read it (optimistic locking)."
 VILLAGE = "12-digit code of the village/community (村/社区) the household lives in (an admin area of level VILLAGE)."
 DWELLING = "GeoJSON Point of the dwelling, WGS84; within registry.location_tolerance_meters (default 2,000 m) of its admin area."
 UNSET_NOTE = " Omitted: unchanged; null: cleared."
-
-
-def _given(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
-    """The input's fields that were given (explicit nulls included), by snake_case name."""
-    return {n: getattr(obj, n) for n in names if getattr(obj, n) is not strawberry.UNSET}
 
 
 @strawberry.input(description="A member recorded with a new household.")
@@ -211,7 +206,7 @@ class RegistryMutation:
     async def update_household(
         self, info: Ctx, input: Annotated[UpdateHouseholdInput, strawberry.argument(description="What to correct.")]
     ) -> HouseholdPayload | None:
-        values = _given(input, rg.HOUSEHOLD_FIELDS)
+        values = given_fields(input, rg.HOUSEHOLD_FIELDS)
         if values.get("site_id") is not None:
             values["site_id"] = require_id(values["site_id"], "siteId")
         w = await rg.update_household(
@@ -262,7 +257,7 @@ class RegistryMutation:
     async def correct_employment(
         self, info: Ctx, input: Annotated[CorrectEmploymentInput, strawberry.argument(description="What to correct.")]
     ) -> EmploymentPayload | None:
-        values = _given(input, rg.EMPLOYMENT_FIELDS)
+        values = given_fields(input, rg.EMPLOYMENT_FIELDS)
         if "facility_id" in values:
             values["facility_id"] = optional_id(values["facility_id"], "facilityId")
         eid = require_id(input.id, "id")
@@ -290,7 +285,7 @@ class RegistryMutation:
     async def correct_income_linkage(
         self, info: Ctx, input: Annotated[CorrectIncomeLinkageInput, strawberry.argument(description="What to correct.")]
     ) -> IncomeLinkagePayload | None:
-        values = _given(input, rg.LINKAGE_FIELDS)
+        values = given_fields(input, rg.LINKAGE_FIELDS)
         if "facility_id" in values:
             values["facility_id"] = optional_id(values["facility_id"], "facilityId")
         lid = require_id(input.id, "id")

@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 import json
 import math
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
@@ -996,3 +996,11 @@ AdminAreaConnection = Connection[AdminArea]
 RelocationSiteConnection = Connection[RelocationSite]
 FacilityConnection = Connection[Facility]
 HouseholdConnection = Connection[Household]
+
+
+def given_fields(input: object, names: Sequence[str]) -> dict[str, Any]:
+    """The input's fields among ``names`` that the client gave, explicit nulls included (omitted ones are UNSET).
+
+    How every update input tells "omitted: unchanged" from "null: cleared".
+    """
+    return {n: v for n in names if (v := getattr(input, n)) is not strawberry.UNSET}
