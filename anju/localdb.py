@@ -169,7 +169,15 @@ def start(settings: LocalDbSettings) -> Path:
         tail = ""
         if logfile.exists():
             tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-15:])
-        raise LocalDbError(f"could not start PostgreSQL on {settings.host}:{settings.port}:\n{done.stdout}{done.stderr}\n{tail}")
+        hint = ""
+        if "already in use" in tail:  # the server's own log line; pg_ctl reports only "could not start server"
+            hint = (
+                f"\nport {settings.port} is taken by another server: put ANJU_LOCAL_DB__PORT=<a free port> "
+                "in the checkout's .env and run again"
+            )
+        raise LocalDbError(
+            f"could not start PostgreSQL on {settings.host}:{settings.port}:\n{done.stdout}{done.stderr}\n{tail}{hint}"
+        )
     log.warning("local PostGIS listening on %s:%s", settings.host, settings.port)
     return pgdata
 

@@ -31,7 +31,10 @@ def settings() -> Settings:
     """Settings pointing at the test database (``anju_test`` on the local cluster, or ``<db>_test``)."""
     s = Settings(env="test")
     if s.uses_local_db:
-        localdb.start(s.local_db)
+        try:
+            localdb.start(s.local_db)
+        except localdb.LocalDbError as exc:  # once, not once per test
+            pytest.exit(f"the local PostGIS did not start: {exc}", returncode=1)
         name = s.local_db.test_database
         return s.model_copy(update={"local_db": s.local_db.model_copy(update={"database": name})})
     url = make_url(s.sqlalchemy_url())
