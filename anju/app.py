@@ -30,6 +30,7 @@ from resolvers import spatial
 from resolvers.access import RECORDS, Role, Viewer, scoped_sessionmaker, viewer_by_name
 from resolvers.errors import InvalidInput
 from schema import Context, build_schema
+from schema.planner import encode_response
 
 log = logging.getLogger("anju.app")
 
@@ -89,8 +90,16 @@ class AnjuGraphQL(GraphQL[Context, None]):
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
         return Context(
-            sessionmaker=state.sessionmaker, settings=state.settings, viewer=viewer, id_number_key=state.keys.id_number_key
+            sessionmaker=state.sessionmaker,
+            settings=state.settings,
+            viewer=viewer,
+            id_number_key=state.keys.id_number_key,
+            raw_json=True,
         )
+
+    def encode_json(self, data: Any) -> str:
+        """The response as JSON text; root fields PostgreSQL built (``schema.planner``) are copied in, not re-encoded."""
+        return encode_response(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         """The request body as JSON; HTTP 400 when it is not UTF-8 JSON or not an object/list."""

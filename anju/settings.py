@@ -124,6 +124,18 @@ class RegistrySettings(BaseModel):
     )
 
 
+class PlannerSettings(BaseModel):
+    """Reads planned into SQL (schema/planner.py): PostgreSQL builds the response JSON."""
+
+    enabled: bool = Field(True, description="plan query root fields into one SQL statement where possible")
+    verify: bool = Field(
+        False,
+        description="also resolve every planned field through the resolvers and log any difference (the test suite turns it "
+        "on; doubles the work of a read)",
+    )
+    cache_size: int = Field(512, ge=0, description="compiled plans kept per process (document × variables × day × viewer)")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -149,6 +161,7 @@ class Settings(BaseSettings):
     features: FeatureSettings = FeatureSettings()
     tiles: TileSettings = TileSettings()
     registry: RegistrySettings = RegistrySettings()
+    planner: PlannerSettings = PlannerSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")

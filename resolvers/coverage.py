@@ -25,7 +25,7 @@ from sqlalchemy import Numeric, and_, func, literal, select, text
 from sqlalchemy.orm import aliased
 
 import models as m
-from resolvers.households import active_on, household_select, zero_employment
+from resolvers.households import active_on, household_select, status_on, zero_employment
 from resolvers.paging import Page, PageArgs
 from resolvers.query import AnyRow, SessionMaker, area_code_prefix, fetch_page, under_area
 from resolvers.rows import HouseholdRow
@@ -430,8 +430,10 @@ async def household_employment_by_ids(
     out: dict[tuple[int, dt.date], HouseholdEmployment] = {}
     async with sm() as s:
         for as_of, ids in _group(keys).items():
-            q = select(ST.household_id, ST.labor_force, ST.employed, ST.stably_employed).where(
-                ST.household_id.in_(list(set(ids))), ST.valid_from <= as_of, ST.valid_to > as_of
+            q = (
+                status_on(None, as_of)
+                .with_only_columns(ST.household_id, ST.labor_force, ST.employed, ST.stably_employed)
+                .where(ST.household_id.in_(list(set(ids))))
             )
             for r in await s.execute(q):
                 out[(r.household_id, as_of)] = HouseholdEmployment(r.labor_force > 0, int(r.employed), int(r.stably_employed))

@@ -64,12 +64,17 @@ async def facilities_page(sm: SessionMaker, f: FacilityFilter | None, args: Page
     Raises:
         InvalidInput: a malformed filter member (named in the message).
     """
+    return await fetch_page(sm, filtered_facilities(f), F.id, args, kind=KIND, build=FacilityRow.of)
+
+
+def filtered_facilities(f: FacilityFilter | None) -> AnySelect:
+    """``facility_select()`` narrowed by ``f`` (conditions ANDed; ``kinds`` is any-of): the list's rows, unordered."""
     q = facility_select()
     if f is not None:
         q = q.where(*f.conditions(F.name, F.admin_code, F.location))
         if f.kinds is not None:
             q = q.where(F.kind.in_(f.kinds))
-    return await fetch_page(sm, q, F.id, args, kind=KIND, build=FacilityRow.of)
+    return q
 
 
 async def facilities_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[FacilityRow | None]:

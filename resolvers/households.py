@@ -136,7 +136,12 @@ def active_on(as_of: dt.date) -> ColumnElement[bool]:
     return and_(E.start_on <= as_of, or_(E.end_on.is_(None), E.end_on >= as_of))
 
 
-def _filtered(f: HouseholdFilter | None) -> AnySelect:
+def filtered_households(f: HouseholdFilter | None) -> AnySelect:
+    """``household_select()`` narrowed by ``f`` (conditions ANDed): the list's rows, unordered.
+
+    Raises:
+        InvalidInput: ``zeroEmployment`` without ``asOf``.
+    """
     q = household_select()
     if f is None:
         return q
@@ -172,7 +177,7 @@ async def households_page(sm: SessionMaker, f: HouseholdFilter | None, args: Pag
     Raises:
         InvalidInput: a malformed filter member (named in the message).
     """
-    return await fetch_page(sm, _filtered(f), H.id, args, kind=KIND, build=HouseholdRow.of)
+    return await fetch_page(sm, filtered_households(f), H.id, args, kind=KIND, build=HouseholdRow.of)
 
 
 async def households_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[HouseholdRow | None]:
@@ -283,6 +288,22 @@ async def net_incomes_by_household_ids(
     return [lst[0] if lst else None for lst in lists]
 
 
+def status_on(household_id: Any, as_of: dt.date) -> AnySelect:
+    """The ``household_status`` segment holding ``as_of`` (valid_from <= as_of < valid_to), every column.
+
+    Args:
+        household_id: SQL expression or value of the household (None: every household's segment).
+        as_of: the date asked.
+
+    Returns:
+        Rows of (household_id, valid_from, valid_to, members, labor_force, employed, stably_employed, …): persons on
+        ``as_of``, kept by statement triggers from member, residence and employment rows (migrations/sql/household_status.sql).
+    """
+    st = m.HouseholdStatus
+    q = select(st).where(st.valid_from <= as_of, st.valid_to > as_of)
+    return q if household_id is None else q.where(st.household_id == household_id)
+
+
 async def sizes_by_household_ids(sm: SessionMaker, keys: Sequence[tuple[int, dt.date]]) -> list[tuple[int, int]]:
     """Batch: each (household id, as_of) → (members present, of them labor force) on ``as_of``, persons.
 
@@ -292,7 +313,7 @@ async def sizes_by_household_ids(sm: SessionMaker, keys: Sequence[tuple[int, dt.
     st = m.HouseholdStatus
 
     def q(as_of: dt.date) -> AnySelect:
-        return select(st.household_id, st.members, st.labor_force).where(st.valid_from <= as_of, st.valid_to > as_of)
+        return status_on(None, as_of).with_only_columns(st.household_id, st.members, st.labor_force)
 
     lists = await _by_key_and_param(sm, keys, q, st.household_id, lambda r: (int(r.members), int(r.labor_force)), [])
     return [lst[0] if lst else (0, 0) for lst in lists]

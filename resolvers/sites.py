@@ -49,7 +49,8 @@ def site_select() -> AnySelect:
     )
 
 
-def _filtered(f: SiteFilter | None) -> AnySelect:
+def filtered_sites(f: SiteFilter | None) -> AnySelect:
+    """``site_select()`` narrowed by ``f`` (conditions ANDed): the list's rows, unordered."""
     q = site_select()
     return q if f is None else q.where(*f.conditions(S.name, S.admin_code, S.location))
 
@@ -60,12 +61,24 @@ async def sites_page(sm: SessionMaker, f: SiteFilter | None, args: PageArgs) -> 
     Raises:
         InvalidInput: a malformed filter member (named in the message).
     """
-    return await fetch_page(sm, _filtered(f), S.id, args, kind=KIND, build=SiteRow.of)
+    return await fetch_page(sm, filtered_sites(f), S.id, args, kind=KIND, build=SiteRow.of)
 
 
 async def sites_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[SiteRow | None]:
     """Batch: sites aligned with ``ids`` (None when missing)."""
     return await rows_by_keys(sm, site_select(), S.id, ids, build=SiteRow.of)
+
+
+def site_stats_select() -> AnySelect:
+    """Households (户) and population (人, the households' current ``member_count``) per site: site_id, households, population.
+
+    Grouped by site; the caller adds the site condition. Source: household.site_id and household.member_count (kept from
+    member rows by a trigger).
+    """
+    H = m.Household
+    return select(
+        H.site_id, func.count().label("households"), func.coalesce(func.sum(H.member_count), 0).label("population")
+    ).group_by(H.site_id)
 
 
 async def site_stats_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[SiteStats]:
@@ -75,12 +88,7 @@ async def site_stats_by_ids(sm: SessionMaker, ids: Sequence[int]) -> list[SiteSt
     """
     if not ids:
         return []
-    H = m.Household
-    q = (
-        select(H.site_id, func.count().label("households"), func.coalesce(func.sum(H.member_count), 0).label("population"))
-        .where(H.site_id.in_(list(set(ids))))
-        .group_by(H.site_id)
-    )
+    q = site_stats_select().where(m.Household.site_id.in_(list(set(ids))))
     async with sm() as s:
         found = {r.site_id: SiteStats(int(r.households), int(r.population)) for r in await s.execute(q)}
     return [found.get(i, SiteStats(0, 0)) for i in ids]

@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -21,6 +22,7 @@ from schema.errors import present, without_suggestion
 from schema.limits import CostLimiter, limit_rule
 from schema.literals import NamedLiteralErrors
 from schema.mutations import Mutation
+from schema.planner import PlanCache, PlanningExecutor, decode_data
 from schema.query import Query
 from schema.scalars import SCALAR_MAP
 
@@ -37,11 +39,18 @@ class AnjuSchema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         return None
 
+    plan_cache: PlanCache
+    """Compiled read plans (schema.planner)."""
+    plan_dialect: Any
+    """The SQL dialect plans are compiled for (asyncpg)."""
     hide_suggestions = False
     """With introspection off, "Did you mean 'household'?" would give the schema away: left out."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
+        context = kwargs.get("context_value")
+        if not getattr(context, "raw_json", False):
+            result.data = decode_data(result.data)
         if result.errors:
             result.errors = [present(e) for e in result.errors]
             if self.hide_suggestions:
@@ -64,6 +73,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
     if not settings.introspection:
         rules.append(limit_rule(NoSchemaIntrospectionCustomRule, "introspection", code="FORBIDDEN"))
     schema = AnjuSchema(
+        execution_context_class=PlanningExecutor,
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
@@ -85,4 +95,6 @@ def build_schema(settings: Any) -> strawberry.Schema:
         ],
     )
     schema.hide_suggestions = not settings.introspection
+    schema.plan_cache = PlanCache(settings.planner.cache_size)
+    schema.plan_dialect = asyncpg_dialect()
     return schema

@@ -66,6 +66,14 @@ class RegistryLimits(Protocol):
     location_tolerance_meters: float
 
 
+class PlannerLimits(Protocol):
+    """Settings group ``planner``: reads planned into SQL (schema/planner.py)."""
+
+    enabled: bool
+    verify: bool
+    cache_size: int
+
+
 class SettingsLike(Protocol):
     """What the schema reads of ``anju.settings.Settings`` (schema never imports ``anju``)."""
 
@@ -91,6 +99,10 @@ class SettingsLike(Protocol):
     @property
     def registry(self) -> RegistryLimits:
         """Registry mutation limits."""
+
+    @property
+    def planner(self) -> PlannerLimits:
+        """The read planner."""
 
 
 B = TypeVar("B")
@@ -211,6 +223,9 @@ class Context:
     viewer: Viewer
     id_number_key: bytes = b""
     """HMAC key of ID numbers (``anju.auth.keys``); empty: ID numbers cannot be recorded."""
+    raw_json: bool = False
+    """Leave planned root fields as JSON text (``schema.planner.RawJSON``) in ``data``: the HTTP view writes them out as
+    they are; everyone else gets them decoded."""
     aggregate_sessionmaker: SessionMaker = field(init=False)
     loaders: Loaders = field(init=False)
 

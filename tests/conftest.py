@@ -4,6 +4,7 @@ test database migrated with Alembic and loaded with the demo seed, whose counts 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from anju.auth import issue_token
 from anju.seed import load_demo
 from anju.settings import Settings
 from resolvers.access import Role, Viewer, add_user
-from schema import Context, build_schema
+from schema import Context, build_schema, planner
+
+# Every planned read is also resolved through the resolvers and compared (schema/planner.py).
+os.environ.setdefault("ANJU_PLANNER__VERIFY", "true")
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FACTS = json.loads((DATA / "seed-article-facts.json").read_text(encoding="utf-8"))
@@ -151,3 +155,19 @@ class StatementCounter:
 @pytest.fixture
 def count_statements(engine: AsyncEngine):  # type: ignore[no-untyped-def]
     return lambda: StatementCounter(engine)
+
+
+@pytest.fixture(autouse=True)
+def planned_reads_match_resolvers() -> Any:
+    """After every test: no planned read answered differently from the resolvers (schema.planner verification)."""
+    before = len(planner.MISMATCHES)
+    yield
+    assert planner.MISMATCHES[before:] == [], "planned SQL differs from the resolvers"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many root fields the planner answered (and the resolvers, for fields it does not plan)."""
+    terminalreporter.write_line(
+        f"read planner: {planner.STATS['planned']} root fields planned into SQL, "
+        f"{planner.STATS['fallback']} through the resolvers"
+    )

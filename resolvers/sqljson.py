@@ -1,0 +1,231 @@
+"""Responses built by PostgreSQL: the SQL pieces the read planner (``schema.planner``) composes.
+
+A planned read is one ``SELECT`` whose columns are the JSON texts of the operation's root fields.
+Objects are ``json_build_object`` over a row source (the same ``*_select()`` the resolvers read),
+lists are ``json_agg`` over a correlated subquery, connections are one keyset page aggregated with
+its ``pageInfo``. Values are serialized in SQL exactly as the GraphQL scalars serialize them in
+Python (``ID`` and ``Decimal`` as strings, enums by member name, dates ``YYYY-MM-DD``, GeoJSON as the
+object PostGIS wrote), so a planned field and the resolvers answer the same JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, Integer, Text, and_, case, cast, func, literal, literal_column, null, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from resolvers.paging import PageArgs
+from resolvers.query import AnySelect
+
+_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
+EMPTY_LIST = literal_column("'[]'::json", JSON)
+MAX_PAIRS = 50
+"""``json_build_object`` takes at most 100 arguments (50 key/value pairs)."""
+
+
+class Unplannable(Exception):
+    """This selection cannot be built in SQL; the resolvers answer it instead (not an error)."""
+
+
+def json_object(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+    """``json_build_object(k1, v1, …)``: a JSON object with the keys in the order given.
+
+    Args:
+        pairs: (response key, SQL value) — keys are GraphQL names (checked), values any SQL expression.
+
+    Raises:
+        Unplannable: more than ``MAX_PAIRS`` keys.
+    """
+    if len(pairs) > MAX_PAIRS:
+        raise Unplannable(f"{len(pairs)} fields in one object")
+    args: list[Any] = []
+    for key, value in pairs:
+        if not _NAME.match(key):  # GraphQL names only: they are written into the SQL text
+            raise Unplannable(f"key {key!r}")
+        args += [literal_column(f"'{key}'"), value]
+    return func.json_build_object(*args, type_=JSON)
+
+
+def json_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A JSON text column (GeoJSON from ``ST_AsGeoJSON``) embedded as JSON, not as a string."""
+    return cast(value, JSON)
+
+
+def id_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A GraphQL ``ID``: the key as a string."""
+    return cast(column, Text)
+
+
+def decimal_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A ``Decimal`` scalar: numeric as its text (``"2100.00"``), as Python's ``str(Decimal)`` writes it."""
+    return cast(column, Text)
+
+
+def float_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A ``Float``: double precision (shortest round-trip text, as Python's ``repr``)."""
+    return cast(column, Float)
+
+
+def enum_value(column: ColumnElement[Any], members: Iterable[tuple[str, Any]]) -> ColumnElement[Any]:
+    """A GraphQL enum: the stored value (``labor_export``) mapped to the member name (``LABOR_EXPORT``).
+
+    Args:
+        column: the enum column.
+        members: (GraphQL name, the value stored for it), from the schema's enum definition.
+    """
+    whens = [(cast(column, Text) == literal(str(stored)), literal(name)) for name, stored in members]
+    return case(*whens, else_=null())
+
+
+def scalar(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The first column of the first row of ``value``'s select, as a scalar subquery."""
+    return value
+
+
+def _row(source: AnySelect, outer: FromClause | None) -> Any:
+    """``source`` as a derived table; its conditions on ``outer`` (the enclosing row) stay references, not a join."""
+    return (source if outer is None else source.correlate(outer)).subquery()
+
+
+def one_object(source: AnySelect, build: Any, outer: FromClause | None = None) -> ColumnElement[Any]:
+    """The JSON object of the single row ``source`` selects, or JSON null when there is none.
+
+    Args:
+        source: a select of at most one row (the ``*_select()`` of a type with its key condition).
+        build: ``build(row)`` → the object's JSON expression over the row's columns (``row.c``).
+        outer: the enclosing row source ``source``'s conditions refer to, if any.
+    """
+    row = _row(source, outer)
+    return select(build(row)).select_from(row).scalar_subquery()
+
+
+def object_list(source: AnySelect, order: Sequence[str], build: Any, outer: FromClause | None = None) -> ColumnElement[Any]:
+    """A JSON array of ``build(row)`` for each row of ``source``, ordered by the named columns; ``[]`` when none.
+
+    ``outer``: the enclosing row source ``source``'s conditions refer to, if any.
+    """
+    row = _row(source, outer)
+    agg = func.json_agg(aggregate_order_by(build(row), *(row.c[c] for c in order)), type_=JSON)
+    return select(func.coalesce(agg, EMPTY_LIST)).select_from(row).scalar_subquery()
+
+
+def cursor(kind: str, key: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQL of ``resolvers.paging.encode_cursor(kind, key)``: URL-safe base64 of ``kind:key``, padding stripped."""
+    raw = func.encode(func.convert_to(literal(kind + ":") + cast(key, Text), literal("UTF8")), literal("base64"))
+    return func.rtrim(func.translate(raw, literal("+/"), literal("-_")), literal("="))
+
+
+@dataclass(frozen=True)
+class ConnectionPlan:
+    """What a connection field asks: response keys of its members and how to build a node."""
+
+    nodes: list[str]
+    """Response keys asking for ``nodes``."""
+    total_count: list[str]
+    """Response keys asking for ``totalCount``."""
+    page_info: list[tuple[str, list[tuple[str, str]]]]
+    """(response key, [(key, member: hasNextPage | endCursor | __typename)]) of each ``pageInfo`` asked."""
+    typename: list[tuple[str, str]]
+    """(response key, type name) of ``__typename`` members."""
+    page_info_type: str = "PageInfo"
+
+
+def connection(base: AnySelect, key: str, args: PageArgs, kind: str, plan: ConnectionPlan, build: Any) -> ColumnElement[Any]:
+    """One keyset page of ``base`` as the JSON of a connection, as ``resolvers.query.fetch_page`` reads it.
+
+    Args:
+        base: the filtered ``*_select()``; ``key`` names its unique order column.
+        key: the order/cursor column's name in ``base``.
+        args: validated ``first``/``after``.
+        kind: the list's cursor kind.
+        plan: the members asked for.
+        build: ``build(row)`` → a node's JSON over the page row's columns.
+    """
+    keycol = base.selected_columns[key]
+    q = base.order_by(keycol).limit(args.limit + 1)
+    if args.after_key is not None:
+        q = q.where(keycol > args.after_key)
+    numbered = q.add_columns(func.row_number().over(order_by=keycol).label("_rn")).subquery()
+    in_page = numbered.c._rn <= args.limit
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    node_agg = func.json_agg(aggregate_order_by(build(numbered), numbered.c[key]), type_=JSON).filter(in_page)
+    last = func.max(numbered.c[key]).filter(in_page)
+    count = None
+    for name in plan.nodes:
+        pairs.append((name, func.coalesce(node_agg, EMPTY_LIST)))
+    for name in plan.total_count:
+        if count is None:
+            count = select(func.count()).select_from(base.order_by(None).subquery()).scalar_subquery()
+        pairs.append((name, count))
+    for name, members in plan.page_info:
+        info: list[tuple[str, ColumnElement[Any]]] = []
+        for k, member in members:
+            if member == "hasNextPage":
+                info.append((k, func.count() > args.limit))
+            elif member == "endCursor":
+                info.append((k, cursor(kind, last)))
+            else:
+                info.append((k, literal(plan.page_info_type)))
+        pairs.append((name, json_object(info)))
+    for name, type_name in plan.typename:
+        pairs.append((name, literal(type_name)))
+    # HAVING makes it an aggregate query: exactly one row, also for an empty page
+    return select(json_object(pairs)).select_from(numbered).having(true()).scalar_subquery()
+
+
+def coalesce_int(value: ColumnElement[Any], default: int = 0) -> ColumnElement[Any]:
+    """``coalesce(value, default)`` as an integer (a count with no row is ``default``)."""
+    return func.coalesce(value, literal(default, Integer))
+
+
+def both(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Conditions ANDed."""
+    return and_(*conditions)
+
+
+def as_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A value typed as JSON for SQLAlchemy (no SQL emitted)."""
+    return type_coerce(value, JSON)
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
+    """A planned statement compiled once for asyncpg: SQL text with ``$n`` parameters and their values."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect) -> CompiledPlan:
+    """``SELECT col1::text, col2::text, …`` compiled for ``dialect`` with the bound values processed as the driver needs.
+
+    Raises:
+        Unplannable: a bound value the dialect cannot render.
+    """
+    stmt = select(*(cast(c, Text) for c in columns))
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    processors: dict[str, Any] = dict(compiled._bind_processors)
+    names = compiled.positiontup or []
+    params = []
+    for name in names:
+        v = values[name]
+        proc = processors.get(name)
+        params.append(proc(v) if proc is not None and v is not None else v)
+    return CompiledPlan(compiled.string, tuple(params))
+
+
+async def run_plan(session: AsyncSession, plan: CompiledPlan) -> Sequence[str | None]:
+    """Run a compiled plan in ``session``'s transaction (its viewer scope applied) → the root fields' JSON texts."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    row = await driver.fetchrow(plan.sql, *plan.params)
+    return tuple(row)

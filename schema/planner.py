@@ -1,0 +1,671 @@
+"""Reads planned into SQL: PostgreSQL builds the response's JSON, Python passes the text on (issue #11).
+
+Strawberry stays the schema: parsing, validation, the limits (depth, aliases, cost), permissions
+and error codes all run as before. Only the execution of a query's root fields changes:
+``PlanningExecutor`` (graphql-core's executor, which strawberry runs) tries to plan each root field
+into one SQL expression; the plannable ones go into one ``SELECT`` whose columns are their JSON
+texts, run in one transaction with the viewer's scope (row-level security and masking in SQL,
+exactly as for the resolvers), and the others run through the resolvers, in the same response.
+A planned root field's value is a ``RawJSON``: the HTTP view writes its text into the response
+without decoding it (``encode_response``); other callers of ``schema.execute`` get it decoded.
+
+Nothing is planned for partner viewers (their aggregates go through small-cell suppression in
+Python) nor for mutations and subscriptions. A root field whose selection holds anything the
+planner does not know (a field without a plan below, a geometry in GCJ-02, an argument the
+resolver would refuse) is not planned: the resolvers answer it, errors included.
+
+**How a field becomes plannable**: a plain column of a type whose row source is in ``SOURCES``
+(the type's ``*_select()``) is planned by name with no code; a field with a resolver needs an
+entry in ``FIELDS[type name][field name]``: a function ``(planner, selection, row) -> SQL`` that
+builds the same value as its resolver, from the same ``resolvers`` functions. The test suite runs
+with ``ANJU_PLANNER__VERIFY=true``: every planned field is also resolved the old way and any
+difference fails the test (``MISMATCHES``), so a new entry is checked by every test that reads it.
+
+Plans are cached per (document, operation, variables, today, viewer kind): a repeated read runs
+one prepared statement and no planning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, cast
+
+from graphql import (
+    BooleanValueNode,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    InlineFragmentNode,
+    SelectionSetNode,
+    VariableNode,
+    get_argument_values,
+)
+from sqlalchemy import ColumnElement, and_, func, literal, null, or_
+from strawberry.permission import PermissionExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.arguments import convert_arguments
+
+import models as m
+from resolvers import admin_areas, facilities, households, sites
+from resolvers import sqljson as sj
+from resolvers.access import Role
+from resolvers.coords import CoordSys
+from resolvers.query import parse_id
+from schema.context import Context
+
+log = logging.getLogger("anju.planner")
+
+MISMATCHES: list[str] = []
+"""Verification failures (planned JSON ≠ resolvers' JSON) since start; tests assert it stays empty."""
+STATS = {"planned": 0, "fallback": 0}
+"""Root fields answered by the planner / by the resolvers (while planning is on), since start."""
+
+
+class RawJSON:
+    """The JSON text of one root field, as PostgreSQL built it (never decoded on the HTTP path)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def decode(self) -> Any:
+        """The value as Python objects (for callers of ``schema.execute`` that read ``data``)."""
+        return json.loads(self.text)
+
+
+def decode_data(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``data`` with every planned root field decoded."""
+    if not data:
+        return data
+    return {k: (v.decode() if isinstance(v, RawJSON) else v) for k, v in data.items()}
+
+
+def encode_response(payload: dict[str, Any]) -> str:
+    """A GraphQL response (``{"data", "errors", "extensions"}``) as JSON text, planned fields copied in as text."""
+    data = payload.get("data")
+    if not isinstance(data, dict) or not any(isinstance(v, RawJSON) for v in data.values()):
+        return json.dumps(payload, separators=(",", ":"))
+    parts = []
+    for key, value in payload.items():
+        if key == "data":
+            inner = ",".join(
+                json.dumps(k) + ":" + (v.text if isinstance(v, RawJSON) else json.dumps(v, separators=(",", ":")))
+                for k, v in data.items()
+            )
+            parts.append('"data":{' + inner + "}")
+        else:
+            parts.append(json.dumps(key) + ":" + json.dumps(value, separators=(",", ":")))
+    return "{" + ",".join(parts) + "}"
+
+
+# --------------------------------------------------------------------------- selections
+
+
+@dataclass
+class Selection:
+    """One response key of a selection set: its field, its nodes (merged) and its coerced arguments."""
+
+    key: str
+    name: str
+    nodes: list[FieldNode]
+    definition: GraphQLField | None
+    """None for ``__typename``."""
+
+    @property
+    def sub(self) -> list[SelectionSetNode]:
+        """The selection sets below this field (of every node asking for the key)."""
+        return [n.selection_set for n in self.nodes if n.selection_set is not None]
+
+
+@dataclass
+class Planner:
+    """Plans one operation's root fields; see the module docstring."""
+
+    schema: Any
+    """The strawberry schema (its ``_schema`` is graphql-core's)."""
+    fragments: dict[str, Any]
+    variables: dict[str, Any]
+    context: Context
+    info: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        # what validators of inputs and page arguments read of ``info``
+        self.info = SimpleNamespace(context=self.context)
+
+    # -- selection sets
+
+    def _included(self, node: Any) -> bool:
+        for d in node.directives or ():
+            name = d.name.value
+            if name not in ("skip", "include"):
+                raise sj.Unplannable(f"directive @{name}")
+            arg = d.arguments[0].value if d.arguments else None
+            if isinstance(arg, BooleanValueNode):
+                value = arg.value
+            elif isinstance(arg, VariableNode):
+                value = bool(self.variables.get(arg.name.value))
+            else:
+                raise sj.Unplannable("directive argument")
+            if (name == "skip") == value:
+                return False
+        return True
+
+    def collect(self, type_: GraphQLObjectType, sets: Sequence[SelectionSetNode]) -> list[Selection]:
+        """The fields asked of ``type_`` by ``sets`` (fragments expanded, @skip/@include applied), keys in order."""
+        out: OrderedDict[str, Selection] = OrderedDict()
+
+        def visit(sel_set: SelectionSetNode) -> None:
+            for node in sel_set.selections:
+                if not self._included(node):
+                    continue
+                if isinstance(node, FieldNode):
+                    key = node.alias.value if node.alias else node.name.value
+                    if key in out:
+                        out[key].nodes.append(node)
+                    else:
+                        name = node.name.value
+                        definition = None if name == "__typename" else type_.fields.get(name)
+                        if definition is None and name != "__typename":
+                            raise sj.Unplannable(f"{type_.name}.{name}")
+                        out[key] = Selection(key, name, [node], definition)
+                elif isinstance(node, InlineFragmentNode):
+                    cond = node.type_condition
+                    if cond is not None and cond.name.value != type_.name:
+                        raise sj.Unplannable("fragment on another type")
+                    visit(node.selection_set)
+                elif isinstance(node, FragmentSpreadNode):
+                    frag = self.fragments.get(node.name.value)
+                    definition = getattr(frag, "definition", frag)
+                    if definition is None or definition.type_condition.name.value != type_.name:
+                        raise sj.Unplannable("fragment on another type")
+                    visit(definition.selection_set)
+
+        for s in sets:
+            visit(s)
+        return list(out.values())
+
+    def args(self, type_: GraphQLObjectType, sel: Selection) -> dict[str, Any]:
+        """The field's arguments converted as strawberry converts them for its resolver (input objects, enums, scalars).
+
+        Raises:
+            Unplannable: the arguments cannot be read (the resolvers then report why), or a permission does not hold.
+        """
+        assert sel.definition is not None
+        try:
+            raw = get_argument_values(sel.definition, sel.nodes[0], _Vars(self.variables))  # type: ignore[arg-type]
+        except Exception as exc:
+            raise sj.Unplannable(f"arguments: {exc}") from None
+        sfield = sel.definition.extensions.get("strawberry-definition")
+        if sfield is None:
+            return raw
+        kwargs = convert_arguments(
+            raw, sfield.arguments, scalar_registry=self.schema.schema_converter.scalar_registry, config=self.schema.config
+        )
+        for ext in sfield.extensions:
+            if isinstance(ext, PermissionExtension):
+                for perm in ext.permissions:
+                    if not perm.has_permission(None, self.info, **kwargs):
+                        raise sj.Unplannable("permission")
+            else:
+                raise sj.Unplannable(f"field extension {type(ext).__name__}")
+        return kwargs
+
+    # -- values
+
+    def object(self, type_: GraphQLObjectType, sets: Sequence[SelectionSetNode], row: Any) -> ColumnElement[Any]:
+        """The JSON object of ``type_`` for ``row`` (a row source's columns) with the fields ``sets`` ask for."""
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        plans = FIELDS.get(type_.name, {})
+        for sel in self.collect(type_, sets):
+            if sel.definition is None:
+                pairs.append((sel.key, literal(type_.name)))
+                continue
+            plan = plans.get(sel.name)
+            if plan is not None:
+                pairs.append((sel.key, plan(self, type_, sel, row)))
+            else:
+                pairs.append((sel.key, self.column(type_, sel, row)))
+        return sj.json_object(pairs)
+
+    def column(self, type_: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+        """A plain field: the row column of its Python name, serialized as its GraphQL type."""
+        assert sel.definition is not None
+        sfield = sel.definition.extensions.get("strawberry-definition")
+        if type_.name not in SOURCES or sfield is None or sfield.base_resolver is not None or sfield.extensions:
+            raise sj.Unplannable(f"{type_.name}.{sel.name}")
+        name = sfield.python_name
+        if name not in row.c:
+            raise sj.Unplannable(f"{type_.name}.{sel.name}: no column")
+        return self.serialize(sel.definition.type, row.c[name])
+
+    def serialize(self, gtype: GraphQLOutputType, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``value`` in JSON as the GraphQL scalar/enum ``gtype`` serializes it."""
+        inner = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
+        if isinstance(inner, GraphQLList):
+            item = inner.of_type.of_type if isinstance(inner.of_type, GraphQLNonNull) else inner.of_type
+            if isinstance(item, GraphQLScalarType) and item.name in ("String", "Int", "Boolean"):
+                return value  # text[] / int[] → JSON array
+            raise sj.Unplannable(f"list of {item}")
+        if isinstance(inner, GraphQLEnumType):
+            definition = inner.extensions.get("strawberry-definition")
+            if definition is None:
+                raise sj.Unplannable(f"enum {inner.name}")
+            return sj.enum_value(value, ((v.name, v.value) for v in definition.values))
+        if isinstance(inner, GraphQLScalarType):
+            name = inner.name
+            if name in ("String", "Int", "Boolean", "Date"):
+                return value
+            if name == "ID":
+                return sj.id_value(value)
+            if name == "Decimal":
+                return sj.decimal_value(value)
+            if name == "Float":
+                return sj.float_value(value)
+            if name == "GeoJSON":
+                return sj.json_text(value)
+        raise sj.Unplannable(f"type {gtype}")
+
+    def sub_type(self, sel: Selection) -> GraphQLObjectType:
+        """The object type a field returns (lists and non-null unwrapped)."""
+        assert sel.definition is not None
+        t: Any = sel.definition.type
+        while isinstance(t, GraphQLNonNull | GraphQLList):
+            t = t.of_type
+        if not isinstance(t, GraphQLObjectType):
+            raise sj.Unplannable(f"{sel.name}: abstract type")
+        return t
+
+    def one(self, sel: Selection, source: Any, outer: Any = None) -> ColumnElement[Any]:
+        """A nullable object field: the object of the single row ``source`` selects (conditions on ``outer``), or null."""
+        t = self.sub_type(sel)
+        return sj.one_object(source, lambda r: self.object(t, sel.sub, r), outer)
+
+    def many(self, sel: Selection, source: Any, order: Sequence[str], outer: Any = None) -> ColumnElement[Any]:
+        """A list field: the objects of ``source``'s rows (conditions on ``outer``), ordered by ``order``."""
+        t = self.sub_type(sel)
+        return sj.object_list(source, order, lambda r: self.object(t, sel.sub, r), outer)
+
+    def page(self, type_: GraphQLObjectType, sel: Selection, base: Any, key: str, kind: str, args: Any) -> ColumnElement[Any]:
+        """A connection field: one keyset page of ``base`` by ``key`` with the members asked for."""
+        conn = self.sub_type(sel)
+        node_type: Any = conn.fields["nodes"].type
+        while isinstance(node_type, GraphQLNonNull | GraphQLList):
+            node_type = node_type.of_type
+        nodes, totals, infos, names = [], [], [], []
+        node_sets: list[SelectionSetNode] = []
+        for s in self.collect(conn, sel.sub):
+            if s.name == "nodes":
+                nodes.append(s.key)
+                node_sets += s.sub
+            elif s.name == "totalCount":
+                totals.append(s.key)
+            elif s.name == "pageInfo":
+                pi_type = self.sub_type(s)
+                members = [(p.key, p.name if p.definition is not None else "__typename") for p in self.collect(pi_type, s.sub)]
+                infos.append((s.key, members))
+            elif s.name == "__typename":
+                names.append((s.key, conn.name))
+            else:
+                raise sj.Unplannable(f"{conn.name}.{s.name}")
+        plan = sj.ConnectionPlan(nodes, totals, infos, names)
+        return sj.connection(base, key, args, kind, plan, lambda r: self.object(node_type, node_sets, r))
+
+    def as_of(self, args: dict[str, Any], name: str = "as_of") -> dt.date:
+        """The field's ``asOf`` (default today, Asia/Shanghai), checked as the resolvers check it."""
+        try:
+            return self.context.as_of(args.get(name))
+        except Exception:
+            raise sj.Unplannable("asOf") from None
+
+
+class _Vars:
+    """graphql-core's ``VariableValues`` shape over a plain coerced dict."""
+
+    def __init__(self, coerced: dict[str, Any]) -> None:
+        self.coerced = coerced
+        self.sources = {k: SimpleNamespace(signature=None, value=v) for k, v in coerced.items()}
+
+
+# --------------------------------------------------------------------------- plans per field
+
+FieldPlan = Callable[[Planner, GraphQLObjectType, Selection, Any], ColumnElement[Any]]
+H, M, S, F, A = m.Household, m.Member, m.RelocationSite, m.Facility, m.AdminArea
+ST = m.HouseholdStatus
+
+SOURCES: dict[str, Callable[[], Any]] = {
+    "Household": households.household_select,
+    "Member": households.member_select,
+    "RelocationSite": sites.site_select,
+    "Facility": facilities.facility_select,
+    "AdminArea": admin_areas.admin_area_select,
+}
+"""Types whose plain fields are columns of the same name in their row source (the resolvers' ``*_select()``)."""
+
+
+def _geometry(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    """A geometry field (``coordSys`` WGS84 only: other systems are converted in Python)."""
+    if p.args(t, sel).get("coord_sys", CoordSys.WGS84) is not CoordSys.WGS84:
+        raise sj.Unplannable("coordSys")
+    return sj.json_text(row.c[sel.name])
+
+
+def _area(column: str) -> FieldPlan:
+    def plan(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+        p.args(t, sel)
+        return p.one(sel, admin_areas.admin_area_select().where(A.code == row.c[column]), row)
+
+    return plan
+
+
+def _site_of(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    p.args(t, sel)
+    return p.one(sel, sites.site_select().where(S.id == row.c.site_id), row)
+
+
+def _status(column: str, default: Any) -> Callable[[Planner, dict[str, Any], Any], ColumnElement[Any]]:
+    """A household's ``household_status`` value on the field's ``asOf`` (the segment holding it)."""
+
+    def value(p: Planner, args: dict[str, Any], row: Any) -> ColumnElement[Any]:
+        on = p.as_of(args)
+        q = households.status_on(row.c.id, on)
+        return func.coalesce(q.with_only_columns(q.selected_columns[column]).scalar_subquery(), default)
+
+    return value
+
+
+def _size(column: str, today_column: str) -> FieldPlan:
+    status = _status(column, literal(0))
+
+    def plan(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+        args = p.args(t, sel)
+        if args.get("as_of") is None:  # today: the trigger-kept counts, as the resolver reads them
+            return row.c[today_column]
+        return status(p, args, row)
+
+    return plan
+
+
+def _stably_employed(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    return _status("stably_employed", literal(0))(p, p.args(t, sel), row)
+
+
+def _zero_employment(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    on = p.as_of(p.args(t, sel))
+    q = households.status_on(row.c.id, on)
+    zero = q.with_only_columns(and_(q.selected_columns.labor_force > 0, q.selected_columns.employed == 0)).scalar_subquery()
+    return func.coalesce(zero, literal(False))
+
+
+def _members(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    args = p.args(t, sel)
+    q = households.member_select().where(M.household_id == row.c.id)
+    if not args.get("include_left"):
+        today = p.context.today()
+        q = q.where(or_(M.left_on.is_(None), M.left_on > today))
+    return p.many(sel, q, ["id"], row)
+
+
+def _facilities_of_site(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    p.args(t, sel)
+    return p.many(sel, facilities.facility_select().where(F.site_id == row.c.id), ["id"], row)
+
+
+def _site_stat(column: str) -> FieldPlan:
+    def plan(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+        p.args(t, sel)
+        q = sites.site_stats_select().where(H.site_id == row.c.id)
+        return func.coalesce(q.with_only_columns(q.selected_columns[column]).scalar_subquery(), literal(0))
+
+    return plan
+
+
+def _parent(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    return _area("parent_code")(p, t, sel, row)
+
+
+def _by_id(source: Callable[[], Any], column: Any) -> FieldPlan:
+    """A root ``x(id)``: null for an id that names no row, as the resolver's ``parse_id``."""
+
+    def plan(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+        key = parse_id(p.args(t, sel)["id"])
+        if key is None:
+            return null()
+        return p.one(sel, source().where(column == key))
+
+    return plan
+
+
+def _admin_area(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    code = p.args(t, sel)["code"]
+    if not (code.isdigit() and len(code) <= 12):
+        return null()
+    return p.one(sel, admin_areas.admin_area_select().where(A.code == code))
+
+
+def _list(kind: str, filtered: Callable[[Any], Any], key: str = "id") -> FieldPlan:
+    """A root connection ``xs(filter, first, after)`` over ``filtered(resolver filter or None)``."""
+
+    def plan(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+        from schema.types import connection_args
+
+        args = p.args(t, sel)
+        try:
+            page = connection_args(p.info, args.get("first"), args.get("after"), kind=kind)
+            f = args.get("filter")
+            base = filtered(f.to_resolver(p.info) if f else None)
+        except Exception:
+            raise sj.Unplannable("arguments refused") from None
+        return p.page(t, sel, base, key, kind, page)
+
+    return plan
+
+
+FIELDS: dict[str, dict[str, FieldPlan]] = {
+    "Query": {
+        "household": _by_id(households.household_select, H.id),
+        "households": _list("household", households.filtered_households),
+        "relocationSite": _by_id(sites.site_select, S.id),
+        "relocationSites": _list("relocation_site", sites.filtered_sites),
+        "facility": _by_id(facilities.facility_select, F.id),
+        "facilities": _list("facility", facilities.filtered_facilities),
+        "adminArea": _admin_area,
+    },
+    "Household": {
+        "dwelling": _geometry,
+        "size": _size("members", "member_count"),
+        "laborForceCount": _size("labor_force", "labor_force_count"),
+        "stablyEmployedCount": _stably_employed,
+        "isZeroEmployment": _zero_employment,
+        "members": _members,
+        "site": _site_of,
+        "adminArea": _area("admin_code"),
+        "originArea": _area("origin_admin_code"),
+    },
+    "RelocationSite": {
+        "location": _geometry,
+        "boundary": _geometry,
+        "adminArea": _area("admin_code"),
+        "facilities": _facilities_of_site,
+        "householdCount": _site_stat("households"),
+        "population": _site_stat("population"),
+    },
+    "Facility": {
+        "location": _geometry,
+        "footprint": _geometry,
+        "adminArea": _area("admin_code"),
+        "site": _site_of,
+    },
+    "AdminArea": {"geometry": _geometry, "parent": _parent},
+}
+"""Fields with a resolver that the planner builds in SQL, per GraphQL type (see the module docstring)."""
+
+
+# --------------------------------------------------------------------------- execution
+
+
+@dataclass
+class _Cached:
+    keys: list[str]
+    plan: sj.CompiledPlan | None
+
+
+class PlanCache:
+    """Compiled plans by (document, operation, variables, today, viewer kind); least recently used dropped."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Any, _Cached] = OrderedDict()
+
+    def get(self, key: Any) -> _Cached | None:
+        """The plan cached under ``key`` (now the most recently used), or None."""
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.entries.move_to_end(key)
+        return hit
+
+    def put(self, key: Any, value: _Cached) -> None:
+        """Keep ``value`` under ``key``, dropping the least recently used plan beyond ``size``."""
+        self.entries[key] = value
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+def _viewer_kind(ctx: Context) -> tuple[Any, ...]:
+    v = ctx.viewer
+    return (v.role, v.area_codes)
+
+
+class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with the root fields of queries planned into SQL where possible."""
+
+    def execute_root_grouped_field_set(
+        self, root_type: Any, root_value: Any, grouped_field_set: Any, serially: bool, position_context: Any
+    ) -> Any:
+        """Queries: planned root fields through SQL, the rest through the resolvers; mutations unchanged."""
+        ctx = self.context_value
+        settings = getattr(getattr(ctx, "settings", None), "planner", None)
+        if (
+            serially
+            or not isinstance(ctx, Context)
+            or settings is None
+            or not settings.enabled
+            or ctx.viewer.role is Role.PARTNER
+            or self.operation.operation.value != "query"
+        ):
+            return super().execute_root_grouped_field_set(root_type, root_value, grouped_field_set, serially, position_context)
+        return self._planned(root_type, root_value, grouped_field_set, position_context, settings)
+
+    async def _planned(self, root_type: Any, root_value: Any, grouped: Any, position_context: Any, settings: Any) -> Any:
+        ctx: Context = self.context_value
+        schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        cache: PlanCache = schema.plan_cache
+        source = self.operation.loc.source.body if self.operation.loc else None
+        try:
+            variables = json.dumps(self.variable_values.coerced, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            variables = None
+        key = (source, self.operation.name.value if self.operation.name else None, variables, ctx.today(), _viewer_kind(ctx))
+        cached = cache.get(key) if source is not None and variables is not None else None
+        if cached is None:
+            cached = self._plan(root_type, grouped, schema)
+            if source is not None and variables is not None:
+                cache.put(key, cached)
+        planned = {k: grouped[k] for k in cached.keys}
+        rest = {k: v for k, v in grouped.items() if k not in planned}
+        texts: Sequence[str | None] = ()
+        if cached.plan is not None:
+            try:
+                async with ctx.sessionmaker() as s:
+                    texts = await sj.run_plan(s, cached.plan)
+            except Exception as exc:  # the resolvers answer instead, with their own error handling
+                log.warning("planned read failed (%s); answering through the resolvers", type(exc).__name__)
+                rest, planned, texts = dict(grouped), {}, ()
+        STATS["planned"] += len(planned)
+        STATS["fallback"] += len(rest)
+        results: dict[str, Any] = {}
+        if rest:
+            resolved = super().execute_root_grouped_field_set(root_type, root_value, rest, False, position_context)
+            results = cast(dict[str, Any], await resolved if self.is_awaitable(resolved) else resolved)
+        raw = {k: RawJSON(t if t is not None else "null") for k, t in zip(planned, texts, strict=True)}
+        if settings.verify and raw:
+            await self._verify(root_type, root_value, planned, position_context, raw)
+        return {k: raw[k] if k in raw else results.get(k) for k in grouped if k in raw or k in results}
+
+    def _plan(self, root_type: Any, grouped: Any, schema: Any) -> _Cached:
+        ctx: Context = self.context_value
+        fragments = dict(self.fragments)
+        planner = Planner(schema, fragments, dict(self.variable_values.coerced), ctx)
+        columns, keys = [], []
+        plans = FIELDS.get(root_type.name, {})
+        for key, details in grouped.items():
+            nodes = [d.node for d in details]
+            name = nodes[0].name.value
+            plan = plans.get(name)
+            if plan is None:
+                continue
+            sel = Selection(key, name, nodes, root_type.fields.get(name))
+            try:
+                columns.append(plan(planner, root_type, sel, None))
+            except sj.Unplannable as why:
+                log.debug("not planned: %s (%s)", key, why)
+                continue
+            except Exception as exc:  # a planner bug: the resolvers still answer; verification reports it
+                log.exception("planning %s failed", key)
+                if ctx.settings.planner.verify:
+                    MISMATCHES.append(f"planning {key} raised {exc!r}")
+                continue
+            keys.append(key)
+        if not columns:
+            return _Cached([], None)
+        try:
+            return _Cached(keys, sj.compile_plan(columns, schema.plan_dialect))
+        except Exception as exc:  # a planner bug: the resolvers answer; verification reports it
+            log.exception("compiling the plan of %s failed", keys)
+            if ctx.settings.planner.verify:
+                MISMATCHES.append(f"compiling {keys} raised {exc!r}")
+            return _Cached([], None)
+
+    async def _verify(self, root_type: Any, root_value: Any, planned: dict[str, Any], pc: Any, raw: dict[str, RawJSON]) -> None:
+        """Resolve the planned fields the old way too; record any difference (tests fail on it)."""
+        errors_before = len(self.collected_errors.errors)
+        resolved = super().execute_root_grouped_field_set(root_type, root_value, planned, False, pc)
+        values = cast(dict[str, Any], await resolved if self.is_awaitable(resolved) else resolved)
+        if len(self.collected_errors.errors) != errors_before:
+            MISMATCHES.append(f"resolvers raised errors for planned fields {list(planned)}: {self.collected_errors.errors}")
+            return
+        for k, r in raw.items():
+            expected = json.loads(json.dumps(values.get(k), default=str))
+            got = r.decode()
+            if _canonical(got) != _canonical(expected):
+                source = self.operation.loc.source.body if self.operation.loc else "?"
+                msg = f"planned {k!r} differs from the resolvers for {source!r}: planned {got!r} resolvers {expected!r}"
+                log.error(msg)
+                MISMATCHES.append(msg)
+
+
+def _canonical(value: Any) -> str:
+    """JSON with sorted keys and whole floats as integers (``100.0`` and ``100`` are the same JSON number)."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, ensure_ascii=False)
