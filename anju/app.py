@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cross_web import HTTPException
 from sqlalchemy import text
@@ -23,14 +25,14 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from anju.auth import AuthError, Keys, keys, verify_token
+from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import create_engine, create_sessionmaker
 from anju.settings import Settings
 from resolvers import spatial
-from resolvers.access import RECORDS, Role, Viewer, scoped_sessionmaker, viewer_by_name
+from resolvers.access import RECORDS, Role, Viewer, scope_check, scoped_sessionmaker, viewer_by_name
 from resolvers.errors import InvalidInput
 from schema import Context, build_schema
-from schema.planner import encode_response
+from schema.planner import STATS, RawJSON, encode_response, plan_key
 
 log = logging.getLogger("anju.app")
 
@@ -52,13 +54,13 @@ UNAVAILABLE = "the database is unavailable; try again shortly"
 
 
 async def authenticate(request: Request) -> Viewer:
-    """The viewer of a request's bearer token.
+    """The viewer of a request's bearer token (its user read from the database now: a disabled user is refused at once).
 
     Raises:
         AuthError: no/invalid/expired token, or its user is unknown or disabled.
     """
     state = request.state
-    name = verify_token(state.keys, state.settings, request.headers.get("authorization"))
+    name = state.tokens.name(state.keys, state.settings, request.headers.get("authorization"))
     try:
         viewer = await viewer_by_name(state.sessionmaker, name)
     except Exception as exc:  # the database is unreachable: not the caller's fault
@@ -66,6 +68,7 @@ async def authenticate(request: Request) -> Viewer:
         raise Unavailable from None
     if viewer is None:
         raise AuthError("token's user is unknown or disabled")
+    state.viewers[name] = viewer
     return viewer
 
 
@@ -123,7 +126,25 @@ class AnjuGraphQL(GraphQL[Context, None]):
                 scope, receive, send
             )
             return
-        if not _wants_ide(request):
+        ide = _wants_ide(request)
+        if not ide:
+            try:
+                name = request.state.tokens.name(request.state.keys, request.state.settings, request.headers.get("authorization"))
+            except AuthError as exc:
+                await _error_response(str(exc), 401, "UNAUTHENTICATED")(scope, receive, send)
+                return
+        body = await _read_body(receive, self.max_body_bytes)
+        if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
+            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413, "QUERY_TOO_COMPLEX")(
+                scope, receive, send
+            )
+            return
+        if not ide:
+            if request.method == "POST":
+                answer = await fast_read(request, name, body, self.schema)
+                if answer is not None:
+                    await Response(answer, media_type="application/json")(scope, receive, send)
+                    return
             try:
                 request.state.viewer = await authenticate(request)
             except AuthError as exc:
@@ -132,12 +153,6 @@ class AnjuGraphQL(GraphQL[Context, None]):
             except Unavailable:
                 await _error_response(UNAVAILABLE, 503, "INTERNAL")(scope, receive, send)
                 return
-        body = await _read_body(receive, self.max_body_bytes)
-        if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
-            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413, "QUERY_TOO_COMPLEX")(
-                scope, receive, send
-            )
-            return
         replayed = False
 
         async def replay() -> Any:
@@ -153,6 +168,60 @@ class AnjuGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             response = _error_response(exc.reason, exc.status_code)
         await response(scope, replay, send)
+
+
+class _Stale(Exception):
+    """The cached viewer no longer matches its user row: answer through the full path (which reads it again)."""
+
+
+async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> bytes | None:
+    """A read whose every root field has a plan (``schema.planner``), answered in one transaction without strawberry.
+
+    The request must be exactly one that was validated, cost-checked and planned before (the plan cache is keyed by the
+    document, operation name, variables as sent, today and the viewer's kind); its viewer comes from the last full
+    authentication of the same user and is re-read in the same transaction as the statement that applies its scope
+    (``resolvers.access.ScopeCheck``): a disabled or changed user falls through to the full path. Answers the response
+    body, or None when the full path must answer (anything not planned, any doubt, any failure).
+    """
+    state = request.state
+    viewer = state.viewers.get(name)
+    if viewer is None or viewer.role is Role.PARTNER or not state.settings.planner.enabled:
+        return None
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return None
+    op, variables = payload.get("operationName"), payload.get("variables")
+    if not (op is None or isinstance(op, str)) or not (variables is None or isinstance(variables, dict)):
+        return None
+    today = dt.datetime.now(ZoneInfo(state.settings.timezone)).date()
+    key = plan_key(payload["query"], op, variables, today, viewer)
+    cached = schema.plan_cache.get(key) if key is not None else None
+    if cached is None or not cached.complete or cached.plan is None:
+        return None
+    check = state.scope_checks.get(viewer)
+    if check is None:
+        check = state.scope_checks[viewer] = scope_check(viewer)
+    try:
+        async with state.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            async with driver.transaction(readonly=True):
+                if not check.holds(await driver.fetchrow(check.sql, *check.params)):
+                    raise _Stale
+                texts = await driver.fetchrow(cached.plan.sql, *cached.plan.params)
+    except _Stale:
+        state.viewers.pop(name, None)
+        return None
+    except Exception as exc:  # the full path answers, with its own error handling (503 when the database is down)
+        log.warning("fast read failed (%s); answering through the full path", type(exc).__name__)
+        return None
+    STATS["planned"] += len(cached.keys)
+    data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
+    return encode_response({"data": data}).encode()
 
 
 async def _read_body(receive: Any, limit: int) -> bytes | None:
@@ -224,7 +293,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
         try:
-            yield {"engine": engine, "sessionmaker": create_sessionmaker(engine), "settings": settings, "keys": key_material}
+            yield {
+                "engine": engine,
+                "sessionmaker": create_sessionmaker(engine),
+                "settings": settings,
+                "keys": key_material,
+                "tokens": VerifiedTokens(),
+                "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
+                "scope_checks": {},  # Viewer → its ScopeCheck statement
+            }
         finally:
             await engine.dispose()
 

@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import os
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +142,36 @@ def verify_token(k: Keys, settings: Settings, header: str | None) -> str:
     if lifetime is None or lifetime > settings.auth.max_token_hours * 3600:
         raise AuthError("invalid token (lifetime longer than the server accepts)")
     return sub
+
+
+class VerifiedTokens:
+    """Authorization headers already verified, by header: their user name until the token expires (bounded, LRU).
+
+    A repeated token then costs a dict lookup instead of a signature check (≈ 0.2 ms with PyJWT). Only valid tokens are
+    kept; a token's validity depends on nothing but its signature and expiry, so nothing else can make an entry stale
+    (disabled users are refused by the user lookup, which is not cached here).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def name(self, k: Keys, settings: Settings, header: str | None) -> str:
+        """``verify_token``'s answer for ``header``, from the cache while the token has not expired.
+
+        Raises:
+            AuthError: as ``verify_token``.
+        """
+        if header is not None:
+            hit = self.entries.get(header)
+            if hit is not None and hit[1] > time.time():
+                self.entries.move_to_end(header)
+                return hit[0]
+        name = verify_token(k, settings, header)
+        assert header is not None  # verify_token refuses a missing header
+        exp = jwt.decode(header.partition(" ")[2].strip(), options={"verify_signature": False}).get("exp")
+        if isinstance(exp, int | float):
+            self.entries[header] = (name, float(exp))
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return name

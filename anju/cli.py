@@ -172,7 +172,7 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None) -> N
     ensure_server(s)
     host, port = host or s.host, port or s.port
     typer.echo(f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz)")
-    uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(s), host=host, port=port, log_level="info", access_log=False)
 
 
 def _run_db(s: Settings, work: Any) -> Any:

@@ -19,7 +19,8 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
         settings.sqlalchemy_url(database),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per checkout): a connection found dead fails its request, and SQLAlchemy then
+        # invalidates the whole pool, so the next requests reconnect.
         # Statement parameters (names, incomes) never reach error messages or logs.
         hide_parameters=True,
         connect_args={

@@ -141,6 +141,47 @@ def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
     return (select(*(func.set_config(n, settings[n], true()) for n in names)),)
 
 
+@dataclass(frozen=True)
+class ScopeCheck:
+    """One statement that re-reads a viewer's user row and, if it is unchanged and enabled, applies its scope.
+
+    ``SELECT set_config(…), … FROM app_user WHERE name = $n AND NOT disabled``: the settings are set only when the row
+    is there, and the row's role, areas and partner come back for comparison with the viewer the caller holds (a cached
+    one). No row, or a different one, means the cached viewer is stale: roll back and look the user up again.
+    """
+
+    sql: str
+    params: tuple[str, ...]
+    viewer: Viewer
+
+    def holds(self, row: Any) -> bool:
+        """Whether the returned row (or None) still describes ``viewer``."""
+        v = self.viewer
+        return (
+            row is not None
+            and row["role"] == v.role.value
+            and tuple(row["area_codes"] or ()) == v.area_codes
+            and row["partner_id"] == v.partner_id
+        )
+
+
+def scope_check(viewer: Viewer, mode: str = RECORDS) -> ScopeCheck:
+    """The ``ScopeCheck`` of ``viewer`` (asyncpg ``$n`` parameters; built once per viewer by the caller)."""
+    settings = viewer.settings(mode)
+    names = sorted(settings, key=lambda n: n == "role")  # role last, as _scope_statement
+    params: list[str] = []
+    calls = []
+    for n in names:
+        params += [n, settings[n]]
+        calls.append(f"set_config(${len(params) - 1}, ${len(params)}, true)")
+    params.append(viewer.name)
+    sql = (
+        f"SELECT {', '.join(calls)}, u.role::text AS role, u.area_codes, u.partner_id "
+        f"FROM app_user u WHERE u.name = ${len(params)} AND NOT u.disabled"
+    )
+    return ScopeCheck(sql, tuple(params), viewer)
+
+
 def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:
     """A sessionmaker like ``sm`` whose every transaction runs with ``viewer``'s scope (the statement is built here.
 

@@ -48,9 +48,13 @@ from graphql import (
     GraphQLOutputType,
     GraphQLScalarType,
     InlineFragmentNode,
+    OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
     VariableNode,
+    GraphQLError,
     get_argument_values,
+    parse,
 )
 from sqlalchemy import ColumnElement, and_, func, literal, null, or_
 from strawberry.permission import PermissionExtension
@@ -519,7 +523,23 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
 @dataclass
 class _Cached:
     keys: list[str]
+    """Response keys of the planned root fields, in the plan's column order."""
     plan: sj.CompiledPlan | None
+    complete: bool = False
+    """Every root field of the operation is planned: the HTTP view may answer it without strawberry (``fast_read``)."""
+
+
+def plan_key(query: str, operation_name: str | None, variables: Any, today: dt.date, viewer: Any) -> tuple[Any, ...] | None:
+    """The plan cache's key of a request: document text, operation name, variables as sent, today, viewer kind.
+
+    None when the variables are not JSON (nothing is cached). Validation, the cost limit and every planning decision
+    depend on nothing else, so a hit stands for a request that passed them before.
+    """
+    try:
+        values = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return (query, operation_name, values, today, viewer.role, viewer.area_codes)
 
 
 class PlanCache:
@@ -541,11 +561,6 @@ class PlanCache:
         self.entries[key] = value
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
-
-
-def _viewer_kind(ctx: Context) -> tuple[Any, ...]:
-    v = ctx.viewer
-    return (v.role, v.area_codes)
 
 
 class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -573,16 +588,18 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
         schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
         cache: PlanCache = schema.plan_cache
         source = self.operation.loc.source.body if self.operation.loc else None
-        try:
-            variables = json.dumps(self.variable_values.coerced, sort_keys=True, default=repr)
-        except (TypeError, ValueError):
-            variables = None
-        key = (source, self.operation.name.value if self.operation.name else None, variables, ctx.today(), _viewer_kind(ctx))
-        cached = cache.get(key) if source is not None and variables is not None else None
+        sent = {k: s.value for k, s in self.variable_values.sources.items() if s.value is not Undefined}
+        today = ctx.today()
+        names: list[str | None] = [self.operation.name.value if self.operation.name else None]
+        keys = [plan_key(source, n, sent, today, ctx.viewer) if source is not None else None for n in names]
+        cached = cache.get(keys[0]) if keys[0] is not None else None
         if cached is None:
             cached = self._plan(root_type, grouped, schema)
-            if source is not None and variables is not None:
-                cache.put(key, cached)
+            if source is not None and names[0] is not None and _single_operation(source):
+                keys.append(plan_key(source, None, sent, today, ctx.viewer))  # requests may name the only operation or not
+            for k in keys:
+                if k is not None:
+                    cache.put(k, cached)
         planned = {k: grouped[k] for k in cached.keys}
         rest = {k: v for k, v in grouped.items() if k not in planned}
         texts: Sequence[str | None] = ()
@@ -631,7 +648,7 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
         if not columns:
             return _Cached([], None)
         try:
-            return _Cached(keys, sj.compile_plan(columns, schema.plan_dialect))
+            return _Cached(keys, sj.compile_plan(columns, schema.plan_dialect), complete=len(keys) == len(grouped))
         except Exception as exc:  # a planner bug: the resolvers answer; verification reports it
             log.exception("compiling the plan of %s failed", keys)
             if ctx.settings.planner.verify:
@@ -654,6 +671,14 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
                 msg = f"planned {k!r} differs from the resolvers for {source!r}: planned {got!r} resolvers {expected!r}"
                 log.error(msg)
                 MISMATCHES.append(msg)
+
+
+def _single_operation(source: str) -> bool:
+    """Whether the document holds exactly one operation (parsed again: only when a plan is made)."""
+    try:
+        return sum(isinstance(d, OperationDefinitionNode) for d in parse(source).definitions) == 1
+    except GraphQLError:
+        return False
 
 
 def _canonical(value: Any) -> str:
