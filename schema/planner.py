@@ -41,6 +41,7 @@ from graphql import (
     FieldNode,
     FragmentSpreadNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
@@ -52,7 +53,6 @@ from graphql import (
     SelectionSetNode,
     Undefined,
     VariableNode,
-    GraphQLError,
     get_argument_values,
     parse,
 )
