@@ -44,13 +44,22 @@ async def admin_areas_page(
     Raises:
         InvalidInput: ``parentCode`` is not a 6/9/12-digit code.
     """
+    return await fetch_page(sm, filtered_admin_areas(level, parent_code), A.code, args, kind=KIND, build=AdminAreaRow.of)
+
+
+def filtered_admin_areas(level: m.AdminLevel | None = None, parent_code: str | None = None) -> AnySelect:
+    """``admin_area_select()`` of one ``level`` and/or directly under ``parent_code``: the list's rows, unordered.
+
+    Raises:
+        InvalidInput: ``parentCode`` is not a 6/9/12-digit code.
+    """
     q = admin_area_select()
     if level is not None:
         q = q.where(A.level == level)
     if parent_code is not None:
         area_code_prefix(parent_code, "parentCode")
         q = q.where(A.parent_code == parent_code)
-    return await fetch_page(sm, q, A.code, args, kind=KIND, build=AdminAreaRow.of)
+    return q
 
 
 async def _child_counts(sm: SessionMaker, parents: list[str]) -> dict[str, int]:

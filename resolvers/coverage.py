@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 import models as m
 from resolvers.households import active_on, household_select, status_on, zero_employment
 from resolvers.paging import Page, PageArgs
-from resolvers.query import AnyRow, SessionMaker, area_code_prefix, fetch_page, under_area
+from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, fetch_page, under_area
 from resolvers.rows import HouseholdRow
 
 H, M, E, L, HI = m.Household, m.Member, m.Employment, m.IncomeLinkage, m.HouseholdIncome
@@ -528,8 +528,18 @@ async def zero_employment_households(
     Raises:
         InvalidInput: malformed ``areaCode``.
     """
-    q = household_select().where(zero_employment(as_of), *_household_scope(area_code, site_id))
-    return await fetch_page(sm, q, H.id, args, kind="household", build=HouseholdRow.of)
+    return await fetch_page(
+        sm, zero_employment_select(as_of, area_code, site_id), H.id, args, kind="household", build=HouseholdRow.of
+    )
+
+
+def zero_employment_select(as_of: dt.date, area_code: str | None = None, site_id: int | None = None) -> AnySelect:
+    """``household_select()`` of the households with labor force and no member employed on ``as_of``, unordered.
+
+    Raises:
+        InvalidInput: malformed ``areaCode``.
+    """
+    return household_select().where(zero_employment(as_of), *_household_scope(area_code, site_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ object PostGIS wrote), so a planned field and the resolvers answer the same JSON
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,14 @@ def json_object(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElemen
     return func.json_build_object(*args, type_=JSON)
 
 
+def constant(value: str) -> ColumnElement[Any]:
+    """A string the code chose (an enum's name or value, a type name, a cursor kind) written into the SQL as a literal.
+
+    Never for client input: those are bound parameters.
+    """
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
+
+
 def json_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
     """A JSON text column (GeoJSON from ``ST_AsGeoJSON``) embedded as JSON, not as a string."""
     return cast(value, JSON)
@@ -80,7 +89,7 @@ def enum_value(column: ColumnElement[Any], members: Iterable[tuple[str, Any]]) -
         column: the enum column.
         members: (GraphQL name, the value stored for it), from the schema's enum definition.
     """
-    whens = [(cast(column, Text) == literal(str(stored)), literal(name)) for name, stored in members]
+    whens = [(cast(column, Text) == constant(str(stored)), constant(name)) for name, stored in members]
     return case(*whens, else_=null())
 
 
@@ -116,10 +125,15 @@ def object_list(source: AnySelect, order: Sequence[str], build: Any, outer: From
     return select(func.coalesce(agg, EMPTY_LIST)).select_from(row).scalar_subquery()
 
 
+def yuan(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQL of ``resolvers.coverage.round_yuan``: numeric rounded half away from zero to 0.01 (half-up for amounts ≥ 0)."""
+    return func.round(value, literal(2, Integer))
+
+
 def cursor(kind: str, key: ColumnElement[Any]) -> ColumnElement[Any]:
     """SQL of ``resolvers.paging.encode_cursor(kind, key)``: URL-safe base64 of ``kind:key``, padding stripped."""
-    raw = func.encode(func.convert_to(literal(kind + ":") + cast(key, Text), literal("UTF8")), literal("base64"))
-    return func.rtrim(func.translate(raw, literal("+/"), literal("-_")), literal("="))
+    raw = func.encode(func.convert_to(constant(kind + ":") + cast(key, Text), constant("UTF8")), constant("base64"))
+    return func.rtrim(func.translate(raw, constant("+/"), constant("-_")), constant("="))
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,9 @@ class ConnectionPlan:
     page_info_type: str = "PageInfo"
 
 
-def connection(base: AnySelect, key: str, args: PageArgs, kind: str, plan: ConnectionPlan, build: Any) -> ColumnElement[Any]:
+def connection(
+    base: AnySelect, key: str, args: PageArgs, kind: str, plan: ConnectionPlan, build: Any, outer: FromClause | None = None
+) -> ColumnElement[Any]:
     """One keyset page of ``base`` as the JSON of a connection, as ``resolvers.query.fetch_page`` reads it.
 
     Args:
@@ -147,12 +163,16 @@ def connection(base: AnySelect, key: str, args: PageArgs, kind: str, plan: Conne
         kind: the list's cursor kind.
         plan: the members asked for.
         build: ``build(row)`` → a node's JSON over the page row's columns.
+        outer: the enclosing row ``base``'s conditions refer to (a connection field of an object), if any.
     """
+    if outer is not None:
+        base = base.correlate(outer)
     keycol = base.selected_columns[key]
     q = base.order_by(keycol).limit(args.limit + 1)
     if args.after_key is not None:
         q = q.where(keycol > args.after_key)
-    numbered = q.add_columns(func.row_number().over(order_by=keycol).label("_rn")).subquery()
+    paged = q.add_columns(func.row_number().over(order_by=keycol).label("_rn"))
+    numbered = (paged if outer is None else paged.correlate(outer)).subquery()
     in_page = numbered.c._rn <= args.limit
     pairs: list[tuple[str, ColumnElement[Any]]] = []
     node_agg = func.json_agg(aggregate_order_by(build(numbered), numbered.c[key]), type_=JSON).filter(in_page)
@@ -163,6 +183,8 @@ def connection(base: AnySelect, key: str, args: PageArgs, kind: str, plan: Conne
     for name in plan.total_count:
         if count is None:
             count = select(func.count()).select_from(base.order_by(None).subquery()).scalar_subquery()
+            if outer is not None:
+                count = count.correlate(outer)
         pairs.append((name, count))
     for name, members in plan.page_info:
         info: list[tuple[str, ColumnElement[Any]]] = []
@@ -172,10 +194,10 @@ def connection(base: AnySelect, key: str, args: PageArgs, kind: str, plan: Conne
             elif member == "endCursor":
                 info.append((k, cursor(kind, last)))
             else:
-                info.append((k, literal(plan.page_info_type)))
+                info.append((k, constant(plan.page_info_type)))
         pairs.append((name, json_object(info)))
     for name, type_name in plan.typename:
-        pairs.append((name, literal(type_name)))
+        pairs.append((name, constant(type_name)))
     # HAVING makes it an aggregate query: exactly one row, also for an empty page
     return select(json_object(pairs)).select_from(numbered).having(true()).scalar_subquery()
 
@@ -218,7 +240,11 @@ def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect) -> Com
     for name in names:
         v = values[name]
         proc = processors.get(name)
-        params.append(proc(v) if proc is not None and v is not None else v)
+        if proc is not None and v is not None:
+            v = proc(v)
+        elif isinstance(v, enum.Enum):  # an expanded IN list's items (render_postcompile) skip the Enum type's processor
+            v = v.value  # models' enums store their values (models._enum, values_callable)
+        params.append(v)
     return CompiledPlan(compiled.string, tuple(params))
 
 

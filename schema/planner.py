@@ -56,17 +56,17 @@ from graphql import (
     get_argument_values,
     parse,
 )
-from sqlalchemy import ColumnElement, and_, func, literal, null, or_
+from sqlalchemy import ColumnElement, Integer, and_, func, literal, null, or_, select
 from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
 import models as m
-from resolvers import admin_areas, facilities, households, sites
+from resolvers import admin_areas, coverage, facilities, households, sites
 from resolvers import sqljson as sj
 from resolvers.access import Role
 from resolvers.coords import CoordSys
-from resolvers.query import parse_id
+from resolvers.query import check_year, optional_id, parse_id
 from schema.context import Context
 
 log = logging.getLogger("anju.planner")
@@ -235,7 +235,7 @@ class Planner:
         plans = FIELDS.get(type_.name, {})
         for sel in self.collect(type_, sets):
             if sel.definition is None:
-                pairs.append((sel.key, literal(type_.name)))
+                pairs.append((sel.key, sj.constant(type_.name)))
                 continue
             plan = plans.get(sel.name)
             if plan is not None:
@@ -248,7 +248,7 @@ class Planner:
         """A plain field: the row column of its Python name, serialized as its GraphQL type."""
         assert sel.definition is not None
         sfield = sel.definition.extensions.get("strawberry-definition")
-        if type_.name not in SOURCES or sfield is None or sfield.base_resolver is not None or sfield.extensions:
+        if sfield is None or sfield.base_resolver is not None or sfield.extensions:
             raise sj.Unplannable(f"{type_.name}.{sel.name}")
         name = sfield.python_name
         if name not in row.c:
@@ -302,7 +302,9 @@ class Planner:
         t = self.sub_type(sel)
         return sj.object_list(source, order, lambda r: self.object(t, sel.sub, r), outer)
 
-    def page(self, type_: GraphQLObjectType, sel: Selection, base: Any, key: str, kind: str, args: Any) -> ColumnElement[Any]:
+    def page(
+        self, type_: GraphQLObjectType, sel: Selection, base: Any, key: str, kind: str, args: Any, outer: Any = None
+    ) -> ColumnElement[Any]:
         """A connection field: one keyset page of ``base`` by ``key`` with the members asked for."""
         conn = self.sub_type(sel)
         node_type: Any = conn.fields["nodes"].type
@@ -325,7 +327,26 @@ class Planner:
             else:
                 raise sj.Unplannable(f"{conn.name}.{s.name}")
         plan = sj.ConnectionPlan(nodes, totals, infos, names)
-        return sj.connection(base, key, args, kind, plan, lambda r: self.object(node_type, node_sets, r))
+        return sj.connection(base, key, args, kind, plan, lambda r: self.object(node_type, node_sets, r), outer)
+
+    def page_args(self, args: dict[str, Any], kind: str, numeric: bool = True) -> Any:
+        """``first``/``after`` validated as the resolvers validate them (``schema.types.connection_args``)."""
+        from schema.types import connection_args
+
+        try:
+            return connection_args(self.info, args.get("first"), args.get("after"), kind=kind, numeric=numeric)
+        except Exception:
+            raise sj.Unplannable("page arguments refused") from None
+
+    def year(self, args: dict[str, Any], name: str = "year") -> int | None:
+        """A ``year`` argument checked as the resolvers check it (None stays None)."""
+        value = args.get(name)
+        if value is None:
+            return None
+        try:
+            return check_year(value)
+        except Exception:
+            raise sj.Unplannable("year") from None
 
     def as_of(self, args: dict[str, Any], name: str = "as_of") -> dt.date:
         """The field's ``asOf`` (default today, Asia/Shanghai), checked as the resolvers check it."""
@@ -463,11 +484,9 @@ def _list(kind: str, filtered: Callable[[Any], Any], key: str = "id") -> FieldPl
     """A root connection ``xs(filter, first, after)`` over ``filtered(resolver filter or None)``."""
 
     def plan(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
-        from schema.types import connection_args
-
         args = p.args(t, sel)
+        page = p.page_args(args, kind)
         try:
-            page = connection_args(p.info, args.get("first"), args.get("after"), kind=kind)
             f = args.get("filter")
             base = filtered(f.to_resolver(p.info) if f else None)
         except Exception:
@@ -475,6 +494,115 @@ def _list(kind: str, filtered: Callable[[Any], Any], key: str = "id") -> FieldPl
         return p.page(t, sel, base, key, kind, page)
 
     return plan
+
+
+def _admin_areas(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    args = p.args(t, sel)
+    page = p.page_args(args, "admin_area", numeric=False)
+    try:
+        base = admin_areas.filtered_admin_areas(args.get("level"), args.get("parent_code"))
+    except Exception:
+        raise sj.Unplannable("arguments refused") from None
+    return p.page(t, sel, base, "code", "admin_area", page)
+
+
+def _children(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    page = p.page_args(p.args(t, sel), "admin_area", numeric=False)
+    base = admin_areas.admin_area_select().where(A.parent_code == row.c.code)
+    return p.page(t, sel, base, "code", "admin_area", page, row)
+
+
+def _site_households(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    page = p.page_args(p.args(t, sel), "household")
+    base = households.household_select().where(H.site_id == row.c.id)
+    return p.page(t, sel, base, "id", "household", page, row)
+
+
+def _zero_employment_households(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    args = p.args(t, sel)
+    page = p.page_args(args, "household")
+    try:
+        sid = optional_id(args.get("site_id"), "siteId")
+        base = coverage.zero_employment_select(p.as_of(args), args.get("area_code"), sid)
+    except sj.Unplannable:
+        raise
+    except Exception:
+        raise sj.Unplannable("arguments refused") from None
+    return p.page(t, sel, base, "id", "household", page)
+
+
+E, L, HI = m.Employment, m.IncomeLinkage, m.HouseholdIncome
+
+
+def _household_employments(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    on = p.as_of(p.args(t, sel))
+    q = households.employment_select().where(E.household_id == row.c.id, households.active_on(on))
+    return p.many(sel, q, ["member_id", "start_on", "id"], row)
+
+
+def _member_employments(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    args = p.args(t, sel)
+    q = households.employment_select().where(E.member_id == row.c.id)
+    if args.get("as_of") is not None:
+        q = q.where(households.active_on(p.as_of(args)))
+    return p.many(sel, q, ["start_on", "id"], row)
+
+
+def _income_linkages(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    year = p.year(p.args(t, sel))
+    q = households.income_linkage_select().where(L.household_id == row.c.id)
+    if year is not None:
+        q = q.where(L.year == year)
+    return p.many(sel, q, ["year", "id"], row)
+
+
+def _net_income(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    year = p.year(p.args(t, sel))
+    value = select(HI.net_income).where(HI.household_id == row.c.id, HI.year == year).scalar_subquery()
+    return sj.decimal_value(value)
+
+
+def _linked_income(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    """``Household.linkedIncome(year)``: resolvers.coverage.linked_income_by_household_ids in SQL."""
+    year = p.year(p.args(t, sel))
+    mine = and_(L.household_id == row.c.id, L.year == year)
+    total = select(sj.yuan(func.coalesce(func.sum(L.amount), 0))).where(mine).scalar_subquery()
+    li = p.sub_type(sel)
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    for s in p.collect(li, sel.sub):
+        if s.definition is None:
+            pairs.append((s.key, sj.constant(li.name)))
+        elif s.name == "total":
+            pairs.append((s.key, sj.decimal_value(total)))
+        elif s.name == "perCapita":
+            size = func.anju_year_size(row.c.id, year)
+            per = sj.decimal_value(sj.yuan(total / func.nullif(size, 0)))
+            pairs.append((s.key, per))
+        elif s.name == "byMechanism":
+            grouped = (
+                select(L.mechanism, sj.yuan(func.sum(L.amount)).label("amount"), literal(1, Integer).label("households"))
+                .where(mine)
+                .group_by(L.mechanism)
+            )
+            pairs.append((s.key, p.many(s, grouped, ["mechanism"], row)))
+        else:
+            raise sj.Unplannable(f"LinkedIncome.{s.name}")
+    return sj.json_object(pairs)
+
+
+def _employment_member(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    p.args(t, sel)
+    return p.one(sel, households.member_select().where(M.id == row.c.member_id), row)
+
+
+def _facility_of(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    p.args(t, sel)
+    return p.one(sel, facilities.facility_select().where(F.id == row.c.facility_id), row)
+
+
+def _linkage_household(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    p.args(t, sel)
+    return p.one(sel, households.household_select().where(H.id == row.c.household_id), row)
 
 
 FIELDS: dict[str, dict[str, FieldPlan]] = {
@@ -486,6 +614,8 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
         "facility": _by_id(facilities.facility_select, F.id),
         "facilities": _list("facility", facilities.filtered_facilities),
         "adminArea": _admin_area,
+        "adminAreas": _admin_areas,
+        "zeroEmploymentHouseholds": _zero_employment_households,
     },
     "Household": {
         "dwelling": _geometry,
@@ -497,7 +627,14 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
         "site": _site_of,
         "adminArea": _area("admin_code"),
         "originArea": _area("origin_admin_code"),
+        "employments": _household_employments,
+        "incomeLinkages": _income_linkages,
+        "netIncome": _net_income,
+        "linkedIncome": _linked_income,
     },
+    "Member": {"employments": _member_employments, "household": _linkage_household},
+    "Employment": {"workplace": _geometry, "member": _employment_member, "facility": _facility_of},
+    "IncomeLinkage": {"household": _linkage_household, "facility": _facility_of},
     "RelocationSite": {
         "location": _geometry,
         "boundary": _geometry,
@@ -505,6 +642,7 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
         "facilities": _facilities_of_site,
         "householdCount": _site_stat("households"),
         "population": _site_stat("population"),
+        "households": _site_households,
     },
     "Facility": {
         "location": _geometry,
@@ -512,7 +650,7 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
         "adminArea": _area("admin_code"),
         "site": _site_of,
     },
-    "AdminArea": {"geometry": _geometry, "parent": _parent},
+    "AdminArea": {"geometry": _geometry, "parent": _parent, "children": _children},
 }
 """Fields with a resolver that the planner builds in SQL, per GraphQL type (see the module docstring)."""
 

@@ -1,0 +1,196 @@
+"""Reads planned into SQL (schema/planner.py) answer exactly what the resolvers answer, under every role.
+
+Each query runs twice over HTTP with real tokens: through an app whose planner is on (PostgreSQL builds the JSON) and
+through one whose planner is off (the resolvers), and the two bodies must be the same JSON (keys sorted, whole floats as
+integers). ``schema.planner.STATS`` shows which path answered. The whole suite also runs with verification on
+(tests/conftest.py): every planned field of every test is compared with the resolvers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from anju.app import create_app
+from schema import planner
+from tests.test_access import ROLES, post
+
+QUERIES = {
+    "households with members": "{ households(first: 100) { nodes { id code members { id name gender birthYear } } } }",
+    "one site with its facilities": '{ relocationSite(id: "1") { name location facilities { id name kind location } } }',
+    "page with linked income": "{ households(first: 100) { nodes { id code stablyEmployedCount "
+    "linkedIncome(year: 2023) { total perCapita byMechanism { mechanism amount households } } } } }",
+    "everything nested": """{
+        households(first: 5, filter: {zeroEmployment: false, asOf: "2024-04-13"}) {
+          totalCount pageInfo { hasNextPage endCursor __typename } __typename
+          nodes { __typename id code relocatedOn povertyStatus monitoringCategory riskEliminated version dwelling
+            size laborForceCount sizeThen: size(asOf: "2020-01-01") isZeroEmployment(asOf: "2024-04-13")
+            members(includeLeft: true) { id name phone idNumberLast4 skills joinedOn joinReason leftOn leaveReason
+              employments { id channel startOn endOn monthlyWage stable employerName outboundRegion workplace
+                facility { id name } member { id } } }
+            employments(asOf: "2024-04-13") { id member { name } }
+            incomeLinkages(year: 2023) { id mechanism year amount facility { name } household { code } }
+            netIncome(year: 2023) site { id name kind plannedHouseholds openedOn closedOn version boundary }
+            adminArea { code name level assistanceTier parent { code } } originArea { code } } }
+        relocationSites(first: 2) { totalCount nodes { id name householdCount population
+          households(first: 3) { totalCount pageInfo { endCursor hasNextPage } nodes { id } }
+          adminArea { name } } }
+        facilities(first: 3, filter: {kinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK]}) { nodes { id name kind areaMu plannedJobs operator
+          openedOn footprint site { name } adminArea { code } } }
+        adminArea(code: "513400") { code name geometry children(first: 3) { totalCount nodes { code name } } }
+        adminAreas(level: COUNTY, first: 3) { nodes { code name } pageInfo { endCursor } }
+        zeroEmploymentHouseholds(asOf: "2024-04-13", first: 3) { totalCount nodes { id code } }
+        nobody: household(id: "99999999") { id }
+        notAnId: household(id: "x") { id }
+    }""",
+}
+
+
+@pytest.fixture(scope="module")
+def apps(settings, users):  # type: ignore[no-untyped-def]
+    off = settings.model_copy(update={"planner": settings.planner.model_copy(update={"enabled": False, "verify": False})})
+    on = settings.model_copy(update={"planner": settings.planner.model_copy(update={"verify": False})})
+    with TestClient(create_app(on)) as planned, TestClient(create_app(off)) as resolved:
+        yield planned, resolved
+
+
+def same_json(a: Any, b: Any) -> bool:
+    return planner._canonical(a) == planner._canonical(b)
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+@pytest.mark.parametrize("role", ROLES)
+def test_planned_json_equals_the_resolvers_under_every_role(apps, users, name, role):  # type: ignore[no-untyped-def]
+    planned, resolved = apps
+    query = QUERIES[name]
+    before = planner.STATS["planned"]
+    first = post(planned, role, users, query)
+    again = post(planned, role, users, query)  # the repeat: the fast path (no strawberry) when fully planned
+    used = planner.STATS["planned"] - before
+    expected = post(resolved, role, users, query)
+    assert first.status_code == again.status_code == expected.status_code
+    assert same_json(first.json(), expected.json()), (first.text[:500], expected.text[:500])
+    assert again.content == first.content  # byte for byte: both built by PostgreSQL
+    if role == "t-partner":
+        assert used == 0  # partners' reads go through the resolvers (small-cell suppression)
+    else:
+        assert "errors" not in first.json()
+        roots = len(first.json()["data"])
+        assert used == 2 * roots  # every root field planned, both times
+
+
+def test_officer_sees_only_own_households_when_planned(apps, users, engine):  # type: ignore[no-untyped-def]
+    planned, _ = apps
+    q = "{ households(first: 500) { totalCount nodes { id } } }"
+    xide = post(planned, "t-officer", users, q).json()["data"]["households"]
+    zhaojue = post(planned, "t-officer-zhaojue", users, q).json()["data"]["households"]
+    assert zhaojue == {"totalCount": 0, "nodes": []}
+    assert xide["totalCount"] > 0 and len(xide["nodes"]) == min(500, xide["totalCount"])
+
+
+def test_masked_for_planners_when_planned(apps, users):  # type: ignore[no-untyped-def]
+    planned, _ = apps
+    q = "{ households(first: 1) { nodes { members { name phone idNumberLast4 } } } }"
+    for _ in range(2):  # planned, then fast path
+        members = post(planned, "t-planner", users, q).json()["data"]["households"]["nodes"][0]["members"]
+        assert all(m["name"].endswith("*") and m["idNumberLast4"] is None for m in members)
+
+
+async def test_fast_path_refuses_a_user_disabled_in_between(apps, users, engine):  # type: ignore[no-untyped-def]
+    planned, _ = apps
+    q = '{ relocationSite(id: "1") { name } }'
+    assert post(planned, "t-planner", users, q).status_code == 200
+    assert post(planned, "t-planner", users, q).status_code == 200
+    async with engine.begin() as c:
+        await c.execute(text("UPDATE app_user SET disabled = true WHERE name = 't-planner'"))
+    try:
+        r = post(planned, "t-planner", users, q)
+        assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    finally:
+        async with engine.begin() as c:
+            await c.execute(text("UPDATE app_user SET disabled = false WHERE name = 't-planner'"))
+    assert post(planned, "t-planner", users, q).status_code == 200
+
+
+async def test_fast_path_follows_an_officer_moved_to_another_county(apps, users, engine):  # type: ignore[no-untyped-def]
+    planned, _ = apps
+    q = "{ households(first: 1) { totalCount } }"
+    n = post(planned, "t-officer", users, q).json()["data"]["households"]["totalCount"]
+    assert n > 0
+    assert post(planned, "t-officer", users, q).json()["data"]["households"]["totalCount"] == n
+    async with engine.begin() as c:
+        await c.execute(text("UPDATE app_user SET area_codes = '{513431}' WHERE name = 't-officer'"))
+    try:
+        assert post(planned, "t-officer", users, q).json()["data"]["households"]["totalCount"] == 0
+    finally:
+        async with engine.begin() as c:
+            await c.execute(text("UPDATE app_user SET area_codes = '{513432}' WHERE name = 't-officer'"))
+    assert post(planned, "t-officer", users, q).json()["data"]["households"]["totalCount"] == n
+
+
+def test_unplannable_fields_are_answered_beside_planned_ones(apps, users):  # type: ignore[no-untyped-def]
+    planned, resolved = apps
+    # nearestFacilities has no plan; households has one: one response holds both, as the resolvers give them
+    q = (
+        "{ households(first: 2) { nodes { id } } "
+        'nearestFacilities(point: {type: "Point", coordinates: [102.41, 28.31]}, k: 2) { distanceMeters facility { id } } }'
+    )
+    before = dict(planner.STATS)
+    got = post(planned, "t-admin", users, q).json()
+    assert planner.STATS["planned"] - before["planned"] == 1 and planner.STATS["fallback"] - before["fallback"] == 1
+    assert same_json(got, post(resolved, "t-admin", users, q).json())
+    assert len(got["data"]["nearestFacilities"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("{ households(first: 501) { nodes { id } } }", "BAD_USER_INPUT"),
+        ('{ households(after: "bm90LWEtY3Vyc29y") { nodes { id } } }', "BAD_USER_INPUT"),
+        ("{ households(first: 1) { nodes { linkedIncome(year: 1800) { total } } } }", "BAD_USER_INPUT"),
+        ('{ households(first: 1, filter: {zeroEmployment: true, asOf: "1800-01-01"}) { nodes { id } } }', "BAD_USER_INPUT"),
+    ],
+)
+def test_arguments_the_resolvers_refuse_are_refused_the_same_way(apps, users, query, code):  # type: ignore[no-untyped-def]
+    planned, resolved = apps
+    got = post(planned, "t-admin", users, query)
+    expected = post(resolved, "t-admin", users, query)
+    assert got.json()["errors"][0]["extensions"]["code"] == code
+    assert same_json(got.json(), expected.json())
+
+
+def test_variables_are_part_of_the_plan(apps, users):  # type: ignore[no-untyped-def]
+    planned, resolved = apps
+    q = "query Page($first: Int, $after: String) { households(first: $first, after: $after) { nodes { id } pageInfo { endCursor } } }"
+    cursor = None
+    seen: list[str] = []
+    for _ in range(3):
+        body = planned.post(
+            "/graphql",
+            json={"query": q, "variables": {"first": 7, "after": cursor}},
+            headers={"Authorization": f"Bearer {users['t-admin']}"},
+        ).json()
+        page = body["data"]["households"]
+        seen += [n["id"] for n in page["nodes"]]
+        cursor = page["pageInfo"]["endCursor"]
+    ids = [int(i) for i in seen]
+    assert len(ids) == 21 and ids == sorted(set(ids))  # three different pages, in order, no repeats
+    expected = resolved.post(
+        "/graphql", json={"query": q, "variables": {"first": 21}}, headers={"Authorization": f"Bearer {users['t-admin']}"}
+    ).json()
+    assert [n["id"] for n in expected["data"]["households"]["nodes"]] == seen
+
+
+def test_planned_response_is_passed_through_as_text(apps, users):  # type: ignore[no-untyped-def]
+    planned, _ = apps
+    q = '{ relocationSite(id: "1") { name location } }'
+    post(planned, "t-admin", users, q)
+    r = post(planned, "t-admin", users, q)
+    assert r.headers["content-type"].startswith("application/json")
+    body = json.loads(r.content)
+    assert body["data"]["relocationSite"]["name"] == "彝欣社区"
+    assert body["data"]["relocationSite"]["location"]["type"] == "Point"
