@@ -39,8 +39,8 @@ QUERIES = {
         relocationSites(first: 2) { totalCount nodes { id name householdCount population
           households(first: 3) { totalCount pageInfo { endCursor hasNextPage } nodes { id } }
           adminArea { name } } }
-        facilities(first: 3, filter: {kinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK]}) { nodes { id name kind areaMu plannedJobs operator
-          openedOn footprint site { name } adminArea { code } } }
+        facilities(first: 3, filter: {kinds: [ASSISTANCE_WORKSHOP, INDUSTRIAL_PARK]}) {
+          nodes { id name kind areaMu plannedJobs operator openedOn footprint site { name } adminArea { code } } }
         adminArea(code: "513400") { code name geometry children(first: 3) { totalCount nodes { code name } } }
         adminAreas(level: COUNTY, first: 3) { nodes { code name } pageInfo { endCursor } }
         zeroEmploymentHouseholds(asOf: "2024-04-13", first: 3) { totalCount nodes { id code } }
@@ -165,7 +165,10 @@ def test_arguments_the_resolvers_refuse_are_refused_the_same_way(apps, users, qu
 
 def test_variables_are_part_of_the_plan(apps, users):  # type: ignore[no-untyped-def]
     planned, resolved = apps
-    q = "query Page($first: Int, $after: String) { households(first: $first, after: $after) { nodes { id } pageInfo { endCursor } } }"
+    q = (
+        "query Page($first: Int, $after: String) "
+        "{ households(first: $first, after: $after) { nodes { id } pageInfo { endCursor } } }"
+    )
     cursor = None
     seen: list[str] = []
     for _ in range(3):
