@@ -135,3 +135,41 @@ def test_one_worker_serves_in_its_own_process(settings, engine):  # type: ignore
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+async def test_worker_connections_do_not_wait_for_nagle():  # type: ignore[no-untyped-def]
+    """uvicorn binds the workers' socket as socket.socket(AF_INET) (protocol 0): asyncio then leaves TCP_NODELAY off on
+    accepted connections and each response waits for the client's delayed ACK. anju.serving's protocol sets it."""
+    import asyncio
+
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from anju.serving import NoDelayH11Protocol
+
+    config = Config(app=lambda scope, receive, send: None)
+    config.load()
+    listener = socket.socket(family=socket.AF_INET)  # as uvicorn.Config.bind_socket makes it for workers
+    listener.bind(("127.0.0.1", 0))
+    made: list[NoDelayH11Protocol] = []
+
+    def protocol() -> NoDelayH11Protocol:
+        made.append(NoDelayH11Protocol(config=config, server_state=ServerState(), app_state={}))
+        return made[-1]
+
+    server = await asyncio.get_running_loop().create_server(protocol, sock=listener)
+    try:
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        for _ in range(100):
+            if made:
+                break
+            await asyncio.sleep(0.05)
+        accepted = made[0].transport.get_extra_info("socket")
+        assert accepted.proto == 0  # what asyncio sees: not recognisably TCP, so it sets no TCP_NODELAY itself
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        made[0].transport.close()
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
