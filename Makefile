@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check install db-start db-stop lint format bench clean-db docs
+.PHONY: run test check install db-start db-stop lint format bench bench-peers clean-db docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,10 @@ format: install
 
 clean-db: install
 	$(BIN)/anju db destroy
+
+## bench-peers: Anju beside PostGraphile v4/v5 (npm, bench/peers/) and raw SQL on the Sichuan-scale database, built when
+## missing (bench/peers.py; ~30 min at 10 s per cell). QUICK=1: a 3 s-per-cell smoke run; BENCH_ARGS="--duration 20"
+bench-peers: install
+	cd bench/peers/v4 && npm ci --no-audit --no-fund --loglevel=error
+	cd bench/peers/v5 && npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m bench.peers $(if $(QUICK),--quick) $(BENCH_ARGS)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from anju import db, localdb
-from anju.auth import ConfigError, issue_token
+from anju.auth import ConfigError, issue_token, keys
 from anju.settings import Settings
 from resolvers.access import Role
 
@@ -158,21 +160,70 @@ def do_seed(s: Settings, scale: str = "demo", database: str | None = None) -> No
 def serve(
     host: str = typer.Option(None, help="default: HOST or 127.0.0.1"),
     port: int = typer.Option(None, help="default: PORT or 8000"),
+    workers: int = typer.Option(None, min=1, help="server processes (default: ANJU_WORKERS, else one per CPU core)"),
 ) -> None:
-    """Serve GraphQL at http://HOST:PORT/graphql (GraphiQL in a browser)."""
-    do_serve(_settings(), host, port)
+    """Serve GraphQL at http://HOST:PORT/graphql (GraphiQL in a browser), one process per CPU core by default."""
+    do_serve(_settings(), host, port, workers)
 
 
-def do_serve(s: Settings, host: str | None = None, port: int | None = None) -> None:
-    """``anju serve`` (callable from other commands)."""
+APP_FACTORY = "anju.app:create_app"
+"""What each worker process imports and calls (``create_app()`` builds Settings from the environment)."""
+
+
+def _log_config() -> dict[str, Any]:
+    """Uvicorn's logging, plus Anju's own loggers (``anju.*``) at INFO in every worker process."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["anju"] = {"format": "%(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["anju"] = {"formatter": "anju", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    config["loggers"]["anju"] = {"handlers": ["anju"], "level": "INFO", "propagate": False}
+    return config
+
+
+def do_serve(s: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
+    """``anju serve`` (callable from other commands): uvicorn with ``workers`` processes (default ``s.worker_count``).
+
+    With one worker the app runs in this process with ``s``. With more, uvicorn's supervisor binds the socket here and starts
+    that many worker processes sharing it (the kernel hands each new connection to one of them); each builds its own app and
+    Settings from the environment, the same environment ``s`` was read from. SIGTERM/SIGINT stop accepting, let in-flight
+    requests finish for up to ``s.shutdown_timeout_seconds`` and exit 0.
+    """
     import uvicorn
 
     from anju.app import create_app
+    from anju.serving import NoDelayHttpToolsProtocol
 
     ensure_server(s)
-    host, port = host or s.host, port or s.port
-    typer.echo(f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz)")
-    uvicorn.run(create_app(s), host=host, port=port, log_level="info", access_log=False)
+    host, port, n = host or s.host, port or s.port, workers or s.worker_count
+    if n > 1:
+        # Generate the development secrets (if missing) once, here, before the workers read them.
+        try:
+            keys(s)
+        except ConfigError as exc:
+            _fail(str(exc))
+    typer.echo(f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz; {n} worker process{'es' if n > 1 else ''})")
+    limits: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": False,  # a log line per request costs CPU on the hot path; structured request logs are issue #16's
+        "log_config": _log_config(),
+        "timeout_graceful_shutdown": s.shutdown_timeout_seconds,
+        "limit_concurrency": s.max_connections,
+        "timeout_keep_alive": s.keep_alive_seconds,
+        "http": NoDelayHttpToolsProtocol,  # the workers' connections would otherwise wait ≥ 40 ms per response (anju/serving.py)
+    }
+    if n == 1:
+        # uvicorn re-raises the SIGTERM it handled once it has shut down; a finished graceful shutdown is a success here,
+        # exit 0 as the multi-process supervisor does (SIGINT still ends with KeyboardInterrupt's status).
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        try:
+            uvicorn.run(create_app(s), **limits)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    else:
+        uvicorn.run(APP_FACTORY, factory=True, workers=n, **limits)
 
 
 def _run_db(s: Settings, work: Any) -> Any:

@@ -6,6 +6,7 @@ is unset Anju manages a project-local cluster (``anju.localdb``) on 127.0.0.1:55
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -178,6 +179,25 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="zone of the default `asOf` date (today)")
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "ANJU_HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("PORT", "ANJU_PORT"))
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="server processes of `anju serve` sharing one listening socket; unset = one per CPU core (os.cpu_count())",
+    )
+    shutdown_timeout_seconds: int = Field(
+        30, ge=1, description="on SIGTERM/SIGINT, how long in-flight requests may still run before they are cancelled, seconds"
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="concurrent connections (and requests) per server process; beyond it new requests answer HTTP 503",
+    )
+    keep_alive_seconds: int = Field(5, ge=1, description="an idle HTTP keep-alive connection is closed after this long, seconds")
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, or one per CPU core when unset (at least 1)."""
+        return self.workers or os.cpu_count() or 1
 
     @property
     def uses_local_db(self) -> bool:

@@ -105,35 +105,53 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
-def server(settings: Settings, database: str) -> Iterator[str]:
-    """``anju serve`` in a subprocess against ``database``; yields its /graphql URL."""
-    port = _free_port()
+def anju_server(settings: Settings, database: str, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``anju serve ARGS`` in a subprocess against ``database``; yields its /graphql URL and the process."""
+    port = free_port()
     url = make_url(settings.sqlalchemy_url(database)).render_as_string(hide_password=False)
     env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "anju.cli", "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "anju.cli", "serve", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("benchmark server did not start")
-        yield f"http://127.0.0.1:{port}/graphql"
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        yield f"http://127.0.0.1:{port}/graphql", proc
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.wait(timeout=60)
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Until GET ``url`` answers 200; RuntimeError when ``proc`` exits first or ``timeout`` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"benchmark server {proc.args!r} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"benchmark server {proc.args!r} did not answer {url}")
+
+
+@contextlib.contextmanager
+def server(settings: Settings, database: str) -> Iterator[str]:
+    """``anju serve`` in a subprocess against ``database``; yields its /graphql URL."""
+    with anju_server(settings, database) as (url, _):
+        yield url
 
 
 async def ensure_users(sm: async_sessionmaker) -> dict[str, Viewer]:  # type: ignore[type-arg]
