@@ -35,6 +35,7 @@ from resolvers.query import area_code_prefix, parse_id
 GEOJSON = "application/geo+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 CRS = {
     CRS84: False,
     "http://www.opengis.net/def/crs/EPSG/0/4326": True,
@@ -129,7 +130,7 @@ async def _collection_doc(request: Request, layer: L.Layer) -> dict[str, Any]:
             {"rel": "self", "type": "application/json", "title": layer.title, "href": href},
             {"rel": "items", "type": GEOJSON, "title": f"{layer.title}: features", "href": f"{href}/items"},
             {
-                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "rel": QUERYABLES_REL,
                 "type": "application/schema+json",
                 "title": "queryables",
                 "href": f"{href}/queryables",
@@ -262,7 +263,13 @@ async def items(request: Request) -> Response:
     q = L.items_select(layer, args, viewer, limit=limit, after=after, lat_lon=lat_lon, links=links, next_href_prefix=next_prefix)
     async with scoped_sessionmaker(request.state.sessionmaker, viewer, RECORDS)() as s:
         text, _ = (await s.execute(q)).one()
-    return data_response(request, text.encode(), GEOJSON, _headers(crs_uri))
+    # the self link as an HTTP Link header as well (RFC 8288), for clients that read media types there
+    queryables_href = f"{root}/collections/{layer.name}/queryables"
+    link = (
+        f'<{self_href}>; rel="self"; type="{GEOJSON}", '
+        f'<{queryables_href}>; rel="{QUERYABLES_REL}"; type="application/schema+json"'
+    )
+    return data_response(request, text.encode(), GEOJSON, {**_headers(crs_uri), "Link": link})
 
 
 def _headers(crs_uri: str) -> dict[str, str]:
