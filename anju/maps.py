@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -125,14 +124,6 @@ def _fields(layer: L.Layer, viewer: Viewer) -> dict[str, str]:
     return out
 
 
-def _description(layer: L.Layer) -> dict[str, Any]:
-    return {
-        "filters": sorted(layer.filters - {"bbox"}),
-        "asOf": layer.asof_rule or None,
-        "clusterBelowZoom": None,
-    }
-
-
 async def tilejson(request: Request) -> Response:
     """``GET /tiles/{layer}.json``: TileJSON 3.0.0; query parameters (filters, coordSys) are carried into ``tiles``."""
     viewer: Viewer = request.state.viewer
@@ -189,7 +180,8 @@ async def catalog(request: Request) -> Response:
             "tilejson": f"{base}/tiles/{layer.name}.json",
             "tiles": f"{base}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt",
             "properties": _fields(layer, viewer),
-            **_description(layer),
+            "filters": [f for f in L.FILTERS if f in layer.filters and f != "bbox"],
+            "asOf": layer.asof_rule or None,
             "clusterBelowZoom": cluster_below if layer.clusters else None,
         }
         for layer in L.LAYERS.values()
