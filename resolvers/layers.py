@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 import models as m
 from resolvers.access import Viewer
@@ -191,6 +191,7 @@ class LayerArgs:
 
 
 def _site_households(as_of: dt.date) -> ColumnElement[Any]:
+    """Households living at the site now (``household.site_id``), of those the transaction may see; not dated."""
     return select(func.count()).where(H.site_id == S.id).correlate(S).scalar_subquery()
 
 
@@ -573,20 +574,13 @@ def feature_collection_select(
         "type",
         "FeatureCollection",
         "features",
-        func.coalesce(func.json_agg(aggregate_order_by_rn(feature, rows.c.rn)).filter(rows.c.rn <= limit), text("'[]'::json")),
+        func.coalesce(func.json_agg(aggregate_order_by(feature, rows.c.rn)).filter(rows.c.rn <= limit), text("'[]'::json")),
         "numberReturned",
         func.least(n, limit),
         "truncated",
         n > limit,
     )
     return select(cast(fc, Text))
-
-
-def aggregate_order_by_rn(expr: Any, rn: Any) -> Any:
-    """``expr ORDER BY rn`` inside an aggregate (PostgreSQL)."""
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
-
-    return aggregate_order_by(expr, rn)
 
 
 # --------------------------------------------------------------------------- vector tiles
@@ -768,7 +762,7 @@ def items_select(
         "FeatureCollection",
         "features",
         func.coalesce(
-            func.json_agg(aggregate_order_by_rn(feature, numbered.c.rn)).filter(numbered.c.rn <= limit), text("'[]'::json")
+            func.json_agg(aggregate_order_by(feature, numbered.c.rn)).filter(numbered.c.rn <= limit), text("'[]'::json")
         ),
         "numberMatched",
         matched,
@@ -808,9 +802,6 @@ def extent_select(layer: Layer) -> AnySelect:
     return select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)).where(
         layer.geometry.is_not(None), ~func.ST_IsEmpty(layer.geometry)
     )
-
-
-JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
 def queryables(layer: Layer, viewer: Viewer, base_url: str) -> dict[str, Any]:
