@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check install db-start db-stop lint format bench bench-peers clean-db docs
+.PHONY: run test check install db-start db-stop lint format bench bench-peers clean-db docs ogc-validate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ check: install
 ## docs: regenerate docs/schema.graphql (the SDL) from the code; tests/test_docs.py checks it is current
 docs: install
 	$(BIN)/anju schema print --output docs/schema.graphql
+
+## ogc-validate: the independent OGC API Features validator (ogctests from PyPI, its own .venv-ogc) against /ogc
+OGC_STAMP := .venv-ogc/.installed-stamp
+$(OGC_STAMP):
+	$(PYTHON) -m venv .venv-ogc
+	.venv-ogc/bin/pip install --quiet 'ogctests==0.1.15'
+	touch $(OGC_STAMP)
+
+ogc-validate: install $(OGC_STAMP)
+	$(BIN)/python -m tests.ogc_validate
 
 db-start: install
 	$(BIN)/anju db start

@@ -19,18 +19,19 @@ from zoneinfo import ZoneInfo
 from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from anju import maps, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import create_engine, create_sessionmaker
+from anju.responses import error_response
 from anju.settings import Settings
-from resolvers import spatial
-from resolvers.access import RECORDS, Role, Viewer, scope_check, scoped_sessionmaker, viewer_by_name
-from resolvers.errors import InvalidInput
+from resolvers.access import Role, Viewer, scope_check, viewer_by_name
 from schema import Context, build_schema
 from schema.planner import STATS, RawJSON, encode_response, plan_key
 
@@ -38,8 +39,7 @@ log = logging.getLogger("anju.app")
 
 
 def _error_response(message: str, status: int, code: str = "BAD_USER_INPUT") -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="anju"'} if status == 401 else None
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status, headers=headers)
+    return error_response(message, status, code)
 
 
 NOBODY = Viewer(None, "anonymous", Role.PARTNER)
@@ -83,12 +83,8 @@ class AnjuGraphQL(GraphQL[Context, None]):
     Transport errors (bad JSON, no query, too large a body) answer a JSON GraphQL error with ``extensions.code`` instead of text.
     """
 
-    def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_body_bytes = max_body_bytes
-
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None = None) -> Context:
-        """A fresh ``Context`` per request: the lifespan's sessionmaker and settings, the viewer ``__call__`` authenticated."""
+        """A fresh ``Context`` per request: the lifespan's sessionmaker and settings, ``ViewerMiddleware``'s viewer."""
         state = request.state
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
@@ -115,32 +111,67 @@ class AnjuGraphQL(GraphQL[Context, None]):
         return value
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """ASGI entry: body limit (HTTP 413), then the bearer token (HTTP 401/503), then strawberry."""
+        """ASGI entry: strawberry, with transport errors as JSON (the viewer and the body limit are ``ViewerMiddleware``'s)."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = _error_response(exc.reason, exc.status_code)
+        await response(scope, receive, send)
+
+
+PUBLIC_PATHS = frozenset({"/healthz", "/ogc", "/ogc/", "/ogc/conformance", "/ogc/api"})
+"""Routes that hold no data and answer without a token: health, and the OGC landing page, conformance and API
+definition (clients such as QGIS read them before they know they need to authenticate)."""
+
+
+def _public(request: Request) -> bool:
+    return request.url.path in PUBLIC_PATHS or (request.url.path == "/graphql" and _wants_ide(request))
+
+
+class ViewerMiddleware:
+    """Once per HTTP request, for every route: the body limit (413), then the viewer (``request.state.viewer``).
+
+    ``authenticate`` is the one lookup (401 ``UNAUTHENTICATED`` without a valid token, 503 when the database cannot
+    be asked); routes in ``PUBLIC_PATHS`` and the GraphiQL page run without a viewer. The body is read here, up to
+    ``max_body_bytes`` whatever ``Content-Length`` says, and replayed to the route. A ``POST /graphql`` that
+    ``fast_read`` can answer (a repeated, fully planned read) is answered before the lookup: it re-reads the user in
+    its own transaction.
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int, schema: Any = None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.schema = schema
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        ogc = request.url.path.startswith("/ogc")
+        too_large = f"request body larger than {self.max_body_bytes} bytes"
         length = request.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > self.max_body_bytes:
-            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413, "QUERY_TOO_COMPLEX")(
-                scope, receive, send
-            )
+            await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
-        ide = _wants_ide(request)
-        if not ide:
-            try:
+        public = _public(request)
+        if not public:
+            try:  # the token alone (no database): a bad one is refused before the body is read
                 name = request.state.tokens.name(request.state.keys, request.state.settings, request.headers.get("authorization"))
             except AuthError as exc:
-                await _error_response(str(exc), 401, "UNAUTHENTICATED")(scope, receive, send)
+                await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
                 return
         body = await _read_body(receive, self.max_body_bytes)
         if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
-            await _error_response(f"request body larger than {self.max_body_bytes} bytes", 413, "QUERY_TOO_COMPLEX")(
-                scope, receive, send
-            )
+            await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
-        if not ide:
-            if request.method == "POST":
+        if not public:
+            if self.schema is not None and request.method == "POST" and request.url.path == "/graphql":
                 answer = await fast_read(request, name, body, self.schema)
                 if answer is not None:
                     await Response(answer, media_type="application/json")(scope, receive, send)
@@ -148,10 +179,10 @@ class AnjuGraphQL(GraphQL[Context, None]):
             try:
                 request.state.viewer = await authenticate(request)
             except AuthError as exc:
-                await _error_response(str(exc), 401, "UNAUTHENTICATED")(scope, receive, send)
+                await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
                 return
             except Unavailable:
-                await _error_response(UNAVAILABLE, 503, "INTERNAL")(scope, receive, send)
+                await error_response(UNAVAILABLE, 503, "INTERNAL", ogc=ogc)(scope, receive, send)
                 return
         replayed = False
 
@@ -162,12 +193,7 @@ class AnjuGraphQL(GraphQL[Context, None]):
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        request = Request(scope=scope, receive=replay)
-        try:
-            response = await self.run(request)
-        except HTTPException as exc:
-            response = _error_response(exc.reason, exc.status_code)
-        await response(scope, replay, send)
+        await self.app(scope, replay, send)
 
 
 class _Stale(Exception):
@@ -251,39 +277,6 @@ async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
 
-async def tiles(request: Request) -> Response:
-    """``GET /tiles/{layer}/{z}/{x}/{y}.mvt``.
-
-    A Mapbox Vector Tile (ST_AsMVT); 204 when empty, 400 with a JSON error for an unknown layer or out-of-range z/x/y.
-    """
-    try:
-        viewer = await authenticate(request)
-    except AuthError as exc:
-        return _error_response(str(exc), 401, "UNAUTHENTICATED")
-    except Unavailable:
-        return _error_response(UNAVAILABLE, 503, "INTERNAL")
-    p = request.path_params
-    zxy = [p["z"], p["x"], p["y"]]
-    if not all(v.isascii() and v.isdigit() and len(v) <= 8 for v in zxy):
-        return _error_response("z/x/y: expected non-negative integers (z 0..22, x and y below 2^z)", 400)
-    if p["layer"] == "households" and not viewer.reads_households:
-        return _error_response("layer: households are not available to partner viewers", 403, "FORBIDDEN")
-    try:
-        data = await spatial.tile(
-            scoped_sessionmaker(request.state.sessionmaker, viewer, RECORDS),
-            p["layer"],
-            *map(int, zxy),
-            max_features=request.state.settings.tiles.max_features_per_tile,
-        )
-    except InvalidInput as exc:
-        return _error_response(exc.message, 400)
-    # Tiles differ by viewer: private caches only, and never shared across Authorization headers.
-    headers = {"Cache-Control": f"private, max-age={request.state.settings.tiles.cache_seconds}", "Vary": "Authorization"}
-    if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app. Settings are built once here and passed down via lifespan state."""
     settings = settings or Settings()
@@ -306,12 +299,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     schema = build_schema(settings)
-    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False, max_body_bytes=settings.max_body_bytes)
+    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
-            Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tiles),
+            *maps.ROUTES,
+            *ogc.ROUTES,
         ],
+        middleware=[Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema)],
         lifespan=lifespan,
     )

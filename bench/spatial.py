@@ -5,12 +5,12 @@ householdsBeyond(5000 m) for one county, and a z10 vector tile."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from functools import partial
 from typing import Any
 
 from bench.common import Case, main, run_cases
-from resolvers import spatial
+from resolvers import layers
 from resolvers.access import scoped_sessionmaker
 
 SEAT = (102.410818, 28.31002)  # Xide county seat (data/liangshan/county_seats.csv)
@@ -18,7 +18,15 @@ SEAT = (102.410818, 28.31002)  # Xide county seat (data/liangshan/county_seats.c
 
 def record_tile(layer: str, z: int, x: int, y: int) -> Any:
     """``Case.record_with`` for a tile: the tile's SQL in the asking viewer's scope."""
-    return partial(lambda sm, viewer: spatial.tile(scoped_sessionmaker(sm, viewer), layer, z, x, y, max_features=10000))
+    entry = layers.LAYERS[layer]
+
+    def record(sm: Any, viewer: Any) -> Any:
+        args = layers.layer_args(entry, today=dt.date.today())
+        return layers.tile(
+            scoped_sessionmaker(sm, viewer), [(entry, args)], viewer, z, x, y, max_features=10000, cluster_below_zoom=12
+        )
+
+    return record
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import math
 from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
 
-from resolvers import admin_areas, coverage, facilities, geofilters, households, sites, spatial
-from resolvers.coords import CoordSys, bbox_to_wgs84, geojson_from_wgs84, geojson_to_wgs84
-from resolvers.errors import InvalidInput
+from resolvers import admin_areas, coverage, facilities, geofilters, households, layers, sites, spatial
+from resolvers.coords import CoordSys, bbox_to_wgs84, geojson_to_wgs84
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
 from resolvers.query import check_year, optional_id, parse_id
@@ -164,33 +164,44 @@ class HouseholdFilter:
         )
 
 
-@strawberry.enum(description="Map layers (tiles use the same names in lower case).")
-class MapLayer(enum.Enum):
-    RELOCATION_SITES = "relocation_sites"
-    FACILITIES = "facilities"
-    HOUSEHOLDS = "households"
-    ADMIN_AREAS = "admin_areas"
-
-
+MapLayer: Any = strawberry.enum(
+    enum.Enum("MapLayer", {name.upper(): name for name in layers.LAYERS}),  # type: ignore[call-overload]
+    name="MapLayer",
+    description="Map layers: the layer registry's (tiles and OGC API Features use the same names in lower case).",
+)
 describe_values(
     MapLayer,
     {
-        "RELOCATION_SITES": "Relocation sites (points): name, kind, households.",
-        "FACILITIES": "Facilities (points): name, kind, siteId.",
-        "HOUSEHOLDS": "Household dwellings (points): siteId, size, zeroEmployment; not for partners.",
-        "ADMIN_AREAS": "Admin areas with a boundary (polygons): code, name, level.",
+        name.upper(): f"{layer.description} Properties: {', '.join(p.name for p in layer.properties)}; "
+        f"filters: {', '.join(f for f in layers.FILTERS if f in layer.filters)}."
+        for name, layer in layers.LAYERS.items()
     },
 )
 
 
-@strawberry.input(description="Narrows a map layer; members combine with AND.")
+@strawberry.input(
+    description="Narrows a map layer; members combine with AND. Each layer accepts the filters its MapLayer description "
+    "lists; another one answers BAD_USER_INPUT naming it."
+)
 class LayerFilter:
-    area_code: str | None = strawberry.field(default=None, description="The area (code or polygon) and everything below it.")
+    area_code: str | None = strawberry.field(
+        default=None,
+        description="The area and everything below it: on point layers the admin code, or the point lying inside the "
+        "area's polygon; on ADMIN_AREAS by code only (the area and its descendants).",
+    )
     site_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="Features of this relocation site (facilities attached to it, households living there, the site itself).",
     )
-    kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (facilities layer).")
+    kinds: list[FacilityKind] | None = strawberry.field(default=None, description="Facility kinds (FACILITIES).")
+    zero_employment: bool | None = strawberry.field(
+        default=None, description="Households zero-employment (零就业家庭) on asOf (true) or not (false) (HOUSEHOLDS)."
+    )
+    as_of: dt.date | None = strawberry.field(
+        default=None,
+        description="The layer's date (default today, Asia/Shanghai): HOUSEHOLDS' zeroEmployment; on FACILITIES, when "
+        "given, only facilities open on that date.",
+    )
 
 
 HouseholdAreaArg = Annotated[
@@ -404,10 +415,11 @@ class Query(PartnerQuery):
         return primed(info.context.loaders.household, page, Household.from_row)
 
     @strawberry.field(
-        description="A map layer as an RFC 7946 FeatureCollection built by PostGIS: feature id and "
-        "display properties only (no personal data). Point layers are clustered below the "
-        "configured zoom (features with properties {cluster: true, count}); polygons are "
-        "simplified to about a pixel at `zoom`.",
+        description="A map layer as an RFC 7946 FeatureCollection built by PostGIS (the layer registry's; the same "
+        "features and properties as its vector tiles and OGC API Features items): feature id and display properties "
+        "only (no personal data), plus `numberReturned` and `truncated` (true when more features matched than `limit`). "
+        "Point layers are clustered below the configured zoom (features with MapLibre's properties {cluster: true, "
+        "cluster_id, point_count, point_count_abbreviated}); polygons are simplified to about a pixel at `zoom`.",
         extensions=allow(ReadsHouseholds),
     )
     async def feature_collection(
@@ -425,11 +437,14 @@ class Query(PartnerQuery):
             ),
         ] = None,
         filter: Annotated[
-            LayerFilter | None, strawberry.argument(description="Narrows the layer (area, site, facility kinds).")
+            LayerFilter | None,
+            strawberry.argument(description="Narrows the layer (area, site, facility kinds, zero-employment, date)."),
         ] = None,
         limit: Annotated[
             int | None,
-            strawberry.argument(description="At most this many features, 1..10,000 (default 5,000); no marker when cut."),
+            strawberry.argument(
+                description="At most this many features, 1..10,000 (default 5,000); `truncated: true` when more matched."
+            ),
         ] = None,
         coord_sys: Annotated[
             CoordSys,
@@ -437,28 +452,29 @@ class Query(PartnerQuery):
         ] = CoordSys.WGS84,
     ) -> JSON:
         feats = info.context.settings.features
-        box = _bbox(bbox, coord_sys, "bbox")
-        lf = None
-        if filter is not None:
-            if filter.kinds is not None and layer is not MapLayer.FACILITIES:
-                raise InvalidInput("filter.kinds: applies to the FACILITIES layer only", field="filter.kinds")
-            if filter.site_id is not None and layer is MapLayer.ADMIN_AREAS:
-                raise InvalidInput("filter.siteId: does not apply to the ADMIN_AREAS layer", field="filter.siteId")
-            lf = spatial.LayerFilter(
-                area_code=filter.area_code,
-                site_id=optional_id(filter.site_id, "filter.siteId"),
-                kinds=tuple(filter.kinds) if filter.kinds is not None else None,
-            )
-        fc = await spatial.feature_collection(
-            info.context.sessionmaker,
-            layer.value,
-            bbox=box,
-            zoom=zoom,
-            f=lf,
-            limit=feats.default_limit if limit is None else limit,
-            max_limit=feats.max_limit,
-            cluster_below_zoom=feats.cluster_below_zoom,
-            as_of=info.context.today(),
-            household_counts=info.context.viewer.reads_households,
+        entry = layers.layer_named(layer.value)
+        f = filter or LayerFilter()
+        args = layers.layer_args(
+            entry,
+            today=info.context.today(),
+            prefix="filter.",
+            as_of=f.as_of,
+            area_code=f.area_code,
+            site_id=optional_id(f.site_id, "filter.siteId"),
+            bbox=_bbox(bbox, coord_sys, "bbox"),
+            kinds=f.kinds,
+            zero_employment=f.zero_employment,
         )
-        return geojson_from_wgs84(fc, coord_sys)
+        size = feats.default_limit if limit is None else limit
+        layers.check_zoom_limit(zoom, size, feats.max_limit)
+        text = await layers.feature_collection(
+            info.context.sessionmaker,
+            entry,
+            args,
+            info.context.viewer,
+            zoom=zoom,
+            limit=size,
+            cluster_below_zoom=feats.cluster_below_zoom,
+            coord_sys=coord_sys,
+        )
+        return json.loads(text)

@@ -128,3 +128,52 @@ def test_chunked_body_over_the_limit_is_refused(client, settings):  # type: igno
     small = b'{"query": "{ me { name } }"}'
     r = client.post("/graphql", content=iter([small[:10], small[10:]]), headers={"content-type": "application/json"})
     assert r.json() == {"data": {"me": {"name": "t-admin"}}}
+
+
+class _UserLookups:
+    """Counts the statements that read ``app_user`` on any engine (the app has its own)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "FROM app_user" in statement:
+            self.count += 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/graphql"),
+        ("GET", "/tiles/households/14/12852/6847.mvt"),
+        ("GET", "/tiles/14/12852/6847.mvt"),
+        ("GET", "/tiles"),
+        ("GET", "/ogc/collections/households/items?limit=3"),
+        ("GET", "/ogc/collections"),
+    ],
+)
+def test_every_route_authenticates_once_per_request(client, method, path):  # type: ignore[no-untyped-def]
+    """ViewerMiddleware: one viewer lookup per request, whatever the route; without a token none of them answers data."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    lookups = _UserLookups()
+    event.listen(Engine, "before_cursor_execute", lookups)
+    try:
+        kwargs = {"json": {"query": "{ me { name } relocationSites { totalCount } }"}} if method == "POST" else {}
+        r = client.request(method, path, **kwargs)
+        assert r.status_code in (200, 204), r.text
+        assert lookups.count == 1, path
+        anonymous = client.request(method, path, headers={"Authorization": ""}, **kwargs)
+        assert anonymous.status_code == 401 and anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        assert lookups.count == 1  # no token: no lookup
+    finally:
+        event.remove(Engine, "before_cursor_execute", lookups)
+
+
+def test_body_limit_holds_for_every_route(client, settings):  # type: ignore[no-untyped-def]
+    big = b"x" * (settings.max_body_bytes + 10)
+    for path in ("/graphql", "/tiles/households/14/12852/6847.mvt", "/ogc/collections", "/ogc"):
+        r = client.request("POST" if path == "/graphql" else "GET", path, content=big)
+        assert r.status_code == 413 and r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", path

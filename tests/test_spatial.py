@@ -266,7 +266,9 @@ async def test_point_layers_cluster_at_low_zoom(sp):  # type: ignore[no-untyped-
     FeatureCollection.model_validate(fc)
     assert all(f["properties"]["cluster"] for f in fc["features"])
     bb = box(100, 26, 104, 30)
-    assert sum(f["properties"]["count"] for f in fc["features"]) == sum(1 for h in hh if bb.intersects(Point(h["x"], h["y"])))
+    assert sum(f["properties"]["point_count"] for f in fc["features"]) == sum(
+        1 for h in hh if bb.intersects(Point(h["x"], h["y"]))
+    )
     assert len(fc["features"]) < 2000  # a province-wide view ships clusters, not every point
 
 
@@ -290,16 +292,16 @@ def test_vector_tiles(sp):  # type: ignore[no-untyped-def]
         assert "max-age" in r.headers["cache-control"]
         tile = mapbox_vector_tile.decode(r.content)
         feats = tile["households"]["features"]
-        inside = {f["properties"]["id"] for f in feats if all(0 <= v <= 4096 for v in f["geometry"]["coordinates"])}
+        inside = {f["id"] for f in feats if all(0 <= v <= 4096 for v in f["geometry"]["coordinates"])}
         assert inside == expected  # the 256-px buffer adds neighbours outside 0..4096 only
-        assert set(feats[0]["properties"]) == {"id", "site_id", "size"}
+        assert set(feats[0]["properties"]) == {"siteId", "size", "zeroEmployment"}  # featureCollection's names
         assert c.get("/tiles/households/12/0/0.mvt").status_code == 204  # the Arctic: empty
         for bad in ("/tiles/households/3/8/1.mvt", "/tiles/households/23/0/0.mvt", "/tiles/members/3/1/1.mvt"):
             resp = c.get(bad)
             assert resp.status_code == 400 and resp.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-        fx, fy = _tile_of(fac[0]["x"], fac[0]["y"], 10)
-        ft = mapbox_vector_tile.decode(c.get(f"/tiles/facilities/10/{fx}/{fy}.mvt").content)
-        assert fac[0]["id"] in {f["properties"]["id"] for f in ft["facilities"]["features"]}
+        fx, fy = _tile_of(fac[0]["x"], fac[0]["y"], 12)
+        ft = mapbox_vector_tile.decode(c.get(f"/tiles/facilities/12/{fx}/{fy}.mvt").content)
+        assert fac[0]["id"] in {f["id"] for f in ft["facilities"]["features"]}
 
 
 async def test_area_code_matches_code_or_polygon(sp):  # type: ignore[no-untyped-def]

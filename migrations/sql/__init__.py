@@ -11,7 +11,8 @@ database does means reading one file:
   ``household_residence`` rows of a new household; the household size recorded with an income;
 - ``located_code.sql``: the admin area whose polygon contains a site, facility or household point;
 - ``masks.sql``: the masks of personal data shown to roles without the right to it;
-- ``access_policies.sql``: the scoped viewers' roles, grants and row-level-security policies.
+- ``access_policies.sql``: the scoped viewers' roles, grants and row-level-security policies;
+- ``coords.sql``: stored WGS84 geometries expressed in GCJ-02 / BD-09 for Chinese basemaps (map layers' answers).
 
 Every statement can run again without changing anything: ``CREATE OR REPLACE FUNCTION``,
 ``DROP TRIGGER IF EXISTS`` + ``CREATE TRIGGER``, ``DROP POLICY IF EXISTS`` + ``CREATE POLICY``,
@@ -38,7 +39,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-FILES = ("household_counts", "household_status", "located_code", "masks", "access_policies")
+FILES = ("household_counts", "household_status", "located_code", "masks", "access_policies", "coords")
 """Every file, in the order they are applied (a later file may use an earlier one's functions)."""
 
 VERSIONS = Path(__file__).parent.parent / "versions"

@@ -1,0 +1,55 @@
+"""HTTP answers shared by every route outside GraphQL's own (tiles, OGC API Features) and by the request middleware.
+
+Errors are JSON in the GraphQL shape every client of Anju already reads, ``{"errors": [{"message", "extensions":
+{"code", "field"}}]}`` — for ``/ogc`` also OGC's exception members ``code`` and ``description``. Data answers carry a
+weak ``ETag`` (304 on ``If-None-Match``) and are gzipped when the client accepts it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from resolvers.errors import AnjuError
+
+STATUS = {"BAD_USER_INPUT": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "QUERY_TOO_COMPLEX": 413}
+"""HTTP status of each ``extensions.code`` outside GraphQL."""
+GZIP_MIN_BYTES = 512
+"""Smaller answers go out uncompressed."""
+
+
+def error_response(
+    message: str, status: int, code: str = "BAD_USER_INPUT", *, field: str | None = None, ogc: bool = False
+) -> JSONResponse:
+    """A JSON error answer; 401 adds ``WWW-Authenticate: Bearer``; ``ogc`` adds OGC's ``code``/``description``."""
+    extensions = {"code": code, **({"field": field} if field else {})}
+    body: dict[str, Any] = {"errors": [{"message": message, "extensions": extensions}]}
+    if ogc:
+        body = {"code": code, "description": message, **body}
+    headers = {"WWW-Authenticate": 'Bearer realm="anju"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def anju_error_response(exc: AnjuError, *, ogc: bool = False) -> JSONResponse:
+    """The answer to a domain error: its code, its HTTP status (400, 403, 404), its message naming the parameter."""
+    return error_response(exc.message, STATUS.get(exc.code, 400), exc.code, field=exc.field, ogc=ogc)
+
+
+def data_response(request: Request, body: bytes, media_type: str, headers: dict[str, str]) -> Response:
+    """``body`` with a weak ETag of its bytes: 304 when the client holds it already, gzip when accepted and worth it.
+
+    ``headers`` (cache control, Vary) go on every answer; ``Vary`` gains ``Accept-Encoding``.
+    """
+    etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    vary = ", ".join(v for v in (headers.get("Vary"), "Accept-Encoding") if v)
+    out = {**headers, "ETag": etag, "Vary": vary}
+    wanted = request.headers.get("if-none-match", "")
+    if etag in (t.strip() for t in wanted.split(",")) or wanted.strip() == "*":
+        return Response(status_code=304, headers=out)
+    if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(gzip.compress(body, 6), media_type=media_type, headers={**out, "Content-Encoding": "gzip"})
+    return Response(body, media_type=media_type, headers=out)
