@@ -605,8 +605,29 @@ def _linkage_household(p: Planner, t: GraphQLObjectType, sel: Selection, row: An
     return p.one(sel, households.household_select().where(H.id == row.c.household_id), row)
 
 
+def _feature_collection(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    """``Query.featureCollection``: the layer registry's statement (its JSON text, passed through as it is)."""
+    from schema.query import feature_collection_statement
+
+    args = p.args(t, sel)
+    try:
+        q = feature_collection_statement(
+            p.info,
+            args["layer"],
+            args.get("bbox"),
+            args.get("zoom"),
+            args.get("filter"),
+            args.get("limit"),
+            args.get("coord_sys", CoordSys.WGS84),
+        )
+    except Exception:
+        raise sj.Unplannable("arguments refused") from None
+    return sj.json_text(q.scalar_subquery())
+
+
 FIELDS: dict[str, dict[str, FieldPlan]] = {
     "Query": {
+        "featureCollection": _feature_collection,
         "household": _by_id(households.household_select, H.id),
         "households": _list("household", households.filtered_households),
         "relocationSite": _by_id(sites.site_select, S.id),

@@ -204,6 +204,40 @@ class LayerFilter:
     )
 
 
+def feature_collection_statement(
+    info: Ctx,
+    layer: MapLayer,
+    bbox: list[float] | None,
+    zoom: int | None,
+    filter: LayerFilter | None,
+    limit: int | None,
+    coord_sys: CoordSys,
+) -> Any:
+    """``Query.featureCollection``'s arguments validated into its one statement (``layers.feature_collection_select``).
+
+    The resolver runs it; the read planner (schema/planner.py) embeds it. Raises InvalidInput naming the argument.
+    """
+    feats = info.context.settings.features
+    entry = layers.layer_named(layer.value)
+    f = filter or LayerFilter()
+    args = layers.layer_args(
+        entry,
+        today=info.context.today(),
+        prefix="filter.",
+        as_of=f.as_of,
+        area_code=f.area_code,
+        site_id=optional_id(f.site_id, "filter.siteId"),
+        bbox=_bbox(bbox, coord_sys, "bbox"),
+        kinds=f.kinds,
+        zero_employment=f.zero_employment,
+    )
+    size = feats.default_limit if limit is None else limit
+    layers.check_zoom_limit(zoom, size, feats.max_limit)
+    return layers.feature_collection_select(
+        entry, args, info.context.viewer, zoom=zoom, limit=size, cluster_below_zoom=feats.cluster_below_zoom, coord_sys=coord_sys
+    )
+
+
 HouseholdAreaArg = Annotated[
     str | None,
     strawberry.argument(description="Only households under this admin area (code prefix, or dwelling inside its polygon)."),
@@ -451,30 +485,6 @@ class Query(PartnerQuery):
             strawberry.argument(description="Coordinate system of bbox and of the returned coordinates (default WGS84)."),
         ] = CoordSys.WGS84,
     ) -> JSON:
-        feats = info.context.settings.features
-        entry = layers.layer_named(layer.value)
-        f = filter or LayerFilter()
-        args = layers.layer_args(
-            entry,
-            today=info.context.today(),
-            prefix="filter.",
-            as_of=f.as_of,
-            area_code=f.area_code,
-            site_id=optional_id(f.site_id, "filter.siteId"),
-            bbox=_bbox(bbox, coord_sys, "bbox"),
-            kinds=f.kinds,
-            zero_employment=f.zero_employment,
-        )
-        size = feats.default_limit if limit is None else limit
-        layers.check_zoom_limit(zoom, size, feats.max_limit)
-        text = await layers.feature_collection(
-            info.context.sessionmaker,
-            entry,
-            args,
-            info.context.viewer,
-            zoom=zoom,
-            limit=size,
-            cluster_below_zoom=feats.cluster_below_zoom,
-            coord_sys=coord_sys,
-        )
-        return json.loads(text)
+        q = feature_collection_statement(info, layer, bbox, zoom, filter, limit, coord_sys)
+        async with info.context.sessionmaker() as s:
+            return json.loads(str(await s.scalar(q)))
