@@ -24,6 +24,10 @@ QUERIES = {
     "one site with its facilities": '{ relocationSite(id: "1") { name location facilities { id name kind location } } }',
     "page with linked income": "{ households(first: 100) { nodes { id code stablyEmployedCount "
     "linkedIncome(year: 2023) { total perCapita byMechanism { mechanism amount households } } } } }",
+    "map layers": """{ facilities: featureCollection(layer: FACILITIES, bbox: [100, 26, 104, 30], limit: 2000)
+        sites: featureCollection(layer: RELOCATION_SITES, coordSys: GCJ02)
+        homes: featureCollection(layer: HOUSEHOLDS, zoom: 9, limit: 50, filter: {zeroEmployment: true, asOf: "2024-04-13"})
+        areas: featureCollection(layer: ADMIN_AREAS, zoom: 8, limit: 5, filter: {areaCode: "513432"}) }""",
     "everything nested": """{
         households(first: 5, filter: {zeroEmployment: false, asOf: "2024-04-13"}) {
           totalCount pageInfo { hasNextPage endCursor __typename } __typename
