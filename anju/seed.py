@@ -803,6 +803,13 @@ async def load_sichuan(
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(20240414)"))
         await conn.execute(text("SET LOCAL statement_timeout = 0"))  # a bulk load, not a request
+        # The statement triggers refresh household_status for every household a statement touched (`= ANY(ids)` over
+        # 360,000 ids) while the tables' statistics still describe the demo data (1,573 households) until the ANALYZE
+        # below: PostgreSQL then rescans the refresh's materialized segments per segment in nested loops and searches the
+        # id array per row of sequential scans — quadratic (the household insert alone ran > 45 min). Hash joins and index
+        # lookups keep the load linear.
+        await conn.execute(text("SET LOCAL enable_nestloop = off"))
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
         if await conn.scalar(text("SELECT 1 FROM relocation_site WHERE name LIKE '[generated] Sichuan-scale site %' LIMIT 1")):
             return SeedSummary(loaded=False, notes=["Sichuan-scale dataset already loaded; nothing written"])
         for st in statements:
