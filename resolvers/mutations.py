@@ -12,11 +12,12 @@ validated before anything is written; errors name the field.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, NoReturn, TypeVar, cast, overload
 
 import phonenumbers
 from geoalchemy2.shape import from_shape
@@ -535,21 +536,37 @@ CLEARED: dict[str, dict[str, Any]] = {
 """Member fields a correction may clear (an explicit null), and the columns that clears."""
 
 
-def member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def member_fields(values: dict[str, Any], *, creating: bool, problems: list[InvalidInput] | None = None) -> dict[str, Any]:
     """A member's fields checked, as the columns to store.
 
     Creating, None means "not given"; correcting (``creating=False``), a key present with None clears the field where
     that is allowed (phone, idNumber, skills) and is refused otherwise. ``this_year``, ``today`` and ``id_number_key``
-    ride along in ``values``.
+    ride along in ``values``. The one definition of a member's rules: addMember, updateMember, registerHousehold and
+    the roster import (``resolvers/household_import.py``) all check members here.
+
+    Args:
+        values: the member's fields by column name (``name``, ``birth_year``, ``id_number``, …).
+        creating: a new member (required fields must be there) or a correction.
+        problems: when given, every field's problem is appended here (the field left out of the result) instead of
+            the first one being raised: an import reports all the problems of a row at once.
 
     Raises:
-        InvalidInput naming the field.
+        InvalidInput naming the field (only when ``problems`` is None).
     """
     out: dict[str, Any] = {}
     values = dict(values)
     this_year = values.pop("this_year", None) or dt.date.today().year
     today = values.pop("today", None) or dt.date.today()
     key = values.pop("id_number_key", b"")
+
+    def checked(name: str, check: Callable[[], Any]) -> None:
+        try:
+            out[name] = check()
+        except InvalidInput as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
+
     if not creating:
         for name in [k for k, v in values.items() if v is None]:
             del values[name]
@@ -557,33 +574,48 @@ def member_fields(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
                 raise InvalidInput(f"{CAMEL.get(name, name)}: cannot be cleared; give a value", field=CAMEL.get(name, name))
             out.update(CLEARED[name])
     if values.get("id_number") is not None:
-        out["id_number_hash"], out["id_number_last4"] = check_id_number(values["id_number"], key)
+        checked("id_number", lambda: check_id_number(values["id_number"], key))
+        if "id_number" in out:
+            out["id_number_hash"], out["id_number_last4"] = out.pop("id_number")
     if values.get("phone") is not None:
-        out["phone"] = check_phone(values["phone"])
+        checked("phone", lambda: check_phone(values["phone"]))
     if "name" in values or creating:
-        out["name"] = check_text(values.get("name"), "name", required=True, max_len=50)
+        checked("name", lambda: check_text(values.get("name"), "name", required=True, max_len=50))
     if values.get("birth_year") is not None or creating:
-        by = values.get("birth_year")
-        if by is None or not 1900 <= by <= this_year:
-            raise InvalidInput(f"birthYear: {by} is outside 1900..{this_year}", field="birthYear")
-        out["birth_year"] = by
+        checked("birth_year", lambda: check_birth_year(values.get("birth_year"), this_year))
     for name in ("gender", "relation", "labor_force"):
         if values.get(name) is not None:
             out[name] = values[name]
         elif creating:
-            raise InvalidInput(f"{CAMEL.get(name, name)}: required", field=CAMEL.get(name, name))
+            checked(name, functools.partial(_required, CAMEL.get(name, name)))
     if values.get("skills") is not None:
-        skills = [check_text(x, "skills", required=True, max_len=50) for x in values["skills"]]
-        if len(skills) > 20:
-            raise InvalidInput("skills: at most 20", field="skills")
-        out["skills"] = skills
+        checked("skills", lambda: check_skills(values["skills"]))
     if values.get("joined_on") is not None:
-        out["joined_on"] = check_not_future(values["joined_on"], "joinedOn", today)
+        checked("joined_on", lambda: check_not_future(values["joined_on"], "joinedOn", today))
     if values.get("join_reason") is not None:
         out["join_reason"] = values["join_reason"]
     elif creating:
         out["join_reason"] = m.JoinReason.REGISTERED
     return out
+
+
+def _required(field: str) -> NoReturn:
+    raise InvalidInput(f"{field}: required", field=field)
+
+
+def check_birth_year(value: int | None, this_year: int) -> int:
+    """A member's year of birth: 1900..``this_year``. Raises InvalidInput naming birthYear."""
+    if value is None or not 1900 <= value <= this_year:
+        raise InvalidInput(f"birthYear: {value} is outside 1900..{this_year}", field="birthYear")
+    return value
+
+
+def check_skills(values: list[str | None]) -> list[str]:
+    """A member's skills: at most 20, each 1..50 characters (stripped). Raises InvalidInput naming skills."""
+    skills = [check_text(x, "skills", required=True, max_len=50) for x in values]
+    if len(skills) > 20:
+        raise InvalidInput("skills: at most 20", field="skills")
+    return [s for s in skills if s is not None]
 
 
 def check_joined(fields: dict[str, Any], birth_year: int) -> None:
