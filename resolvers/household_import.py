@@ -437,6 +437,8 @@ COLUMNS: tuple[Column, ...] = (
     ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
+HOUSEHOLD_KEYS = tuple(c.key for c in COLUMNS if c.household)
+MEMBER_ORDER = tuple(c.key for c in COLUMNS if not c.household)
 MEMBER_KEYS = {
     "name",
     "gender",
@@ -612,6 +614,7 @@ class _Reader:
     id_number_key: bytes
     max_vertices: int
     problems: list[tuple[int | None, str, str, str, str | None]] = field(default_factory=list)
+    households: dict[tuple[Any, ...], tuple[dict[str, Any], list[tuple[str, InvalidInput]]]] = field(default_factory=dict)
     rows: int = 0
     example_rows: int = 0
 
@@ -624,10 +627,8 @@ class _Reader:
         i = self.index.get(key)
         return cells[i] if i is not None and i < len(cells) else None
 
-    def problem(self, row: int, exc: AnjuError, cells: list[Any], key: str | None = None) -> None:
-        key = key or FIELD_KEY.get((exc.field or "").split(".")[-1], exc.field or "household_code")
-        if key not in BY_KEY:
-            key = "household_code"
+    def problem(self, row: int, exc: AnjuError, cells: list[Any], key: str) -> None:
+        """Record a problem of ``row`` in column ``key``: the header as written, the cell's value, the API's message."""
         value = _cell_text(self.raw(cells, key)) or ""
         self.problems.append((row, self.column(key), value[:100], exc.message, BY_KEY[key].mask))
 
@@ -641,23 +642,34 @@ class _Reader:
             self.rows += 1
             yield self.check(number, cells)
 
-    def check(self, number: int, cells: list[Any]) -> tuple[Any, ...]:
-        before = len(self.problems)
+    def household(self, cells: list[Any]) -> tuple[dict[str, Any], list[tuple[str, InvalidInput]]]:
+        """The household columns of a row parsed and checked: values (None where refused) and (column key, problem)s.
+
+        Cached by the cells' values: a household's columns repeat on each of its members' rows, so they are checked once.
+        """
+        raw = tuple(self.raw(cells, k) for k in HOUSEHOLD_KEYS)
+        hit = self.households.get(raw)
+        if hit is not None:
+            return hit
         v: dict[str, Any] = {}
-        for c in COLUMNS:
+        found: list[tuple[str, InvalidInput]] = []
+        for key, cell in zip(HOUSEHOLD_KEYS, raw, strict=True):
+            c = BY_KEY[key]
             try:
-                v[c.key] = c.parse(self.raw(cells, c.key), c.field)
+                v[key] = c.parse(cell, c.field)
             except InvalidInput as exc:
-                self.problem(number, exc, cells, c.key)
-                v[c.key] = None
+                found.append((key, exc))
+                v[key] = None
+        failed = {k for k, _ in found}
         for key in ("admin_code", "poverty_status"):
-            if v[key] is None and not self._failed(before, key):
+            if v[key] is None and key not in failed:
                 f = BY_KEY[key].field
-                self.problem(number, InvalidInput(f"{f}: required", field=f), cells, key)
+                found.append((key, InvalidInput(f"{f}: required", field=f)))
         problems: list[InvalidInput] = []
         own = household_fields(
             code=v["household_code"], site_id=v["site_id"], relocated_on=v["relocated_on"], today=self.today, problems=problems
         )
+        v["household_code"] = own.get("code", v["household_code"])
         for key, levels in (
             ("admin_code", (m.AdminLevel.VILLAGE,)),
             ("origin_admin_code", (m.AdminLevel.VILLAGE, m.AdminLevel.TOWNSHIP)),
@@ -666,7 +678,7 @@ class _Reader:
                 problems.append(shape)
                 v[key] = None
         lon, lat = v["dwelling_lon"], v["dwelling_lat"]
-        if (lon is None) != (lat is None) and not self._failed(before, "dwelling_lon", "dwelling_lat"):
+        if (lon is None) != (lat is None) and not failed & {"dwelling_lon", "dwelling_lat"}:
             problems.append(
                 InvalidInput("dwelling: give both 住房经度 dwelling_lon and 住房纬度 dwelling_lat, or neither", field="dwelling")
             )
@@ -675,41 +687,61 @@ class _Reader:
                 point = parse_geometry(
                     {"type": "Point", "coordinates": [lon, lat]}, "dwelling", allowed=("Point",), max_vertices=self.max_vertices
                 )
-                lon, lat = point.x, point.y
+                v["dwelling_lon"], v["dwelling_lat"] = point.x, point.y
             except InvalidInput as exc:
                 problems.append(exc)
-                lon = lat = None
-        failed = {k for k in MEMBER_KEYS if self._failed(before, k)}
+                v["dwelling_lon"] = v["dwelling_lat"] = None
+        found += [(_key_of(exc), exc) for exc in problems]
+        if len(self.households) > 100_000:
+            self.households.clear()
+        self.households[raw] = (v, found)
+        return v, found
+
+    def check(self, number: int, cells: list[Any]) -> tuple[Any, ...]:
+        """One row checked: the household part (cached), the member part with ``member_fields``/``check_joined``."""
+        h, found = self.household(cells)
+        mv: dict[str, Any] = {}
+        problems = list(found)
+        failed: set[str] = set()
+        for key in MEMBER_ORDER:
+            c = BY_KEY[key]
+            try:
+                value = c.parse(self.raw(cells, key), c.field)
+            except InvalidInput as exc:
+                problems.append((key, exc))
+                failed.add(key)
+                continue
+            if value is not None:
+                mv[key] = value
         member_problems: list[InvalidInput] = []
         fields = member_fields(
-            {**{k: v[k] for k in MEMBER_KEYS if k not in failed}, "today": self.today, "this_year": self.today.year,
-             "id_number_key": self.id_number_key},
+            {**mv, "today": self.today, "this_year": self.today.year, "id_number_key": self.id_number_key},
             creating=True,
             problems=member_problems,
-        )  # fmt: skip
-        problems += [p for p in member_problems if FIELD_KEY.get(p.field or "", p.field) not in failed]
+        )
+        problems += [(k, p) for p in member_problems if (k := _key_of(p)) not in failed]
         if "birth_year" in fields:
             try:
                 check_joined(fields, fields["birth_year"])
             except InvalidInput as exc:
-                problems.append(exc)
-        for found in problems:
-            self.problem(number, found, cells)
-        bad = len(self.problems) > before
+                problems.append((_key_of(exc), exc))
+        for key, found_exc in problems:
+            self.problem(number, found_exc, cells, key)
+        e = fields.get
         return (
-            number, own.get("code", v["household_code"]), v["admin_code"],
-            v["poverty_status"].value if v["poverty_status"] else None, v["site_id"], v["relocated_on"],
-            v["origin_admin_code"], lon, lat, fields.get("name"),
-            fields["gender"].value if "gender" in fields else None, fields.get("birth_year"),
-            fields["relation"].value if "relation" in fields else None, fields.get("labor_force"),
-            fields.get("id_number_hash"), fields.get("id_number_last4"), fields.get("phone"), fields.get("skills"),
-            fields.get("joined_on"), fields["join_reason"].value if "join_reason" in fields else None, bad,
+            number, h["household_code"], h["admin_code"], h["poverty_status"].value if h["poverty_status"] else None,
+            h["site_id"], h["relocated_on"], h["origin_admin_code"], h["dwelling_lon"], h["dwelling_lat"], e("name"),
+            fields["gender"].value if "gender" in fields else None, e("birth_year"),
+            fields["relation"].value if "relation" in fields else None, e("labor_force"), e("id_number_hash"),
+            e("id_number_last4"), e("phone"), e("skills"), e("joined_on"),
+            fields["join_reason"].value if "join_reason" in fields else None, bool(problems),
         )  # fmt: skip
 
-    def _failed(self, before: int, *keys: str) -> bool:
-        """A cell of ``keys`` was refused already in this row (its problem reported)."""
-        headers = {self.column(k) for k in keys}
-        return any(p[1] in headers for p in self.problems[before:])
+
+def _key_of(exc: AnjuError) -> str:
+    """The column key of a problem, from the API field it names (``birthYear`` → ``birth_year``)."""
+    key = FIELD_KEY.get((exc.field or "").split(".")[-1], exc.field or "household_code")
+    return key if key in BY_KEY else "household_code"
 
 
 def _map_header(header: list[str]) -> dict[str, int]:
@@ -797,13 +829,19 @@ FROM imp_household hh WHERE hh.code = r.code AND hh.household_id IS NOT NULL AND
 """
 
 _CHECK_MEMBERS = """
-SELECT r.row, r.code,
-       (SELECT min(o.row) FROM imp_row o WHERE o.id_hash = r.id_hash AND o.row < r.row) AS same_id_row,
-       (SELECT min(o.row) FROM imp_row o WHERE o.member_id = r.member_id AND o.row < r.row) AS same_member_row,
-       r.member_id IS NULL AND rec.hash IS NOT NULL AS id_recorded
-FROM imp_row r
-LEFT JOIN anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash) ON rec.hash = r.id_hash
-WHERE NOT r.bad AND (r.id_hash IS NOT NULL OR r.member_id IS NOT NULL)
+SELECT * FROM (
+    SELECT r.row, r.code,
+           CASE WHEN r.id_hash IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.id_hash ORDER BY r.row) END
+               AS same_id_row,
+           CASE WHEN r.member_id IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.member_id ORDER BY r.row) END
+               AS same_member_row,
+           r.member_id IS NULL AND rec.hash IS NOT NULL AS id_recorded
+    FROM imp_row r
+    LEFT JOIN anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash)
+           ON rec.hash = r.id_hash
+    WHERE NOT r.bad
+) c WHERE c.same_id_row < c.row OR c.same_member_row < c.row OR c.id_recorded
+ORDER BY c.row
 """
 
 # The member columns an import sets: given cells replace, blank optional cells keep what is stored.
@@ -985,6 +1023,7 @@ def _level(value: str | None) -> m.AdminLevel | None:
 async def _check_sql(s: AsyncSession, reader: _Reader, tolerance_meters: float, scoped: bool) -> list[tuple[Any, ...]]:
     """The checks over all rows at once (PostgreSQL), as problems in the Python pass's form."""
     out: list[tuple[Any, ...]] = []
+    outside: set[str] = set()
 
     def add(row: int, key: str, value: Any, exc: AnjuError) -> None:
         out.append((row, reader.column(key), ("" if value is None else str(value))[:100], exc.message, BY_KEY[key].mask))
@@ -1013,8 +1052,10 @@ async def _check_sql(s: AsyncSession, reader: _Reader, tolerance_meters: float, 
                 h.code,
                 InvalidInput(f"code: household {h.code} is recorded outside your areas", field="code"),
             )
+            outside.add(h.code)
             continue
         if scoped and h.admin_code is not None and not h.in_scope:
+            outside.add(h.code)
             add(
                 row,
                 "admin_code",
@@ -1053,13 +1094,15 @@ async def _check_sql(s: AsyncSession, reader: _Reader, tolerance_meters: float, 
     await s.execute(text("UPDATE imp_household hh SET household_id = h.id FROM household h WHERE h.code = hh.code"))
     await s.execute(text(_MATCH_MEMBERS))
     for mr in (await s.execute(text(_CHECK_MEMBERS))).all():
-        if mr.same_id_row is not None:
+        if mr.code in outside:  # the household is not the viewer's to write: its members' details would add nothing
+            continue
+        if mr.same_id_row is not None and mr.same_id_row < mr.row:
             msg = f"idNumber: the same ID number as row {mr.same_id_row}; one ID number belongs to one member"
             add(mr.row, "id_number", "", InvalidInput(msg, field="idNumber"))
         elif mr.id_recorded:
             msg = "idNumber: this ID number is already recorded for another member; nothing was written"
             add(mr.row, "id_number", "", InvalidInput(msg, field="idNumber"))
-        elif mr.same_member_row is not None:
+        elif mr.same_member_row is not None and mr.same_member_row < mr.row:
             msg = f"name: row {mr.same_member_row} describes the same member (same name and birth year, no ID number)"
             add(mr.row, "name", "", InvalidInput(msg, field="name"))
     return out
