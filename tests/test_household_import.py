@@ -482,3 +482,35 @@ def test_cli_report_and_exit_code(settings, tmp_path):  # type: ignore[no-untype
     assert "1 problem(s); nothing written" in done.stderr
     with report.open(encoding="utf-8-sig") as f:
         assert list(csv.reader(f))[1] == ["2", "出生年份 birth_year", "abc", "birthYear: 'abc' is not a whole number"]
+
+
+def test_valid_ric_is_stdnums_rule() -> None:
+    """The cached ID-number check answers as python-stdnum's ric.is_valid on numbers made here (valid and broken)."""
+    import random
+
+    from resolvers.mutations import valid_ric
+
+    rng = random.Random(20240413)
+    regions = ["513432", "513431", "110105", "440300", "999999", "510000", "513401"]
+    numbers = []
+    for _ in range(5000):
+        born = f"{rng.randint(1890, 2030)}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}"
+        body = f"{rng.choice(regions)}{born}{rng.randint(0, 999):03d}"
+        last = ric.calc_check_digit(body + "0") if rng.random() < 0.8 else rng.choice("0123456789X")
+        numbers.append(body + last)
+    numbers += [
+        "11010519491231002X",
+        "110105194912310021",
+        "1101051949123100",
+        "11010519491231002x".upper(),
+        "A1010519491231002X",
+    ]
+    assert [valid_ric(n) for n in numbers] == [ric.is_valid(n) for n in numbers]
+    assert sum(valid_ric(n) for n in numbers) > 1000
+
+
+def test_api_md_lists_every_template_column() -> None:
+    api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    section = api.split("## Importing rosters", 1)[1].split("\n## ", 1)[0]
+    for c in COLUMNS:
+        assert f"| `{c.header}` | {'yes' if c.required else ''} |" in section, c.header
