@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from anju import imports
 from anju.auth import AuthError, Keys, keys, verify_token
 from anju.db import create_engine, create_sessionmaker
 from anju.settings import Settings
@@ -226,6 +227,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tiles),
+            Route("/imports/{kind}", imports.upload, methods=["POST"]),
+            Route("/imports/{id}/report.csv", imports.report),
         ],
         lifespan=lifespan,
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -954,6 +954,7 @@ async def import_households(
     encoding: str | None = None,
     dry_run: bool = False,
     valid_only: bool = False,
+    progress: Callable[[str, int], Awaitable[None]] | None = None,
 ) -> ImportResult:
     """Import a household roster file: check every row, then write households and members in one transaction.
 
@@ -970,6 +971,8 @@ async def import_households(
         encoding: a CSV's encoding, overriding the rule.
         dry_run: check and count everything, write nothing.
         valid_only: write the households whose rows all pass; report the others (default: any problem → nothing written).
+        progress: awaited with the phase (``reading``, ``checking``, ``writing``) and the data rows read so far; it must
+            write in its own transaction (an HTTP import job's state, ``resolvers/import_jobs.py``).
 
     Returns:
         ``ImportResult``: households and members inserted / updated / unchanged / rejected (would be, with ``dry_run``),
@@ -981,6 +984,8 @@ async def import_households(
 
     Source: writes household, household_residence (triggers), member, household_status (triggers), audit_log.
     """
+    if progress is not None:
+        await progress("reading", 0)
     table = open_table(path, limits, encoding=encoding)
     index = _map_header(table.header)
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
@@ -996,6 +1001,8 @@ async def import_households(
         apg: Any = (await conn.get_raw_connection()).driver_connection
         await apg.copy_records_to_table("imp_row", records=reader.stage(table.rows), columns=_STAGE_COLUMNS)
         result.rows, result.example_rows = reader.rows, reader.example_rows
+        if progress is not None:
+            await progress("checking", reader.rows)
         await s.execute(text("CREATE INDEX ON imp_row (code)"))
         await s.execute(text("CREATE INDEX ON imp_row (id_hash) WHERE id_hash IS NOT NULL"))
         await s.execute(text("ANALYZE imp_row"))
@@ -1010,6 +1017,8 @@ async def import_households(
         result.households, result.members = await _classify(s)
         if dry_run:
             return result
+        if progress is not None:
+            await progress("writing", reader.rows)
         await _write(s, today)
         await s.commit()
         result.written = True

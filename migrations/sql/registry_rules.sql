@@ -38,3 +38,10 @@ $$;
 
 GRANT EXECUTE ON FUNCTION anju_recorded_household_codes(text[]) TO anju_officer;
 GRANT EXECUTE ON FUNCTION anju_recorded_id_hashes(text[]) TO anju_officer;
+
+-- Import jobs (POST /imports/households): a county officer's GraphQL transactions run as anju_officer
+-- and read its own jobs (resolvers/import_jobs.py job_by_id selects by the viewer's name); the jobs
+-- are written by the service itself, never in a scoped transaction.
+GRANT SELECT ON import_job TO anju_officer;
+-- As access_policies.sql's USAGE on every sequence, for the table this file's revision adds.
+GRANT USAGE ON SEQUENCE import_job_id_seq TO anju_officer, anju_partner;
