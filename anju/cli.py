@@ -386,6 +386,82 @@ def import_households_cmd(
         typer.echo(f"{name}: {len(result.problems)} problem(s); households with one were left out")
 
 
+@import_app.command("incomes")
+def import_incomes_cmd(
+    file: str = typer.Argument(..., help="household incomes (家庭纯收入): .csv or .xlsx, one row per household and year"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only its households); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import household incomes: 户编号 household_code, 年份 year, 家庭纯收入 net_income, 家庭人口, 调查日期.
+
+    Checked with recordHouseholdIncome's rules before anything is written (atomic unless --valid-only); a recorded year is
+    corrected (audited), a new one inserted; the same file twice writes nothing.
+    """
+    from resolvers.access import scoped_sessionmaker, viewer_by_name
+    from resolvers.errors import AnjuError, InvalidInput
+    from resolvers.household_import import write_report
+    from resolvers.income_import import import_incomes
+    from resolvers.tabular import FileLimits
+
+    s = _settings()
+    limits = FileLimits(**s.imports.model_dump())
+
+    async def work(sm: Any) -> Any:
+        if as_user is not None:
+            viewer = await viewer_by_name(sm, as_user)
+            if viewer is None:
+                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
+            sm = scoped_sessionmaker(sm, viewer)
+        return await import_incomes(
+            sm, file, limits=limits, today=_today(s), encoding=encoding, dry_run=dry_run, valid_only=valid_only
+        )
+
+    name = Path(file).name
+    try:
+        result = _run_db(s, work)
+    except AnjuError as exc:
+        _fail(f"{name}: {exc.message}; nothing written")
+        return
+    except (DBAPIError, OSError) as exc:
+        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
+        return
+    if report:
+        write_report(result, report)
+    for p in result.problems[:MAX_ISSUES_SHOWN]:
+        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
+    r = result.records
+    would = "" if result.written else "would be "
+    typer.echo(
+        f"{name} ({result.rows} rows): incomes {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
+        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
+    )
+    if result.problems and not result.valid_only:
+        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+
+
+@template_app.command("incomes")
+def template_incomes(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: incomes-template.csv/.xlsx here)"),
+) -> None:
+    """Write the household income template: documented headers (Chinese, English) and example rows (户编号 示例-…)."""
+    from resolvers.household_import import write_template
+    from resolvers.income_import import INCOME_COLUMNS
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"incomes-template.{fmt}")
+    write_template(path, fmt, INCOME_COLUMNS, sheet="家庭纯收入 incomes", layout="每行一户一年。One row per household and year.")
+    typer.echo(
+        f"wrote {path} ({len(INCOME_COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)"
+    )
+
+
 @template_app.command("households")
 def template_households(
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),

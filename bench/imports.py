@@ -5,7 +5,8 @@ ID-number check digits and phone numbers, all in Yixin's community 513432100004 
 one database (``anju_bench_import``: migrated, demo seed), each run in its own fresh copy of the seeded database:
 
 - ``COPY`` baseline: PostgreSQL's own ``COPY`` of the same file into a table of the same columns (text), nothing checked;
-- the import (atomic), the same import again (idempotent: nothing written), a dry run, and ``--valid-only``.
+- the import's Python pass alone (reading, parsing, the registry's per-row rules: what COPY streams into staging);
+- the import (atomic), the same import again (idempotent: nothing written), and a dry run.
 
 Usage: ``.venv/bin/python -m bench.imports [--households 10000]``; writes ``bench/results/imports.md``.
 """
@@ -31,8 +32,8 @@ from anju.auth import keys
 from anju.seed import load_demo
 from anju.settings import Settings
 from bench.common import RESULTS, machine
-from resolvers.household_import import COLUMNS, import_households
-from resolvers.tabular import FileLimits
+from resolvers.household_import import COLUMNS, _Reader, import_households, map_header
+from resolvers.tabular import FileLimits, open_table
 
 SEED_DB = "anju_bench_import_seed"
 RUN_DB = "anju_bench_import"
@@ -145,9 +146,19 @@ async def main(households: int) -> None:
             finally:
                 await eng.dispose()
 
+        def python_pass() -> float:
+            table = open_table(path, limits)
+            reader = _Reader(table.header, map_header(table.header), today, key, settings.features.max_vertices)
+            t0 = time.perf_counter()
+            for _ in reader.stage(table.rows):
+                pass
+            return time.perf_counter() - t0
+
         cases: list[tuple[str, list[float], Any]] = []
         copies = [await copy_baseline() for _ in range(3)]
         cases.append(("PostgreSQL COPY of the same file into a text table (baseline)", copies, None))
+        passes = [python_pass() for _ in range(3)]
+        cases.append(("the import's Python pass alone: read, parse, the registry's rules per row (no database)", passes, None))
         for label, kw in (
             ("import (atomic), empty of these households", {}),
             ("the same file again (idempotent: nothing written)", {"twice": True}),

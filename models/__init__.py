@@ -565,7 +565,8 @@ IMPORT_STATES = ("queued", "reading", "checking", "writing", "done", "failed")
 class ImportJob(Base):
     """An import sent over HTTP (``POST /imports/households``): who, what file, its state and, when done, its result.
 
-    ``households`` / ``members``: ``{"inserted", "updated", "unchanged", "rejected"}``; ``problems``: the report's rows
+    ``households`` / ``members`` (kind ``households``), ``records`` (other kinds: ``incomes``): ``{"inserted", "updated",
+    "unchanged", "rejected"}``; ``problems``: the report's rows
     (``row``, ``column``, ``value`` masked, ``reason``). The file itself is deleted once the job ends.
     """
 
@@ -581,6 +582,7 @@ class ImportJob(Base):
     rows: Mapped[int | None] = mapped_column(Integer)
     households: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
     members: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    records: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
     problems: Mapped[list | None] = mapped_column(JSONB)  # type: ignore[type-arg]
     written: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     error: Mapped[str | None] = mapped_column(Text)

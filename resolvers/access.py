@@ -28,7 +28,6 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
@@ -47,6 +46,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -335,6 +335,9 @@ def row_json_sql(t: Any, table: str) -> Any:
     j = func.to_jsonb(t.table_valued()).op("-")(bindparam("left_out", LEFT_OUT, type_=ARRAY(Text)))
     if table == "member":
         j = j.op("||")(func.jsonb_build_object("name", func.anju_mask_name(t.c.name), "phone", func.anju_mask_phone(t.c.phone)))
+    money = sorted(MONEY & set(t.c.keys()))
+    if money:  # yuan as "12345.67" (numeric(14,2) as text), not a JSON number
+        j = j.op("||")(func.jsonb_build_object(*(x for col in money for x in (col, sa_cast(t.c[col], Text)))))
     return type_coerce(j, JSONB)
 
 
@@ -354,10 +357,4 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
         raise ValueError(f"row_json: {sorted(unknown)} are not columns of {table}")
     q = select(row_json_sql(t, table)).where(*(t.c[k] == v for k, v in key_cols.items()))
     row = await s.scalar(q)
-    if row is None:
-        return None
-    out = dict(row)
-    for col in MONEY & out.keys():  # yuan as "12345.67", not a float
-        if out[col] is not None:
-            out[col] = f"{Decimal(str(out[col])):.2f}"
-    return out
+    return None if row is None else dict(row)

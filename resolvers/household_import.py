@@ -44,6 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
@@ -51,7 +52,7 @@ from resolvers.access import Role, Viewer, audit_who, row_json_sql, viewer_of
 from resolvers.admin_areas import area_problem, area_shape_problem, outside_area_problem
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
 from resolvers.geometry import parse_geometry
-from resolvers.mutations import check_joined, member_fields
+from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
 from resolvers.tabular import FileLimits, FileRefused, open_table
@@ -466,11 +467,6 @@ def _normal(header: str) -> str:
     return re.sub(r"\s+", " ", header.strip()).lower()
 
 
-HEADER_NAMES: dict[str, str] = {}
-for _c in COLUMNS:
-    HEADER_NAMES |= {_normal(_c.header): _c.key, _normal(_c.zh): _c.key, _normal(_c.key): _c.key}
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -511,6 +507,8 @@ class ImportResult:
     example_rows: int
     households: Counts = field(default_factory=Counts)
     members: Counts = field(default_factory=Counts)
+    records: Counts = field(default_factory=Counts)
+    """The records of a kind other than households (``incomes``: household incomes)."""
     problems: list[Problem] = field(default_factory=list)
     written: bool = False
     dry_run: bool = False
@@ -529,13 +527,18 @@ def write_report(result: ImportResult, path: str | Path) -> None:
 # --------------------------------------------------------------------------- the template
 
 
-def template_rows() -> list[list[str]]:
-    """The template's header row and its two example rows (a household of two, labelled by the ``示例`` code)."""
-    return [[c.header for c in COLUMNS]] + [[c.examples[i] for c in COLUMNS] for i in (0, 1)]
+def template_rows(columns: tuple[Column, ...] = COLUMNS) -> list[list[str]]:
+    """The template's header row and its two example rows (labelled by the ``示例`` household code)."""
+    return [[c.header for c in columns]] + [[c.examples[i] for c in columns] for i in (0, 1)]
 
 
-def write_template(path: str | Path, fmt: str) -> None:
-    """Write the roster template: ``csv`` (UTF-8 with BOM) or ``xlsx`` (xlsxwriter).
+ROSTER_LAYOUT = "每行一名成员，户的列在每行重复。One row per member; the household's columns repeated on each of its rows."
+
+
+def write_template(
+    path: str | Path, fmt: str, columns: tuple[Column, ...] = COLUMNS, sheet: str = "花名册 roster", layout: str = ROSTER_LAYOUT
+) -> None:
+    """Write an import template (by default the household roster's): ``csv`` (UTF-8 with BOM) or ``xlsx`` (xlsxwriter).
 
     The XLSX has the header row with each column documented in a cell comment, codes/ID numbers/phones formatted as text,
     the two example rows in grey, and a second sheet ``说明 notes`` listing every column (required or not, what it holds).
@@ -543,7 +546,7 @@ def write_template(path: str | Path, fmt: str) -> None:
     Raises:
         ValueError: ``fmt`` is neither.
     """
-    rows = template_rows()
+    rows = template_rows(columns)
     if fmt == "csv":
         with Path(path).open("w", encoding="utf-8-sig", newline="") as f:
             csv.writer(f).writerows(rows)
@@ -554,11 +557,11 @@ def write_template(path: str | Path, fmt: str) -> None:
 
     wb = xlsxwriter.Workbook(str(path))
     try:
-        ws = wb.add_worksheet("花名册 roster")
+        ws = wb.add_worksheet(sheet)
         bold = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True, "valign": "top"})
         text_fmt = wb.add_format({"num_format": "@"})
         example = wb.add_format({"num_format": "@", "font_color": "#808080", "italic": True})
-        for i, c in enumerate(COLUMNS):
+        for i, c in enumerate(columns):
             ws.write_string(0, i, c.header, bold)
             ws.write_comment(
                 0, i, ("必填 required. " if c.required else "选填 optional. ") + c.doc, {"x_scale": 2.5, "y_scale": 2}
@@ -569,18 +572,16 @@ def write_template(path: str | Path, fmt: str) -> None:
         ws.freeze_panes(1, 0)
         notes = wb.add_worksheet("说明 notes")
         notes.write_row(0, 0, ["列 column", "必填 required", "说明 description"], bold)
-        for i, c in enumerate(COLUMNS, start=1):
+        for i, c in enumerate(columns, start=1):
             notes.write_row(i, 0, [c.header, "是 yes" if c.required else "否 no", c.doc])
-        n = len(COLUMNS) + 2
+        n = len(columns) + 2
         notes.write_string(
             n,
             0,
             f"示例行 example rows: 户编号以“{EXAMPLE_PREFIX}”开头的行是示例，导入时跳过。Rows whose household code starts with "
             f"{EXAMPLE_PREFIX} are examples and are skipped.",
         )
-        notes.write_string(
-            n + 1, 0, "每行一名成员，户的列在每行重复。One row per member; the household's columns repeated on each of its rows."
-        )
+        notes.write_string(n + 1, 0, layout)
         notes.set_column(0, 0, 28)
         notes.set_column(2, 2, 100)
     finally:
@@ -744,28 +745,29 @@ def _key_of(exc: AnjuError) -> str:
     return key if key in BY_KEY else "household_code"
 
 
-def _map_header(header: list[str]) -> dict[str, int]:
+def map_header(header: list[str], columns: tuple[Column, ...] = COLUMNS) -> dict[str, int]:
     """Header cells → column keys (Chinese, English or both forms). Raises FileRefused listing every header problem."""
     index: dict[str, int] = {}
     issues: list[str] = []
+    names = {n: c.key for c in columns for n in (_normal(c.header), _normal(c.zh), _normal(c.key))}
     for i, h in enumerate(header):
         if not h:
             issues.append(f"column {i + 1} has no header")
             continue
-        key = HEADER_NAMES.get(_normal(h))
+        key = names.get(_normal(h))
         if key is None:
             issues.append(f"unknown column {h[:40]!r}")
         elif key in index:
             issues.append(f"column {h!r} twice (also column {index[key] + 1})")
         else:
             index[key] = i
-    missing = [c.header for c in COLUMNS if c.required and c.key not in index]
+    missing = [c.header for c in columns if c.required and c.key not in index]
     if missing:
         issues.append("missing required column(s) " + ", ".join(missing))
     if issues:
         raise FileRefused(
             "file: header row: " + "; ".join(issues) + ". Expected the template's headers, e.g. '户编号 household_code' "
-            "(Chinese, English or both; `anju import template households`)"
+            "(Chinese, English or both; `anju import template KIND`)"
         )
     return index
 
@@ -980,48 +982,55 @@ async def import_households(
 
     Raises:
         FileRefused: the file as a whole (size, kind, encoding, header, a limit); nothing written.
-        OutOfScope: a planner or partner viewer (they write nothing).
+        OutOfScope: a planner or partner viewer (they write nothing), or row-level security refused a write.
+        Duplicate: another writer recorded one of the file's household codes or ID numbers meanwhile; nothing written.
 
     Source: writes household, household_residence (triggers), member, household_status (triggers), audit_log.
     """
     if progress is not None:
         await progress("reading", 0)
     table = open_table(path, limits, encoding=encoding)
-    index = _map_header(table.header)
+    index = map_header(table.header)
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
-    async with sm() as s:
-        viewer = viewer_of(s)
-        scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
-        if viewer is not None and not viewer.writes_households:
-            raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-        await s.execute(text("SET LOCAL statement_timeout = 0"))  # an operator's bulk load, not a request
-        await s.execute(text(_CREATE))
-        conn = await s.connection()
-        apg: Any = (await conn.get_raw_connection()).driver_connection
-        await apg.copy_records_to_table("imp_row", records=reader.stage(table.rows), columns=_STAGE_COLUMNS)
-        result.rows, result.example_rows = reader.rows, reader.example_rows
-        if progress is not None:
-            await progress("checking", reader.rows)
-        await s.execute(text("CREATE INDEX ON imp_row (code)"))
-        await s.execute(text("CREATE INDEX ON imp_row (id_hash) WHERE id_hash IS NOT NULL"))
-        await s.execute(text("ANALYZE imp_row"))
-        problems = list(reader.problems)
-        problems += await _check_sql(s, reader, tolerance_meters, scoped)
-        await _reject(s, problems)
-        result.problems = await _masked(s, problems, reader, valid_only)
-        if problems and not valid_only:
-            counts = await _classify(s)
-            result.households, result.members = counts
-            return result
-        result.households, result.members = await _classify(s)
-        if dry_run:
-            return result
-        if progress is not None:
-            await progress("writing", reader.rows)
-        await _write(s, today)
-        await s.commit()
-        result.written = True
+    try:
+        async with sm() as s:
+            viewer = viewer_of(s)
+            scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
+            if viewer is not None and not viewer.writes_households:
+                raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
+            await s.execute(text("SET LOCAL statement_timeout = 0"))  # an operator's bulk load, not a request
+            await s.execute(text(_CREATE))
+            conn = await s.connection()
+            apg: Any = (await conn.get_raw_connection()).driver_connection
+            await apg.copy_records_to_table("imp_row", records=reader.stage(table.rows), columns=_STAGE_COLUMNS)
+            result.rows, result.example_rows = reader.rows, reader.example_rows
+            if progress is not None:
+                await progress("checking", reader.rows)
+            await s.execute(text("CREATE INDEX ON imp_row (code)"))
+            await s.execute(text("CREATE INDEX ON imp_row (id_hash) WHERE id_hash IS NOT NULL"))
+            await s.execute(text("ANALYZE imp_row"))
+            problems = list(reader.problems)
+            problems += await _check_sql(s, reader, tolerance_meters, scoped)
+            await _reject(s, problems)
+            result.problems = await _masked(s, problems, reader, valid_only)
+            if problems and not valid_only:
+                counts = await _classify(s)
+                result.households, result.members = counts
+                return result
+            result.households, result.members = await _classify(s)
+            if dry_run:
+                return result
+            if progress is not None:
+                await progress("writing", reader.rows)
+            await _write(s, today)
+            await s.commit()
+            result.written = True
+    except DBAPIError as exc:  # a unique index or row-level security refused a write: nothing was written
+        client = client_error(exc)
+        if client is None:
+            raise
+        raise client from None
     return result
 
 

@@ -21,12 +21,13 @@ import models as m
 from resolvers.access import Viewer, scoped_sessionmaker
 from resolvers.errors import AnjuError, OutOfScope
 from resolvers.household_import import ImportResult, import_households
+from resolvers.income_import import import_incomes
 from resolvers.query import SessionMaker
 from resolvers.tabular import FileLimits
 
 log = logging.getLogger("anju.imports")
 J = m.ImportJob
-KINDS = ("households",)
+KINDS = ("households", "incomes")
 """What can be imported over HTTP (``POST /imports/{kind}``)."""
 
 
@@ -99,19 +100,31 @@ async def run_import_job(
         await _set(sm, job_id, state=state, rows=rows)
 
     try:
-        result: ImportResult = await import_households(
-            scoped_sessionmaker(sm, viewer),
-            path,
-            limits=limits,
-            today=today,
-            id_number_key=id_number_key,
-            tolerance_meters=tolerance_meters,
-            max_vertices=max_vertices,
-            encoding=options.encoding,
-            dry_run=options.dry_run,
-            valid_only=options.valid_only,
-            progress=progress,
-        )
+        if options.kind == "incomes":
+            await progress("reading", 0)
+            result: ImportResult = await import_incomes(
+                scoped_sessionmaker(sm, viewer),
+                path,
+                limits=limits,
+                today=today,
+                encoding=options.encoding,
+                dry_run=options.dry_run,
+                valid_only=options.valid_only,
+            )
+        else:
+            result = await import_households(
+                scoped_sessionmaker(sm, viewer),
+                path,
+                limits=limits,
+                today=today,
+                id_number_key=id_number_key,
+                tolerance_meters=tolerance_meters,
+                max_vertices=max_vertices,
+                encoding=options.encoding,
+                dry_run=options.dry_run,
+                valid_only=options.valid_only,
+                progress=progress,
+            )
     except AnjuError as exc:
         await _set(sm, job_id, state="failed", error=exc.message, finished_at=func.now())
         return
@@ -128,12 +141,25 @@ async def run_import_job(
         job_id,
         state="done",
         rows=result.rows,
-        households=_counts(result.households),
-        members=_counts(result.members),
-        problems=[{"row": p.row, "column": p.column, "value": p.value, "reason": p.reason} for p in result.problems],
+        households=_counts(result.households) if options.kind == "households" else None,
+        members=_counts(result.members) if options.kind == "households" else None,
+        records=_counts(result.records) if options.kind != "households" else None,
+        problems=_kept(result),
         written=result.written,
         finished_at=func.now(),
     )
+
+
+MAX_KEPT_PROBLEMS = 100_000
+"""Problems a job keeps (its report); beyond them one line says how many more there were."""
+
+
+def _kept(result: ImportResult) -> list[dict[str, Any]]:
+    kept = [{"row": p.row, "column": p.column, "value": p.value, "reason": p.reason} for p in result.problems[:MAX_KEPT_PROBLEMS]]
+    more = len(result.problems) - MAX_KEPT_PROBLEMS
+    if more > 0:
+        kept.append({"row": None, "column": "file", "value": "", "reason": f"{more:,} more problems not kept; fix these first"})
+    return kept
 
 
 async def job_by_id(sm: SessionMaker, job_id: int, viewer: Viewer) -> m.ImportJob | None:

@@ -182,13 +182,13 @@ async def in_transaction(sm: SessionMaker, work: Callable[[AsyncSession], Awaita
             "version: another edit changed the household first; reload it and apply your change again", field="version"
         ) from None
     except DBAPIError as exc:
-        client = _client_error(exc)
+        client = client_error(exc)
         if client is None:
             raise
         raise client from None
 
 
-def _client_error(exc: DBAPIError) -> AnjuError | None:
+def client_error(exc: DBAPIError) -> AnjuError | None:
     """The client error of a database rule violation, by its SQLSTATE (never by message text).
 
     None when the database failed for another reason (→ INTERNAL).
@@ -403,6 +403,74 @@ async def record_income_linkage(
     return await in_transaction(sm, work)
 
 
+def income_fields(
+    *,
+    year: int | None,
+    net_income: Decimal | None,
+    household_size: int | None,
+    surveyed_on: dt.date | None,
+    today: dt.date,
+    problems: list[InvalidInput] | None = None,
+) -> dict[str, Any]:
+    """A household income's fields checked (recordHouseholdIncome and the income import): the one definition.
+
+    ``year`` 2000..2100 and begun; ``net_income`` yuan (``check_money``); ``household_size`` 1..99 persons or None;
+    ``surveyed_on`` not in the future, in ``year`` or the year after.
+
+    Args:
+        year: the income's calendar year.
+        net_income: yuan (家庭纯收入).
+        household_size: persons the year's per-capita figures divide by, or None.
+        surveyed_on: the survey's date, or None.
+        today: Asia/Shanghai's today.
+        problems: when given, each problem is appended (not raised) and its field left out of the result.
+
+    Returns:
+        ``{"year", "net_income" (quantized)}`` for the fields that pass.
+
+    Raises:
+        InvalidInput naming the field (only when ``problems`` is None).
+    """
+    out: dict[str, Any] = {}
+
+    def checked(name: str, check: Callable[[], Any]) -> None:
+        try:
+            out[name] = check()
+        except InvalidInput as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
+
+    def year_begun() -> int:
+        if year is None:
+            raise InvalidInput("year: required", field="year")
+        check_year(year)
+        if year > today.year:
+            raise InvalidInput(f"year: {year} has not begun; record a year's income once it is surveyed", field="year")
+        return year
+
+    def size() -> int | None:
+        if household_size is not None and not 1 <= household_size <= 99:
+            raise InvalidInput(f"householdSize: {household_size} is outside 1..99 persons", field="householdSize")
+        return household_size
+
+    def surveyed() -> dt.date | None:
+        if surveyed_on is not None:
+            check_not_future(surveyed_on, "surveyedOn", today)
+            if year is not None and surveyed_on.year not in (year, year + 1):
+                raise InvalidInput(
+                    f"surveyedOn: {surveyed_on} is not in {year} or {year + 1} (a year's income is surveyed then)",
+                    field="surveyedOn",
+                )
+        return surveyed_on
+
+    checked("year", year_begun)
+    checked("net_income", lambda: check_money(net_income, "netIncome"))
+    checked("household_size", size)
+    checked("surveyed_on", surveyed)
+    return out
+
+
 async def record_household_income(
     sm: SessionMaker,
     *,
@@ -423,18 +491,9 @@ async def record_household_income(
     Raises:
         InvalidInput (netIncome, year, householdSize, surveyedOn), NotFound (householdId), StaleVersion.
     """
-    check_year(year)
-    if year > (today or dt.date.today()).year:
-        raise InvalidInput(f"year: {year} has not begun; record a year's income once it is surveyed", field="year")
-    value = check_money(net_income, "netIncome")
-    if household_size is not None and not 1 <= household_size <= 99:
-        raise InvalidInput(f"householdSize: {household_size} is outside 1..99 persons", field="householdSize")
-    if surveyed_on is not None:
-        check_not_future(surveyed_on, "surveyedOn", today or dt.date.today())
-        if surveyed_on.year not in (year, year + 1):
-            raise InvalidInput(
-                f"surveyedOn: {surveyed_on} is not in {year} or {year + 1} (a year's income is surveyed then)", field="surveyedOn"
-            )
+    value = income_fields(
+        year=year, net_income=net_income, household_size=household_size, surveyed_on=surveyed_on, today=today or dt.date.today()
+    )["net_income"]
     extra: dict[str, Any] = {}
     if household_size is not None:
         extra["household_size"] = household_size

@@ -514,3 +514,61 @@ def test_api_md_lists_every_template_column() -> None:
     section = api.split("## Importing rosters", 1)[1].split("\n## ", 1)[0]
     for c in COLUMNS:
         assert f"| `{c.header}` | {'yes' if c.required else ''} |" in section, c.header
+
+
+# --------------------------------------------------------------------------- incomes (anju import incomes)
+
+
+def write_incomes(path: Path, rows: list[list[str]]) -> Path:
+    from resolvers.income_import import INCOME_COLUMNS
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([c.header for c in INCOME_COLUMNS])
+        w.writerows(rows)
+    return path
+
+
+async def test_incomes_import_idempotent_corrected_audited(imp, tmp_path):  # type: ignore[no-untyped-def]
+    from resolvers.income_import import import_incomes
+
+    assert (await imp["run"](write_csv(tmp_path / "inc-h.csv", family("T-INC", 3, 950)))).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-INC'")  # fmt: skip
+
+    async def run(path: Path, sm: Any = None, **kw: Any) -> Any:
+        return await import_incomes(sm or imp["sm"], path, limits=LIMITS, today=TODAY, **kw)
+
+    first = write_incomes(
+        tmp_path / "inc.csv", [["T-INC", "2023", "36000.00", "", "2024-01-10"], ["T-INC", "2024", "39,000.5", "3", ""]]
+    )
+    result = await run(first)
+    assert (result.written, result.problems, result.records) == (True, [], result.records)
+    assert (result.records.inserted, result.records.updated, result.records.unchanged) == (2, 0, 0)
+    # 2023's size: the members present on the survey day (the table's trigger: all 3, members since before the records)
+    got = await rows_of(imp["eng"], "SELECT year, net_income::text, household_size, surveyed_on FROM household_income "
+                        "WHERE household_id = :h ORDER BY year", h=hid)  # fmt: skip
+    assert got == [(2023, "36000.00", 3, dt.date(2024, 1, 10)), (2024, "39000.50", 3, None)]
+    assert await rows_of(imp["eng"], "SELECT version FROM household WHERE id = :h", h=hid) == [(version + 1,)]
+    before = await digest(imp["eng"])
+    again = await run(first)
+    assert (again.records.unchanged, again.written) == (2, True) and await digest(imp["eng"]) == before
+    corrected = write_incomes(tmp_path / "inc2.csv", [["T-INC", "2024", "41000", "", ""]])
+    result = await run(corrected)
+    assert (result.records.updated, result.records.inserted) == (1, 0)
+    log = await rows_of(imp["eng"], "SELECT action, entity_id, before ->> 'net_income', after ->> 'net_income', "
+                        "after ->> 'household_size' FROM audit_log ORDER BY id DESC LIMIT 1")  # fmt: skip
+    assert log == [("importIncomes", f"{hid}/2024", "39000.50", "41000.00", "3")]  # a blank size keeps the recorded one
+    bad = write_incomes(tmp_path / "inc3.csv", [["T-INC", "2024", "1.234", "0", ""], ["T-NONE", "2023", "1", "", ""],
+                                                ["T-INC", str(TODAY.year + 1), "1", "", ""]])  # fmt: skip
+    before = await digest(imp["eng"])
+    result = await run(bad)
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "家庭人口 household_size", "householdSize: 0 is outside 1..99 persons"),
+        (2, "家庭纯收入 net_income", "netIncome: 1.234 has more than 2 decimals (yuan, fen precision)"),
+        (3, "户编号 household_code", "code: no household has code 'T-NONE'"),
+        (4, "年份 year", f"year: {TODAY.year + 1} has not begun; record a year's income once it is surveyed"),
+    ]
+    zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
+    result = await run(first, zhaojue)
+    assert [p.reason for p in result.problems] == ["code: household T-INC is recorded outside your areas"] * 2

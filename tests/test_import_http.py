@@ -166,3 +166,27 @@ async def test_refusals(web, tmp_path):  # type: ignore[no-untyped-def]
         assert (job["state"], job["dryRun"], job["written"], job["households"]["inserted"]) == ("done", True, False, 1)
     assert await count(web["eng"], "SELECT count(*) FROM household") == households
     Path(tmp_path / "x.csv").unlink()
+
+
+async def test_incomes_over_http(web, tmp_path):  # type: ignore[no-untyped-def]
+    from tests.test_household_import import write_incomes
+
+    admin = web["tokens"]["h-admin"]
+    households = write_csv(tmp_path / "h.csv", family("H-INC", 2, 940)).read_bytes()
+    incomes = write_incomes(
+        tmp_path / "i.csv", [["H-INC", "2023", "30000.00", "2", ""], ["H-INC", "2023", "1", "", ""]]
+    ).read_bytes()
+    query = JOB.replace("problemCount", "problemCount records { inserted updated unchanged rejected }")
+    with TestClient(create_app(web["settings"])) as c:
+        job = wait_done(c, c.post("/imports/households?filename=h.csv", content=households, headers=admin).json()["id"], admin)
+        assert job["written"]
+        r = c.post("/imports/incomes?filename=i.csv&validOnly=true", content=incomes, headers=admin)
+        assert r.status_code == 202
+        job_id = r.json()["id"]
+        wait_done(c, job_id, admin)
+        job = c.post("/graphql", json={"query": query, "variables": {"id": job_id}}, headers=admin).json()["data"]["importJob"]
+    assert (job["kind"], job["state"], job["written"], job["households"]) == ("incomes", "done", True, None)
+    assert job["records"] == {"inserted": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert [(p["row"], p["column"]) for p in job["problems"]] == [(3, "年份 year")]
+    assert await count(web["eng"], "SELECT count(*) FROM household_income hi JOIN household h ON h.id = hi.household_id "
+                       "WHERE h.code = 'H-INC'") == 1  # fmt: skip

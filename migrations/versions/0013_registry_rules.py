@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("rows", sa.Integer(), nullable=True),
         sa.Column("households", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("members", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("records", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("problems", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("written", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
