@@ -303,6 +303,11 @@ def _today(s: Settings) -> Any:
     return dt.datetime.now(ZoneInfo(s.timezone)).date()
 
 
+async def _progress(phase: str, rows: int) -> None:
+    """An import's progress on stderr: reading, checking N rows, writing."""
+    typer.echo(f"… {phase}" + (f" {rows:,} rows" if rows else ""), err=True)
+
+
 @import_app.command("households")
 def import_households_cmd(
     file: str = typer.Argument(..., help="household roster: .csv (UTF-8 with or without BOM, or GB18030/GBK) or .xlsx"),
@@ -349,6 +354,7 @@ def import_households_cmd(
             encoding=encoding,
             dry_run=dry_run,
             valid_only=valid_only,
+            progress=_progress,
         )
 
     name = Path(file).name

@@ -48,7 +48,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import Role, Viewer, audit_who, row_json_sql, viewer_of
+from resolvers.access import Role, audit_who, row_json_sql, viewer_of
 from resolvers.admin_areas import area_problem, area_shape_problem, outside_area_problem
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
 from resolvers.geometry import parse_geometry
@@ -1262,8 +1262,3 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
         .order_by(tm.c.id)
     )
     await s.execute(audit.from_select(AUDIT_COLUMNS, added))
-
-
-def viewer_may_import(viewer: Viewer | None) -> bool:
-    """Admins, county officers (their areas) and system runs (no viewer) import; planners and partners do not."""
-    return viewer is None or viewer.writes_households

@@ -98,8 +98,8 @@ async def test_the_files_define_every_function_trigger_and_policy(head: AsyncEng
     assert triggers == {(table, name) for name, table in _declared(r"CREATE TRIGGER (\w+)\s.*?\sON (\w+)\s")}
     assert policies == {(table, name) for name, table in _declared(r"CREATE POLICY (\w+) ON (\w+)\s")}
     # today: 27 functions (3 of registry_rules.sql), 23 triggers, 21 scope policies, 6 officer write policies on places
-    # (insert and update of
-    # sites and facilities, insert and delete of site origins), 2 read policies on site origins and the audit insert
+    # (insert and update of sites and facilities, insert and delete of site origins), 2 read policies on site origins
+    # and the audit insert
     assert (len(functions), len(triggers), len(policies)) == (27, 23, 30)
 
 

@@ -572,3 +572,28 @@ async def test_incomes_import_idempotent_corrected_audited(imp, tmp_path):  # ty
     zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
     result = await run(first, zhaojue)
     assert [p.reason for p in result.problems] == ["code: household T-INC is recorded outside your areas"] * 2
+
+
+async def test_two_imports_of_the_same_households_at_once(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """Both pass their checks before either writes; the second then meets the unique index: CONFLICT, nothing of it written."""
+    import asyncio
+
+    from resolvers.errors import Duplicate
+
+    path = write_csv(tmp_path / "race.csv", family("T-RACE", 2, 960))
+    both_checked = asyncio.Barrier(2)
+
+    async def progress(phase: str, rows: int) -> None:
+        if phase == "writing":  # each has found the household new; neither has written
+            await both_checked.wait()
+
+    outcomes = await asyncio.gather(
+        imp["run"](path, progress=progress), imp["run"](path, progress=progress), return_exceptions=True
+    )
+    written = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(written) == 1 and written[0].written and written[0].households.inserted == 1
+    assert len(refused) == 1 and isinstance(refused[0], Duplicate)
+    assert refused[0].message.startswith("code: another household already has this code")
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM member mb JOIN household h ON h.id = mb.household_id "
+                         "WHERE h.code = 'T-RACE'") == [(2,)]  # fmt: skip
