@@ -837,7 +837,8 @@ SELECT * FROM (
                AS same_id_row,
            CASE WHEN r.member_id IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.member_id ORDER BY r.row) END
                AS same_member_row,
-           r.member_id IS NULL AND rec.hash IS NOT NULL AS id_recorded
+           rec.hash IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM member mb WHERE mb.id = r.member_id AND mb.id_number_hash = r.id_hash) AS id_recorded
     FROM imp_row r
     LEFT JOIN anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash)
            ON rec.hash = r.id_hash

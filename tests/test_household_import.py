@@ -597,3 +597,21 @@ async def test_two_imports_of_the_same_households_at_once(imp, tmp_path):  # typ
     assert refused[0].message.startswith("code: another household already has this code")
     assert await rows_of(imp["eng"], "SELECT count(*) FROM member mb JOIN household h ON h.id = mb.household_id "
                          "WHERE h.code = 'T-RACE'") == [(2,)]  # fmt: skip
+
+
+async def test_an_id_number_given_to_a_member_matched_by_name(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """A member recorded without an ID number gets one from the file; one recorded for someone else is refused."""
+    other = family("T-IDN-0", 1, 970)
+    rows = [member("T-IDN", "无证件者", relation="户主")]
+    assert (await imp["run"](write_csv(tmp_path / "a.csv", other + rows))).written
+    taken = [dict(rows[0], id_number=other[0]["id_number"])]
+    before = await digest(imp["eng"])
+    result = await imp["run"](write_csv(tmp_path / "b.csv", taken))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.reason) for p in result.problems] == [
+        (2, "idNumber: this ID number is already recorded for another member; nothing was written")
+    ]
+    fresh = [dict(rows[0], id_number=ident("513432", "19800315", 975))]
+    result = await imp["run"](write_csv(tmp_path / "c.csv", fresh))
+    assert (result.written, result.members.updated, result.members.inserted) == (True, 1, 0)
+    assert await rows_of(imp["eng"], MEMBERS_OF, code="T-IDN") == expected_members(fresh)
