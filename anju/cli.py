@@ -468,6 +468,95 @@ def template_incomes(
     )
 
 
+@import_app.command("employments")
+def import_employments_cmd(
+    file: str = typer.Argument(..., help="employments (就业台账): .csv or .xlsx, one row per job spell, members by ID number"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only its households); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import employments: 身份证号 id_number, 就业渠道 channel, 开始日期 start_on, 结束日期, 是否稳定就业 stable, ….
+
+    Checked with recordEmployment's rules before anything is written (atomic unless --valid-only); a spell (member, channel,
+    start date) already recorded is corrected (audited), a new one recorded; the same file twice writes nothing.
+    """
+    from resolvers.employment_import import import_employments
+
+    s = _settings()
+    try:
+        key = keys(s).id_number_key
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    _run_simple_import(
+        s, file, as_user, report, "employments",
+        lambda sm, limits: import_employments(
+            sm, file, limits=limits, today=_today(s), id_number_key=key, encoding=encoding, dry_run=dry_run,
+            valid_only=valid_only,
+        ),
+    )  # fmt: skip
+
+
+def _run_simple_import(s: Settings, file: str, as_user: str | None, report: str | None, noun: str, run: Any) -> None:
+    """An import of one record per row (incomes, employments): run it as ``as_user``, print problems and counts."""
+    from resolvers.access import scoped_sessionmaker, viewer_by_name
+    from resolvers.errors import AnjuError, InvalidInput
+    from resolvers.household_import import write_report
+    from resolvers.tabular import FileLimits
+
+    limits = FileLimits(**s.imports.model_dump())
+
+    async def work(sm: Any) -> Any:
+        if as_user is not None:
+            viewer = await viewer_by_name(sm, as_user)
+            if viewer is None:
+                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
+            sm = scoped_sessionmaker(sm, viewer)
+        return await run(sm, limits)
+
+    name = Path(file).name
+    try:
+        result = _run_db(s, work)
+    except AnjuError as exc:
+        _fail(f"{name}: {exc.message}; nothing written")
+        return
+    except (DBAPIError, OSError) as exc:
+        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
+        return
+    if report:
+        write_report(result, report)
+    for p in result.problems[:MAX_ISSUES_SHOWN]:
+        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
+    r = result.records
+    would = "" if result.written else "would be "
+    typer.echo(
+        f"{name} ({result.rows} rows): {noun} {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
+        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
+    )
+    if result.problems and not result.valid_only:
+        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+
+
+@template_app.command("employments")
+def template_employments(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: employments-template.csv/.xlsx here)"),
+) -> None:
+    """Write the employment template: documented headers (Chinese, English) and example rows (GB 11643's example number)."""
+    from resolvers.employment_import import EMPLOYMENT_COLUMNS, EXAMPLE_ID
+    from resolvers.household_import import write_template
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"employments-template.{fmt}")
+    write_template(path, fmt, EMPLOYMENT_COLUMNS, sheet="就业 employments", layout="每行一段就业。One row per job spell.")
+    typer.echo(f"wrote {path} ({len(EMPLOYMENT_COLUMNS)} columns; rows with ID number {EXAMPLE_ID} are examples, skipped)")
+
+
 @template_app.command("households")
 def template_households(
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),

@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 
 import models as m
 from resolvers.access import Viewer, scoped_sessionmaker
+from resolvers.employment_import import import_employments
 from resolvers.errors import AnjuError, OutOfScope
 from resolvers.household_import import ImportResult, import_households
 from resolvers.income_import import import_incomes
@@ -27,7 +28,7 @@ from resolvers.tabular import FileLimits
 
 log = logging.getLogger("anju.imports")
 J = m.ImportJob
-KINDS = ("households", "incomes")
+KINDS = ("households", "incomes", "employments")
 """What can be imported over HTTP (``POST /imports/{kind}``)."""
 
 
@@ -100,9 +101,21 @@ async def run_import_job(
         await _set(sm, job_id, state=state, rows=rows)
 
     try:
-        if options.kind == "incomes":
+        if options.kind == "employments":
             await progress("reading", 0)
-            result: ImportResult = await import_incomes(
+            result: ImportResult = await import_employments(
+                scoped_sessionmaker(sm, viewer),
+                path,
+                limits=limits,
+                today=today,
+                id_number_key=id_number_key,
+                encoding=options.encoding,
+                dry_run=options.dry_run,
+                valid_only=options.valid_only,
+            )
+        elif options.kind == "incomes":
+            await progress("reading", 0)
+            result = await import_incomes(
                 scoped_sessionmaker(sm, viewer),
                 path,
                 limits=limits,

@@ -615,3 +615,73 @@ async def test_an_id_number_given_to_a_member_matched_by_name(imp, tmp_path):  #
     result = await imp["run"](write_csv(tmp_path / "c.csv", fresh))
     assert (result.written, result.members.updated, result.members.inserted) == (True, 1, 0)
     assert await rows_of(imp["eng"], MEMBERS_OF, code="T-IDN") == expected_members(fresh)
+
+
+# --------------------------------------------------------------------------- employments (anju import employments)
+
+
+def write_employments(path: Path, rows: list[list[str]]) -> Path:
+    from resolvers.employment_import import EMPLOYMENT_COLUMNS
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([c.header for c in EMPLOYMENT_COLUMNS])
+        w.writerows(rows)
+    return path
+
+
+async def test_employments_import(imp, tmp_path):  # type: ignore[no-untyped-def]
+    from resolvers.employment_import import import_employments
+
+    people = family("T-EMP", 2, 980)
+    assert (await imp["run"](write_csv(tmp_path / "emp-h.csv", people))).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-EMP'")  # fmt: skip
+    head, spouse = people[0]["id_number"], people[1]["id_number"]
+
+    async def run(path: Path, sm: Any = None, **kw: Any) -> Any:
+        return await import_employments(sm or imp["sm"], path, limits=LIMITS, today=TODAY, id_number_key=imp["key"], **kw)
+
+    spells = [
+        [head, "帮扶车间", "2024-05-01", "", "是", "1", "", "", "2100.00"],
+        [spouse, "劳务输出", "2023-03-01", "2023-12-31", "否", "", "某服装厂", "浙江省", "4500"],
+    ]
+    result = await run(write_employments(tmp_path / "e.csv", spells))
+    assert (result.written, result.problems, result.records.inserted) == (True, [], 2)
+    got = await rows_of(
+        imp["eng"],
+        "SELECT e.channel::text, e.start_on, e.end_on, e.stable, e.facility_id, e.employer_name, e.monthly_wage::text, "
+        "e.household_id FROM employment e JOIN member mb ON mb.id = e.member_id JOIN household h ON h.id = mb.household_id "
+        "WHERE h.code = 'T-EMP' ORDER BY e.start_on",
+    )
+    assert got == [
+        ("labor_export", dt.date(2023, 3, 1), dt.date(2023, 12, 31), False, None, "某服装厂", "4500.00", hid),
+        ("workshop", dt.date(2024, 5, 1), None, True, 1, None, "2100.00", hid),
+    ]
+    assert await rows_of(imp["eng"], "SELECT version FROM household WHERE id = :h", h=hid) == [(version + 1,)]
+    async with imp["eng"].connect() as c:  # the trigger-kept coverage values follow the new spells
+        assert await status_mismatches(c, [dt.date(2023, 6, 1), dt.date(2024, 6, 1), TODAY]) == []
+    before = await digest(imp["eng"])
+    again = await run(write_employments(tmp_path / "e.csv", spells))
+    assert again.records.unchanged == 2 and await digest(imp["eng"]) == before
+    ended = [[head, "帮扶车间", "2024-05-01", "2024-12-31", "是", "1", "", "", ""]]  # a blank wage keeps the stored one
+    result = await run(write_employments(tmp_path / "e2.csv", ended))
+    assert (result.records.updated, result.records.inserted) == (1, 0)
+    log = await rows_of(imp["eng"], "SELECT action, before ->> 'end_on', after ->> 'end_on', after ->> 'monthly_wage' "
+                        "FROM audit_log ORDER BY id DESC LIMIT 1")  # fmt: skip
+    assert log == [("importEmployments", None, "2024-12-31", "2100.00")]
+    bad = [
+        [head, "帮扶车间", "2024-06-01", "", "是", "", "", "", ""],  # WORKSHOP without facility
+        [ident("513432", "19800315", 999), "灵活就业", "2024-01-01", "", "否", "", "", "", ""],  # no such member
+        [spouse, "就近企业务工", "2024-01-01", "", "否", "999999", "", "", ""],  # no such facility
+    ]
+    before = await digest(imp["eng"])
+    result = await run(write_employments(tmp_path / "e3.csv", bad))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "设施编号 facility_id", "facilityId: required for channel WORKSHOP (the workshop employing the member)"),
+        (3, "身份证号 id_number", "idNumber: no member has this ID number; register the household first"),
+        (4, "设施编号 facility_id", "facilityId: facility 999999 does not exist"),
+    ]
+    zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
+    result = await run(write_employments(tmp_path / "e.csv", spells), zhaojue)
+    assert [p.reason for p in result.problems] == ["idNumber: the member is recorded outside your areas"] * 2

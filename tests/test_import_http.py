@@ -190,3 +190,27 @@ async def test_incomes_over_http(web, tmp_path):  # type: ignore[no-untyped-def]
     assert [(p["row"], p["column"]) for p in job["problems"]] == [(3, "年份 year")]
     assert await count(web["eng"], "SELECT count(*) FROM household_income hi JOIN household h ON h.id = hi.household_id "
                        "WHERE h.code = 'H-INC'") == 1  # fmt: skip
+
+
+async def test_employments_over_http(web, tmp_path):  # type: ignore[no-untyped-def]
+    from tests.test_household_import import write_employments
+
+    admin = web["tokens"]["h-admin"]
+    people = family("H-EMP", 1, 950)
+    households = write_csv(tmp_path / "h.csv", people).read_bytes()
+    spells = write_employments(
+        tmp_path / "e.csv", [[people[0]["id_number"], "公益性岗位", "2024-01-01", "", "是", "", "村保洁", "", "1000"]]
+    )
+    query = JOB.replace("problemCount", "problemCount records { inserted updated unchanged rejected }")
+    with TestClient(create_app(web["settings"])) as c:
+        assert wait_done(c, c.post("/imports/households?filename=h.csv", content=households, headers=admin).json()["id"], admin)[
+            "written"
+        ]
+        r = c.post("/imports/employments", files={"file": ("就业.csv", spells.read_bytes(), "text/csv")}, headers=admin)
+        assert r.status_code == 202
+        wait_done(c, r.json()["id"], admin)
+        job = c.post("/graphql", json={"query": query, "variables": {"id": r.json()["id"]}}, headers=admin).json()["data"][
+            "importJob"
+        ]
+    assert (job["kind"], job["state"], job["written"], job["fileName"]) == ("employments", "done", True, "就业.csv")
+    assert job["records"] == {"inserted": 1, "updated": 0, "unchanged": 0, "rejected": 0}
