@@ -227,6 +227,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tiles),
+            Route("/imports/templates/{kind}.{fmt}", imports.template),
             Route("/imports/{kind}", imports.upload, methods=["POST"]),
             Route("/imports/{id}/report.csv", imports.report),
         ],

@@ -220,3 +220,45 @@ async def report(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{job.id}-report.csv"', "Cache-Control": "private"},
     )
+
+
+TEMPLATES = {
+    "households": ("resolvers.household_import", "COLUMNS", "花名册 roster", None),
+    "incomes": (
+        "resolvers.income_import",
+        "INCOME_COLUMNS",
+        "家庭纯收入 incomes",
+        "每行一户一年。One row per household and year.",
+    ),
+    "employments": (
+        "resolvers.employment_import",
+        "EMPLOYMENT_COLUMNS",
+        "就业 employments",
+        "每行一段就业。One row per job spell.",
+    ),
+}
+"""Each import kind's template: module, columns, sheet name, layout note (None: the roster's)."""
+
+
+async def template(request: Request) -> Response:
+    """``GET /imports/templates/{kind}.{csv|xlsx}``: the kind's template (as ``anju import template KIND``); no token needed.
+
+    It holds no data: the documented header row and the example rows. 404 for an unknown kind or format.
+    """
+    import importlib
+
+    from resolvers.household_import import ROSTER_LAYOUT, write_template
+
+    kind, fmt = request.path_params["kind"], request.path_params["fmt"]
+    if kind not in TEMPLATES or fmt not in ("csv", "xlsx"):
+        return _error(
+            f"template {kind[:40]}.{fmt[:10]}: expected one of {', '.join(TEMPLATES)} as .csv or .xlsx", 404, "NOT_FOUND"
+        )
+    module, name, sheet, layout = TEMPLATES[kind]
+    columns = getattr(importlib.import_module(module), name)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{kind}-template.{fmt}"
+        write_template(path, fmt, columns, sheet=sheet, layout=layout or ROSTER_LAYOUT)
+        data = path.read_bytes()
+    media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_TYPE
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{kind}-template.{fmt}"'})

@@ -214,3 +214,22 @@ async def test_employments_over_http(web, tmp_path):  # type: ignore[no-untyped-
         ]
     assert (job["kind"], job["state"], job["written"], job["fileName"]) == ("employments", "done", True, "就业.csv")
     assert job["records"] == {"inserted": 1, "updated": 0, "unchanged": 0, "rejected": 0}
+
+
+async def test_templates_download_without_a_token(web, tmp_path):  # type: ignore[no-untyped-def]
+    import openpyxl
+
+    from resolvers.household_import import COLUMNS
+    from resolvers.income_import import INCOME_COLUMNS
+
+    with TestClient(create_app(web["settings"])) as c:
+        r = c.get("/imports/templates/households.csv")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert next(csv.reader(io.StringIO(r.content.decode("utf-8-sig")))) == [col.header for col in COLUMNS]
+        r = c.get("/imports/templates/incomes.xlsx")
+        assert r.status_code == 200
+        (tmp_path / "t.xlsx").write_bytes(r.content)
+        sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").worksheets[0]
+        assert [cell.value for cell in sheet[1]] == [col.header for col in INCOME_COLUMNS]
+        assert c.get("/imports/templates/sites.csv").status_code == 404
+        assert c.get("/imports/templates/households.xls").status_code == 404
