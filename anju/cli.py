@@ -557,6 +557,50 @@ def template_employments(
     typer.echo(f"wrote {path} ({len(EMPLOYMENT_COLUMNS)} columns; rows with ID number {EXAMPLE_ID} are examples, skipped)")
 
 
+@import_app.command("linkages")
+def import_linkages_cmd(
+    file: str = typer.Argument(
+        ..., help="income linkages (利益联结): .csv or .xlsx, one row per household/year/mechanism/facility"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only its households); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import income linkages: 户编号 household_code, 年份 year, 联结方式 mechanism, 金额 amount, 设施编号 facility_id.
+
+    Checked with recordIncomeLinkage's rules before anything is written (atomic unless --valid-only); a recorded linkage
+    (household, year, mechanism, facility) gets the file's amount (audited), a new one is recorded; a second run writes nothing.
+    """
+    from resolvers.linkage_import import import_linkages
+
+    _run_simple_import(
+        _settings(), file, as_user, report, "linkages",
+        lambda sm, limits: import_linkages(sm, file, limits=limits, encoding=encoding, dry_run=dry_run, valid_only=valid_only),
+    )  # fmt: skip
+
+
+@template_app.command("linkages")
+def template_linkages(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: linkages-template.csv/.xlsx here)"),
+) -> None:
+    """Write the income linkage template: documented headers (Chinese, English) and example rows (户编号 示例-…)."""
+    from resolvers.household_import import write_template
+    from resolvers.linkage_import import LINKAGE_COLUMNS
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"linkages-template.{fmt}")
+    write_template(path, fmt, LINKAGE_COLUMNS, sheet="利益联结 linkages", layout="每行一项利益联结。One row per linkage.")
+    typer.echo(
+        f"wrote {path} ({len(LINKAGE_COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)"
+    )
+
+
 @template_app.command("households")
 def template_households(
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),

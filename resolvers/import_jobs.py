@@ -23,12 +23,13 @@ from resolvers.employment_import import import_employments
 from resolvers.errors import AnjuError, OutOfScope
 from resolvers.household_import import ImportResult, import_households
 from resolvers.income_import import import_incomes
+from resolvers.linkage_import import import_linkages
 from resolvers.query import SessionMaker
 from resolvers.tabular import FileLimits
 
 log = logging.getLogger("anju.imports")
 J = m.ImportJob
-KINDS = ("households", "incomes", "employments")
+KINDS = ("households", "incomes", "employments", "linkages")
 """What can be imported over HTTP (``POST /imports/{kind}``)."""
 
 
@@ -109,6 +110,16 @@ async def run_import_job(
                 limits=limits,
                 today=today,
                 id_number_key=id_number_key,
+                encoding=options.encoding,
+                dry_run=options.dry_run,
+                valid_only=options.valid_only,
+            )
+        elif options.kind == "linkages":
+            await progress("reading", 0)
+            result = await import_linkages(
+                scoped_sessionmaker(sm, viewer),
+                path,
+                limits=limits,
                 encoding=options.encoding,
                 dry_run=options.dry_run,
                 valid_only=options.valid_only,

@@ -685,3 +685,49 @@ async def test_employments_import(imp, tmp_path):  # type: ignore[no-untyped-def
     zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
     result = await run(write_employments(tmp_path / "e.csv", spells), zhaojue)
     assert [p.reason for p in result.problems] == ["idNumber: the member is recorded outside your areas"] * 2
+
+
+# --------------------------------------------------------------------------- income linkages (anju import linkages)
+
+
+async def test_linkages_import(imp, tmp_path):  # type: ignore[no-untyped-def]
+    from resolvers.linkage_import import LINKAGE_COLUMNS, import_linkages
+
+    assert (await imp["run"](write_csv(tmp_path / "l-h.csv", family("T-LNK", 1, 990)))).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-LNK'")  # fmt: skip
+
+    def write(name: str, rows: list[list[str]]) -> Path:
+        with (tmp_path / name).open("w", encoding="gb18030", newline="") as f:  # a GBK-family file, found by the rule
+            w = csv.writer(f)
+            w.writerow([c.zh for c in LINKAGE_COLUMNS])  # Chinese headers alone
+            w.writerows(rows)
+        return tmp_path / name
+
+    async def run(path: Path, **kw: Any) -> Any:
+        return await import_linkages(imp["sm"], path, limits=LIMITS, **kw)
+
+    rows = [["T-LNK", "2024", "分红", "800", "2"], ["T-LNK", "2024", "土地流转", "1,200.50", ""]]
+    result = await run(write("l.csv", rows))
+    assert (result.encoding, result.written, result.problems, result.records.inserted) == ("gb18030", True, [], 2)
+    got = await rows_of(imp["eng"], "SELECT mechanism::text, year, amount::text, facility_id FROM income_linkage "
+                        "WHERE household_id = :h ORDER BY id", h=hid)  # fmt: skip
+    assert got == [("dividend", 2024, "800.00", 2), ("land_rent", 2024, "1200.50", None)]
+    assert await rows_of(imp["eng"], "SELECT version FROM household WHERE id = :h", h=hid) == [(version + 1,)]
+    before = await digest(imp["eng"])
+    assert (await run(write("l.csv", rows))).records.unchanged == 2 and await digest(imp["eng"]) == before
+    result = await run(write("l2.csv", [["T-LNK", "2024", "分红", "900.00", "2"]]))
+    assert (result.records.updated, result.records.inserted) == (1, 0)
+    log = await rows_of(
+        imp["eng"], "SELECT action, before ->> 'amount', after ->> 'amount' FROM audit_log ORDER BY id DESC LIMIT 1"
+    )
+    assert log == [("importIncomeLinkages", "800.00", "900.00")]
+    bad = [["T-LNK", "1999", "分红", "1", ""], ["T-LNK", "2024", "捐赠", "1", ""], ["T-LNK", "2024", "其他", "-5", "999999"]]
+    before = await digest(imp["eng"])
+    result = await run(write("l3.csv", bad))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "年份", "year: 1999 is outside 2000..2100"),
+        (3, "联结方式", "mechanism: '捐赠' is not one of 工资、务工工资、分红、土地流转、土地租金、订单收购、资产收益、其他 "
+         "(or WAGE, DIVIDEND, LAND_RENT, ORDER_PURCHASE, ASSET_INCOME, OTHER)"),
+        (4, "金额", "amount: -5 must be a finite amount >= 0 (yuan)"),
+    ]  # fmt: skip
