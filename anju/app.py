@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from anju import maps, ogc
+from anju import imports, maps, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import create_engine, create_sessionmaker
 from anju.responses import error_response
@@ -123,6 +123,9 @@ class AnjuGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
 
+STREAMED_PREFIXES = ("/imports/",)
+"""Routes whose body is a file the route streams within its own limit (not read into memory here, not held to
+``max_body_bytes``); they are authenticated here like every other route."""
 PUBLIC_PATHS = frozenset({"/healthz", "/ogc", "/ogc/", "/ogc/conformance", "/ogc/api"})
 """Routes that hold no data and answer without a token: health, and the OGC landing page, conformance and API
 definition (clients such as QGIS read them before they know they need to authenticate)."""
@@ -154,9 +157,10 @@ class ViewerMiddleware:
             return
         request = Request(scope=scope, receive=receive)
         ogc = request.url.path.startswith("/ogc")
+        streamed = request.url.path.startswith(STREAMED_PREFIXES)
         too_large = f"request body larger than {self.max_body_bytes} bytes"
         length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > self.max_body_bytes:
+        if not streamed and (not length.isdigit() or int(length) > self.max_body_bytes):
             await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
         public = _public(request)
@@ -166,6 +170,18 @@ class ViewerMiddleware:
             except AuthError as exc:
                 await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
                 return
+        if streamed:  # the route reads the body itself, within its own limit (an import file: imports.max_file_bytes)
+            if not public:
+                try:
+                    request.state.viewer = await authenticate(request)
+                except AuthError as exc:
+                    await error_response(str(exc), 401, "UNAUTHENTICATED")(scope, receive, send)
+                    return
+                except Unavailable:
+                    await error_response(UNAVAILABLE, 503, "INTERNAL")(scope, receive, send)
+                    return
+            await self.app(scope, receive, send)
+            return
         body = await _read_body(receive, self.max_body_bytes)
         if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
             await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
@@ -306,6 +322,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             *maps.ROUTES,
             *ogc.ROUTES,
+            Route("/imports/templates/{kind}.{fmt}", imports.template),
+            Route("/imports/{kind}", imports.upload, methods=["POST"]),
+            Route("/imports/{id}/report.csv", imports.report),
         ],
         middleware=[Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema)],
         lifespan=lifespan,

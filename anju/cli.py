@@ -30,6 +30,14 @@ schema_app = typer.Typer(help="The GraphQL schema (SDL) as the code defines it."
 app.add_typer(schema_app, name="schema")
 areas_app = typer.Typer(help="Admin areas (行政区划): division codes and boundaries.", no_args_is_help=True)
 app.add_typer(areas_app, name="areas")
+import_app = typer.Typer(
+    help="Bulk imports (导入): household rosters from CSV or XLSX, checked whole, written set-based.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+template_app = typer.Typer(
+    help="Import templates with documented Chinese/English headers and example rows.", no_args_is_help=True
+)
+import_app.add_typer(template_app, name="template")
 log = logging.getLogger("anju")
 
 
@@ -337,6 +345,326 @@ def areas_import(
         f"{name}: {verb} {counts.inserted}, {'would update' if dry_run else 'updated'} {counts.updated}, "
         f"unchanged {counts.unchanged}" + (" (dry run: nothing written)" if dry_run else "")
     )
+
+
+def _today(s: Settings) -> Any:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(s.timezone)).date()
+
+
+async def _progress(phase: str, rows: int) -> None:
+    """An import's progress on stderr: reading, checking N rows, writing."""
+    typer.echo(f"… {phase}" + (f" {rows:,} rows" if rows else ""), err=True)
+
+
+@import_app.command("households")
+def import_households_cmd(
+    file: str = typer.Argument(..., help="household roster: .csv (UTF-8 with or without BOM, or GB18030/GBK) or .xlsx"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the households whose rows all pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only under its areas); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import households with their members: one row per member, household columns repeated (户编号 household_code, …).
+
+    Checked whole before anything is written (atomic: one bad row → nothing written, exit 1); households matched by code,
+    members by ID number, so a second run of the same file writes nothing; changed rows update, audited.
+    """
+    from resolvers.access import scoped_sessionmaker, viewer_by_name
+    from resolvers.errors import AnjuError, InvalidInput
+    from resolvers.household_import import import_households
+    from resolvers.tabular import FileLimits
+
+    s = _settings()
+    limits = FileLimits(**s.imports.model_dump())
+    try:
+        key = keys(s).id_number_key
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+
+    async def work(sm: Any) -> Any:
+        if as_user is not None:
+            viewer = await viewer_by_name(sm, as_user)
+            if viewer is None:
+                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
+            sm = scoped_sessionmaker(sm, viewer)
+        return await import_households(
+            sm,
+            file,
+            limits=limits,
+            today=_today(s),
+            id_number_key=key,
+            tolerance_meters=s.registry.location_tolerance_meters,
+            max_vertices=s.features.max_vertices,
+            encoding=encoding,
+            dry_run=dry_run,
+            valid_only=valid_only,
+            progress=_progress,
+        )
+
+    name = Path(file).name
+    try:
+        result = _run_db(s, work)
+    except AnjuError as exc:
+        _fail(f"{name}: {exc.message}; nothing written")
+        return
+    except (DBAPIError, OSError) as exc:
+        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
+        return
+    if report:
+        from resolvers.household_import import write_report
+
+        write_report(result, report)
+    for p in result.problems[:MAX_ISSUES_SHOWN]:
+        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
+    more = len(result.problems) - MAX_ISSUES_SHOWN
+    if more > 0:
+        typer.echo(f"{name}: … {more} more problem(s)" + (f" in {report}" if report else "; --report FILE lists all"), err=True)
+    h, mb = result.households, result.members
+    would = "" if result.written else "would be "
+    how = f"{result.kind}" + (f", {result.encoding}" if result.encoding else "")
+    typer.echo(
+        f"{name} ({how}, {result.rows} rows"
+        + (f", {result.example_rows} example rows skipped" if result.example_rows else "")
+        + f"): households {would}inserted {h.inserted}, updated {h.updated}, unchanged {h.unchanged}, rejected {h.rejected}; "
+        f"members {would}inserted {mb.inserted}, updated {mb.updated}, unchanged {mb.unchanged}, rejected {mb.rejected}"
+    )
+    if result.dry_run:
+        typer.echo("dry run: nothing written")
+    if result.problems and not result.valid_only:
+        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+    if result.problems:
+        typer.echo(f"{name}: {len(result.problems)} problem(s); households with one were left out")
+
+
+@import_app.command("incomes")
+def import_incomes_cmd(
+    file: str = typer.Argument(..., help="household incomes (家庭纯收入): .csv or .xlsx, one row per household and year"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only its households); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import household incomes: 户编号 household_code, 年份 year, 家庭纯收入 net_income, 家庭人口, 调查日期.
+
+    Checked with recordHouseholdIncome's rules before anything is written (atomic unless --valid-only); a recorded year is
+    corrected (audited), a new one inserted; the same file twice writes nothing.
+    """
+    from resolvers.access import scoped_sessionmaker, viewer_by_name
+    from resolvers.errors import AnjuError, InvalidInput
+    from resolvers.household_import import write_report
+    from resolvers.income_import import import_incomes
+    from resolvers.tabular import FileLimits
+
+    s = _settings()
+    limits = FileLimits(**s.imports.model_dump())
+
+    async def work(sm: Any) -> Any:
+        if as_user is not None:
+            viewer = await viewer_by_name(sm, as_user)
+            if viewer is None:
+                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
+            sm = scoped_sessionmaker(sm, viewer)
+        return await import_incomes(
+            sm, file, limits=limits, today=_today(s), encoding=encoding, dry_run=dry_run, valid_only=valid_only
+        )
+
+    name = Path(file).name
+    try:
+        result = _run_db(s, work)
+    except AnjuError as exc:
+        _fail(f"{name}: {exc.message}; nothing written")
+        return
+    except (DBAPIError, OSError) as exc:
+        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
+        return
+    if report:
+        write_report(result, report)
+    for p in result.problems[:MAX_ISSUES_SHOWN]:
+        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
+    r = result.records
+    would = "" if result.written else "would be "
+    typer.echo(
+        f"{name} ({result.rows} rows): incomes {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
+        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
+    )
+    if result.problems and not result.valid_only:
+        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+
+
+@template_app.command("incomes")
+def template_incomes(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: incomes-template.csv/.xlsx here)"),
+) -> None:
+    """Write the household income template: documented headers (Chinese, English) and example rows (户编号 示例-…)."""
+    from resolvers.household_import import write_template
+    from resolvers.income_import import INCOME_COLUMNS
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"incomes-template.{fmt}")
+    write_template(path, fmt, INCOME_COLUMNS, sheet="家庭纯收入 incomes", layout="每行一户一年。One row per household and year.")
+    typer.echo(
+        f"wrote {path} ({len(INCOME_COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)"
+    )
+
+
+@import_app.command("employments")
+def import_employments_cmd(
+    file: str = typer.Argument(..., help="employments (就业台账): .csv or .xlsx, one row per job spell, members by ID number"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only its households); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import employments: 身份证号 id_number, 就业渠道 channel, 开始日期 start_on, 结束日期, 是否稳定就业 stable, ….
+
+    Checked with recordEmployment's rules before anything is written (atomic unless --valid-only); a spell (member, channel,
+    start date) already recorded is corrected (audited), a new one recorded; the same file twice writes nothing.
+    """
+    from resolvers.employment_import import import_employments
+
+    s = _settings()
+    try:
+        key = keys(s).id_number_key
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    _run_simple_import(
+        s, file, as_user, report, "employments",
+        lambda sm, limits: import_employments(
+            sm, file, limits=limits, today=_today(s), id_number_key=key, encoding=encoding, dry_run=dry_run,
+            valid_only=valid_only,
+        ),
+    )  # fmt: skip
+
+
+def _run_simple_import(s: Settings, file: str, as_user: str | None, report: str | None, noun: str, run: Any) -> None:
+    """An import of one record per row (incomes, employments): run it as ``as_user``, print problems and counts."""
+    from resolvers.access import scoped_sessionmaker, viewer_by_name
+    from resolvers.errors import AnjuError, InvalidInput
+    from resolvers.household_import import write_report
+    from resolvers.tabular import FileLimits
+
+    limits = FileLimits(**s.imports.model_dump())
+
+    async def work(sm: Any) -> Any:
+        if as_user is not None:
+            viewer = await viewer_by_name(sm, as_user)
+            if viewer is None:
+                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
+            sm = scoped_sessionmaker(sm, viewer)
+        return await run(sm, limits)
+
+    name = Path(file).name
+    try:
+        result = _run_db(s, work)
+    except AnjuError as exc:
+        _fail(f"{name}: {exc.message}; nothing written")
+        return
+    except (DBAPIError, OSError) as exc:
+        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
+        return
+    if report:
+        write_report(result, report)
+    for p in result.problems[:MAX_ISSUES_SHOWN]:
+        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
+    r = result.records
+    would = "" if result.written else "would be "
+    typer.echo(
+        f"{name} ({result.rows} rows): {noun} {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
+        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
+    )
+    if result.problems and not result.valid_only:
+        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+
+
+@template_app.command("employments")
+def template_employments(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: employments-template.csv/.xlsx here)"),
+) -> None:
+    """Write the employment template: documented headers (Chinese, English) and example rows (GB 11643's example number)."""
+    from resolvers.employment_import import EMPLOYMENT_COLUMNS, EXAMPLE_ID
+    from resolvers.household_import import write_template
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"employments-template.{fmt}")
+    write_template(path, fmt, EMPLOYMENT_COLUMNS, sheet="就业 employments", layout="每行一段就业。One row per job spell.")
+    typer.echo(f"wrote {path} ({len(EMPLOYMENT_COLUMNS)} columns; rows with ID number {EXAMPLE_ID} are examples, skipped)")
+
+
+@import_app.command("linkages")
+def import_linkages_cmd(
+    file: str = typer.Argument(
+        ..., help="income linkages (利益联结): .csv or .xlsx, one row per household/year/mechanism/facility"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+    valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+    encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+    as_user: str = typer.Option(
+        None, "--as", help="import as this user (a county officer: only its households); default: system"
+    ),
+    report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+) -> None:
+    """Import income linkages: 户编号 household_code, 年份 year, 联结方式 mechanism, 金额 amount, 设施编号 facility_id.
+
+    Checked with recordIncomeLinkage's rules before anything is written (atomic unless --valid-only); a recorded linkage
+    (household, year, mechanism, facility) gets the file's amount (audited), a new one is recorded; a second run writes nothing.
+    """
+    from resolvers.linkage_import import import_linkages
+
+    _run_simple_import(
+        _settings(), file, as_user, report, "linkages",
+        lambda sm, limits: import_linkages(sm, file, limits=limits, encoding=encoding, dry_run=dry_run, valid_only=valid_only),
+    )  # fmt: skip
+
+
+@template_app.command("linkages")
+def template_linkages(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: linkages-template.csv/.xlsx here)"),
+) -> None:
+    """Write the income linkage template: documented headers (Chinese, English) and example rows (户编号 示例-…)."""
+    from resolvers.household_import import write_template
+    from resolvers.linkage_import import LINKAGE_COLUMNS
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"linkages-template.{fmt}")
+    write_template(path, fmt, LINKAGE_COLUMNS, sheet="利益联结 linkages", layout="每行一项利益联结。One row per linkage.")
+    typer.echo(
+        f"wrote {path} ({len(LINKAGE_COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)"
+    )
+
+
+@template_app.command("households")
+def template_households(
+    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+    output: str = typer.Option(None, help="file to write (default: households-template.csv/.xlsx here)"),
+) -> None:
+    """Write the household roster template: documented header row (Chinese, English) and example rows (户编号 示例-…)."""
+    from resolvers.household_import import COLUMNS, write_template
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format {fmt!r}: expected csv or xlsx")
+    path = Path(output or f"households-template.{fmt}")
+    write_template(path, fmt)
+    typer.echo(f"wrote {path} ({len(COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)")
 
 
 @app.command()

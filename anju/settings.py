@@ -137,6 +137,19 @@ class PlannerSettings(BaseModel):
     cache_size: int = Field(512, ge=0, description="compiled plans kept per process (document × variables × day × viewer)")
 
 
+class ImportSettings(BaseModel):
+    """Bulk imports (``anju import``): what a file may hold; a file over a limit is refused before anything is written."""
+
+    max_file_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="largest import file on disk, bytes")
+    max_rows: int = Field(2_000_000, ge=1, description="most data rows of one file (a Sichuan roster: ~1.35 M members)")
+    max_cell_chars: int = Field(1000, ge=50, description="longest cell, characters")
+    max_xlsx_unzipped_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1024,
+        description="largest uncompressed size of an XLSX's parts (declared in its zip directory, checked before parsing), bytes",
+    )
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -163,6 +176,7 @@ class Settings(BaseSettings):
     tiles: TileSettings = TileSettings()
     registry: RegistrySettings = RegistrySettings()
     planner: PlannerSettings = PlannerSettings()
+    imports: ImportSettings = ImportSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")

@@ -556,3 +556,39 @@ class AuditLog(Base):
     after: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
     # Scoped viewers may insert audit rows but not read them back: no RETURNING on insert.
     __table_args__ = (Index("ix_audit_log_entity_entity_id_id", "entity", "entity_id", "id"), {"implicit_returning": False})
+
+
+IMPORT_STATES = ("queued", "reading", "checking", "writing", "done", "failed")
+"""An import job's states, in order; ``done`` and ``failed`` are final."""
+
+
+class ImportJob(Base):
+    """An import sent over HTTP (``POST /imports/households``): who, what file, its state and, when done, its result.
+
+    ``households`` / ``members`` (kind ``households``), ``records`` (other kinds: ``incomes``): ``{"inserted", "updated",
+    "unchanged", "rejected"}``; ``problems``: the report's rows
+    (``row``, ``column``, ``value`` masked, ``reason``). The file itself is deleted once the job ends.
+    """
+
+    __tablename__ = "import_job"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, server_default="queued")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    user_name: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    valid_only: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    rows: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    members: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    records: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    problems: Mapped[list | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    written: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'reading', 'checking', 'writing', 'done', 'failed')", name="state_known"),
+        Index("ix_import_job_user_name_id", "user_name", "id"),
+    )

@@ -28,7 +28,6 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
@@ -47,6 +46,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -325,19 +325,21 @@ async def audit(
 
     Who (the session's viewer), when (transaction time), what, before/after. Personal fields arrive masked (see ``row_json``).
     """
-    v = viewer_of(s)
     await s.execute(
         insert(m.AuditLog).values(
-            user_id=v.user_id if v else None,
-            user_name=v.name if v else "system",
-            role=v.role.value if v else "system",
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            before=before,
-            after=after,
+            **audit_who(s), action=action, entity=entity, entity_id=str(entity_id), before=before, after=after
         )
     )
+
+
+def audit_who(s: AsyncSession) -> dict[str, Any]:
+    """The audit log's who-columns of a session's writes: user_id, user_name, role (``system`` for internal sessions)."""
+    v = viewer_of(s)
+    return {
+        "user_id": v.user_id if v else None,
+        "user_name": v.name if v else "system",
+        "role": v.role.value if v else "system",
+    }
 
 
 # member rows go into the log with their personal fields masked, in the same statement
@@ -360,6 +362,26 @@ LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace", "locat
 MONEY = {"amount", "net_income", "monthly_wage", "funds"}
 
 
+def row_json_sql(t: Any, table: str) -> Any:
+    """SQL: the row of ``t`` (an alias of ``table``) as the audit log holds it.
+
+    ``to_jsonb`` of the row without ID hashes and geometries, a member's name and phone masked. The one definition of an
+    audited row: ``row_json`` reads one row with it, the roster import a whole set in one statement.
+
+    Raises:
+        ValueError: ``table`` is not in ``AUDITED`` (a programming error, never client input).
+    """
+    if table not in AUDITED:
+        raise ValueError(f"row_json: {table!r} is not an audited table")
+    j = func.to_jsonb(t.table_valued()).op("-")(bindparam("left_out", LEFT_OUT, type_=ARRAY(Text)))
+    if table == "member":
+        j = j.op("||")(func.jsonb_build_object("name", func.anju_mask_name(t.c.name), "phone", func.anju_mask_phone(t.c.phone)))
+    money = sorted(MONEY & set(t.c.keys()))
+    if money:  # yuan as "12345.67" (numeric(14,2) as text), not a JSON number
+        j = j.op("||")(func.jsonb_build_object(*(x for col in money for x in (col, sa_cast(t.c[col], Text)))))
+    return type_coerce(j, JSONB)
+
+
 async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dict[str, Any] | None:
     """A row as JSON for the audit log, read in ``s``.
 
@@ -370,21 +392,10 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
         ValueError: ``table`` is not in ``AUDITED`` or a key is not one of its columns (a programming
         error, never client input).
     """
-    if table not in AUDITED:
-        raise ValueError(f"row_json: {table!r} is not an audited table")
     t = m.Base.metadata.tables[table].alias("t")
     unknown = set(key_cols) - set(t.c.keys())
     if unknown:
         raise ValueError(f"row_json: {sorted(unknown)} are not columns of {table}")
-    j = func.to_jsonb(t.table_valued()).op("-")(bindparam("left_out", LEFT_OUT, type_=ARRAY(Text)))
-    if table == "member":
-        j = j.op("||")(func.jsonb_build_object("name", func.anju_mask_name(t.c.name), "phone", func.anju_mask_phone(t.c.phone)))
-    q = select(type_coerce(j, JSONB)).where(*(t.c[k] == v for k, v in key_cols.items()))
+    q = select(row_json_sql(t, table)).where(*(t.c[k] == v for k, v in key_cols.items()))
     row = await s.scalar(q)
-    if row is None:
-        return None
-    out = dict(row)
-    for col in MONEY & out.keys():  # yuan as "12345.67", not a float
-        if out[col] is not None:
-            out[col] = f"{Decimal(str(out[col])):.2f}"
-    return out
+    return None if row is None else dict(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,18 +84,9 @@ async def children_pages(sm: SessionMaker, keys: Sequence[tuple[str, PageArgs]])
     )
 
 
-NEAREST_POLYGON = text(
-    """
-    WITH RECURSIVE up AS (
-        SELECT code, parent_code, geom, 0 AS depth FROM admin_area WHERE code = :code
-        UNION ALL
-        SELECT a.code, a.parent_code, a.geom, up.depth + 1 FROM admin_area a JOIN up ON a.code = up.parent_code
-        WHERE up.geom IS NULL
-    )
-    SELECT code, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS distance_meters
-    FROM up WHERE geom IS NOT NULL ORDER BY depth LIMIT 1
-    """
-)
+NEAREST_POLYGON = text("SELECT code, distance_meters FROM anju_area_distance(:code, :x, :y)")
+"""The distance (geodesic metres) from a point to the polygon of its admin area or of the nearest ancestor that has one
+(``migrations/sql/registry_rules.sql``: one definition, used for one point here and for every row of an import)."""
 
 
 async def check_near_area(
@@ -116,12 +108,23 @@ async def check_near_area(
         InvalidInput: naming ``field``, with the distance in metres and the area measured against.
     """
     row = (await s.execute(NEAREST_POLYGON, {"code": admin_code, "x": point[0], "y": point[1]})).first()
-    if row is not None and row.distance_meters > tolerance_meters:
-        raise InvalidInput(
+    problem = outside_area_problem(row, admin_code, tolerance_meters, field)
+    if problem is not None:
+        raise problem
+
+
+def outside_area_problem(row: Any, admin_code: str, tolerance_meters: float, field: str) -> InvalidInput | None:
+    """A point too far from its area, given ``anju_area_distance``'s row (code, distance_meters; None: no polygon).
+
+    The one wording of ``check_near_area`` (mutations and the roster import).
+    """
+    if row is not None and row.distance_meters is not None and row.distance_meters > tolerance_meters:
+        return InvalidInput(
             f"{field}: the point lies {row.distance_meters:,.0f} m outside admin area {row.code} (of {admin_code}); "
             f"at most {tolerance_meters:,.0f} m is accepted — check the coordinates (lon, lat, WGS84) and the admin code",
             field=field,
         )
+    return None
 
 
 VILLAGE_CODE = re.compile(r"[0-9]{12}")
@@ -136,14 +139,34 @@ async def check_area(s: AsyncSession, code: str, field: str, levels: Collection[
         NotFound naming ``field``: no such area. InvalidInput naming ``field``: malformed or of another level.
     """
     code = code.strip()
+    problem: InvalidInput | NotFound | None = area_shape_problem(code, field, levels)
+    if problem is None:
+        level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
+        problem = area_problem(code, level, field, levels)
+    if problem is not None:
+        raise problem
+    return code
+
+
+def area_shape_problem(code: str, field: str, levels: Collection[m.AdminLevel] = (m.AdminLevel.VILLAGE,)) -> InvalidInput | None:
+    """A village code that is not 12 digits (before looking it up), or None. Part of ``check_area``'s rule."""
     if tuple(levels) == (m.AdminLevel.VILLAGE,) and not VILLAGE_CODE.fullmatch(code):
-        raise InvalidInput(
+        return InvalidInput(
             f"{field}: {code[:20]!r} is not a village/community code; expected 12 digits (NBS statistical code)", field=field
         )
-    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
+    return None
+
+
+def area_problem(
+    code: str, level: m.AdminLevel | None, field: str, levels: Collection[m.AdminLevel] = (m.AdminLevel.VILLAGE,)
+) -> NotFound | InvalidInput | None:
+    """What is wrong with an admin code a write refers to, given the level its lookup found (None: no such area).
+
+    The one wording of ``check_area`` (mutations one code at a time, the roster import over all its rows at once).
+    """
     if level is None:
-        raise NotFound(f"{field}: no admin area has code {code[:20]!r}", field=field)
+        return NotFound(f"{field}: no admin area has code {code[:20]!r}", field=field)
     if level not in levels:
         wanted = " or ".join(x.value for x in levels)
-        raise InvalidInput(f"{field}: {code} is a {level.value}; expected a {wanted}", field=field)
-    return code
+        return InvalidInput(f"{field}: {code} is a {level.value}; expected a {wanted}", field=field)
+    return None

@@ -59,13 +59,24 @@ async def check_site_open(s: AsyncSession, site_id: int, on: dt.date | None, fie
     S = m.RelocationSite
     is_open = func.anju_open_on(S.opened_on, S.closed_on, on) if on is not None else S.closed_on.is_(None)
     row = (await s.execute(select(S.opened_on, S.closed_on, is_open.label("open")).where(S.id == site_id))).first()
+    problem = site_problem(site_id, on, row, field)
+    if problem is not None:
+        raise problem
+
+
+def site_problem(site_id: int, on: dt.date | None, row: Any, field: str = "siteId") -> NotFound | InvalidInput | None:
+    """What is wrong with moving in to site ``site_id`` on ``on``, given its row (opened_on, closed_on, open), or None.
+
+    ``open`` is the database's ``anju_open_on(opened_on, closed_on, on)``; ``row`` None: no such site. The one
+    wording of a site that is not open (``check_site_open`` and the roster import).
+    """
     if row is None:
-        raise NotFound(f"{field}: relocation site {site_id} does not exist", field=field)
+        return NotFound(f"{field}: relocation site {site_id} does not exist", field=field)
     if row.open:
-        return
+        return None
     if row.closed_on is not None:
-        raise InvalidInput(f"{field}: relocation site {site_id} is closed from {row.closed_on} on", field=field)
-    raise InvalidInput(f"{field}: relocation site {site_id} opened only on {row.opened_on}, after {on}", field=field)
+        return InvalidInput(f"{field}: relocation site {site_id} is closed from {row.closed_on} on", field=field)
+    return InvalidInput(f"{field}: relocation site {site_id} opened only on {row.opened_on}, after {on}", field=field)
 
 
 def _point(value: Any, field: str, max_vertices: int) -> Any:
@@ -75,6 +86,66 @@ def _point(value: Any, field: str, max_vertices: int) -> Any:
 def _prefixed(exc: InvalidInput, prefix: str) -> InvalidInput:
     field = f"{prefix}.{exc.field}" if exc.field else prefix
     return InvalidInput(f"{prefix}.{exc.message}", field=field)
+
+
+MAX_MEMBERS = 50
+"""A household holds 1..50 members (registerHousehold, the roster import)."""
+
+
+def check_member_count(n: int) -> None:
+    """A new household's member count: 1..``MAX_MEMBERS``. Raises InvalidInput naming members."""
+    if n < 1:
+        raise InvalidInput("members: a household has at least one member", field="members")
+    if n > MAX_MEMBERS:
+        raise InvalidInput(f"members: at most {MAX_MEMBERS}", field="members")
+
+
+def household_fields(
+    *,
+    code: str | None,
+    site_id: int | None,
+    relocated_on: dt.date | None,
+    today: dt.date,
+    problems: list[InvalidInput] | None = None,
+) -> dict[str, Any]:
+    """A new household's own fields checked (registerHousehold and the roster import): the one definition.
+
+    ``code`` 1..40 characters; ``site_id`` and ``relocated_on`` together; ``relocated_on`` not in the future.
+
+    Args:
+        code: 户编号.
+        site_id: its relocation site, or None.
+        relocated_on: the day it moved to the site, or None.
+        today: Asia/Shanghai's today.
+        problems: when given, each problem is appended (not raised), the field left out of the result.
+
+    Returns:
+        ``{"code": stripped code}`` (without it when the code is refused).
+
+    Raises:
+        InvalidInput naming the field (only when ``problems`` is None).
+    """
+    out: dict[str, Any] = {}
+
+    def fail(exc: InvalidInput) -> None:
+        if problems is None:
+            raise exc
+        problems.append(exc)
+
+    try:
+        out["code"] = check_text(code, "code", required=True, max_len=40)
+    except InvalidInput as exc:
+        fail(exc)
+    if (site_id is None) != (relocated_on is None):
+        fail(
+            InvalidInput("relocatedOn: give siteId and relocatedOn together (the date it moved to the site)", field="relocatedOn")
+        )
+    if relocated_on is not None:
+        try:
+            check_not_future(relocated_on, "relocatedOn", today)
+        except InvalidInput as exc:
+            fail(exc)
+    return out
 
 
 async def register_household(
@@ -119,17 +190,8 @@ async def register_household(
         InvalidInput naming the field (``members[i].<field>`` for a member), NotFound (siteId), Duplicate (code, idNumber),
         OutOfScope (adminCode outside the officer's areas: nothing written).
     """
-    code_value = check_text(code, "code", required=True, max_len=40)
-    if not members:
-        raise InvalidInput("members: a household has at least one member", field="members")
-    if len(members) > 50:
-        raise InvalidInput("members: at most 50", field="members")
-    if (site_id is None) != (relocated_on is None):
-        raise InvalidInput(
-            "relocatedOn: give siteId and relocatedOn together (the date it moved to the site)", field="relocatedOn"
-        )
-    if relocated_on is not None:
-        check_not_future(relocated_on, "relocatedOn", today)
+    code_value = household_fields(code=code, site_id=site_id, relocated_on=relocated_on, today=today)["code"]
+    check_member_count(len(members))
     point = _point(dwelling, "dwelling", max_vertices)
     rows: list[dict[str, Any]] = []
     for i, values in enumerate(members):

@@ -17,6 +17,7 @@ from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
 from resolvers.query import check_year, optional_id, parse_id
 from schema.enums import AdminLevel, FacilityKind, describe_values
+from schema.imports import ImportQuery
 from schema.partners import PartnerQuery
 from schema.permissions import ReadsHouseholds, allow
 from schema.scalars import JSON, GeoJSON
@@ -251,7 +252,7 @@ HouseholdSiteArg = Annotated[strawberry.ID | None, strawberry.argument(descripti
     description="Everything Anju answers: admin areas, sites, facilities, households, coverage, monitoring, "
     "spatial search, map layers, partners."
 )
-class Query(PartnerQuery):
+class Query(PartnerQuery, ImportQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
     async def admin_area(
         self, info: Ctx, code: Annotated[str, strawberry.argument(description="Area code (6, 9 or 12 digits), e.g. 513432.")]

@@ -1,0 +1,255 @@
+"""Spreadsheet files read row by row for imports: CSV (UTF-8 with or without BOM, GB18030/GBK) and XLSX, within limits.
+
+Encoding of a CSV, decided from the bytes and never guessed: the whole file must decode as strict UTF-8 (a BOM is
+dropped); if it does not, it must decode as strict GB18030 (a superset of GBK and GB2312, so files saved by Excel or WPS
+as "CSV" on a Chinese Windows read too); if neither, the file is refused. Statistical detectors guess wrong on short
+Chinese files (a few names can look like Latin-1, Big5 or Shift-JIS), the strict rule does not: GB18030 text is almost
+never valid UTF-8. ``encoding`` overrides the rule.
+
+XLSX: the zip directory is checked first (the sum of the declared uncompressed sizes against
+``max_xlsx_unzipped_bytes``: a small file can unpack to gigabytes); Python's zipfile never inflates a member past its
+declared size (it stops there and fails the CRC check), so the declared sizes bound the work. Then openpyxl reads the
+first sheet in read-only mode, streaming rows (never the whole workbook in memory).
+
+Row numbers are those a spreadsheet shows: the header is row 1, the first data row is row 2 (a CSV record spanning
+several lines is one row).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resolvers.errors import InvalidInput
+
+CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """Limits of an import file (settings ``imports``).
+
+    Attributes:
+        max_file_bytes: the file's size on disk, bytes.
+        max_rows: data rows (the header not counted).
+        max_cell_chars: characters of one cell.
+        max_xlsx_unzipped_bytes: an XLSX's declared uncompressed size (all zip members), bytes.
+    """
+
+    max_file_bytes: int
+    max_rows: int
+    max_cell_chars: int
+    max_xlsx_unzipped_bytes: int
+
+
+class FileRefused(InvalidInput):
+    """The file as a whole cannot be imported (size, kind, encoding, a limit, its header); nothing was read into the database."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="file")
+
+
+@dataclass
+class Table:
+    """An opened file: its kind (``csv``/``xlsx``), the CSV encoding used, the header cells and the data rows.
+
+    ``rows`` yields (row number as the spreadsheet shows it, cells) for every non-blank row; cells are strings (CSV) or
+    openpyxl values (str, int, float, bool, datetime, None). Iterating raises FileRefused at a limit or a decoding error.
+    """
+
+    kind: str
+    encoding: str | None
+    header: list[str]
+    rows: Iterator[tuple[int, list[Any]]]
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_048_576:,.1f} MiB"
+
+
+def detect_encoding(path: Path) -> str:
+    """The encoding of a CSV by the strict rule: ``utf-8-sig`` (valid UTF-8, BOM or not), else ``gb18030``.
+
+    Streams the file (constant memory).
+
+    Raises:
+        FileRefused: UTF-16 (a BOM), or neither valid UTF-8 nor valid GB18030 (naming the line of the first bad byte).
+    """
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise FileRefused("file: UTF-16 text (Excel's 'Unicode text'); save it as 'CSV UTF-8' and import again")
+    bad_line = 0
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        lines = 1
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    decoder.decode(chunk)
+                    lines += chunk.count(b"\n")
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            bad_line = bad_line or lines
+    raise FileRefused(
+        f"file: neither UTF-8 nor GB18030/GBK text (first undecodable byte near line {bad_line}); "
+        "save it as 'CSV UTF-8', or name its encoding with --encoding"
+    )
+
+
+def open_table(path: str | Path, limits: FileLimits, *, encoding: str | None = None) -> Table:
+    """Open a ``.csv`` or ``.xlsx`` file for reading row by row, after the checks that need no parsing.
+
+    Args:
+        path: the file; its kind comes from the suffix (``.csv``, ``.xlsx``).
+        limits: the import limits (size before anything, XLSX unzipped size from the zip directory before parsing;
+            rows and cell length while reading).
+        encoding: a CSV's encoding (any Python codec name, e.g. ``gbk``, ``utf-8``); None: the strict rule.
+
+    Returns:
+        A ``Table`` whose ``rows`` iterator streams the data rows.
+
+    Raises:
+        FileRefused: missing, empty, too large, unknown kind, bad encoding, not a workbook, unpacking too large, no header.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileRefused(f"file: {p.name}: no such file")
+    kind = {".csv": "csv", ".xlsx": "xlsx"}.get(p.suffix.lower())
+    if kind is None:
+        raise FileRefused(f"file: {p.name}: unknown kind {p.suffix!r}; expected .csv or .xlsx (.xls: save it as .xlsx)")
+    size = p.stat().st_size
+    if size > limits.max_file_bytes:
+        raise FileRefused(f"file: {_mb(size)} is larger than the limit of {_mb(limits.max_file_bytes)} (imports.max_file_bytes)")
+    if size == 0:
+        raise FileRefused("file: empty; expected a header row and data rows")
+    if kind == "csv":
+        return _open_csv(p, limits, encoding)
+    return _open_xlsx(p, limits)
+
+
+def _check_cells(row: int, cells: list[Any], limits: FileLimits, header: list[str]) -> None:
+    for i, v in enumerate(cells):
+        if isinstance(v, str) and len(v) > limits.max_cell_chars:
+            column = header[i] if i < len(header) else f"column {i + 1}"
+            raise FileRefused(
+                f"file: row {row}, column {column!r}: a cell of {len(v):,} characters; at most {limits.max_cell_chars:,} "
+                "(imports.max_cell_chars)"
+            )
+
+
+def _blank(cells: list[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in cells)
+
+
+def _too_many(limits: FileLimits) -> FileRefused:
+    return FileRefused(f"file: more than {limits.max_rows:,} data rows (imports.max_rows); split it into several files")
+
+
+def _open_csv(p: Path, limits: FileLimits, encoding: str | None) -> Table:
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise FileRefused(f"--encoding {encoding[:40]!r}: unknown; e.g. utf-8, gb18030, gbk") from None
+        if encoding == "utf-8":
+            encoding = "utf-8-sig"  # a BOM is never data
+    else:
+        encoding = detect_encoding(p)
+    chosen = encoding
+    f = p.open("r", encoding=chosen, errors="strict", newline="")
+    reader = csv.reader(f)
+    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        f.close()
+        raise FileRefused("file: empty; expected a header row and data rows") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        f.close()
+        raise FileRefused(f"file: row 1 cannot be read as {chosen} CSV ({type(exc).__name__})") from None
+    _check_cells(1, header, limits, header)
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        number, seen = 1, 0
+        try:
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError:
+                    raise FileRefused(
+                        f"file: row {number + 1} is not {chosen} text; save the file as 'CSV UTF-8' or give --encoding"
+                    ) from None
+                except csv.Error as exc:
+                    raise FileRefused(f"file: row {number + 1}: {exc} (a cell too long, or a quote not closed)") from None
+                number += 1
+                if _blank(cells):
+                    continue
+                seen += 1
+                if seen > limits.max_rows:
+                    raise _too_many(limits)
+                _check_cells(number, cells, limits, header)
+                yield number, cells
+        finally:
+            f.close()
+
+    return Table("csv", chosen, header, rows())
+
+
+def _open_xlsx(p: Path, limits: FileLimits) -> Table:
+    import openpyxl
+
+    if not zipfile.is_zipfile(p):
+        raise FileRefused("file: not an XLSX workbook (not a zip archive); .xls files: save them as .xlsx")
+    with zipfile.ZipFile(p) as z:
+        unzipped = sum(i.file_size for i in z.infolist())
+    if unzipped > limits.max_xlsx_unzipped_bytes:
+        raise FileRefused(
+            f"file: the workbook unpacks to {_mb(unzipped)}, more than the limit of {_mb(limits.max_xlsx_unzipped_bytes)} "
+            "(imports.max_xlsx_unzipped_bytes); refused before reading it"
+        )
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise FileRefused(f"file: not a readable XLSX workbook ({type(exc).__name__})") from None
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    try:
+        first = next(it, None)
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        wb.close()
+        raise FileRefused(f"file: its first sheet cannot be read ({type(exc).__name__})") from None
+    if first is None or _blank(list(first)):
+        wb.close()
+        raise FileRefused("file: the first sheet's row 1 is empty; expected the header row there")
+    header = [("" if v is None else str(v)).strip() for v in first]
+    while header and not header[-1]:
+        header.pop()
+    _check_cells(1, header, limits, header)
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        seen = 0
+        try:
+            for number, values in enumerate(it, start=2):
+                cells = list(values)
+                if _blank(cells):
+                    continue
+                seen += 1
+                if seen > limits.max_rows:
+                    raise _too_many(limits)
+                _check_cells(number, cells, limits, header)
+                yield number, cells
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise FileRefused(f"file: the sheet cannot be read past row {seen + 1} ({type(exc).__name__})") from None
+        finally:
+            wb.close()
+
+    return Table("xlsx", None, header, rows())

@@ -1,0 +1,733 @@
+"""``anju import households``: real files written here (CSV in UTF-8, UTF-8 with BOM, GB18030; XLSX by xlsxwriter; a
+zip bomb), checked against a writable copy of the demo seed. Expected values are computed from the rows the tests wrote
+(never read back through the importer); "nothing written" is tests/digest.py's digest of every table.
+
+The households and members here are GENERATED TEST DATA (codes T-…, made-up names); ID numbers are made up with a valid
+GB 11643 check digit."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+import xlsxwriter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from stdnum.cn import ric
+
+from anju import db
+from anju.auth import keys
+from anju.seed import load_demo
+from resolvers.access import Role, Viewer, scoped_sessionmaker
+from resolvers.household_import import COLUMNS, import_households, write_report, write_template
+from resolvers.tabular import FileLimits, FileRefused
+from tests.digest import digest
+from tests.raw_status import status_mismatches
+
+NAME = "anju_test_import"
+VILLAGE, ORIGIN = "513432100004", "513432102201"
+HEADERS = [c.header for c in COLUMNS]
+KEYS = [c.key for c in COLUMNS]
+TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+LIMITS = FileLimits(max_file_bytes=10_000_000, max_rows=10_000, max_cell_chars=1000, max_xlsx_unzipped_bytes=5_000_000)
+
+
+def ident(region: str, born: str, seq: int) -> str:
+    """A made-up ID number with a valid check digit (python-stdnum computes it from the first 17 characters)."""
+    body = f"{region}{born}{seq:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def member(code: str, name: str, **over: Any) -> dict[str, str]:
+    """One roster row (household columns repeated), as the keys of COLUMNS → cell text."""
+    row = {
+        "household_code": code,
+        "admin_code": VILLAGE,
+        "poverty_status": "脱贫户",
+        "site_id": "1",
+        "relocated_on": "2019-05-01",
+        "origin_admin_code": ORIGIN,
+        "dwelling_lon": "102.4109",
+        "dwelling_lat": "28.3101",
+        "name": name,
+        "gender": "男",
+        "birth_year": "1980",
+        "relation": "户主",
+        "labor_force": "是",
+        "id_number": "",
+        "phone": "",
+        "skills": "",
+        "joined_on": "",
+        "join_reason": "",
+    }
+    row.update(over)
+    return row
+
+
+def family(code: str, n: int, seq0: int) -> list[dict[str, str]]:
+    """A household of ``n`` members with distinct ID numbers (head, spouse, children)."""
+    rel = ["户主", "配偶", "子女", "子女", "父母"]
+    years = ["1980", "1982", "2006", "2010", "1950"]
+    return [
+        member(
+            code,
+            f"{code}成员{k}",
+            relation=rel[k],
+            birth_year=years[k],
+            gender="男" if k % 2 == 0 else "女",
+            labor_force="是" if k < 2 else "否",
+            id_number=ident("513432", f"{years[k]}0315", seq0 + k),
+            phone=f"1391234{seq0 + k:04d}" if k == 0 else "",
+        )
+        for k in range(n)
+    ]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], encoding: str = "utf-8", headers: list[str] | None = None) -> Path:
+    with path.open("w", encoding=encoding, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(headers or HEADERS)
+        w.writerows([[r[k] for k in KEYS] for r in rows])
+    return path
+
+
+@pytest.fixture(scope="module")
+async def imp(settings):  # type: ignore[no-untyped-def]
+    await db.ensure_database(settings, NAME, drop_first=True)
+    await db.migrate(settings, NAME)
+    eng = db.create_engine(settings, NAME)
+    await load_demo(eng)
+    sm = async_sessionmaker(eng, expire_on_commit=False)
+    key = keys(settings).id_number_key
+
+    async def run(path: Path, sessionmaker: Any = None, limits: FileLimits = LIMITS, **kw: Any) -> Any:
+        return await import_households(sessionmaker or sm, path, limits=limits, today=TODAY, id_number_key=key, **kw)
+
+    yield {"eng": eng, "sm": sm, "run": run, "key": key}
+    await eng.dispose()
+
+
+async def rows_of(eng: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    async with eng.connect() as c:
+        return [tuple(r) for r in (await c.execute(text(sql), params)).all()]
+
+
+MEMBERS_OF = (
+    "SELECT mb.name, mb.gender::text, mb.birth_year, mb.relation::text, mb.labor_force, mb.id_number_last4, mb.phone, "
+    "mb.skills FROM member mb JOIN household h ON h.id = mb.household_id WHERE h.code = :code ORDER BY mb.id"
+)
+
+
+def expected_members(rows: list[dict[str, str]]) -> list[tuple[Any, ...]]:
+    """What the member rows should hold, computed from the cells (not through the importer)."""
+    g = {"男": "male", "女": "female"}
+    r = {"户主": "head", "配偶": "spouse", "子女": "child", "父母": "parent"}
+    return [
+        (
+            x["name"],
+            g[x["gender"]],
+            int(x["birth_year"]),
+            r[x["relation"]],
+            x["labor_force"] == "是",
+            x["id_number"][-4:] or None,
+            x["phone"] or None,
+            [s for s in x["skills"].split("、") if s],
+        )
+        for x in rows
+    ]
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+@pytest.mark.parametrize(
+    ("encoding", "label"),
+    [
+        pytest.param("utf-8", "utf-8-sig", id="utf-8"),
+        pytest.param("utf-8-sig", "utf-8-sig", id="utf-8-bom"),
+        pytest.param("gb18030", "gb18030", id="gb18030"),
+    ],
+)
+async def test_csv_encodings(imp, tmp_path, encoding, label):  # type: ignore[no-untyped-def]
+    code = f"T-ENC-{encoding}"
+    # a name outside GBK (𠮷, U+20BB7: four bytes in GB18030) and a Yi-style name
+    rows = [member(code, "吉𠮷阿依", gender="女"), member(code, "阿苦日者", relation="配偶", birth_year="1979")]
+    path = write_csv(tmp_path / "roster.csv", rows, encoding)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8-sig")
+    if encoding == "gb18030":
+        with pytest.raises(UnicodeDecodeError):
+            raw.decode("utf-8")  # so the rule falls to GB18030, whatever a statistical guess would say
+    result = await imp["run"](path)
+    assert (result.encoding, result.written, result.problems) == (label, True, [])
+    assert (result.households.inserted, result.members.inserted) == (1, 2)
+    assert await rows_of(imp["eng"], MEMBERS_OF, code=code) == expected_members(rows)
+
+
+async def test_encoding_override_and_undecodable(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = [member("T-GBK", "张三")]
+    path = write_csv(tmp_path / "gbk.csv", rows, "gbk")
+    result = await imp["run"](path, encoding="gbk")
+    assert (result.encoding, result.written) == ("gbk", True)
+    assert await rows_of(imp["eng"], "SELECT name FROM member mb JOIN household h ON h.id = mb.household_id "
+                         "WHERE h.code = 'T-GBK'") == [("张三",)]  # fmt: skip
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(("户编号,姓名\n".encode()) + b"\xff\xfe\x00\x81\x30\n")
+    before = await digest(imp["eng"])
+    with pytest.raises(FileRefused, match="neither UTF-8 nor GB18030"):
+        await imp["run"](bad)
+    assert await digest(imp["eng"]) == before
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+def write_xlsx(path: Path, rows: list[dict[str, Any]], *, numbers: bool = True) -> Path:
+    """An XLSX as a person would type it: years and coordinates as numbers, a date as a date, codes as text."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("花名册")
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    ws.write_row(0, 0, HEADERS)
+    for i, r in enumerate(rows, start=1):
+        for j, k in enumerate(KEYS):
+            v = r[k]
+            if v == "":
+                continue
+            if numbers and k in ("birth_year", "site_id", "dwelling_lon", "dwelling_lat"):
+                ws.write_number(i, j, float(v))
+            elif numbers and k == "relocated_on":
+                ws.write_datetime(i, j, dt.datetime.fromisoformat(v), date_fmt)
+            elif k == "id_number" and isinstance(v, int):
+                ws.write_number(i, j, v)
+            else:
+                ws.write_string(i, j, str(v))
+    wb.close()
+    return path
+
+
+async def test_xlsx_streamed(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-XLSX-1", 4, 100) + family("T-XLSX-2", 2, 110)
+    path = write_xlsx(tmp_path / "roster.xlsx", rows)
+    result = await imp["run"](path)
+    assert (result.kind, result.written, result.problems) == ("xlsx", True, [])
+    assert (result.households.inserted, result.members.inserted) == (2, 6)
+    for code in ("T-XLSX-1", "T-XLSX-2"):
+        assert await rows_of(imp["eng"], MEMBERS_OF, code=code) == expected_members(
+            [r for r in rows if r["household_code"] == code]
+        )
+    got = await rows_of(
+        imp["eng"],
+        "SELECT relocated_on, site_id, ST_X(dwelling), ST_Y(dwelling), version FROM household WHERE code = 'T-XLSX-1'",
+    )
+    assert got == [(dt.date(2019, 5, 1), 1, pytest.approx(102.4109), pytest.approx(28.3101), 1)]
+
+
+async def test_xlsx_id_number_typed_as_a_number(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-XLSX-NUM", 1, 120)
+    rows[0]["id_number"] = 513432198003151  # type: ignore[assignment]  # what Excel keeps of a number
+    before = await digest(imp["eng"])
+    result = await imp["run"](write_xlsx(tmp_path / "num.xlsx", rows))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column) for p in result.problems] == [(2, "身份证号 id_number")]
+    assert "stored as a number" in result.problems[0].reason
+
+
+async def test_xlsx_bomb_refused_before_parsing(imp, tmp_path):  # type: ignore[no-untyped-def]
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        # 20 MB of zeros: not even XML; refused from the zip directory, so never parsed
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * 20_000_000)
+    assert bomb.stat().st_size < 100_000
+    before = await digest(imp["eng"])
+    t0 = time.perf_counter()
+    with pytest.raises(FileRefused, match=r"unpacks to 19\.1 MiB, more than the limit of 4\.8 MiB"):
+        await imp["run"](bomb)
+    assert time.perf_counter() - t0 < 2
+    assert await digest(imp["eng"]) == before
+
+
+async def test_oversize_file_and_row_limits(imp, tmp_path):  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "big.csv", family("T-BIG", 3, 130))
+    with pytest.raises(FileRefused, match="larger than the limit"):
+        await imp["run"](path, limits=FileLimits(200, 10, 100, 10_000))
+    with pytest.raises(FileRefused, match="more than 2 data rows"):
+        await imp["run"](path, limits=FileLimits(10_000, 2, 100, 10_000))
+    long = write_csv(tmp_path / "long.csv", [member("T-LONG", "名" * 60)])
+    with pytest.raises(FileRefused, match="row 2, column '姓名 name': a cell of 60 characters; at most 50"):
+        await imp["run"](long, limits=FileLimits(10_000, 10, 50, 10_000))
+
+
+# --------------------------------------------------------------------------- bad rows, modes
+
+
+async def test_bad_rows_reported_and_nothing_written(imp, tmp_path):  # type: ignore[no-untyped-def]
+    good = family("T-BAD-1", 2, 200)
+    bad = family("T-BAD-2", 3, 210)
+    bad[1]["birth_year"] = "1850"  # row 5
+    bad[2]["gender"] = "未知"  # row 6
+    bad[2]["phone"] = "12345"
+    rows = good + bad + [member("T-BAD-3", "王五", admin_code="513432999999")]  # row 7: no such village
+    path = write_csv(tmp_path / "bad.csv", rows)
+    before = await digest(imp["eng"])
+    result = await imp["run"](path)
+    assert not result.written and await digest(imp["eng"]) == before
+    got = [(p.row, p.column, p.value, p.reason) for p in result.problems]
+    assert got == [
+        (5, "出生年份 birth_year", "1850", f"birthYear: 1850 is outside 1900..{TODAY.year}"),
+        (6, "性别 gender", "未知", "gender: '未知' is not one of 男、女 (or MALE, FEMALE)"),
+        (6, "联系电话 phone", "*2345", "phone: not a valid Chinese phone number"),
+        (7, "现住村社区代码 admin_code", "513432999999", "adminCode: no admin area has code '513432999999'"),
+    ]
+    assert (result.households.rejected, result.members.rejected) == (2, 4)
+    report = tmp_path / "report.csv"
+    write_report(result, report)
+    with report.open(encoding="utf-8-sig", newline="") as f:
+        assert list(csv.reader(f)) == [["行号 row", "列 column", "值 value", "原因 reason"]] + [
+            [str(a), b, c, d] for a, b, c, d in got
+        ]
+
+
+async def test_valid_only_writes_the_good_households(imp, tmp_path):  # type: ignore[no-untyped-def]
+    good = family("T-VO-1", 2, 300)
+    bad = family("T-VO-2", 2, 310)
+    bad[0]["relocated_on"] = (TODAY + dt.timedelta(days=3)).isoformat()  # row 4
+    bad[1]["relocated_on"] = bad[0]["relocated_on"]
+    result = await imp["run"](write_csv(tmp_path / "vo.csv", good + bad), valid_only=True)
+    assert result.written
+    assert [(p.row, p.column) for p in result.problems] == [(4, "搬迁入住日期 relocated_on"), (5, "搬迁入住日期 relocated_on")]
+    assert result.problems[0].reason == f"relocatedOn: {bad[0]['relocated_on']} is in the future (today is {TODAY})"
+    codes = await rows_of(imp["eng"], "SELECT code FROM household WHERE code LIKE 'T-VO-%' ORDER BY code")
+    assert codes == [("T-VO-1",)]
+    assert (result.households.inserted, result.households.rejected, result.members.inserted) == (1, 1, 2)
+
+
+async def test_a_household_written_whole_under_valid_only(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-WHOLE", 3, 320)
+    rows[2]["labor_force"] = "maybe"  # row 4; rows 2 and 3 are fine but belong to the same household
+    result = await imp["run"](write_csv(tmp_path / "whole.csv", rows), valid_only=True)
+    assert [(p.row, p.column) for p in result.problems] == [
+        (2, "户编号 household_code"),
+        (3, "户编号 household_code"),
+        (4, "是否劳动力 labor_force"),
+    ]
+    assert "row 4 of household T-WHOLE has a problem" in result.problems[0].reason
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code = 'T-WHOLE'") == [(0,)]
+
+
+async def test_dry_run_writes_nothing(imp, tmp_path):  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "dry.csv", family("T-DRY", 3, 400))
+    before = await digest(imp["eng"])
+    result = await imp["run"](path, dry_run=True)
+    assert (result.written, result.households.inserted, result.members.inserted) == (False, 1, 3)
+    assert await digest(imp["eng"]) == before
+
+
+async def test_rows_disagreeing_on_household_columns(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-DIS", 2, 410)
+    rows[1]["poverty_status"] = "一般户"
+    result = await imp["run"](write_csv(tmp_path / "dis.csv", rows))
+    assert [(p.row, p.column) for p in result.problems] == [(3, "脱贫状态 poverty_status")]
+    assert result.problems[0].reason.startswith("povertyStatus: rows of household T-DIS disagree (row 2 differs)")
+
+
+async def test_duplicate_id_numbers(imp, tmp_path):  # type: ignore[no-untyped-def]
+    recorded = family("T-DUP-0", 1, 430)
+    assert (await imp["run"](write_csv(tmp_path / "dup0.csv", recorded))).written
+    rows = family("T-DUP", 2, 420)
+    rows[1]["id_number"] = rows[0]["id_number"]  # row 3: the same as row 2
+    other = family("T-DUP-2", 1, 440)
+    other[0]["id_number"] = recorded[0]["id_number"]  # row 4: recorded for T-DUP-0's member
+    before = await digest(imp["eng"])
+    result = await imp["run"](write_csv(tmp_path / "dup.csv", rows + other))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (3, "身份证号 id_number", "idNumber: the same ID number as row 2; one ID number belongs to one member"),
+        (4, "身份证号 id_number", "idNumber: this ID number is already recorded for another member; nothing was written"),
+    ]
+
+
+# --------------------------------------------------------------------------- idempotence, updates, audit
+
+
+async def test_same_file_twice_writes_nothing_the_second_time(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-TWICE-1", 5, 500) + family("T-TWICE-2", 1, 510)
+    rows.append(member("T-TWICE-3", "无证件成员", relation="户主"))  # no ID number: matched by name and birth year
+    path = write_csv(tmp_path / "twice.csv", rows)
+    first = await imp["run"](path)
+    assert (first.households.inserted, first.members.inserted) == (3, 7)
+    before = await digest(imp["eng"])
+    second = await imp["run"](path)
+    assert (second.households.unchanged, second.members.unchanged, second.households.inserted) == (3, 7, 0)
+    assert await digest(imp["eng"]) == before
+    async with imp["eng"].connect() as c:
+        assert await status_mismatches(c, [dt.date(2019, 4, 30), dt.date(2019, 5, 1), TODAY]) == []
+
+
+async def test_a_changed_row_updates_audited(imp, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-UPD", 3, 600)
+    path = write_csv(tmp_path / "upd.csv", rows)
+    assert (await imp["run"](path)).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-UPD'")  # fmt: skip
+    log_before = (await rows_of(imp["eng"], "SELECT count(*) FROM audit_log"))[0][0]
+    changed = [dict(r) for r in rows]
+    for r in changed:
+        r["poverty_status"] = "一般户"
+    changed[1]["labor_force"] = "否"
+    changed[1]["phone"] = "13800138000"
+    changed.append(member("T-UPD", "新生儿", relation="子女", birth_year=str(TODAY.year), labor_force="否",
+                          joined_on=TODAY.isoformat(), join_reason="出生", poverty_status="一般户"))  # fmt: skip
+    result = await imp["run"](write_csv(tmp_path / "upd2.csv", changed))
+    assert result.written and result.problems == []
+    assert (result.households.updated, result.members.updated, result.members.inserted, result.members.unchanged) == (1, 1, 1, 2)
+    assert await rows_of(
+        imp["eng"], "SELECT poverty_status::text, version, member_count FROM household WHERE id = :h", h=hid
+    ) == [("non_poor", version + 1, 4)]
+    assert await rows_of(imp["eng"], MEMBERS_OF, code="T-UPD") == expected_members(changed)
+    log = await rows_of(
+        imp["eng"],
+        "SELECT action, entity, user_name, before ->> 'poverty_status', after ->> 'poverty_status', before ->> 'phone', "
+        "after ->> 'phone', after ->> 'name' FROM audit_log ORDER BY id OFFSET :n",
+        n=log_before,
+    )
+    assert log == [
+        ("importHouseholds", "household", "system", "poverty_alleviated", "non_poor", None, None, None),
+        ("importHouseholds", "member", "system", None, None, None, "138****8000", "T" + "*" * (len(rows[1]["name"]) - 1)),
+        ("importHouseholds", "member", "system", None, None, None, None, "新**"),
+    ]
+    async with imp["eng"].connect() as c:
+        assert await status_mismatches(c, [TODAY - dt.timedelta(days=1), TODAY]) == []
+    # the household's recorded residence is not moved by an import
+    moved = [dict(r, admin_code="513432100005") for r in changed]
+    result = await imp["run"](write_csv(tmp_path / "moved.csv", moved))
+    assert not result.written and result.problems[0].row == 2
+    assert result.problems[0].reason.startswith(
+        "adminCode: household T-UPD is recorded with 513432100004; an import does not move"
+    )
+
+
+# --------------------------------------------------------------------------- scope
+
+
+async def test_officer_imports_only_under_its_areas(imp, tmp_path):  # type: ignore[no-untyped-def]
+    zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
+    xide = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer", Role.COUNTY_OFFICER, area_codes=("513432",)))
+    path = write_csv(tmp_path / "xide.csv", family("T-SCOPE", 2, 700))
+    before = await digest(imp["eng"])
+    result = await imp["run"](path, sessionmaker=zhaojue)
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "现住村社区代码 admin_code", "adminCode: 513432100004 is outside your areas")
+    ]
+    result = await imp["run"](path, sessionmaker=xide)
+    assert result.written and result.households.inserted == 1
+    assert await rows_of(imp["eng"], "SELECT user_name, role FROM audit_log ORDER BY id DESC LIMIT 1") == [
+        ("t-officer", "county_officer")
+    ]
+    # a household code recorded outside the officer's areas: reported, not a unique-index failure
+    result = await imp["run"](path, sessionmaker=zhaojue)
+    assert [p.reason for p in result.problems] == ["code: household T-SCOPE is recorded outside your areas"]
+
+
+async def test_template_round_trip(imp, tmp_path):  # type: ignore[no-untyped-def]
+    for fmt in ("csv", "xlsx"):
+        path = tmp_path / f"template.{fmt}"
+        write_template(path, fmt)
+        before = await digest(imp["eng"])
+        result = await imp["run"](path)
+        assert (result.rows, result.example_rows, result.problems) == (0, 2, [])
+        assert await digest(imp["eng"]) == before
+    wb = openpyxl.load_workbook(tmp_path / "template.xlsx")
+    sheet = wb.worksheets[0]
+    assert [c.value for c in sheet[1]] == HEADERS
+    assert sheet["A1"].comment is not None and "必填 required" in sheet["A1"].comment.text
+    assert wb.sheetnames == ["花名册 roster", "说明 notes"]
+    # the example filled in for real imports as a household of two
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows(min_row=2)]
+    filled = [
+        dict(zip(KEYS, [("T-TPL" if k == "household_code" else (v or "")) for k, v in zip(KEYS, r, strict=True)], strict=True))
+        for r in rows
+    ]
+    result = await imp["run"](write_csv(tmp_path / "filled.csv", filled, headers=[c.zh for c in COLUMNS]))
+    assert result.problems == [] and (result.households.inserted, result.members.inserted) == (1, 2)
+
+
+def test_cli_report_and_exit_code(settings, tmp_path):  # type: ignore[no-untyped-def]
+    rows = family("T-CLI", 1, 800)
+    rows[0]["birth_year"] = "abc"
+    path = write_csv(tmp_path / "cli.csv", rows)
+    env_db = {"ANJU_LOCAL_DB__DATABASE": NAME, "ANJU_LOCAL_DB__PORT": str(settings.local_db.port)}
+    if not settings.uses_local_db:
+        env_db = {"DATABASE_URL": settings.sqlalchemy_url(NAME)}
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANJU_") and k != "DATABASE_URL"} | env_db
+    report = tmp_path / "report.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "anju.cli", "import", "households", str(path), "--report", str(report)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "row 2: 出生年份 birth_year: birthYear: 'abc' is not a whole number" in done.stderr
+    assert "1 problem(s); nothing written" in done.stderr
+    with report.open(encoding="utf-8-sig") as f:
+        assert list(csv.reader(f))[1] == ["2", "出生年份 birth_year", "abc", "birthYear: 'abc' is not a whole number"]
+
+
+def test_valid_ric_is_stdnums_rule() -> None:
+    """The cached ID-number check answers as python-stdnum's ric.is_valid on numbers made here (valid and broken)."""
+    import random
+
+    from resolvers.mutations import valid_ric
+
+    rng = random.Random(20240413)
+    regions = ["513432", "513431", "110105", "440300", "999999", "510000", "513401"]
+    numbers = []
+    for _ in range(5000):
+        born = f"{rng.randint(1890, 2030)}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}"
+        body = f"{rng.choice(regions)}{born}{rng.randint(0, 999):03d}"
+        last = ric.calc_check_digit(body + "0") if rng.random() < 0.8 else rng.choice("0123456789X")
+        numbers.append(body + last)
+    numbers += [
+        "11010519491231002X",
+        "110105194912310021",
+        "1101051949123100",
+        "11010519491231002x".upper(),
+        "A1010519491231002X",
+    ]
+    assert [valid_ric(n) for n in numbers] == [ric.is_valid(n) for n in numbers]
+    assert sum(valid_ric(n) for n in numbers) > 1000
+
+
+def test_api_md_lists_every_template_column() -> None:
+    api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    section = api.split("## Importing rosters", 1)[1].split("\n## ", 1)[0]
+    for c in COLUMNS:
+        assert f"| `{c.header}` | {'yes' if c.required else ''} |" in section, c.header
+
+
+# --------------------------------------------------------------------------- incomes (anju import incomes)
+
+
+def write_incomes(path: Path, rows: list[list[str]]) -> Path:
+    from resolvers.income_import import INCOME_COLUMNS
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([c.header for c in INCOME_COLUMNS])
+        w.writerows(rows)
+    return path
+
+
+async def test_incomes_import_idempotent_corrected_audited(imp, tmp_path):  # type: ignore[no-untyped-def]
+    from resolvers.income_import import import_incomes
+
+    assert (await imp["run"](write_csv(tmp_path / "inc-h.csv", family("T-INC", 3, 950)))).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-INC'")  # fmt: skip
+
+    async def run(path: Path, sm: Any = None, **kw: Any) -> Any:
+        return await import_incomes(sm or imp["sm"], path, limits=LIMITS, today=TODAY, **kw)
+
+    first = write_incomes(
+        tmp_path / "inc.csv", [["T-INC", "2023", "36000.00", "", "2024-01-10"], ["T-INC", "2024", "39,000.5", "3", ""]]
+    )
+    result = await run(first)
+    assert (result.written, result.problems, result.records) == (True, [], result.records)
+    assert (result.records.inserted, result.records.updated, result.records.unchanged) == (2, 0, 0)
+    # 2023's size: the members present on the survey day (the table's trigger: all 3, members since before the records)
+    got = await rows_of(imp["eng"], "SELECT year, net_income::text, household_size, surveyed_on FROM household_income "
+                        "WHERE household_id = :h ORDER BY year", h=hid)  # fmt: skip
+    assert got == [(2023, "36000.00", 3, dt.date(2024, 1, 10)), (2024, "39000.50", 3, None)]
+    assert await rows_of(imp["eng"], "SELECT version FROM household WHERE id = :h", h=hid) == [(version + 1,)]
+    before = await digest(imp["eng"])
+    again = await run(first)
+    assert (again.records.unchanged, again.written) == (2, True) and await digest(imp["eng"]) == before
+    corrected = write_incomes(tmp_path / "inc2.csv", [["T-INC", "2024", "41000", "", ""]])
+    result = await run(corrected)
+    assert (result.records.updated, result.records.inserted) == (1, 0)
+    log = await rows_of(imp["eng"], "SELECT action, entity_id, before ->> 'net_income', after ->> 'net_income', "
+                        "after ->> 'household_size' FROM audit_log ORDER BY id DESC LIMIT 1")  # fmt: skip
+    assert log == [("importIncomes", f"{hid}/2024", "39000.50", "41000.00", "3")]  # a blank size keeps the recorded one
+    bad = write_incomes(tmp_path / "inc3.csv", [["T-INC", "2024", "1.234", "0", ""], ["T-NONE", "2023", "1", "", ""],
+                                                ["T-INC", str(TODAY.year + 1), "1", "", ""]])  # fmt: skip
+    before = await digest(imp["eng"])
+    result = await run(bad)
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "家庭人口 household_size", "householdSize: 0 is outside 1..99 persons"),
+        (2, "家庭纯收入 net_income", "netIncome: 1.234 has more than 2 decimals (yuan, fen precision)"),
+        (3, "户编号 household_code", "code: no household has code 'T-NONE'"),
+        (4, "年份 year", f"year: {TODAY.year + 1} has not begun; record a year's income once it is surveyed"),
+    ]
+    zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
+    result = await run(first, zhaojue)
+    assert [p.reason for p in result.problems] == ["code: household T-INC is recorded outside your areas"] * 2
+
+
+async def test_two_imports_of_the_same_households_at_once(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """Both pass their checks before either writes; the second then meets the unique index: CONFLICT, nothing of it written."""
+    import asyncio
+
+    from resolvers.errors import Duplicate
+
+    path = write_csv(tmp_path / "race.csv", family("T-RACE", 2, 960))
+    both_checked = asyncio.Barrier(2)
+
+    async def progress(phase: str, rows: int) -> None:
+        if phase == "writing":  # each has found the household new; neither has written
+            await both_checked.wait()
+
+    outcomes = await asyncio.gather(
+        imp["run"](path, progress=progress), imp["run"](path, progress=progress), return_exceptions=True
+    )
+    written = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(written) == 1 and written[0].written and written[0].households.inserted == 1
+    assert len(refused) == 1 and isinstance(refused[0], Duplicate)
+    assert refused[0].message.startswith("code: another household already has this code")
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM member mb JOIN household h ON h.id = mb.household_id "
+                         "WHERE h.code = 'T-RACE'") == [(2,)]  # fmt: skip
+
+
+async def test_an_id_number_given_to_a_member_matched_by_name(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """A member recorded without an ID number gets one from the file; one recorded for someone else is refused."""
+    other = family("T-IDN-0", 1, 970)
+    rows = [member("T-IDN", "无证件者", relation="户主")]
+    assert (await imp["run"](write_csv(tmp_path / "a.csv", other + rows))).written
+    taken = [dict(rows[0], id_number=other[0]["id_number"])]
+    before = await digest(imp["eng"])
+    result = await imp["run"](write_csv(tmp_path / "b.csv", taken))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.reason) for p in result.problems] == [
+        (2, "idNumber: this ID number is already recorded for another member; nothing was written")
+    ]
+    fresh = [dict(rows[0], id_number=ident("513432", "19800315", 975))]
+    result = await imp["run"](write_csv(tmp_path / "c.csv", fresh))
+    assert (result.written, result.members.updated, result.members.inserted) == (True, 1, 0)
+    assert await rows_of(imp["eng"], MEMBERS_OF, code="T-IDN") == expected_members(fresh)
+
+
+# --------------------------------------------------------------------------- employments (anju import employments)
+
+
+def write_employments(path: Path, rows: list[list[str]]) -> Path:
+    from resolvers.employment_import import EMPLOYMENT_COLUMNS
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([c.header for c in EMPLOYMENT_COLUMNS])
+        w.writerows(rows)
+    return path
+
+
+async def test_employments_import(imp, tmp_path):  # type: ignore[no-untyped-def]
+    from resolvers.employment_import import import_employments
+
+    people = family("T-EMP", 2, 980)
+    assert (await imp["run"](write_csv(tmp_path / "emp-h.csv", people))).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-EMP'")  # fmt: skip
+    head, spouse = people[0]["id_number"], people[1]["id_number"]
+
+    async def run(path: Path, sm: Any = None, **kw: Any) -> Any:
+        return await import_employments(sm or imp["sm"], path, limits=LIMITS, today=TODAY, id_number_key=imp["key"], **kw)
+
+    spells = [
+        [head, "帮扶车间", "2024-05-01", "", "是", "1", "", "", "2100.00"],
+        [spouse, "劳务输出", "2023-03-01", "2023-12-31", "否", "", "某服装厂", "浙江省", "4500"],
+    ]
+    result = await run(write_employments(tmp_path / "e.csv", spells))
+    assert (result.written, result.problems, result.records.inserted) == (True, [], 2)
+    got = await rows_of(
+        imp["eng"],
+        "SELECT e.channel::text, e.start_on, e.end_on, e.stable, e.facility_id, e.employer_name, e.monthly_wage::text, "
+        "e.household_id FROM employment e JOIN member mb ON mb.id = e.member_id JOIN household h ON h.id = mb.household_id "
+        "WHERE h.code = 'T-EMP' ORDER BY e.start_on",
+    )
+    assert got == [
+        ("labor_export", dt.date(2023, 3, 1), dt.date(2023, 12, 31), False, None, "某服装厂", "4500.00", hid),
+        ("workshop", dt.date(2024, 5, 1), None, True, 1, None, "2100.00", hid),
+    ]
+    assert await rows_of(imp["eng"], "SELECT version FROM household WHERE id = :h", h=hid) == [(version + 1,)]
+    async with imp["eng"].connect() as c:  # the trigger-kept coverage values follow the new spells
+        assert await status_mismatches(c, [dt.date(2023, 6, 1), dt.date(2024, 6, 1), TODAY]) == []
+    before = await digest(imp["eng"])
+    again = await run(write_employments(tmp_path / "e.csv", spells))
+    assert again.records.unchanged == 2 and await digest(imp["eng"]) == before
+    ended = [[head, "帮扶车间", "2024-05-01", "2024-12-31", "是", "1", "", "", ""]]  # a blank wage keeps the stored one
+    result = await run(write_employments(tmp_path / "e2.csv", ended))
+    assert (result.records.updated, result.records.inserted) == (1, 0)
+    log = await rows_of(imp["eng"], "SELECT action, before ->> 'end_on', after ->> 'end_on', after ->> 'monthly_wage' "
+                        "FROM audit_log ORDER BY id DESC LIMIT 1")  # fmt: skip
+    assert log == [("importEmployments", None, "2024-12-31", "2100.00")]
+    bad = [
+        [head, "帮扶车间", "2024-06-01", "", "是", "", "", "", ""],  # WORKSHOP without facility
+        [ident("513432", "19800315", 999), "灵活就业", "2024-01-01", "", "否", "", "", "", ""],  # no such member
+        [spouse, "就近企业务工", "2024-01-01", "", "否", "999999", "", "", ""],  # no such facility
+    ]
+    before = await digest(imp["eng"])
+    result = await run(write_employments(tmp_path / "e3.csv", bad))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "设施编号 facility_id", "facilityId: required for channel WORKSHOP (the workshop employing the member)"),
+        (3, "身份证号 id_number", "idNumber: no member has this ID number; register the household first"),
+        (4, "设施编号 facility_id", "facilityId: facility 999999 does not exist"),
+    ]
+    zhaojue = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer-zhaojue", Role.COUNTY_OFFICER, area_codes=("513431",)))
+    result = await run(write_employments(tmp_path / "e.csv", spells), zhaojue)
+    assert [p.reason for p in result.problems] == ["idNumber: the member is recorded outside your areas"] * 2
+
+
+# --------------------------------------------------------------------------- income linkages (anju import linkages)
+
+
+async def test_linkages_import(imp, tmp_path):  # type: ignore[no-untyped-def]
+    from resolvers.linkage_import import LINKAGE_COLUMNS, import_linkages
+
+    assert (await imp["run"](write_csv(tmp_path / "l-h.csv", family("T-LNK", 1, 990)))).written
+    (hid, version), = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-LNK'")  # fmt: skip
+
+    def write(name: str, rows: list[list[str]]) -> Path:
+        with (tmp_path / name).open("w", encoding="gb18030", newline="") as f:  # a GBK-family file, found by the rule
+            w = csv.writer(f)
+            w.writerow([c.zh for c in LINKAGE_COLUMNS])  # Chinese headers alone
+            w.writerows(rows)
+        return tmp_path / name
+
+    async def run(path: Path, **kw: Any) -> Any:
+        return await import_linkages(imp["sm"], path, limits=LIMITS, **kw)
+
+    rows = [["T-LNK", "2024", "分红", "800", "2"], ["T-LNK", "2024", "土地流转", "1,200.50", ""]]
+    result = await run(write("l.csv", rows))
+    assert (result.encoding, result.written, result.problems, result.records.inserted) == ("gb18030", True, [], 2)
+    got = await rows_of(imp["eng"], "SELECT mechanism::text, year, amount::text, facility_id FROM income_linkage "
+                        "WHERE household_id = :h ORDER BY id", h=hid)  # fmt: skip
+    assert got == [("dividend", 2024, "800.00", 2), ("land_rent", 2024, "1200.50", None)]
+    assert await rows_of(imp["eng"], "SELECT version FROM household WHERE id = :h", h=hid) == [(version + 1,)]
+    before = await digest(imp["eng"])
+    assert (await run(write("l.csv", rows))).records.unchanged == 2 and await digest(imp["eng"]) == before
+    result = await run(write("l2.csv", [["T-LNK", "2024", "分红", "900.00", "2"]]))
+    assert (result.records.updated, result.records.inserted) == (1, 0)
+    log = await rows_of(
+        imp["eng"], "SELECT action, before ->> 'amount', after ->> 'amount' FROM audit_log ORDER BY id DESC LIMIT 1"
+    )
+    assert log == [("importIncomeLinkages", "800.00", "900.00")]
+    bad = [["T-LNK", "1999", "分红", "1", ""], ["T-LNK", "2024", "捐赠", "1", ""], ["T-LNK", "2024", "其他", "-5", "999999"]]
+    before = await digest(imp["eng"])
+    result = await run(write("l3.csv", bad))
+    assert not result.written and await digest(imp["eng"]) == before
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [
+        (2, "年份", "year: 1999 is outside 2000..2100"),
+        (3, "联结方式", "mechanism: '捐赠' is not one of 工资、务工工资、分红、土地流转、土地租金、订单收购、资产收益、其他 "
+         "(or WAGE, DIVIDEND, LAND_RENT, ORDER_PURCHASE, ASSET_INCOME, OTHER)"),
+        (4, "金额", "amount: -5 must be a finite amount >= 0 (yuan)"),
+    ]  # fmt: skip
