@@ -33,7 +33,7 @@ from anju.responses import error_response
 from anju.settings import Settings
 from resolvers.access import Role, Viewer, scope_check, viewer_by_name
 from schema import Context, build_schema
-from schema.planner import STATS, RawJSON, encode_response, plan_key
+from schema.planner import STATS, RawJSON, encode_response, plan_key, will_fail_again
 
 log = logging.getLogger("anju.app")
 
@@ -131,8 +131,13 @@ PUBLIC_PATHS = frozenset({"/healthz", "/ogc", "/ogc/", "/ogc/conformance", "/ogc
 definition (clients such as QGIS read them before they know they need to authenticate)."""
 
 
+PUBLIC_PREFIXES = ("/imports/templates/",)
+"""Routes under these prefixes hold no data either: the import templates (headers and one labelled example row)."""
+
+
 def _public(request: Request) -> bool:
-    return request.url.path in PUBLIC_PATHS or (request.url.path == "/graphql" and _wants_ide(request))
+    path = request.url.path
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or (path == "/graphql" and _wants_ide(request))
 
 
 class ViewerMiddleware:
@@ -247,6 +252,8 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
         return None
     check = state.scope_checks.get(viewer)
     if check is None:
+        if len(state.scope_checks) > 1024:  # viewers whose areas changed leave entries behind
+            state.scope_checks.clear()
         check = state.scope_checks[viewer] = scope_check(viewer)
     try:
         async with state.engine.connect() as conn:
@@ -260,6 +267,8 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
         return None
     except Exception as exc:  # the full path answers, with its own error handling (503 when the database is down)
         log.warning("fast read failed (%s); answering through the full path", type(exc).__name__)
+        if will_fail_again(exc):  # e.g. a statement timeout: the full path goes straight to the resolvers
+            cached.drop()
         return None
     STATS["planned"] += len(cached.keys)
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}

@@ -62,6 +62,18 @@ def constant(value: str) -> ColumnElement[Any]:
     return literal_column("'" + value.replace("'", "''") + "'", Text)
 
 
+def refuse_if(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value``, or a division by zero when ``condition`` holds.
+
+    A value GraphQL cannot serialize (a non-finite Float, a null in a list of non-null items) thus fails the planned
+    statement, and the resolvers answer instead (with their error).
+    """
+    # the zero depends on the row: PostgreSQL folds a constant 1/0 while planning, even in a branch never taken
+    zero = func.length(cast(value, Text)) * literal_column("0")
+    failing = cast(cast(literal_column("1") / zero, Text), type_=value.type)  # via text: valid for any type (arrays too)
+    return case((condition, failing), else_=value)
+
+
 def json_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
     """A JSON text column (GeoJSON from ``ST_AsGeoJSON``) embedded as JSON, not as a string."""
     return cast(value, JSON)
@@ -137,22 +149,28 @@ def cursor(kind: str, key: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 @dataclass(frozen=True)
-class ConnectionPlan:
-    """What a connection field asks: response keys of its members and how to build a node."""
+class ConnectionMember:
+    """One response key of a connection's selection, in the query's order.
 
-    nodes: list[str]
-    """Response keys asking for ``nodes``."""
-    total_count: list[str]
-    """Response keys asking for ``totalCount``."""
-    page_info: list[tuple[str, list[tuple[str, str]]]]
-    """(response key, [(key, member: hasNextPage | endCursor | __typename)]) of each ``pageInfo`` asked."""
-    typename: list[tuple[str, str]]
-    """(response key, type name) of ``__typename`` members."""
-    page_info_type: str = "PageInfo"
+    ``what`` is ``nodes`` (``build(row)`` makes a node's JSON over the page row's columns), ``totalCount``,
+    ``pageInfo`` (``page_info``: [(key, hasNextPage | endCursor | __typename)]) or ``__typename`` (``type_name``).
+    """
+
+    key: str
+    what: str
+    build: Any = None
+    page_info: tuple[tuple[str, str], ...] = ()
+    type_name: str = ""
 
 
 def connection(
-    base: AnySelect, key: str, args: PageArgs, kind: str, plan: ConnectionPlan, build: Any, outer: FromClause | None = None
+    base: AnySelect,
+    key: str,
+    args: PageArgs,
+    kind: str,
+    members: Sequence[ConnectionMember],
+    outer: FromClause | None = None,
+    page_info_type: str = "PageInfo",
 ) -> ColumnElement[Any]:
     """One keyset page of ``base`` as the JSON of a connection, as ``resolvers.query.fetch_page`` reads it.
 
@@ -161,9 +179,9 @@ def connection(
         key: the order/cursor column's name in ``base``.
         args: validated ``first``/``after``.
         kind: the list's cursor kind.
-        plan: the members asked for.
-        build: ``build(row)`` → a node's JSON over the page row's columns.
+        members: the response keys asked for, in order (each alias of ``nodes`` with its own selection).
         outer: the enclosing row ``base``'s conditions refer to (a connection field of an object), if any.
+        page_info_type: the GraphQL name of ``pageInfo``'s type (its ``__typename``).
     """
     if outer is not None:
         base = base.correlate(outer)
@@ -174,30 +192,31 @@ def connection(
     paged = q.add_columns(func.row_number().over(order_by=keycol).label("_rn"))
     numbered = (paged if outer is None else paged.correlate(outer)).subquery()
     in_page = numbered.c._rn <= args.limit
-    pairs: list[tuple[str, ColumnElement[Any]]] = []
-    node_agg = func.json_agg(aggregate_order_by(build(numbered), numbered.c[key]), type_=JSON).filter(in_page)
     last = func.max(numbered.c[key]).filter(in_page)
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
     count = None
-    for name in plan.nodes:
-        pairs.append((name, func.coalesce(node_agg, EMPTY_LIST)))
-    for name in plan.total_count:
-        if count is None:
-            count = select(func.count()).select_from(base.order_by(None).subquery()).scalar_subquery()
-            if outer is not None:
-                count = count.correlate(outer)
-        pairs.append((name, count))
-    for name, members in plan.page_info:
-        info: list[tuple[str, ColumnElement[Any]]] = []
-        for k, member in members:
-            if member == "hasNextPage":
-                info.append((k, func.count() > args.limit))
-            elif member == "endCursor":
-                info.append((k, cursor(kind, last)))
-            else:
-                info.append((k, constant(plan.page_info_type)))
-        pairs.append((name, json_object(info)))
-    for name, type_name in plan.typename:
-        pairs.append((name, constant(type_name)))
+    for mem in members:
+        if mem.what == "nodes":
+            agg = func.json_agg(aggregate_order_by(mem.build(numbered), numbered.c[key]), type_=JSON).filter(in_page)
+            pairs.append((mem.key, func.coalesce(agg, EMPTY_LIST)))
+        elif mem.what == "totalCount":
+            if count is None:
+                count = select(func.count()).select_from(base.order_by(None).subquery()).scalar_subquery()
+                if outer is not None:
+                    count = count.correlate(outer)
+            pairs.append((mem.key, count))
+        elif mem.what == "pageInfo":
+            info: list[tuple[str, ColumnElement[Any]]] = []
+            for k, member in mem.page_info:
+                if member == "hasNextPage":
+                    info.append((k, func.count() > args.limit))
+                elif member == "endCursor":
+                    info.append((k, cursor(kind, last)))
+                else:
+                    info.append((k, constant(page_info_type)))
+            pairs.append((mem.key, json_object(info)))
+        else:
+            pairs.append((mem.key, constant(mem.type_name)))
     # HAVING makes it an aggregate query: exactly one row, also for an empty page
     return select(json_object(pairs)).select_from(numbered).having(true()).scalar_subquery()
 

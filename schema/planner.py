@@ -27,6 +27,7 @@ one prepared statement and no planning.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -75,6 +76,17 @@ MISMATCHES: list[str] = []
 """Verification failures (planned JSON ≠ resolvers' JSON) since start; tests assert it stays empty."""
 STATS = {"planned": 0, "fallback": 0}
 """Root fields answered by the planner / by the resolvers (while planning is on), since start."""
+
+
+MAX_PLANNED_FIELDS = 300
+"""Most fields one operation's plan may hold (fragments expanded): a bigger selection goes to the resolvers. Building and
+compiling a statement takes about 10 ms per 100 fields of CPU on the event loop; a plan is made once per document,
+variables, day and viewer kind (the "everything nested" query of tests/test_planner.py holds about 110)."""
+MAX_KEY_CHARS = 64_000
+"""Documents plus variables longer than this are not planned (a cached plan keeps both as its key)."""
+POISONING_SQLSTATES = ("22", "54", "57014")
+"""SQLSTATE classes/codes of a planned statement's failure that will recur (a data exception, a program limit, a
+statement timeout): the plan is dropped, so later requests go straight to the resolvers instead of failing twice."""
 
 
 class RawJSON:
@@ -145,9 +157,18 @@ class Planner:
     context: Context
     info: Any = field(init=False)
 
+    budget: int = MAX_PLANNED_FIELDS
+    """Fields this operation may still plan (building the statement costs CPU on the event loop)."""
+
     def __post_init__(self) -> None:
         # what validators of inputs and page arguments read of ``info``
         self.info = SimpleNamespace(context=self.context)
+
+    def spend(self, n: int = 1) -> None:
+        """Count ``n`` more planned fields; Unplannable past ``MAX_PLANNED_FIELDS`` (the resolvers answer big selections)."""
+        self.budget -= n
+        if self.budget < 0:
+            raise sj.Unplannable("too many fields to plan")
 
     # -- selection sets
 
@@ -160,7 +181,10 @@ class Planner:
             if isinstance(arg, BooleanValueNode):
                 value = arg.value
             elif isinstance(arg, VariableNode):
-                value = bool(self.variables.get(arg.name.value))
+                given = self.variables.get(arg.name.value)
+                if not isinstance(given, bool):  # null (or absent): the resolvers report it
+                    raise sj.Unplannable("directive variable not a boolean")
+                value = given
             else:
                 raise sj.Unplannable("directive argument")
             if (name == "skip") == value:
@@ -234,6 +258,7 @@ class Planner:
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         plans = FIELDS.get(type_.name, {})
         for sel in self.collect(type_, sets):
+            self.spend()
             if sel.definition is None:
                 pairs.append((sel.key, sj.constant(type_.name)))
                 continue
@@ -261,7 +286,9 @@ class Planner:
         if isinstance(inner, GraphQLList):
             item = inner.of_type.of_type if isinstance(inner.of_type, GraphQLNonNull) else inner.of_type
             if isinstance(item, GraphQLScalarType) and item.name in ("String", "Int", "Boolean"):
-                return value  # text[] / int[] → JSON array
+                # text[] / int[] → JSON array; a NULL item in a list of non-null items fails the statement (the
+                # resolvers then answer it, with their error), as a non-finite Float does
+                return sj.refuse_if(func.array_position(value, null()).isnot(None), value) if item is not inner.of_type else value
             raise sj.Unplannable(f"list of {item}")
         if isinstance(inner, GraphQLEnumType):
             definition = inner.extensions.get("strawberry-definition")
@@ -277,7 +304,8 @@ class Planner:
             if name == "Decimal":
                 return sj.decimal_value(value)
             if name == "Float":
-                return sj.float_value(value)
+                f = sj.float_value(value)
+                return sj.refuse_if(f.in_([sj.constant("Infinity"), sj.constant("-Infinity"), sj.constant("NaN")]), f)
             if name == "GeoJSON":
                 return sj.json_text(value)
         raise sj.Unplannable(f"type {gtype}")
@@ -310,24 +338,25 @@ class Planner:
         node_type: Any = conn.fields["nodes"].type
         while isinstance(node_type, GraphQLNonNull | GraphQLList):
             node_type = node_type.of_type
-        nodes, totals, infos, names = [], [], [], []
-        node_sets: list[SelectionSetNode] = []
+        members: list[sj.ConnectionMember] = []
+        pi_name = "PageInfo"
         for s in self.collect(conn, sel.sub):
+            self.spend()
             if s.name == "nodes":
-                nodes.append(s.key)
-                node_sets += s.sub
+                sets = s.sub  # this alias's own selection (another alias of nodes has its own)
+                members.append(sj.ConnectionMember(s.key, "nodes", build=lambda r, sets=sets: self.object(node_type, sets, r)))
             elif s.name == "totalCount":
-                totals.append(s.key)
+                members.append(sj.ConnectionMember(s.key, "totalCount"))
             elif s.name == "pageInfo":
                 pi_type = self.sub_type(s)
-                members = [(p.key, p.name if p.definition is not None else "__typename") for p in self.collect(pi_type, s.sub)]
-                infos.append((s.key, members))
+                pi_name = pi_type.name
+                info = tuple((p.key, p.name if p.definition is not None else "__typename") for p in self.collect(pi_type, s.sub))
+                members.append(sj.ConnectionMember(s.key, "pageInfo", page_info=info))
             elif s.name == "__typename":
-                names.append((s.key, conn.name))
+                members.append(sj.ConnectionMember(s.key, "__typename", type_name=conn.name))
             else:
                 raise sj.Unplannable(f"{conn.name}.{s.name}")
-        plan = sj.ConnectionPlan(nodes, totals, infos, names)
-        return sj.connection(base, key, args, kind, plan, lambda r: self.object(node_type, node_sets, r), outer)
+        return sj.connection(base, key, args, kind, members, outer, pi_name)
 
     def page_args(self, args: dict[str, Any], kind: str, numeric: bool = True) -> Any:
         """``first``/``after`` validated as the resolvers validate them (``schema.types.connection_args``)."""
@@ -687,6 +716,16 @@ class _Cached:
     complete: bool = False
     """Every root field of the operation is planned: the HTTP view may answer it without strawberry (``fast_read``)."""
 
+    def drop(self) -> None:
+        """Forget the statement (it failed in a way that recurs): the resolvers answer this request's like from now on."""
+        self.keys, self.plan, self.complete = [], None, False
+
+
+def will_fail_again(exc: BaseException) -> bool:
+    """Whether a planned statement's failure is the statement's own (``POISONING_SQLSTATES``), not the connection's."""
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(POISONING_SQLSTATES)
+
 
 def plan_key(query: str, operation_name: str | None, variables: Any, today: dt.date, viewer: Any) -> tuple[Any, ...] | None:
     """The plan cache's key of a request: document text, operation name, variables as sent, today, viewer kind.
@@ -751,9 +790,11 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
         today = ctx.today()
         names: list[str | None] = [self.operation.name.value if self.operation.name else None]
         keys = [plan_key(source, n, sent, today, ctx.viewer) if source is not None else None for n in names]
-        cached = cache.get(keys[0]) if keys[0] is not None else None
+        if keys[0] is None or len(source or "") + len(keys[0][2]) > MAX_KEY_CHARS:
+            return await self._resolved(root_type, root_value, grouped, position_context)
+        cached = cache.get(keys[0])
         if cached is None:
-            cached = self._plan(root_type, grouped, schema)
+            cached = await asyncio.to_thread(self._plan, root_type, grouped, schema)  # compiling takes CPU: off the loop
             if source is not None and names[0] is not None and _single_operation(source):
                 keys.append(plan_key(source, None, sent, today, ctx.viewer))  # requests may name the only operation or not
             for k in keys:
@@ -769,6 +810,8 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
             except Exception as exc:  # the resolvers answer instead, with their own error handling
                 log.warning("planned read failed (%s); answering through the resolvers", type(exc).__name__)
                 rest, planned, texts = dict(grouped), {}, ()
+                if will_fail_again(exc):
+                    cached.drop()
         STATS["planned"] += len(planned)
         STATS["fallback"] += len(rest)
         results: dict[str, Any] = {}
@@ -779,6 +822,12 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
         if settings.verify and raw:
             await self._verify(root_type, root_value, planned, position_context, raw)
         return {k: raw[k] if k in raw else results.get(k) for k in grouped if k in raw or k in results}
+
+    async def _resolved(self, root_type: Any, root_value: Any, grouped: Any, position_context: Any) -> dict[str, Any]:
+        """Every root field through the resolvers (nothing planned)."""
+        STATS["fallback"] += len(grouped)
+        resolved = super().execute_root_grouped_field_set(root_type, root_value, grouped, False, position_context)
+        return cast(dict[str, Any], await resolved if self.is_awaitable(resolved) else resolved)
 
     def _plan(self, root_type: Any, grouped: Any, schema: Any) -> _Cached:
         ctx: Context = self.context_value

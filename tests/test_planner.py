@@ -28,6 +28,10 @@ QUERIES = {
         sites: featureCollection(layer: RELOCATION_SITES, coordSys: GCJ02)
         homes: featureCollection(layer: HOUSEHOLDS, zoom: 9, limit: 50, filter: {zeroEmployment: true, asOf: "2024-04-13"})
         areas: featureCollection(layer: ADMIN_AREAS, zoom: 8, limit: 5, filter: {areaCode: "513432"}) }""",
+    "aliases of nodes, members in the query's order": """{
+        facilities(first: 2) { __typename pageInfo { endCursor } totalCount a: nodes { x: id } b: nodes { x: name } }
+        households(first: 1) { a: nodes { employments(asOf: "2015-01-01") { id } }
+                               b: nodes { employments(asOf: "2024-06-01") { id } } } }""",
     "everything nested": """{
         households(first: 5, filter: {zeroEmployment: false, asOf: "2024-04-13"}) {
           totalCount pageInfo { hasNextPage endCursor __typename } __typename
@@ -63,7 +67,18 @@ def apps(settings, users):  # type: ignore[no-untyped-def]
 
 
 def same_json(a: Any, b: Any) -> bool:
-    return planner._canonical(a) == planner._canonical(b)
+    """Equal JSON, keys in the same order (GraphQL answers in the selection's order); whole floats equal integers."""
+    return planner._canonical(a) == planner._canonical(b) and _ordered(a) == _ordered(b)
+
+
+def _ordered(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, dict):
+        return [(k, _ordered(x)) for k, x in v.items()]
+    if isinstance(v, list):
+        return [_ordered(x) for x in v]
+    return v
 
 
 @pytest.mark.parametrize("name", list(QUERIES))
@@ -201,3 +216,45 @@ def test_planned_response_is_passed_through_as_text(apps, users):  # type: ignor
     body = json.loads(r.content)
     assert body["data"]["relocationSite"]["name"] == "彝欣社区"
     assert body["data"]["relocationSite"]["location"]["type"] == "Point"
+
+
+def test_include_with_a_null_variable_is_refused_as_by_the_resolvers(apps, users):  # type: ignore[no-untyped-def]
+    planned, resolved = apps
+    body = {"query": 'query($v: Boolean = true) { household(id: "1") { id code @include(if: $v) } }', "variables": {"v": None}}
+    headers = {"Authorization": f"Bearer {users['t-admin']}"}
+    got = [planned.post("/graphql", json=body, headers=headers).json() for _ in range(2)]
+    expected = resolved.post("/graphql", json=body, headers=headers).json()
+    assert expected["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert same_json(got[0], expected) and same_json(got[1], expected)
+
+
+async def test_a_value_graphql_cannot_serialize_is_answered_by_the_resolvers(apps, users, engine):  # type: ignore[no-untyped-def]
+    """A non-finite areaMu (written behind the API's back): the planned statement fails, the resolvers answer (null and an
+    error), and the plan is dropped so the repeat goes straight to them."""
+    planned, resolved = apps
+    async with engine.connect() as c:
+        fid, before = (await c.execute(text("SELECT id, area_mu FROM facility ORDER BY id LIMIT 1"))).one()
+    q = f'{{ facility(id: "{fid}") {{ id areaMu }} }}'
+    async with engine.begin() as c:
+        await c.execute(text("UPDATE facility SET area_mu = 'Infinity' WHERE id = :id"), {"id": fid})
+    try:
+        expected = post(resolved, "t-admin", users, q).json()
+        assert expected["data"]["facility"]["areaMu"] is None and expected["errors"]
+        first = post(planned, "t-admin", users, q).json()
+        stats = dict(planner.STATS)
+        again = post(planned, "t-admin", users, q).json()
+        assert same_json(first, expected) and same_json(again, expected)
+        assert planner.STATS["planned"] == stats["planned"] and planner.STATS["fallback"] == stats["fallback"] + 1
+    finally:
+        async with engine.begin() as c:
+            await c.execute(text("UPDATE facility SET area_mu = :v WHERE id = :id"), {"v": before, "id": fid})
+
+
+def test_a_selection_too_big_to_plan_goes_to_the_resolvers(apps, users):  # type: ignore[no-untyped-def]
+    planned, resolved = apps
+    fields = " ".join(f"f{i}: code" for i in range(planner.MAX_PLANNED_FIELDS // 10))
+    q = "{ " + " ".join(f'h{j}: household(id: "1") {{ {fields} }}' for j in range(12)) + " }"
+    before = dict(planner.STATS)
+    got = post(planned, "t-admin", users, q)
+    assert planner.STATS["planned"] == before["planned"]
+    assert same_json(got.json(), post(resolved, "t-admin", users, q).json())
