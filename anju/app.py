@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -140,8 +141,36 @@ def _public(request: Request) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or (path == "/graphql" and _wants_ide(request))
 
 
+class RateLimits:
+    """A token bucket per user name: ``burst`` requests at once, refilled at ``per_minute`` (this process only).
+
+    With N worker processes a user may send up to N times the rate in all; the buckets live in memory, so a restart
+    refills them.
+    """
+
+    def __init__(self, per_minute: int, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.buckets: dict[str, tuple[float, float]] = {}  # name → (tokens, at)
+
+    def wait(self, name: str) -> float:
+        """Take one request from ``name``'s bucket: 0 when allowed, else the seconds until one is."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, at = self.buckets.get(name, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < 1:
+            self.buckets[name] = (tokens, now)
+            return (1 - tokens) / self.rate
+        if len(self.buckets) > 100_000:  # names come from valid tokens only; keep memory bounded anyway
+            self.buckets.clear()
+        self.buckets[name] = (tokens - 1, now)
+        return 0.0
+
+
 class ViewerMiddleware:
-    """Once per HTTP request, for every route: the body limit (413), then the viewer (``request.state.viewer``).
+    """Once per HTTP request, for every route: the body limit (413), the user's rate limit (429), then the viewer.
 
     ``authenticate`` is the one lookup (401 ``UNAUTHENTICATED`` without a valid token, 503 when the database cannot
     be asked); routes in ``PUBLIC_PATHS`` and the GraphiQL page run without a viewer. The body is read here, up to
@@ -174,6 +203,18 @@ class ViewerMiddleware:
                 name = request.state.tokens.name(request.state.keys, request.state.settings, request.headers.get("authorization"))
             except AuthError as exc:
                 await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
+                return
+            wait = request.state.rate_limits.wait(name)
+            if wait > 0:
+                limited = error_response(
+                    f"too many requests from {name}: at most {request.state.settings.rate_limit.per_minute} a minute "
+                    f"(burst {request.state.settings.rate_limit.burst}); retry in {wait:.1f} s",
+                    429,
+                    "RATE_LIMITED",
+                    ogc=ogc,
+                )
+                limited.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
+                await limited(scope, receive, send)
                 return
         if streamed:  # the route reads the body itself, within its own limit (an import file: imports.max_file_bytes)
             if not public:
@@ -317,6 +358,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "settings": settings,
                 "keys": key_material,
                 "tokens": VerifiedTokens(),
+                "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
                 "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
                 "scope_checks": {},  # Viewer → its ScopeCheck statement
             }

@@ -80,6 +80,13 @@ class TileSettings(BaseModel):
     cache_seconds: int = Field(300, ge=0, description="Cache-Control max-age of tiles")
 
 
+class RateLimitSettings(BaseModel):
+    """Requests per user (token bucket in each worker process, every route; 0 = no limit)."""
+
+    per_minute: int = Field(0, ge=0, description="sustained requests a minute per user and worker process; 0 = unlimited")
+    burst: int = Field(60, ge=1, description="requests a user may send at once before the sustained rate applies")
+
+
 class AuthSettings(BaseModel):
     """Bearer JWTs (PyJWT).
 
@@ -176,6 +183,7 @@ class Settings(BaseSettings):
     tiles: TileSettings = TileSettings()
     registry: RegistrySettings = RegistrySettings()
     planner: PlannerSettings = PlannerSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     imports: ImportSettings = ImportSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")

@@ -177,3 +177,22 @@ def test_body_limit_holds_for_every_route(client, settings):  # type: ignore[no-
     for path in ("/graphql", "/tiles/households/14/12852/6847.mvt", "/ogc/collections", "/ogc"):
         r = client.request("POST" if path == "/graphql" else "GET", path, content=big)
         assert r.status_code == 413 and r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", path
+
+
+def test_rate_limit_per_user_answers_429_with_retry_after(settings, users):  # type: ignore[no-untyped-def]
+    """ANJU_RATE_LIMIT__PER_MINUTE: a user's burst is served, the next request waits (429 RATE_LIMITED, Retry-After);
+    another user is not affected; the rate applies on every route (here GraphQL and tiles)."""
+    limited = settings.model_copy(update={"rate_limit": settings.rate_limit.model_copy(update={"per_minute": 6, "burst": 3})})
+    q = {"query": '{ adminArea(code: "513432") { name } }'}
+    admin = {"Authorization": f"Bearer {users['t-admin']}"}
+    planner = {"Authorization": f"Bearer {users['t-planner']}"}
+    with TestClient(create_app(limited)) as c:
+        codes = [c.post("/graphql", json=q, headers=admin).status_code for _ in range(3)]
+        assert codes == [200, 200, 200]
+        r = c.get("/tiles/facilities/12/3217/1712.mvt", headers=admin)
+        assert r.status_code == 429
+        body = r.json()
+        assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert 1 <= int(r.headers["Retry-After"]) <= 11  # one request refills in 10 s at 6 a minute
+        assert c.post("/graphql", json=q, headers=planner).status_code == 200
+        assert c.get("/healthz").status_code == 200  # public routes are not limited
