@@ -257,10 +257,23 @@ QUERY_TITLES = {
 # --- the same rows, whatever the spelling ---------------------------------------------------------------------------
 
 
-def _point(g: Any) -> tuple[float, float]:
+@dataclass(frozen=True, eq=False)
+class Point:
+    """lon/lat that equal another within 1e-6 degrees (Anju writes 6 decimals, @graphile/postgis 9)."""
+
+    lon: float
+    lat: float
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and abs(self.lon - other.lon) <= 1.01e-6 and abs(self.lat - other.lat) <= 1.01e-6
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _point(g: Any) -> Point:
     if isinstance(g, str):
         g = json.loads(g)
-    return (round(g["coordinates"][0], 6), round(g["coordinates"][1], 6))
+    return Point(g["coordinates"][0], g["coordinates"][1])
 
 
 def _id(node: dict[str, Any]) -> int:
@@ -506,9 +519,10 @@ class Cell:
 
     requests: int
     seconds: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    """None (shown –) when no request completed within the cell."""
+    p95_ms: float | None
+    p99_ms: float | None
     cpu_ms_per_request: float | None
     failed: int
 
@@ -560,9 +574,9 @@ async def measure(wrk: str, system: System, script: Path, url: str, concurrency:
     return Cell(
         requests=n,
         seconds=r["duration_us"] / 1e6,
-        p50_ms=r["p50_us"] / 1000,
-        p95_ms=r["p95_us"] / 1000,
-        p99_ms=r["p99_us"] / 1000,
+        p50_ms=r["p50_us"] / 1000 if n else None,
+        p95_ms=r["p95_us"] / 1000 if n else None,
+        p99_ms=r["p99_us"] / 1000 if n else None,
         cpu_ms_per_request=(cpu1 - cpu0) * 1000 / n if n else None,
         failed=int(r["bad"]) + int(r["socket_errors"]),
     )
@@ -644,7 +658,7 @@ def report(
         "",
         "**Latency and server CPU per cell** (ms; at concurrency " + " / ".join(map(str, CONCURRENCY)) + "; CPU = user + "
         "system time of the server's processes ÷ requests, PostgreSQL not included; failed = non-200, GraphQL errors or "
-        "socket errors, summed over the rounds)",
+        "socket errors, summed over the rounds; – : no request completed within a cell)",
         "",
         "| query | system | p50 ms | p95 ms | p99 ms | server CPU ms / request | failed |",
         "|---|---|---|---|---|---|---|",
@@ -739,9 +753,7 @@ async def _run_systems(
             for s in systems[:-1]:
                 got = canonical(q, s.targets[q].fetch(), today)
                 if got != expected:
-                    raise SystemExit(
-                        f"{s.name} answers {q!r} with other rows than the raw SQL:\n{str(got)[:800]}\nraw:\n{str(expected)[:800]}"
-                    )
+                    raise SystemExit(f"{s.name} answers {q!r} with other rows than the raw SQL: {_difference(got, expected)}")
             print(f"same rows from every system: {QUERY_TITLES[q]} ({_size(expected)})", flush=True)  # noqa: T201
 
         results: dict[tuple[str, str, int], list[Cell]] = {}
@@ -766,7 +778,7 @@ async def _run_systems(
                             done += 1
                             print(  # noqa: T201
                                 f"[{done}/{total}] round {rnd + 1} {q} c={c} {s.name}: {cell.rps:,.1f} req/s, "
-                                f"p50 {cell.p50_ms:.1f} ms, CPU {cell.cpu_ms_per_request or 0:.2f} ms/req, "
+                                f"p50 {cell.p50_ms or 0:.1f} ms, CPU {cell.cpu_ms_per_request or 0:.2f} ms/req, "
                                 f"failed {cell.failed}",
                                 flush=True,
                             )
@@ -784,6 +796,16 @@ async def _run_systems(
     (RESULTS / "peers.md").write_text(table, encoding="utf-8")
     print(table)  # noqa: T201 - a benchmark reports on stdout
     return table
+
+
+def _difference(got: Any, expected: Any) -> str:
+    """Where two canonical answers first differ (for the error message)."""
+    if isinstance(got, list) and isinstance(expected, list):
+        if len(got) != len(expected):
+            return f"{len(got)} rows, the raw SQL {len(expected)}"
+        i = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
+        return f"row {i}: {got[i]!r}, the raw SQL {expected[i]!r}"
+    return f"{str(got)[:600]!r}, the raw SQL {str(expected)[:600]!r}"
 
 
 def _size(rows: Any) -> str:
