@@ -432,7 +432,7 @@ def serve_raw(port: int, workers: int) -> None:
     """Serve ``raw_app`` as ``anju serve`` serves Anju: uvicorn, ``workers`` processes, TCP_NODELAY (anju/serving.py)."""
     import uvicorn
 
-    from anju.serving import NoDelayH11Protocol
+    from anju.serving import NoDelayHttpToolsProtocol
 
     uvicorn.run(
         "bench.peers:raw_app",
@@ -440,7 +440,7 @@ def serve_raw(port: int, workers: int) -> None:
         host="127.0.0.1",
         port=port,
         workers=workers,
-        http=NoDelayH11Protocol,
+        http=NoDelayHttpToolsProtocol,
         log_level="warning",
         access_log=False,
     )
