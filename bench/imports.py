@@ -6,7 +6,8 @@ one database (``anju_bench_import``: migrated, demo seed), each run in its own f
 
 - ``COPY`` baseline: PostgreSQL's own ``COPY`` of the same file into a table of the same columns (text), nothing checked;
 - the import's Python pass alone (reading, parsing, the registry's per-row rules: what COPY streams into staging);
-- the import (atomic), the same import again (idempotent: nothing written), and a dry run.
+- the import (atomic), the same as a county officer (row-level security), the same file again (idempotent: nothing
+  written), and a dry run.
 
 Usage: ``.venv/bin/python -m bench.imports [--households 10000]``; writes ``bench/results/imports.md``.
 """
@@ -32,6 +33,7 @@ from anju.auth import keys
 from anju.seed import load_demo
 from anju.settings import Settings
 from bench.common import RESULTS, machine
+from resolvers.access import Role, Viewer, scoped_sessionmaker
 from resolvers.household_import import COLUMNS, _Reader, import_households, map_header
 from resolvers.tabular import FileLimits, open_table
 
@@ -123,6 +125,8 @@ async def main(households: int) -> None:
         async def run(label: str, **kw: Any) -> tuple[float, Any]:
             eng = await _fresh(settings)
             sm = async_sessionmaker(eng, expire_on_commit=False)
+            if kw.pop("officer", False):  # a county officer of Xide: row-level security on every statement
+                sm = scoped_sessionmaker(sm, Viewer(None, "bench-officer", Role.COUNTY_OFFICER, area_codes=("513432",)))
             try:
                 if kw.pop("twice", False):
                     await import_households(sm, path, limits=limits, today=today, id_number_key=key)
@@ -161,6 +165,7 @@ async def main(households: int) -> None:
         cases.append(("the import's Python pass alone: read, parse, the registry's rules per row (no database)", passes, None))
         for label, kw in (
             ("import (atomic), empty of these households", {}),
+            ("the same import as a county officer of Xide (row-level security)", {"officer": True}),
             ("the same file again (idempotent: nothing written)", {"twice": True}),
             ("dry run", {"dry_run": True}),
         ):

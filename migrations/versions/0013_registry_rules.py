@@ -14,7 +14,11 @@
 
 - ``import_job``: imports sent over HTTP (``POST /imports/households``), their state and result (``importJob(id)``).
 
-The files: migrations/sql/registry_rules.sql, migrations/sql/household_status.sql (previous: sql/previous/0013/).
+- anju_member_counts() (member counts, household_counts.sql) finds the households by primary key and joins their
+  counts by hash: under a county officer's row-level security PostgreSQL guessed one household and re-aggregated the
+  counts for each of the county's households (54 s for an import of 35,000 members; 0.1 s now).
+
+The files: migrations/sql/registry_rules.sql, household_status.sql, household_counts.sql (previous: sql/previous/0013/).
 
 Revision ID: 0013
 Revises: 0010
@@ -33,7 +37,7 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"registry_rules": "2c1a7864c63372d6", "household_status": "61b0f431ee158a8f"}
+SQL_FILES = {"household_counts": "1fd64279d1bb2501", "registry_rules": "2c1a7864c63372d6", "household_status": "61b0f431ee158a8f"}
 
 
 def upgrade() -> None:
@@ -72,8 +76,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("import_job")
-    for statement in sql.split(sql.previous(revision, "household_status")):
-        op.execute(statement)
+    for name in ("household_status", "household_counts"):
+        for statement in sql.split(sql.previous(revision, name)):
+            op.execute(statement)
     op.execute("DROP FUNCTION IF EXISTS anju_recorded_id_hashes(text[])")
     op.execute("DROP FUNCTION IF EXISTS anju_recorded_household_codes(text[])")
     op.execute("DROP FUNCTION IF EXISTS anju_area_distance(text, double precision, double precision)")
