@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from sqlalchemy.exc import DBAPIError
@@ -46,7 +46,7 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str) -> NoReturn:
     typer.secho(msg, err=True, fg=typer.colors.RED)
     raise typer.Exit(1)
 
@@ -375,57 +375,23 @@ def import_households_cmd(
     Checked whole before anything is written (atomic: one bad row → nothing written, exit 1); households matched by code,
     members by ID number, so a second run of the same file writes nothing; changed rows update, audited.
     """
-    from resolvers.access import scoped_sessionmaker, viewer_by_name
-    from resolvers.errors import AnjuError, InvalidInput
     from resolvers.household_import import import_households
-    from resolvers.tabular import FileLimits
 
     s = _settings()
-    limits = FileLimits(**s.imports.model_dump())
     try:
         key = keys(s).id_number_key
     except ConfigError as exc:
         _fail(str(exc))
         return
-
-    async def work(sm: Any) -> Any:
-        if as_user is not None:
-            viewer = await viewer_by_name(sm, as_user)
-            if viewer is None:
-                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
-            sm = scoped_sessionmaker(sm, viewer)
-        return await import_households(
-            sm,
-            file,
-            limits=limits,
-            today=_today(s),
-            id_number_key=key,
-            tolerance_meters=s.registry.location_tolerance_meters,
-            max_vertices=s.features.max_vertices,
-            encoding=encoding,
-            dry_run=dry_run,
-            valid_only=valid_only,
-            progress=_progress,
-        )
-
     name = Path(file).name
-    try:
-        result = _run_db(s, work)
-    except AnjuError as exc:
-        _fail(f"{name}: {exc.message}; nothing written")
-        return
-    except (DBAPIError, OSError) as exc:
-        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
-        return
-    if report:
-        from resolvers.household_import import write_report
-
-        write_report(result, report)
-    for p in result.problems[:MAX_ISSUES_SHOWN]:
-        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
-    more = len(result.problems) - MAX_ISSUES_SHOWN
-    if more > 0:
-        typer.echo(f"{name}: … {more} more problem(s)" + (f" in {report}" if report else "; --report FILE lists all"), err=True)
+    result = _run_import(
+        s, file, as_user, report,
+        lambda sm, limits: import_households(
+            sm, file, limits=limits, today=_today(s), id_number_key=key,
+            tolerance_meters=s.registry.location_tolerance_meters, max_vertices=s.features.max_vertices,
+            encoding=encoding, dry_run=dry_run, valid_only=valid_only, progress=_progress,
+        ),
+    )  # fmt: skip
     h, mb = result.households, result.members
     would = "" if result.written else "would be "
     how = f"{result.kind}" + (f", {result.encoding}" if result.encoding else "")
@@ -437,8 +403,7 @@ def import_households_cmd(
     )
     if result.dry_run:
         typer.echo("dry run: nothing written")
-    if result.problems and not result.valid_only:
-        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+    _import_outcome(name, result)
     if result.problems:
         typer.echo(f"{name}: {len(result.problems)} problem(s); households with one were left out")
 
@@ -459,46 +424,15 @@ def import_incomes_cmd(
     Checked with recordHouseholdIncome's rules before anything is written (atomic unless --valid-only); a recorded year is
     corrected (audited), a new one inserted; the same file twice writes nothing.
     """
-    from resolvers.access import scoped_sessionmaker, viewer_by_name
-    from resolvers.errors import AnjuError, InvalidInput
-    from resolvers.household_import import write_report
     from resolvers.income_import import import_incomes
-    from resolvers.tabular import FileLimits
 
     s = _settings()
-    limits = FileLimits(**s.imports.model_dump())
-
-    async def work(sm: Any) -> Any:
-        if as_user is not None:
-            viewer = await viewer_by_name(sm, as_user)
-            if viewer is None:
-                raise InvalidInput(f"--as: no enabled user {as_user!r} (`anju user list`)", field="as")
-            sm = scoped_sessionmaker(sm, viewer)
-        return await import_incomes(
+    _run_simple_import(
+        s, file, as_user, report, "incomes",
+        lambda sm, limits: import_incomes(
             sm, file, limits=limits, today=_today(s), encoding=encoding, dry_run=dry_run, valid_only=valid_only
-        )
-
-    name = Path(file).name
-    try:
-        result = _run_db(s, work)
-    except AnjuError as exc:
-        _fail(f"{name}: {exc.message}; nothing written")
-        return
-    except (DBAPIError, OSError) as exc:
-        _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
-        return
-    if report:
-        write_report(result, report)
-    for p in result.problems[:MAX_ISSUES_SHOWN]:
-        typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
-    r = result.records
-    would = "" if result.written else "would be "
-    typer.echo(
-        f"{name} ({result.rows} rows): incomes {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
-        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
-    )
-    if result.problems and not result.valid_only:
-        _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
+        ),
+    )  # fmt: skip
 
 
 @template_app.command("incomes")
@@ -553,7 +487,23 @@ def import_employments_cmd(
 
 
 def _run_simple_import(s: Settings, file: str, as_user: str | None, report: str | None, noun: str, run: Any) -> None:
-    """An import of one record per row (incomes, employments): run it as ``as_user``, print problems and counts."""
+    """An import of one record per row (incomes, employments, linkages): run it as ``as_user``, print problems and counts."""
+    name = Path(file).name
+    result = _run_import(s, file, as_user, report, run)
+    r = result.records
+    would = "" if result.written else "would be "
+    typer.echo(
+        f"{name} ({result.rows} rows): {noun} {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
+        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
+    )
+    _import_outcome(name, result)
+
+
+def _run_import(s: Settings, file: str, as_user: str | None, report: str | None, run: Any) -> Any:
+    """Run ``run(sessionmaker, limits)`` as ``as_user`` (scoped; default: system), write the report, print the problems.
+
+    Exits 1 (nothing written) when the file or the database fails as a whole. Answers the import's result.
+    """
     from resolvers.access import scoped_sessionmaker, viewer_by_name
     from resolvers.errors import AnjuError, InvalidInput
     from resolvers.household_import import write_report
@@ -574,20 +524,20 @@ def _run_simple_import(s: Settings, file: str, as_user: str | None, report: str 
         result = _run_db(s, work)
     except AnjuError as exc:
         _fail(f"{name}: {exc.message}; nothing written")
-        return
     except (DBAPIError, OSError) as exc:
         _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
-        return
     if report:
         write_report(result, report)
     for p in result.problems[:MAX_ISSUES_SHOWN]:
         typer.echo(f"{name}: row {p.row}: {p.column}: {p.reason}" + (f" (value {p.value})" if p.value else ""), err=True)
-    r = result.records
-    would = "" if result.written else "would be "
-    typer.echo(
-        f"{name} ({result.rows} rows): {noun} {would}inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}, "
-        f"rejected {r.rejected}" + ("; dry run: nothing written" if result.dry_run else "")
-    )
+    more = len(result.problems) - MAX_ISSUES_SHOWN
+    if more > 0:
+        typer.echo(f"{name}: … {more} more problem(s)" + (f" in {report}" if report else "; --report FILE lists all"), err=True)
+    return result
+
+
+def _import_outcome(name: str, result: Any) -> None:
+    """Exit 1 when problems kept the import from writing (atomic mode)."""
     if result.problems and not result.valid_only:
         _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
 

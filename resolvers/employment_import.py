@@ -16,12 +16,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import models as m
-from resolvers.access import audit_who, row_json_sql, viewer_of
+from resolvers.access import viewer_of
 from resolvers.errors import InvalidInput, OutOfScope
 from resolvers.household_import import (
     Column,
@@ -36,6 +35,7 @@ from resolvers.household_import import (
     _labels,
     _text,
     map_header,
+    write_staged,
 )
 from resolvers.income_import import _money
 from resolvers.mutations import check_employment, check_id_number, client_error
@@ -312,54 +312,14 @@ async def _masked(s: Any, problems: list[tuple[int, str, str, str, str | None]])
     return sorted(out, key=lambda p: (p.row or 0, p.column))
 
 
-IMP = sa.table(
-    "imp_employment",
-    sa.column("employment_id", sa.BigInteger),
-    sa.column("state", sa.Text),
-    sa.column("row", sa.Integer),
-)
-BEFORE = sa.table("imp_employment_before", sa.column("id", sa.BigInteger), sa.column("j"))
-
-
 async def _write(s: Any) -> None:
     """Corrections, new spells, household versions, then one audit row per spell written (before and after)."""
-    t = m.Employment.__table__.alias("t")
-    await s.execute(text("CREATE TEMP TABLE imp_employment_before (id bigint, j jsonb) ON COMMIT DROP"))
-    await s.execute(
-        sa.insert(BEFORE).from_select(
-            ["id", "j"],
-            sa.select(t.c.id, row_json_sql(t, "employment"))
-            .join_from(t, IMP, IMP.c.employment_id == t.c.id)
-            .where(IMP.c.state == "changed"),
-        )
+    await write_staged(
+        s,
+        staging="imp_employment",
+        table=m.Employment.__table__,
+        entity="employment",
+        action=ACTION,
+        keys=(("employment_id", "id"),),
+        statements=(_UPDATE, _INSERT),
     )
-    await s.execute(text("SELECT 1 FROM household WHERE id IN (SELECT household_id FROM imp_employment WHERE state IN "
-                         "('new', 'changed')) ORDER BY id FOR UPDATE"))  # fmt: skip
-    await s.execute(text(_UPDATE))
-    await s.execute(text(_INSERT))
-    await s.execute(
-        text(
-            "UPDATE household h SET version = h.version + 1 "
-            "WHERE h.id IN (SELECT household_id FROM imp_employment WHERE state IN ('new', 'changed'))"
-        )
-    )
-    who = audit_who(s)
-    b = BEFORE.alias("b")
-    rows = (
-        sa.select(
-            sa.literal(who["user_id"], sa.BigInteger),
-            sa.literal(who["user_name"]),
-            sa.literal(who["role"]),
-            sa.literal(ACTION),
-            sa.literal("employment"),
-            sa.cast(t.c.id, sa.Text),
-            b.c.j,
-            row_json_sql(t, "employment"),
-        )  # fmt: skip
-        .join_from(t, IMP, IMP.c.employment_id == t.c.id)
-        .outerjoin(b, b.c.id == t.c.id)
-        .where(IMP.c.state.in_(("new", "changed")))
-        .order_by(IMP.c.row)
-    )
-    columns = ["user_id", "user_name", "role", "action", "entity", "entity_id", "before", "after"]
-    await s.execute(sa.insert(m.AuditLog).from_select(columns, rows))

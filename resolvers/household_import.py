@@ -1263,3 +1263,73 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
         .order_by(tm.c.id)
     )
     await s.execute(audit.from_select(AUDIT_COLUMNS, added))
+
+
+async def write_staged(
+    s: Any,
+    *,
+    staging: str,
+    table: Any,
+    entity: str,
+    action: str,
+    keys: tuple[tuple[str, str], ...],
+    statements: tuple[str, ...],
+) -> None:
+    """The writes of a one-record-per-row import (incomes, employments, linkages) after its checks, in ``s``'s transaction.
+
+    The staging table ``staging`` holds, per row, the record's key columns, ``state`` (``new``/``changed``/``same``),
+    ``row`` and ``household_id``. Keeps the changed records as they were (for the audit), locks their households in id
+    order, runs ``statements`` (the import's UPDATE and INSERT), bumps the households' ``version`` and writes one audit row
+    per record written (before and after, ``row_json_sql``), in file order.
+
+    Args:
+        s: the session of the import's transaction.
+        staging: the staging table's name.
+        table: the records' table.
+        entity: the audit log's entity (the table's name).
+        action: the audit log's action (``importIncomes`` …).
+        keys: (staging column, table column) pairs naming a record; the audit's entity id joins several with ``/``.
+        statements: the import's writes, run in order.
+    """
+    t = table.alias("t")
+    imp = sa.table(staging, *(sa.column(k) for k, _ in keys), sa.column("state", sa.Text), sa.column("row", sa.Integer))
+    cols = [c for _, c in keys]
+    before = sa.table(f"{staging}_before", *(sa.column(c) for c in cols), sa.column("j"))
+    written = imp.c.state.in_(("new", "changed"))
+    await s.execute(
+        text(f"CREATE TEMP TABLE {staging}_before ON COMMIT DROP AS "
+             f"SELECT {', '.join(cols)}, NULL::jsonb AS j FROM {table.name} WHERE false")
+    )  # fmt: skip
+    mine = sa.and_(*(imp.c[k] == t.c[c] for k, c in keys))
+    await s.execute(
+        sa.insert(before).from_select(
+            [*cols, "j"],
+            sa.select(*(t.c[c] for c in cols), row_json_sql(t, entity)).join_from(t, imp, mine).where(imp.c.state == "changed"),
+        )
+    )
+    households = f"SELECT household_id FROM {staging} WHERE state IN ('new', 'changed')"
+    await s.execute(text(f"SELECT 1 FROM household WHERE id IN ({households}) ORDER BY id FOR UPDATE"))
+    for statement in statements:
+        await s.execute(text(statement))
+    await s.execute(text(f"UPDATE household h SET version = h.version + 1 WHERE h.id IN ({households})"))
+    who = audit_who(s)
+    b = before.alias("b")
+    entity_id = sa.cast(t.c[cols[0]], sa.Text) if len(cols) == 1 else sa.func.concat_ws("/", *(t.c[c] for c in cols))
+    rows = (
+        sa.select(
+            sa.literal(who["user_id"], sa.BigInteger),
+            sa.literal(who["user_name"]),
+            sa.literal(who["role"]),
+            sa.literal(action),
+            sa.literal(entity),
+            entity_id,
+            b.c.j,
+            row_json_sql(t, entity),
+        )  # fmt: skip
+        .join_from(t, imp, mine)
+        .outerjoin(b, sa.and_(*(b.c[c] == t.c[c] for c in cols)))
+        .where(written)
+        .order_by(imp.c.row)
+    )
+    columns = ["user_id", "user_name", "role", "action", "entity", "entity_id", "before", "after"]
+    await s.execute(sa.insert(m.AuditLog).from_select(columns, rows))

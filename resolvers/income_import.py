@@ -18,12 +18,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import models as m
-from resolvers.access import Role, audit_who, row_json_sql, viewer_of
+from resolvers.access import Role, viewer_of
 from resolvers.errors import InvalidInput, OutOfScope
 from resolvers.household_import import (
     EXAMPLE_PREFIX,
@@ -36,6 +35,7 @@ from resolvers.household_import import (
     _int,
     _text,
     map_header,
+    write_staged,
 )
 from resolvers.mutations import client_error, income_fields
 from resolvers.query import SessionMaker
@@ -121,10 +121,6 @@ _UPDATE = (
 _INSERT = """
 INSERT INTO household_income (household_id, year, net_income, household_size, surveyed_on)
 SELECT household_id, year, net_income, household_size, surveyed_on FROM imp_income WHERE state = 'new' ORDER BY row
-"""
-_VERSIONS = """
-UPDATE household h SET version = h.version + 1
-WHERE h.id IN (SELECT household_id FROM imp_income WHERE state IN ('new', 'changed'))
 """
 
 
@@ -254,51 +250,14 @@ async def import_incomes(
     return result
 
 
-IMP = sa.table(
-    "imp_income",
-    sa.column("household_id", sa.BigInteger),
-    sa.column("year", sa.Integer),
-    sa.column("state", sa.Text),
-    sa.column("row", sa.Integer),
-)
-BEFORE = sa.table("imp_income_before", sa.column("household_id", sa.BigInteger), sa.column("year", sa.Integer), sa.column("j"))
-
-
 async def _write(s: Any) -> None:
     """Corrections, new incomes, household versions, then one audit row per income written (before and after)."""
-    t = m.HouseholdIncome.__table__.alias("t")
-    await s.execute(text("CREATE TEMP TABLE imp_income_before (household_id bigint, year integer, j jsonb) ON COMMIT DROP"))
-    await s.execute(
-        sa.insert(BEFORE).from_select(
-            ["household_id", "year", "j"],
-            sa.select(t.c.household_id, t.c.year, row_json_sql(t, "household_income"))
-            .join_from(t, IMP, sa.and_(IMP.c.household_id == t.c.household_id, IMP.c.year == t.c.year))
-            .where(IMP.c.state == "changed"),
-        )
+    await write_staged(
+        s,
+        staging="imp_income",
+        table=m.HouseholdIncome.__table__,
+        entity="household_income",
+        action=ACTION,
+        keys=(("household_id", "household_id"), ("year", "year")),
+        statements=(_UPDATE, _INSERT),
     )
-    await s.execute(text("SELECT 1 FROM household WHERE id IN (SELECT household_id FROM imp_income WHERE state IN "
-                         "('new', 'changed')) ORDER BY id FOR UPDATE"))  # fmt: skip
-    await s.execute(text(_UPDATE))
-    await s.execute(text(_INSERT))
-    await s.execute(text(_VERSIONS))
-    who = audit_who(s)
-    b = BEFORE.alias("b")
-    key = sa.func.concat(t.c.household_id, "/", t.c.year)
-    rows = (
-        sa.select(
-            sa.literal(who["user_id"], sa.BigInteger),
-            sa.literal(who["user_name"]),
-            sa.literal(who["role"]),
-            sa.literal(ACTION),
-            sa.literal("household_income"),
-            key,
-            b.c.j,
-            row_json_sql(t, "household_income"),
-        )  # fmt: skip
-        .join_from(t, IMP, sa.and_(IMP.c.household_id == t.c.household_id, IMP.c.year == t.c.year))
-        .outerjoin(b, sa.and_(b.c.household_id == t.c.household_id, b.c.year == t.c.year))
-        .where(IMP.c.state.in_(("new", "changed")))
-        .order_by(IMP.c.row)
-    )
-    columns = ["user_id", "user_name", "role", "action", "entity", "entity_id", "before", "after"]
-    await s.execute(sa.insert(m.AuditLog).from_select(columns, rows))
