@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, Text, and_, case, cast, func, literal, literal_column, null, select, true, type_coerce
+from sqlalchemy import Float, Integer, Text, case, cast, func, literal, literal_column, null, select, true
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,11 +103,6 @@ def enum_value(column: ColumnElement[Any], members: Iterable[tuple[str, Any]]) -
     """
     whens = [(cast(column, Text) == constant(str(stored)), constant(name)) for name, stored in members]
     return case(*whens, else_=null())
-
-
-def scalar(value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """The first column of the first row of ``value``'s select, as a scalar subquery."""
-    return value
 
 
 def _row(source: AnySelect, outer: FromClause | None) -> Any:
@@ -219,21 +214,6 @@ def connection(
             pairs.append((mem.key, constant(mem.type_name)))
     # HAVING makes it an aggregate query: exactly one row, also for an empty page
     return select(json_object(pairs)).select_from(numbered).having(true()).scalar_subquery()
-
-
-def coalesce_int(value: ColumnElement[Any], default: int = 0) -> ColumnElement[Any]:
-    """``coalesce(value, default)`` as an integer (a count with no row is ``default``)."""
-    return func.coalesce(value, literal(default, Integer))
-
-
-def both(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    """Conditions ANDed."""
-    return and_(*conditions)
-
-
-def as_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A value typed as JSON for SQLAlchemy (no SQL emitted)."""
-    return type_coerce(value, JSON)
 
 
 @dataclass(frozen=True)
