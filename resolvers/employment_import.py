@@ -24,7 +24,6 @@ from resolvers.access import viewer_of
 from resolvers.errors import InvalidInput, OutOfScope
 from resolvers.household_import import (
     Column,
-    Counts,
     ImportResult,
     Problem,
     _bool,
@@ -35,6 +34,7 @@ from resolvers.household_import import (
     _labels,
     _text,
     map_header,
+    staged_counts,
     write_staged,
 )
 from resolvers.income_import import _money
@@ -280,15 +280,7 @@ async def import_employments(
             )
             await s.execute(text(_MATCH))
             await s.execute(text(_CLASSIFY))
-            c = (
-                await s.execute(
-                    text(
-                        "SELECT count(*) FILTER (WHERE state = 'new'), count(*) FILTER (WHERE state = 'changed'), "
-                        "count(*) FILTER (WHERE state = 'same'), count(*) FILTER (WHERE bad) FROM imp_employment"
-                    )
-                )
-            ).one()
-            result.records = Counts(*c)
+            result.records = await staged_counts(s, "imp_employment")
             result.problems = await _masked(s, problems)
             if (problems and not valid_only) or dry_run:
                 return result

@@ -1265,6 +1265,19 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     await s.execute(audit.from_select(AUDIT_COLUMNS, added))
 
 
+async def staged_counts(s: Any, staging: str) -> Counts:
+    """Records new, changed, unchanged and rejected (``bad``) in a one-record-per-row import's staging table."""
+    row = (
+        await s.execute(
+            text(
+                f"SELECT count(*) FILTER (WHERE state = 'new'), count(*) FILTER (WHERE state = 'changed'), "
+                f"count(*) FILTER (WHERE state = 'same'), count(*) FILTER (WHERE bad) FROM {staging}"
+            )
+        )  # fmt: skip
+    ).one()
+    return Counts(*row)
+
+
 async def write_staged(
     s: Any,
     *,

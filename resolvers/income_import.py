@@ -27,7 +27,6 @@ from resolvers.errors import InvalidInput, OutOfScope
 from resolvers.household_import import (
     EXAMPLE_PREFIX,
     Column,
-    Counts,
     ImportResult,
     Problem,
     _cell_text,
@@ -35,6 +34,7 @@ from resolvers.household_import import (
     _int,
     _text,
     map_header,
+    staged_counts,
     write_staged,
 )
 from resolvers.mutations import client_error, income_fields
@@ -227,15 +227,7 @@ async def import_incomes(
                 text("UPDATE imp_income i SET household_id = h.id FROM household h WHERE h.code = i.code AND NOT i.bad")
             )
             await s.execute(text(_CLASSIFY))
-            c = (
-                await s.execute(
-                    text(
-                        "SELECT count(*) FILTER (WHERE state = 'new'), count(*) FILTER (WHERE state = 'changed'), "
-                        "count(*) FILTER (WHERE state = 'same'), count(*) FILTER (WHERE bad) FROM imp_income"
-                    )
-                )
-            ).one()
-            result.records = Counts(*c)
+            result.records = await staged_counts(s, "imp_income")
             result.problems = sorted((Problem(*p) for p in problems), key=lambda p: (p.row or 0, p.column))
             if (problems and not valid_only) or dry_run:
                 return result

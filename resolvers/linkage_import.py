@@ -22,7 +22,6 @@ from resolvers.errors import InvalidInput, OutOfScope
 from resolvers.household_import import (
     EXAMPLE_PREFIX,
     Column,
-    Counts,
     ImportResult,
     Problem,
     _cell_text,
@@ -30,6 +29,7 @@ from resolvers.household_import import (
     _labels,
     _text,
     map_header,
+    staged_counts,
     write_staged,
 )
 from resolvers.income_import import _money
@@ -223,15 +223,7 @@ async def import_linkages(
             )
             await s.execute(text(_MATCH))
             await s.execute(text(_CLASSIFY))
-            c = (
-                await s.execute(
-                    text(
-                        "SELECT count(*) FILTER (WHERE state = 'new'), count(*) FILTER (WHERE state = 'changed'), "
-                        "count(*) FILTER (WHERE state = 'same'), count(*) FILTER (WHERE bad) FROM imp_linkage"
-                    )
-                )
-            ).one()
-            result.records = Counts(*c)
+            result.records = await staged_counts(s, "imp_linkage")
             result.problems = sorted((Problem(*p) for p in problems), key=lambda p: (p.row or 0, p.column))
             if (problems and not valid_only) or dry_run:
                 return result
