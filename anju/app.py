@@ -217,16 +217,8 @@ class ViewerMiddleware:
                 await limited(scope, receive, send)
                 return
         if streamed:  # the route reads the body itself, within its own limit (an import file: imports.max_file_bytes)
-            if not public:
-                try:
-                    request.state.viewer = await authenticate(request)
-                except AuthError as exc:
-                    await error_response(str(exc), 401, "UNAUTHENTICATED")(scope, receive, send)
-                    return
-                except Unavailable:
-                    await error_response(UNAVAILABLE, 503, "INTERNAL")(scope, receive, send)
-                    return
-            await self.app(scope, receive, send)
+            refused = None if public else await _viewer_or_refusal(request, ogc)
+            await (refused or self.app)(scope, receive, send)
             return
         body = await _read_body(receive, self.max_body_bytes)
         if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
@@ -238,13 +230,9 @@ class ViewerMiddleware:
                 if answer is not None:
                     await Response(answer, media_type="application/json")(scope, receive, send)
                     return
-            try:
-                request.state.viewer = await authenticate(request)
-            except AuthError as exc:
-                await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
-                return
-            except Unavailable:
-                await error_response(UNAVAILABLE, 503, "INTERNAL", ogc=ogc)(scope, receive, send)
+            refused = await _viewer_or_refusal(request, ogc)
+            if refused is not None:
+                await refused(scope, receive, send)
                 return
         replayed = False
 
@@ -256,6 +244,17 @@ class ViewerMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _viewer_or_refusal(request: Request, ogc: bool) -> Response | None:
+    """Set ``request.state.viewer`` (``authenticate``); or the answer refusing the request: 401, or 503 without a database."""
+    try:
+        request.state.viewer = await authenticate(request)
+    except AuthError as exc:
+        return error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)
+    except Unavailable:
+        return error_response(UNAVAILABLE, 503, "INTERNAL", ogc=ogc)
+    return None
 
 
 class _Stale(Exception):
