@@ -110,20 +110,25 @@ def decode_data(data: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def encode_response(payload: dict[str, Any]) -> str:
-    """A GraphQL response (``{"data", "errors", "extensions"}``) as JSON text, planned fields copied in as text."""
+    """A GraphQL response (``{"data", "errors", "extensions"}``) as JSON text, planned fields copied in as text.
+
+    UTF-8 as PostgreSQL writes it (Chinese names as they are, not escaped), whichever path answered.
+    """
     data = payload.get("data")
     if not isinstance(data, dict) or not any(isinstance(v, RawJSON) for v in data.values()):
-        return json.dumps(payload, separators=(",", ":"))
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     parts = []
     for key, value in payload.items():
         if key == "data":
             inner = ",".join(
-                json.dumps(k) + ":" + (v.text if isinstance(v, RawJSON) else json.dumps(v, separators=(",", ":")))
+                json.dumps(k, ensure_ascii=False)
+                + ":"
+                + (v.text if isinstance(v, RawJSON) else json.dumps(v, ensure_ascii=False, separators=(",", ":")))
                 for k, v in data.items()
             )
             parts.append('"data":{' + inner + "}")
         else:
-            parts.append(json.dumps(key) + ":" + json.dumps(value, separators=(",", ":")))
+            parts.append(json.dumps(key) + ":" + json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     return "{" + ",".join(parts) + "}"
 
 
