@@ -29,7 +29,7 @@ from strawberry.asgi import GraphQL
 
 from anju import imports, maps, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
-from anju.db import create_engine, create_sessionmaker
+from anju.db import ReadPool, Stale, create_engine, create_sessionmaker
 from anju.responses import error_response
 from anju.settings import Settings
 from resolvers.access import Role, Viewer, scope_check, viewer_by_name
@@ -257,18 +257,15 @@ async def _viewer_or_refusal(request: Request, ogc: bool) -> Response | None:
     return None
 
 
-class _Stale(Exception):
-    """The cached viewer no longer matches its user row: answer through the full path (which reads it again)."""
-
-
 async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> bytes | None:
-    """A read whose every root field has a plan (``schema.planner``), answered in one transaction without strawberry.
+    """A read whose every root field has a plan (``schema.planner``), answered in two round trips without strawberry.
 
     The request must be exactly one that was validated, cost-checked and planned before (the plan cache is keyed by the
     document, operation name, variables as sent, today and the viewer's kind); its viewer comes from the last full
-    authentication of the same user and is re-read in the same transaction as the statement that applies its scope
-    (``resolvers.access.ScopeCheck``): a disabled or changed user falls through to the full path. Answers the response
-    body, or None when the full path must answer (anything not planned, any doubt, any failure).
+    authentication of the same user and is re-read by the message that applies its scope (``resolvers.access.ScopeCheck``)
+    on a connection of the ``ReadPool``, just before the statement runs there: a disabled or changed user falls through to
+    the full path. Answers the response body, or None when the full path must answer (anything not planned, any doubt,
+    any failure).
     """
     state = request.state
     viewer = state.viewers.get(name)
@@ -296,13 +293,8 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             state.scope_checks.clear()
         check = state.scope_checks[viewer] = scope_check(viewer)
     try:
-        async with state.engine.connect() as conn:
-            driver: Any = (await conn.get_raw_connection()).driver_connection
-            async with driver.transaction(readonly=True):
-                if not check.holds(await driver.fetchrow(check.sql, *check.params)):
-                    raise _Stale
-                texts = await driver.fetchrow(cached.plan.sql, *cached.plan.params)
-    except _Stale:
+        texts = await state.read_pool.read(check.sql, cached.plan.sql, cached.plan.params)
+    except Stale:
         state.viewers.pop(name, None)
         return None
     except Exception as exc:  # the full path answers, with its own error handling (503 when the database is down)
@@ -311,6 +303,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             cached.drop()
         return None
     STATS["planned"] += len(cached.keys)
+    STATS["fast"] += 1
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
     return encode_response({"data": data}).encode()
 
@@ -350,6 +343,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
+        read_pool = ReadPool(settings, settings.planner.read_connections)
         try:
             yield {
                 "engine": engine,
@@ -360,8 +354,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
                 "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
                 "scope_checks": {},  # Viewer → its ScopeCheck statement
+                "read_pool": read_pool,  # fast_read's own connections
             }
         finally:
+            await read_pool.close()
             await engine.dispose()
 
     schema = build_schema(settings)

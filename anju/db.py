@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from anju.settings import PROJECT_ROOT, Settings
+
+
+def server_settings(settings: Settings, application_name: str = "anju") -> dict[str, str]:
+    """The session settings of every connection Anju's service opens (the engine's and the ``ReadPool``'s)."""
+    return {
+        "statement_timeout": str(settings.statement_timeout_ms),
+        # JIT compiles for 100-300 ms whenever a plan's cost estimate is large (a tile of 5,000
+        # points, a scoped scan priced with enable_seqscan off): never worth it for these queries.
+        "jit": "off",
+        "application_name": application_name,
+    }
+
+
+CONNECT_TIMEOUT_S = 10
+"""Seconds to wait for a new connection before the request fails (503)."""
 
 
 def create_engine(settings: Settings, database: str | None = None) -> AsyncEngine:
@@ -23,17 +42,66 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
         # invalidates the whole pool, so the next requests reconnect.
         # Statement parameters (names, incomes) never reach error messages or logs.
         hide_parameters=True,
-        connect_args={
-            "server_settings": {
-                "statement_timeout": str(settings.statement_timeout_ms),
-                # JIT compiles for 100-300 ms whenever a plan's cost estimate is large (a tile of 5,000
-                # points, a scoped scan priced with enable_seqscan off): never worth it for these queries.
-                "jit": "off",
-                "application_name": "anju",
-            },
-            "timeout": 10,
-        },
+        connect_args={"server_settings": server_settings(settings), "timeout": CONNECT_TIMEOUT_S},
     )
+
+
+class Stale(Exception):
+    """``ReadPool.read``: the scope check did not hold (the viewer's user row changed or is disabled)."""
+
+
+class ReadPool:
+    """The connections of the fast path for planned reads (``anju.app.fast_read``), and nothing else.
+
+    At most ``size`` per process, opened on demand and kept. A read is two round trips and no transaction: the viewer's
+    ``ScopeCheck`` (``RESET ALL``, ``RESET ROLE`` and the scope as session settings, in one simple-protocol message),
+    then the planned statement, prepared once per connection by asyncpg. The connections are read-only by default
+    (``default_transaction_read_only``, a connection setting, which ``RESET ALL`` keeps). Any failure or cancellation
+    closes the connection it happened on, so a half-applied scope is never reused; the caller answers through the full
+    path instead.
+    """
+
+    def __init__(self, settings: Settings, size: int) -> None:
+        """A pool for ``settings``' database with at most ``size`` connections (nothing is opened yet)."""
+        url = make_url(settings.sqlalchemy_url()).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._server_settings = {
+            **server_settings(settings, "anju-read"),
+            "default_transaction_read_only": "on",
+            "standard_conforming_strings": "on",  # ScopeCheck's literals
+        }
+        self._idle: list[asyncpg.Connection] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def read(self, check: str, sql: str, params: Sequence[Any]) -> asyncpg.Record | None:
+        """The row of ``sql`` with ``params`` under the scope ``check`` applies.
+
+        Raises:
+            Stale: the check's status was not ``SELECT 1`` (nothing was read).
+            asyncpg.PostgresError, OSError, asyncio.TimeoutError: the statement or the connection failed.
+        """
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                status = await conn.execute(check)
+                row = await conn.fetchrow(sql, *params) if status == "SELECT 1" else Stale
+            except BaseException:
+                conn.terminate()
+                raise
+            self._idle.append(conn)
+        if row is Stale:
+            raise Stale
+        return row
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._dsn, server_settings=self._server_settings, timeout=CONNECT_TIMEOUT_S)
+
+    async def close(self) -> None:
+        """Close the idle connections (at shutdown)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

@@ -142,6 +142,12 @@ class PlannerSettings(BaseModel):
         "on; doubles the work of a read)",
     )
     cache_size: int = Field(512, ge=0, description="compiled plans kept per process (document × variables × day × viewer)")
+    read_connections: int = Field(
+        4,
+        ge=1,
+        description="connections per process kept for repeated planned reads (anju.db.ReadPool); more than the cores "
+        "PostgreSQL has only adds contention",
+    )
 
 
 class ImportSettings(BaseModel):

@@ -143,43 +143,42 @@ def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
 
 @dataclass(frozen=True)
 class ScopeCheck:
-    """One statement that re-reads a viewer's user row and, if it is unchanged and enabled, applies its scope.
+    """One message that re-reads a viewer's user row and, if it still describes the viewer, applies its scope.
 
-    ``SELECT set_config(…), … FROM app_user WHERE name = $n AND NOT disabled``: the settings are set only when the row
-    is there, and the row's role, areas and partner come back for comparison with the viewer the caller holds (a cached
-    one). No row, or a different one, means the cached viewer is stale: roll back and look the user up again.
+    ``RESET ALL; RESET ROLE; SELECT set_config(name, value, false), … FROM app_user u WHERE u.name = … AND NOT u.disabled AND
+    u.role = … AND u.area_codes = … AND u.partner_id IS NOT DISTINCT FROM …`` in PostgreSQL's simple query protocol (one
+    round trip). Its status is ``SELECT 1`` when the user is unchanged and enabled and the scope now holds for the rest
+    of the session, ``SELECT 0`` when the cached viewer is stale (nothing applied: look the user up again). For
+    connections that nothing else uses (``anju.db.ReadPool``): the settings outlive the statement, and the next use
+    clears them first (``RESET ALL`` leaves ``role`` alone, hence ``RESET ROLE``). Values are SQL literals, quoted here
+    (``standard_conforming_strings`` is on for those connections); user names are ``[A-Za-z0-9_.@-]`` by constraint.
     """
 
     sql: str
-    params: tuple[str, ...]
     viewer: Viewer
 
-    def holds(self, row: Any) -> bool:
-        """Whether the returned row (or None) still describes ``viewer``."""
-        v = self.viewer
-        return (
-            row is not None
-            and row["role"] == v.role.value
-            and tuple(row["area_codes"] or ()) == v.area_codes
-            and row["partner_id"] == v.partner_id
-        )
+
+def sql_literal(value: str) -> str:
+    """``value`` as a PostgreSQL string literal with ``standard_conforming_strings`` on. Raises ValueError on NUL."""
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be sent to PostgreSQL")
+    return "'" + value.replace("'", "''") + "'"
 
 
 def scope_check(viewer: Viewer, mode: str = RECORDS) -> ScopeCheck:
-    """The ``ScopeCheck`` of ``viewer`` (asyncpg ``$n`` parameters; built once per viewer by the caller)."""
+    """The ``ScopeCheck`` of ``viewer`` (built once per viewer by the caller)."""
     settings = viewer.settings(mode)
     names = sorted(settings, key=lambda n: n == "role")  # role last, as _scope_statement
-    params: list[str] = []
-    calls = []
-    for n in names:
-        params += [n, settings[n]]
-        calls.append(f"set_config(${len(params) - 1}, ${len(params)}, true)")
-    params.append(viewer.name)
+    calls = ", ".join(f"set_config({sql_literal(n)}, {sql_literal(settings[n])}, false)" for n in names)
+    areas = ", ".join(sql_literal(c) for c in viewer.area_codes)
+    partner = "NULL" if viewer.partner_id is None else str(int(viewer.partner_id))
     sql = (
-        f"SELECT {', '.join(calls)}, u.role::text AS role, u.area_codes, u.partner_id "
-        f"FROM app_user u WHERE u.name = ${len(params)} AND NOT u.disabled"
+        f"RESET ALL; RESET ROLE; SELECT {calls} FROM app_user u WHERE u.name = {sql_literal(viewer.name)} AND NOT u.disabled"
+        f" AND u.role::text = {sql_literal(viewer.role.value)}"
+        f" AND coalesce(u.area_codes, '{{}}')::text[] = ARRAY[{areas}]::text[]"
+        f" AND u.partner_id IS NOT DISTINCT FROM {partner}"
     )
-    return ScopeCheck(sql, tuple(params), viewer)
+    return ScopeCheck(sql, viewer)
 
 
 def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:

@@ -8,14 +8,19 @@ integers). ``schema.planner.STATS`` shows which path answered. The whole suite a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.testclient import TestClient
 
 from anju.app import create_app
+from anju.db import ReadPool, Stale
+from resolvers.access import scope_check, viewer_by_name
 from schema import planner
 from tests.test_access import ROLES, post
 
@@ -86,20 +91,21 @@ def _ordered(v: Any) -> Any:
 def test_planned_json_equals_the_resolvers_under_every_role(apps, users, name, role):  # type: ignore[no-untyped-def]
     planned, resolved = apps
     query = QUERIES[name]
-    before = planner.STATS["planned"]
+    before, fast = planner.STATS["planned"], planner.STATS["fast"]
     first = post(planned, role, users, query)
     again = post(planned, role, users, query)  # the repeat: the fast path (no strawberry) when fully planned
-    used = planner.STATS["planned"] - before
+    used, fast = planner.STATS["planned"] - before, planner.STATS["fast"] - fast
     expected = post(resolved, role, users, query)
     assert first.status_code == again.status_code == expected.status_code
     assert same_json(first.json(), expected.json()), (first.text[:500], expected.text[:500])
     assert again.content == first.content  # byte for byte: both built by PostgreSQL
     if role == "t-partner":
-        assert used == 0  # partners' reads go through the resolvers (small-cell suppression)
+        assert used == fast == 0  # partners' reads go through the resolvers (small-cell suppression)
     else:
         assert "errors" not in first.json()
         roots = len(first.json()["data"])
         assert used == 2 * roots  # every root field planned, both times
+        assert fast == 1  # the repeat answered by the fast path
 
 
 def test_officer_sees_only_own_households_when_planned(apps, users, engine):  # type: ignore[no-untyped-def]
@@ -258,3 +264,54 @@ def test_a_selection_too_big_to_plan_goes_to_the_resolvers(apps, users):  # type
     got = post(planned, "t-admin", users, q)
     assert planner.STATS["planned"] == before["planned"]
     assert same_json(got.json(), post(resolved, "t-admin", users, q).json())
+
+
+async def test_one_read_connection_shared_by_every_role_keeps_each_scope(settings, users, engine):  # type: ignore[no-untyped-def]
+    """With one ReadPool connection, fast reads of different roles follow each other on the same session: each must
+    answer what its own first (full-path) read answered, and the counts must be the raw tables' counts."""
+    one = settings.model_copy(update={"planner": settings.planner.model_copy(update={"verify": False, "read_connections": 1})})
+    q = "{ households(first: 2) { totalCount nodes { members { name } } } }"
+    with TestClient(create_app(one)) as client:
+        first = {role: post(client, role, users, q).content for role in ROLES if role != "t-partner"}
+        before = planner.STATS["fast"]
+        for _ in range(2):
+            for role in ("t-officer", "t-admin", "t-officer-zhaojue", "t-planner", "t-officer", "t-admin"):
+                assert post(client, role, users, q).content == first[role], role
+        assert planner.STATS["fast"] - before == 12  # all twelve on the fast path
+    totals = {r: json.loads(first[r])["data"]["households"]["totalCount"] for r in first}
+    async with engine.connect() as c:
+        every = await c.scalar(text("SELECT count(*) FROM household"))
+        xide = await c.scalar(text("SELECT count(*) FROM household WHERE county_code = '513432'"))
+    assert totals == {"t-admin": every, "t-planner": every, "t-officer": xide, "t-officer-zhaojue": 0}
+    names = [m["name"] for h in json.loads(first["t-planner"])["data"]["households"]["nodes"] for m in h["members"]]
+    assert names and all(n.endswith("*") for n in names)  # masked for the planner even after an admin's read
+
+
+async def test_read_pool_applies_then_clears_a_scope_and_refuses_a_stale_viewer(settings, users, engine):  # type: ignore[no-untyped-def]
+    """anju.db.ReadPool on one connection: an officer's check switches role and settings for the statement after it,
+    the next (admin) check clears them with RESET ALL, the session stays read-only, and a viewer whose areas differ
+    from its user row reads nothing."""
+    sm = async_sessionmaker(engine, expire_on_commit=False)
+    officer = await viewer_by_name(sm, "t-officer")
+    admin = await viewer_by_name(sm, "t-admin")
+    assert officer is not None and admin is not None
+    probe = (
+        "SELECT current_user::text, current_setting('anju.counties', true), current_setting('anju.pii', true),"
+        " current_setting('transaction_read_only'), (SELECT count(*) FROM household)"
+    )
+    pool = ReadPool(settings, 1)
+    try:
+        async with engine.connect() as c:
+            login = await c.scalar(text("SELECT current_user::text"))
+            xide = await c.scalar(text("SELECT count(*) FROM household WHERE county_code = '513432'"))
+            every = await c.scalar(text("SELECT count(*) FROM household"))
+        assert tuple(await pool.read(scope_check(officer).sql, probe, ())) == ("anju_officer", "{513432}", "on", "on", xide)
+        row = await pool.read(scope_check(admin).sql, probe, ())
+        assert (row[0], row[1] or None, row[2], row[3], row[4]) == (login, None, "on", "on", every)
+        moved = dataclasses.replace(officer, area_codes=("513431",))
+        with pytest.raises(Stale):
+            await pool.read(scope_check(moved).sql, probe, ())
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await pool.read(scope_check(admin).sql, "DELETE FROM audit_log RETURNING 1", ())
+    finally:
+        await pool.close()
