@@ -293,7 +293,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             state.scope_checks.clear()
         check = state.scope_checks[viewer] = scope_check(viewer)
     try:
-        texts = await state.read_pool.read(check.sql, cached.plan.sql, cached.plan.params)
+        texts = await state.read_pool.read(check.applying(cached.plan.settings), cached.plan.sql, cached.plan.params)
     except Stale:
         state.viewers.pop(name, None)
         return None

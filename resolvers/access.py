@@ -157,6 +157,14 @@ class ScopeCheck:
     sql: str
     viewer: Viewer
 
+    def applying(self, settings: Sequence[tuple[str, str]]) -> str:
+        """``sql`` that also sets ``settings`` (a plan's planner settings) for the session, when the check holds."""
+        if not settings:
+            return self.sql
+        head, tail = self.sql.split(" SELECT ", 1)
+        extra = "".join(f"set_config({sql_literal(n)}, {sql_literal(v)}, false), " for n, v in settings)
+        return f"{head} SELECT {extra}{tail}"
+
 
 def sql_literal(value: str) -> str:
     """``value`` as a PostgreSQL string literal with ``standard_conforming_strings`` on. Raises ValueError on NUL."""

@@ -190,14 +190,35 @@ def _group(keys: Sequence[tuple[K, P]]) -> dict[P, list[K]]:
     return by
 
 
-async def _wide_scope_hints(s: Any, name: str, extra: dict[str, Any]) -> None:
-    """For a province or prefecture (prefix of 2 or 4 digits) nearly every household qualifies.
+WIDE_AREA_HINTS = {"enable_nestloop": "off", "work_mem": "64MB"}
+"""Planner settings of a statement over a province or prefecture (prefix of 2 or 4 digits): nearly every household
+qualifies, but PostgreSQL cannot estimate ``left(admin_code, n)``; steer it to hash joins."""
 
-    But the planner cannot estimate ``left(admin_code, n)``: steer it to hash joins for this transaction.
-    """
+
+async def _wide_scope_hints(s: Any, name: str, extra: dict[str, Any]) -> None:
+    """``WIDE_AREA_HINTS`` for this transaction when the statement is over a province or prefecture."""
     if name == "area" and extra.get("plen", 99) <= 4:
-        await s.execute(text("SET LOCAL enable_nestloop = off"))
-        await s.execute(text("SET LOCAL work_mem = '64MB'"))
+        for setting, value in WIDE_AREA_HINTS.items():
+            await s.execute(text("SELECT set_config(:n, :v, true)"), {"n": setting, "v": value})
+
+
+def area_scope(status: Any, code: str) -> tuple[list[Any], dict[str, str]]:
+    """The household_status segments under one area, as the scope fragments above pick them, for the read planner.
+
+    Args:
+        status: ``models.HouseholdStatus`` (or an alias of it).
+        code: the area's admin code (6, 9 or 12 digits).
+
+    Returns:
+        (conditions on ``status``, planner settings for the statement: ``WIDE_AREA_HINTS`` for a province or prefecture).
+
+    Raises:
+        InvalidInput: a malformed code.
+    """
+    prefix = area_code_prefix(code, "code")
+    if len(prefix) == 6:  # the "county" fragment
+        return [status.county_code == prefix], {}
+    return [func.left(status.admin_code, len(prefix)) == prefix], (dict(WIDE_AREA_HINTS) if len(prefix) <= 4 else {})
 
 
 def _scoped(scope: str, keys: Sequence[str]) -> list[tuple[str, dict[str, Any], list[str]]]:

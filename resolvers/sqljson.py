@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, Integer, Text, case, cast, func, literal, literal_column, null, select, true
-from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by, array
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, FromClause
@@ -103,6 +103,20 @@ def enum_value(column: ColumnElement[Any], members: Iterable[tuple[str, Any]]) -
     """
     whens = [(cast(column, Text) == constant(str(stored)), constant(name)) for name, stored in members]
     return case(*whens, else_=null())
+
+
+def when_positive(count: ColumnElement[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value`` as JSON text when ``count`` > 0, else NULL (an item ``json_array_of_present`` leaves out)."""
+    return case((count > 0, cast(value, Text)), else_=null())
+
+
+def json_array_of_present(items: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """A JSON array of the JSON texts ``items`` that are not NULL, in order (``array_to_string`` skips NULLs).
+
+    For lists of a fixed length whose items are aggregates of the enclosing query (no subquery needed).
+    """
+    joined = func.array_to_string(array[Any](items, type_=Text), literal_column("','"))
+    return cast(literal_column("'['").op("||")(joined).op("||")(literal_column("']'")), JSON)
 
 
 def _row(source: AnySelect, outer: FromClause | None) -> Any:
@@ -222,10 +236,14 @@ class CompiledPlan:
 
     sql: str
     params: tuple[Any, ...]
+    settings: tuple[tuple[str, str], ...] = ()
+    """Planner settings (name, value) the statement runs with (e.g. ``resolvers.coverage.WIDE_AREA_HINTS``)."""
 
 
-def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect) -> CompiledPlan:
+def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect, settings: dict[str, str] | None = None) -> CompiledPlan:
     """``SELECT col1::text, col2::text, …`` compiled for ``dialect`` with the bound values processed as the driver needs.
+
+    ``settings``: planner settings to apply before the statement runs (``CompiledPlan.settings``).
 
     Raises:
         Unplannable: a bound value the dialect cannot render.
@@ -244,7 +262,7 @@ def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect) -> Com
         elif isinstance(v, enum.Enum):  # an expanded IN list's items (render_postcompile) skip the Enum type's processor
             v = v.value  # models' enums store their values (models._enum, values_callable)
         params.append(v)
-    return CompiledPlan(compiled.string, tuple(params))
+    return CompiledPlan(compiled.string, tuple(params), tuple(sorted((settings or {}).items())))
 
 
 async def run_plan(session: AsyncSession, plan: CompiledPlan) -> Sequence[str | None]:
@@ -252,5 +270,7 @@ async def run_plan(session: AsyncSession, plan: CompiledPlan) -> Sequence[str | 
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
+    for name, value in plan.settings:  # for this transaction only
+        await driver.execute("SELECT set_config($1, $2, true)", name, value)
     row = await driver.fetchrow(plan.sql, *plan.params)
     return tuple(row)

@@ -57,7 +57,8 @@ from graphql import (
     get_argument_values,
     parse,
 )
-from sqlalchemy import ColumnElement, Integer, and_, func, literal, null, or_, select
+from sqlalchemy import ColumnElement, Float, Integer, and_, case, false, func, literal, null, or_, select
+from sqlalchemy import cast as sa_cast
 from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
@@ -165,6 +166,10 @@ class Planner:
 
     budget: int = MAX_PLANNED_FIELDS
     """Fields this operation may still plan (building the statement costs CPU on the event loop)."""
+    hints: dict[str, str] = field(default_factory=dict)
+    """Planner settings the statement runs with (``set_config`` before it, for its transaction or read)."""
+    known_codes: list[tuple[Any, str]] = field(default_factory=list)
+    """(row, admin code) of admin-area rows whose code the query gives as a literal (root ``adminArea(code)``)."""
 
     def __post_init__(self) -> None:
         # what validators of inputs and page arguments read of ``info``
@@ -512,7 +517,13 @@ def _admin_area(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> C
     code = p.args(t, sel)["code"]
     if not (code.isdigit() and len(code) <= 12):
         return null()
-    return p.one(sel, admin_areas.admin_area_select().where(A.code == code))
+    area = p.sub_type(sel)
+
+    def build(r: Any) -> ColumnElement[Any]:
+        p.known_codes.append((r, code))  # its coverage can use the resolvers' own predicate on the literal code
+        return p.object(area, sel.sub, r)
+
+    return sj.one_object(admin_areas.admin_area_select().where(A.code == code), build)
 
 
 def _list(kind: str, filtered: Callable[[Any], Any], key: str = "id") -> FieldPlan:
@@ -660,6 +671,105 @@ def _feature_collection(p: Planner, t: GraphQLObjectType, sel: Selection, row: A
     return sj.json_text(q.scalar_subquery())
 
 
+def _coverage(p: Planner, sel: Selection, where: Sequence[ColumnElement[bool]], as_of: dt.date) -> ColumnElement[Any]:
+    """An ``EmploymentCoverage`` object: employment_coverage.sql's figures, only those asked, in one aggregate query.
+
+    Over the household_status segments valid on ``as_of`` that ``where`` picks (resolvers/sql/employment_coverage.sql).
+    """
+    t = p.sub_type(sel)
+    lf = ST.labor_force > 0
+    covered = func.count().filter(and_(lf, ST.stably_employed > 0))
+    with_lf = func.count().filter(lf)
+    figures: dict[str, ColumnElement[Any]] = {
+        "households": func.count(),
+        "householdsWithLaborForce": with_lf,
+        "householdsCovered": covered,
+        "zeroEmploymentHouseholds": func.count().filter(and_(lf, ST.employed == 0)),
+        "employedPersons": func.coalesce(func.sum(ST.employed), 0),
+        "stablyEmployedPersons": func.coalesce(func.sum(ST.stably_employed), 0),
+        "coverageRate": sj.float_value(cast_float(covered) / func.nullif(cast_float(with_lf), 0)),
+        "suppressed": false(),  # never for the viewers the planner serves (partners go to the resolvers)
+    }
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    for f in p.collect(t, sel.sub):
+        p.spend()
+        if f.definition is None:
+            pairs.append((f.key, sj.constant(t.name)))
+        elif f.name == "byChannel":
+            pairs.append((f.key, _by_channel(p, f)))
+        elif f.name in figures:
+            pairs.append((f.key, figures[f.name]))
+        else:
+            raise sj.Unplannable(f"{t.name}.{f.name}")
+    segment = and_(ST.valid_from <= as_of, ST.valid_to > as_of)
+    return select(sj.json_object(pairs)).where(*where, segment).scalar_subquery()
+
+
+def _by_channel(p: Planner, sel: Selection) -> ColumnElement[Any]:
+    """``byChannel``: per channel with employed persons, in the enum's order (``resolvers.coverage._channels``)."""
+    t = p.sub_type(sel)
+    channel_type: Any = t.fields["channel"].type
+    names = enum_names(channel_type)
+    items = []
+    for ch in m.EmploymentChannel:
+        persons = func.coalesce(func.sum(getattr(ST, ch.value)), 0)
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for f in p.collect(t, sel.sub):
+            p.spend()
+            if f.definition is None:
+                pairs.append((f.key, sj.constant(t.name)))
+            elif f.name == "channel":
+                pairs.append((f.key, sj.constant(names[ch.value])))
+            elif f.name == "count":
+                pairs.append((f.key, persons))
+            else:
+                raise sj.Unplannable(f"{t.name}.{f.name}")
+        items.append(sj.when_positive(persons, sj.json_object(pairs)))
+    return sj.json_array_of_present(items)
+
+
+def enum_names(gtype: Any) -> dict[Any, str]:
+    """GraphQL enum value name per Python value of a strawberry enum type (non-null unwrapped)."""
+    inner = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
+    definition = inner.extensions.get("strawberry-definition") if isinstance(inner, GraphQLEnumType) else None
+    if definition is None:
+        raise sj.Unplannable(f"enum {gtype}")
+    return {getattr(v.value, "value", v.value): v.name for v in definition.values}
+
+
+def cast_float(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value::float8``."""
+    return sa_cast(value, Float)
+
+
+def _area_coverage(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    """``AdminArea.employmentCoverage(asOf)``: every household under the area (``employment_coverage_by_area_codes``).
+
+    For a code the query gives (root ``adminArea(code)``) the resolvers' own predicate and planner settings
+    (``resolvers.coverage.area_scope``); for areas of a list, the code's prefix by range on the indexed county code.
+    """
+    as_of = p.as_of(p.args(t, sel))
+    code = next((c for r, c in p.known_codes if r is row), None)
+    if code is not None:
+        where, hints = coverage.area_scope(ST, code)
+        p.hints.update(hints)
+        return _coverage(p, sel, where, as_of)
+    c = row.c.code
+    prefix = case((c.like("__0000"), func.left(c, 2)), (c.like("____00"), func.left(c, 4)), else_=c)
+    county = func.left(prefix, 6)
+    where = [
+        ST.county_code >= county,
+        ST.county_code < county.op("||")("z"),
+        func.left(ST.admin_code, func.length(prefix)) == prefix,
+    ]
+    return _coverage(p, sel, where, as_of)
+
+
+def _site_coverage(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
+    """``RelocationSite.employmentCoverage(asOf)``: the households living at the site (``employment_coverage_by_site_ids``)."""
+    return _coverage(p, sel, [ST.site_id == row.c.id], p.as_of(p.args(t, sel)))
+
+
 FIELDS: dict[str, dict[str, FieldPlan]] = {
     "Query": {
         "featureCollection": _feature_collection,
@@ -699,6 +809,7 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
         "householdCount": _site_stat("households"),
         "population": _site_stat("population"),
         "households": _site_households,
+        "employmentCoverage": _site_coverage,
     },
     "Facility": {
         "location": _geometry,
@@ -706,7 +817,7 @@ FIELDS: dict[str, dict[str, FieldPlan]] = {
         "adminArea": _area("admin_code"),
         "site": _site_of,
     },
-    "AdminArea": {"geometry": _geometry, "parent": _parent, "children": _children},
+    "AdminArea": {"geometry": _geometry, "parent": _parent, "children": _children, "employmentCoverage": _area_coverage},
 }
 """Fields with a resolver that the planner builds in SQL, per GraphQL type (see the module docstring)."""
 
@@ -862,7 +973,8 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
         if not columns:
             return _Cached([], None)
         try:
-            return _Cached(keys, sj.compile_plan(columns, schema.plan_dialect), complete=len(keys) == len(grouped))
+            compiled = sj.compile_plan(columns, schema.plan_dialect, planner.hints)
+            return _Cached(keys, compiled, complete=len(keys) == len(grouped))
         except Exception as exc:  # a planner bug: the resolvers answer; verification reports it
             log.exception("compiling the plan of %s failed", keys)
             if ctx.settings.planner.verify:
