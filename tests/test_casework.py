@@ -110,7 +110,7 @@ async def grids(cx):  # type: ignore[no-untyped-def]
     # a fourth level is refused
     body = gql(cx, "t-county", GRID, **{"in": {"parentId": b1["id"], "code": "X", "name": "x"}})
     assert code(body) == "BAD_USER_INPUT" and body["errors"][0]["extensions"]["field"] == "parentId"
-    ids = [r[0] for r in await rows(cx, f"SELECT id FROM household WHERE admin_code = '{VILLAGE}' ORDER BY id LIMIT 70")]
+    ids = [r[0] for r in await rows(cx, f"SELECT id FROM household h WHERE admin_code = '{VILLAGE}' AND NOT EXISTS (SELECT 1 FROM monitoring_case c WHERE c.household_id = h.id) ORDER BY id LIMIT 70")]
     assert ok(gql(cx, "t-county", ASSIGN, g=b1["id"], h=[str(i) for i in ids[:40]]))["assignHouseholdsToGrid"] == 40
     assert ok(gql(cx, "t-county", ASSIGN, g=b2["id"], h=[str(i) for i in ids[40:]], w="t-gw2"))["assignHouseholdsToGrid"] == 30
     # households go to bottom-level grids only; the grid worker cannot keep grids
