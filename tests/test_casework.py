@@ -54,6 +54,10 @@ async def cx(settings):  # type: ignore[no-untyped-def]
     }
     for name, (role, areas) in users.items():
         await add_user(sm, name, role, areas, None)
+    async with sm() as s:  # the demo partner, paired with Xide
+        pid = await s.scalar(text("SELECT id FROM cooperation_partner ORDER BY id LIMIT 1"))
+    await add_user(sm, "t-partner", Role.PARTNER, (), pid)
+    users["t-partner"] = (Role.PARTNER, ())
     local = settings.model_copy(
         update={"local_db": settings.local_db.model_copy(update={"database": NAME})}
         if settings.uses_local_db
@@ -110,7 +114,13 @@ async def grids(cx):  # type: ignore[no-untyped-def]
     # a fourth level is refused
     body = gql(cx, "t-county", GRID, **{"in": {"parentId": b1["id"], "code": "X", "name": "x"}})
     assert code(body) == "BAD_USER_INPUT" and body["errors"][0]["extensions"]["field"] == "parentId"
-    ids = [r[0] for r in await rows(cx, f"SELECT id FROM household h WHERE admin_code = '{VILLAGE}' AND NOT EXISTS (SELECT 1 FROM monitoring_case c WHERE c.household_id = h.id) ORDER BY id LIMIT 70")]
+    ids = [
+        r[0]
+        for r in await rows(
+            cx,
+            f"SELECT id FROM household h WHERE admin_code = '{VILLAGE}' AND NOT EXISTS (SELECT 1 FROM monitoring_case c WHERE c.household_id = h.id) ORDER BY id LIMIT 70",
+        )
+    ]
     assert ok(gql(cx, "t-county", ASSIGN, g=b1["id"], h=[str(i) for i in ids[:40]]))["assignHouseholdsToGrid"] == 40
     assert ok(gql(cx, "t-county", ASSIGN, g=b2["id"], h=[str(i) for i in ids[40:]], w="t-gw2"))["assignHouseholdsToGrid"] == 30
     # households go to bottom-level grids only; the grid worker cannot keep grids
@@ -513,3 +523,24 @@ async def test_a_finding_from_assignment_to_verification_and_overdue_lists(cx, g
         )
     ]
     assert actions == ["recordFinding", "finding.rectifying", "finding.rectified", "finding.verified"]
+
+
+async def test_partners_get_only_suppressed_ledgers_of_paired_counties_and_no_casework(cx, grids):  # type: ignore[no-untyped-def]
+    k = cx["settings"].privacy.min_cell_households
+    on = "2024-12-31"
+    raw = {(r[0], r[1]): r[2] for r in await rows(cx, RAW_LEDGER, on=dt.date.fromisoformat(on), prefix=COUNTY + "%")}
+    got = ok(gql(cx, "t-partner", LEDGER, on=on, a=COUNTY))["monitoringLedger"]
+    shown = {(c["dimension"], c["key"]): c["households"] for c in got["cells"]}
+    assert shown and all(v >= k and raw[key] == v for key, v in shown.items())
+    assert got["suppressed"] == any(v < k for v in raw.values())
+    assert all(key in shown for key, v in raw.items() if v >= k and key[0] == "outcome") or got["suppressed"]
+    # not a grid's, not an unpaired county's, no case records, no writes
+    assert code(gql(cx, "t-partner", LEDGER, on=on, g=grids["b1"])) == "FORBIDDEN"
+    assert code(gql(cx, "t-partner", LEDGER, on=on, a="513431")) == "FORBIDDEN"
+    assert code(gql(cx, "t-partner", "{ monitoringCases { totalCount } }")) == "FORBIDDEN"
+    assert code(gql(cx, "t-partner", '{ missedMonitoring(on: "2025-01-01") { totalCount } }')) == "FORBIDDEN"
+    assert code(gql(cx, "t-planner", OPEN, **{"in": {"householdId": str(grids["mine"][5]), "category": "MARGINAL",
+                                                     "riskTypes": ["OTHER"], "source": "HOTLINE", "openedOn": "2024-01-01"}})) == "FORBIDDEN"  # fmt: skip
+    # the planner reads every case, names masked
+    total = await one(cx, "SELECT count(*) FROM monitoring_case")
+    assert ok(gql(cx, "t-planner", "{ monitoringCases { totalCount } }"))["monitoringCases"]["totalCount"] == total
