@@ -2,9 +2,9 @@
 
 Grids over Yixin's buildings and Qietuo's groups. Nothing here comes from a source; every name says ``[generated]``.
 
-The grids follow the demo households' own admin areas: a level-1 grid per township, a level-2 grid per village or
-community, level-3 grids of 40 households (Yixin's "buildings", 栋) or of a third of the village (Qietuo's groups, 组),
-in household-id order. Cases are written as the workflow would (each step in order: the stage trigger checks them).
+The grids follow the demo households' own admin areas (``make_grids``): a level-1 grid per township, a level-2 grid per
+village or community, level-3 grids of 40 households (Yixin's "buildings", 栋) or of a third of the village (Qietuo's
+groups, 组), in household-id order. Cases are written as the workflow would (each step in order: the stage trigger checks them).
 """
 
 from __future__ import annotations
@@ -22,53 +22,69 @@ ORDER = list(m.CaseStage)[:12]
 NOTICE_DAYS = 7
 
 
-async def load_demo_casework(conn: AsyncConnection, site_id: int, tea_village: str) -> dict[str, int]:
-    """Grids, cases and one inspection (see the module docstring); answers the row counts written."""
-    # grids: township (1) → village (2) → building or group (3), all set-based
+async def make_grids(conn: AsyncConnection, where: str, params: dict[str, object]) -> None:
+    """[generated] grids over the households matching ``where`` (SQL over ``household h``, a constant of the caller).
+
+    A level-1 grid per township, a level-2 grid per village or community, level-3 grids of 40 households for those at a
+    relocation site (buildings, 栋) or a third of the village for the others (groups, 组), in household-id order; every
+    household moved into its level-3 grid. Set-based: three statements whatever the number of households.
+    """
+    p = {"gen": GEN, **params}
     await conn.execute(
         text(
-            """
+            f"""
             INSERT INTO grid (county_code, level, code, name)
-            SELECT DISTINCT left(h.admin_code, 6), 1, left(h.admin_code, 9), :gen || ' ' || a.name
-            FROM household h JOIN admin_area a ON a.code IN (left(h.admin_code, 9), left(h.admin_code, 9) || '000')
-            WHERE h.site_id = :site OR h.admin_code = :tea
+            SELECT DISTINCT ON (left(h.admin_code, 9)) left(h.admin_code, 6), 1, left(h.admin_code, 9),
+                   :gen || ' ' || coalesce(a.name, left(h.admin_code, 9))
+            FROM household h LEFT JOIN admin_area a ON a.code IN (left(h.admin_code, 9), left(h.admin_code, 9) || '000')
+            WHERE {where}
+            ORDER BY left(h.admin_code, 9), a.name
             """
         ),
-        {"gen": GEN, "site": site_id, "tea": tea_village},
+        p,
     )
     await conn.execute(
         text(
-            """
+            f"""
             INSERT INTO grid (county_code, parent_id, level, code, name)
-            SELECT DISTINCT left(h.admin_code, 6), t.id, 2, h.admin_code, :gen || ' ' || a.name
-            FROM household h JOIN admin_area a ON a.code = h.admin_code
-            JOIN grid t ON t.level = 1 AND t.code = left(h.admin_code, 9)
-            WHERE h.site_id = :site OR h.admin_code = :tea
+            SELECT DISTINCT ON (h.admin_code) left(h.admin_code, 6), t.id, 2, h.admin_code,
+                   :gen || ' ' || coalesce(a.name, h.admin_code)
+            FROM household h LEFT JOIN admin_area a ON a.code = h.admin_code
+            JOIN grid t ON t.level = 1 AND t.county_code = left(h.admin_code, 6) AND t.code = left(h.admin_code, 9)
+            WHERE {where}
+            ORDER BY h.admin_code
             """
         ),
-        {"gen": GEN, "site": site_id, "tea": tea_village},
+        p,
     )
     await conn.execute(
         text(
-            """
+            f"""
             WITH n AS (
-                SELECT h.id, h.admin_code, CASE WHEN h.site_id = :site THEN (row_number() OVER w - 1) / 40 + 1
-                       ELSE ntile(3) OVER w END AS k, h.site_id = :site AS building
-                FROM household h WHERE h.site_id = :site OR h.admin_code = :tea
-                WINDOW w AS (PARTITION BY h.admin_code ORDER BY h.id)),
+                SELECT h.id, h.admin_code, h.site_id IS NOT NULL AS building,
+                       CASE WHEN h.site_id IS NOT NULL THEN (row_number() OVER w - 1) / 40 + 1 ELSE ntile(3) OVER w END AS k
+                FROM household h WHERE {where}
+                WINDOW w AS (PARTITION BY h.admin_code, h.site_id IS NOT NULL ORDER BY h.id)),
             g AS (
                 INSERT INTO grid (county_code, parent_id, level, code, name)
-                SELECT DISTINCT left(n.admin_code, 6), v.id, 3, n.admin_code || '-' || lpad(n.k::text, 3, '0'),
+                SELECT DISTINCT left(n.admin_code, 6), v.id, 3,
+                       n.admin_code || CASE WHEN n.building THEN '-B' ELSE '-G' END || lpad(n.k::text, 3, '0'),
                        :gen || ' ' || n.k || CASE WHEN n.building THEN '栋 building' ELSE '组 group' END
-                FROM n JOIN grid v ON v.level = 2 AND v.code = n.admin_code
-                RETURNING id, code)
+                FROM n JOIN grid v ON v.level = 2 AND v.county_code = left(n.admin_code, 6) AND v.code = n.admin_code
+                RETURNING id, county_code, code)
             UPDATE household h SET grid_id = g.id
-            FROM n JOIN g ON g.code = n.admin_code || '-' || lpad(n.k::text, 3, '0')
+            FROM n JOIN g ON g.county_code = left(n.admin_code, 6)
+                AND g.code = n.admin_code || CASE WHEN n.building THEN '-B' ELSE '-G' END || lpad(n.k::text, 3, '0')
             WHERE h.id = n.id
             """
         ),
-        {"gen": GEN, "site": site_id, "tea": tea_village},
+        p,
     )
+
+
+async def load_demo_casework(conn: AsyncConnection, site_id: int, tea_village: str) -> dict[str, int]:
+    """Grids, cases and one inspection (see the module docstring); answers the row counts written."""
+    await make_grids(conn, "h.site_id = :site OR h.admin_code = :tea", {"site": site_id, "tea": tea_village})
     grids = int(await conn.scalar(select(text("count(*)")).select_from(m.Grid)) or 0)
     # cases: one at every stage (13: the 12 of the workflow and a refused identification), one refused elimination
     households = list(

@@ -451,7 +451,9 @@ def _scope(q: AnySelect, household: Any, area_code: str | None, grid_id: int | N
     """Households under an admin area (code prefix) and/or in a grid or any grid below it."""
     if area_code is not None:
         prefix = area_code_prefix(area_code)
-        q = q.where(household.county_code == prefix[:6], household.admin_code.like(prefix + "%"))
+        if len(prefix) >= 6:  # the county index first (the officers' predicate)
+            q = q.where(household.county_code == prefix[:6])
+        q = q.where(household.admin_code.like(prefix + "%"))
     if grid_id is not None:
         q = q.where(household.grid_id.in_(grid_leaves(grid_id)))
     return q

@@ -23,6 +23,7 @@ from resolvers import casework as cw
 from resolvers.access import Role
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.query import check_year, optional_id, require_id
+from schema.enums import describe_values
 from schema.permissions import IsAdmin, ReadsHouseholds, WritesHouseholds, _Forbidden, allow
 from schema.scalars import GeoJSON
 from schema.types import (
@@ -71,6 +72,97 @@ MeasureStatus = m.MeasureStatus
 InspectionKind = m.InspectionKind
 FindingKind = m.FindingKind
 FindingState = m.FindingState
+
+describe_values(
+    RiskType,
+    {
+        "ILLNESS": "因病: illness",
+        "DISABILITY": "因残: disability",
+        "SCHOOLING_COSTS": "因学: schooling costs",
+        "DISASTER": "因灾: natural disaster",
+        "ACCIDENT": "因意外事故: accident",
+        "FAILED_INDUSTRY": "产业项目失败: failed industry project",
+        "UNSTABLE_EMPLOYMENT": "务工就业不稳: unstable employment",
+        "LACK_OF_LABOR": "缺劳动力: lack of labor",
+        "UNSAFE_HOUSING": "住房出现安全问题: unsafe housing",
+        "UNSAFE_DRINKING_WATER": "饮水安全问题: unsafe drinking water",
+        "OTHER": "其他: other",
+    },
+)
+describe_values(
+    CaseSource,
+    {
+        "APPLICATION": "农户自主申报: the household applied",
+        "GRID_VISIT": "网格员走访排查: found on a grid visit",
+        "DATA_COMPARISON": "部门数据比对: department data comparison",
+        "HOTLINE": "热线: hotline or petition",
+    },
+)
+describe_values(
+    CaseStage,
+    {
+        "APPLICATION": "申请/发现: application or finding (the case opened)",
+        "HOME_VERIFICATION": "入户核实: home verification",
+        "VILLAGE_APPRAISAL": "村级民主评议: village appraisal",
+        "PUBLIC_NOTICE": "公示: public notice of at least N days",
+        "TOWNSHIP_REVIEW": "乡镇审核: township review",
+        "COUNTY_APPROVAL": "县级审定: county approval (纳入监测, monitored)",
+        "ELIMINATION_PROPOSAL": "风险消除 提出: elimination proposed",
+        "ELIMINATION_VERIFICATION": "风险消除 入户核实: home verification by two or more people",
+        "ELIMINATION_APPRAISAL": "风险消除 村级评议: village appraisal",
+        "ELIMINATION_NOTICE": "风险消除 公示: public notice of at least M days",
+        "ELIMINATION_REVIEW": "风险消除 乡镇审核: township review",
+        "ELIMINATION_CONFIRMATION": "风险消除 县级确认: county confirmation (closed, risk eliminated)",
+        "NOT_INCLUDED": "未纳入: identification refused (closed)",
+    },
+)
+describe_values(
+    MeasureType,
+    {
+        "INDUSTRY": "产业帮扶: industry",
+        "EMPLOYMENT": "就业帮扶: employment",
+        "SKILLS_TRAINING": "技能培训: skills training",
+        "PUBLIC_WELFARE_POST": "公益性岗位: public-welfare post",
+        "EDUCATION": "教育帮扶: education",
+        "MEDICAL": "医疗帮扶: medical",
+        "HOUSING": "住房安全: housing",
+        "DRINKING_WATER": "饮水安全: drinking water",
+        "SOCIAL_ASSISTANCE": "低保/特困/临时救助: minimum living or social assistance",
+        "MICRO_CREDIT": "小额信贷: micro-credit",
+        "OTHER": "其他: other",
+    },
+)
+describe_values(
+    MeasureStatus,
+    {
+        "PLANNED": "计划: planned",
+        "IN_PROGRESS": "实施中: in progress",
+        "COMPLETED": "已完成: completed",
+        "CANCELLED": "取消: cancelled",
+    },
+)
+describe_values(InspectionKind, {"TOUR": "巡回指导: announced tour", "UNANNOUNCED": "督导暗访: unannounced visit"})
+describe_values(
+    FindingKind,
+    {
+        "MISSED_MONITORING": "漏测: a household missed by monitoring",
+        "MEASURES_NOT_IN_PLACE": "帮扶措施不落实: measures not in place",
+        "GUARANTEE_GAP": "三保障和饮水安全问题: a guarantee not met",
+        "INCOME_NOT_STABLE": "收入不稳定: income not stable",
+        "DATA_QUALITY": "信息不准: data quality",
+        "FUNDS": "资金使用: use of funds",
+        "OTHER": "其他: other",
+    },
+)
+describe_values(
+    FindingState,
+    {
+        "OPEN": "待整改: open",
+        "RECTIFYING": "整改中: rectifying",
+        "RECTIFIED": "已整改: rectified (by the county)",
+        "VERIFIED": "已验收: verified (by the province)",
+    },
+)
 
 
 class KeepsGrids(_Forbidden):
@@ -363,7 +455,9 @@ class CaseworkQuery:
         description="A monitoring case (监测对象) by id; null when it does not exist or is not yours.",
         extensions=allow(ReadsHouseholds),
     )
-    async def monitoring_case(self, info: Ctx, id: strawberry.ID) -> MonitoringCase | None:
+    async def monitoring_case(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Case id.")]
+    ) -> MonitoringCase | None:
         row = await info.context.loaders.case.load(require_id(id, "id"))
         return MonitoringCase.of(row) if row else None
 
@@ -598,7 +692,9 @@ async def _case(info: Ctx, case_id: int) -> MonitoringCase:
 @strawberry.type
 class CaseworkMutation:
     @strawberry.mutation(description="Creates a grid (admins; county officers in their counties).", extensions=allow(KeepsGrids))
-    async def create_grid(self, info: Ctx, input: CreateGridInput) -> Grid:
+    async def create_grid(
+        self, info: Ctx, input: Annotated[CreateGridInput, strawberry.argument(description="The grid.")]
+    ) -> Grid:
         gid = await cw.create_grid(
             info.context.sessionmaker, county_code=input.county_code, parent_id=optional_id(input.parent_id, "parentId"),
             code=input.code, name=input.name, area=input.area, worker_name=input.worker_name,
@@ -616,8 +712,8 @@ class CaseworkMutation:
     async def assign_households_to_grid(
         self,
         info: Ctx,
-        grid_id: strawberry.ID,
-        household_ids: list[strawberry.ID],
+        grid_id: Annotated[strawberry.ID, strawberry.argument(description="A bottom-level (3) grid.")],
+        household_ids: Annotated[list[strawberry.ID], strawberry.argument(description="Households of the grid's county.")],
         worker_name: Annotated[
             str | None, strawberry.argument(description="User name of the grid's worker (GRID_WORKER).")
         ] = None,
@@ -628,7 +724,9 @@ class CaseworkMutation:
         )
 
     @strawberry.mutation(description="Opens a monitoring case (监测对象) at stage APPLICATION.", extensions=WRITES)
-    async def open_monitoring_case(self, info: Ctx, input: OpenMonitoringCaseInput) -> MonitoringCase:
+    async def open_monitoring_case(
+        self, info: Ctx, input: Annotated[OpenMonitoringCaseInput, strawberry.argument(description="The case.")]
+    ) -> MonitoringCase:
         cid = await cw.open_case(
             info.context.sessionmaker, household_id=require_id(input.household_id, "householdId"), category=input.category,
             risk_types=input.risk_types, source=input.source, opened_on=input.opened_on, notes=input.notes,
@@ -641,7 +739,9 @@ class CaseworkMutation:
         "concurrent approvals of the same stage one wins, the other answers CONFLICT.",
         extensions=WRITES,
     )
-    async def act_on_monitoring_case(self, info: Ctx, input: ActOnCaseInput) -> MonitoringCase:
+    async def act_on_monitoring_case(
+        self, info: Ctx, input: Annotated[ActOnCaseInput, strawberry.argument(description="The step.")]
+    ) -> MonitoringCase:
         cwk = info.context.settings.casework
         cid = require_id(input.case_id, "caseId")
         await cw.act_on_case(
@@ -656,7 +756,9 @@ class CaseworkMutation:
         return await _case(info, cid)
 
     @strawberry.mutation(description="Records a 帮扶措施 of a case.", extensions=WRITES)
-    async def record_assistance_measure(self, info: Ctx, input: AssistanceMeasureInput) -> MonitoringCase:
+    async def record_assistance_measure(
+        self, info: Ctx, input: Annotated[AssistanceMeasureInput, strawberry.argument(description="The measure.")]
+    ) -> MonitoringCase:
         cid = require_id(input.case_id, "caseId")
         values = {
             "type": input.type, "responsible": input.responsible, "funds": input.funds, "start_on": input.start_on,
@@ -669,7 +771,9 @@ class CaseworkMutation:
     @strawberry.mutation(
         description="Records your follow-up visit (and the guarantee check of that day); answers its id.", extensions=WRITES
     )
-    async def record_follow_up_visit(self, info: Ctx, input: FollowUpVisitInput) -> strawberry.ID:
+    async def record_follow_up_visit(
+        self, info: Ctx, input: Annotated[FollowUpVisitInput, strawberry.argument(description="The visit.")]
+    ) -> strawberry.ID:
         vid = await cw.record_visit(
             info.context.sessionmaker, household_id=optional_id(input.household_id, "householdId"),
             case_id=optional_id(input.case_id, "caseId"), visited_on=input.visited_on, findings=input.findings,
@@ -680,7 +784,11 @@ class CaseworkMutation:
 
     @strawberry.mutation(description="Records a household's 三保障和饮水安全 check on a date; answers its id.", extensions=WRITES)
     async def record_guarantee_check(
-        self, info: Ctx, household_id: strawberry.ID, checked_on: dt.date, guarantees: GuaranteesInput
+        self,
+        info: Ctx,
+        household_id: Annotated[strawberry.ID, strawberry.argument(description="The household.")],
+        checked_on: Annotated[dt.date, strawberry.argument(description="Date of the check (not in the future).")],
+        guarantees: Annotated[GuaranteesInput, strawberry.argument(description="What was found.")],
     ) -> strawberry.ID:
         gid = await cw.record_guarantee_check(
             info.context.sessionmaker, household_id=require_id(household_id, "householdId"), checked_on=checked_on,
@@ -692,7 +800,12 @@ class CaseworkMutation:
         description="Reports a sudden hardship (突发严重困难) of a household; answers its id.", extensions=WRITES
     )
     async def report_hardship(
-        self, info: Ctx, household_id: strawberry.ID, reported_on: dt.date, risk_type: RiskType, notes: str | None = None
+        self,
+        info: Ctx,
+        household_id: Annotated[strawberry.ID, strawberry.argument(description="The household.")],
+        reported_on: Annotated[dt.date, strawberry.argument(description="Date reported (not in the future).")],
+        risk_type: Annotated[RiskType, strawberry.argument(description="What happened.")],
+        notes: Annotated[str | None, strawberry.argument(description="Notes (<= 2000 characters).")] = None,
     ) -> strawberry.ID:
         rid = await cw.report_hardship(
             info.context.sessionmaker, household_id=require_id(household_id, "householdId"), reported_on=reported_on,
@@ -704,7 +817,9 @@ class CaseworkMutation:
         description="Records an inspection with its spot checks and findings (the province: admins); answers its id.",
         extensions=allow(IsAdmin),
     )
-    async def create_inspection(self, info: Ctx, input: CreateInspectionInput) -> strawberry.ID:
+    async def create_inspection(
+        self, info: Ctx, input: Annotated[CreateInspectionInput, strawberry.argument(description="The inspection.")]
+    ) -> strawberry.ID:
         spots = [
             {
                 "household_id": optional_id(x.household_id, f"spotChecks[{i}].householdId"),
@@ -735,11 +850,15 @@ class CaseworkMutation:
     async def advance_finding(
         self,
         info: Ctx,
-        finding_id: strawberry.ID,
-        version: int,
-        state: FindingState,
-        on: dt.date,
-        notes: str | None = None,
+        finding_id: Annotated[strawberry.ID, strawberry.argument(description="The finding.")],
+        version: Annotated[
+            int, strawberry.argument(description="The finding's `version` as you last read it (stale: CONFLICT).")
+        ],
+        state: Annotated[FindingState, strawberry.argument(description="The next state.")],
+        on: Annotated[
+            dt.date, strawberry.argument(description="Date of the change (not before the previous state's, not in the future).")
+        ],
+        notes: Annotated[str | None, strawberry.argument(description="Notes.")] = None,
     ) -> Finding:
         fid = require_id(finding_id, "findingId")
         await cw.advance_finding(

@@ -431,6 +431,7 @@ async def test_ledger_counts_recomputed_from_raw_rows_before_and_after_changes(c
         got = ok(gql(cx, "t-village", LEDGER, on=on, a=VILLAGE))["monitoringLedger"]
         assert got["cells"] == raw and not got["suppressed"], on
         assert ok(gql(cx, "t-county", LEDGER, on=on, a=COUNTY))["monitoringLedger"]["cells"] == raw  # every case is in Yixin
+        assert ok(gql(cx, "t-admin", LEDGER, on=on, a="510000"))["monitoringLedger"]["cells"] == raw  # and in Sichuan
 
     for on in ("2024-04-30", "2024-05-10", "2024-06-30", "2024-12-31"):
         await check(on)
