@@ -23,7 +23,7 @@ app = typer.Typer(help="Anju (安居): relocation-site GraphQL service.", no_arg
 db_app = typer.Typer(help="The project-local PostGIS cluster (used when DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 user_app = typer.Typer(
-    help="People and portals holding tokens (roles: admin, county_officer, planner, partner).", no_args_is_help=True
+    help="People and portals holding tokens (roles: admin, county_officer, planner, partner, grid_worker).", no_args_is_help=True
 )
 app.add_typer(user_app, name="user")
 schema_app = typer.Typer(help="The GraphQL schema (SDL) as the code defines it.", no_args_is_help=True)
@@ -251,7 +251,7 @@ def _run_db(s: Settings, work: Any) -> Any:
 @user_app.command("add")
 def user_add(
     name: str = typer.Argument(..., help="user name: 1-64 of A-Z a-z 0-9 _ . @ -"),
-    role: str = typer.Option(..., help="admin | county_officer | planner | partner"),
+    role: str = typer.Option(..., help="admin | county_officer | planner | partner | grid_worker (grids assigned with the grid)"),
     area: list[str] = typer.Option(None, help="area code a county officer keeps (repeat for several)"),  # noqa: B008
     partner: int = typer.Option(None, help="cooperation partner id (role partner)"),
 ) -> None:

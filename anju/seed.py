@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import models as m
+from anju.seed_casework import load_demo_casework
 from anju.settings import PROJECT_ROOT
 
 log = logging.getLogger("anju.seed")
@@ -708,6 +709,10 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
         s.income_linkages, s.household_incomes = len(linkages), len(incomes)
         await _demo_partner(conn, facts, codes["xide_county"])
         await _check_report_figures(conn, site_id, tea_id, training_base_id, facts)
+        casework = await load_demo_casework(conn, site_id, codes["qietuo_village_committee"])
+        s.notes.append(
+            f"[generated] casework: {casework['grids']} grids, {casework['cases']} cases, {casework['findings']} findings"
+        )
     return s
 
 

@@ -60,6 +60,64 @@ class MonitoringSettings(BaseModel):
     )
 
 
+STAGE_ACTORS: dict[str, list[str]] = {
+    "application": ["grid_worker", "village", "township", "county"],
+    "home_verification": ["grid_worker", "village"],
+    "village_appraisal": ["village"],
+    "public_notice": ["village", "grid_worker"],
+    "township_review": ["township"],
+    "county_approval": ["county"],
+    "elimination_proposal": ["grid_worker", "village"],
+    "elimination_verification": ["grid_worker", "village"],
+    "elimination_appraisal": ["village"],
+    "elimination_notice": ["village", "grid_worker"],
+    "elimination_review": ["township"],
+    "elimination_confirmation": ["county"],
+}
+"""Who acts at each stage of a monitoring case by default: ``grid_worker`` (网格员), ``village`` / ``township`` /
+``county`` (a county officer whose area code covering the household is a village, township or county), ``admin``."""
+
+
+class CaseworkSettings(BaseModel):
+    """Monitoring casework (issue #17): grids, case stages, who acts, missed-monitoring criteria."""
+
+    grid_level_names: list[str] = Field(
+        ["乡镇 township", "村或社区 village or community", "组或楼栋 group or building"],
+        min_length=3,
+        max_length=3,
+        description="names of the three grid levels (三级网格), top first",
+    )
+    public_notice_days: int = Field(7, ge=1, description="N: days an identification's public notice (公示) lasts at least")
+    elimination_notice_days: int = Field(7, ge=1, description="M: days a risk elimination's public notice lasts at least")
+    stage_actors: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in STAGE_ACTORS.items()},
+        description="stage → who may act on it (grid_worker, village, township, county, admin)",
+    )
+    monitoring_lines: dict[str, dict[int, Decimal]] = Field(
+        default_factory=dict,
+        description="监测线: province code (2 digits) → year → yuan per person per year; a province or year missing here "
+        "uses monitoring.per_capita_threshold",
+    )
+    income_drop_share: Decimal = Field(
+        Decimal("0.3"),
+        ge=0,
+        lt=1,
+        description="a per-capita income lower than the year before by more than this share (0.3 = 30 %) is a criterion",
+    )
+    hardship_days: int = Field(365, ge=1, description="days a sudden-hardship report (突发严重困难) stays a criterion")
+
+    @model_validator(mode="after")
+    def _stages_known(self) -> CaseworkSettings:
+        actors = {"grid_worker", "village", "township", "county", "admin"}
+        for stage, who in self.stage_actors.items():
+            if stage not in STAGE_ACTORS:
+                raise ValueError(f"casework.stage_actors: unknown stage {stage!r}; expected one of {', '.join(STAGE_ACTORS)}")
+            if not who or set(who) - actors:
+                raise ValueError(f"casework.stage_actors.{stage}: expected some of {', '.join(sorted(actors))}")
+        self.stage_actors = {**{k: list(v) for k, v in STAGE_ACTORS.items()}, **self.stage_actors}
+        return self
+
+
 class FeatureSettings(BaseModel):
     """GeoJSON layers and geometry inputs."""
 
@@ -185,6 +243,7 @@ class Settings(BaseSettings):
     local_db: LocalDbSettings = LocalDbSettings()
     paging: PagingSettings = PagingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    casework: CaseworkSettings = CaseworkSettings()
     features: FeatureSettings = FeatureSettings()
     tiles: TileSettings = TileSettings()
     registry: RegistrySettings = RegistrySettings()

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 + GeoAlchemy2 models of DESIGN.md §4 (all tables but ``grid``).
+"""SQLAlchemy 2 + GeoAlchemy2 models of DESIGN.md §4 and §7 (grids and monitoring casework: ``models.casework``).
 
 Geometries are ``geometry(<Type>, 4326)`` lon/lat with GiST indexes; metres come from
 ``::geography`` casts in queries. Money is ``numeric(14,2)`` yuan. Enum values are DESIGN's
@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 SRID = 4326
 """WGS84 lon/lat, the SRID of every stored geometry."""
 
-MONEY = Numeric(14, 2)
+MONEY: Numeric[Decimal] = Numeric(14, 2)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -305,6 +305,8 @@ class Household(Base):
     relocated_on: Mapped[dt.date | None] = mapped_column(Date)
     poverty_status: Mapped[PovertyStatus] = mapped_column(_enum(PovertyStatus, "poverty_status"))
     monitoring_category: Mapped[MonitoringCategory | None] = mapped_column(_enum(MonitoringCategory, "monitoring_category"))
+    # The bottom-level grid (三级网格, level 3) the household belongs to; a grid worker's row scope.
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
     risk_eliminated: Mapped[bool | None] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Kept by triggers on member (migrations/sql/household_counts.sql), in the same transaction as every member change.
@@ -507,12 +509,16 @@ class CooperationProject(Base):
 
 
 class ViewerRole(enum.Enum):
-    """Who a token holder is (issue #5): what they may read and write."""
+    """Who a token holder is (issues #5, #17): what they may read and write.
+
+    ``grid_worker`` (网格员): the households of the bottom-level grids it is responsible for (``grid.worker_user_id``).
+    """
 
     ADMIN = "admin"
     COUNTY_OFFICER = "county_officer"
     PLANNER = "planner"
     PARTNER = "partner"
+    GRID_WORKER = "grid_worker"
 
 
 class AppUser(Base):
@@ -592,3 +598,6 @@ class ImportJob(Base):
         CheckConstraint("state IN ('queued', 'reading', 'checking', 'writing', 'done', 'failed')", name="state_known"),
         Index("ix_import_job_user_name_id", "user_name", "id"),
     )
+
+
+from models.casework import *  # noqa: E402, F403  (grids, monitoring cases, measures, visits, inspections: issue #17)

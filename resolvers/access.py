@@ -13,6 +13,7 @@ planner            all                          all                          mas
 county_officer     under its area codes         all (public infrastructure)  yes, in its areas
 partner            none (records); its paired   in its paired counties       never
                    counties for aggregates only
+grid_worker        in its bottom-level grids    all (read only)              yes, in its grids
 =================  ===========================  ===========================  ==================
 
 Admins and planners keep the login role (they may see every row; RLS would also keep PostgreSQL
@@ -56,8 +57,8 @@ from resolvers.errors import InvalidInput, NotFound, OutOfScope
 from resolvers.query import SessionMaker, area_code_prefix
 
 Role = m.ViewerRole
-DB_ROLES = {Role.COUNTY_OFFICER: "anju_officer", Role.PARTNER: "anju_partner"}
-"""The PostgreSQL role each scoped viewer's transactions run as (migration 0007)."""
+DB_ROLES = {Role.COUNTY_OFFICER: "anju_officer", Role.PARTNER: "anju_partner", Role.GRID_WORKER: "anju_grid_worker"}
+"""The PostgreSQL role each scoped viewer's transactions run as (migrations 0007, 0015)."""
 RECORDS, AGGREGATES = "records", "aggregates"
 
 
@@ -80,12 +81,15 @@ class Viewer:
     @property
     def sees_personal_data(self) -> bool:
         """Names, phone numbers and ID-number digits unmasked (admins; officers within their areas)."""
-        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER)
+        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER, Role.GRID_WORKER)
 
     @property
     def writes_households(self) -> bool:
-        """May write household records (admins everywhere; officers under their areas, enforced by row-level security)."""
-        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER)
+        """May write household records (admins everywhere; officers under their areas, grid workers in their grids).
+
+        Officers' and grid workers' scope is enforced by row-level security.
+        """
+        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER, Role.GRID_WORKER)
 
     @property
     def is_admin(self) -> bool:
@@ -104,6 +108,14 @@ class Viewer:
         """
         if self.role in (Role.ADMIN, Role.PLANNER):
             return {"anju.pii": "on" if self.role is Role.ADMIN else "off"}
+        if self.role is Role.GRID_WORKER:  # the households of its grids (anju_viewer_grids(), migrations/sql/casework.sql)
+            return {
+                "anju.households": "grids",
+                "anju.pii": "on",
+                "anju.user_id": str(self.user_id or ""),
+                "enable_seqscan": "off",
+                "role": DB_ROLES[self.role],
+            }
         if self.role is Role.COUNTY_OFFICER:
             codes, households, pii = self.area_codes, "areas", "on"
         else:  # partners: the paired counties bound places always, households only in aggregates

@@ -6,13 +6,13 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from strawberry.dataloader import DataLoader
 
 import models as m
-from resolvers import admin_areas, coverage, facilities, households, partners, sites, spatial
+from resolvers import admin_areas, casework, coverage, facilities, households, partners, sites, spatial
 from resolvers.access import AGGREGATES, RECORDS, Role, Viewer, scoped_sessionmaker
 from resolvers.paging import Page, PageArgs
 from resolvers.query import SessionMaker, check_date
@@ -43,6 +43,18 @@ class MonitoringLimits(Protocol):
     """Settings group ``monitoring``: the per-capita income line (yuan per person per year)."""
 
     per_capita_threshold: Decimal
+
+
+class CaseworkLimits(Protocol):
+    """Settings group ``casework``: grid level names, stages' actors and notices, missed-monitoring criteria."""
+
+    grid_level_names: list[str]
+    public_notice_days: int
+    elimination_notice_days: int
+    stage_actors: dict[str, list[str]]
+    monitoring_lines: dict[str, dict[int, Decimal]]
+    income_drop_share: Decimal
+    hardship_days: int
 
 
 class FeatureLimits(Protocol):
@@ -91,6 +103,10 @@ class SettingsLike(Protocol):
     @property
     def monitoring(self) -> MonitoringLimits:
         """Monitoring defaults."""
+
+    @property
+    def casework(self) -> CaseworkLimits:
+        """Monitoring casework."""
 
     @property
     def features(self) -> FeatureLimits:
@@ -162,6 +178,12 @@ class Loaders:
     paired_counties: DataLoader[int, list[str]]
     partner_projects: DataLoader[tuple[int, int | None], list[ProjectRow]]
     partner_funds: DataLoader[int, list[YearFundsRow]]
+    grid: DataLoader[int, casework.GridRow | None]
+    case: DataLoader[int, casework.CaseRow | None]
+    case_steps: DataLoader[int, list[casework.StepRow]]
+    case_measures: DataLoader[int, list[dict[str, Any]]]
+    case_visits: DataLoader[int, list[dict[str, Any]]]
+    household_cases: DataLoader[int, list[casework.CaseRow]]
 
 
 def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
@@ -206,6 +228,12 @@ def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
         paired_counties=_loader(partners.paired_counties_by_partner_ids, sm),
         partner_projects=_loader(partners.projects_by_partner_ids, sm),
         partner_funds=_loader(partners.funds_by_year_by_partner_ids, sm),
+        grid=_loader(casework.grids_by_ids, sm),
+        case=_loader(casework.cases_by_ids, sm),
+        case_steps=_loader(casework.steps_by_case_ids, sm),
+        case_measures=_loader(lambda sm_, ids: casework.rows_of(sm_, "assistance_measure", "case_id", ids, "start_on"), sm),
+        case_visits=_loader(lambda sm_, ids: casework.rows_of(sm_, "follow_up_visit", "case_id", ids, "visited_on"), sm),
+        household_cases=_loader(casework.cases_by_household_ids, sm),
     )
 
 

@@ -29,7 +29,7 @@ strawberry.enum(
     name="ViewerRole",
     description="ADMIN: everything; COUNTY_OFFICER: households under its areas; PLANNER: all "
     "spatial data and aggregates, personal data masked; PARTNER: aggregates, sites, "
-    "facilities and projects of its paired counties",
+    "facilities and projects of its paired counties; GRID_WORKER: households of its grids",
 )
 
 AdminLevel = m.AdminLevel
@@ -165,6 +165,7 @@ describe_values(
         "COUNTY_OFFICER": "County officer (县级干部): households under its area codes, and writes to them",
         "PLANNER": "Planner: all records and aggregates, personal data masked, no writes",
         "PARTNER": "东西部协作 partner: aggregates, sites, facilities and projects of its paired counties",
+        "GRID_WORKER": "网格员 (grid worker): the households of its bottom-level grids (三级网格), and writes to them",
     },
 )
 describe_values(

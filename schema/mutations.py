@@ -19,6 +19,7 @@ import strawberry
 from resolvers import mutations as mu
 from resolvers.mutations import Written, WrittenRecord
 from resolvers.query import optional_id, require_id
+from schema.casework import CaseworkMutation
 from schema.enums import EmploymentChannel, Gender, JoinReason, LinkageMechanism, MonitoringCategory, Relation
 from schema.partners import PartnerMutation
 from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
@@ -172,7 +173,7 @@ async def _member_payload(info: Ctx, w: WrittenRecord) -> MemberPayload:
     description="Writes: the record keepers' (admins, and county officers in their areas) and the admins' partner "
     "records. Each runs in one transaction and is audited."
 )
-class Mutation(RegistryMutation, PartnerMutation, PlaceMutation):
+class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutation):
     @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
     async def record_employment(
         self, info: Ctx, input: Annotated[RecordEmploymentInput, strawberry.argument(description="What to record.")]

@@ -16,6 +16,7 @@ from resolvers.coords import CoordSys, bbox_to_wgs84, geojson_to_wgs84
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_money
 from resolvers.query import check_year, optional_id, parse_id
+from schema.casework import CaseworkQuery
 from schema.enums import AdminLevel, FacilityKind, describe_values
 from schema.imports import ImportQuery
 from schema.partners import PartnerQuery
@@ -252,7 +253,7 @@ HouseholdSiteArg = Annotated[strawberry.ID | None, strawberry.argument(descripti
     description="Everything Anju answers: admin areas, sites, facilities, households, coverage, monitoring, "
     "spatial search, map layers, partners."
 )
-class Query(PartnerQuery, ImportQuery):
+class Query(PartnerQuery, ImportQuery, CaseworkQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
     async def admin_area(
         self, info: Ctx, code: Annotated[str, strawberry.argument(description="Area code (6, 9 or 12 digits), e.g. 513432.")]
