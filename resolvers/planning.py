@@ -22,12 +22,12 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 import models as m
 from resolvers.coverage import round_yuan
 from resolvers.errors import InvalidInput
-from resolvers.query import SessionMaker, area_code_prefix
+from resolvers.query import SessionMaker, area_code_prefix, under_area
 from resolvers.spatial import MAX_COMMUTE_METERS
 
 
@@ -88,6 +88,17 @@ class Placement:
     picks: list[Pick]
 
 
+def check_distance(meters: float, field: str) -> float:
+    """A distance in metres within (0, 50,000] (a commuting distance, as householdsBeyond).
+
+    Raises:
+        InvalidInput: outside, naming ``field``.
+    """
+    if not math.isfinite(meters) or not 0 < meters <= MAX_COMMUTE_METERS:
+        raise InvalidInput(f"{field}: {meters} outside (0, {MAX_COMMUTE_METERS:.0f}] metres (a commuting distance)", field=field)
+    return meters
+
+
 def check_placement(
     *, reach_meters: float, count: int, max_picks: int, hex_size_meters: float | None, source: CandidateSource
 ) -> None:
@@ -97,11 +108,7 @@ def check_placement(
         InvalidInput: reach outside (0, 50,000] m (``reachMeters``); count outside 1..max_picks (``count``); grid without a
             size or with one outside 100..50,000 m (``hexSizeMeters``).
     """
-    if not math.isfinite(reach_meters) or not 0 < reach_meters <= MAX_COMMUTE_METERS:
-        raise InvalidInput(
-            f"reachMeters: {reach_meters} outside (0, {MAX_COMMUTE_METERS:.0f}] metres (a commuting distance)",
-            field="reachMeters",
-        )
+    check_distance(reach_meters, "reachMeters")
     if not 1 <= count <= max_picks:
         raise InvalidInput(f"count: {count} outside 1..{max_picks} new facilities", field="count")
     if source is CandidateSource.GRID:
@@ -152,9 +159,7 @@ async def facility_placement(
         InvalidInput: bounds (``check_placement``); a malformed or unknown ``areaCode``, or one without a boundary for GRID;
             more than max_candidates candidates (``points`` or ``hexSizeMeters``); POINTS without points.
     """
-    check_placement(
-        reach_meters=reach_meters, count=count, max_picks=max_picks, hex_size_meters=hex_size_meters, source=source
-    )
+    check_placement(reach_meters=reach_meters, count=count, max_picks=max_picks, hex_size_meters=hex_size_meters, source=source)
     prefix = area_code_prefix(area_code, "areaCode")
     params: dict[str, Any] = {
         "as_of": as_of,
@@ -249,8 +254,8 @@ class Scorecard:
     households_covered: int
     coverage_rate: float | None
     previous_coverage_rate: float | None
-    per_capita_income: Decimal | None
-    previous_per_capita_income: Decimal | None
+    per_capita_exact: Decimal | None
+    previous_per_capita_exact: Decimal | None
     households_linked: int
     services: list[NearestService]
 
@@ -262,9 +267,19 @@ class Scorecard:
         return self.coverage_rate - self.previous_coverage_rate
 
     @property
+    def per_capita_income(self) -> Decimal | None:
+        """Per-capita net income of the year, yuan rounded half-up to 0.01 (None without an income recorded)."""
+        return round_yuan(self.per_capita_exact) if self.per_capita_exact is not None else None
+
+    @property
+    def previous_per_capita_income(self) -> Decimal | None:
+        """The same of the year before."""
+        return round_yuan(self.previous_per_capita_exact) if self.previous_per_capita_exact is not None else None
+
+    @property
     def per_capita_income_change_rate(self) -> float | None:
-        """(this year − previous) ÷ previous; None without both, or when the previous was 0."""
-        a, b = self.per_capita_income, self.previous_per_capita_income
+        """(this year − previous) ÷ previous, unrounded; None without both, or when the previous was 0."""
+        a, b = self.per_capita_exact, self.previous_per_capita_exact
         return float((a - b) / b) if a is not None and b not in (None, 0) else None
 
 
@@ -276,9 +291,7 @@ def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-async def site_scorecards(
-    sm: SessionMaker, keys: Sequence[tuple[int, dt.date, int, float]]
-) -> list[Scorecard | None]:
+async def site_scorecards(sm: SessionMaker, keys: Sequence[tuple[int, dt.date, int, float]]) -> list[Scorecard | None]:
     """Batch: each (site id, as_of, income year, distance in metres) → its Scorecard (None for a site not seen).
 
     One grouped statement per distinct (as_of, year, distance) over every site asked (resolvers/sql/site_scorecard.sql).
@@ -307,8 +320,8 @@ async def site_scorecards(
                     households_covered=int(r.covered),
                     coverage_rate=_rate(int(r.covered), int(r.with_labor_force)),
                     previous_coverage_rate=_rate(int(r.prev_covered), int(r.prev_with_labor_force)),
-                    per_capita_income=round_yuan(r.per_capita) if r.per_capita is not None else None,
-                    previous_per_capita_income=round_yuan(r.prev_per_capita) if r.prev_per_capita is not None else None,
+                    per_capita_exact=r.per_capita,
+                    previous_per_capita_exact=r.prev_per_capita,
                     households_linked=int(r.linked),
                     services=[
                         NearestService(
@@ -321,6 +334,21 @@ async def site_scorecards(
                     ],
                 )
     return [found.get(k) for k in keys]
+
+
+async def site_ids_under(sm: SessionMaker, area_code: str | None, site_ids: Sequence[int] | None = None) -> list[int]:
+    """Ids of the relocation sites the viewer sees under ``area_code`` (all when None) and among ``site_ids``, by id.
+
+    Raises:
+        InvalidInput: malformed ``areaCode``.
+    """
+    q = select(m.RelocationSite.id).order_by(m.RelocationSite.id)
+    if area_code is not None:
+        q = q.where(under_area(m.RelocationSite.admin_code, area_code, "areaCode"))
+    if site_ids is not None:
+        q = q.where(m.RelocationSite.id.in_(list(site_ids)))
+    async with sm() as s:
+        return list((await s.scalars(q)).all())
 
 
 def _year_before(d: dt.date) -> dt.date:

@@ -74,6 +74,16 @@ class PlannerLimits(Protocol):
     cache_size: int
 
 
+class PlanningLimits(Protocol):
+    """``anju.settings.PlanningSettings``: facility placement, scorecards, training follow-up."""
+
+    max_picks: int
+    max_candidates: int
+    scorecard_distance_meters: float
+    follow_up_years: int
+    follow_up_interval_days: int
+
+
 class SettingsLike(Protocol):
     """What the schema reads of ``anju.settings.Settings`` (schema never imports ``anju``)."""
 
@@ -95,6 +105,10 @@ class SettingsLike(Protocol):
     @property
     def features(self) -> FeatureLimits:
         """Map layer limits."""
+
+    @property
+    def planning(self) -> PlanningLimits:
+        """Planning limits and defaults."""
 
     @property
     def registry(self) -> RegistryLimits:

@@ -1,0 +1,342 @@
+"""Planning (issue #15): facility placement against a brute-force greedy over raw rows, and site scorecards
+recomputed from raw rows, on the generated area of tests/planning_fixture.py; access per role."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from resolvers.access import Role, Viewer
+from schema import Context
+from tests import planning_fixture as pf
+
+D = pf.D
+PLACE = """query($kind: FacilityKind!, $reach: Float!, $area: String!, $cand: PlacementCandidates!, $count: Int!,
+  $hex: Float, $points: GeoJSON, $asOf: Date) {
+  facilityPlacement(kind: $kind, reachMeters: $reach, areaCode: $area, candidates: $cand, count: $count,
+    hexSizeMeters: $hex, points: $points, asOf: $asOf) {
+    eligibleHouseholds candidates
+    picks { pick candidate point households persons cumulativeHouseholds cumulativePersons site { id } }
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+async def area(settings, schema):  # type: ignore[no-untyped-def]
+    eng, ids = await pf.build(settings, "anju_test_planning")
+    sm = async_sessionmaker(eng, expire_on_commit=False)
+
+    async def run(query: str, viewer: Viewer | None = None, **variables: Any) -> Any:
+        v = viewer or Viewer(None, "t-admin", Role.ADMIN)
+        return await schema.execute(
+            query, variable_values=variables or None, context_value=Context(sessionmaker=sm, settings=settings, viewer=v)
+        )
+
+    yield run, eng, ids
+    await eng.dispose()
+
+
+async def _raw_households(eng: Any, on: dt.date, county: str) -> dict[int, dict[str, Any]]:
+    """Every household of ``county`` with its labor force and whether it is zero-employment on ``on``, from raw member and
+    employment rows (no kept table)."""
+    async with eng.connect() as c:
+        rows = (
+            await c.execute(
+                text(
+                    "SELECT h.id, h.site_id, "
+                    " (SELECT count(*) FROM member m WHERE m.household_id = h.id AND m.labor_force) AS lf, "
+                    " EXISTS (SELECT 1 FROM employment e JOIN member m ON m.id = e.member_id WHERE m.household_id = h.id "
+                    "   AND e.start_on <= :d AND (e.end_on IS NULL OR e.end_on >= :d)) AS employed, "
+                    " EXISTS (SELECT 1 FROM employment e JOIN member m ON m.id = e.member_id WHERE m.household_id = h.id "
+                    "   AND e.stable AND e.start_on <= :d AND (e.end_on IS NULL OR e.end_on >= :d)) AS stable "
+                    "FROM household h WHERE h.admin_code LIKE :p"
+                ),
+                {"d": on, "p": county + "%"},
+            )
+        ).mappings()
+        return {r["id"]: dict(r) for r in rows}
+
+
+async def _within(eng: Any, points: list[tuple[float, float]], reach: float) -> list[set[int]]:
+    """For each point, the households whose dwelling lies within ``reach`` metres (ST_Distance on geography)."""
+    async with eng.connect() as c:
+        rows = await c.execute(
+            text(
+                "SELECT p.o, h.id FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY p(x, y, o) "
+                "JOIN household h ON ST_Distance(geography(ST_SetSRID(ST_MakePoint(p.x, p.y), 4326)), "
+                "geography(h.dwelling)) <= :r"
+            ),
+            {"x": [p[0] for p in points], "y": [p[1] for p in points], "r": reach},
+        )
+        out: list[set[int]] = [set() for _ in points]
+        for o, hid in rows:
+            out[o - 1].add(hid)
+    return out
+
+
+async def _open_workshops(eng: Any, on: dt.date) -> list[tuple[float, float]]:
+    async with eng.connect() as c:
+        rows = await c.execute(
+            text(
+                "SELECT ST_X(location), ST_Y(location), opened_on, closed_on FROM facility WHERE kind = 'assistance_workshop'"
+            )
+        )
+        return [(x, y) for x, y, o, cl in rows if (o is None or o <= on) and (cl is None or on < cl)]
+
+
+async def _brute_force(eng: Any, cands: list[tuple[float, float]], reach: float, k: int) -> tuple[int, list[tuple[int, int, int]]]:
+    """Greedy maximal covering by enumeration: (eligible households, [(candidate 1-based, households, persons)])."""
+    hh = await _raw_households(eng, D, "513432")
+    covered_now = set().union(*await _within(eng, await _open_workshops(eng, D), reach))
+    eligible = {h for h, r in hh.items() if r["lf"] > 0 and not r["employed"] and h not in covered_now}
+    reach_of = [s & eligible for s in await _within(eng, cands, reach)]
+    left, picks = set(eligible), []
+    for _ in range(k):
+        best = max(
+            range(len(cands)),
+            key=lambda i: (len(reach_of[i] & left), sum(hh[h]["lf"] for h in reach_of[i] & left), -i),
+        )
+        new = reach_of[best] & left
+        if not new:
+            break
+        picks.append((best + 1, len(new), sum(hh[h]["lf"] for h in new)))
+        left -= new
+    return len(eligible), picks
+
+
+def _lattice() -> list[tuple[float, float]]:
+    x0, y0, x1, y1 = pf.BOX["513432"]
+    return [(x0 + (x1 - x0) * (i + 0.5) / 6, y0 + (y1 - y0) * (j + 0.5) / 6) for i in range(6) for j in range(6)]
+
+
+@pytest.mark.parametrize("reach,k", [(2500.0, 4), (4000.0, 3), (1200.0, 8)])
+async def test_placement_equals_brute_force_greedy(area, reach, k):  # type: ignore[no-untyped-def]
+    run, eng, _ = area
+    cands = _lattice()
+    r = await run(
+        PLACE,
+        kind="ASSISTANCE_WORKSHOP",
+        reach=reach,
+        area="513432",
+        cand="POINTS",
+        count=k,
+        points={"type": "MultiPoint", "coordinates": [list(p) for p in cands]},
+        asOf=D.isoformat(),
+    )
+    assert r.errors is None, r.errors
+    got = r.data["facilityPlacement"]
+    eligible, expected = await _brute_force(eng, cands, reach, k)
+    assert got["eligibleHouseholds"] == eligible
+    assert got["candidates"] == len(cands)
+    assert [(p["candidate"], p["households"], p["persons"]) for p in got["picks"]] == expected
+    assert expected, "the generated area must leave households to cover"
+    cum = 0
+    for p in got["picks"]:
+        cum += p["households"]
+        assert p["cumulativeHouseholds"] == cum
+        assert p["point"]["coordinates"] == pytest.approx(list(cands[p["candidate"] - 1]), abs=1e-7)
+
+
+async def test_placement_among_sites_and_the_closed_workshop(area):  # type: ignore[no-untyped-def]
+    """SITES: the area's three sites, by id; the workshop closed on 2024-01-01 covers nobody on D but did in 2023."""
+    run, eng, ids = area
+    async with eng.connect() as c:
+        sites = (
+            await c.execute(
+                text("SELECT id, ST_X(location), ST_Y(location) FROM relocation_site WHERE admin_code LIKE '513432%' ORDER BY id")
+            )
+        ).all()
+    r = await run(PLACE, kind="ASSISTANCE_WORKSHOP", reach=3000.0, area="513432", cand="SITES", count=3, asOf=D.isoformat())
+    assert r.errors is None, r.errors
+    got = r.data["facilityPlacement"]
+    _, expected = await _brute_force(eng, [(x, y) for _, x, y in sites], 3000.0, 3)
+    assert [(p["candidate"], p["households"], p["persons"]) for p in got["picks"]] == expected
+    assert [int(p["site"]["id"]) for p in got["picks"]] == [sites[c - 1][0] for c, _, _ in expected]
+    before = await run(
+        PLACE, kind="ASSISTANCE_WORKSHOP", reach=3000.0, area="513432", cand="SITES", count=3, asOf="2023-06-30"
+    )
+    assert before.errors is None
+    hh23 = await _raw_households(eng, dt.date(2023, 6, 30), "513432")
+    both = set().union(*await _within(eng, [(102.42, 28.27), (102.48, 28.33)], 3000.0))
+    assert before.data["facilityPlacement"]["eligibleHouseholds"] == sum(
+        1 for h, x in hh23.items() if x["lf"] > 0 and not x["employed"] and h not in both
+    )
+
+
+async def test_grid_picks_recount(area):  # type: ignore[no-untyped-def]
+    """GRID: each pick's households recounted from raw rows given the earlier picks; points inside the county."""
+    run, eng, _ = area
+    r = await run(PLACE, kind="ASSISTANCE_WORKSHOP", reach=2000.0, area="513432", cand="GRID", count=5, hex=1500.0)
+    assert r.errors is None, r.errors
+    got = r.data["facilityPlacement"]
+    today = dt.date.today()
+    hh = await _raw_households(eng, today, "513432")
+    covered = set().union(*await _within(eng, await _open_workshops(eng, today), 2000.0))
+    eligible = {h for h, x in hh.items() if x["lf"] > 0 and not x["employed"] and h not in covered}
+    assert got["eligibleHouseholds"] == len(eligible)
+    x0, y0, x1, y1 = pf.BOX["513432"]
+    async with eng.connect() as c:
+        m2 = await c.scalar(text("SELECT ST_Area(geography(geom)) FROM admin_area WHERE code = '513432'"))
+    hexagons = m2 / (3 * 3**0.5 / 2 * 1500.0**2)  # about 36 hexagons of 5.85 km² over 212 km²
+    assert abs(got["candidates"] - hexagons) <= 0.2 * hexagons
+    points = [tuple(p["point"]["coordinates"]) for p in got["picks"]]
+    left = set(eligible)
+    for p, reach in zip(got["picks"], await _within(eng, points, 2000.0), strict=True):
+        assert x0 <= p["point"]["coordinates"][0] <= x1 and y0 <= p["point"]["coordinates"][1] <= y1
+        new = reach & left
+        assert (p["households"], p["persons"]) == (len(new), sum(hh[h]["lf"] for h in new))
+        left -= new
+    assert len(got["picks"]) >= 2
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        ({"count": 0}, "count"),
+        ({"count": 21}, "count"),
+        ({"reach": 0.0}, "reachMeters"),
+        ({"reach": 60000.0}, "reachMeters"),
+        ({"cand": "GRID"}, "hexSizeMeters"),
+        ({"cand": "GRID", "hex": 50.0}, "hexSizeMeters"),
+        ({"cand": "GRID", "hex": 100.0}, "hexSizeMeters"),  # about 8,000 hexagons
+        ({"cand": "GRID", "hex": 1000.0, "area": "513432100"}, "areaCode"),  # no boundary
+        ({"cand": "POINTS"}, "points"),
+        ({"area": "5134"}, "areaCode"),
+        ({"area": "513499"}, "areaCode"),
+    ],
+)
+async def test_placement_bad_input(area, args, field):  # type: ignore[no-untyped-def]
+    run, _, _ = area
+    v = {"kind": "ASSISTANCE_WORKSHOP", "reach": 2000.0, "area": "513432", "cand": "SITES", "count": 2, **args}
+    r = await run(PLACE, **v)
+    assert r.data is None or r.data.get("facilityPlacement") is None
+    assert [e.extensions for e in r.errors] == [{"code": "BAD_USER_INPUT", "field": field}]
+
+
+async def test_placement_access(area):  # type: ignore[no-untyped-def]
+    """Planners as admins; an officer counts only its areas' households; partners are refused."""
+    run, eng, _ = area
+    v = {"kind": "ASSISTANCE_WORKSHOP", "reach": 2500.0, "area": "513432", "cand": "SITES", "count": 2, "asOf": D.isoformat()}
+    admin = (await run(PLACE, **v)).data["facilityPlacement"]
+    planner = await run(PLACE, Viewer(None, "t-planner", Role.PLANNER), **v)
+    assert planner.errors is None and planner.data["facilityPlacement"] == admin
+    mine = await run(PLACE, Viewer(None, "t-officer", Role.COUNTY_OFFICER, ("513432",)), **v)
+    assert mine.errors is None and mine.data["facilityPlacement"] == admin
+    other = await run(PLACE, Viewer(None, "t-officer-w", Role.COUNTY_OFFICER, ("513431",)), **v)
+    assert other.errors is None
+    assert other.data["facilityPlacement"]["eligibleHouseholds"] == 0 and other.data["facilityPlacement"]["picks"] == []
+    partner = await run(PLACE, Viewer(None, "t-partner", Role.PARTNER, (), 1, ("513432",)), **v)
+    assert partner.data is None and [e.extensions["code"] for e in partner.errors] == ["FORBIDDEN"]
+
+
+SCORE = """query($asOf: Date, $year: Int, $dist: Float, $area: String) {
+  siteScorecards(asOf: $asOf, year: $year, distanceMeters: $dist, areaCode: $area) {
+    site { id } asOf year households householdsWithLaborForce householdsCovered coverageRate previousCoverageRate
+    coverageChange perCapitaIncome previousPerCapitaIncome perCapitaIncomeChangeRate householdsLinked distanceMeters
+    services { kind distanceMeters householdsBeyond facility { id } }
+  }
+}"""
+
+
+async def _raw_scorecard(eng: Any, site_id: int, year: int, dist: float) -> dict[str, Any]:
+    """A site's scorecard from raw rows: members, employments, incomes (with the members as the size), linkages,
+    and distances by ST_Distance on geography."""
+    hh = {h: r for h, r in (await _raw_households(eng, D, "51")).items() if r["site_id"] == site_id}
+    before = {h: r for h, r in (await _raw_households(eng, D.replace(year=D.year - 1), "51")).items() if h in hh}
+    out: dict[str, Any] = {
+        "households": len(hh),
+        "householdsWithLaborForce": sum(1 for r in hh.values() if r["lf"]),
+        "householdsCovered": sum(1 for r in hh.values() if r["lf"] and r["stable"]),
+    }
+    prev_lf = sum(1 for r in before.values() if r["lf"])
+    prev_cov = sum(1 for r in before.values() if r["lf"] and r["stable"])
+    out["coverageRate"] = out["householdsCovered"] / out["householdsWithLaborForce"] if out["householdsWithLaborForce"] else None
+    out["previousCoverageRate"] = prev_cov / prev_lf if prev_lf else None
+    async with eng.connect() as c:
+        pcs = {}
+        for y in (year, year - 1):
+            tot, size = (
+                await c.execute(
+                    text(
+                        "SELECT sum(i.net_income), sum((SELECT count(*) FROM member m WHERE m.household_id = i.household_id)) "
+                        "FROM household_income i WHERE i.year = :y AND i.household_id = ANY(:ids)"
+                    ),
+                    {"y": y, "ids": list(hh)},
+                )
+            ).one()
+            pcs[y] = (Decimal(tot) / Decimal(size)) if size else None
+        out["perCapitaIncome"] = str(pcs[year].quantize(Decimal("0.01"), ROUND_HALF_UP)) if pcs[year] is not None else None
+        out["householdsLinked"] = await c.scalar(
+            text("SELECT count(DISTINCT household_id) FROM income_linkage WHERE year = :y AND household_id = ANY(:ids)"),
+            {"y": year, "ids": list(hh)},
+        )
+        services = []
+        for kind in ("SCHOOL", "CLINIC", "WATER_SUPPLY"):
+            near = (
+                await c.execute(
+                    text(
+                        "SELECT f.id, ST_Distance(geography(f.location), geography(s.location)) AS d "
+                        "FROM facility f, relocation_site s WHERE s.id = :s AND f.kind = CAST(lower(:k) AS facility_kind) "
+                        "ORDER BY d LIMIT 1"
+                    ),
+                    {"s": site_id, "k": kind},
+                )
+            ).one_or_none()
+            beyond = await c.scalar(
+                text(
+                    "SELECT count(*) FROM household h WHERE h.id = ANY(:ids) AND NOT EXISTS (SELECT 1 FROM facility f "
+                    "WHERE f.kind = CAST(lower(:k) AS facility_kind) "
+                    "AND ST_Distance(geography(f.location), geography(h.dwelling)) <= :dist)"
+                ),
+                {"ids": list(hh), "k": kind, "dist": dist},
+            )
+            services.append((kind, near[0] if near else None, near[1] if near else None, beyond))
+    out["services"] = services
+    out["pcs"] = pcs
+    return out
+
+
+async def test_scorecards_recomputed_from_raw_rows(area):  # type: ignore[no-untyped-def]
+    run, eng, ids = area
+    r = await run(SCORE, asOf=D.isoformat(), year=2024, dist=3000.0)
+    assert r.errors is None, r.errors
+    cards = r.data["siteScorecards"]
+    assert [int(c["site"]["id"]) for c in cards] == sorted(ids["sites"].values())
+    for card in cards:
+        raw = await _raw_scorecard(eng, int(card["site"]["id"]), 2024, 3000.0)
+        for key in ("households", "householdsWithLaborForce", "householdsCovered", "householdsLinked", "perCapitaIncome"):
+            assert card[key] == raw[key], key
+        assert card["coverageRate"] == pytest.approx(raw["coverageRate"])
+        assert card["previousCoverageRate"] == pytest.approx(raw["previousCoverageRate"])
+        assert card["coverageChange"] == pytest.approx(raw["coverageRate"] - raw["previousCoverageRate"])
+        this, prev = raw["pcs"][2024], raw["pcs"][2023]
+        assert card["perCapitaIncomeChangeRate"] == pytest.approx(float((this - prev) / prev))
+        got = [
+            (s["kind"], int(s["facility"]["id"]) if s["facility"] else None, s["distanceMeters"], s["householdsBeyond"])
+            for s in card["services"]
+        ]
+        assert [(k, f, b) for k, f, _, b in got] == [(k, f, b) for k, f, _, b in raw["services"]]
+        assert [d for *_, d, _ in got] == pytest.approx([d for *_, d, _ in raw["services"]])
+    assert any(c["households"] > 5 for c in cards)
+    assert any(0 < s["householdsBeyond"] < c["households"] for c in cards for s in c["services"])
+
+
+async def test_scorecards_scope_and_bad_input(area):  # type: ignore[no-untyped-def]
+    run, _, ids = area
+    only = await run(SCORE, asOf=D.isoformat(), area="513431")
+    assert [int(c["site"]["id"]) for c in only.data["siteScorecards"]] == [ids["sites"]["W"]]
+    assert only.data["siteScorecards"][0]["year"] == 2023  # the last full year before asOf
+    officer = await run(SCORE, Viewer(None, "t-officer-w", Role.COUNTY_OFFICER, ("513431",)), asOf=D.isoformat())
+    # officers see every site (public infrastructure) but count only their areas' households
+    counts = {int(c["site"]["id"]): c["households"] for c in officer.data["siteScorecards"]}
+    assert counts[ids["sites"]["A"]] == 0 and counts[ids["sites"]["W"]] > 0
+    partner = await run(SCORE, Viewer(None, "t-partner", Role.PARTNER, (), 1, ("513432",)), asOf=D.isoformat())
+    assert [e.extensions["code"] for e in partner.errors] == ["FORBIDDEN"]
+    for args, field in (({"dist": 0.0}, "distanceMeters"), ({"year": 1999}, "year"), ({"area": "12"}, "areaCode")):
+        bad = await run(SCORE, asOf=D.isoformat(), **args)
+        assert [e.extensions for e in bad.errors] == [{"code": "BAD_USER_INPUT", "field": field}]
