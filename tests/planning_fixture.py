@@ -66,7 +66,9 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, A
             ids["sites"][key] = (
                 await c.execute(
                     insert(m.RelocationSite)
-                    .values(name=f"[generated] site {key}", kind=m.SiteKind.TOWN, admin_code=county + "100", location=_pt(lon, lat))
+                    .values(
+                        name=f"[generated] site {key}", kind=m.SiteKind.TOWN, admin_code=county + "100", location=_pt(lon, lat)
+                    )
                     .returning(m.RelocationSite.id)
                 )
             ).scalar_one()
@@ -156,7 +158,10 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, A
                 if rng.random() < 0.85:
                     await c.execute(
                         insert(m.HouseholdIncome).values(
-                            household_id=hid, year=year, net_income=Decimal(rng.randint(8000, 60000)), surveyed_on=dt.date(year, 11, 1)
+                            household_id=hid,
+                            year=year,
+                            net_income=Decimal(rng.randint(8000, 60000)),
+                            surveyed_on=dt.date(year, 11, 1),
                         )
                     )
             if rng.random() < 0.3:

@@ -82,14 +82,14 @@ async def _within(eng: Any, points: list[tuple[float, float]], reach: float) -> 
 async def _open_workshops(eng: Any, on: dt.date) -> list[tuple[float, float]]:
     async with eng.connect() as c:
         rows = await c.execute(
-            text(
-                "SELECT ST_X(location), ST_Y(location), opened_on, closed_on FROM facility WHERE kind = 'assistance_workshop'"
-            )
+            text("SELECT ST_X(location), ST_Y(location), opened_on, closed_on FROM facility WHERE kind = 'assistance_workshop'")
         )
         return [(x, y) for x, y, o, cl in rows if (o is None or o <= on) and (cl is None or on < cl)]
 
 
-async def _brute_force(eng: Any, cands: list[tuple[float, float]], reach: float, k: int) -> tuple[int, list[tuple[int, int, int]]]:
+async def _brute_force(
+    eng: Any, cands: list[tuple[float, float]], reach: float, k: int
+) -> tuple[int, list[tuple[int, int, int]]]:
     """Greedy maximal covering by enumeration: (eligible households, [(candidate 1-based, households, persons)])."""
     hh = await _raw_households(eng, D, "513432")
     covered_now = set().union(*await _within(eng, await _open_workshops(eng, D), reach))
@@ -157,9 +157,7 @@ async def test_placement_among_sites_and_the_closed_workshop(area):  # type: ign
     _, expected = await _brute_force(eng, [(x, y) for _, x, y in sites], 3000.0, 3)
     assert [(p["candidate"], p["households"], p["persons"]) for p in got["picks"]] == expected
     assert [int(p["site"]["id"]) for p in got["picks"]] == [sites[c - 1][0] for c, _, _ in expected]
-    before = await run(
-        PLACE, kind="ASSISTANCE_WORKSHOP", reach=3000.0, area="513432", cand="SITES", count=3, asOf="2023-06-30"
-    )
+    before = await run(PLACE, kind="ASSISTANCE_WORKSHOP", reach=3000.0, area="513432", cand="SITES", count=3, asOf="2023-06-30")
     assert before.errors is None
     hh23 = await _raw_households(eng, dt.date(2023, 6, 30), "513432")
     both = set().union(*await _within(eng, [(102.42, 28.27), (102.48, 28.33)], 3000.0))
