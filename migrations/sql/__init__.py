@@ -15,6 +15,7 @@ database does means reading one file:
 - ``coords.sql``: stored WGS84 geometries expressed in GCJ-02 / BD-09 for Chinese basemaps (map layers' answers).
 - ``registry_rules.sql``: rules a single write and a bulk import share (distance to an admin area's polygon,
   household codes and ID numbers recorded outside a viewer's scope).
+- ``planning.sql``: who reads and writes plan targets, training records and follow-up visits (migration 0018).
 
 Every statement can run again without changing anything: ``CREATE OR REPLACE FUNCTION``,
 ``DROP TRIGGER IF EXISTS`` + ``CREATE TRIGGER``, ``DROP POLICY IF EXISTS`` + ``CREATE POLICY``,
@@ -41,7 +42,16 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-FILES = ("household_counts", "household_status", "located_code", "masks", "access_policies", "coords", "registry_rules")
+FILES = (
+    "household_counts",
+    "household_status",
+    "located_code",
+    "masks",
+    "access_policies",
+    "coords",
+    "registry_rules",
+    "planning",
+)
 """Every file, in the order they are applied (a later file may use an earlier one's functions)."""
 
 VERSIONS = Path(__file__).parent.parent / "versions"
