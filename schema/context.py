@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from strawberry.dataloader import DataLoader
 
 import models as m
-from resolvers import admin_areas, coverage, facilities, households, partners, sites, spatial
+from resolvers import admin_areas, coverage, facilities, households, partners, sites, spatial, targets
 from resolvers.access import AGGREGATES, RECORDS, Role, Viewer, scoped_sessionmaker
 from resolvers.paging import Page, PageArgs
 from resolvers.query import SessionMaker, check_date
@@ -176,6 +176,8 @@ class Loaders:
     paired_counties: DataLoader[int, list[str]]
     partner_projects: DataLoader[tuple[int, int | None], list[ProjectRow]]
     partner_funds: DataLoader[int, list[YearFundsRow]]
+    target_actual: DataLoader[tuple[int, str | None, dt.date], targets.Actual]
+    project_targets: DataLoader[int, list[targets.TargetRow]]
 
 
 def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
@@ -220,6 +222,8 @@ def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
         paired_counties=_loader(partners.paired_counties_by_partner_ids, sm),
         partner_projects=_loader(partners.projects_by_partner_ids, sm),
         partner_funds=_loader(partners.funds_by_year_by_partner_ids, sm),
+        target_actual=_loader(targets.actuals, agg),
+        project_targets=_loader(targets.targets_by_project_ids, sm),
     )
 
 

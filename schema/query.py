@@ -22,6 +22,7 @@ from schema.partners import PartnerQuery
 from schema.permissions import ReadsHouseholds, allow
 from schema.planning import PlanningQuery
 from schema.scalars import JSON, GeoJSON
+from schema.targets import TargetQuery
 from schema.types import (
     KINDS,
     AdminArea,
@@ -253,7 +254,7 @@ HouseholdSiteArg = Annotated[strawberry.ID | None, strawberry.argument(descripti
     description="Everything Anju answers: admin areas, sites, facilities, households, coverage, monitoring, "
     "spatial search, map layers, partners."
 )
-class Query(PartnerQuery, ImportQuery, PlanningQuery):
+class Query(PartnerQuery, ImportQuery, PlanningQuery, TargetQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
     async def admin_area(
         self, info: Ctx, code: Annotated[str, strawberry.argument(description="Area code (6, 9 or 12 digits), e.g. 513432.")]

@@ -140,13 +140,14 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, A
                     )
                 ).scalar_one()
                 roll = rng.random()
-                if lf and roll < 0.45:  # employed; some spells ended before D, some start after it
+                if lf and roll < 0.45:  # employed (a third of them at the open workshop); some spells ended before D
                     start = dt.date(2022, 1, 1) + dt.timedelta(days=rng.randint(0, 900))
                     end = start + dt.timedelta(days=rng.randint(30, 700)) if rng.random() < 0.4 else None
                     await c.execute(
                         insert(m.Employment).values(
                             member_id=mid,
                             channel=m.EmploymentChannel.LOCAL_ENTERPRISE,
+                            facility_id=ids["workshop open"] if roll < 0.15 else None,
                             start_on=start,
                             end_on=end,
                             stable=rng.random() < 0.7,
@@ -174,4 +175,41 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, A
                         amount=Decimal(rng.randint(500, 9000)),
                     )
                 )
+        pid = (
+            await c.execute(
+                insert(m.CooperationPartner)
+                .values(name="[generated] partner", kind=m.PartnerKind.ENTERPRISE)
+                .returning(m.CooperationPartner.id)
+            )
+        ).scalar_one()
+        await c.execute(insert(m.PartnerCounty).values(partner_id=pid, county_code="513432"))
+        ids["partner"] = pid
+        ids["project"] = (
+            await c.execute(
+                insert(m.CooperationProject)
+                .values(
+                    partner_id=pid,
+                    name="[generated] workshop co-funding",
+                    county_code="513432",
+                    facility_id=ids["workshop open"],
+                    year=2024,
+                    funds=Decimal("500000.00"),
+                )
+                .returning(m.CooperationProject.id)
+            )
+        ).scalar_one()
+        ids["site project"] = (
+            await c.execute(
+                insert(m.CooperationProject)
+                .values(
+                    partner_id=pid,
+                    name="[generated] site B services",
+                    county_code="513432",
+                    site_id=ids["sites"]["B"],
+                    year=2024,
+                    funds=Decimal("100000.00"),
+                )
+                .returning(m.CooperationProject.id)
+            )
+        ).scalar_one()
     return eng, ids

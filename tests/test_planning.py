@@ -338,3 +338,222 @@ async def test_scorecards_scope_and_bad_input(area):  # type: ignore[no-untyped-
     for args, field in (({"dist": 0.0}, "distanceMeters"), ({"year": 1999}, "year"), ({"area": "12"}, "areaCode")):
         bad = await run(SCORE, asOf=D.isoformat(), **args)
         assert [e.extensions for e in bad.errors] == [{"code": "BAD_USER_INPUT", "field": field}]
+
+
+SET = """mutation($input: SetPlanTargetInput!) { setPlanTarget(input: $input) { id version target source } }"""
+TARGETS = """query($asOf: Date, $subject: TargetSubject) { planTargets(subject: $subject) {
+  id subject metric year target version projectId area { code } facility { id }
+  progress(asOf: $asOf) { asOf actual ratio met suppressed } } }"""
+PARTNER = Viewer(None, "t-partner", Role.PARTNER, (), None, ("513432",))
+
+
+async def _raw_actual(
+    eng: Any, t: dict[str, Any], on: dt.date, ids: dict[str, Any], county: str = "51"
+) -> tuple[float | None, int]:
+    """A target's actual from raw member, employment and linkage rows (no kept table): (value, households behind it).
+
+    ``county``: only households under it (a partner aggregates over its paired counties' households only).
+    """
+    only = f"household_id IN (SELECT id FROM household WHERE admin_code LIKE '{county}%')"
+    async with eng.connect() as c:
+
+        async def one(sql: str, **p: Any) -> Any:
+            return (await c.execute(text(sql), p)).one()
+
+        active = "e.start_on <= :d AND (e.end_on IS NULL OR e.end_on >= :d)"
+        metric, year = t["metric"], t["year"]
+        if t["subject"] == "AREA" and metric == "PERSONS_EMPLOYED":
+            v, n = await one(
+                "SELECT count(DISTINCT e.member_id), count(DISTINCT h.id) FROM employment e JOIN member m ON m.id = e.member_id "
+                f"JOIN household h ON h.id = m.household_id WHERE h.admin_code LIKE '513432%' AND {active} "
+                "AND h.poverty_status = 'poverty_alleviated'",
+                d=on,
+            )
+            return float(v), n
+        if t["subject"] == "AREA" and metric == "COVERAGE_RATE":
+            hh = await _raw_households(eng, on, "513432")
+            lf = [r for r in hh.values() if r["lf"]]
+            return sum(1 for r in lf if r["stable"]) / len(lf), len(lf)
+        if t["subject"] == "AREA":
+            n, amount = await one(
+                "SELECT count(DISTINCT l.household_id), sum(l.amount) FROM income_linkage l JOIN household h "
+                "ON h.id = l.household_id WHERE h.admin_code LIKE '513432%' AND l.year = :y",
+                y=year,
+            )
+            return (float(n) if metric == "HOUSEHOLDS_LINKED" else float(amount / n)), n
+        fid = (
+            int(t["facility"]["id"])
+            if t["facility"]
+            else (ids["workshop open"] if t["projectId"] == str(ids["project"]) else None)
+        )
+        if metric == "JOBS":
+            v, n = await one(
+                f"SELECT count(DISTINCT e.member_id), count(DISTINCT e.household_id) FROM employment e WHERE e.facility_id = :f "
+                f"AND {active} AND e.{only}",
+                f=fid,
+                d=on,
+            )
+            return float(v), n
+        if fid is None:  # the site project: households at site B with a linkage of the year
+            n = (
+                await one(
+                    "SELECT count(*) FROM household h WHERE h.site_id = :s AND EXISTS (SELECT 1 FROM income_linkage l "
+                    "WHERE l.household_id = h.id AND l.year = :y)",
+                    s=ids["sites"]["B"],
+                    y=year,
+                )
+            )[0]
+            return float(n), n
+        n, amount = await one(
+            "SELECT count(DISTINCT household_id), sum(amount) FROM income_linkage "
+            f"WHERE facility_id = :f AND year = :y AND {only}",
+            f=fid,
+            y=year,
+        )
+        return (float(n) if metric in ("HOUSEHOLDS_LINKED", "HOUSEHOLDS_BENEFITED") else float(amount / n)), n
+
+
+@pytest.fixture(scope="module")
+async def targets_set(area):  # type: ignore[no-untyped-def]
+    """Targets of every subject and metric of the generated area, set by an admin; the inputs."""
+    run, _, ids = area
+    wanted = [
+        {"subject": "AREA", "areaCode": "513432", "metric": "PERSONS_EMPLOYED", "target": "40"},
+        {"subject": "AREA", "areaCode": "513432", "metric": "COVERAGE_RATE", "target": "0.5"},
+        {"subject": "AREA", "areaCode": "513432", "metric": "HOUSEHOLDS_LINKED", "target": "60"},
+        {"subject": "AREA", "areaCode": "513432", "metric": "AVERAGE_LINKED_INCOME", "target": "4000"},
+        {"subject": "FACILITY", "facilityId": str(ids["workshop open"]), "metric": "JOBS", "target": "12"},
+        {"subject": "FACILITY", "facilityId": str(ids["workshop open"]), "metric": "HOUSEHOLDS_LINKED", "target": "30"},
+        {"subject": "FACILITY", "facilityId": str(ids["workshop open"]), "metric": "YUAN_PER_HOUSEHOLD", "target": "16000"},
+        {"subject": "PROJECT", "projectId": str(ids["project"]), "metric": "HOUSEHOLDS_BENEFITED", "target": "20"},
+        {"subject": "PROJECT", "projectId": str(ids["project"]), "metric": "JOBS", "target": "5"},
+        {"subject": "PROJECT", "projectId": str(ids["site project"]), "metric": "HOUSEHOLDS_BENEFITED", "target": "10"},
+    ]
+    for w in wanted:
+        r = await run(SET, input={**w, "year": 2024, "source": "test"})
+        assert r.errors is None, r.errors
+    return wanted
+
+
+async def test_targets_progress_from_raw_rows_before_and_after_a_change(area, targets_set):  # type: ignore[no-untyped-def]
+    run, eng, ids = area
+    wanted = targets_set
+    got = (await run(TARGETS, asOf=D.isoformat())).data["planTargets"]
+    assert len(got) == len(wanted)
+    for t in got:
+        value, _ = await _raw_actual(eng, t, D, ids)
+        assert t["progress"]["actual"] == pytest.approx(value), (t["subject"], t["metric"])
+        assert t["progress"]["ratio"] == pytest.approx(value / t["target"])
+        assert t["progress"]["met"] == (value >= t["target"])
+    # a new job at the workshop from D + 10, for a member with none: the jobs on D are as before, on D + 20 one more
+    jobs = next(t for t in got if t["metric"] == "JOBS" and t["subject"] == "FACILITY")
+    later = D + dt.timedelta(days=20)
+    raw_before = [(await _raw_actual(eng, jobs, on, ids))[0] for on in (D, later)]
+    async with eng.begin() as c:
+        member = await c.scalar(
+            text(
+                "SELECT m.id FROM member m WHERE m.labor_force AND NOT EXISTS "
+                "(SELECT 1 FROM employment e WHERE e.member_id = m.id) ORDER BY m.id LIMIT 1"
+            )
+        )
+        await c.execute(
+            text(
+                "INSERT INTO employment (member_id, household_id, channel, facility_id, start_on, stable) "
+                "VALUES (:m, 0, 'workshop', :f, :s, true)"
+            ),
+            {"m": member, "f": ids["workshop open"], "s": D + dt.timedelta(days=10)},
+        )
+    shown = []
+    for on in (D, later):
+        now = {t["id"]: t for t in (await run(TARGETS, asOf=on.isoformat())).data["planTargets"]}
+        shown.append(now[jobs["id"]]["progress"]["actual"])
+        assert shown[-1] == (await _raw_actual(eng, jobs, on, ids))[0]
+    assert shown == [raw_before[0], raw_before[1] + 1]
+
+
+async def test_target_writes_access_and_errors(area):  # type: ignore[no-untyped-def]
+    run, _, ids = area
+    base = {"subject": "AREA", "areaCode": "513432100", "metric": "HOUSEHOLDS_LINKED", "year": 2025, "target": "10"}
+    officer = Viewer(None, "t-officer", Role.COUNTY_OFFICER, ("513432",))
+    other = Viewer(None, "t-officer-w", Role.COUNTY_OFFICER, ("513431",))
+    planner = Viewer(None, "t-planner", Role.PLANNER)
+    made = await run(SET, officer, input=base)
+    assert made.errors is None, made.errors
+    tid, version = made.data["setPlanTarget"]["id"], made.data["setPlanTarget"]["version"]
+    replaced = await run(SET, planner, input={**base, "target": "12", "version": version})
+    assert replaced.errors is None and replaced.data["setPlanTarget"]["version"] == version + 1
+    for viewer, inp, code in (
+        (other, {**base, "target": "13", "version": version + 1}, "FORBIDDEN"),
+        (other, {**base, "areaCode": "513432", "metric": "PERSONS_EMPLOYED"}, "FORBIDDEN"),
+        (
+            officer,
+            {"subject": "PROJECT", "projectId": str(ids["project"]), "metric": "JOBS", "year": 2025, "target": "1"},
+            "FORBIDDEN",
+        ),
+        (PARTNER, base, "FORBIDDEN"),
+        (planner, {**base, "target": "14", "version": version}, "CONFLICT"),
+        (planner, base, "CONFLICT"),
+    ):
+        r = await run(SET, viewer, input=inp)
+        assert r.data is None and [e.extensions["code"] for e in r.errors] == [code], (viewer.name, inp, r.errors)
+    for inp, field in (
+        ({**base, "metric": "JOBS"}, "metric"),
+        ({**base, "metric": "COVERAGE_RATE", "target": "1.5"}, "target"),
+        ({**base, "target": "-1"}, "target"),
+        ({**base, "year": 1999}, "year"),
+        ({"subject": "AREA", "metric": "JOBS", "year": 2025, "target": "1", "facilityId": "1"}, "metric"),
+        ({"subject": "FACILITY", "metric": "JOBS", "year": 2025, "target": "1"}, "facilityId"),
+        (
+            {"subject": "FACILITY", "metric": "JOBS", "year": 2025, "target": "1", "facilityId": "1", "areaCode": "513432"},
+            "areaCode",
+        ),
+    ):
+        r = await run(SET, planner, input=inp)
+        assert [e.extensions for e in r.errors] == [{"code": "BAD_USER_INPUT", "field": field}], inp
+    missing = await run(SET, planner, input={**base, "areaCode": "513432999"})
+    assert [e.extensions["code"] for e in missing.errors] == ["NOT_FOUND"]
+    gone = await run(
+        "mutation($i: DeletePlanTargetInput!) { deletePlanTarget(input: $i) }", officer, i={"id": tid, "version": version + 1}
+    )
+    assert gone.errors is None and gone.data["deletePlanTarget"] == tid
+    async with area[1].connect() as c:
+        audited = (
+            await c.execute(
+                text("SELECT action, user_name FROM audit_log WHERE entity = 'plan_target' AND entity_id = :i ORDER BY id"),
+                {"i": tid},
+            )
+        ).all()
+    assert audited == [("set_plan_target", "t-officer"), ("set_plan_target", "t-planner"), ("delete_plan_target", "t-officer")]
+
+
+async def test_partner_sees_its_project_outcomes_suppressed(area, targets_set, settings):  # type: ignore[no-untyped-def]
+    """A partner sees its projects' targets and its paired county's, actuals null below k households, nothing personal."""
+    run, eng, ids = area
+    partner = Viewer(None, "t-partner", Role.PARTNER, (), ids["partner"], ("513432",))
+    k = settings.privacy.min_cell_households
+    q = """query($asOf: Date) { planTargets { id subject metric projectId progress(asOf: $asOf) { actual suppressed } }
+      cooperationPartners { nodes { projects { id targets { metric progress(asOf: $asOf) { actual suppressed } } } } } }"""
+    admin = {t["id"]: t for t in (await run(TARGETS, asOf=D.isoformat())).data["planTargets"]}
+    r = await run(q, partner, asOf=D.isoformat())
+    assert r.errors is None, r.errors
+    seen = r.data["planTargets"]
+    assert seen and all(t["subject"] == "PROJECT" or admin[t["id"]]["area"] == {"code": "513432"} for t in seen)
+    assert {t["id"] for t in seen} == {
+        i
+        for i, t in admin.items()
+        if t["projectId"] in (str(ids["project"]), str(ids["site project"])) or t["area"] == {"code": "513432"}
+    }
+    shown_any = False
+    for t in seen:
+        value, households = await _raw_actual(eng, admin[t["id"]], D, ids, "513432")
+        if households < k:
+            assert t["progress"] == {"actual": None, "suppressed": True}
+        else:
+            assert t["progress"] == {"actual": pytest.approx(value), "suppressed": False}
+            shown_any = True
+    assert shown_any
+    projects = r.data["cooperationPartners"]["nodes"][0]["projects"]
+    assert {p["id"] for p in projects} == {str(ids["project"]), str(ids["site project"])}
+    assert all(t["progress"]["suppressed"] or t["progress"]["actual"] is not None for p in projects for t in p["targets"])
+    refused = await run("{ households { totalCount } }", partner)
+    assert [e.extensions["code"] for e in refused.errors] == ["FORBIDDEN"]
