@@ -175,6 +175,49 @@ async def build(settings: Settings, name: str) -> tuple[AsyncEngine, dict[str, A
                         amount=Decimal(rng.randint(500, 9000)),
                     )
                 )
+        # [generated] trainings (精培) of labor-force members, 2021–2024, some completed; follow-up visits of some
+        members = (
+            await c.execute(
+                text(
+                    "SELECT m.id, m.household_id FROM member m JOIN household h ON h.id = m.household_id "
+                    "WHERE m.labor_force ORDER BY m.id"
+                )
+            )
+        ).all()
+        ids["trainings"] = []
+        for mid, hid in rng.sample(members, 60):
+            start = dt.date(2021, 1, 1) + dt.timedelta(days=rng.randint(0, 1200))
+            end = start + dt.timedelta(days=rng.randint(20, 120))
+            done = rng.random() < 0.8 and end <= D
+            tid = (
+                await c.execute(
+                    insert(m.TrainingRecord)
+                    .values(
+                        member_id=mid,
+                        household_id=hid,
+                        course=rng.choice(
+                            ["[generated] 彝绣 embroidery", "[generated] 电工 electrician", "[generated] 家政 housekeeping"]
+                        ),
+                        provider_facility_id=ids["workshop open"] if rng.random() < 0.5 else None,
+                        provider_name="[generated] 县职业技能培训中心",
+                        started_on=start,
+                        ended_on=end if done or rng.random() < 0.5 else None,
+                        completed=done,
+                        certificate="[generated] 结业证书" if done and rng.random() < 0.6 else None,
+                    )
+                    .returning(m.TrainingRecord.id)
+                )
+            ).scalar_one()
+            ids["trainings"].append(tid)
+            for _ in range(rng.randint(0, 3)):
+                await c.execute(
+                    insert(m.FollowUpVisit).values(
+                        training_id=tid,
+                        household_id=hid,
+                        visited_on=end + dt.timedelta(days=rng.randint(30, 700)),
+                        note="[generated]",
+                    )
+                )
         pid = (
             await c.execute(
                 insert(m.CooperationPartner)

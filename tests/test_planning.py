@@ -557,3 +557,172 @@ async def test_partner_sees_its_project_outcomes_suppressed(area, targets_set, s
     assert all(t["progress"]["suppressed"] or t["progress"]["actual"] is not None for p in projects for t in p["targets"])
     refused = await run("{ households { totalCount } }", partner)
     assert [e.extensions["code"] for e in refused.errors] == ["FORBIDDEN"]
+
+
+def _add_months(d: dt.date, months: int) -> dt.date:
+    """``d`` + ``months`` calendar months, the day clamped to the month's last (as PostgreSQL's interval arithmetic)."""
+    y, mo = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, mo + 1
+    last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(d.day, last))
+
+
+async def _raw_trainees(eng: Any, on: dt.date, years: int = 3, interval: int = 90) -> dict[int, dict[str, Any]]:
+    """Every training record started by ``on`` with placement and follow-up state, from raw rows, in Python."""
+    async with eng.connect() as c:
+        recs = (
+            (await c.execute(text("SELECT * FROM training_record WHERE started_on <= :d ORDER BY id"), {"d": on}))
+            .mappings()
+            .all()
+        )
+        jobs = (await c.execute(text("SELECT member_id, start_on, end_on, stable FROM employment"))).all()
+        visits = (await c.execute(text("SELECT training_id, visited_on FROM follow_up_visit"))).all()
+    out = {}
+    for r in recs:
+        mine = [j for j in jobs if j.member_id == r["member_id"]]
+        starts = [j.start_on for j in mine if r["started_on"] <= j.start_on <= on]
+        placed = min(starts) if starts else None
+        employed = any(j.start_on <= on and (j.end_on is None or j.end_on >= on) for j in mine)
+        seen = [v.visited_on for v in visits if v.training_id == r["id"] and v.visited_on <= on]
+        last = max(seen) if seen else None
+        until = _add_months(placed, 12 * years) if placed else None
+        due = (last or placed) + dt.timedelta(days=interval) if placed and until and on < until else None
+        out[r["id"]] = {**r, "placed": placed, "employed": employed, "last": last, "until": until, "due": due, "jobs": mine}
+    return out
+
+
+TRAINEES = """query($status: TraineeStatus, $asOf: Date, $first: Int!, $after: ID, $area: String) {
+  trainees(status: $status, asOf: $asOf, first: $first, after: $after, areaCode: $area) {
+    id placedOn employedOnDate lastVisitOn followUpUntil nextVisitDue member { id } } }"""
+
+
+async def test_trainee_lists_recomputed_from_raw_rows(area):  # type: ignore[no-untyped-def]
+    run, eng, _ = area
+    raw = await _raw_trainees(eng, D)
+    expected = {
+        None: list(raw),
+        "NOT_EMPLOYED": [i for i, t in raw.items() if t["completed"] and t["ended_on"] <= D and not t["employed"]],
+        "FOLLOW_UP_DUE": [i for i, t in raw.items() if t["due"] and D <= t["due"] <= D + dt.timedelta(days=14)],
+        "FOLLOW_UP_OVERDUE": [i for i, t in raw.items() if t["due"] and t["due"] < D],
+    }
+    assert all(expected[s] for s in ("NOT_EMPLOYED", "FOLLOW_UP_OVERDUE"))  # the generated area has some of each
+    for status, ids_ in expected.items():
+        got, after = [], None
+        while True:  # paged by 7
+            page = await run(TRAINEES, status=status, asOf=D.isoformat(), first=7, after=after)
+            assert page.errors is None, page.errors
+            got += page.data["trainees"]
+            if len(page.data["trainees"]) < 7:
+                break
+            after = page.data["trainees"][-1]["id"]
+        assert [int(t["id"]) for t in got] == ids_, status
+        for t in got:
+            r = raw[int(t["id"])]
+            assert t["placedOn"] == (r["placed"].isoformat() if r["placed"] else None)
+            assert t["employedOnDate"] == r["employed"]
+            assert t["nextVisitDue"] == (r["due"].isoformat() if r["due"] else None)
+            assert t["followUpUntil"] == (r["until"].isoformat() if r["until"] else None)
+            assert int(t["member"]["id"]) == r["member_id"]
+
+
+async def test_training_outcome_shares_recomputed(area):  # type: ignore[no-untyped-def]
+    run, eng, _ = area
+    for on in (D, dt.date(2023, 3, 1)):
+        raw = await _raw_trainees(eng, on)
+        r = await run(
+            "query($asOf: Date) { trainingOutcomes(asOf: $asOf) { monthsAfter trainees stablyEmployed share } }",
+            asOf=on.isoformat(),
+        )
+        assert r.errors is None, r.errors
+        want = []
+        for months in (6, 12, 24, 36):
+            done = [t for t in raw.values() if t["completed"] and _add_months(t["ended_on"], months) <= on]
+            stable = [
+                t
+                for t in done
+                if any(
+                    j.stable
+                    and j.start_on <= _add_months(t["ended_on"], months)
+                    and (j.end_on is None or j.end_on >= _add_months(t["ended_on"], months))
+                    for j in t["jobs"]
+                )
+            ]
+            want.append(
+                {
+                    "monthsAfter": months,
+                    "trainees": len(done),
+                    "stablyEmployed": len(stable),
+                    "share": len(stable) / len(done) if done else None,
+                }
+            )
+        assert r.data["trainingOutcomes"] == want
+    assert want[0]["trainees"] > 0
+
+
+async def test_training_writes_and_access(area):  # type: ignore[no-untyped-def]
+    run, eng, ids = area
+    async with eng.connect() as c:
+        first_member = text(
+            "SELECT m.id FROM member m JOIN household h ON h.id = m.household_id WHERE h.admin_code LIKE :p ORDER BY m.id LIMIT 1"
+        )
+        w_member = await c.scalar(first_member, {"p": "513431%"})
+        x_member = await c.scalar(first_member, {"p": "513432%"})
+    rec = """mutation($i: RecordTrainingInput!) { recordTraining(input: $i) { id course completed placedOn provider { id } } }"""
+    officer_w = Viewer(None, "t-officer-w", Role.COUNTY_OFFICER, ("513431",))
+    good = {
+        "memberId": str(w_member),
+        "course": "电工",
+        "providerId": str(ids["workshop open"]),
+        "startedOn": "2024-03-01",
+        "endedOn": "2024-04-30",
+        "completed": True,
+        "certificate": "初级电工证",
+    }
+    made = await run(rec, officer_w, i=good)
+    assert made.errors is None, made.errors
+    assert made.data["recordTraining"]["completed"] and made.data["recordTraining"]["provider"] == {
+        "id": str(ids["workshop open"])
+    }
+    outside = await run(rec, officer_w, i={**good, "memberId": str(x_member)})
+    assert [e.extensions["code"] for e in outside.errors] == ["FORBIDDEN"]
+    for viewer in (Viewer(None, "t-planner", Role.PLANNER), PARTNER):
+        refused = await run(rec, viewer, i=good)
+        assert [e.extensions["code"] for e in refused.errors] == ["FORBIDDEN"]
+    for bad, field in (
+        ({"course": ""}, "course"),
+        ({"endedOn": "2024-02-01"}, "endedOn"),
+        ({"endedOn": None}, "endedOn"),
+        ({"startedOn": "2099-01-01", "endedOn": None, "completed": False}, "startedOn"),
+        ({"providerId": None, "providerName": None}, "providerName"),
+    ):
+        r = await run(rec, i={**good, **bad})
+        assert [e.extensions for e in r.errors] == [{"code": "BAD_USER_INPUT", "field": field}], bad
+    visit = """mutation($i: RecordFollowUpVisitInput!) { recordFollowUpVisit(input: $i) { id lastVisitOn } }"""
+    tid = made.data["recordTraining"]["id"]
+    v = await run(visit, officer_w, i={"trainingId": tid, "visitedOn": "2024-06-01"})
+    assert v.errors is None and v.data["recordFollowUpVisit"]["lastVisitOn"] == "2024-06-01"
+    early = await run(visit, i={"trainingId": tid, "visitedOn": "2024-01-01"})
+    assert [e.extensions for e in early.errors] == [{"code": "BAD_USER_INPUT", "field": "visitedOn"}]
+    hidden = await run(
+        visit, Viewer(None, "t-officer", Role.COUNTY_OFFICER, ("513432",)), i={"trainingId": tid, "visitedOn": "2024-06-02"}
+    )
+    assert [e.extensions["code"] for e in hidden.errors] == ["NOT_FOUND"]
+    # reads: officers their areas' trainees, partners refused
+    mine = await run(TRAINEES, officer_w, first=500)
+    async with eng.connect() as c:
+        w_count = await c.scalar(
+            text(
+                "SELECT count(*) FROM training_record r JOIN household h ON h.id = r.household_id WHERE h.admin_code LIKE '513431%'"
+            )
+        )
+    assert len(mine.data["trainees"]) == w_count
+    for q in (TRAINEES, "{ trainingOutcomes { share } }"):
+        p = await run(q, PARTNER, first=5) if "$first" in q else await run(q, PARTNER)
+        assert [e.extensions["code"] for e in p.errors] == ["FORBIDDEN"]
+    async with eng.connect() as c:
+        audited = (
+            await c.execute(
+                text("SELECT action, user_name FROM audit_log WHERE entity IN ('training_record', 'follow_up_visit') ORDER BY id")
+            )
+        ).all()
+    assert audited == [("record_training", "t-officer-w"), ("record_follow_up_visit", "t-officer-w")]

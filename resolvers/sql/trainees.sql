@@ -1,6 +1,5 @@
 -- Trainees (精培) on :as_of, one row per training record started by then (resolvers/training.py).
--- (CAST(:prefix AS text) IS NULL OR h.admin_code LIKE CAST(:prefix AS text) || '%')
-      AND (CAST(:site AS bigint) IS NULL OR h.site_id = CAST(:site AS bigint)) is an allow-listed condition on h (household) from resolvers/training.py (area prefix and/or site).
+-- Households under :prefix (an admin-code prefix) and/or living at site :site (each NULL: any).
 --   placed_on       the first employment of the member starting on or after the training's start, by :as_of
 --   employed_now    the member has an employment active on :as_of
 --   last_visit      the latest follow-up visit of the training by :as_of

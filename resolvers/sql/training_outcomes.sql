@@ -1,7 +1,6 @@
 -- Share of trainees in stable employment N months after their training (精培 outcomes), for N in :months
 -- (resolvers/training.py). Counted: completed training records whose end + N months is on or before :as_of; stable:
--- the member has a stable employment active on that day (end + N months). (CAST(:prefix AS text) IS NULL OR h.admin_code LIKE CAST(:prefix AS text) || '%')
-      AND (CAST(:site AS bigint) IS NULL OR h.site_id = CAST(:site AS bigint)) as in trainees.sql.
+-- the member has a stable employment active on that day (end + N months). Households as in trainees.sql.
 SELECT mo.months,
        count(r.id) AS trainees,
        count(r.id) FILTER (WHERE EXISTS (
