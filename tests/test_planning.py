@@ -712,7 +712,8 @@ async def test_training_writes_and_access(area):  # type: ignore[no-untyped-def]
     async with eng.connect() as c:
         w_count = await c.scalar(
             text(
-                "SELECT count(*) FROM training_record r JOIN household h ON h.id = r.household_id WHERE h.admin_code LIKE '513431%'"
+                "SELECT count(*) FROM training_record r JOIN household h ON h.id = r.household_id "
+                "WHERE h.admin_code LIKE '513431%'"
             )
         )
     assert len(mine.data["trainees"]) == w_count
