@@ -17,7 +17,7 @@ from resolvers.coords import CoordSys, geojson_to_wgs84
 from resolvers.errors import InvalidInput
 from resolvers.geometry import parse_geometry
 from resolvers.query import check_year, require_id
-from schema.enums import FacilityKind
+from schema.enums import FacilityKind, describe_values
 from schema.permissions import NotPartner, allow
 from schema.scalars import GeoJSON
 from schema.types import AsOfArg, Ctx, Facility, RelocationSite, geo_out, load_optional
@@ -27,6 +27,14 @@ strawberry.enum(
     CandidateSource,
     name="PlacementCandidates",
     description="Where facilityPlacement's candidate locations come from.",
+)
+describe_values(
+    CandidateSource,
+    {
+        "SITES": "The relocation sites under the area open on asOf, by id.",
+        "GRID": "Centres of hexagons of edge hexSizeMeters (ST_HexagonGrid in the area's UTM zone) inside the area's boundary.",
+        "POINTS": "The points sent in `points`, in that order.",
+    },
 )
 
 

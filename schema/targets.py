@@ -20,14 +20,38 @@ from resolvers import targets
 from resolvers.access import Role
 from resolvers.errors import OutOfScope
 from resolvers.query import optional_id, require_id
+from schema.enums import describe_values
 from schema.permissions import allow
 from schema.types import AdminArea, AsOfArg, Ctx, Facility, _area, _facility
 
 strawberry.enum(m.TargetSubject, name="TargetSubject", description="What a plan target is set for.")
+describe_values(
+    m.TargetSubject,
+    {
+        "AREA": "An admin area (areaCode).",
+        "FACILITY": "A facility (facilityId).",
+        "PROJECT": "A cooperation project (projectId).",
+    },
+)
 strawberry.enum(
     m.TargetMetric,
     name="TargetMetric",
     description='目标指标: what a plan target measures (its actual is computed from rows; docs/api.md "Plan targets").',
+)
+
+
+describe_values(
+    m.TargetMetric,
+    {
+        "PERSONS_EMPLOYED": "AREA: members of 脱贫户 under the area employed on the date, 人.",
+        "COVERAGE_RATE": "AREA: employment coverage on the date, 0..1.",
+        "HOUSEHOLDS_LINKED": "AREA: households under it at the year's end with a linkage of the year; FACILITY: "
+        "households with a linkage from it in the year, 户.",
+        "AVERAGE_LINKED_INCOME": "AREA: linkage yuan of the year ÷ households linked, yuan.",
+        "YUAN_PER_HOUSEHOLD": "FACILITY: its linkage yuan of the year ÷ its households linked, yuan.",
+        "JOBS": "FACILITY / PROJECT (its facility): members employed there on the date, 人.",
+        "HOUSEHOLDS_BENEFITED": "PROJECT: households linked to its facility in the year (without one: at its site), 户.",
+    },
 )
 
 

@@ -15,11 +15,20 @@ import strawberry
 from resolvers import training
 from resolvers.errors import InvalidInput
 from resolvers.query import optional_id, require_id
+from schema.enums import describe_values
 from schema.permissions import NotPartner, ReadsHouseholds, WritesHouseholds, allow
 from schema.types import AsOfArg, Ctx, Facility, Household, Member, _facility, household_by_id, member_by_id
 
 TraineeStatus = training.TraineeStatus
 strawberry.enum(TraineeStatus, name="TraineeStatus", description="Which trainees a list holds (精培跟踪).")
+describe_values(
+    TraineeStatus,
+    {
+        "NOT_EMPLOYED": "Training completed by asOf and no employment active on it.",
+        "FOLLOW_UP_DUE": "A follow-up visit falls due from asOf to asOf + dueWithinDays.",
+        "FOLLOW_UP_OVERDUE": "A follow-up visit was due before asOf and none was made since.",
+    },
+)
 MAX_TRAINEES = 500
 """Most trainees one call lists (``first``)."""
 
