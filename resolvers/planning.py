@@ -53,6 +53,8 @@ CANDIDATES = {
     "ST_SetSRID(ST_MakePoint(p.x, p.y), 4326) AS geom "
     "FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS p(x, y, o)",
 }
+COUNTY = "st.county_code = CAST(:county AS text) AND "
+"""The county predicate of facility_placement.sql for areas at or below a county (its index, then the prefix)."""
 MIN_HEX_METERS, MAX_HEX_METERS = 100.0, 50_000.0
 """Bounds of a grid's hexagon size (ST_HexagonGrid's edge length = circumradius), metres."""
 
@@ -204,7 +206,10 @@ async def facility_placement(
             n = await s.scalar(text(f"SELECT count(*) FROM ({CANDIDATES[source]}) c"), params)
             if (n or 0) > max_candidates:
                 raise InvalidInput(_too_many(n or 0, max_candidates), field="hexSizeMeters")
-        rows = (await s.execute(text(_sql("facility_placement.sql").replace("{candidates}", CANDIDATES[source])), params)).all()
+        sql = _sql("facility_placement.sql").replace("{candidates}", CANDIDATES[source])
+        if len(prefix) >= 6:  # household_status's (county_code, valid_from) index narrows to the county first
+            params["county"] = prefix[:6]
+        rows = (await s.execute(text(sql.replace("{county}", COUNTY if len(prefix) >= 6 else "")), params)).all()
     picks = [
         Pick(
             pick=int(r.pick),

@@ -1,7 +1,8 @@
 -- Facility placement (选址): greedy maximal covering, one statement (resolvers/planning.py).
--- {candidates} is one of the allow-listed fragments in resolvers/planning.py (CANDIDATES): rows
+-- The candidates placeholder is one of the allow-listed fragments in resolvers/planning.py (CANDIDATES): rows
 -- (cid, site_id, geom) — a relocation site, a hexagon of a grid over the area, or a point the caller sent —
--- with cid the candidate's rank in a fixed order (site id, grid row/column, order sent).
+-- with cid the candidate's rank in a fixed order (site id, grid row/column, order sent). The county placeholder is empty, or, for an
+-- area at or below a county, household_status's indexed county predicate (resolvers/planning.py).
 --   eligible  零就业家庭 on :as_of under the area (household_status: labor force present, no member employed),
 --             at their dwelling on :as_of (household_residence), not within :reach metres (geodesic) of any
 --             facility of :kind open on :as_of; idx numbers them 0..n-1; persons = their labor force present
@@ -21,7 +22,7 @@ eligible AS MATERIALIZED (
         WHERE hr.household_id = st.household_id AND hr.valid_from <= CAST(:as_of AS date)
         ORDER BY hr.valid_from DESC LIMIT 1) r
     WHERE st.valid_from <= CAST(:as_of AS date) AND CAST(:as_of AS date) < st.valid_to
-      AND left(st.admin_code, CAST(:plen AS integer)) = CAST(:prefix AS text)
+      AND {county}left(st.admin_code, CAST(:plen AS integer)) = CAST(:prefix AS text)
       AND st.labor_force > 0 AND st.employed = 0
       AND r.dwelling IS NOT NULL AND NOT ST_IsEmpty(r.dwelling)
       AND NOT EXISTS (
