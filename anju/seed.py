@@ -121,6 +121,7 @@ class SeedSummary:
     employments: int = 0
     income_linkages: int = 0
     household_incomes: int = 0
+    plan_targets: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -708,6 +709,7 @@ async def load_demo(engine: AsyncEngine) -> SeedSummary:
         await conn.execute(insert(m.HouseholdIncome), incomes)
         s.income_linkages, s.household_incomes = len(linkages), len(incomes)
         await _demo_partner(conn, facts, codes["xide_county"])
+        s.plan_targets = await _demo_targets(conn, facts, vegetable_ids, training_base_id, yixin_site_id=site_id)
         await _check_report_figures(conn, site_id, tea_id, training_base_id, facts)
         casework = await load_demo_casework(conn, site_id, codes["qietuo_village_committee"])
         s.notes.append(
@@ -748,6 +750,102 @@ async def _demo_partner(conn: AsyncConnection, facts: dict[str, Any], xide: str)
             self_raised_share=Decimal(str(cr["self_funded_share"])),
         )
     )
+
+
+FACTS_FILE = "data/seed-article-facts.json"
+
+
+async def _demo_targets(
+    conn: AsyncConnection, facts: dict[str, Any], vegetable_ids: Sequence[int], training_base_id: int, *, yixin_site_id: int
+) -> int:
+    """The report's targets as plan targets (issue #15), each citing its fact key in ``source``.
+
+    - Aba prefecture (added as an admin area without a boundary): ≥ 43,000 poverty-alleviated persons in work, 2024
+      (``employment_targets[0]``);
+    - each of Liangshan's six vegetable parks: 16,000 yuan a year per household (``facilities[0]``) and 167 households
+      linked — the report's "1,000+ households" of the six parks split evenly, [derived];
+    - Yixin's training base: ≥ 500 jobs nearby (``relocation_sites[0].training_base.nearby_employed_at_least``);
+    - Yixin community: coverage 1.0 (``relocation_sites[0].every_household_with_labor_force_has_stable_employment``);
+    - the demo partner's courtyard renovation in Qietuo: 202 households benefited (``courtyard_renovation.households``).
+    Actuals are computed from the rows (resolvers/targets.py); nothing here is an actual.
+    """
+    T, S = m.PlanTarget, m.TargetSubject
+    aba = facts["employment_targets"][0]
+    if not await conn.scalar(select(m.AdminArea.code).where(m.AdminArea.code == aba["prefecture_code"])):
+        await conn.execute(
+            insert(m.AdminArea).values(
+                code=aba["prefecture_code"], name=aba["prefecture"], level=m.AdminLevel.PREFECTURE, parent_code="510000"
+            )
+        )
+    veg, site = facts["facilities"][0], facts["relocation_sites"][0]
+    per_park = -(-veg["households_benefited_at_least"] // veg["count"])  # ceil: 1,000 over 6 parks → 167
+    project_id = await conn.scalar(select(m.CooperationProject.id).order_by(m.CooperationProject.id).limit(1))
+    rows: list[dict[str, Any]] = [
+        {
+            "subject": S.AREA,
+            "admin_code": aba["prefecture_code"],
+            "county_code": aba["prefecture_code"],
+            "year": aba["year"],
+            "metric": m.TargetMetric.PERSONS_EMPLOYED,
+            "target": Decimal(aba["poverty_alleviated_persons_employed_at_least"]),
+            "source": f"{FACTS_FILE}: employment_targets[0].poverty_alleviated_persons_employed_at_least",
+        },
+        {
+            "subject": S.AREA,
+            "admin_code": facts["admin_codes"]["yixin_community_committee"],
+            "county_code": site["county_code"],
+            "year": REPORT_DATE.year,
+            "metric": m.TargetMetric.COVERAGE_RATE,
+            "target": Decimal(1 if site["every_household_with_labor_force_has_stable_employment"] else 0),
+            "source": f"{FACTS_FILE}: relocation_sites[0].every_household_with_labor_force_has_stable_employment",
+        },
+        {
+            "subject": S.FACILITY,
+            "facility_id": training_base_id,
+            "county_code": site["county_code"],
+            "year": REPORT_DATE.year,
+            "metric": m.TargetMetric.JOBS,
+            "target": Decimal(site["training_base"]["nearby_employed_at_least"]),
+            "source": f"{FACTS_FILE}: relocation_sites[0].training_base.nearby_employed_at_least",
+        },
+    ]
+    counties = dict(
+        (await conn.execute(select(m.Facility.id, m.Facility.admin_code).where(m.Facility.id.in_(vegetable_ids)))).all()
+    )
+    for fid in vegetable_ids:
+        for metric, value, key in (
+            (
+                m.TargetMetric.YUAN_PER_HOUSEHOLD,
+                veg["annual_income_increase_per_household_yuan"],
+                "annual_income_increase_per_household_yuan",
+            ),
+            (m.TargetMetric.HOUSEHOLDS_LINKED, per_park, "households_benefited_at_least ÷ count, [derived]"),
+        ):
+            rows.append(
+                {
+                    "subject": S.FACILITY,
+                    "facility_id": fid,
+                    "county_code": str(counties[fid])[:6],
+                    "year": REPORT_DATE.year,
+                    "metric": metric,
+                    "target": Decimal(value),
+                    "source": f"{FACTS_FILE}: facilities[0].{key}",
+                }
+            )
+    if project_id is not None:
+        rows.append(
+            {
+                "subject": S.PROJECT,
+                "project_id": project_id,
+                "county_code": facts["admin_codes"]["xide_county"],
+                "year": 2023,
+                "metric": m.TargetMetric.HOUSEHOLDS_BENEFITED,
+                "target": Decimal(facts["courtyard_renovation"]["households"]),
+                "source": f"{FACTS_FILE}: courtyard_renovation.households",
+            }
+        )
+    await conn.execute(insert(T), [{"admin_code": None, "facility_id": None, "project_id": None, **r} for r in rows])
+    return len(rows)
 
 
 _SEATS: dict[str, tuple[float, float]] = {}

@@ -221,6 +221,20 @@ class ImportSettings(BaseModel):
     )
 
 
+class PlanningSettings(BaseModel):
+    """Planning (issue #15): facility placement, site scorecards, training follow-up."""
+
+    max_picks: int = Field(20, ge=1, description="most new facilities facilityPlacement places in one answer")
+    max_candidates: int = Field(5000, ge=1, description="most candidate locations facilityPlacement weighs")
+    scorecard_distance_meters: float = Field(
+        5000.0, gt=0, description="default distance of siteScorecards' households beyond a school, clinic or water supply, metres"
+    )
+    follow_up_years: int = Field(
+        3, ge=1, description="years a trainee placed in work is followed up (精培计划: at least three, the report)"
+    )
+    follow_up_interval_days: int = Field(90, ge=1, description="days between two follow-up visits of a placed trainee")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -250,6 +264,7 @@ class Settings(BaseSettings):
     planner: PlannerSettings = PlannerSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     imports: ImportSettings = ImportSettings()
+    planning: PlanningSettings = PlanningSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")

@@ -508,6 +508,126 @@ class CooperationProject(Base):
     )
 
 
+class TargetSubject(enum.Enum):
+    """What a plan target is set for: an admin area, a facility or a cooperation project."""
+
+    AREA = "area"
+    FACILITY = "facility"
+    PROJECT = "project"
+
+
+class TargetMetric(enum.Enum):
+    """目标指标: what a plan target measures; its actual is computed from rows (resolvers/targets.py)."""
+
+    PERSONS_EMPLOYED = "persons_employed"  # area: members of 脱贫户 under it employed on the date, 人
+    COVERAGE_RATE = "coverage_rate"  # area: employment coverage on the date, 0..1
+    HOUSEHOLDS_LINKED = "households_linked"  # area / facility: households with an income linkage of the year, 户
+    AVERAGE_LINKED_INCOME = "average_linked_income"  # area: linkage yuan of the year ÷ households linked
+    YUAN_PER_HOUSEHOLD = "yuan_per_household"  # facility: its linkage yuan of the year ÷ its households linked
+    JOBS = "jobs"  # facility / project (its facility): members employed there on the date, 人
+    HOUSEHOLDS_BENEFITED = "households_benefited"  # project: households linked to its facility in the year (or at its site)
+
+
+TARGET_METRICS = {
+    TargetSubject.AREA: (
+        TargetMetric.PERSONS_EMPLOYED,
+        TargetMetric.COVERAGE_RATE,
+        TargetMetric.HOUSEHOLDS_LINKED,
+        TargetMetric.AVERAGE_LINKED_INCOME,
+    ),
+    TargetSubject.FACILITY: (TargetMetric.HOUSEHOLDS_LINKED, TargetMetric.YUAN_PER_HOUSEHOLD, TargetMetric.JOBS),
+    TargetSubject.PROJECT: (TargetMetric.HOUSEHOLDS_BENEFITED, TargetMetric.JOBS),
+}
+"""The metrics each subject takes (one definition: the table's check constraint is written from it)."""
+
+
+def _metric_check() -> str:
+    return " OR ".join(
+        f"(subject = '{subj.value}' AND metric IN ({', '.join(repr(x.value) for x in metrics)}))"
+        for subj, metrics in TARGET_METRICS.items()
+    )
+
+
+class PlanTarget(Base):
+    """目标任务: a target for an area, facility or project in a year; the actual is never stored (computed from rows).
+
+    ``county_code`` is the subject's county (area code, facility's or project's county), the row scope of officers.
+    ``source`` says where the figure comes from (e.g. a key of data/seed-article-facts.json).
+    """
+
+    __tablename__ = "plan_target"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    subject: Mapped[TargetSubject] = mapped_column(_enum(TargetSubject, "target_subject"))
+    admin_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("cooperation_project.id", ondelete="CASCADE"), index=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    year: Mapped[int] = mapped_column(SmallInteger)
+    metric: Mapped[TargetMetric] = mapped_column(_enum(TargetMetric, "target_metric"))
+    target: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    source: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint(
+            "(subject = 'area') = (admin_code IS NOT NULL) AND (subject = 'facility') = (facility_id IS NOT NULL) "
+            "AND (subject = 'project') = (project_id IS NOT NULL)",
+            name="one_subject",
+        ),
+        CheckConstraint(_metric_check(), name="metric_of_subject"),
+        CheckConstraint("target >= 0", name="target_nonneg"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
+        Index(
+            "uq_plan_target_subject_year_metric",
+            "subject",
+            text("coalesce(admin_code, '')"),
+            text("coalesce(facility_id, 0)"),
+            text("coalesce(project_id, 0)"),
+            "year",
+            "metric",
+            unique=True,
+        ),
+        Index("ix_plan_target_county_code", "county_code"),
+    )
+
+
+class TrainingRecord(Base):
+    """精培: a member's training: course, provider (often a training-base facility), dates, completion, certificate.
+
+    ``household_id`` is the member's household (set with the record): the row scope, as employments.
+    """
+
+    __tablename__ = "training_record"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    course: Mapped[str] = mapped_column(Text)
+    provider_facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
+    provider_name: Mapped[str | None] = mapped_column(Text)
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    ended_on: Mapped[dt.date | None] = mapped_column(Date)
+    completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    certificate: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="dates_in_order"),
+        CheckConstraint("NOT completed OR ended_on IS NOT NULL", name="completed_has_end"),
+        CheckConstraint("provider_facility_id IS NOT NULL OR provider_name IS NOT NULL", name="provider_known"),
+    )
+
+
+class TrainingFollowUp(Base):
+    """跟踪回访: one visit to a trainee placed in work (精培计划 follows them at least three years)."""
+
+    __tablename__ = "training_follow_up"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    training_id: Mapped[int] = mapped_column(ForeignKey("training_record.id", ondelete="CASCADE"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    visited_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class ViewerRole(enum.Enum):
     """Who a token holder is (issues #5, #17): what they may read and write.
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from strawberry.dataloader import DataLoader
 
 import models as m
-from resolvers import admin_areas, casework, coverage, facilities, households, partners, sites, spatial
+from resolvers import admin_areas, casework, coverage, facilities, households, partners, sites, spatial, targets
 from resolvers.access import AGGREGATES, RECORDS, Role, Viewer, scoped_sessionmaker
 from resolvers.paging import Page, PageArgs
 from resolvers.query import SessionMaker, check_date
@@ -86,6 +86,16 @@ class PlannerLimits(Protocol):
     cache_size: int
 
 
+class PlanningLimits(Protocol):
+    """``anju.settings.PlanningSettings``: facility placement, scorecards, training follow-up."""
+
+    max_picks: int
+    max_candidates: int
+    scorecard_distance_meters: float
+    follow_up_years: int
+    follow_up_interval_days: int
+
+
 class SettingsLike(Protocol):
     """What the schema reads of ``anju.settings.Settings`` (schema never imports ``anju``)."""
 
@@ -111,6 +121,10 @@ class SettingsLike(Protocol):
     @property
     def features(self) -> FeatureLimits:
         """Map layer limits."""
+
+    @property
+    def planning(self) -> PlanningLimits:
+        """Planning limits and defaults."""
 
     @property
     def registry(self) -> RegistryLimits:
@@ -184,6 +198,8 @@ class Loaders:
     case_measures: DataLoader[int, list[dict[str, Any]]]
     case_visits: DataLoader[int, list[dict[str, Any]]]
     household_cases: DataLoader[int, list[casework.CaseRow]]
+    target_actual: DataLoader[tuple[int, str | None, dt.date], targets.Actual]
+    project_targets: DataLoader[int, list[targets.TargetRow]]
 
 
 def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
@@ -234,6 +250,8 @@ def make_loaders(sm: SessionMaker, agg: SessionMaker | None = None) -> Loaders:
         case_measures=_loader(lambda sm_, ids: casework.rows_of(sm_, "assistance_measure", "case_id", ids, "start_on"), sm),
         case_visits=_loader(lambda sm_, ids: casework.rows_of(sm_, "follow_up_visit", "case_id", ids, "visited_on"), sm),
         household_cases=_loader(casework.cases_by_household_ids, sm),
+        target_actual=_loader(targets.actuals, agg),
+        project_targets=_loader(targets.targets_by_project_ids, sm),
     )
 
 

@@ -27,6 +27,8 @@ from schema.permissions import WritesHouseholds, allow
 from schema.places import PlaceMutation
 from schema.registry import RegistryMutation
 from schema.scalars import GeoJSON
+from schema.targets import TargetMutation
+from schema.training import TrainingMutation
 from schema.types import Ctx, Employment, Household, IncomeLinkage, given_fields, household_by_id, load_found, member_by_id
 
 WRITES = allow(WritesHouseholds)
@@ -173,7 +175,7 @@ async def _member_payload(info: Ctx, w: WrittenRecord) -> MemberPayload:
     description="Writes: the record keepers' (admins, and county officers in their areas) and the admins' partner "
     "records. Each runs in one transaction and is audited."
 )
-class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutation):
+class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutation, TargetMutation, TrainingMutation):
     @strawberry.mutation(description="Record a member's employment spell.", extensions=WRITES)
     async def record_employment(
         self, info: Ctx, input: Annotated[RecordEmploymentInput, strawberry.argument(description="What to record.")]

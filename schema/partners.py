@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+
+if TYPE_CHECKING:
+    from schema.targets import PlanTarget
 
 from resolvers import partners
 from resolvers.query import check_text_arg, check_year, optional_id, parse_id, require_id
@@ -68,6 +71,15 @@ class CooperationProject:
     @strawberry.field(description="The relocation site the project serves, if any.")
     async def site(self, info: Ctx) -> RelocationSite | None:
         return await _site(info, self._site_id)
+
+    @strawberry.field(
+        description="The project's targets (households benefited, jobs), each with `progress(asOf)` computed from the rows "
+        "— for partner viewers small-cell suppressed, nothing personal."
+    )
+    async def targets(self, info: Ctx) -> list[Annotated[PlanTarget, strawberry.lazy("schema.targets")]]:
+        from schema.targets import PlanTarget
+
+        return [PlanTarget.of(r) for r in await info.context.loaders.project_targets.load(int(self.id))]
 
 
 @strawberry.type(description="A partner's project funds in one year.")

@@ -21,7 +21,10 @@ from schema.enums import AdminLevel, FacilityKind, describe_values
 from schema.imports import ImportQuery
 from schema.partners import PartnerQuery
 from schema.permissions import ReadsHouseholds, allow
+from schema.planning import PlanningQuery
 from schema.scalars import JSON, GeoJSON
+from schema.targets import TargetQuery
+from schema.training import TrainingQuery
 from schema.types import (
     KINDS,
     AdminArea,
@@ -253,7 +256,7 @@ HouseholdSiteArg = Annotated[strawberry.ID | None, strawberry.argument(descripti
     description="Everything Anju answers: admin areas, sites, facilities, households, coverage, monitoring, "
     "spatial search, map layers, partners."
 )
-class Query(PartnerQuery, ImportQuery, CaseworkQuery):
+class Query(PartnerQuery, ImportQuery, CaseworkQuery, PlanningQuery, TargetQuery, TrainingQuery):
     @strawberry.field(description="One admin area by code; null when unknown.")
     async def admin_area(
         self, info: Ctx, code: Annotated[str, strawberry.argument(description="Area code (6, 9 or 12 digits), e.g. 513432.")]

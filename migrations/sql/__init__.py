@@ -17,6 +17,7 @@ database does means reading one file:
   household codes and ID numbers recorded outside a viewer's scope).
 - ``casework.sql``: grids and monitoring casework (issue #17): the grid worker's role and row scope, the casework
   tables' policies, a case's stage order and ``anju_case_open_on`` (a case open on a date), cases never deleted.
+- ``planning.sql``: who reads and writes plan targets, training records and follow-up visits (migration 0018).
 
 Every statement can run again without changing anything: ``CREATE OR REPLACE FUNCTION``,
 ``DROP TRIGGER IF EXISTS`` + ``CREATE TRIGGER``, ``DROP POLICY IF EXISTS`` + ``CREATE POLICY``,
@@ -52,6 +53,7 @@ FILES = (
     "coords",
     "registry_rules",
     "casework",
+    "planning",
 )
 """Every file, in the order they are applied (a later file may use an earlier one's functions)."""
 
