@@ -66,8 +66,18 @@ ACTION = "importHouseholds"
 # --------------------------------------------------------------------------- cell parsers
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet would read as a formula at the start of a cell: an export prefixes such text with ``'``
+(``resolvers.exports.spreadsheet_safe``), and a cell read back drops that one quote again."""
+
+
 def _cell_text(v: Any) -> str | None:
-    """A cell as stripped text (None when blank); whole numbers without ``.0`` (a code typed as a number)."""
+    """A cell as stripped text (None when blank); whole numbers without ``.0`` (a code typed as a number).
+
+    A ``'`` in front of ``= + - @``, tab or CR (an export's neutralised formula-looking text) is dropped.
+    """
+    if isinstance(v, str) and v.startswith("'") and v[1:2] and v[1] in FORMULA_START:
+        v = v[1:]
     if v is None:
         return None
     if isinstance(v, bool):
@@ -144,6 +154,8 @@ def _labels(enum: type[Any], words: dict[str, str]) -> Callable[[Any, str], Any]
         return found
 
     parse.choices = shown  # type: ignore[attr-defined]
+    # each member's first word (``CHILD`` → 子女): what an export writes, so that the file reads back as it was
+    parse.words = {enum[v]: k for k, v in reversed(words.items())}  # type: ignore[attr-defined]
     return parse
 
 
