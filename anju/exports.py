@@ -288,6 +288,9 @@ async def _gis(sm: SessionMaker, kind: ExportKind, a: ExportArgs, viewer: Viewer
             geometry_type=kind.geometry_type,
             crs="EPSG:4326",
             encoding="UTF-8" if fmt == "gpkg" else None,
+            # FlatGeobuf's spatial index refuses features without a geometry (a household without a dwelling): no index,
+            # no row lost
+            layer_options={"SPATIAL_INDEX": "NO"} if fmt == "fgb" else None,
         )
 
     try:

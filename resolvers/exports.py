@@ -207,6 +207,7 @@ ROSTER_TYPES = {
     "dwelling_lat": "number",
     "birth_year": "integer",
     "joined_on": "date",
+    "member_id": "integer",
 }
 HOUSEHOLD_FIELDS = tuple(
     f for f in _from_columns(household_import.COLUMNS, ROSTER_TYPES) if f.key in household_import.HOUSEHOLD_KEYS
@@ -217,8 +218,8 @@ def roster_rows(a: ExportArgs, viewer: Viewer) -> AnySelect:
     """The household roster (花名册): one row per present member (left_on unset), the household's columns repeated.
 
     Columns exactly the import template's (``household_import.COLUMNS``), so the file imports back writing nothing.
-    ``id_number`` is always blank: only a keyed hash and the last 4 digits are stored (the import matches such a row by
-    name and birth year). Names and phones masked as in GraphQL (``member_select``). Households without a present
+    ``id_number`` is always blank: only a keyed hash and the last 4 digits are stored; ``member_id`` (成员编号) is the
+    member's id, by which the import matches the row. Names and phones masked as in GraphQL (``member_select``). Households without a present
     member have no row. By household id, then member id.
     """
     imp = household_import
@@ -235,6 +236,7 @@ def roster_rows(a: ExportArgs, viewer: Viewer) -> AnySelect:
             func.nullif(func.array_to_string(M.skills, "、"), "").label("skills"),
             M.joined_on.label("joined_on"),
             words(M.join_reason, imp._join_reason).label("join_reason"),
+            M.id.label("member_id"),
             H.dwelling.label("geom"),
         )
         .join(M, M.household_id == H.id)
