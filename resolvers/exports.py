@@ -219,8 +219,8 @@ def roster_rows(a: ExportArgs, viewer: Viewer) -> AnySelect:
 
     Columns exactly the import template's (``household_import.COLUMNS``), so the file imports back writing nothing.
     ``id_number`` is always blank: only a keyed hash and the last 4 digits are stored; ``member_id`` (成员编号) is the
-    member's id, by which the import matches the row. Names and phones masked as in GraphQL (``member_select``). Households without a present
-    member have no row. By household id, then member id.
+    member's id, by which the import matches the row. Names and phones masked as in GraphQL (``member_select``).
+    Households without a present member have no row. By household id, then member id.
     """
     imp = household_import
     return (
