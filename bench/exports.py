@@ -97,7 +97,8 @@ async def main(url: str, runs: int, county: str) -> None:
         f"Database: `{url.rsplit('@', 1)[-1]}` — {households:,} households, {members:,} present members (generated data).",
         f"Machine: {machine()}. {runs} runs each, alternating; medians in seconds. Run {dt.date.today().isoformat()}.",
         "",
-        "| export | format | rows | Anju s | COPY export SQL s | COPY plain rows s | Anju ÷ COPY export SQL | Anju ÷ COPY plain |",
+        "| export | format | rows | Anju s | COPY export SQL s | COPY plain rows s | Anju ÷ COPY export SQL "
+        "| Anju ÷ COPY plain |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     scoped = scoped_sessionmaker(sm, ADMIN)
@@ -120,7 +121,7 @@ async def main(url: str, runs: int, county: str) -> None:
                 assert n - 1 == rows, (n, rows)  # the same rows: header + every row COPY gave
         ma, mc, mp = statistics.median(t_anju), statistics.median(t_copy), statistics.median(t_plain)
         line = f"| {label} | {fmt} | {rows:,} | {ma:.2f} | {mc:.2f} | {mp:.2f} | {ma / mc:.2f} | {ma / mp:.2f} |"
-        print(line, flush=True)
+        print(line, flush=True)  # noqa: T201
         lines.append(line)
     lines += [
         "",
@@ -133,7 +134,7 @@ async def main(url: str, runs: int, county: str) -> None:
     await engine.dispose()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "exports.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"→ {RESULTS / 'exports.md'}")
+    print(f"→ {RESULTS / 'exports.md'}")  # noqa: T201
 
 
 if __name__ == "__main__":
