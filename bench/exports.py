@@ -14,6 +14,8 @@ county's roster as XLSX and GeoPackage (the formats written to a file before str
 
 Usage: ``.venv/bin/python -m bench.exports [--database-url URL] [--runs 3] [--county 513432]``; the default URL is the
 Sichuan-scale database (``…/anju_sichuan``, generated data). Writes ``bench/results/exports.md``.
+``--make-slice N`` first builds a writable database ``anju_bench_exports`` on the local cluster: the demo seed with each
+demo household copied N times (codes ``<code>-G<n>``: GENERATED copies, labelled so) and benchmarks that instead.
 """
 
 from __future__ import annotations
@@ -46,6 +48,36 @@ FROM household h JOIN member m ON m.household_id = h.id
 WHERE m.left_on IS NULL {where}
 ORDER BY h.id, m.id
 """
+
+
+SLICE = "anju_bench_exports"
+COPIES = """
+INSERT INTO household (code, admin_code, poverty_status, site_id, relocated_on, origin_admin_code, dwelling)
+SELECT h.code || '-G' || g, h.admin_code, h.poverty_status, h.site_id, h.relocated_on, h.origin_admin_code, h.dwelling
+FROM household h CROSS JOIN generate_series(1, :n) g WHERE h.code NOT LIKE '%-G%' ORDER BY g, h.id;
+INSERT INTO member (household_id, name, gender, birth_year, relation, labor_force, skills, phone, joined_on, join_reason)
+SELECT c.id, m.name, m.gender, m.birth_year, m.relation, m.labor_force, m.skills, m.phone, m.joined_on, m.join_reason
+FROM household c JOIN household h ON h.code = split_part(c.code, '-G', 1)
+JOIN member m ON m.household_id = h.id AND m.left_on IS NULL WHERE c.code LIKE '%-G%' ORDER BY c.id, m.id;
+"""
+
+
+async def make_slice(n: int) -> str:
+    """``anju_bench_exports``: migrated, the demo seed, each demo household and its present members copied ``n`` times."""
+    from anju import db
+    from anju.seed import load_demo
+
+    s = Settings()
+    await db.ensure_database(s, SLICE, drop_first=True)
+    await db.migrate(s, SLICE)
+    engine = db.create_engine(s, SLICE)
+    await load_demo(engine)
+    async with engine.begin() as c:
+        await c.execute(text("SET LOCAL statement_timeout = 0"))
+        for statement in COPIES.strip().split(";\n"):
+            await c.execute(text(statement.strip().rstrip(";")), {"n": n} if ":n" in statement else {})
+    await engine.dispose()
+    return s.sqlalchemy_url(SLICE)
 
 
 async def _copy(engine: Any, sql: str, params: tuple[Any, ...] = ()) -> tuple[int, int]:
@@ -142,7 +174,9 @@ if __name__ == "__main__":
     p.add_argument("--database-url", default=SICHUAN)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--county", default="513432")
+    p.add_argument("--make-slice", type=int, default=0, help="build anju_bench_exports (demo × N, generated) and use it")
     args = p.parse_args()
     if not args.county.isdigit():
         p.error("--county: digits only")
-    asyncio.run(main(args.database_url, args.runs, args.county))
+    url = asyncio.run(make_slice(args.make_slice)) if args.make_slice else args.database_url
+    asyncio.run(main(url, args.runs, args.county))
