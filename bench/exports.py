@@ -113,7 +113,7 @@ async def _time(fn: Callable[[], Awaitable[tuple[int, int]]]) -> tuple[float, tu
     return time.perf_counter() - t, out
 
 
-async def main(url: str, runs: int, county: str) -> None:
+async def main(url: str, runs: int, county: str, formats: list[str]) -> None:
     settings = Settings()
     engine = create_async_engine(url, pool_size=2)
     sm = async_sessionmaker(engine, expire_on_commit=False)
@@ -122,7 +122,7 @@ async def main(url: str, runs: int, county: str) -> None:
             await c.execute(text("SELECT (SELECT count(*) FROM household), (SELECT count(*) FROM member WHERE left_on IS NULL)"))
         ).one()
     cases: list[tuple[str, str, dict[str, str]]] = [("households, all", "csv", {})]
-    cases += [(f"households, county {county}", fmt, {"areaCode": county}) for fmt in ("csv", "xlsx", "gpkg")]
+    cases += [(f"households, county {county}", fmt, {"areaCode": county}) for fmt in formats]
     lines = [
         "# Exports beside PostgreSQL's COPY (bench/exports.py)",
         "",
@@ -174,9 +174,10 @@ if __name__ == "__main__":
     p.add_argument("--database-url", default=SICHUAN)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--county", default="513432")
+    p.add_argument("--county-formats", default="csv,xlsx,gpkg", help="formats of the one-county case ('' for none)")
     p.add_argument("--make-slice", type=int, default=0, help="build anju_bench_exports (demo × N, generated) and use it")
     args = p.parse_args()
     if not args.county.isdigit():
         p.error("--county: digits only")
     url = asyncio.run(make_slice(args.make_slice)) if args.make_slice else args.database_url
-    asyncio.run(main(url, args.runs, args.county))
+    asyncio.run(main(url, args.runs, args.county, [f for f in args.county_formats.split(",") if f]))
