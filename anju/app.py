@@ -1,4 +1,4 @@
-"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser), ``GET /tiles/…`` and ``GET /healthz``.
+"""Starlette app factory: ``/graphql`` (GraphiQL in a browser), ``/tiles``, ``/ogc``, ``/imports``, ``/exports``, ``/healthz``.
 
 Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME``);
 without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The
@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from anju import imports, maps, ogc
+from anju import exports, imports, maps, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import ReadPool, Stale, create_engine, create_sessionmaker
 from anju.responses import error_response
@@ -371,6 +371,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/imports/templates/{kind}.{fmt}", imports.template),
             Route("/imports/{kind}", imports.upload, methods=["POST"]),
             Route("/imports/{id}/report.csv", imports.report),
+            Route("/exports/{kind}.{fmt}", exports.download),
         ],
         middleware=[Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema)],
         lifespan=lifespan,

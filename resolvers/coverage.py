@@ -605,26 +605,7 @@ async def households_at_risk(
     Raises:
         InvalidInput: malformed ``areaCode``.
     """
-    # Each year's per-capita income divides by the size recorded with that year's income (household_income.household_size),
-    # so members joining or leaving later change neither figure.
-    before = aliased(HI)
-    prev = (
-        select(before.net_income / before.household_size)
-        .where(before.household_id == H.id, before.year == year - 1)
-        .correlate(H)
-        .scalar_subquery()
-    )
-    cur = HI.net_income / HI.household_size
-    cur_pc = cur.label("pc")
-    prev_pc = prev.label("prev_pc")
-    below = cur < literal(threshold, Numeric())  # unconstrained numeric: compared exactly
-    declined = and_(prev.is_not(None), cur < prev)
-    base = (
-        household_select()
-        .add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
-        .join(HI, and_(HI.household_id == H.id, HI.year == year))
-        .where(HI.household_size > 0, below | declined, *_household_scope(area_code, site_id))
-    )
+    base = households_at_risk_select(year, threshold, area_code, site_id)
 
     def risk(r: AnyRow) -> RiskRow:
         pc, ppc = r.pc, r.prev_pc
@@ -639,3 +620,36 @@ async def households_at_risk(
         )
 
     return await fetch_page(sm, base, H.id, args, kind="household", build=risk)
+
+
+def households_at_risk_select(
+    year: int, threshold: Decimal, area_code: str | None = None, site_id: int | None = None
+) -> AnySelect:
+    """``household_select()`` of the households at risk in ``year`` (``households_at_risk``), unordered.
+
+    Added columns: ``pc`` and ``prev_pc`` (per-capita net income of ``year`` and ``year - 1``, yuan, unrounded; prev None
+    without an income that year), ``below`` and ``declined`` (the reasons, booleans).
+
+    Raises:
+        InvalidInput: malformed ``areaCode``.
+    """
+    # Each year's per-capita income divides by the size recorded with that year's income (household_income.household_size),
+    # so members joining or leaving later change neither figure.
+    before = aliased(HI)
+    prev = (
+        select(before.net_income / before.household_size)
+        .where(before.household_id == H.id, before.year == year - 1)
+        .correlate(H)
+        .scalar_subquery()
+    )
+    cur = HI.net_income / HI.household_size
+    cur_pc = cur.label("pc")
+    prev_pc = prev.label("prev_pc")
+    below = cur < literal(threshold, Numeric())  # unconstrained numeric: compared exactly
+    declined = and_(prev.is_not(None), cur < prev)
+    return (
+        household_select()
+        .add_columns(cur_pc, prev_pc, below.label("below"), declined.label("declined"))
+        .join(HI, and_(HI.household_id == H.id, HI.year == year))
+        .where(HI.household_size > 0, below | declined, *_household_scope(area_code, site_id))
+    )

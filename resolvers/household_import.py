@@ -20,8 +20,10 @@ Steps, in one transaction:
    ones, one audit row per household or member written (``row_json_sql``: the audit log's form), versions bumped. The
    statement triggers keep ``household_status``, residences and member counts exact (one refresh per statement).
 
-Matching: households by code (户编号), members by ID-number hash; a member row without an ID number matches the present
-member of that household with the same name and birth year. A blank optional cell never clears a stored value, and
+Matching: households by code (户编号), members by their recorded id (成员编号 member_id, which exported rosters carry:
+``resolvers/exports.py``), else by ID-number hash; a member row with neither matches the present member of that
+household with the same name and birth year. A dwelling counts as unchanged within 1e-9° (0.1 mm: spreadsheets keep
+15 significant digits of a coordinate). A blank optional cell never clears a stored value, and
 members missing from the file stay (a member leaving is a dated event: memberLeaves). So the same file twice writes
 nothing the second time, and a changed row updates its record (audited, the household's ``version`` bumped).
 
@@ -66,8 +68,18 @@ ACTION = "importHouseholds"
 # --------------------------------------------------------------------------- cell parsers
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet would read as a formula at the start of a cell: an export prefixes such text with ``'``
+(``resolvers.exports.spreadsheet_safe``), and a cell read back drops that one quote again."""
+
+
 def _cell_text(v: Any) -> str | None:
-    """A cell as stripped text (None when blank); whole numbers without ``.0`` (a code typed as a number)."""
+    """A cell as stripped text (None when blank); whole numbers without ``.0`` (a code typed as a number).
+
+    A ``'`` in front of ``= + - @``, tab or CR (an export's neutralised formula-looking text) is dropped.
+    """
+    if isinstance(v, str) and v.startswith("'") and v[1:2] and v[1] in FORMULA_START:
+        v = v[1:]
     if v is None:
         return None
     if isinstance(v, bool):
@@ -144,6 +156,8 @@ def _labels(enum: type[Any], words: dict[str, str]) -> Callable[[Any, str], Any]
         return found
 
     parse.choices = shown  # type: ignore[attr-defined]
+    # each member's first word (``CHILD`` → 子女): what an export writes, so that the file reads back as it was
+    parse.words = {enum[v]: k for k, v in reversed(words.items())}  # type: ignore[attr-defined]
     return parse
 
 
@@ -436,11 +450,23 @@ COLUMNS: tuple[Column, ...] = (
         "登记、出生、婚入、迁入、其他；空：登记。REGISTERED, BIRTH, MARRIAGE, MOVING_IN, OTHER.",
         ("", ""),
     ),
+    Column(
+        "member_id",
+        "成员编号",
+        "memberId",
+        False,
+        False,
+        _int,
+        "已登记成员的编号（导出的花名册带此列，按它匹配成员）；新成员留空。"
+        "A recorded member's id (exported rosters carry it; the row updates that member); blank for a new member.",
+        ("", ""),
+    ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 HOUSEHOLD_KEYS = tuple(c.key for c in COLUMNS if c.household)
 MEMBER_ORDER = tuple(c.key for c in COLUMNS if not c.household)
 MEMBER_KEYS = {
+    "member_id",
     "name",
     "gender",
     "birth_year",
@@ -460,7 +486,7 @@ FIELD_KEY |= {
     "relocatedOn": "relocated_on",
     "originAdminCode": "origin_admin_code",
 }
-FIELD_KEY |= {"povertyStatus": "poverty_status"}
+FIELD_KEY |= {"povertyStatus": "poverty_status", "memberId": "member_id"}
 
 
 def _normal(header: str) -> str:
@@ -593,14 +619,14 @@ def write_template(
 _STAGE_COLUMNS = (
     "row", "code", "admin_code", "poverty_status", "site_id", "relocated_on", "origin_admin_code", "lon", "lat",
     "name", "gender", "birth_year", "relation", "labor_force", "id_hash", "id_last4", "phone", "skills", "joined_on",
-    "join_reason", "bad",
+    "join_reason", "given_member_id", "bad",
 )  # fmt: skip
 _CREATE = """
 CREATE TEMP TABLE imp_row (
     row integer PRIMARY KEY, code text, admin_code text, poverty_status text, site_id bigint, relocated_on date,
     origin_admin_code text, lon double precision, lat double precision, name text, gender text, birth_year integer,
     relation text, labor_force boolean, id_hash text, id_last4 text, phone text, skills text[], joined_on date,
-    join_reason text, bad boolean NOT NULL, member_id bigint, member_state text
+    join_reason text, given_member_id bigint, bad boolean NOT NULL, member_id bigint, member_state text
 ) ON COMMIT DROP
 """
 
@@ -714,6 +740,7 @@ class _Reader:
                 continue
             if value is not None:
                 mv[key] = value
+        given_member_id = mv.pop("member_id", None)
         member_problems: list[InvalidInput] = []
         fields = member_fields(
             {**mv, "today": self.today, "this_year": self.today.year, "id_number_key": self.id_number_key},
@@ -735,7 +762,7 @@ class _Reader:
             fields["gender"].value if "gender" in fields else None, e("birth_year"),
             fields["relation"].value if "relation" in fields else None, e("labor_force"), e("id_number_hash"),
             e("id_number_last4"), e("phone"), e("skills"), e("joined_on"),
-            fields["join_reason"].value if "join_reason" in fields else None, bool(problems),
+            fields["join_reason"].value if "join_reason" in fields else None, given_member_id, bool(problems),
         )  # fmt: skip
 
 
@@ -823,6 +850,8 @@ ORDER BY hh.first_row
 # (a row without an ID number, or a member recorded without one).
 _MATCH_MEMBERS = """
 UPDATE imp_row r SET member_id = coalesce(
+    (SELECT mb.id FROM member mb WHERE mb.id = r.given_member_id AND mb.household_id = hh.household_id
+        AND mb.left_on IS NULL AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL OR mb.id_number_hash = r.id_hash)),
     (SELECT mb.id FROM member mb WHERE r.id_hash IS NOT NULL AND mb.id_number_hash = r.id_hash
         AND mb.household_id = hh.household_id),
     (SELECT min(mb.id) FROM member mb WHERE mb.household_id = hh.household_id AND mb.name = r.name
@@ -872,7 +901,7 @@ UPDATE imp_household hh SET
     is_new = hh.household_id IS NULL,
     own_changed = h.id IS NOT NULL AND CAST(hh.poverty_status AS poverty_status) IS DISTINCT FROM h.poverty_status,
     dwelling_changed = h.id IS NOT NULL AND hh.lon IS NOT NULL
-        AND ST_SetSRID(ST_MakePoint(hh.lon, hh.lat), 4326) IS DISTINCT FROM h.dwelling,
+        AND (h.dwelling IS NULL OR abs(ST_X(h.dwelling) - hh.lon) > 1e-9 OR abs(ST_Y(h.dwelling) - hh.lat) > 1e-9),
     members_changed = EXISTS (SELECT 1 FROM imp_row r WHERE r.code = hh.code AND r.member_state IN ('new', 'changed'))
 FROM imp_household hh2 LEFT JOIN household h ON h.id = hh2.household_id
 WHERE hh2.code = hh.code AND NOT hh.rejected

@@ -82,6 +82,7 @@ class Property:
         for_partners: partner viewers see it (else null for them, and they cannot filter on it).
         values: the allowed values of an enum-like string (GraphQL enum member names), else None.
         format: JSON Schema ``format`` (``date``) or None.
+        zh: the Chinese name, written before ``name`` in export headers (``名称 name``; ``resolvers.exports``).
     """
 
     name: str
@@ -91,6 +92,7 @@ class Property:
     for_partners: bool = True
     values: tuple[str, ...] | None = None
     format: str | None = None
+    zh: str = ""
 
     def visible_to(self, viewer: Viewer) -> bool:
         """The viewer may see (and filter on) this property."""
@@ -207,14 +209,17 @@ LAYERS: dict[str, Layer] = {
             geometry=S.location,
             geometry_type="Point",
             properties=(
-                Property("name", "string", "Site name.", lambda d: S.name),
-                Property("kind", "string", "Site kind.", lambda d: _shown(S.kind), values=tuple(k.name for k in m.SiteKind)),
+                Property("name", "string", "Site name.", lambda d: S.name, zh="名称"),
+                Property(
+                    "kind", "string", "Site kind.", lambda d: _shown(S.kind), values=tuple(k.name for k in m.SiteKind), zh="类型"
+                ),
                 Property(
                     "households",
                     "integer",
                     "Households living at the site now that you may see (null for partner viewers: a small cell).",
                     _site_households,
                     for_partners=False,
+                    zh="在住户数",
                 ),
             ),
             filters=frozenset({"areaCode", "siteId", "bbox"}),
@@ -230,12 +235,26 @@ LAYERS: dict[str, Layer] = {
             geometry=F.location,
             geometry_type="Point",
             properties=(
-                Property("name", "string", "Facility name.", lambda d: F.name),
+                Property("name", "string", "Facility name.", lambda d: F.name, zh="名称"),
                 Property(
-                    "kind", "string", "Facility kind.", lambda d: _shown(F.kind), values=tuple(k.name for k in m.FacilityKind)
+                    "kind",
+                    "string",
+                    "Facility kind.",
+                    lambda d: _shown(F.kind),
+                    values=tuple(k.name for k in m.FacilityKind),
+                    zh="类型",
                 ),
-                Property("siteId", "integer", "The relocation site the facility serves, if any.", lambda d: F.site_id),
-                Property("closedOn", "string", "Date the facility closed (null: open).", lambda d: F.closed_on, format="date"),
+                Property(
+                    "siteId", "integer", "The relocation site the facility serves, if any.", lambda d: F.site_id, zh="安置点编号"
+                ),
+                Property(
+                    "closedOn",
+                    "string",
+                    "Date the facility closed (null: open).",
+                    lambda d: F.closed_on,
+                    format="date",
+                    zh="关闭日期",
+                ),
             ),
             filters=frozenset({"areaCode", "siteId", "bbox", "kinds", "asOf"}),
             code=F.admin_code,

@@ -248,7 +248,15 @@ def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect, settin
     Raises:
         Unplannable: a bound value the dialect cannot render.
     """
-    stmt = select(*(cast(c, Text) for c in columns))
+    return compile_statement(select(*(cast(c, Text) for c in columns)), dialect)
+
+
+def compile_statement(stmt: Any, dialect: Dialect) -> CompiledPlan:
+    """Any statement compiled for ``dialect`` (asyncpg ``$n``) with its bound values processed as the driver needs.
+
+    Raises:
+        Unplannable: a bound value the dialect cannot render.
+    """
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     values = compiled.construct_params()
     processors: dict[str, Any] = dict(compiled._bind_processors)

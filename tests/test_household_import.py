@@ -68,6 +68,7 @@ def member(code: str, name: str, **over: Any) -> dict[str, str]:
         "skills": "",
         "joined_on": "",
         "join_reason": "",
+        "member_id": "",
     }
     row.update(over)
     return row
