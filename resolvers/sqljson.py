@@ -10,6 +10,7 @@ object PostGIS wrote), so a planned field and the resolvers answer the same JSON
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Iterable, Sequence
@@ -248,7 +249,8 @@ def compile_plan(columns: Sequence[ColumnElement[Any]], dialect: Dialect, settin
     Raises:
         Unplannable: a bound value the dialect cannot render.
     """
-    return compile_statement(select(*(cast(c, Text) for c in columns)), dialect)
+    plan = compile_statement(select(*(cast(c, Text) for c in columns)), dialect)
+    return dataclasses.replace(plan, settings=tuple(sorted((settings or {}).items())))
 
 
 def compile_statement(stmt: Any, dialect: Dialect) -> CompiledPlan:
@@ -270,7 +272,7 @@ def compile_statement(stmt: Any, dialect: Dialect) -> CompiledPlan:
         elif isinstance(v, enum.Enum):  # an expanded IN list's items (render_postcompile) skip the Enum type's processor
             v = v.value  # models' enums store their values (models._enum, values_callable)
         params.append(v)
-    return CompiledPlan(compiled.string, tuple(params), tuple(sorted((settings or {}).items())))
+    return CompiledPlan(compiled.string, tuple(params))
 
 
 async def run_plan(session: AsyncSession, plan: CompiledPlan) -> Sequence[str | None]:
