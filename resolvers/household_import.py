@@ -55,7 +55,7 @@ from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
-from resolvers.tabular import FileLimits, FileRefused, open_table
+from resolvers.tabular import GEOMETRY, FileLimits, FileRefused, Table, open_table
 
 EXAMPLE_PREFIX = "示例"
 """Household codes starting with this mark the template's example rows, which an import skips."""
@@ -965,7 +965,9 @@ async def import_households(
         sm: the importing viewer's sessionmaker (``scoped_sessionmaker``: a county officer's rows outside its areas are
             reported, and row-level security holds its writes there), or the plain one of a system run (audited as
             ``system``).
-        path: a ``.csv`` (UTF-8 with or without BOM, or GB18030/GBK by the strict rule; ``encoding`` overrides) or ``.xlsx``.
+        path: a ``.csv`` (UTF-8 with or without BOM, or GB18030/GBK by the strict rule; ``encoding`` overrides), ``.xlsx``,
+            or ``.geojson``/``.gpkg`` (one Point feature per member, the roster's columns as attributes; the point is the
+            dwelling, WGS84).
         limits: settings ``imports`` (refused before anything is written).
         today: Asia/Shanghai's date: dates after it are in the future; a member added to a recorded household joins on it.
         id_number_key: the HMAC key of ID numbers (settings ``privacy.id_number_key``).
@@ -991,6 +993,8 @@ async def import_households(
     if progress is not None:
         await progress("reading", 0)
     table = open_table(path, limits, encoding=encoding)
+    if GEOMETRY in table.header:
+        table = _dwelling_columns(table)
     index = map_header(table.header)
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
@@ -1033,6 +1037,30 @@ async def import_households(
             raise
         raise client from None
     return result
+
+
+def _dwelling_columns(table: Table) -> Table:
+    """A GeoJSON/GeoPackage roster's point geometries as the dwelling columns (住房经度 dwelling_lon, 住房纬度 dwelling_lat).
+
+    A feature without geometry has no dwelling; any other geometry type lands in both cells, for the dwelling column's
+    parser to refuse by row and column.
+    """
+    i = table.header.index(GEOMETRY)
+    header = [*table.header[:i], *table.header[i + 1 :], BY_KEY["dwelling_lon"].header, BY_KEY["dwelling_lat"].header]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for number, cells in table.rows:
+            g = cells[i]
+            rest = cells[:i] + cells[i + 1 :]
+            if g is None:
+                yield number, [*rest, None, None]
+            elif g.get("type") == "Point" and len(g.get("coordinates") or ()) == 2:
+                yield number, [*rest, *g["coordinates"]]
+            else:
+                shown = f"{g.get('type')} (expected a Point)"
+                yield number, [*rest, shown, shown]
+
+    return Table(table.kind, table.encoding, header, rows())
 
 
 def _level(value: str | None) -> m.AdminLevel | None:
@@ -1287,6 +1315,7 @@ async def write_staged(
     action: str,
     keys: tuple[tuple[str, str], ...],
     statements: tuple[str, ...],
+    households: bool = True,
 ) -> None:
     """The writes of a one-record-per-row import (incomes, employments, linkages) after its checks, in ``s``'s transaction.
 
@@ -1303,6 +1332,8 @@ async def write_staged(
         action: the audit log's action (``importIncomes`` …).
         keys: (staging column, table column) pairs naming a record; the audit's entity id joins several with ``/``.
         statements: the import's writes, run in order.
+        households: the records belong to households (lock them, bump their ``version``); False for records that are
+            their own (sites, facilities: the statements bump the records' own versions).
     """
     t = table.alias("t")
     imp = sa.table(staging, *(sa.column(k) for k, _ in keys), sa.column("state", sa.Text), sa.column("row", sa.Integer))
@@ -1320,11 +1351,13 @@ async def write_staged(
             sa.select(*(t.c[c] for c in cols), row_json_sql(t, entity)).join_from(t, imp, mine).where(imp.c.state == "changed"),
         )
     )
-    households = f"SELECT household_id FROM {staging} WHERE state IN ('new', 'changed')"
-    await s.execute(text(f"SELECT 1 FROM household WHERE id IN ({households}) ORDER BY id FOR UPDATE"))
+    owners = f"SELECT household_id FROM {staging} WHERE state IN ('new', 'changed')"
+    if households:
+        await s.execute(text(f"SELECT 1 FROM household WHERE id IN ({owners}) ORDER BY id FOR UPDATE"))
     for statement in statements:
         await s.execute(text(statement))
-    await s.execute(text(f"UPDATE household h SET version = h.version + 1 WHERE h.id IN ({households})"))
+    if households:
+        await s.execute(text(f"UPDATE household h SET version = h.version + 1 WHERE h.id IN ({owners})"))
     who = audit_who(s)
     b = before.alias("b")
     entity_id = sa.cast(t.c[cols[0]], sa.Text) if len(cols) == 1 else sa.func.concat_ws("/", *(t.c[c] for c in cols))
