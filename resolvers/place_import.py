@@ -27,6 +27,7 @@ starts with ``示例`` are the template's examples: skipped. Modes: atomic (defa
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -61,7 +62,7 @@ from resolvers.household_import import (
 from resolvers.mutations import client_error
 from resolvers.places import FACILITY_KEYS, FIELD, SITE_KEYS, SITE_LEVELS, origin_codes, place_fields
 from resolvers.query import SessionMaker
-from resolvers.tabular import GEOMETRY, FileLimits, open_table
+from resolvers.tabular import GEOMETRY, FileLimits, Table, open_table
 
 _site_kind = _labels(m.SiteKind, {"城镇集中安置": "URBAN", "集镇安置": "TOWN", "中心村安置": "CENTRAL_VILLAGE", "其他": "OTHER"})
 _facility_kind = _labels(
@@ -320,6 +321,9 @@ class _Rows:
             else:
                 self.add(row, "lon", "", InvalidInput("location: give both 经度 lon and 纬度 lat", field="location"))
             return None, None, None, False
+        if math.isfinite(lon) and math.isfinite(lat) and (cp := china_problem(lon, lat, "location")) is not None:
+            self.add(row, "lon", f"{lon}, {lat}", cp)  # before the range checks: it names swapped lon/lat
+            return None, None, None, False
         try:
             point = shape(parse_geometry({"type": "Point", "coordinates": [lon, lat]}, "location", allowed=("Point",)))
         except InvalidInput as exc:
@@ -421,13 +425,32 @@ async def import_places(
     """
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r}: expected sites or facilities")
-    _model, table_name, columns, _keys, _polygon, action = KINDS[kind]
+    columns = KINDS[kind][2]
     table = open_table(path, limits, encoding=encoding, layer=layer)
     header = table.header
     index = map_header(header, (*columns, GEOMETRY_COLUMN) if GEOMETRY in header else columns)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     reader = _Rows(kind, header, index, coord_sys, max_vertices, result)
     levels = SITE_LEVELS if kind == "sites" else tuple(m.AdminLevel)
+    try:
+        return await _run(sm, kind, table, reader, index, result, levels, tolerance_meters, valid_only, dry_run)
+    finally:
+        table.close()
+
+
+async def _run(
+    sm: SessionMaker,
+    kind: str,
+    table: Table,
+    reader: _Rows,
+    index: dict[str, int],
+    result: ImportResult,
+    levels: Any,
+    tolerance_meters: float,
+    valid_only: bool,
+    dry_run: bool,
+) -> ImportResult:
+    model, table_name, _columns, _keys, _polygon, action = KINDS[kind]
     try:
         async with sm() as s:
             viewer = viewer_of(s)
@@ -498,7 +521,7 @@ async def import_places(
             await write_staged(
                 s,
                 staging="imp_place",
-                table=_model.__table__,
+                table=model.__table__,
                 entity=table_name,
                 action=action,
                 keys=(("place_id", "id"),),

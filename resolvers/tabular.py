@@ -27,7 +27,7 @@ import csv
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,12 @@ class Table:
     encoding: str | None
     header: list[str]
     rows: Iterator[tuple[int, list[Any]]]
+    closer: Callable[[], Any] | None = None
+
+    def close(self) -> None:
+        """Release the file (also when its rows were never read: an import refused before reading them)."""
+        if self.closer is not None:
+            self.closer()
 
 
 def _mb(n: int) -> str:
@@ -232,7 +238,7 @@ def _open_csv(p: Path, limits: FileLimits, encoding: str | None) -> Table:
         finally:
             f.close()
 
-    return Table("csv", chosen, header, rows())
+    return Table("csv", chosen, header, rows(), f.close)
 
 
 def _open_xlsx(p: Path, limits: FileLimits) -> Table:
@@ -283,7 +289,7 @@ def _open_xlsx(p: Path, limits: FileLimits) -> Table:
         finally:
             wb.close()
 
-    return Table("xlsx", None, header, rows())
+    return Table("xlsx", None, header, rows(), wb.close)
 
 
 def _open_geo(p: Path, kind: str, limits: FileLimits, layer: str | None) -> Table:
