@@ -256,6 +256,12 @@ TEMPLATES = {
         "就业 employments",
         "每行一段就业。One row per job spell.",
     ),
+    "linkages": (
+        "resolvers.linkage_import",
+        "LINKAGE_COLUMNS",
+        "利益联结 linkages",
+        "每行一项利益联结。One row per linkage.",
+    ),
     "sites": ("resolvers.place_import", "SITE_COLUMNS", "安置点 sites", LAYOUT["sites"]),
     "facilities": ("resolvers.place_import", "FACILITY_COLUMNS", "设施 facilities", LAYOUT["facilities"]),
 }
