@@ -1004,7 +1004,7 @@ async def import_households(
             scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
             if viewer is not None and not viewer.writes_households:
                 raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-            await s.execute(text("SET LOCAL statement_timeout = 0"))  # an operator's bulk load, not a request
+            await begin_bulk(s)
             await s.execute(text(_CREATE))
             conn = await s.connection()
             apg: Any = (await conn.get_raw_connection()).driver_connection
@@ -1291,6 +1291,26 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
         .order_by(tm.c.id)
     )
     await s.execute(audit.from_select(AUDIT_COLUMNS, added))
+
+
+TEMP_BUFFERS = "512MB"
+"""Session memory for an import's staging tables (PostgreSQL's ``temp_buffers``, 8 MB by default): a Sichuan-scale
+roster's staging rows (≈ 300 MB) are updated several times; beyond the buffers every pass goes through the disk."""
+
+
+async def begin_bulk(s: Any) -> None:
+    """An import's transaction settings: no statement timeout (an operator's bulk load, not a request), and staging in memory.
+
+    ``temp_buffers`` can only be raised before the session's first temporary table; a pooled connection that already used
+    one keeps its setting (the import runs all the same, slower).
+    """
+    await s.execute(text("SET LOCAL statement_timeout = 0"))
+    await s.execute(
+        text(
+            "DO $$ BEGIN PERFORM set_config('temp_buffers', '" + TEMP_BUFFERS + "', false); "
+            "EXCEPTION WHEN others THEN NULL; END $$"
+        )
+    )
 
 
 async def staged_counts(s: Any, staging: str) -> Counts:

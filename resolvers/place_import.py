@@ -55,6 +55,7 @@ from resolvers.household_import import (
     _int,
     _labels,
     _text,
+    begin_bulk,
     map_header,
     staged_counts,
     write_staged,
@@ -457,7 +458,7 @@ async def _run(
             if viewer is not None and not viewer.writes_households:
                 raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
             scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
-            await s.execute(text("SET LOCAL statement_timeout = 0"))
+            await begin_bulk(s)
             await s.execute(text(_CREATE))
             apg: Any = (await (await s.connection()).get_raw_connection()).driver_connection
             await apg.copy_records_to_table("imp_place", records=reader.stage(table.rows), columns=_STAGE)
