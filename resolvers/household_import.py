@@ -18,7 +18,8 @@ Steps, in one transaction:
    an existing household is not moved by an import (moveHousehold/updateHousehold do that, dated).
 3. Write with a handful of set-based statements: ``INSERT … SELECT`` new households and members, ``UPDATE … FROM`` changed
    ones, one audit row per household or member written (``row_json_sql``: the audit log's form), versions bumped. The
-   statement triggers keep ``household_status``, residences and member counts exact (one refresh per statement).
+   statement triggers keep residences and member counts exact; ``household_status`` is refreshed once, for every
+   household written, after the last write (``anju_status_deferred``: the triggers' own function, called once).
 
 Matching: households by code (户编号), members by ID-number hash; a member row without an ID number matches the present
 member of that household with the same name and birth year. A blank optional cell never clears a stored value, and
@@ -600,7 +601,7 @@ CREATE TEMP TABLE imp_row (
     row integer PRIMARY KEY, code text, admin_code text, poverty_status text, site_id bigint, relocated_on date,
     origin_admin_code text, lon double precision, lat double precision, name text, gender text, birth_year integer,
     relation text, labor_force boolean, id_hash text, id_last4 text, phone text, skills text[], joined_on date,
-    join_reason text, bad boolean NOT NULL, member_id bigint, member_state text
+    join_reason text, bad boolean NOT NULL, member_id bigint, member_state text DEFAULT 'new'
 ) ON COMMIT DROP
 """
 
@@ -862,10 +863,15 @@ _MEMBER_NEW = {
     "join_reason": "coalesce(CAST(r.join_reason AS join_reason), mb.join_reason)",
 }
 _DIFFERS = "(" + ", ".join(f"mb.{c}" for c in _MEMBER_NEW) + ") IS DISTINCT FROM (" + ", ".join(_MEMBER_NEW.values()) + ")"
+# A row is staged as 'new' (the column's default): only the rows of rejected households (no state) and the rows matched
+# to a recorded member ('changed' or 'same') are updated, so a roster of new households rewrites no staging row.
+_UNCLASSIFY_REJECTED = """
+UPDATE imp_row r SET member_state = NULL
+WHERE r.member_state IS NOT NULL AND (r.code IS NULL OR r.code IN (SELECT hh.code FROM imp_household hh WHERE hh.rejected))
+"""
 _CLASSIFY_MEMBERS = f"""
-UPDATE imp_row r SET member_state = CASE WHEN mb.id IS NULL THEN 'new' WHEN {_DIFFERS} THEN 'changed' ELSE 'same' END
-FROM imp_household hh, imp_row r2 LEFT JOIN member mb ON mb.id = r2.member_id
-WHERE hh.code = r.code AND NOT hh.rejected AND r2.row = r.row
+UPDATE imp_row r SET member_state = CASE WHEN {_DIFFERS} THEN 'changed' ELSE 'same' END
+FROM member mb WHERE mb.id = r.member_id AND r.member_state IS NOT NULL
 """
 _CLASSIFY_HOUSEHOLDS = """
 UPDATE imp_household hh SET
@@ -923,8 +929,16 @@ _UPDATE_MEMBERS = (
     + ", ".join(f"{c} = {v}" for c, v in _MEMBER_NEW.items())
     + " FROM imp_row r WHERE r.member_id = mb.id AND r.member_state = 'changed'"
 )
+_REFRESH_STATUS = """
+SELECT anju_refresh_household_status(ARRAY(
+    SELECT hh.household_id FROM imp_household hh
+    WHERE NOT hh.rejected AND (hh.is_new OR hh.own_changed OR hh.dwelling_changed OR hh.members_changed)
+    ORDER BY hh.household_id))
+"""
 # New members of a recorded household join today unless the row says when (addMember's default); those of a new
-# household have been members since before the records begin (registerHousehold's).
+# household have been members since before the records begin (registerHousehold's). Only the rows of recorded households
+# learn their new member's id (their audit rows are addMember's, one per member; a new household's members are audited
+# inside its own row).
 _INSERT_MEMBERS = """
 WITH new AS (
     INSERT INTO member (household_id, name, gender, birth_year, relation, labor_force, id_number_hash, id_number_last4,
@@ -939,7 +953,7 @@ WITH new AS (
 )
 UPDATE imp_row r SET member_id = new.id
 FROM new, imp_household hh
-WHERE r.member_state = 'new' AND hh.code = r.code AND new.household_id = hh.household_id
+WHERE r.member_state = 'new' AND hh.code = r.code AND new.household_id = hh.household_id AND NOT hh.is_new
   AND (new.id_number_hash = r.id_hash OR (r.id_hash IS NULL AND new.id_number_hash IS NULL AND new.name = r.name
        AND new.birth_year = r.birth_year))
 """
@@ -1212,6 +1226,7 @@ async def _masked(s: AsyncSession, problems: list[tuple[Any, ...]], reader: _Rea
 
 
 async def _classify(s: AsyncSession) -> tuple[Counts, Counts]:
+    await s.execute(text(_UNCLASSIFY_REJECTED))
     await s.execute(text(_CLASSIFY_MEMBERS))
     await s.execute(text(_CLASSIFY_HOUSEHOLDS))
     c = (await s.execute(text(_COUNT))).one()
@@ -1253,11 +1268,16 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
             .union_all(before_m.join_from(tm, ir, ir.c.member_id == tm.c.id).where(ir.c.member_state == "changed")),
         )
     )
+    # household_status once for all the households written, after the last of these statements, instead of after each
+    # (anju_status_deferred, migrations/sql/household_status.sql): the same function, the same rows.
+    await s.execute(text("SET LOCAL anju.defer_status = 'on'"))
     await s.execute(text(_INSERT_HOUSEHOLDS))
     await s.execute(text(_UPDATE_DWELLINGS))
     await s.execute(text(_UPDATE_HOUSEHOLDS))
     await s.execute(text(_UPDATE_MEMBERS))
     await s.execute(text(_INSERT_MEMBERS), {"today": today})
+    await s.execute(text(_REFRESH_STATUS))
+    await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
     mm = m.Member.__table__.alias("mm")
