@@ -602,6 +602,77 @@ def template_linkages(
     )
 
 
+def _place_import(kind: str, noun: str) -> Any:
+    """``anju import sites|facilities``: one command per kind of place, the same options."""
+
+    def command(
+        file: str = typer.Argument(
+            ..., help=f"{noun}: .csv/.xlsx (经度 lon, 纬度 lat columns), .geojson or .gpkg (feature geometries, WGS84 CRS)"
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="check everything and count, write nothing"),
+        valid_only: bool = typer.Option(False, "--valid-only", help="write the rows that pass; report the others"),
+        encoding: str = typer.Option(None, help="the CSV's encoding (e.g. gbk, utf-8), instead of the rule: UTF-8, else GB18030"),
+        coord_sys: str = typer.Option("WGS84", "--coord-sys", help="the coordinates' system: WGS84, GCJ02 or BD09"),
+        layer: str = typer.Option(None, help="the GeoPackage layer (default: the first)"),
+        as_user: str = typer.Option(
+            None, "--as", help="import as this user (a county officer: only under its areas); default: system"
+        ),
+        report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
+    ) -> None:
+        from resolvers.coords import CoordSys
+        from resolvers.place_import import import_places
+
+        try:
+            system = CoordSys[coord_sys.upper()]
+        except KeyError:
+            _fail(f"--coord-sys {coord_sys!r}: expected one of {', '.join(c.name for c in CoordSys)}")
+            return
+        s = _settings()
+        _run_simple_import(
+            s, file, as_user, report, kind,
+            lambda sm, limits: import_places(
+                sm, file, kind, limits=limits, tolerance_meters=s.registry.location_tolerance_meters,
+                max_vertices=s.features.max_vertices, encoding=encoding, coord_sys=system, layer=layer, dry_run=dry_run,
+                valid_only=valid_only,
+            ),
+        )  # fmt: skip
+
+    command.__doc__ = (
+        f"Import {noun}: 名称 name, 类型 kind, 行政区划代码 admin_code, 经度 lon, 纬度 lat, … (or a GeoJSON/GeoPackage).\n\n"
+        "Checked with the registry's rules before anything is written (atomic unless --valid-only); a row matches the place "
+        "of the same admin code and name (corrected, audited) or is inserted; the same file twice writes nothing."
+    )
+    return command
+
+
+import_app.command("sites")(_place_import("sites", "relocation sites (安置点)"))
+import_app.command("facilities")(_place_import("facilities", "facilities (产业/服务设施)"))
+
+
+def _place_template(kind: str) -> Any:
+    def command(
+        fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
+        output: str = typer.Option(None, help=f"file to write (default: {kind}-template.csv/.xlsx here)"),
+    ) -> None:
+        from resolvers.household_import import write_template
+        from resolvers.place_import import FACILITY_COLUMNS, LAYOUT, SITE_COLUMNS
+
+        if fmt not in ("csv", "xlsx"):
+            _fail(f"--format {fmt!r}: expected csv or xlsx")
+        columns = SITE_COLUMNS if kind == "sites" else FACILITY_COLUMNS
+        path = Path(output or f"{kind}-template.{fmt}")
+        sheet = "安置点 sites" if kind == "sites" else "设施 facilities"
+        write_template(path, fmt, columns, sheet=sheet, layout=LAYOUT[kind])
+        typer.echo(f"wrote {path} ({len(columns)} columns; rows whose 名称 starts with 示例 are examples, skipped on import)")
+
+    command.__doc__ = f"Write the {kind} template: documented headers (Chinese, English) and example rows (名称 示例…)."
+    return command
+
+
+template_app.command("sites")(_place_template("sites"))
+template_app.command("facilities")(_place_template("facilities"))
+
+
 @template_app.command("households")
 def template_households(
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),

@@ -1,8 +1,9 @@
-"""Imports over HTTP, for the people who have no shell: ``POST /imports/households`` and ``GET /imports/{id}/report.csv``.
+"""Imports over HTTP, for the people who have no shell: ``POST /imports/{kind}`` and ``GET /imports/{id}/report.csv``.
 
 Both need ``Authorization: Bearer <token>`` (as ``/tiles``). The upload is the file itself (raw body, with
-``?filename=roster.csv`` or a CSV/XLSX ``Content-Type``) or a ``multipart/form-data`` form with a ``file`` field; options
-``dryRun``, ``validOnly`` and ``encoding`` as query parameters (or form fields). The answer is 202 with the job's id: the
+``?filename=roster.csv`` or a CSV/XLSX/GeoJSON/GeoPackage ``Content-Type``) or a ``multipart/form-data`` form with a
+``file`` field; options ``dryRun``, ``validOnly``, ``encoding`` and (sites, facilities) ``coordSys`` as query parameters
+(or form fields). The answer is 202 with the job's id: the
 import runs off the request (the same code as ``anju import households``, in a worker thread with its own event loop
 and connections, so a long Python pass does not hold up other requests' event loop), and GraphQL ``importJob(id)``
 tells its state, counts and problems. Jobs live in the server process: one that a restart interrupts stays in its last
@@ -29,8 +30,10 @@ from anju.auth import AuthError
 from anju.db import create_engine, create_sessionmaker
 from anju.settings import Settings
 from resolvers.access import Viewer
+from resolvers.coords import CoordSys
 from resolvers.errors import AnjuError
 from resolvers.import_jobs import KINDS, JobOptions, create_job, job_by_id, run_import_job
+from resolvers.place_import import LAYOUT
 from resolvers.tabular import FileLimits
 
 log = logging.getLogger("anju.imports")
@@ -66,10 +69,23 @@ def _flag(value: str | None, name: str) -> bool:
     raise ValueError(f"{name}: {value[:20]!r}; expected true or false")
 
 
+def _coord_sys(value: str | None) -> CoordSys:
+    if not value:
+        return CoordSys.WGS84
+    try:
+        return CoordSys[value.upper()]
+    except KeyError:
+        raise ValueError(f"coordSys: {value[:20]!r}; expected one of {', '.join(c.name for c in CoordSys)}") from None
+
+
 def _suffix(name: str, content_type: str) -> str | None:
     suffix = Path(name).suffix.lower() if name else ""
-    if suffix in (".csv", ".xlsx"):
+    if suffix in (".csv", ".xlsx", ".geojson", ".json", ".gpkg"):
         return suffix
+    if content_type.startswith(("application/geo+json", "application/geojson")):
+        return ".geojson"
+    if content_type.startswith("application/geopackage+sqlite3"):
+        return ".gpkg"
     if content_type.startswith("text/csv"):
         return ".csv"
     if content_type.startswith(XLSX_TYPE):
@@ -110,7 +126,7 @@ async def upload(request: Request) -> Response:
                 name = file.filename or ""
                 suffix = _suffix(name, file.content_type or "")
                 if suffix is None:
-                    return _error("file: expected a .csv or .xlsx file", 400)
+                    return _error("file: expected a .csv, .xlsx, .geojson or .gpkg file", 400)
                 path = UPLOADS / f"{uuid.uuid4().hex}{suffix}"
                 size = 0
                 with path.open("wb") as out:
@@ -144,6 +160,7 @@ async def upload(request: Request) -> Response:
             dry_run=_flag(params.get("dryRun"), "dryRun"),
             valid_only=_flag(params.get("validOnly"), "validOnly"),
             encoding=params.get("encoding") or None,
+            coord_sys=_coord_sys(params.get("coordSys")),
         )
         job_id = await create_job(request.state.sessionmaker, viewer, options)
     except ValueError as exc:
@@ -239,6 +256,14 @@ TEMPLATES = {
         "就业 employments",
         "每行一段就业。One row per job spell.",
     ),
+    "linkages": (
+        "resolvers.linkage_import",
+        "LINKAGE_COLUMNS",
+        "利益联结 linkages",
+        "每行一项利益联结。One row per linkage.",
+    ),
+    "sites": ("resolvers.place_import", "SITE_COLUMNS", "安置点 sites", LAYOUT["sites"]),
+    "facilities": ("resolvers.place_import", "FACILITY_COLUMNS", "设施 facilities", LAYOUT["facilities"]),
 }
 """Each import kind's template: module, columns, sheet name, layout note (None: the roster's)."""
 

@@ -27,6 +27,7 @@ from sqlalchemy import text
 import models as m
 from resolvers.errors import InvalidInput
 from resolvers.query import SessionMaker
+from resolvers.tabular import crs_problem
 
 CODE_FIELDS = ("code", "adcode", "区划代码")
 """Column names read as the division code, first found wins (``--code-field`` overrides)."""
@@ -42,9 +43,6 @@ LEVEL_NAMES: dict[str, m.AdminLevel] = {lv.value: lv for lv in m.AdminLevel} | {
     "district": m.AdminLevel.COUNTY,
     "street": m.AdminLevel.TOWNSHIP,
 }
-WGS84_CRS = ("EPSG:4326", "OGC:CRS84")
-"""CRS that pyogrio may report for WGS84 lon/lat; GDAL reports a GeoJSON without ``crs`` member as EPSG:4326 (RFC 7946)."""
-_CRS84_WKT = re.compile(r'AUTHORITY\["OGC",\s*"CRS84"\]\]\s*$')
 _CODE = re.compile(r"[0-9]{6}([0-9]{3}([0-9]{3})?)?")
 _SUFFIXES = {".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
 
@@ -152,17 +150,6 @@ def _pick(columns: list[str], override: str | None, candidates: tuple[str, ...])
     return None
 
 
-def _check_crs(crs: str | None) -> str | None:
-    """None when ``crs`` is WGS84 lon/lat, else the message refusing it."""
-    if crs in WGS84_CRS or (crs is not None and _CRS84_WKT.search(crs)):
-        return None
-    hint = "expected WGS84 lon/lat (EPSG:4326 or OGC:CRS84); reproject first, e.g. ogr2ogr -t_srs EPSG:4326"
-    if crs is None:
-        return f"the file declares no CRS; {hint}"
-    name = crs if len(crs) <= 60 else crs[:60] + "…"
-    return f"CRS {name} is not WGS84 lon/lat; {hint}"
-
-
 def _geometry(wkb: bytes | None) -> tuple[bytes | None, str | None]:
     """(2-D MultiPolygon WKB, None) for a polygon in lon/lat range; (None, message) otherwise; (None, None) for none."""
     if wkb is None:
@@ -255,9 +242,9 @@ def read_area_file(
             meta, _, geoms, values = pyogrio.raw.read(p, layer=layer)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise InvalidInput(f"{p.name}: cannot read it as {kind} ({str(exc)[:200]})", field="file") from exc
-        crs_problem = _check_crs(meta.get("crs"))
-        if crs_problem:
-            out.issues.append(AreaIssue("file", "crs", crs_problem))
+        problem = crs_problem(meta.get("crs"))
+        if problem:
+            out.issues.append(AreaIssue("file", "crs", problem))
             return out
         columns = [str(c) for c in meta["fields"]]
         for i in range(len(geoms) if geoms is not None else 0):

@@ -33,6 +33,7 @@ from resolvers.household_import import (
     _int,
     _labels,
     _text,
+    begin_bulk,
     map_header,
     staged_counts,
     write_staged,
@@ -255,7 +256,7 @@ async def import_employments(
             viewer = viewer_of(s)
             if viewer is not None and not viewer.writes_households:
                 raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-            await s.execute(text("SET LOCAL statement_timeout = 0"))
+            await begin_bulk(s)
             await s.execute(text(_CREATE))
             apg: Any = (await (await s.connection()).get_raw_connection()).driver_connection
             await apg.copy_records_to_table("imp_employment", records=stage(), columns=_STAGE)

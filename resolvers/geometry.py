@@ -118,3 +118,28 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
     if not geom.is_valid:
         raise InvalidGeometry(f"{field}: invalid {kind} ({shapely.is_valid_reason(geom)})", field=field)
     return geom
+
+
+CHINA_BOUNDS = (73.4, 3.3, 135.1, 53.6)
+"""China's extent (min lon, min lat, max lon, max lat; WGS84 degrees, Nansha Islands to Mohe, Pamirs to the Wusuli):
+the bounding box of the national boundary (Ministry of Natural Resources standard map, GS(2019)1822)."""
+
+
+def china_problem(lon: float, lat: float, field: str) -> InvalidGeometry | None:
+    """A location outside China's extent (``CHINA_BOUNDS``), naming swapped longitude and latitude; None when inside.
+
+    A registry place or dwelling lies in China; a point outside its box is a typing error, most often lon/lat swapped
+    (28.31, 102.41) or a projected coordinate. The finer check (near its admin area) is ``anju_area_distance``.
+    """
+    x0, y0, x1, y1 = CHINA_BOUNDS
+    if x0 <= lon <= x1 and y0 <= lat <= y1:
+        return None
+    if x0 <= lat <= x1 and y0 <= lon <= y1:
+        return InvalidGeometry(
+            f"{field}: ({lon}, {lat}) lies outside China; longitude and latitude look swapped (expected lon {x0}–{x1}, "
+            f"lat {y0}–{y1})",
+            field=field,
+        )
+    return InvalidGeometry(
+        f"{field}: ({lon}, {lat}) lies outside China (lon {x0}–{x1}, lat {y0}–{y1}, WGS84 decimal degrees)", field=field
+    )

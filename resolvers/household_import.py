@@ -18,7 +18,8 @@ Steps, in one transaction:
    an existing household is not moved by an import (moveHousehold/updateHousehold do that, dated).
 3. Write with a handful of set-based statements: ``INSERT … SELECT`` new households and members, ``UPDATE … FROM`` changed
    ones, one audit row per household or member written (``row_json_sql``: the audit log's form), versions bumped. The
-   statement triggers keep ``household_status``, residences and member counts exact (one refresh per statement).
+   statement triggers keep residences and member counts exact; ``household_status`` is refreshed once, for every
+   household written, after the last write (``anju_status_deferred``: the triggers' own function, called once).
 
 Matching: households by code (户编号), members by their recorded id (成员编号 member_id, which exported rosters carry:
 ``resolvers/exports.py``), else by ID-number hash; a member row with neither matches the present member of that
@@ -57,7 +58,7 @@ from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
-from resolvers.tabular import FileLimits, FileRefused, open_table
+from resolvers.tabular import GEOMETRY, FileLimits, FileRefused, Table, open_table
 
 EXAMPLE_PREFIX = "示例"
 """Household codes starting with this mark the template's example rows, which an import skips."""
@@ -626,7 +627,7 @@ CREATE TEMP TABLE imp_row (
     row integer PRIMARY KEY, code text, admin_code text, poverty_status text, site_id bigint, relocated_on date,
     origin_admin_code text, lon double precision, lat double precision, name text, gender text, birth_year integer,
     relation text, labor_force boolean, id_hash text, id_last4 text, phone text, skills text[], joined_on date,
-    join_reason text, given_member_id bigint, bad boolean NOT NULL, member_id bigint, member_state text
+    join_reason text, given_member_id bigint, bad boolean NOT NULL, member_id bigint, member_state text DEFAULT 'new'
 ) ON COMMIT DROP
 """
 
@@ -891,10 +892,15 @@ _MEMBER_NEW = {
     "join_reason": "coalesce(CAST(r.join_reason AS join_reason), mb.join_reason)",
 }
 _DIFFERS = "(" + ", ".join(f"mb.{c}" for c in _MEMBER_NEW) + ") IS DISTINCT FROM (" + ", ".join(_MEMBER_NEW.values()) + ")"
+# A row is staged as 'new' (the column's default): only the rows of rejected households (no state) and the rows matched
+# to a recorded member ('changed' or 'same') are updated, so a roster of new households rewrites no staging row.
+_UNCLASSIFY_REJECTED = """
+UPDATE imp_row r SET member_state = NULL
+WHERE r.member_state IS NOT NULL AND (r.code IS NULL OR r.code IN (SELECT hh.code FROM imp_household hh WHERE hh.rejected))
+"""
 _CLASSIFY_MEMBERS = f"""
-UPDATE imp_row r SET member_state = CASE WHEN mb.id IS NULL THEN 'new' WHEN {_DIFFERS} THEN 'changed' ELSE 'same' END
-FROM imp_household hh, imp_row r2 LEFT JOIN member mb ON mb.id = r2.member_id
-WHERE hh.code = r.code AND NOT hh.rejected AND r2.row = r.row
+UPDATE imp_row r SET member_state = CASE WHEN {_DIFFERS} THEN 'changed' ELSE 'same' END
+FROM member mb WHERE mb.id = r.member_id AND r.member_state IS NOT NULL
 """
 _CLASSIFY_HOUSEHOLDS = """
 UPDATE imp_household hh SET
@@ -952,8 +958,16 @@ _UPDATE_MEMBERS = (
     + ", ".join(f"{c} = {v}" for c, v in _MEMBER_NEW.items())
     + " FROM imp_row r WHERE r.member_id = mb.id AND r.member_state = 'changed'"
 )
+_REFRESH_STATUS = """
+SELECT anju_refresh_household_status(ARRAY(
+    SELECT hh.household_id FROM imp_household hh
+    WHERE NOT hh.rejected AND (hh.is_new OR hh.own_changed OR hh.dwelling_changed OR hh.members_changed)
+    ORDER BY hh.household_id))
+"""
 # New members of a recorded household join today unless the row says when (addMember's default); those of a new
-# household have been members since before the records begin (registerHousehold's).
+# household have been members since before the records begin (registerHousehold's). Only the rows of recorded households
+# learn their new member's id (their audit rows are addMember's, one per member; a new household's members are audited
+# inside its own row).
 _INSERT_MEMBERS = """
 WITH new AS (
     INSERT INTO member (household_id, name, gender, birth_year, relation, labor_force, id_number_hash, id_number_last4,
@@ -968,7 +982,7 @@ WITH new AS (
 )
 UPDATE imp_row r SET member_id = new.id
 FROM new, imp_household hh
-WHERE r.member_state = 'new' AND hh.code = r.code AND new.household_id = hh.household_id
+WHERE r.member_state = 'new' AND hh.code = r.code AND new.household_id = hh.household_id AND NOT hh.is_new
   AND (new.id_number_hash = r.id_hash OR (r.id_hash IS NULL AND new.id_number_hash IS NULL AND new.name = r.name
        AND new.birth_year = r.birth_year))
 """
@@ -994,7 +1008,9 @@ async def import_households(
         sm: the importing viewer's sessionmaker (``scoped_sessionmaker``: a county officer's rows outside its areas are
             reported, and row-level security holds its writes there), or the plain one of a system run (audited as
             ``system``).
-        path: a ``.csv`` (UTF-8 with or without BOM, or GB18030/GBK by the strict rule; ``encoding`` overrides) or ``.xlsx``.
+        path: a ``.csv`` (UTF-8 with or without BOM, or GB18030/GBK by the strict rule; ``encoding`` overrides), ``.xlsx``,
+            or ``.geojson``/``.gpkg`` (one Point feature per member, the roster's columns as attributes; the point is the
+            dwelling, WGS84).
         limits: settings ``imports`` (refused before anything is written).
         today: Asia/Shanghai's date: dates after it are in the future; a member added to a recorded household joins on it.
         id_number_key: the HMAC key of ID numbers (settings ``privacy.id_number_key``).
@@ -1020,6 +1036,8 @@ async def import_households(
     if progress is not None:
         await progress("reading", 0)
     table = open_table(path, limits, encoding=encoding)
+    if GEOMETRY in table.header:
+        table = _dwelling_columns(table)
     index = map_header(table.header)
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
@@ -1029,7 +1047,7 @@ async def import_households(
             scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
             if viewer is not None and not viewer.writes_households:
                 raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-            await s.execute(text("SET LOCAL statement_timeout = 0"))  # an operator's bulk load, not a request
+            await begin_bulk(s)
             await s.execute(text(_CREATE))
             conn = await s.connection()
             apg: Any = (await conn.get_raw_connection()).driver_connection
@@ -1062,6 +1080,30 @@ async def import_households(
             raise
         raise client from None
     return result
+
+
+def _dwelling_columns(table: Table) -> Table:
+    """A GeoJSON/GeoPackage roster's point geometries as the dwelling columns (住房经度 dwelling_lon, 住房纬度 dwelling_lat).
+
+    A feature without geometry has no dwelling; any other geometry type lands in both cells, for the dwelling column's
+    parser to refuse by row and column.
+    """
+    i = table.header.index(GEOMETRY)
+    header = [*table.header[:i], *table.header[i + 1 :], BY_KEY["dwelling_lon"].header, BY_KEY["dwelling_lat"].header]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for number, cells in table.rows:
+            g = cells[i]
+            rest = cells[:i] + cells[i + 1 :]
+            if g is None:
+                yield number, [*rest, None, None]
+            elif g.get("type") == "Point" and len(g.get("coordinates") or ()) == 2:
+                yield number, [*rest, *g["coordinates"]]
+            else:
+                shown = f"{g.get('type')} (expected a Point)"
+                yield number, [*rest, shown, shown]
+
+    return Table(table.kind, table.encoding, header, rows())
 
 
 def _level(value: str | None) -> m.AdminLevel | None:
@@ -1213,6 +1255,7 @@ async def _masked(s: AsyncSession, problems: list[tuple[Any, ...]], reader: _Rea
 
 
 async def _classify(s: AsyncSession) -> tuple[Counts, Counts]:
+    await s.execute(text(_UNCLASSIFY_REJECTED))
     await s.execute(text(_CLASSIFY_MEMBERS))
     await s.execute(text(_CLASSIFY_HOUSEHOLDS))
     c = (await s.execute(text(_COUNT))).one()
@@ -1254,11 +1297,16 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
             .union_all(before_m.join_from(tm, ir, ir.c.member_id == tm.c.id).where(ir.c.member_state == "changed")),
         )
     )
+    # household_status once for all the households written, after the last of these statements, instead of after each
+    # (anju_status_deferred, migrations/sql/household_status.sql): the same function, the same rows.
+    await s.execute(text("SET LOCAL anju.defer_status = 'on'"))
     await s.execute(text(_INSERT_HOUSEHOLDS))
     await s.execute(text(_UPDATE_DWELLINGS))
     await s.execute(text(_UPDATE_HOUSEHOLDS))
     await s.execute(text(_UPDATE_MEMBERS))
     await s.execute(text(_INSERT_MEMBERS), {"today": today})
+    await s.execute(text(_REFRESH_STATUS))
+    await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
     mm = m.Member.__table__.alias("mm")
@@ -1294,6 +1342,26 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     await s.execute(audit.from_select(AUDIT_COLUMNS, added))
 
 
+TEMP_BUFFERS = "512MB"
+"""Session memory for an import's staging tables (PostgreSQL's ``temp_buffers``, 8 MB by default): a Sichuan-scale
+roster's staging rows (≈ 300 MB) are updated several times; beyond the buffers every pass goes through the disk."""
+
+
+async def begin_bulk(s: Any) -> None:
+    """An import's transaction settings: no statement timeout (an operator's bulk load, not a request), and staging in memory.
+
+    ``temp_buffers`` can only be raised before the session's first temporary table; a pooled connection that already used
+    one keeps its setting (the import runs all the same, slower).
+    """
+    await s.execute(text("SET LOCAL statement_timeout = 0"))
+    await s.execute(
+        text(
+            "DO $$ BEGIN PERFORM set_config('temp_buffers', '" + TEMP_BUFFERS + "', false); "
+            "EXCEPTION WHEN others THEN NULL; END $$"
+        )
+    )
+
+
 async def staged_counts(s: Any, staging: str) -> Counts:
     """Records new, changed, unchanged and rejected (``bad``) in a one-record-per-row import's staging table."""
     row = (
@@ -1316,6 +1384,7 @@ async def write_staged(
     action: str,
     keys: tuple[tuple[str, str], ...],
     statements: tuple[str, ...],
+    households: bool = True,
 ) -> None:
     """The writes of a one-record-per-row import (incomes, employments, linkages) after its checks, in ``s``'s transaction.
 
@@ -1332,6 +1401,8 @@ async def write_staged(
         action: the audit log's action (``importIncomes`` …).
         keys: (staging column, table column) pairs naming a record; the audit's entity id joins several with ``/``.
         statements: the import's writes, run in order.
+        households: the records belong to households (lock them, bump their ``version``); False for records that are
+            their own (sites, facilities: the statements bump the records' own versions).
     """
     t = table.alias("t")
     imp = sa.table(staging, *(sa.column(k) for k, _ in keys), sa.column("state", sa.Text), sa.column("row", sa.Integer))
@@ -1349,11 +1420,13 @@ async def write_staged(
             sa.select(*(t.c[c] for c in cols), row_json_sql(t, entity)).join_from(t, imp, mine).where(imp.c.state == "changed"),
         )
     )
-    households = f"SELECT household_id FROM {staging} WHERE state IN ('new', 'changed')"
-    await s.execute(text(f"SELECT 1 FROM household WHERE id IN ({households}) ORDER BY id FOR UPDATE"))
+    owners = f"SELECT household_id FROM {staging} WHERE state IN ('new', 'changed')"
+    if households:
+        await s.execute(text(f"SELECT 1 FROM household WHERE id IN ({owners}) ORDER BY id FOR UPDATE"))
     for statement in statements:
         await s.execute(text(statement))
-    await s.execute(text(f"UPDATE household h SET version = h.version + 1 WHERE h.id IN ({households})"))
+    if households:
+        await s.execute(text(f"UPDATE household h SET version = h.version + 1 WHERE h.id IN ({owners})"))
     who = audit_who(s)
     b = before.alias("b")
     entity_id = sa.cast(t.c[cols[0]], sa.Text) if len(cols) == 1 else sa.func.concat_ws("/", *(t.c[c] for c in cols))

@@ -19,29 +19,33 @@ from sqlalchemy import func, insert, select, update
 
 import models as m
 from resolvers.access import Viewer, scoped_sessionmaker
+from resolvers.coords import CoordSys
 from resolvers.employment_import import import_employments
 from resolvers.errors import AnjuError, OutOfScope
 from resolvers.household_import import ImportResult, import_households
 from resolvers.income_import import import_incomes
 from resolvers.linkage_import import import_linkages
+from resolvers.place_import import KINDS as PLACE_KINDS
+from resolvers.place_import import import_places
 from resolvers.query import SessionMaker
 from resolvers.tabular import FileLimits
 
 log = logging.getLogger("anju.imports")
 J = m.ImportJob
-KINDS = ("households", "incomes", "employments", "linkages")
+KINDS = ("households", "incomes", "employments", "linkages", "sites", "facilities")
 """What can be imported over HTTP (``POST /imports/{kind}``)."""
 
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What an import job was asked to do: its kind, file name (as uploaded), dry run, valid rows only, CSV encoding."""
+    """What an import job was asked to do: kind, file name (as uploaded), dry run, valid rows only, CSV encoding, coordinates."""
 
     kind: str
     file_name: str
     dry_run: bool = False
     valid_only: bool = False
     encoding: str | None = None
+    coord_sys: CoordSys = CoordSys.WGS84
 
 
 async def create_job(sm: SessionMaker, viewer: Viewer, options: JobOptions) -> int:
@@ -121,6 +125,20 @@ async def run_import_job(
                 path,
                 limits=limits,
                 encoding=options.encoding,
+                dry_run=options.dry_run,
+                valid_only=options.valid_only,
+            )
+        elif options.kind in PLACE_KINDS:
+            await progress("reading", 0)
+            result = await import_places(
+                scoped_sessionmaker(sm, viewer),
+                path,
+                options.kind,
+                limits=limits,
+                tolerance_meters=tolerance_meters,
+                max_vertices=max_vertices,
+                encoding=options.encoding,
+                coord_sys=options.coord_sys,
                 dry_run=options.dry_run,
                 valid_only=options.valid_only,
             )

@@ -33,6 +33,7 @@ from resolvers.household_import import (
     _date,
     _int,
     _text,
+    begin_bulk,
     map_header,
     staged_counts,
     write_staged,
@@ -200,7 +201,7 @@ async def import_incomes(
             if viewer is not None and not viewer.writes_households:
                 raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
             scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
-            await s.execute(text("SET LOCAL statement_timeout = 0"))
+            await begin_bulk(s)
             await s.execute(text(_CREATE))
             apg: Any = (await (await s.connection()).get_raw_connection()).driver_connection
             await apg.copy_records_to_table("imp_income", records=stage(), columns=_STAGE)

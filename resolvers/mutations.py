@@ -578,9 +578,9 @@ def valid_ric(number: str) -> bool:
     """
     if not _RIC_BODY.fullmatch(number) or number[-1] != ric.calc_check_digit(number):
         return False
-    try:
-        born = ric.get_birth_date(number)
-    except ValidationError:
+    try:  # ric.get_birth_date without its cleaning pass (the number is compact already): digits 7–14, YYYYMMDD
+        born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
         return False
     return _birth_place_known(number[:6], born.year)
 
@@ -612,6 +612,9 @@ def check_phone(value: str, field: str = "phone") -> str:
         raise InvalidInput(f"{field}: not a valid Chinese phone number", field=field)
     if parsed.extension:
         raise InvalidInput(f"{field}: give the number without an extension", field=field)
+    national = str(parsed.national_number)
+    if len(national) == 11 and national[0] == "1":  # a mobile: its national format is these digits (138 1234 5678)
+        return national
     # national format keeps a landline's trunk 0 (010 1234 5678 → 01012345678; mobiles 13812345678)
     return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
 

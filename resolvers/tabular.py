@@ -13,14 +13,21 @@ first sheet in read-only mode, streaming rows (never the whole workbook in memor
 
 Row numbers are those a spreadsheet shows: the header is row 1, the first data row is row 2 (a CSV record spanning
 several lines is one row).
+
+GeoJSON (``.geojson``/``.json``) and GeoPackage (``.gpkg``): read with pyogrio (GDAL), the first layer (or the one
+named); the file's CRS must be WGS84 lon/lat. The header is the attribute fields plus ``geometry`` (``GEOMETRY``); a
+row's ``geometry`` cell is the feature's geometry as a GeoJSON object (None without one), for ``parse_geometry`` (the
+API's checks) to judge. Row numbers are feature numbers, 1-based.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import json
+import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,25 @@ from typing import Any
 from resolvers.errors import InvalidInput
 
 CHUNK = 1 << 16
+
+
+GEOMETRY = "geometry"
+"""The header of a GeoJSON/GeoPackage file's geometry column (``Table.header``)."""
+GEO_KINDS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
+WGS84_CRS = ("EPSG:4326", "OGC:CRS84")
+"""CRS that pyogrio may report for WGS84 lon/lat; GDAL reports a GeoJSON without ``crs`` member as EPSG:4326 (RFC 7946)."""
+_CRS84_WKT = re.compile(r'AUTHORITY\["OGC",\s*"CRS84"\]\]\s*$')
+
+
+def crs_problem(crs: str | None) -> str | None:
+    """None when ``crs`` (as pyogrio reports it) is WGS84 lon/lat, else the message refusing it."""
+    if crs in WGS84_CRS or (crs is not None and _CRS84_WKT.search(crs)):
+        return None
+    hint = "expected WGS84 lon/lat (EPSG:4326 or OGC:CRS84); reproject first, e.g. ogr2ogr -t_srs EPSG:4326"
+    if crs is None:
+        return f"the file declares no CRS; {hint}"
+    name = crs if len(crs) <= 60 else crs[:60] + "…"
+    return f"CRS {name} is not WGS84 lon/lat; {hint}"
 
 
 @dataclass(frozen=True)
@@ -56,7 +82,7 @@ class FileRefused(InvalidInput):
 
 @dataclass
 class Table:
-    """An opened file: its kind (``csv``/``xlsx``), the CSV encoding used, the header cells and the data rows.
+    """An opened file: its kind (``csv``/``xlsx``/``geojson``/``gpkg``), the CSV encoding used, the header and the data rows.
 
     ``rows`` yields (row number as the spreadsheet shows it, cells) for every non-blank row; cells are strings (CSV) or
     openpyxl values (str, int, float, bool, datetime, None). Iterating raises FileRefused at a limit or a decoding error.
@@ -66,6 +92,12 @@ class Table:
     encoding: str | None
     header: list[str]
     rows: Iterator[tuple[int, list[Any]]]
+    closer: Callable[[], Any] | None = None
+
+    def close(self) -> None:
+        """Release the file (also when its rows were never read: an import refused before reading them)."""
+        if self.closer is not None:
+            self.closer()
 
 
 def _mb(n: int) -> str:
@@ -103,14 +135,15 @@ def detect_encoding(path: Path) -> str:
     )
 
 
-def open_table(path: str | Path, limits: FileLimits, *, encoding: str | None = None) -> Table:
-    """Open a ``.csv`` or ``.xlsx`` file for reading row by row, after the checks that need no parsing.
+def open_table(path: str | Path, limits: FileLimits, *, encoding: str | None = None, layer: str | None = None) -> Table:
+    """Open a ``.csv``, ``.xlsx``, ``.geojson``/``.json`` or ``.gpkg`` file to read row by row, after the cheap checks.
 
     Args:
-        path: the file; its kind comes from the suffix (``.csv``, ``.xlsx``).
+        path: the file; its kind comes from the suffix (``.csv``, ``.xlsx``, ``.geojson``, ``.json``, ``.gpkg``).
         limits: the import limits (size before anything, XLSX unzipped size from the zip directory before parsing;
             rows and cell length while reading).
         encoding: a CSV's encoding (any Python codec name, e.g. ``gbk``, ``utf-8``); None: the strict rule.
+        layer: a GeoPackage's layer (default: the first).
 
     Returns:
         A ``Table`` whose ``rows`` iterator streams the data rows.
@@ -121,9 +154,11 @@ def open_table(path: str | Path, limits: FileLimits, *, encoding: str | None = N
     p = Path(path)
     if not p.is_file():
         raise FileRefused(f"file: {p.name}: no such file")
-    kind = {".csv": "csv", ".xlsx": "xlsx"}.get(p.suffix.lower())
+    kind = ({".csv": "csv", ".xlsx": "xlsx"} | GEO_KINDS).get(p.suffix.lower())
     if kind is None:
-        raise FileRefused(f"file: {p.name}: unknown kind {p.suffix!r}; expected .csv or .xlsx (.xls: save it as .xlsx)")
+        raise FileRefused(
+            f"file: {p.name}: unknown kind {p.suffix!r}; expected .csv, .xlsx, .geojson or .gpkg (.xls: save it as .xlsx)"
+        )
     size = p.stat().st_size
     if size > limits.max_file_bytes:
         raise FileRefused(f"file: {_mb(size)} is larger than the limit of {_mb(limits.max_file_bytes)} (imports.max_file_bytes)")
@@ -131,7 +166,9 @@ def open_table(path: str | Path, limits: FileLimits, *, encoding: str | None = N
         raise FileRefused("file: empty; expected a header row and data rows")
     if kind == "csv":
         return _open_csv(p, limits, encoding)
-    return _open_xlsx(p, limits)
+    if kind == "xlsx":
+        return _open_xlsx(p, limits)
+    return _open_geo(p, kind, limits, layer)
 
 
 def _check_cells(row: int, cells: list[Any], limits: FileLimits, header: list[str]) -> None:
@@ -201,7 +238,7 @@ def _open_csv(p: Path, limits: FileLimits, encoding: str | None) -> Table:
         finally:
             f.close()
 
-    return Table("csv", chosen, header, rows())
+    return Table("csv", chosen, header, rows(), f.close)
 
 
 def _open_xlsx(p: Path, limits: FileLimits) -> Table:
@@ -252,4 +289,53 @@ def _open_xlsx(p: Path, limits: FileLimits) -> Table:
         finally:
             wb.close()
 
-    return Table("xlsx", None, header, rows())
+    return Table("xlsx", None, header, rows(), wb.close)
+
+
+def _open_geo(p: Path, kind: str, limits: FileLimits, layer: str | None) -> Table:
+    """A GeoJSON or GeoPackage layer as a table: its attribute fields and ``geometry`` (GeoJSON objects), by pyogrio."""
+    import pyogrio
+    import pyogrio.errors
+    import shapely
+
+    try:
+        info = pyogrio.read_info(p, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise FileRefused(f"file: cannot read it as {kind} ({str(exc)[:200]})") from None
+    if (problem := crs_problem(info.get("crs"))) is not None:
+        raise FileRefused(f"file: {problem}")
+    if int(info.get("features") or 0) > limits.max_rows:
+        raise _too_many(limits)
+    try:
+        meta, _, geoms, values = pyogrio.raw.read(p, layer=layer, max_features=limits.max_rows + 1)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise FileRefused(f"file: cannot read it as {kind} ({str(exc)[:200]})") from None
+    header = [str(c).strip() for c in meta["fields"]] + [GEOMETRY]
+    _check_cells(1, header, limits, header)
+    count = len(geoms) if geoms is not None else (len(values[0]) if values else 0)
+    if count > limits.max_rows:
+        raise _too_many(limits)
+
+    def cell(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and v != v):  # GDAL's null
+            return None
+        if hasattr(v, "item"):  # a numpy scalar
+            v = v.item()
+        return v
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for i in range(count):
+            cells = [cell(col[i]) for col in values]
+            wkb = geoms[i] if geoms is not None else None
+            g = None
+            if wkb is not None:
+                try:
+                    parsed = shapely.from_wkb(wkb)
+                    g = None if parsed is None else json.loads(shapely.to_geojson(shapely.force_2d(parsed)))
+                except (shapely.errors.GEOSException, ValueError):
+                    g = {"type": "unreadable"}
+            cells.append(g)
+            _check_cells(i + 1, cells, limits, header)
+            yield i + 1, cells
+
+    return Table(kind, None, header, rows())

@@ -1,4 +1,4 @@
-"""Import jobs sent over HTTP (``POST /imports/households``, ``/imports/incomes``): ``importJob(id)`` tells their progress."""
+"""Import jobs sent over HTTP (``POST /imports/{kind}``, households to facilities): ``importJob(id)`` tells their progress."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _counts(value: Any) -> ImportCounts | None:
 @strawberry.type(description="An import sent over HTTP (POST /imports/households): its state and, once done, its result.")
 class ImportJob:
     id: strawberry.ID = strawberry.field(description="Job id, as POST /imports/households answered it.")
-    kind: str = strawberry.field(description="What is imported: households, incomes, employments or linkages.")
+    kind: str = strawberry.field(description="What is imported: households, incomes, employments, linkages, sites or facilities.")
     state: str = strawberry.field(description="queued, reading, checking, writing (progress), then done or failed (final).")
     file_name: str = strawberry.field(description="The uploaded file's name.")
     dry_run: bool = strawberry.field(description="Checked and counted only; nothing written.")
@@ -44,8 +44,8 @@ class ImportJob:
     households: ImportCounts | None = strawberry.field(description="Households (户) inserted, updated, unchanged, rejected.")
     members: ImportCounts | None = strawberry.field(description="Members (家庭成员) inserted, updated, unchanged, rejected.")
     records: ImportCounts | None = strawberry.field(
-        description="Records of kind incomes (家庭纯收入), employments (就业) or linkages (利益联结): inserted, updated, "
-        "unchanged, rejected; "
+        description="Records of kind incomes (家庭纯收入), employments (就业), linkages (利益联结), sites (安置点) or "
+        "facilities (设施): inserted, updated, unchanged, rejected; "
         "null for households."
     )
     written: bool = strawberry.field(description="Whether anything was written (false: dry run, or problems in atomic mode).")

@@ -510,6 +510,38 @@ def test_valid_ric_is_stdnums_rule() -> None:
     assert sum(valid_ric(n) for n in numbers) > 1000
 
 
+def test_phone_digits_are_libphonenumbers_national_format() -> None:
+    """check_phone's mobile shortcut gives libphonenumber's NATIONAL format digits, and validity is libphonenumber's."""
+    import random
+    import re
+
+    import phonenumbers
+
+    from resolvers.errors import InvalidInput
+    from resolvers.mutations import check_phone
+
+    rng = random.Random(20261202)
+    numbers = [f"1{rng.randint(0, 9)}{rng.randint(0, 10**9 - 1):09d}" for _ in range(3000)]
+    numbers += [f"0{rng.choice(['10', '20', '28', '834', '755'])}{rng.randint(0, 10**8 - 1):08d}" for _ in range(500)]
+    numbers += ["+86 138 1234 5678", "8613812345678", "17951 13812345678", "12593 13812345678", "010-12345678"]
+    valid = 0
+    for n in numbers:
+        try:
+            parsed = phonenumbers.parse(n, "CN")
+        except phonenumbers.NumberParseException:
+            parsed = None
+        ok = parsed is not None and parsed.country_code == 86 and phonenumbers.is_valid_number(parsed) and not parsed.extension
+        if not ok:
+            with pytest.raises(InvalidInput):
+                check_phone(n)
+            continue
+        valid += 1
+        assert parsed is not None
+        expected = re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+        assert check_phone(n) == expected, n
+    assert valid > 1000
+
+
 def test_api_md_lists_every_template_column() -> None:
     api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
     section = api.split("## Importing rosters", 1)[1].split("\n## ", 1)[0]

@@ -142,7 +142,7 @@ async def test_refusals(web, tmp_path):  # type: ignore[no-untyped-def]
         assert c.post("/imports/households?filename=x.csv", content=data).status_code == 401
         r = c.post("/imports/households?filename=x.csv", content=data, headers=web["tokens"]["h-planner"])
         assert (r.status_code, r.json()["errors"][0]["extensions"]["code"]) == (403, "FORBIDDEN")
-        r = c.post("/imports/sites?filename=x.csv", content=data, headers=web["tokens"]["h-admin"])
+        r = c.post("/imports/ledgers?filename=x.csv", content=data, headers=web["tokens"]["h-admin"])
         assert r.status_code == 404
         r = c.post("/imports/households", content=data, headers=web["tokens"]["h-admin"])  # no name, no type
         assert r.status_code == 400 and "filename" in r.json()["errors"][0]["message"]
@@ -231,5 +231,5 @@ async def test_templates_download_without_a_token(web, tmp_path):  # type: ignor
         (tmp_path / "t.xlsx").write_bytes(r.content)
         sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").worksheets[0]
         assert [cell.value for cell in sheet[1]] == [col.header for col in INCOME_COLUMNS]
-        assert c.get("/imports/templates/sites.csv").status_code == 404
+        assert c.get("/imports/templates/ledgers.csv").status_code == 404
         assert c.get("/imports/templates/households.xls").status_code == 404

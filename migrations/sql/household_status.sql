@@ -2,7 +2,7 @@
 -- who of them was employed — and household_residence, the dated rows of where it lived. Kept by
 -- statement-level triggers in the same transaction as every change, whoever writes. History:
 -- migrations 0003 (employment counts), 0005 (row locks, TRUNCATE), 0010 (residence and members), 0013 (linear
--- refresh of many households at once: per-segment index lookups).
+-- refresh of many households at once: per-segment index lookups), 0020 (a bulk import refreshes once, at its end).
 --
 -- For every household the table holds the segments [valid_from, valid_to) between the dates where
 -- anything it counts changes: a residence row starts (a relocation or a move), a member joins or
@@ -86,24 +86,39 @@ $fn$,
         (SELECT string_agg(format('w.%I', c), ', ' ORDER BY i) FROM unnest(channels) WITH ORDINALITY AS t(c, i)));
 END $do$;
 
+-- anju_status_deferred(): inside a bulk import's transaction, which writes households, their residences and
+-- members in several statements and then refreshes every household it wrote ONCE, itself, before committing
+-- (resolvers/household_import.py: SET LOCAL anju.defer_status = 'on' … anju_refresh_household_status(ids) …
+-- SET LOCAL anju.defer_status = 'off'); the statement triggers below then leave the refresh to it. Everywhere
+-- else (the setting unset) every statement refreshes the households it touched, as before.
+CREATE OR REPLACE FUNCTION anju_status_deferred() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce(current_setting('anju.defer_status', true), '') = 'on'
+$$;
+
 -- One trigger function for every table the status reads: the households of the changed rows
 -- (household_id of the transition tables) are refreshed once per statement.
 CREATE OR REPLACE FUNCTION anju_household_status_new() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM anju_refresh_household_status(ARRAY(SELECT DISTINCT household_id FROM new_rows));
+    IF NOT anju_status_deferred() THEN
+        PERFORM anju_refresh_household_status(ARRAY(SELECT DISTINCT household_id FROM new_rows));
+    END IF;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION anju_household_status_old() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM anju_refresh_household_status(ARRAY(SELECT DISTINCT household_id FROM old_rows));
+    IF NOT anju_status_deferred() THEN
+        PERFORM anju_refresh_household_status(ARRAY(SELECT DISTINCT household_id FROM old_rows));
+    END IF;
     RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION anju_household_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM anju_refresh_household_status(ARRAY(SELECT household_id FROM new_rows
-                                                UNION SELECT household_id FROM old_rows));
+    IF NOT anju_status_deferred() THEN
+        PERFORM anju_refresh_household_status(ARRAY(SELECT household_id FROM new_rows
+                                                    UNION SELECT household_id FROM old_rows));
+    END IF;
     RETURN NULL;
 END $$;
 
@@ -152,7 +167,9 @@ BEGIN
      WHERE h.id = cur.household_id
        AND (h.site_id, h.admin_code, h.relocated_on, h.dwelling)
            IS DISTINCT FROM (cur.site_id, cur.admin_code, first.relocated_on, cur.dwelling);
-    PERFORM anju_refresh_household_status(ids);
+    IF NOT anju_status_deferred() THEN
+        PERFORM anju_refresh_household_status(ids);
+    END IF;
     RETURN NULL;
 END $$;
 

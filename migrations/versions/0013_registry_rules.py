@@ -68,10 +68,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_import_job_user_name_id"), "import_job", ["user_name", "id"])
     sql.apply_at(op.execute, revision, *SQL_FILES)
-    # Upgrading through history, 0010 skips household_status.sql (this revision applies it last), so its residence
-    # rows of existing households set off no refresh there: every household is refreshed here (a no-op in effect on a
-    # database already at 0010, whose triggers kept the rows).
-    op.execute("SELECT anju_refresh_household_status(ARRAY(SELECT id FROM household))")
+    # Upgrading through history, 0010 skips household_status.sql (a later revision applies it last), so its residence
+    # rows of existing households set off no refresh there: every household is refreshed by the revision that applies
+    # the file (here while this revision was its last applier; 0020 since).
+    if sql.last_appliers().get("household_status") == revision:
+        op.execute("SELECT anju_refresh_household_status(ARRAY(SELECT id FROM household))")
 
 
 def downgrade() -> None:

@@ -1,0 +1,139 @@
+"""Benchmark of importing a Sichuan-scale household roster (issue #13), beside PostgreSQL's own ``COPY`` (not a test).
+
+Input: a GENERATED roster (``bench/imports.py`` ``generated_rows``: codes ``GEN-…``, names ``生成户…``, valid ID-number
+check digits; labelled as generated) of ``--households`` households (default 360,000, ≈ 1.26 M member rows: the
+Sichuan scale), written as one CSV in the households template's columns. (The read-only ``anju_sichuan`` database holds
+ID-number hashes, never the numbers, so a roster exported from it would carry no ID numbers; and it was not built when
+this ran. The generator gives every member a real-shaped ID number, which is the harder case for the import.)
+
+Into a FRESH database (``anju_bench_ie``: migrated, the demo seed for the areas and site 1), in the same run:
+
+- ``COPY`` baseline: PostgreSQL's own ``COPY`` of the same file into a plain table of the same columns (text);
+- ``import_households`` — the function ``anju import households FILE`` runs — atomic, timed by phase through its
+  ``progress`` callback: reading (parse + the registry's per-row rules in Python, streamed into the staging table by
+  COPY), checking (the SQL checks over all rows), writing (the set-based INSERT/UPDATE statements, triggers, audit rows,
+  commit);
+- the same file again (idempotent: nothing written; not with ``--once``).
+
+Export: ``bench/exports.py`` (branch ``exports``) times the exports beside ``COPY … TO``; its table belongs beside this
+one in bench/results/import_export.md (the ``export`` slot below is left for it).
+
+Usage: ``.venv/bin/python -m bench.import_export [--households 360000] [--once]``; writes ``bench/results/import_export.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from anju import db
+from anju.auth import keys
+from anju.seed import load_demo
+from anju.settings import Settings
+from bench.common import RESULTS, machine
+from bench.imports import write_roster
+from resolvers.household_import import COLUMNS, import_households
+from resolvers.tabular import FileLimits
+
+DB = "anju_bench_ie"
+
+
+async def main(households: int, once: bool = False) -> None:
+    settings = Settings()
+    await db.ensure_database(settings, DB, drop_first=True)
+    await db.migrate(settings, DB)
+    eng = db.create_engine(settings, DB)
+    await load_demo(eng)
+    sm = async_sessionmaker(eng, expire_on_commit=False)
+    key = keys(settings).id_number_key
+    limits = FileLimits(**settings.imports.model_dump())
+    today = dt.date.today()
+    rows_out: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "roster.csv"
+        t0 = time.perf_counter()
+        n_rows = write_roster(path, households)
+        print(f"generated {n_rows:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)  # noqa: T201
+        size_mb = path.stat().st_size / 1_048_576
+
+        async with eng.connect() as c:
+            raw: Any = (await c.get_raw_connection()).driver_connection
+            cols = ", ".join(f"c{i} text" for i in range(len(COLUMNS)))
+            await raw.execute(f"DROP TABLE IF EXISTS copy_baseline; CREATE TABLE copy_baseline ({cols})")
+            t0 = time.perf_counter()
+            await raw.copy_to_table("copy_baseline", source=str(path), format="csv", header=True)
+            copy_s = time.perf_counter() - t0
+            await raw.execute("DROP TABLE copy_baseline")
+        print(f"COPY {copy_s:.1f} s", flush=True)  # noqa: T201
+        rows_out.append(("PostgreSQL `COPY` of the same file into a plain table (baseline)", copy_s, "–"))
+
+        async def timed(label: str) -> tuple[float, dict[str, float], Any]:
+            marks: list[tuple[str, float]] = []
+
+            async def progress(phase: str, rows: int) -> None:
+                marks.append((phase, time.perf_counter()))
+
+            start = time.perf_counter()
+            result = await import_households(
+                sm, path, limits=limits, today=today, id_number_key=key,
+                tolerance_meters=settings.registry.location_tolerance_meters, max_vertices=settings.features.max_vertices,
+                progress=progress,
+            )  # fmt: skip
+            end = time.perf_counter()
+            marks.append(("end", end))
+            phases = {a[0]: b[1] - a[1] for a, b in zip(marks, marks[1:], strict=False)}
+            print(label, f"{end - start:.1f} s", phases, result.households, result.members, flush=True)  # noqa: T201
+            return end - start, phases, result
+
+        total, phases, result = await timed("import")
+        counts = f"{result.households.inserted}/{result.members.inserted} inserted"
+        rows_out.append(("`anju import households` (atomic), into the fresh database", total, counts))
+        for phase in ("reading", "checking", "writing"):
+            if phase in phases:
+                what = {
+                    "reading": "parse + the registry's per-row rules (Python), COPY into staging",
+                    "checking": "the SQL checks over all rows, matching, classifying",
+                    "writing": "INSERT/UPDATE … SELECT, triggers, audit rows, commit",
+                }[phase]
+                rows_out.append((f"… of which {phase}: {what}", phases[phase], ""))
+        if not once:
+            total2, _, again = await timed("again")
+            rows_out.append((
+                "the same file again (idempotent: nothing written)", total2,
+                f"{again.households.unchanged}/{again.members.unchanged} unchanged",
+            ))  # fmt: skip
+    await eng.dispose()
+    lines = [
+        "# Import/export benchmark (`bench/import_export.py`)",
+        "",
+        f"Machine: {machine()}. File: a GENERATED roster of {households:,} households / {n_rows:,} member rows "
+        f"(CSV, {size_mb:.0f} MiB; codes GEN-…, names 生成户…), into a fresh database (migrated, demo seed). One run "
+        "each (seconds; the machine's 2 cores are shared by other sessions: expect ±30 % between runs).",
+        "",
+        "## Import",
+        "",
+        "| case | s | × COPY | households/members |",
+        "|---|---|---|---|",
+    ]
+    for label, secs, counts in rows_out:
+        lines.append(f"| {label} | {secs:.1f} | {secs / copy_s:.1f}× | {counts} |")
+    lines += ["", "## Export", "", "(slot: `bench/exports.py`, branch `exports`, times the exports beside `COPY … TO`.)"]
+    out = "\n".join(lines) + "\n"
+    print(out)  # noqa: T201
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "import_export.md").write_text(out, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--households", type=int, default=360_000)
+    parser.add_argument("--once", action="store_true", help="time the first import only (not the same file again)")
+    args = parser.parse_args()
+    asyncio.run(main(args.households, args.once))
