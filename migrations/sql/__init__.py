@@ -13,6 +13,7 @@ database does means reading one file:
 - ``masks.sql``: the masks of personal data shown to roles without the right to it;
 - ``access_policies.sql``: the scoped viewers' roles, grants and row-level-security policies;
 - ``coords.sql``: stored WGS84 geometries expressed in GCJ-02 / BD-09 for Chinese basemaps (map layers' answers).
+- ``live_events.sql``: the outbox of live updates (subscriptions): triggers, sequencer, retention, read scope.
 - ``registry_rules.sql``: rules a single write and a bulk import share (distance to an admin area's polygon,
   household codes and ID numbers recorded outside a viewer's scope).
 
@@ -41,7 +42,16 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-FILES = ("household_counts", "household_status", "located_code", "masks", "access_policies", "coords", "registry_rules")
+FILES = (
+    "household_counts",
+    "household_status",
+    "located_code",
+    "masks",
+    "access_policies",
+    "coords",
+    "registry_rules",
+    "live_events",
+)
 """Every file, in the order they are applied (a later file may use an earlier one's functions)."""
 
 VERSIONS = Path(__file__).parent.parent / "versions"
