@@ -106,8 +106,11 @@ class AnjuGraphQL(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """``connection_init``: authenticate the connection's token (payload ``token`` or ``Authorization``) as HTTP requests
-        are; refused (closed with 4403 Forbidden, the protocol's code) without a valid token of an enabled user."""
+        """``connection_init``: authenticate the connection's token (payload ``token`` or ``Authorization``).
+
+        As HTTP requests are; refused (closed with 4403 Forbidden, the protocol's code) without a valid token of an enabled
+        user.
+        """
         live: LiveConnection | None = context.live
         if live is None:
             raise ConnectionRejectionError()

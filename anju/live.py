@@ -1,5 +1,6 @@
-"""Live updates: GraphQL subscriptions over WebSocket (``graphql-transport-ws``), fed by the outbox of
-migrations/sql/live_events.sql.
+"""Live updates: GraphQL subscriptions over WebSocket (``graphql-transport-ws``), fed by the outbox of live_events.sql.
+
+The outbox: migrations/sql/live_events.sql.
 
 Each worker process has one ``Hub``: one dedicated asyncpg connection (not a pool connection) that LISTENs on
 ``anju_live``, numbers pending events when notified (and every ``live.poll_seconds`` as a safety net:
@@ -203,9 +204,10 @@ class LiveConnection:
                 log.warning("live connection: re-check failed (%s)", type(exc).__name__)
 
     async def events(self, topics: Sequence[str], after: str | None) -> AsyncIterator[EventRow]:
-        """The events of ``topics`` this connection's viewer may see at delivery: those after ``after`` first (replayed
-        from the outbox), then each as it is numbered. Ends (the connection closed) when the user is disabled or the
-        token expires.
+        """The events of ``topics`` this connection's viewer may see at delivery, those after ``after`` first.
+
+        Those after ``after`` are replayed from the outbox, then each is read as it is numbered. Ends (the connection
+        closed) when the user is disabled or the token expires.
 
         Raises:
             InvalidInput: a malformed ``after``, or one older than the events kept or newer than the newest.

@@ -34,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import base as postgresql_types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import UserDefinedType
 
@@ -598,9 +599,11 @@ class ImportJob(Base):
 
 
 class LiveTopic(enum.Enum):
-    """What a live event is about (GraphQL subscriptions): a household (and its members, employments, incomes and
-    linkages) or an import job. A new topic is one value here (and in the ``live_topic`` type) and one trigger
-    (migrations/sql/live_events.sql)."""
+    """What a live event is about (GraphQL subscriptions).
+
+    A household (and its members, employments, incomes and linkages) or an import job. A new topic is one value here
+    (and in the ``live_topic`` type) and its triggers (migrations/sql/live_events.sql).
+    """
 
     HOUSEHOLD = "household"
     IMPORT_JOB = "import_job"
@@ -612,7 +615,11 @@ class XID8(UserDefinedType[int]):
     cache_ok = True
 
     def get_col_spec(self, **kw: object) -> str:
+        """The type's name in DDL."""
         return "xid8"
+
+
+postgresql_types.ischema_names["xid8"] = XID8  # reflection (alembic's comparison with the migrations) knows the type
 
 
 class LivePending(Base):
@@ -635,8 +642,9 @@ class LivePending(Base):
 
 
 class LiveEvent(Base):
-    """A numbered change (outbox of live updates): ``seq`` increases without gaps in commit order; kept for
-    ``live.retention_hours``.
+    """A numbered change (outbox of live updates): ``seq`` increases without gaps in commit order.
+
+    Kept for ``live.retention_hours``.
 
     ``topic``/``entity_id``: what changed (a household id, an import job id); ``operation``: INSERT, UPDATE or DELETE;
     ``source``: the table written; ``admin_codes``: the household's admin codes before and after (its scope);

@@ -38,9 +38,12 @@ class Stale(Exception):
 
 @dataclass(frozen=True)
 class EventRow:
-    """One numbered change: ``seq`` (increasing, gap-free across all topics), when it was written (``at``, the writing
-    transaction's start), ``topic``, ``operation`` (INSERT/UPDATE/DELETE), ``source`` (the table written) and
-    ``entity_id`` (the household or import job id)."""
+    """One numbered change.
+
+    ``seq`` (increasing, gap-free across all topics), when it was written (``at``, the writing transaction's start),
+    ``topic``, ``operation`` (INSERT/UPDATE/DELETE), ``source`` (the table written) and ``entity_id`` (the household or
+    import job id).
+    """
 
     seq: int
     at: dt.datetime
@@ -75,8 +78,9 @@ def parse_after(value: str | None) -> int | None:
 async def read_events(
     conn: Any, check: ScopeCheck, position: int | None, topics: Sequence[str], batch: int, retention_hours: float
 ) -> Batch:
-    """The events after ``position`` (None: only the newest position, no events) of ``topics`` that ``check``'s viewer
-    may see now, at most ``batch`` of them; ``conn`` is an asyncpg connection.
+    """The events after ``position`` of ``topics`` that ``check``'s viewer may see now, at most ``batch`` of them.
+
+    ``position`` None: only the newest position, no events. ``conn`` is an asyncpg connection.
 
     Raises:
         Stale: the viewer's user row changed or was disabled (nothing read).

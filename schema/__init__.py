@@ -21,8 +21,8 @@ from strawberry.schema.config import StrawberryConfig
 from schema.context import Context
 from schema.errors import present, without_suggestion
 from schema.limits import CostLimiter, limit_rule
-from schema.live import Subscription
 from schema.literals import NamedLiteralErrors
+from schema.live import Subscription
 from schema.mutations import Mutation
 from schema.planner import PlanCache, PlanningExecutor, decode_data
 from schema.query import Query
@@ -55,8 +55,9 @@ class AnjuSchema(strawberry.Schema):
         async def presented() -> Any:
             async with contextlib.aclosing(source):
                 async for result in source:
-                    if getattr(result, "errors", None):
-                        result.errors = [present(e) for e in result.errors]
+                    errors = getattr(result, "errors", None)
+                    if errors:
+                        result.errors = [present(e) for e in errors]  # type: ignore[union-attr]
                     yield result
 
         return presented()

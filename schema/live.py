@@ -44,6 +44,8 @@ class LiveFeed(Protocol):
 
 @strawberry.type(description="One committed change: what changed (topic, table, operation) and its id; never its data")
 class LiveEvent:
+    """One event of ``Subscription.changes``."""
+
     seq: strawberry.ID = strawberry.field(
         description="Sequence number (decimal digits of a 64-bit integer), increasing in commit order without gaps across "
         "all topics; resume after a disconnect with changes(after: <the last seq received>)"
@@ -86,6 +88,7 @@ class Subscription:
         topics: list[m.LiveTopic] | None = None,
         after: strawberry.ID | None = None,
     ) -> AsyncGenerator[LiveEvent, None]:
+        """The viewer's events (``LiveFeed.events``), as GraphQL objects; FORBIDDEN outside a WebSocket."""
         feed = info.context.live
         if feed is None:
             raise OutOfScope("subscriptions are served over WebSocket at /graphql (protocol graphql-transport-ws)")

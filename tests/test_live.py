@@ -27,7 +27,9 @@ from tests.test_cli import _env
 from tests.test_workers import _free_port
 
 XIDE, ZHAOJUE = "513432", "513431"
-SUBSCRIBE = "subscription($topics: [LiveTopic!], $after: ID) { changes(topics: $topics, after: $after) { seq topic operation table id } }"
+SUBSCRIBE = (
+    "subscription($topics: [LiveTopic!], $after: ID) { changes(topics: $topics, after: $after) { seq topic operation table id } }"
+)
 LIVE_ENV = {
     "ANJU_LIVE__RECHECK_SECONDS": "1",
     "ANJU_LIVE__POLL_SECONDS": "0.5",
@@ -70,7 +72,7 @@ def server(settings, engine, tmp_path_factory) -> Iterator[int]:  # type: ignore
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    print(_tail(log))  # shown with a failure
+    sys.stdout.write(_tail(log))  # shown with a failure
     log.close()
 
 
@@ -195,7 +197,12 @@ async def test_scope_is_the_subscribers_at_delivery(server, sm, people, househol
     await _write(sm, "INSERT INTO import_job (kind, user_name, file_name) VALUES ('households', 'live-partner', 'x.csv')")
     first = await _head(sm)
     outbox = await _outbox(sm, start, first)
-    assert [(t, e) for _, t, e, _ in outbox] == [("household", a), ("household", b), ("household", a), ("import_job", outbox[-1][2])]
+    assert [(t, e) for _, t, e, _ in outbox] == [
+        ("household", a),
+        ("household", b),
+        ("household", a),
+        ("import_job", outbox[-1][2]),
+    ]
 
     got_admin = await _events(admin, first)
     assert _seqs(got_admin) == [s for s, *_ in outbox]
@@ -351,9 +358,7 @@ async def test_bad_after_is_a_clear_error(server, sm, people) -> None:  # type: 
     ws = await _open(server, people["live-admin"])
     await _ack(ws)
     for op, after in (("x", "abc"), ("y", str(head + 1000))):
-        await ws.send(
-            json.dumps({"id": op, "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {"after": after}}})
-        )
+        await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {"after": after}}}))
         message = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert (message["id"], message["type"]) == (op, "next"), message
         assert message["payload"]["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}, message

@@ -26,7 +26,7 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"live_events": "9a5c72004bd1f215"}
+SQL_FILES = {"live_events": "b307ee85c3068b0e"}
 TOPIC = postgresql.ENUM("household", "import_job", name="live_topic", create_type=False)
 
 
@@ -52,7 +52,9 @@ def upgrade() -> None:
         *_columns(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_live_pending")),
     )
-    op.execute("ALTER TABLE live_pending ALTER COLUMN xid TYPE xid8 USING NULL::xid8, ALTER COLUMN xid SET DEFAULT pg_current_xact_id()")
+    op.execute(
+        "ALTER TABLE live_pending ALTER COLUMN xid TYPE xid8 USING NULL::xid8, ALTER COLUMN xid SET DEFAULT pg_current_xact_id()"
+    )
     op.create_table(
         "live_event",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
