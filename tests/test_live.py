@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from anju.auth import issue_token
 from resolvers.access import Role, add_user
 from tests.test_cli import _env
+from tests.test_household_import import family, write_csv
 from tests.test_workers import _free_port
 
 XIDE, ZHAOJUE = "513432", "513431"
@@ -55,15 +56,16 @@ def server(settings, engine, tmp_path_factory) -> Iterator[int]:  # type: ignore
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.time() + 90
+    deadline = time.time() + 180
     while True:
-        assert proc.poll() is None, _tail(log)
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise AssertionError("anju serve did not answer /healthz: " + _tail(log))
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
-        assert time.time() < deadline, "anju serve did not answer /healthz"
         time.sleep(0.3)
     yield port
     proc.terminate()
@@ -364,3 +366,47 @@ async def test_bad_after_is_a_clear_error(server, sm, people) -> None:  # type: 
         assert message["payload"]["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}, message
         assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"id": op, "type": "complete"}
     await ws.close()
+
+
+async def test_an_import_jobs_progress_reaches_its_sender_only(server, sm, people, households, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    start = await _head(sm)
+    admin, officer = await _open(server, people["live-admin"]), await _open(server, people["live-officer"])
+    for ws in (admin, officer):
+        await _ack(ws)
+        await _subscribe(ws, "i", after=start)
+    roster = write_csv(tmp_path / "roster.csv", family("GENERATED-LIVE-1", 3, 950)).read_bytes()
+    headers = {"Authorization": f"Bearer {people['live-admin']}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server}") as c:
+        r = await c.post("/imports/households?filename=live.csv&dryRun=true", content=roster, headers=headers)
+        assert r.status_code == 202, r.text
+        job = r.json()["id"]
+        states, seen = [], []
+        while not states or states[-1] not in ("done", "failed"):
+            (event,) = await _events(admin, 0)
+            assert (event["topic"], event["table"], event["id"]) == ("IMPORT_JOB", "import_job", job)
+            seen.append(int(event["seq"]))
+            # the event says which job changed; its state is re-read through the normal query
+            answer = await c.post(
+                "/graphql",
+                json={"query": "query($id: ID!) { importJob(id: $id) { state } }", "variables": {"id": job}},
+                headers=headers,
+            )
+            states.append(answer.json()["data"]["importJob"]["state"])
+    assert states[0] in ("queued", "reading") and states[-1] == "done"
+    async with sm() as s:
+        rows = (
+            await s.execute(
+                text("SELECT seq, operation FROM live_event WHERE topic = 'import_job' AND entity_id = :j ORDER BY seq"),
+                {"j": int(job)},
+            )
+        ).all()
+    # every change of the job (created, then each state and progress update) arrives, once, in order
+    assert [op for _, op in rows][0] == "INSERT" and {op for _, op in rows[1:]} == {"UPDATE"} and len(rows) >= 3
+    seen += _seqs(await _events(admin, rows[-1][0])) if seen[-1] < rows[-1][0] else []
+    assert seen == [seq for seq, _ in rows]
+    # the officer, subscribed to every topic, gets none of the admin's job: its first event is the next Xide household's
+    await _remark(sm, households[XIDE], "after the import")
+    (first,) = await _events(officer, 0)
+    assert (first["topic"], int(first["id"])) == ("HOUSEHOLD", households[XIDE])
+    for ws in (admin, officer):
+        await ws.close()
