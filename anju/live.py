@@ -33,8 +33,8 @@ from starlette.websockets import WebSocket
 
 from anju.auth import AuthError
 from anju.settings import LiveSettings, Settings
-from resolvers.access import Viewer, scope_check, viewer_by_name
-from resolvers.live import EventRow, Stale, parse_after, read_events
+from resolvers.access import ScopeCheck, Viewer, scope_check, viewer_by_name
+from resolvers.live import Batch, EventRow, Stale, parse_after, read_events
 from resolvers.query import SessionMaker
 
 log = logging.getLogger("anju.live")
@@ -203,6 +203,11 @@ class LiveConnection:
             except Exception as exc:  # the database is unreachable: keep the connection, try again later
                 log.warning("live connection: re-check failed (%s)", type(exc).__name__)
 
+    async def _read(self, check: ScopeCheck, position: int | None, topics: Sequence[str]) -> Batch:
+        async with self.hub.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            return await read_events(driver, check, position, topics, self.hub.live.batch, self.hub.live.retention_hours)
+
     async def events(self, topics: Sequence[str], after: str | None) -> AsyncIterator[EventRow]:
         """The events of ``topics`` this connection's viewer may see at delivery, those after ``after`` first.
 
@@ -220,11 +225,9 @@ class LiveConnection:
                 wake.clear()
                 assert self.viewer is not None
                 try:
-                    async with self.hub.engine.connect() as conn:
-                        driver: Any = (await conn.get_raw_connection()).driver_connection
-                        batch = await read_events(
-                            driver, scope_check(self.viewer), position, topics, live.batch, live.retention_hours
-                        )
+                    # Shielded: a subscription cancelled mid-read (the client left) must not hand its pool connection
+                    # back inside the read's transaction, still in the viewer's role (the pool cannot see it).
+                    batch = await asyncio.shield(self._read(scope_check(self.viewer), position, topics))
                 except Stale:  # role, areas or partner changed (or the user was disabled): read the user again
                     if await self._current() is None:
                         break

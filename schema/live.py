@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import strawberry
 
@@ -17,6 +17,7 @@ import models as m
 from resolvers.errors import OutOfScope
 from resolvers.live import TOPICS, EventRow
 from schema.context import Context
+from schema.enums import describe_values
 
 strawberry.enum(
     m.LiveTopic,
@@ -26,13 +27,22 @@ strawberry.enum(
 )
 
 
+describe_values(
+    m.LiveTopic,
+    {
+        "HOUSEHOLD": "搬迁户: a household, or its members, employments, incomes or income linkages (id: the household's)",
+        "IMPORT_JOB": "导入任务: an import sent over HTTP, its state and progress (id: the job's)",
+    },
+)
+
+
 @strawberry.enum(description="How a record changed")
 class ChangeOperation(enum.Enum):
     """The SQL operation that changed the record."""
 
-    INSERT = "INSERT"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
+    INSERT = strawberry.enum_value("INSERT", description="新增: the row was created")
+    UPDATE = strawberry.enum_value("UPDATE", description="修改: the row was changed")
+    DELETE = strawberry.enum_value("DELETE", description="删除: the row was deleted")
 
 
 class LiveFeed(Protocol):
@@ -72,7 +82,7 @@ def _event(row: EventRow) -> LiveEvent:
     )
 
 
-@strawberry.type
+@strawberry.type(description="Live updates over WebSocket (protocol graphql-transport-ws, path /graphql): docs/api.md")
 class Subscription:
     """Live updates over WebSocket (protocol ``graphql-transport-ws``, path ``/graphql``)."""
 
@@ -85,8 +95,15 @@ class Subscription:
     async def changes(
         self,
         info: strawberry.Info[Context, None],
-        topics: list[m.LiveTopic] | None = None,
-        after: strawberry.ID | None = None,
+        topics: Annotated[
+            list[m.LiveTopic] | None, strawberry.argument(description="Only these topics (default: all you may see).")
+        ] = None,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="Replay the events after this seq (the last you received) before the live ones; omitted: from now on."
+            ),
+        ] = None,
     ) -> AsyncGenerator[LiveEvent, None]:
         """The viewer's events (``LiveFeed.events``), as GraphQL objects; FORBIDDEN outside a WebSocket."""
         feed = info.context.live
