@@ -355,7 +355,7 @@ async def test_limits_on_subscriptions_and_connections(server, people) -> None: 
         await c.close()
 
 
-async def test_bad_after_is_a_clear_error(server, sm, people) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_after_is_a_clear_error(server, sm, people, households) -> None:  # type: ignore[no-untyped-def]
     head = await _head(sm)
     ws = await _open(server, people["live-admin"])
     await _ack(ws)
@@ -365,6 +365,18 @@ async def test_bad_after_is_a_clear_error(server, sm, people) -> None:  # type: 
         assert (message["id"], message["type"]) == (op, "next"), message
         assert message["payload"]["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}, message
         assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"id": op, "type": "complete"}
+    # retention: pruning keeps only the newest event; resuming from before it is refused, from it still works
+    async with sm() as s, s.begin():
+        assert head >= 3 and await s.scalar(text("SELECT anju_live_prune('0 seconds')")) > 0
+        assert await s.scalar(text("SELECT array_agg(seq) FROM live_event")) == [head]
+    await _subscribe(ws, "z", after=head - 2)
+    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert message["payload"]["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}, message
+    assert "no longer kept" in message["payload"]["errors"][0]["message"]
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"id": "z", "type": "complete"}
+    await _subscribe(ws, "w", after=head - 1)
+    await _remark(sm, households[XIDE], "after pruning")
+    assert _seqs(await _events(ws, head + 1)) == [head, head + 1]
     await ws.close()
 
 
