@@ -59,7 +59,11 @@ def server(settings, engine, tmp_path_factory) -> Iterator[int]:  # type: ignore
     deadline = time.time() + 180
     while True:
         if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
+            proc.terminate()  # SIGTERM: uvicorn's supervisor stops its workers too (SIGKILL would orphan them)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
             raise AssertionError("anju serve did not answer /healthz: " + _tail(log))
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
