@@ -23,16 +23,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from anju import exports, imports, maps, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
-from anju.db import ReadPool, Stale, create_engine, create_sessionmaker
+from anju.db import ReadPool, create_engine, create_sessionmaker
+from anju.live import Hub, LiveConnection
 from anju.responses import error_response
 from anju.settings import Settings
-from resolvers.access import Role, Viewer, scope_check, viewer_by_name
+from resolvers.access import Role, Stale, Viewer, scope_check, viewer_by_name
 from schema import Context, build_schema
 from schema.planner import STATS, RawJSON, encode_response, plan_key, will_fail_again
 
@@ -89,13 +93,34 @@ class AnjuGraphQL(GraphQL[Context, None]):
         state = request.state
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
+        live = getattr(state, "live_connection", None)  # a WebSocket (set in __call__); its viewer comes at connection_init
+        if live is not None:
+            live.websocket = response if isinstance(response, WebSocket) else request
         return Context(
             sessionmaker=state.sessionmaker,
             settings=state.settings,
             viewer=viewer,
             id_number_key=state.keys.id_number_key,
             raw_json=True,
+            live=live,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """``connection_init``: authenticate the connection's token (payload ``token`` or ``Authorization``).
+
+        As HTTP requests are; refused (closed with 4403 Forbidden, the protocol's code) without a valid token of an enabled
+        user.
+        """
+        live: LiveConnection | None = context.live
+        if live is None:
+            raise ConnectionRejectionError()
+        try:
+            viewer = await live.authenticate(context.connection_params)
+        except AuthError as exc:
+            log.info("live connection refused: %s", exc)
+            raise ConnectionRejectionError({"message": str(exc)}) from None
+        context.become(viewer)
+        return UNSET
 
     def encode_json(self, data: Any) -> str:
         """The response as JSON text; root fields PostgreSQL built (``schema.planner``) are copied in, not re-encoded."""
@@ -112,7 +137,26 @@ class AnjuGraphQL(GraphQL[Context, None]):
         return value
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """ASGI entry: strawberry, with transport errors as JSON (the viewer and the body limit are ``ViewerMiddleware``'s)."""
+        """ASGI entry: strawberry, with transport errors as JSON (the viewer and the body limit are ``ViewerMiddleware``'s).
+
+        A WebSocket (subscriptions) gets a ``LiveConnection``; beyond ``live.max_connections`` in this process, or with
+        live updates turned off, it is refused before the handshake completes (HTTP 403).
+        """
+        if scope["type"] == "websocket":
+            hub: Hub | None = scope["state"].get("live_hub")
+            if hub is None or hub.connections >= hub.live.max_connections:
+                log.warning("live connection refused: %s", "live updates are off" if hub is None else "too many connections")
+                await WebSocket(scope, receive, send).close(code=1013)
+                return
+            connection = LiveConnection(hub)
+            scope["state"]["live_connection"] = connection
+            hub.connections += 1
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                hub.connections -= 1
+                connection.end()
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -344,10 +388,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
         read_pool = ReadPool(settings, settings.planner.read_connections)
+        sessionmaker = create_sessionmaker(engine)
+        hub = Hub(settings, engine, sessionmaker) if settings.live.enabled else None
+        if hub is not None:
+            hub.start()
         try:
             yield {
                 "engine": engine,
-                "sessionmaker": create_sessionmaker(engine),
+                "live_hub": hub,
+                "sessionmaker": sessionmaker,
                 "settings": settings,
                 "keys": key_material,
                 "tokens": VerifiedTokens(),
@@ -358,13 +407,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             }
         finally:
             await read_pool.close()
+            if hub is not None:
+                await hub.stop()
             await engine.dispose()
 
     schema = build_schema(settings)
-    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+    graphql = AnjuGraphQL(
+        schema,
+        graphql_ide="graphiql",
+        allow_queries_via_get=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=dt.timedelta(seconds=settings.live.connection_init_seconds),
+        max_subscriptions_per_connection=settings.live.max_subscriptions_per_connection,
+    )
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             *maps.ROUTES,
             *ogc.ROUTES,

@@ -220,6 +220,9 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
         "timeout_graceful_shutdown": s.shutdown_timeout_seconds,
         "limit_concurrency": s.max_connections,
         "timeout_keep_alive": s.keep_alive_seconds,
+        # a worker answers the supervisor's ping only once started (spawned: it imports the whole CLI first); on a loaded
+        # 2-core machine that took longer than uvicorn's 5 s, and every worker was killed and respawned in a loop
+        "timeout_worker_healthcheck": 60,
         "http": NoDelayHttpToolsProtocol,  # the workers' connections would otherwise wait ≥ 40 ms per response (anju/serving.py)
     }
     if n == 1:

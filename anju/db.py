@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from anju.settings import PROJECT_ROOT, Settings
+from resolvers.access import ScopeCheck, Stale
 
 
 def server_settings(settings: Settings, application_name: str = "anju") -> dict[str, str]:
@@ -44,10 +45,6 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
         hide_parameters=True,
         connect_args={"server_settings": server_settings(settings), "timeout": CONNECT_TIMEOUT_S},
     )
-
-
-class Stale(Exception):
-    """``ReadPool.read``: the scope check did not hold (the viewer's user row changed or is disabled)."""
 
 
 class ReadPool:
@@ -84,7 +81,7 @@ class ReadPool:
             conn = self._idle.pop() if self._idle else await self._connect()
             try:
                 status = await conn.execute(check)
-                row = await conn.fetchrow(sql, *params) if status == "SELECT 1" else Stale
+                row = await conn.fetchrow(sql, *params) if ScopeCheck.holds(status) else Stale
             except BaseException:
                 conn.terminate()
                 raise

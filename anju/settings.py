@@ -235,6 +235,22 @@ class PlanningSettings(BaseModel):
     follow_up_interval_days: int = Field(90, ge=1, description="days between two follow-up visits of a placed trainee")
 
 
+class LiveSettings(BaseModel):
+    """Live updates: GraphQL subscriptions over WebSocket (``graphql-transport-ws``) and their outbox (anju/live.py)."""
+
+    enabled: bool = Field(True, description="listen for changes and serve subscriptions")
+    max_connections: int = Field(200, ge=1, description="open subscription WebSockets per worker process; more are refused")
+    max_subscriptions_per_connection: int = Field(10, ge=1, description="operations one WebSocket may run at once")
+    retention_hours: float = Field(72, gt=0, description="how long events are kept for clients resuming with `after`, hours")
+    prune_interval_seconds: float = Field(600, gt=0, description="how often each worker prunes events past retention, seconds")
+    poll_seconds: float = Field(2.0, gt=0, description="numbering pass without a notification (a safety net), seconds")
+    recheck_seconds: float = Field(
+        30, gt=0, description="a subscriber's user row is re-read at least this often (disabled → the connection is closed)"
+    )
+    batch: int = Field(500, ge=1, description="events read per statement when a subscriber catches up")
+    connection_init_seconds: float = Field(10, gt=0, description="time a new WebSocket has to send connection_init, seconds")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -265,6 +281,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     imports: ImportSettings = ImportSettings()
     planning: PlanningSettings = PlanningSettings()
+    live: LiveSettings = LiveSettings()
     max_query_depth: int = Field(12, ge=2, description="deepest GraphQL selection allowed")
     max_aliases: int = Field(30, ge=1, description="aliases allowed in one GraphQL document")
     max_tokens: int = Field(5000, ge=100, description="lexical tokens allowed in one GraphQL document")

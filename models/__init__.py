@@ -34,7 +34,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import base as postgresql_types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import UserDefinedType
 
 SRID = 4326
 """WGS84 lon/lat, the SRID of every stored geometry."""
@@ -312,6 +314,8 @@ class Household(Base):
     # Kept by triggers on member (migrations/sql/household_counts.sql), in the same transaction as every member change.
     member_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     labor_force_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # 备注: free text about the household (any length; live updates carry its id only, never its text).
+    remark: Mapped[str | None] = mapped_column(Text)
     members: Mapped[list[Member]] = relationship(back_populates="household", lazy="raise")
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -718,6 +722,71 @@ class ImportJob(Base):
         CheckConstraint("state IN ('queued', 'reading', 'checking', 'writing', 'done', 'failed')", name="state_known"),
         Index("ix_import_job_user_name_id", "user_name", "id"),
     )
+
+
+class LiveTopic(enum.Enum):
+    """What a live event is about (GraphQL subscriptions).
+
+    A household (and its members, employments, incomes and linkages) or an import job. A new topic is one value here
+    (and in the ``live_topic`` type) and its triggers (migrations/sql/live_events.sql).
+    """
+
+    HOUSEHOLD = "household"
+    IMPORT_JOB = "import_job"
+
+
+class XID8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id (``xid8``): when a pending live event's transaction ran."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        """The type's name in DDL."""
+        return "xid8"
+
+
+postgresql_types.ischema_names["xid8"] = XID8  # reflection (alembic's comparison with the migrations) knows the type
+
+
+class LivePending(Base):
+    """A change not yet numbered: written by the triggers of migrations/sql/live_events.sql in the writer's transaction.
+
+    ``xid``: the writer's transaction id; ``anju_live_sequence()`` numbers a row (moves it to ``live_event``) once every
+    transaction older than it has ended.
+    """
+
+    __tablename__ = "live_pending"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    xid: Mapped[int] = mapped_column(XID8, server_default=text("pg_current_xact_id()"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    topic: Mapped[LiveTopic] = mapped_column(_enum(LiveTopic, "live_topic"))
+    operation: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    admin_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(12)))
+    owner: Mapped[str | None] = mapped_column(Text)
+
+
+class LiveEvent(Base):
+    """A numbered change (outbox of live updates): ``seq`` increases without gaps in commit order.
+
+    Kept for ``live.retention_hours``.
+
+    ``topic``/``entity_id``: what changed (a household id, an import job id); ``operation``: INSERT, UPDATE or DELETE;
+    ``source``: the table written; ``admin_codes``: the household's admin codes before and after (its scope);
+    ``owner``: the user an owned record (an import job) belongs to.
+    """
+
+    __tablename__ = "live_event"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    topic: Mapped[LiveTopic] = mapped_column(_enum(LiveTopic, "live_topic"))
+    operation: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    admin_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(12)))
+    owner: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_live_event_at", "at"),)
 
 
 from models.casework import *  # noqa: E402, F403  (grids, monitoring cases, measures, visits, inspections: issue #17)

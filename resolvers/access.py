@@ -153,20 +153,29 @@ def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
     return (select(*(func.set_config(n, settings[n], true()) for n in names)),)
 
 
+class Stale(Exception):
+    """A ``ScopeCheck`` did not hold: the viewer's user row changed (role, areas, partner) or was disabled."""
+
+
 @dataclass(frozen=True)
 class ScopeCheck:
-    """One message that re-reads a viewer's user row and, if it still describes the viewer, applies its scope.
+    """One statement that re-reads a viewer's user row and, if it still describes the viewer, applies its scope.
 
-    ``RESET ALL; RESET ROLE; SELECT set_config(name, value, false), … FROM app_user u WHERE u.name = … AND NOT u.disabled AND
-    u.role = … AND u.area_codes = … AND u.partner_id IS NOT DISTINCT FROM …`` in PostgreSQL's simple query protocol (one
-    round trip). Its status is ``SELECT 1`` when the user is unchanged and enabled and the scope now holds for the rest
-    of the session, ``SELECT 0`` when the cached viewer is stale (nothing applied: look the user up again). For
-    connections that nothing else uses (``anju.db.ReadPool``): the settings outlive the statement, and the next use
-    clears them first (``RESET ALL`` leaves ``role`` alone, hence ``RESET ROLE``). Values are SQL literals, quoted here
-    (``standard_conforming_strings`` is on for those connections); user names are ``[A-Za-z0-9_.@-]`` by constraint.
+    ``SELECT set_config(name, value, is_local), … FROM app_user u WHERE u.name = … AND NOT u.disabled AND u.role = … AND
+    u.area_codes = … AND u.partner_id IS NOT DISTINCT FROM …``, sent in PostgreSQL's simple query protocol (``execute``
+    without parameters): its status is ``SELECT 1`` when the user is unchanged and enabled and the scope now holds,
+    ``SELECT 0`` when the viewer held is stale (nothing applied: look the user up again). Values are SQL literals, quoted
+    here (``standard_conforming_strings`` on, PostgreSQL's default; user names are ``[A-Za-z0-9_.@-]`` by constraint).
+
+    Two forms of the same check:
+    - ``sql``: for a connection nothing else uses (``anju.db.ReadPool``), outside a transaction. It first clears what
+      the connection's previous use set (``RESET ALL; RESET ROLE``: ``RESET ALL`` leaves ``role`` alone), then sets the
+      scope for the session.
+    - ``local_sql``: inside a transaction on a pooled connection; the scope ends with the transaction.
     """
 
     sql: str
+    local_sql: str
     viewer: Viewer
 
     def applying(self, settings: Sequence[tuple[str, str]]) -> str:
@@ -176,6 +185,11 @@ class ScopeCheck:
         head, tail = self.sql.split(" SELECT ", 1)
         extra = "".join(f"set_config({sql_literal(n)}, {sql_literal(v)}, false), " for n, v in settings)
         return f"{head} SELECT {extra}{tail}"
+
+    @staticmethod
+    def holds(status: str) -> bool:
+        """Whether the check's command status says it held (``SELECT 1``)."""
+        return status == "SELECT 1"
 
 
 def sql_literal(value: str) -> str:
@@ -189,16 +203,20 @@ def scope_check(viewer: Viewer, mode: str = RECORDS) -> ScopeCheck:
     """The ``ScopeCheck`` of ``viewer`` (built once per viewer by the caller)."""
     settings = viewer.settings(mode)
     names = sorted(settings, key=lambda n: n == "role")  # role last, as _scope_statement
-    calls = ", ".join(f"set_config({sql_literal(n)}, {sql_literal(settings[n])}, false)" for n in names)
     areas = ", ".join(sql_literal(c) for c in viewer.area_codes)
     partner = "NULL" if viewer.partner_id is None else str(int(viewer.partner_id))
-    sql = (
-        f"RESET ALL; RESET ROLE; SELECT {calls} FROM app_user u WHERE u.name = {sql_literal(viewer.name)} AND NOT u.disabled"
+    match = (
+        f" FROM app_user u WHERE u.name = {sql_literal(viewer.name)} AND NOT u.disabled"
         f" AND u.role::text = {sql_literal(viewer.role.value)}"
         f" AND coalesce(u.area_codes, '{{}}')::text[] = ARRAY[{areas}]::text[]"
         f" AND u.partner_id IS NOT DISTINCT FROM {partner}"
     )
-    return ScopeCheck(sql, viewer)
+
+    def calls(local: bool) -> str:
+        flag = "true" if local else "false"
+        return ", ".join(f"set_config({sql_literal(n)}, {sql_literal(settings[n])}, {flag})" for n in names)
+
+    return ScopeCheck(f"RESET ALL; RESET ROLE; SELECT {calls(False)}{match}", f"SELECT {calls(True)}{match}", viewer)
 
 
 def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import strawberry
@@ -21,6 +22,7 @@ from schema.context import Context
 from schema.errors import present, without_suggestion
 from schema.limits import CostLimiter, limit_rule
 from schema.literals import NamedLiteralErrors
+from schema.live import Subscription
 from schema.mutations import Mutation
 from schema.planner import PlanCache, PlanningExecutor, decode_data
 from schema.query import Query
@@ -45,6 +47,20 @@ class AnjuSchema(strawberry.Schema):
     """The SQL dialect plans are compiled for (asyncpg)."""
     hide_suggestions = False
     """With introspection off, "Did you mean 'household'?" would give the schema away: left out."""
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """Strawberry's stream (subscriptions over WebSocket), each result's errors presented as ``execute``'s are."""
+        source = await super().stream(*args, **kwargs)
+
+        async def presented() -> Any:
+            async with contextlib.aclosing(source):
+                async for result in source:
+                    errors = getattr(result, "errors", None)
+                    if errors:
+                        result.errors = [present(e) for e in errors]  # type: ignore[union-attr]
+                    yield result
+
+        return presented()
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().execute(*args, **kwargs)
@@ -76,6 +92,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
         execution_context_class=PlanningExecutor,
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),

@@ -272,11 +272,26 @@ class Context:
     raw_json: bool = False
     """Leave planned root fields as JSON text (``schema.planner.RawJSON``) in ``data``: the HTTP view writes them out as
     they are; everyone else gets them decoded."""
+    live: Any = None
+    """The WebSocket connection of a subscription (``anju.live.LiveConnection``, a ``schema.live.LiveFeed``); None over
+    HTTP."""
+    connection_params: dict[str, Any] | None = None
+    """The ``connection_init`` payload of a WebSocket (strawberry sets it)."""
     aggregate_sessionmaker: SessionMaker = field(init=False)
     loaders: Loaders = field(init=False)
+    _base: SessionMaker = field(init=False)
 
     def __post_init__(self) -> None:
-        base = self.sessionmaker
+        self._base = self.sessionmaker
+        self._scope()
+
+    def become(self, viewer: Viewer) -> None:
+        """Serve ``viewer`` from now on (a WebSocket authenticated at ``connection_init``): its scopes, fresh loaders."""
+        self.viewer = viewer
+        self._scope()
+
+    def _scope(self) -> None:
+        base = self._base
         self.sessionmaker = scoped_sessionmaker(base, self.viewer, RECORDS)
         # only partners have a wider aggregate scope than their records scope
         self.aggregate_sessionmaker = (

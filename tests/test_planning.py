@@ -723,7 +723,10 @@ async def test_training_writes_and_access(area):  # type: ignore[no-untyped-def]
     async with eng.connect() as c:
         audited = (
             await c.execute(
-                text("SELECT action, user_name FROM audit_log WHERE entity IN ('training_record', 'training_follow_up') ORDER BY id")
+                text(
+                    "SELECT action, user_name FROM audit_log"
+                    " WHERE entity IN ('training_record', 'training_follow_up') ORDER BY id"
+                )
             )
         ).all()
     assert audited == [("record_training", "t-officer-w"), ("record_training_follow_up", "t-officer-w")]

@@ -13,6 +13,7 @@ database does means reading one file:
 - ``masks.sql``: the masks of personal data shown to roles without the right to it;
 - ``access_policies.sql``: the scoped viewers' roles, grants and row-level-security policies;
 - ``coords.sql``: stored WGS84 geometries expressed in GCJ-02 / BD-09 for Chinese basemaps (map layers' answers).
+- ``live_events.sql``: the outbox of live updates (subscriptions): triggers, sequencer, retention, read scope.
 - ``registry_rules.sql``: rules a single write and a bulk import share (distance to an admin area's polygon,
   household codes and ID numbers recorded outside a viewer's scope).
 - ``casework.sql``: grids and monitoring casework (issue #17): the grid worker's role and row scope, the casework
@@ -54,6 +55,7 @@ FILES = (
     "registry_rules",
     "casework",
     "planning",
+    "live_events",
 )
 """Every file, in the order they are applied (a later file may use an earlier one's functions)."""
 
