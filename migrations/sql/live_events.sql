@@ -175,7 +175,7 @@ CREATE OR REPLACE FUNCTION anju_live_prune(keep interval) RETURNS bigint LANGUAG
 -- owner by the reading statement (resolvers/live.py), which also serves admins and planners.
 GRANT SELECT ON live_event TO anju_officer, anju_partner;
 -- (access_policies.sql grants every sequence's USAGE to the scoped roles; these two are the outbox's)
-GRANT USAGE ON SEQUENCE live_event_seq, live_pending_id_seq TO anju_officer, anju_partner;
+GRANT USAGE ON SEQUENCE live_event_seq, live_pending_id_seq TO anju_officer, anju_partner, anju_grid_worker;
 GRANT EXECUTE ON FUNCTION anju_live_bounds() TO anju_officer, anju_partner;
 ALTER TABLE live_event ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS anju_viewer_scope ON live_event;

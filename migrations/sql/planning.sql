@@ -8,7 +8,7 @@
 -- training_record, training_follow_up: a household's own rows, visible and writable with the household (as employment).
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON plan_target, training_record, training_follow_up TO anju_officer, anju_partner;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO anju_officer, anju_partner;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO anju_officer, anju_partner, anju_grid_worker;
 
 ALTER TABLE plan_target ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS anju_officer_scope ON plan_target;

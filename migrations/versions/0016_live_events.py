@@ -26,7 +26,7 @@ down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"live_events": "b307ee85c3068b0e"}
+SQL_FILES = {"live_events": "afa225fed117d17b"}
 TOPIC = postgresql.ENUM("household", "import_job", name="live_topic", create_type=False)
 
 

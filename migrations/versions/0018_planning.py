@@ -22,7 +22,7 @@ down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"planning": "59a1996a56c53170"}
+SQL_FILES = {"planning": "58ead18ad0f1d1c0"}
 
 
 def upgrade() -> None:
