@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from anju import imports, maps, ogc
+from anju import imports, maps, observe, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import create_engine, create_sessionmaker
 from anju.responses import error_response
@@ -70,6 +70,7 @@ async def authenticate(request: Request) -> Viewer:
     if viewer is None:
         raise AuthError("token's user is unknown or disabled")
     state.viewers[name] = viewer
+    observe.note_viewer(name)
     return viewer
 
 
@@ -89,13 +90,36 @@ class AnjuGraphQL(GraphQL[Context, None]):
         state = request.state
         # Only the GraphiQL page is served without a viewer; it executes nothing. Its stand-in sees no row.
         viewer = getattr(state, "viewer", None) or NOBODY
-        return Context(
+        context = Context(
             sessionmaker=state.sessionmaker,
             settings=state.settings,
             viewer=viewer,
             id_number_key=state.keys.id_number_key,
             raw_json=True,
         )
+        state.graphql_context = context  # process_result reads the operation the schema noted on it
+        return context
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """Strawberry's response dict, each error with ``extensions.requestId``; its codes and operation noted for the metrics."""
+        data = await super().process_result(request, result)
+        context = getattr(request.state, "graphql_context", None)
+        if context is not None and context.operation is not None:
+            observe.note_operation(*context.operation)
+        errors: Any = data.get("errors")
+        if errors:
+            observe.with_request_id(errors)
+            observe.note_errors([str((e.get("extensions") or {}).get("code", "INTERNAL")) for e in errors])
+        return data
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Any:
+        """Strawberry's response, with HTTP 503 when the database was unavailable and nothing could be answered."""
+        response = super().create_response(response_data, sub_response)
+        if any((e.get("extensions") or {}).get("unavailable") for e in response_data.get("errors") or ()) and (
+            response_data.get("data") is None
+        ):
+            response.status_code = 503
+        return response
 
     def encode_json(self, data: Any) -> str:
         """The response as JSON text; root fields PostgreSQL built (``schema.planner``) are copied in, not re-encoded."""
@@ -127,9 +151,10 @@ class AnjuGraphQL(GraphQL[Context, None]):
 STREAMED_PREFIXES = ("/imports/",)
 """Routes whose body is a file the route streams within its own limit (not read into memory here, not held to
 ``max_body_bytes``); they are authenticated here like every other route."""
-PUBLIC_PATHS = frozenset({"/healthz", "/ogc", "/ogc/", "/ogc/conformance", "/ogc/api"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/ogc", "/ogc/", "/ogc/conformance", "/ogc/api"})
 """Routes that hold no data and answer without a token: health, and the OGC landing page, conformance and API
-definition (clients such as QGIS read them before they know they need to authenticate)."""
+definition (clients such as QGIS read them before they know they need to authenticate); ``/metrics`` checks its own
+token or network (``settings.metrics``)."""
 
 
 PUBLIC_PREFIXES = ("/imports/templates/",)
@@ -179,10 +204,11 @@ class ViewerMiddleware:
     its own transaction.
     """
 
-    def __init__(self, app: Any, max_body_bytes: int, schema: Any = None) -> None:
+    def __init__(self, app: Any, max_body_bytes: int, schema: Any = None, body_timeout_seconds: float = 20.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.schema = schema
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """ASGI entry."""
@@ -204,6 +230,7 @@ class ViewerMiddleware:
             except AuthError as exc:
                 await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
                 return
+            observe.note_viewer(name)
             wait = request.state.rate_limits.wait(name)
             if wait > 0:
                 limited = error_response(
@@ -220,7 +247,15 @@ class ViewerMiddleware:
             refused = None if public else await _viewer_or_refusal(request, ogc)
             await (refused or self.app)(scope, receive, send)
             return
-        body = await _read_body(receive, self.max_body_bytes)
+        try:
+            body = await asyncio.wait_for(_read_body(receive, self.max_body_bytes), self.body_timeout_seconds)
+        except TimeoutError:  # a stalled or trickling client: answer and close the connection
+            slow = error_response(
+                f"request body not received within {self.body_timeout_seconds:g} s", 408, "BAD_USER_INPUT", ogc=ogc
+            )
+            slow.headers["Connection"] = "close"
+            await slow(scope, receive, send)
+            return
         if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
             await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
@@ -311,6 +346,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             cached.drop()
         return None
     STATS["planned"] += len(cached.keys)
+    observe.note_operation("query", op)
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
     return encode_response({"data": data}).encode()
 
@@ -336,9 +372,11 @@ async def healthz(request: Request) -> JSONResponse:
     try:
         async with request.state.engine.connect() as conn:
             postgis = await asyncio.wait_for(conn.scalar(text("SELECT postgis_lib_version()")), timeout=3)
+        observe.DB_UP.set(1)
         return JSONResponse({"status": "ok", "database": "ok", "postgis": postgis})
     except Exception as exc:  # any failure to reach the database is "unavailable"
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        observe.DB_UP.set(0)
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
 
@@ -351,31 +389,42 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings)
         try:
-            yield {
-                "engine": engine,
-                "sessionmaker": create_sessionmaker(engine),
-                "settings": settings,
-                "keys": key_material,
-                "tokens": VerifiedTokens(),
-                "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
-                "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
-                "scope_checks": {},  # Viewer → its ScopeCheck statement
-            }
+            async with observe.pool_sampler(engine):
+                yield {
+                    "engine": engine,
+                    "sessionmaker": create_sessionmaker(engine),
+                    "settings": settings,
+                    "keys": key_material,
+                    "tokens": VerifiedTokens(),
+                    "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
+                    "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
+                    "scope_checks": {},  # Viewer → its ScopeCheck statement
+                }
         finally:
             await engine.dispose()
 
     schema = build_schema(settings)
     graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/metrics", observe.metrics),
+        *maps.ROUTES,
+        *ogc.ROUTES,
+        Route("/imports/templates/{kind}.{fmt}", imports.template),
+        Route("/imports/{kind}", imports.upload, methods=["POST"]),
+        Route("/imports/{id}/report.csv", imports.report),
+    ]
     return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            *maps.ROUTES,
-            *ogc.ROUTES,
-            Route("/imports/templates/{kind}.{fmt}", imports.template),
-            Route("/imports/{kind}", imports.upload, methods=["POST"]),
-            Route("/imports/{id}/report.csv", imports.report),
+        routes=routes,
+        middleware=[
+            Middleware(observe.ObserveMiddleware, routes=routes, log_requests=settings.log.requests),
+            Middleware(
+                ViewerMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                schema=schema,
+                body_timeout_seconds=settings.body_timeout_seconds,
+            ),
         ],
-        middleware=[Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema)],
         lifespan=lifespan,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import signal
@@ -178,15 +177,24 @@ APP_FACTORY = "anju.app:create_app"
 """What each worker process imports and calls (``create_app()`` builds Settings from the environment)."""
 
 
-def _log_config() -> dict[str, Any]:
-    """Uvicorn's logging, plus Anju's own loggers (``anju.*``) at INFO in every worker process."""
-    from uvicorn.config import LOGGING_CONFIG
+def _metrics_dir() -> Path:
+    """The directory prometheus-client's multiprocess mode shares between the workers (``PROMETHEUS_MULTIPROC_DIR``).
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["anju"] = {"format": "%(levelname)s %(name)s: %(message)s"}
-    config["handlers"]["anju"] = {"formatter": "anju", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
-    config["loggers"]["anju"] = {"handlers": ["anju"], "level": "INFO", "propagate": False}
-    return config
+    A given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
+    before any worker imports prometheus-client (the workers inherit it).
+    """
+    import os
+    import tempfile
+
+    from anju.observe import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="anju-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
 
 
 def do_serve(s: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
@@ -199,7 +207,10 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
     """
     import uvicorn
 
+    metrics_dir = _metrics_dir()  # before anju.app imports prometheus-client
+
     from anju.app import create_app
+    from anju.observe import log_config
     from anju.serving import NoDelayHttpToolsProtocol
 
     ensure_server(s)
@@ -210,13 +221,16 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
             keys(s)
         except ConfigError as exc:
             _fail(str(exc))
-    typer.echo(f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz; {n} worker process{'es' if n > 1 else ''})")
+    typer.echo(
+        f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz, metrics: /metrics; "
+        f"{n} worker process{'es' if n > 1 else ''}; metrics files in {metrics_dir})"
+    )
     limits: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": "info",
-        "access_log": False,  # a log line per request costs CPU on the hot path; structured request logs are issue #16's
-        "log_config": _log_config(),
+        "access_log": False,  # anju.observe writes the one structured line per request instead
+        "log_config": log_config(s.log.format),
         "timeout_graceful_shutdown": s.shutdown_timeout_seconds,
         "limit_concurrency": s.max_connections,
         "timeout_keep_alive": s.keep_alive_seconds,

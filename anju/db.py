@@ -14,11 +14,12 @@ from anju.settings import PROJECT_ROOT, Settings
 
 
 def create_engine(settings: Settings, database: str | None = None) -> AsyncEngine:
-    """One async engine (asyncpg) sized for sibling resolvers fanning out, with a statement timeout."""
+    """One async engine (asyncpg) sized for sibling resolvers fanning out, with connect, pool and statement timeouts."""
     return create_async_engine(
         settings.sqlalchemy_url(database),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_seconds,
         # No pre-ping (a round trip per checkout): a connection found dead fails its request, and SQLAlchemy then
         # invalidates the whole pool, so the next requests reconnect.
         # Statement parameters (names, incomes) never reach error messages or logs.
@@ -31,7 +32,10 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
                 "jit": "off",
                 "application_name": "anju",
             },
-            "timeout": 10,
+            # A stopped server refuses at once; an unreachable one is given up on after connect_timeout_seconds, and a
+            # statement whose server went silent (no FIN, no answer) after statement_timeout + 5 s: no request hangs.
+            "timeout": settings.connect_timeout_seconds,
+            "command_timeout": settings.statement_timeout_ms / 1000 + 5,
         },
     )
 

@@ -228,6 +228,9 @@ class Context:
     they are; everyone else gets them decoded."""
     aggregate_sessionmaker: SessionMaker = field(init=False)
     loaders: Loaders = field(init=False)
+    operation: tuple[str, str | None] | None = field(default=None, init=False)
+    """The executed operation's type (``query``/``mutation``/``subscription``) and name, once parsed (``NoteOperation``);
+    for the request log and metrics."""
 
     def __post_init__(self) -> None:
         base = self.sessionmaker
