@@ -1,5 +1,4 @@
-"""What ``anju serve`` hands uvicorn beyond its options: an HTTP protocol that never waits for Nagle's algorithm and
-closes connections whose request headers do not arrive in time.
+"""What ``anju serve`` hands uvicorn beyond its options: an HTTP protocol without Nagle's delay and with a header timeout.
 
 uvicorn (0.54, httptools) starts its keep-alive timer only after a response: a client that connects and sends nothing, or
 sends its headers a byte at a time, holds the connection (and a place under ``limit_concurrency``) forever. Each
