@@ -632,6 +632,47 @@ def template_households(
 
 
 @app.command()
+def backup(
+    file: str = typer.Argument(..., help="the archive to write (pg_dump custom format); the key goes to FILE.keys.json"),
+) -> None:
+    """Back up the database to FILE (pg_dump custom format) and its ID-number key to FILE.keys.json (mode 0600)."""
+    from anju.backup import BackupError
+    from anju.backup import backup as do_backup
+
+    s = _settings()
+    ensure_server(s)
+    try:
+        done = do_backup(s, Path(file))
+    except BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"backup: {done.archive} ({done.archive.stat().st_size} bytes)")
+    typer.echo(f"ID-number key (fingerprint {done.fingerprint[:12]}…): {done.keys_file} — keep it apart from the archive")
+
+
+@app.command()
+def restore(
+    file: str = typer.Argument(..., help="an archive of `anju backup`"),
+    database: str = typer.Option(..., help="the database to restore into (created; must not exist unless --replace)"),
+    keys_file: str = typer.Option(None, "--keys", help="FILE.keys.json of the backup: check the configured key is its key"),
+    replace: bool = typer.Option(False, "--replace", help="drop DATABASE first if it exists"),
+) -> None:
+    """Restore an `anju backup` archive into a new database on the configured server (then point DATABASE_URL at it)."""
+    from anju.backup import BackupError, check_keys
+    from anju.backup import restore as do_restore
+
+    s = _settings()
+    ensure_server(s)
+    try:
+        if keys_file is not None:
+            fingerprint = check_keys(s, Path(keys_file))
+            typer.echo(f"ID-number key: the configured key is the backup's (fingerprint {fingerprint[:12]}…)")
+        do_restore(s, Path(file), database, replace=replace)
+    except (BackupError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"restored {file} into database {database}")
+
+
+@app.command()
 def token(
     name: str = typer.Argument(..., help="an existing user"),
     hours: float = typer.Option(None, help="lifetime in hours (default: auth.token_ttl_hours)"),
