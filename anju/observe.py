@@ -92,6 +92,7 @@ class Observed:
     viewer: str | None = None
     error_codes: list[str] = field(default_factory=list)
     unavailable: bool = False
+    fast_read: bool = False
 
 
 _CURRENT: contextvars.ContextVar[Observed | None] = contextvars.ContextVar("anju_observed", default=None)
@@ -110,9 +111,13 @@ def note_viewer(name: str) -> None:
         obs.viewer = name
 
 
-def note_operation(operation_type: str, operation_name: str | None) -> None:
-    """The GraphQL operation's type (``query``/``mutation``/``subscription``) and name."""
+def note_operation(operation_type: str, operation_name: str | None, *, fast_read: bool = False) -> None:
+    """The GraphQL operation's type (``query``/``mutation``/``subscription``) and name.
+
+    ``fast_read``: answered by ``anju.app.fast_read`` (one planned statement, no strawberry).
+    """
     if (obs := _CURRENT.get()) is not None:
+        obs.fast_read = fast_read
         obs.operation_type = operation_type
         obs.operation_name = operation_name[:100] if operation_name else None
 
@@ -219,6 +224,7 @@ class ObserveMiddleware:
                     "operation_type": obs.operation_type or None,
                     "operation_name": obs.operation_name,
                     "error_codes": obs.error_codes or None,
+                    "fast_read": obs.fast_read or None,
                 },
             )
 
@@ -329,8 +335,8 @@ def log_config(fmt: str) -> dict[str, Any]:
     if fmt == "json":
         config["formatters"]["anju"] = {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
             "timestamp": False,
         }
         for name in ("default", "access"):  # uvicorn's own lines as JSON too
@@ -348,7 +354,7 @@ def log_config(fmt: str) -> dict[str, Any]:
 class RequestFields(logging.Filter):
     """Plain-text logs: the request fields of an ``anju.request`` line as ``key=value`` after its message."""
 
-    KEYS = ("request_id", "viewer", "operation_type", "operation_name", "error_codes")
+    KEYS = ("request_id", "viewer", "operation_type", "operation_name", "error_codes", "fast_read")
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Add ``record.request_fields`` (empty for other lines)."""
