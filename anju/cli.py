@@ -181,14 +181,12 @@ def _metrics_dir() -> Path:
     """The directory prometheus-client's multiprocess mode shares between the workers (``PROMETHEUS_MULTIPROC_DIR``).
 
     A given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
-    before any worker imports prometheus-client (the workers inherit it).
+    before any worker imports prometheus-client (the workers inherit it); so this module does not import anju.observe.
     """
     import os
     import tempfile
 
-    from anju.observe import MULTIPROC_ENV
-
-    given = os.environ.get(MULTIPROC_ENV)
+    given = os.environ.get(MULTIPROC_ENV := "PROMETHEUS_MULTIPROC_DIR")
     path = Path(given) if given else Path(tempfile.mkdtemp(prefix="anju-metrics-"))
     path.mkdir(parents=True, exist_ok=True)
     for old in path.glob("*.db"):
