@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         3, gt=0, description="opening a database connection gives up after this long (then 503 INTERNAL), seconds"
     )
     pool_timeout_seconds: float = Field(
-        10, gt=0, description="a request waits at most this long for a free pooled connection (then 503 INTERNAL), seconds"
+        30, gt=0, description="a request waits at most this long for a free pooled connection (then 503 INTERNAL), seconds"
     )
     local_db: LocalDbSettings = LocalDbSettings()
     paging: PagingSettings = PagingSettings()
