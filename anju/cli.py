@@ -230,6 +230,7 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
         "access_log": False,  # anju.observe writes the one structured line per request instead
         "log_config": log_config(s.log.format),
         "timeout_graceful_shutdown": s.shutdown_timeout_seconds,
+        "timeout_worker_healthcheck": s.worker_healthcheck_seconds,
         "limit_concurrency": s.max_connections,
         "timeout_keep_alive": s.keep_alive_seconds,
         "http": NoDelayHttpToolsProtocol,  # the workers' connections would otherwise wait ≥ 40 ms per response (anju/serving.py)

@@ -229,6 +229,12 @@ class Settings(BaseSettings):
         ge=1,
         description="server processes of `anju serve` sharing one listening socket; unset = one per CPU core (os.cpu_count())",
     )
+    worker_healthcheck_seconds: int = Field(
+        30,
+        ge=1,
+        description="with several workers: how long a worker may take to start, or to answer the supervisor's liveness "
+        "ping, before it is replaced (uvicorn's 5 s killed workers still importing on a busy 2-core machine), seconds",
+    )
     shutdown_timeout_seconds: int = Field(
         30, ge=1, description="on SIGTERM/SIGINT, how long in-flight requests may still run before they are cancelled, seconds"
     )
