@@ -307,6 +307,7 @@ async def main() -> None:
         samples = [f"{n}: {s}" for n, op in load.ops.items() for s in op.samples]
         if samples:
             report.append("\nErrors outside the outage (first of each): " + "; ".join(samples) + "\n")
+    await engine.dispose()  # its pooled connections may predate a database restart
     async with engine.connect() as conn:
         for name, table in (("recordIncomeLinkage", "income_linkage"), ("recordEmployment", "employment")):
             ids = list(load.acked[name])
