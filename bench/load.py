@@ -9,7 +9,8 @@ stall shows up in the percentiles instead of slowing the schedule down). The mix
 - ``households page`` (20 %, as a county officer under row-level security): 20 households with members;
 - ``vector tile`` (10 %): every layer of one z10 tile of Xide;
 - ``recordIncomeLinkage`` (20 %) and ``recordEmployment`` (10 %): writes with an ``idempotencyKey``, each on one of 200
-  households a client-side lock keeps to one writer (so none is a CONFLICT); a write that failed is retried with its key.
+  households a client-side lock keeps to one writer (so none is a CONFLICT); after a failed write the household's
+  version is read again before its next write (the failed one is not retried).
 
 Reported: per operation count, errors, p50/p95/p99 (ms); the server's RSS (all its processes) at start, middle and end;
 with ``--restart-db-at S`` the local cluster is stopped at S seconds for ``--down-seconds`` and started again: errors are
