@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     max_overflow: int = Field(10, ge=0)
     statement_timeout_ms: int = Field(30_000, ge=100, description="per-statement timeout, milliseconds")
     connect_timeout_seconds: float = Field(
-        3, gt=0, description="opening a database connection gives up after this long (then 503 INTERNAL), seconds"
+        10, gt=0, description="opening a database connection gives up after this long (then 503 INTERNAL), seconds"
     )
     pool_timeout_seconds: float = Field(
         30, gt=0, description="a request waits at most this long for a free pooled connection (then 503 INTERNAL), seconds"
