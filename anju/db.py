@@ -32,10 +32,9 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
                 "jit": "off",
                 "application_name": "anju",
             },
-            # A stopped server refuses at once; an unreachable one is given up on after connect_timeout_seconds, and a
-            # statement whose server went silent (no FIN, no answer) after statement_timeout + 5 s: no request hangs.
+            # A stopped server refuses at once; an unreachable one is given up on after connect_timeout_seconds. (No
+            # client-side command timeout: bulk work — seeding, imports — lifts the statement timeout for itself.)
             "timeout": settings.connect_timeout_seconds,
-            "command_timeout": settings.statement_timeout_ms / 1000 + 5,
         },
     )
 
