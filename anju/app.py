@@ -30,7 +30,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from anju import exports, imports, maps, ogc
+from anju import exports, imports, maps, observe, ogc
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import ReadPool, create_engine, create_sessionmaker
 from anju.live import Hub, LiveConnection
@@ -74,6 +74,7 @@ async def authenticate(request: Request) -> Viewer:
     if viewer is None:
         raise AuthError("token's user is unknown or disabled")
     state.viewers[name] = viewer
+    observe.note_viewer(name)
     return viewer
 
 
@@ -96,7 +97,7 @@ class AnjuGraphQL(GraphQL[Context, None]):
         live = getattr(state, "live_connection", None)  # a WebSocket (set in __call__); its viewer comes at connection_init
         if live is not None:
             live.websocket = response if isinstance(response, WebSocket) else request
-        return Context(
+        context = Context(
             sessionmaker=state.sessionmaker,
             settings=state.settings,
             viewer=viewer,
@@ -104,6 +105,29 @@ class AnjuGraphQL(GraphQL[Context, None]):
             raw_json=True,
             live=live,
         )
+        state.graphql_context = context  # process_result reads the operation the schema noted on it
+        return context
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """Strawberry's response dict, each error with ``extensions.requestId``; its codes and operation noted for the metrics."""
+        data = await super().process_result(request, result)
+        context = getattr(request.state, "graphql_context", None)
+        if context is not None and context.operation is not None:
+            observe.note_operation(*context.operation)
+        errors: Any = data.get("errors")
+        if errors:
+            observe.with_request_id(errors)
+            observe.note_errors([str((e.get("extensions") or {}).get("code", "INTERNAL")) for e in errors])
+        return data
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Any:
+        """Strawberry's response, with HTTP 503 when the database was unavailable and nothing could be answered."""
+        response = super().create_response(response_data, sub_response)
+        if any((e.get("extensions") or {}).get("unavailable") for e in response_data.get("errors") or ()) and (
+            response_data.get("data") is None
+        ):
+            response.status_code = 503
+        return response
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """``connection_init``: authenticate the connection's token (payload ``token`` or ``Authorization``).
@@ -171,9 +195,10 @@ class AnjuGraphQL(GraphQL[Context, None]):
 STREAMED_PREFIXES = ("/imports/",)
 """Routes whose body is a file the route streams within its own limit (not read into memory here, not held to
 ``max_body_bytes``); they are authenticated here like every other route."""
-PUBLIC_PATHS = frozenset({"/healthz", "/ogc", "/ogc/", "/ogc/conformance", "/ogc/api"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/ogc", "/ogc/", "/ogc/conformance", "/ogc/api"})
 """Routes that hold no data and answer without a token: health, and the OGC landing page, conformance and API
-definition (clients such as QGIS read them before they know they need to authenticate)."""
+definition (clients such as QGIS read them before they know they need to authenticate); ``/metrics`` checks its own
+token or network (``settings.metrics``)."""
 
 
 PUBLIC_PREFIXES = ("/imports/templates/",)
@@ -223,10 +248,11 @@ class ViewerMiddleware:
     its own transaction.
     """
 
-    def __init__(self, app: Any, max_body_bytes: int, schema: Any = None) -> None:
+    def __init__(self, app: Any, max_body_bytes: int, schema: Any = None, body_timeout_seconds: float = 20.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.schema = schema
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """ASGI entry."""
@@ -248,6 +274,7 @@ class ViewerMiddleware:
             except AuthError as exc:
                 await error_response(str(exc), 401, "UNAUTHENTICATED", ogc=ogc)(scope, receive, send)
                 return
+            observe.note_viewer(name)
             wait = request.state.rate_limits.wait(name)
             if wait > 0:
                 limited = error_response(
@@ -264,7 +291,15 @@ class ViewerMiddleware:
             refused = None if public else await _viewer_or_refusal(request, ogc)
             await (refused or self.app)(scope, receive, send)
             return
-        body = await _read_body(receive, self.max_body_bytes)
+        try:
+            body = await asyncio.wait_for(_read_body(receive, self.max_body_bytes), self.body_timeout_seconds)
+        except TimeoutError:  # a stalled or trickling client: answer and close the connection
+            slow = error_response(
+                f"request body not received within {self.body_timeout_seconds:g} s", 408, "BAD_USER_INPUT", ogc=ogc
+            )
+            slow.headers["Connection"] = "close"
+            await slow(scope, receive, send)
+            return
         if body is None:  # larger than allowed, whatever Content-Length said (chunked uploads)
             await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
@@ -347,7 +382,6 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             cached.drop()
         return None
     STATS["planned"] += len(cached.keys)
-    STATS["fast"] += 1
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
     return encode_response({"data": data}).encode()
 
@@ -373,9 +407,11 @@ async def healthz(request: Request) -> JSONResponse:
     try:
         async with request.state.engine.connect() as conn:
             postgis = await asyncio.wait_for(conn.scalar(text("SELECT postgis_lib_version()")), timeout=3)
+        observe.DB_UP.set(1)
         return JSONResponse({"status": "ok", "database": "ok", "postgis": postgis})
     except Exception as exc:  # any failure to reach the database is "unavailable"
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        observe.DB_UP.set(0)
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
 
@@ -393,18 +429,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if hub is not None:
             hub.start()
         try:
-            yield {
-                "engine": engine,
-                "live_hub": hub,
-                "sessionmaker": sessionmaker,
-                "settings": settings,
-                "keys": key_material,
-                "tokens": VerifiedTokens(),
-                "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
-                "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
-                "scope_checks": {},  # Viewer → its ScopeCheck statement
-                "read_pool": read_pool,  # fast_read's own connections
-            }
+            async with observe.pool_sampler(engine):
+                yield {
+                    "engine": engine,
+                    "live_hub": hub,
+                    "sessionmaker": sessionmaker,
+                    "settings": settings,
+                    "keys": key_material,
+                    "tokens": VerifiedTokens(),
+                    "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
+                    "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
+                    "scope_checks": {},  # Viewer → its ScopeCheck statement
+                    "read_pool": read_pool,  # fast_read's own connections
+                }
         finally:
             await read_pool.close()
             if hub is not None:
@@ -420,18 +457,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connection_init_wait_timeout=dt.timedelta(seconds=settings.live.connection_init_seconds),
         max_subscriptions_per_connection=settings.live.max_subscriptions_per_connection,
     )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/metrics", observe.metrics),
+        *maps.ROUTES,
+        *ogc.ROUTES,
+        Route("/imports/templates/{kind}.{fmt}", imports.template),
+        Route("/imports/{kind}", imports.upload, methods=["POST"]),
+        Route("/imports/{id}/report.csv", imports.report),
+        Route("/exports/{kind}.{fmt}", exports.download),
+    ]
     return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            *maps.ROUTES,
-            *ogc.ROUTES,
-            Route("/imports/templates/{kind}.{fmt}", imports.template),
-            Route("/imports/{kind}", imports.upload, methods=["POST"]),
-            Route("/imports/{id}/report.csv", imports.report),
-            Route("/exports/{kind}.{fmt}", exports.download),
+        routes=routes,
+        middleware=[
+            Middleware(observe.ObserveMiddleware, routes=routes, log_requests=settings.log.requests),
+            Middleware(
+                ViewerMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                schema=schema,
+                body_timeout_seconds=settings.body_timeout_seconds,
+            ),
         ],
-        middleware=[Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema)],
         lifespan=lifespan,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import signal
@@ -178,15 +177,22 @@ APP_FACTORY = "anju.app:create_app"
 """What each worker process imports and calls (``create_app()`` builds Settings from the environment)."""
 
 
-def _log_config() -> dict[str, Any]:
-    """Uvicorn's logging, plus Anju's own loggers (``anju.*``) at INFO in every worker process."""
-    from uvicorn.config import LOGGING_CONFIG
+def _metrics_dir() -> Path:
+    """The directory prometheus-client's multiprocess mode shares between the workers (``PROMETHEUS_MULTIPROC_DIR``).
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["anju"] = {"format": "%(levelname)s %(name)s: %(message)s"}
-    config["handlers"]["anju"] = {"formatter": "anju", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
-    config["loggers"]["anju"] = {"handlers": ["anju"], "level": "INFO", "propagate": False}
-    return config
+    A given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
+    before any worker imports prometheus-client (the workers inherit it); so this module does not import anju.observe.
+    """
+    import os
+    import tempfile
+
+    given = os.environ.get(MULTIPROC_ENV := "PROMETHEUS_MULTIPROC_DIR")
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="anju-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
 
 
 def do_serve(s: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
@@ -199,7 +205,10 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
     """
     import uvicorn
 
+    metrics_dir = _metrics_dir()  # before anju.app imports prometheus-client
+
     from anju.app import create_app
+    from anju.observe import log_config
     from anju.serving import NoDelayHttpToolsProtocol
 
     ensure_server(s)
@@ -210,19 +219,20 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
             keys(s)
         except ConfigError as exc:
             _fail(str(exc))
-    typer.echo(f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz; {n} worker process{'es' if n > 1 else ''})")
+    typer.echo(
+        f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz, metrics: /metrics; "
+        f"{n} worker process{'es' if n > 1 else ''}; metrics files in {metrics_dir})"
+    )
     limits: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": "info",
-        "access_log": False,  # a log line per request costs CPU on the hot path; structured request logs are issue #16's
-        "log_config": _log_config(),
+        "access_log": False,  # anju.observe writes the one structured line per request instead
+        "log_config": log_config(s.log.format),
         "timeout_graceful_shutdown": s.shutdown_timeout_seconds,
+        "timeout_worker_healthcheck": s.worker_healthcheck_seconds,
         "limit_concurrency": s.max_connections,
         "timeout_keep_alive": s.keep_alive_seconds,
-        # a worker answers the supervisor's ping only once started (spawned: it imports the whole CLI first); on a loaded
-        # 2-core machine that took longer than uvicorn's 5 s, and every worker was killed and respawned in a loop
-        "timeout_worker_healthcheck": 60,
         "http": NoDelayHttpToolsProtocol,  # the workers' connections would otherwise wait ≥ 40 ms per response (anju/serving.py)
     }
     if n == 1:
@@ -748,6 +758,47 @@ def export_cmd(
         path.unlink(missing_ok=True)
         _fail(f"database: unreachable or not migrated ({type(exc).__name__}); run `anju migrate` (or `make run`) first")
     typer.echo(f"{path}: {size:,} bytes ({kind}, {fmt})")
+
+
+@app.command()
+def backup(
+    file: str = typer.Argument(..., help="the archive to write (pg_dump custom format); the key goes to FILE.keys.json"),
+) -> None:
+    """Back up the database to FILE (pg_dump custom format) and its ID-number key to FILE.keys.json (mode 0600)."""
+    from anju.backup import BackupError
+    from anju.backup import backup as do_backup
+
+    s = _settings()
+    ensure_server(s)
+    try:
+        done = do_backup(s, Path(file))
+    except BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"backup: {done.archive} ({done.archive.stat().st_size} bytes)")
+    typer.echo(f"ID-number key (fingerprint {done.fingerprint[:12]}…): {done.keys_file} — keep it apart from the archive")
+
+
+@app.command()
+def restore(
+    file: str = typer.Argument(..., help="an archive of `anju backup`"),
+    database: str = typer.Option(..., help="the database to restore into (created; must not exist unless --replace)"),
+    keys_file: str = typer.Option(None, "--keys", help="FILE.keys.json of the backup: check the configured key is its key"),
+    replace: bool = typer.Option(False, "--replace", help="drop DATABASE first if it exists"),
+) -> None:
+    """Restore an `anju backup` archive into a new database on the configured server (then point DATABASE_URL at it)."""
+    from anju.backup import BackupError, check_keys
+    from anju.backup import restore as do_restore
+
+    s = _settings()
+    ensure_server(s)
+    try:
+        if keys_file is not None:
+            fingerprint = check_keys(s, Path(keys_file))
+            typer.echo(f"ID-number key: the configured key is the backup's (fingerprint {fingerprint[:12]}…)")
+        do_restore(s, Path(file), database, replace=replace)
+    except (BackupError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"restored {file} into database {database}")
 
 
 @app.command()

@@ -29,21 +29,18 @@ def server_settings(settings: Settings, application_name: str = "anju") -> dict[
     }
 
 
-CONNECT_TIMEOUT_S = 10
-"""Seconds to wait for a new connection before the request fails (503)."""
-
-
 def create_engine(settings: Settings, database: str | None = None) -> AsyncEngine:
-    """One async engine (asyncpg) sized for sibling resolvers fanning out, with a statement timeout."""
+    """One async engine (asyncpg) sized for sibling resolvers fanning out, with connect, pool and statement timeouts."""
     return create_async_engine(
         settings.sqlalchemy_url(database),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_seconds,
         # No pre-ping (a round trip per checkout): a connection found dead fails its request, and SQLAlchemy then
         # invalidates the whole pool, so the next requests reconnect.
         # Statement parameters (names, incomes) never reach error messages or logs.
         hide_parameters=True,
-        connect_args={"server_settings": server_settings(settings), "timeout": CONNECT_TIMEOUT_S},
+        connect_args={"server_settings": server_settings(settings), "timeout": settings.connect_timeout_seconds},
     )
 
 
@@ -62,6 +59,7 @@ class ReadPool:
         """A pool for ``settings``' database with at most ``size`` connections (nothing is opened yet)."""
         url = make_url(settings.sqlalchemy_url()).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
+        self._connect_timeout = settings.connect_timeout_seconds
         self._server_settings = {
             **server_settings(settings, "anju-read"),
             "default_transaction_read_only": "on",
@@ -91,7 +89,7 @@ class ReadPool:
         return row
 
     async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(self._dsn, server_settings=self._server_settings, timeout=CONNECT_TIMEOUT_S)
+        return await asyncpg.connect(self._dsn, server_settings=self._server_settings, timeout=self._connect_timeout)
 
     async def close(self) -> None:
         """Close the idle connections (at shutdown)."""

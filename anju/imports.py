@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from anju import observe
 from anju.auth import AuthError
 from anju.db import create_engine, create_sessionmaker
 from anju.settings import Settings
@@ -190,11 +191,12 @@ def _run_in_thread(settings: Settings, job_id: int, path: Path, viewer: Viewer, 
     """The job in a worker thread: its own event loop, engine and connections (asyncpg connections belong to one loop)."""
     from anju.auth import keys
 
-    async def run() -> None:
+    async def run() -> str:
         engine = create_engine(settings)
         try:
+            sm = create_sessionmaker(engine)
             await run_import_job(
-                create_sessionmaker(engine),
+                sm,
                 job_id,
                 path,
                 viewer,
@@ -205,13 +207,16 @@ def _run_in_thread(settings: Settings, job_id: int, path: Path, viewer: Viewer, 
                 tolerance_meters=settings.registry.location_tolerance_meters,
                 max_vertices=settings.features.max_vertices,
             )
+            job = await job_by_id(sm, job_id, viewer)
+            return job.state if job is not None else "failed"
         finally:
             await engine.dispose()
 
-    try:
-        asyncio.run(run())
-    except Exception:  # logged; the job row keeps its last state
-        log.exception("import job %s: the worker failed", job_id)
+    with observe.import_job(options.kind) as outcome:  # anju_import_jobs_running / anju_import_jobs_total{kind, state}
+        try:
+            outcome["state"] = asyncio.run(run())
+        except Exception:  # logged; the job row keeps its last state
+            log.exception("import job %s: the worker failed", job_id)
 
 
 async def report(request: Request) -> Response:

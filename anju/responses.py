@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from anju.observe import current_request
 from resolvers.errors import AnjuError
 
 STATUS = {"BAD_USER_INPUT": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "QUERY_TOO_COMPLEX": 413}
@@ -25,8 +26,13 @@ GZIP_MIN_BYTES = 512
 def error_response(
     message: str, status: int, code: str = "BAD_USER_INPUT", *, field: str | None = None, ogc: bool = False
 ) -> JSONResponse:
-    """A JSON error answer; 401 adds ``WWW-Authenticate: Bearer``; ``ogc`` adds OGC's ``code``/``description``."""
+    """A JSON error answer; 401 adds ``WWW-Authenticate: Bearer``; ``ogc`` adds OGC's ``code``/``description``.
+
+    ``extensions.requestId`` is the request's id (``anju.observe``), as in the ``X-Request-Id`` header.
+    """
     extensions = {"code": code, **({"field": field} if field else {})}
+    if (request := current_request()) is not None:
+        extensions["requestId"] = request.request_id
     body: dict[str, Any] = {"errors": [{"message": message, "extensions": extensions}]}
     if ogc:
         body = {"code": code, "description": message, **body}

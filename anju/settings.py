@@ -251,6 +251,23 @@ class LiveSettings(BaseModel):
     connection_init_seconds: float = Field(10, gt=0, description="time a new WebSocket has to send connection_init, seconds")
 
 
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` (Prometheus): allowed with the bearer ``token``, or from an address in ``allowed_networks``."""
+
+    token: SecretStr | None = Field(None, description="bearer token a scraper sends (Authorization: Bearer …); unset = none")
+    allowed_networks: list[str] = Field(
+        ["127.0.0.0/8", "::1/128"],
+        description="client addresses (CIDR) that may scrape without the token; [] = the token only",
+    )
+
+
+class LogSettings(BaseModel):
+    """Anju's logs (stderr): ``text`` or one JSON object a line; a line per request (``anju.request``)."""
+
+    format: Literal["text", "json"] = "text"
+    requests: bool = Field(True, description="one log line per request (request id, route, status, duration, viewer, operation)")
+
+
 class Settings(BaseSettings):
     """All of Anju's settings. Built once in ``create_app`` / the CLI and passed down."""
 
@@ -270,6 +287,12 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1, description="async engine pool size (sibling resolvers fan out)")
     max_overflow: int = Field(10, ge=0)
     statement_timeout_ms: int = Field(30_000, ge=100, description="per-statement timeout, milliseconds")
+    connect_timeout_seconds: float = Field(
+        10, gt=0, description="opening a database connection gives up after this long (then 503 INTERNAL), seconds"
+    )
+    pool_timeout_seconds: float = Field(
+        30, gt=0, description="a request waits at most this long for a free pooled connection (then 503 INTERNAL), seconds"
+    )
     local_db: LocalDbSettings = LocalDbSettings()
     paging: PagingSettings = PagingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
@@ -303,6 +326,12 @@ class Settings(BaseSettings):
         ge=1,
         description="server processes of `anju serve` sharing one listening socket; unset = one per CPU core (os.cpu_count())",
     )
+    worker_healthcheck_seconds: int = Field(
+        60,
+        ge=1,
+        description="with several workers: how long a worker may take to start, or to answer the supervisor's liveness "
+        "ping, before it is replaced (uvicorn's 5 s killed workers still importing on a busy 2-core machine), seconds",
+    )
     shutdown_timeout_seconds: int = Field(
         30, ge=1, description="on SIGTERM/SIGINT, how long in-flight requests may still run before they are cancelled, seconds"
     )
@@ -312,6 +341,17 @@ class Settings(BaseSettings):
         description="concurrent connections (and requests) per server process; beyond it new requests answer HTTP 503",
     )
     keep_alive_seconds: int = Field(5, ge=1, description="an idle HTTP keep-alive connection is closed after this long, seconds")
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="a connection whose request line and headers are not all in within this long is closed, seconds"
+    )
+    body_timeout_seconds: float = Field(
+        20, gt=0, description="a request body (not an import file) not all in within this long answers 408 and closes, seconds"
+    )
+    idempotency_hours: int = Field(
+        24, ge=1, description="how long a create's idempotencyKey answers with its first result, hours"
+    )
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
 
     @property
     def worker_count(self) -> int:

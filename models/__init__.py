@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -718,6 +719,7 @@ class ImportJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
     __table_args__ = (
         CheckConstraint("state IN ('queued', 'reading', 'checking', 'writing', 'done', 'failed')", name="state_known"),
         Index("ix_import_job_user_name_id", "user_name", "id"),
@@ -790,3 +792,19 @@ class LiveEvent(Base):
 
 
 from models.casework import *  # noqa: E402, F403  (grids, monitoring cases, measures, visits, inspections: issue #17)
+
+
+class IdempotencyKey(Base):
+    """A create mutation's ``idempotencyKey``: who sent it, for which mutation, a hash of its input, and what it wrote.
+
+    The row commits in the same transaction as the record it guards, so a retried request finds it exactly when the
+    first one was acknowledged; ``result`` is the written ids (``resolvers.idempotency``), never an input value.
+    """
+
+    __tablename__ = "idempotency_key"
+    viewer_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    operation: Mapped[str] = mapped_column(Text)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    result: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -97,3 +97,33 @@ def sqlstate(exc: BaseException | None) -> str | None:
 def constraint_name(exc: BaseException | None) -> str | None:
     """The constraint an integrity error names (asyncpg's ``constraint_name`` field), or None."""
     return _error_field(exc, "constraint_name")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or went away (refused, reset, timed out connecting, pool exhausted).
+
+    Not a query's own failure (a constraint, a statement timeout): those are the request's.
+    """
+    from asyncpg import exceptions as pg
+    from sqlalchemy import exc as sa
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, sa.DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(
+            e,
+            OSError
+            | TimeoutError
+            | sa.TimeoutError
+            | pg.ConnectionDoesNotExistError
+            | pg.CannotConnectNowError
+            | pg.InterfaceError
+            | pg.AdminShutdownError
+            | pg.CrashShutdownError,
+        ):
+            return True
+        e = getattr(e, "orig", None) or e.__cause__ or e.__context__
+    return False

@@ -29,6 +29,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 import models as m
+from resolvers import idempotency
 from resolvers.access import audit, check_write_scope, id_number_hash, row_json
 from resolvers.errors import (
     DATA_EXCEPTION_CLASS,
@@ -107,6 +108,16 @@ async def claim_version(
         NotFound: no such record. OutOfScope: it exists outside the viewer's areas (row-level security hides it, for
         reading or for writing). StaleVersion: someone changed it since ``expected``.
     """
+    # A committed version other than ``expected`` is stale already (versions only grow): answer at once instead of
+    # queueing on the row lock behind the writer that made it so (1,000 racing edits of one household otherwise
+    # serialise on that lock, and wait for pooled connections, behind each other).
+    seen = await s.scalar(select(model.version).where(model.id == key))
+    if seen is not None and seen != expected:
+        raise StaleVersion(
+            f"version: {str(model.__tablename__).replace('_', ' ')} {key} is at version {seen}, not {expected}; "
+            "reload it and apply your change again",
+            field="version",
+        )
     new = await s.scalar(
         update(model)
         .where(model.id == key, model.version == expected)
@@ -145,6 +156,7 @@ async def check_facility(s: AsyncSession, facility_id: int | None, field: str = 
         raise NotFound(f"{field}: facility {facility_id} does not exist", field=field)
 
 
+@idempotency.result_type
 @dataclass(frozen=True, slots=True)
 class Written:
     """What a mutation wrote: its household and the household's new version."""
@@ -153,6 +165,7 @@ class Written:
     version: int
 
 
+@idempotency.result_type
 @dataclass(frozen=True, slots=True)
 class WrittenRecord(Written):
     """A mutation that wrote one record (employment, income linkage, member): also the record's id."""
@@ -173,10 +186,19 @@ async def in_transaction(sm: SessionMaker, work: Callable[[AsyncSession], Awaita
 
     The household's version and the audit row commit together or not at all); database rule violations become InvalidInput (a row
     outside the viewer's scope OutOfScope, a second ID number Duplicate), never SQL text.
+
+    Inside a create given an ``idempotencyKey`` (``resolvers.idempotency.CURRENT``) the key is claimed first and the
+    result stored under it, in the same transaction; a key committed before raises ``idempotency.Replayed`` with its result.
     """
+    once = idempotency.CURRENT.get()
     try:
         async with sm() as s, s.begin():
-            return await work(s)
+            if once is None:
+                return await work(s)
+            await idempotency.claim(s, once)
+            result = await work(s)
+            await idempotency.store(s, once, result)
+            return result
     except StaleDataError:  # an ORM flush found the household's version_id_col changed
         raise StaleVersion(
             "version: another edit changed the household first; reload it and apply your change again", field="version"

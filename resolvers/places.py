@@ -38,6 +38,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
+from resolvers import idempotency
 from resolvers.access import audit, row_json
 from resolvers.admin_areas import check_area, check_near_area
 from resolvers.errors import InvalidInput, NotFound
@@ -78,6 +79,7 @@ MAX_AREA_MU = 1e9
 MAX_ORIGINS = 200
 
 
+@idempotency.result_type
 @dataclass(frozen=True, slots=True)
 class WrittenPlace:
     """What a place mutation wrote: the place's id and its new version."""

@@ -14,6 +14,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -74,6 +75,22 @@ class AnjuSchema(strawberry.Schema):
         return result
 
 
+class NoteOperation(SchemaExtension):
+    """Puts the parsed operation's type and name on the Context (``Context.operation``) for the request log and metrics."""
+
+    def on_operation(self) -> Any:
+        """After the operation: its type and name, when the document parsed."""
+        yield
+        ec = self.execution_context
+        context = ec.context
+        if not isinstance(context, Context) or ec.graphql_document is None:
+            return
+        try:
+            context.operation = (ec.operation_type.value, ec.operation_name)
+        except Exception:  # no such operation in the document: the answer says so
+            return
+
+
 def build_schema(settings: Any) -> strawberry.Schema:
     """The Anju schema with error codes and the limits of ``settings`` (``anju.settings.Settings``).
 
@@ -95,6 +112,7 @@ def build_schema(settings: Any) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
+            NoteOperation,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules(rules),
             lambda: NamedLiteralErrors(),

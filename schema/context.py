@@ -280,6 +280,9 @@ class Context:
     aggregate_sessionmaker: SessionMaker = field(init=False)
     loaders: Loaders = field(init=False)
     _base: SessionMaker = field(init=False)
+    operation: tuple[str, str | None] | None = field(default=None, init=False)
+    """The executed operation's type (``query``/``mutation``/``subscription``) and name, once parsed (``NoteOperation``);
+    for the request log and metrics."""
 
     def __post_init__(self) -> None:
         self._base = self.sessionmaker

@@ -12,11 +12,12 @@ from asyncpg import PostgresError
 from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.exc import DBAPIError
 
-from resolvers.errors import QUERY_CANCELED, AnjuError, sqlstate
+from resolvers.errors import QUERY_CANCELED, AnjuError, is_unavailable, sqlstate
 
 log = logging.getLogger("anju.graphql")
 
 INTERNAL_MESSAGE = "Internal server error; the incident was logged."
+UNAVAILABLE_MESSAGE = "the database is unavailable; try again shortly"
 # graphql-core's token limit (strawberry's MaxTokensLimiter only passes ``max_tokens`` to the parser)
 # raises a plain GraphQLSyntaxError: neither a subclass, nor a code, nor a field says which limit it
 # was, so this one is recognised by graphql-core's message. Depth, aliases and introspection are
@@ -78,6 +79,16 @@ def present(error: GraphQLError) -> GraphQLError:
     if error.path is None and isinstance(original, ValueError | OverflowError):
         # Raised while parsing or coercing the request (e.g. an Int literal of thousands of digits).
         return _client_error(error, "the request holds a value that cannot be read (too large or malformed)")
+    if is_unavailable(original):  # the database is down or went away: not a bug, no traceback
+        log.warning("the database is unavailable at %s (%s)", error.path, type(original).__name__)
+        return GraphQLError(
+            UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL", "unavailable": True},
+        )
     log.error("unexpected error at %s", error.path, exc_info=original)
     return GraphQLError(
         INTERNAL_MESSAGE,

@@ -21,6 +21,7 @@ from resolvers.mutations import Written, WrittenRecord
 from resolvers.query import optional_id, require_id
 from schema.casework import CaseworkMutation
 from schema.enums import EmploymentChannel, Gender, JoinReason, LinkageMechanism, MonitoringCategory, Relation
+from schema.idempotency import idempotency_key_field, once
 from schema.partners import PartnerMutation
 from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
 from schema.permissions import WritesHouseholds, allow
@@ -58,6 +59,7 @@ class RecordEmploymentInput:
         default=None, description="Where a LABOR_EXPORT job is (劳务输出地), e.g. 浙江省."
     )
     monthly_wage: Decimal | None = strawberry.field(default=None, description="Yuan per month, >= 0, <= 2 decimals.")
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="Ends an open employment spell.")
@@ -77,6 +79,7 @@ class RecordIncomeLinkageInput:
     facility_id: strawberry.ID | None = strawberry.field(
         default=None, description="The facility or enterprise paying it, if recorded."
     )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="A household's surveyed net income (家庭纯收入) of a year; replaces an earlier record.")
@@ -126,6 +129,7 @@ class AddMemberInput:
     join_reason: JoinReason = strawberry.field(
         default=JoinReason.REGISTERED, description="Why the member joins (入户原因); a newborn is BIRTH. Default REGISTERED."
     )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="Fields to change; omitted fields stay, an explicit null clears phone, idNumber or skills.")
@@ -180,21 +184,26 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutatio
     async def record_employment(
         self, info: Ctx, input: Annotated[RecordEmploymentInput, strawberry.argument(description="What to record.")]
     ) -> EmploymentPayload | None:
-        w = await mu.record_employment(
-            info.context.sessionmaker,
-            member_id=require_id(input.member_id, "memberId"),
-            version=input.version,
-            channel=input.channel,
-            start_on=input.start_on,
-            end_on=input.end_on,
-            stable=input.stable,
-            facility_id=optional_id(input.facility_id, "facilityId"),
-            employer_name=input.employer_name,
-            workplace=input.workplace,
-            outbound_region=input.outbound_region,
-            monthly_wage=input.monthly_wage,
-            max_vertices=info.context.settings.features.max_vertices,
-            today=info.context.today(),
+        w = await once(
+            info,
+            "recordEmployment",
+            input,
+            lambda: mu.record_employment(
+                info.context.sessionmaker,
+                member_id=require_id(input.member_id, "memberId"),
+                version=input.version,
+                channel=input.channel,
+                start_on=input.start_on,
+                end_on=input.end_on,
+                stable=input.stable,
+                facility_id=optional_id(input.facility_id, "facilityId"),
+                employer_name=input.employer_name,
+                workplace=input.workplace,
+                outbound_region=input.outbound_region,
+                monthly_wage=input.monthly_wage,
+                max_vertices=info.context.settings.features.max_vertices,
+                today=info.context.today(),
+            ),
         )
         household = await _household(info, w)
         return EmploymentPayload(employment=await _employment(info, w.record_id), household=household)
@@ -212,14 +221,19 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutatio
     async def record_income_linkage(
         self, info: Ctx, input: Annotated[RecordIncomeLinkageInput, strawberry.argument(description="What to record.")]
     ) -> IncomeLinkagePayload | None:
-        w = await mu.record_income_linkage(
-            info.context.sessionmaker,
-            household_id=require_id(input.household_id, "householdId"),
-            version=input.version,
-            mechanism=input.mechanism,
-            year=input.year,
-            amount=input.amount,
-            facility_id=optional_id(input.facility_id, "facilityId"),
+        w = await once(
+            info,
+            "recordIncomeLinkage",
+            input,
+            lambda: mu.record_income_linkage(
+                info.context.sessionmaker,
+                household_id=require_id(input.household_id, "householdId"),
+                version=input.version,
+                mechanism=input.mechanism,
+                year=input.year,
+                amount=input.amount,
+                facility_id=optional_id(input.facility_id, "facilityId"),
+            ),
         )
         household = await _household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, input.year))
@@ -262,23 +276,28 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutatio
     async def add_member(
         self, info: Ctx, input: Annotated[AddMemberInput, strawberry.argument(description="What to record.")]
     ) -> MemberPayload | None:
-        w = await mu.add_member(
-            info.context.sessionmaker,
-            household_id=require_id(input.household_id, "householdId"),
-            version=input.version,
-            name=input.name,
-            gender=input.gender,
-            birth_year=input.birth_year,
-            relation=input.relation,
-            labor_force=input.labor_force,
-            skills=input.skills,
-            id_number=input.id_number,
-            phone=input.phone,
-            joined_on=input.joined_on,
-            join_reason=input.join_reason,
-            id_number_key=info.context.id_number_key,
-            this_year=info.context.today().year,
-            today=info.context.today(),
+        w = await once(
+            info,
+            "addMember",
+            input,
+            lambda: mu.add_member(
+                info.context.sessionmaker,
+                household_id=require_id(input.household_id, "householdId"),
+                version=input.version,
+                name=input.name,
+                gender=input.gender,
+                birth_year=input.birth_year,
+                relation=input.relation,
+                labor_force=input.labor_force,
+                skills=input.skills,
+                id_number=input.id_number,
+                phone=input.phone,
+                joined_on=input.joined_on,
+                join_reason=input.join_reason,
+                id_number_key=info.context.id_number_key,
+                this_year=info.context.today().year,
+                today=info.context.today(),
+            ),
         )
         return await _member_payload(info, w)
 

@@ -18,6 +18,7 @@ from resolvers import places
 from resolvers.places import PlaceLimits
 from resolvers.query import optional_id, require_id
 from schema.enums import FacilityKind, SiteKind
+from schema.idempotency import idempotency_key_field, once
 from schema.permissions import WritesPlaces, allow
 from schema.scalars import GeoJSON
 from schema.types import Ctx, Facility, RelocationSite, given_fields, load_found
@@ -63,6 +64,7 @@ class CreateRelocationSiteInput:
     origin_area_codes: list[str] | None = strawberry.field(
         default=None, description="Townships/villages the households came from (迁出地): existing admin area codes, at most 200."
     )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="Fields of a relocation site to change.")
@@ -94,6 +96,7 @@ class CreateFacilityInput:
     planned_jobs: int | None = strawberry.field(default=None, description="Planned jobs (设计岗位数), >= 0.")
     operator: str | None = strawberry.field(default=None, description="Who runs it, 1..200 characters.")
     opened_on: dt.date | None = strawberry.field(default=None, description=OPENED_ON)
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="Fields of a facility to change.")
@@ -169,7 +172,12 @@ class PlaceMutation:
         self, info: Ctx, input: Annotated[CreateRelocationSiteInput, strawberry.argument(description="What to record.")]
     ) -> RelocationSitePayload | None:
         values = given_fields(input, (*SITE_FIELDS, "origin_area_codes"))
-        w = await places.create_place(info.context.sessionmaker, places.S, values, _limits(info))
+        w = await once(
+            info,
+            "createRelocationSite",
+            input,
+            lambda: places.create_place(info.context.sessionmaker, places.S, values, _limits(info)),
+        )
         return await _site(info, w)
 
     @strawberry.mutation(
@@ -197,7 +205,10 @@ class PlaceMutation:
     async def create_facility(
         self, info: Ctx, input: Annotated[CreateFacilityInput, strawberry.argument(description="What to record.")]
     ) -> FacilityPayload | None:
-        w = await places.create_place(info.context.sessionmaker, places.F, _facility_values(input), _limits(info))
+        values = _facility_values(input)
+        w = await once(
+            info, "createFacility", input, lambda: places.create_place(info.context.sessionmaker, places.F, values, _limits(info))
+        )
         return await _facility(info, w)
 
     @strawberry.mutation(

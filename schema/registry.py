@@ -19,6 +19,7 @@ from resolvers import registry as rg
 from resolvers.mutations import Written, WrittenRecord
 from resolvers.query import optional_id, require_id
 from schema.enums import EmploymentChannel, Gender, JoinReason, LeaveReason, LinkageMechanism, PovertyStatus, Relation
+from schema.idempotency import idempotency_key_field, once
 from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
 from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
@@ -67,6 +68,7 @@ class RegisterHouseholdInput:
     relocated_on: dt.date | None = strawberry.field(
         default=None, description="Date it moved to the site (not in the future, the site open then); with siteId."
     )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.input(description="Corrections of a household in place (not a move: see moveHousehold)." + UNSET_NOTE)
@@ -185,20 +187,25 @@ class RegistryMutation:
             }
             for x in input.members
         ]
-        w = await rg.register_household(
-            info.context.sessionmaker,
-            code=input.code,
-            admin_code=input.admin_code,
-            poverty_status=input.poverty_status,
-            members=members,
-            today=info.context.today(),
-            site_id=optional_id(input.site_id, "siteId"),
-            origin_admin_code=input.origin_admin_code,
-            dwelling=input.dwelling,
-            relocated_on=input.relocated_on,
-            tolerance_meters=_tolerance(info),
-            id_number_key=info.context.id_number_key,
-            max_vertices=_max_vertices(info),
+        w = await once(
+            info,
+            "registerHousehold",
+            input,
+            lambda: rg.register_household(
+                info.context.sessionmaker,
+                code=input.code,
+                admin_code=input.admin_code,
+                poverty_status=input.poverty_status,
+                members=members,
+                today=info.context.today(),
+                site_id=optional_id(input.site_id, "siteId"),
+                origin_admin_code=input.origin_admin_code,
+                dwelling=input.dwelling,
+                relocated_on=input.relocated_on,
+                tolerance_meters=_tolerance(info),
+                id_number_key=info.context.id_number_key,
+                max_vertices=_max_vertices(info),
+            ),
         )
         return HouseholdPayload(household=await _household(info, w))
 
