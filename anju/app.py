@@ -1,8 +1,13 @@
-"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser), ``GET /tiles/…`` and ``GET /healthz``.
+"""Starlette app factory: ``POST/GET /graphql`` (GraphiQL in a browser), ``GET /tiles/…``, ``/ogc``, ``/auth/…``, ``/map``.
 
-Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME``);
-without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The
-GraphiQL page itself and ``/healthz`` hold no data and stay open.
+Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME`` or ``POST /auth/login``);
+without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The GraphiQL and map pages, their
+assets, the login routes and ``/healthz`` hold no data and stay open. CORS (settings ``cors``) applies to every route.
+
+GraphQL over HTTP (the GraphQL-over-HTTP specification, draft of 2024): ``POST`` with ``application/json`` bodies, ``GET``
+with ``query``/``variables``/``operationName``/``extensions`` parameters for queries (a mutation over ``GET`` answers 405);
+answers in ``application/graphql-response+json`` when the ``Accept`` header asks for it (request errors — unparsable or
+invalid documents, variables that do not coerce — then answer 400 without ``data``), else ``application/json`` (200).
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.types import ExecutionResult
 
-from anju import imports, maps, ogc
+from anju import imports, login, maps, ogc, web
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import create_engine, create_sessionmaker
 from anju.responses import error_response
@@ -73,6 +80,38 @@ async def authenticate(request: Request) -> Viewer:
     return viewer
 
 
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+"""The GraphQL-over-HTTP response media type: a request error then answers 4xx (no ``data``), a field error 200."""
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The answer's media type for an ``Accept`` header: ``GRAPHQL_RESPONSE`` or ``JSON``; None when it accepts neither.
+
+    No header (or an empty one) means ``application/json``, as does ``*/*``; among acceptable types the higher ``q``
+    wins, then ``application/graphql-response+json`` over ``application/json`` over wildcards.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *params = (x.strip() for x in part.split(";"))
+        rank = {GRAPHQL_RESPONSE: 3, JSON: 2, "application/*": 1, "*/*": 0}.get(media.lower())
+        if rank is None:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0 and (best is None or (q, rank) > best[:2]):
+            best = (q, rank, GRAPHQL_RESPONSE if rank == 3 else JSON)
+    return best[2] if best else None
+
+
 def _wants_ide(request: Request) -> bool:
     """A browser asking for the GraphiQL page (GET, HTML, no query): no data, no token needed."""
     return request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get("accept", "")
@@ -101,6 +140,31 @@ class AnjuGraphQL(GraphQL[Context, None]):
         """The response as JSON text; root fields PostgreSQL built (``schema.planner``) are copied in, not re-encoded."""
         return encode_response(data)
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from the project's own npm install (``anju.web``), not strawberry's CDN page."""
+        return HTMLResponse(web.graphiql_page())
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """The response map; a request error (nothing executed: every error without a path) has no ``data`` entry.
+
+        The GraphQL specification (§7.1.2): "If an error was raised before execution begins, the data entry should not be
+        present in the result". The request is marked so ``__call__`` answers 400 under ``application/graphql-response+json``.
+        """
+        out = await super().process_result(request, result)
+        if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            request.state.request_error = True
+            out.pop("data", None)
+        return out
+
+    async def execute_single(self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Strawberry's execution; a mutation (or subscription) sent with ``GET`` answers 405 (``Allow: POST``)."""
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and exc.status_code == 400 and "not allowed" in exc.reason:
+                raise HTTPException(405, f"{exc.reason}: send it with POST") from None
+            raise
+
     def parse_json(self, data: str | bytes) -> Any:
         """The request body as JSON; HTTP 400 when it is not UTF-8 JSON or not an object/list."""
         try:
@@ -117,11 +181,26 @@ class AnjuGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except HTTPException as exc:
-            response = _error_response(exc.reason, exc.status_code)
-        await response(scope, receive, send)
+        media = negotiate(request.headers.get("accept"))
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        answer: Response
+        if media is None and not _wants_ide(request):
+            answer = _error_response(f"Accept: answers are {GRAPHQL_RESPONSE} or {JSON}", 406, "BAD_USER_INPUT")
+        elif request.method == "POST" and content_type != JSON:
+            answer = _error_response(f"Content-Type: send the request as {JSON}", 415, "BAD_USER_INPUT")
+        else:
+            request.state.request_error = False
+            try:
+                answer = await self.run(request)
+            except HTTPException as exc:
+                answer = _error_response(exc.reason, exc.status_code)
+                if exc.status_code == 405:
+                    answer.headers["Allow"] = "POST"
+        if media == GRAPHQL_RESPONSE and answer.headers.get("content-type", "").startswith(JSON):
+            answer.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+            if getattr(request.state, "request_error", False) and answer.status_code == 200:
+                answer.status_code = 400
+        await answer(scope, receive, send)
 
 
 STREAMED_PREFIXES = ("/imports/",)
@@ -132,8 +211,9 @@ PUBLIC_PATHS = frozenset({"/healthz", "/ogc", "/ogc/", "/ogc/conformance", "/ogc
 definition (clients such as QGIS read them before they know they need to authenticate)."""
 
 
-PUBLIC_PREFIXES = ("/imports/templates/",)
-"""Routes under these prefixes hold no data either: the import templates (headers and one labelled example row)."""
+PUBLIC_PREFIXES = ("/imports/templates/", "/auth/", *web.PUBLIC_PREFIXES)
+"""Routes under these prefixes hold no data either: the import templates (headers and one labelled example row), the
+pages and their assets (``anju.web``); nor do the login routes (``anju.login``), which take a password or refresh token."""
 
 
 def _public(request: Request) -> bool:
@@ -225,10 +305,11 @@ class ViewerMiddleware:
             await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
         if not public:
-            if self.schema is not None and request.method == "POST" and request.url.path == "/graphql":
-                answer = await fast_read(request, name, body, self.schema)
+            if self.schema is not None and request.url.path == "/graphql":
+                media = negotiate(request.headers.get("accept"))
+                answer = await fast_read(request, name, body, self.schema) if media else None
                 if answer is not None:
-                    await Response(answer, media_type="application/json")(scope, receive, send)
+                    await Response(answer, media_type=media)(scope, receive, send)
                     return
             refused = await _viewer_or_refusal(request, ogc)
             if refused is not None:
@@ -274,11 +355,23 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
     viewer = state.viewers.get(name)
     if viewer is None or viewer.role is Role.PARTNER or not state.settings.planner.enabled:
         return None
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        return None
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+    if request.method == "GET":  # a query in the URL (GraphQL over HTTP); the full path refuses mutations
+        params = request.query_params
+        try:
+            variables_text = params.get("variables")
+            payload: Any = {
+                "query": params.get("query"),
+                "operationName": params.get("operationName"),
+                "variables": json.loads(variables_text) if variables_text else None,
+            }
+        except (ValueError, RecursionError):
+            return None
+    elif request.method == "POST" and request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+    else:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return None
@@ -365,7 +458,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     schema = build_schema(settings)
-    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+    graphql = AnjuGraphQL(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+    cors = settings.cors
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -375,7 +469,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/imports/templates/{kind}.{fmt}", imports.template),
             Route("/imports/{kind}", imports.upload, methods=["POST"]),
             Route("/imports/{id}/report.csv", imports.report),
+            *login.ROUTES,
+            *web.ROUTES,
         ],
-        middleware=[Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema)],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors.allow_origins,
+                allow_origin_regex=cors.allow_origin_regex,
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "Content-Length"],
+                max_age=cors.max_age_seconds,
+            ),
+            Middleware(ViewerMiddleware, max_body_bytes=settings.max_body_bytes, schema=schema),
+        ],
         lifespan=lifespan,
     )
