@@ -167,7 +167,7 @@ async def tilejson(request: Request) -> Response:
 
 
 async def catalog(request: Request) -> Response:
-    """``GET /tiles``: the layers the caller may read, with their TileJSON and tile URLs, properties and filters."""
+    """``GET /tiles``: the layers the caller may read: TileJSON and tile URLs, properties (with enum values), filters."""
     viewer: Viewer = request.state.viewer
     base = _base(request)
     cluster_below = request.state.settings.features.cluster_below_zoom
@@ -180,6 +180,7 @@ async def catalog(request: Request) -> Response:
             "tilejson": f"{base}/tiles/{layer.name}.json",
             "tiles": f"{base}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt",
             "properties": _fields(layer, viewer),
+            "values": {p.name: list(p.values) for p in layer.visible_properties(viewer) if p.values},
             "filters": [f for f in L.FILTERS if f in layer.filters and f != "bbox"],
             "asOf": layer.asof_rule or None,
             "clusterBelowZoom": cluster_below if layer.clusters else None,
