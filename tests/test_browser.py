@@ -226,7 +226,8 @@ window.check = async (anju, token, tile) => {
   const bytes = (await t.arrayBuffer()).byteLength;
   const post = await fetch(`${anju}/graphql`, {method: 'POST', headers: {...auth, 'content-type': 'application/json',
     accept: 'application/graphql-response+json'}, body: JSON.stringify({query: '{ relocationSites { nodes { name } } }'})});
-  const get = await fetch(`${anju}/graphql?query=${encodeURIComponent('{ adminArea(code: "513432") { name } }')}`, {headers: auth});
+  const q = encodeURIComponent('{ adminArea(code: "513432") { name } }');
+  const get = await fetch(`${anju}/graphql?query=${q}`, {headers: auth});
   return {tile: t.status, bytes, etag: t.headers.get('etag'), post: post.status, postType: post.headers.get('content-type'),
           postBody: await post.json(), get: get.status, getBody: await get.json()};
 };
