@@ -404,6 +404,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             cached.drop()
         return None
     STATS["planned"] += len(cached.keys)
+    STATS["fast"] += 1
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
     return encode_response({"data": data}).encode()
 
