@@ -686,6 +686,9 @@ def up(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve 
         typer.echo(f"demo admin token (7 days; `anju token {s.auth.demo_user}` prints a new one):\n{tok}")
         typer.echo("GraphiQL → Headers: " + json.dumps({"Authorization": f"Bearer {tok}"}))
         typer.echo(f"curl: -H 'Authorization: Bearer {tok}'")
+        typer.echo(
+            f"web map 地图: http://{s.host}:{s.port}/map (log in after `anju user passwd {s.auth.demo_user}` sets a password)"
+        )
     if serve_after:
         do_serve(s)
 

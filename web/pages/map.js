@@ -104,7 +104,7 @@
     }
     let color = '#1f4e9e';
     if (item.name === 'households') color = ['case', ['==', ['get', 'zeroEmployment'], true], '#d7301f', '#31a354'];
-    if (item.values && item.values.kind) {
+    if (item.name === 'facilities' && item.values && item.values.kind) {
       color = ['match', ['get', 'kind'], ...item.values.kind.flatMap((k, i) => [k, KIND_COLORS[i % KIND_COLORS.length]]), '#999999'];
     }
     const radius = item.name === 'relocation_sites' ? 8 : 5;
@@ -129,7 +129,7 @@
         for (const id of ids) map.setLayoutProperty(id, 'visibility', ev.target.checked ? 'visible' : 'none');
       });
       list.appendChild(label);
-      if (item.values && item.values.kind) {
+      if (item.name === 'facilities' && item.values && item.values.kind) { // facilities by kind: a colour and a switch each
         const kinds = new Set(item.values.kind);
         item.values.kind.forEach((kind, i) => {
           const sub = document.createElement('label');
