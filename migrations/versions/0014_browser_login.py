@@ -38,6 +38,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_token")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_token_token_hash")),
     )
+    # access_policies.sql grants USAGE on every sequence to the scoped roles; say it for this one too, so the migrated
+    # database is what the files describe (tests/test_db_logic.py). They get no privilege on the table itself.
+    op.execute("GRANT USAGE ON SEQUENCE refresh_token_id_seq TO anju_officer, anju_partner")
     op.create_index(op.f("ix_refresh_token_family"), "refresh_token", ["family"])
     op.create_index(op.f("ix_refresh_token_user_id"), "refresh_token", ["user_id"])
 
