@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import coordTransform as ct
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import text
@@ -194,7 +195,7 @@ async def test_map_logs_in_renders_every_layer_and_opens_a_popup(browser, server
     await page.close()
 
 
-async def test_partner_session_has_no_household_layer(browser, server, users):  # type: ignore[no-untyped-def]
+async def test_partner_session_has_no_household_layer(browser, server, users, engine):  # type: ignore[no-untyped-def]
     page, console = await _login(browser, server, "t-partner")
     await _idle(page)
     layers = await page.evaluate("Object.keys(window.anju.styleLayers)")
@@ -211,6 +212,23 @@ async def test_partner_session_has_no_household_layer(browser, server, users):  
         ".filter(f => f.state.coverage !== undefined).map(f => f.properties.code)"
     )
     assert set(coloured) == {"513432"}
+    # The site's popup: nearest facilities, and none of the site's own aggregates (not for partners): no error shown.
+    (lon, lat, nearest) = await _count(
+        engine,
+        "SELECT ST_X(s.location), ST_Y(s.location), (SELECT f.name FROM facility f WHERE anju_open_on(f.opened_on, "
+        "f.closed_on, CAST(:d AS date)) ORDER BY ST_Distance(f.location::geography, s.location::geography) LIMIT 1) "
+        "FROM relocation_site s",
+        d=dt.date.fromisoformat(await page.evaluate("document.getElementById('as-of').value")),
+    )
+    await _fit(page, (lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01))
+    xy = await page.evaluate("([lon, lat]) => window.anju.map.project([lon, lat])", [lon, lat])
+    canvas = await page.locator("#map canvas").bounding_box()
+    assert canvas is not None
+    await page.mouse.click(canvas["x"] + xy["x"], canvas["y"] + xy["y"])
+    popup = page.locator(".maplibregl-popup-content").filter(has_text="最近设施")
+    await popup.wait_for(timeout=30_000)
+    text_ = await popup.inner_text()
+    assert nearest in text_ and "就业覆盖率" not in text_ and await page.locator(".maplibregl-popup .error").count() == 0
     await page.locator("#logout").click()
     await page.locator("#login").wait_for()
     assert await page.evaluate("sessionStorage.getItem('anju-session')") is None
@@ -269,3 +287,23 @@ async def test_graphiql_runs_offline_with_the_map_login(browser, server):  # typ
     assert hosts == {server.split("/")[2]}  # nothing from a CDN: every script and style is Anju's own
     assert console.errors == []
     await page.close()
+
+
+async def test_gcj02_basemap_gets_the_layers_in_gcj02(browser, settings, engine, passwords):  # type: ignore[no-untyped-def]
+    """With an AMap (GCJ-02) basemap the page asks for its tiles in GCJ-02: the site lands on its shifted position."""
+    page_settings = settings.map_page.model_copy(update={"basemap_coord_sys": "GCJ02"})
+    with serving(create_app(settings.model_copy(update={"map_page": page_settings}))) as url:
+        page, console = await _login(browser, url, "t-admin")
+        await _idle(page)
+        (lon, lat) = await _count(engine, "SELECT ST_X(location), ST_Y(location) FROM relocation_site")
+        g_lon, g_lat = ct.wgs84_to_gcj02(lon, lat)  # the published formula (coordTransform), not Anju's SQL
+        await _fit(page, (g_lon - 0.002, g_lat - 0.002, g_lon + 0.002, g_lat + 0.002))
+        drawn = await page.evaluate(
+            "window.anju.map.queryRenderedFeatures({layers: ['relocation_sites-points']}).map(f => f.geometry.coordinates)"
+        )
+        assert drawn and all(p == pytest.approx([g_lon, g_lat], abs=2e-5) for p in drawn)
+        assert abs(drawn[0][0] - lon) + abs(drawn[0][1] - lat) > 1e-3  # hundreds of metres from the WGS84 position
+        tiles = [u for u in console.requests if "/tiles/" in u]
+        assert tiles and all("coordSys=GCJ02" in u for u in tiles)
+        assert console.errors == []
+        await page.close()

@@ -213,10 +213,13 @@
       return `<b>${esc(p.name)}</b> <small>${esc(p.code)}</small>${c ? table([...coverageRows(c.employmentCoverage), ...linkageRows(c.incomeLinkageSummary)]) : '<br>无数据 <small>no figures for this area</small>'}`;
     }
     if (item.name === 'relocation_sites') {
-      const d = await gql(`query($id: ID!, $asOf: Date, $year: Int!) { relocationSite(id: $id) { name householdCount
+      // A partner's figures are its paired counties' (the county popup); a site's own aggregates are not for partners.
+      const figures = session.user.role === 'PARTNER' ? '' : `householdCount
         employmentCoverage(asOf: $asOf) { householdsWithLaborForce zeroEmploymentHouseholds coverageRate suppressed }
-        nearestByKind(asOf: $asOf) { facility { name kind } distanceMeters }
-        incomeLinkageSummary(year: $year) { householdsLinked total byMechanism { mechanism amount households } suppressed } } }`, { id: String(feature.id), ...vars });
+        incomeLinkageSummary(year: $year) { householdsLinked total byMechanism { mechanism amount households } suppressed }`;
+      const d = await gql(`query($id: ID!, $asOf: Date${figures ? ', $year: Int!' : ''}) { relocationSite(id: $id) { name
+        nearestByKind(asOf: $asOf) { facility { name kind } distanceMeters } ${figures} } }`,
+      figures ? { id: String(feature.id), ...vars } : { id: String(feature.id), asOf: vars.asOf });
       const s = d.relocationSite;
       return `<b>${esc(s.name)}</b>${table([['户数 <small>households</small>', esc(s.householdCount)], ...coverageRows(s.employmentCoverage), ...nearestRows(s.nearestByKind), ...linkageRows(s.incomeLinkageSummary)])}`;
     }
