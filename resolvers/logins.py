@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import uuid
@@ -31,8 +32,18 @@ from resolvers.query import SessionMaker
 U, RT = m.AppUser, m.RefreshToken
 HASHER = PasswordHasher()
 """argon2-cffi's defaults: Argon2id, RFC 9106 low-memory profile."""
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
-"""Verified against when there is no hash to check, so an unknown name takes as long as a wrong password."""
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when there is no hash to check, so an unknown name takes as long as a wrong password.
+
+    Made on first use, not at import: an Argon2id hash costs 64 MiB and tens of milliseconds, which every worker process
+    would otherwise pay while starting.
+    """
+    return HASHER.hash(secrets.token_urlsafe(16))
+
+
 LOGIN_FAILED = "login failed: wrong name or password, or the account is locked after repeated failures (try again later)"
 """The one message of every refused login (which reason is not said: no user enumeration)."""
 
@@ -60,7 +71,7 @@ class Policy:
 
 def _verify(hashed: str | None, password: str) -> bool:
     try:
-        return HASHER.verify(hashed or _DUMMY_HASH, password) and hashed is not None
+        return HASHER.verify(hashed or _dummy_hash(), password) and hashed is not None
     except (VerificationError, InvalidHashError):
         return False
 
