@@ -1,4 +1,10 @@
 # Anju app image. The database is a separate PostGIS (see docker-compose.yml); set DATABASE_URL.
+# The browser assets (MapLibre GL, GraphiQL) from npm, served by /map and /graphql (no CDN).
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOST=0.0.0.0 PORT=8000
 WORKDIR /app
@@ -9,6 +15,8 @@ COPY resolvers ./resolvers
 COPY models ./models
 COPY migrations ./migrations
 COPY data ./data
+COPY web/pages ./web/pages
+COPY --from=web /web/node_modules ./web/node_modules
 RUN pip install --no-cache-dir -e . && useradd --system --home /app anju \
     && mkdir /app/.anju && chown anju /app/.anju
 # .anju/ holds the generated JWT and ID-number secrets outside ANJU_ENV=prod: keep it on a volume

@@ -14,14 +14,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+## web/: MapLibre GL and GraphiQL (served by /map and /graphql, no CDN) and the graphql-http audit, from npm (Debian's
+## nodejs/npm installed when missing, as root)
+WEB_STAMP := web/node_modules/.package-lock.json
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } \
+		|| { echo "npm is missing: install Debian's nodejs and npm" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+## the browser tests drive Debian's chromium (playwright, no browser download); installed when missing, as root
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@[ "$$(id -u)" = 0 ] || { echo "chromium is missing: apt-get install chromium (Debian), as root" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+install: $(STAMP) $(WEB_STAMP)
 
 ## run: database + migrations + demo data, then serve http://$${HOST:-127.0.0.1}:$${PORT:-8000}/graphql
 run: install
 	$(BIN)/anju up
 
-## test: the static checks, then the whole test suite against a real PostGIS (a separate test database)
-test: check
+## test: the static checks, then the whole test suite against a real PostGIS (a separate test database) and Debian's chromium
+test: check $(CHROMIUM)
 	$(BIN)/pytest
 
 ## check: formatting, lint (incl. docstrings of public code) and types; fails on the first finding

@@ -1,8 +1,15 @@
-"""Starlette app factory: ``/graphql`` (GraphiQL in a browser), ``/tiles``, ``/ogc``, ``/imports``, ``/exports``, ``/healthz``.
+"""Starlette app factory: ``/graphql`` (and its WebSocket), ``/tiles``, ``/ogc``, ``/imports``, ``/exports``, ``/auth``, ``/map``.
 
-Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME``);
-without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The
-GraphiQL page itself and ``/healthz`` hold no data and stay open.
+Also ``/metrics`` and ``/healthz``; GraphiQL in a browser at ``GET /graphql``.
+
+Every GraphQL request and every tile needs ``Authorization: Bearer <token>`` (``anju token NAME`` or ``POST /auth/login``);
+without a valid one the answer is HTTP 401 with ``extensions.code = UNAUTHENTICATED``. The GraphiQL and map pages, their
+assets, the login routes and ``/healthz`` hold no data and stay open. CORS (settings ``cors``) applies to every route.
+
+GraphQL over HTTP (the GraphQL-over-HTTP specification, draft of 2024): ``POST`` with ``application/json`` bodies, ``GET``
+with ``query``/``variables``/``operationName``/``extensions`` parameters for queries (a mutation over ``GET`` answers 405);
+answers in ``application/graphql-response+json`` when the ``Accept`` header asks for it (request errors — unparsable or
+invalid documents, variables that do not coerce — then answer 400 without ``data``), else ``application/json`` (200).
 """
 
 from __future__ import annotations
@@ -21,16 +28,18 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from anju import exports, imports, maps, observe, ogc
+from anju import exports, imports, login, maps, observe, ogc, web
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import ReadPool, create_engine, create_sessionmaker
 from anju.live import Hub, LiveConnection
@@ -78,6 +87,38 @@ async def authenticate(request: Request) -> Viewer:
     return viewer
 
 
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+"""The GraphQL-over-HTTP response media type: a request error then answers 4xx (no ``data``), a field error 200."""
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The answer's media type for an ``Accept`` header: ``GRAPHQL_RESPONSE`` or ``JSON``; None when it accepts neither.
+
+    No header (or an empty one) means ``application/json``, as does ``*/*``; among acceptable types the higher ``q``
+    wins, then ``application/graphql-response+json`` over ``application/json`` over wildcards.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *params = (x.strip() for x in part.split(";"))
+        rank = {GRAPHQL_RESPONSE: 3, JSON: 2, "application/*": 1, "*/*": 0}.get(media.lower())
+        if rank is None:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0 and (best is None or (q, rank) > best[:2]):
+            best = (q, rank, GRAPHQL_RESPONSE if rank == 3 else JSON)
+    return best[2] if best else None
+
+
 def _wants_ide(request: Request) -> bool:
     """A browser asking for the GraphiQL page (GET, HTML, no query): no data, no token needed."""
     return request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get("accept", "")
@@ -108,18 +149,6 @@ class AnjuGraphQL(GraphQL[Context, None]):
         state.graphql_context = context  # process_result reads the operation the schema noted on it
         return context
 
-    async def process_result(self, request: Request, result: Any) -> Any:
-        """Strawberry's response dict, each error with ``extensions.requestId``; its codes and operation noted for the metrics."""
-        data = await super().process_result(request, result)
-        context = getattr(request.state, "graphql_context", None)
-        if context is not None and context.operation is not None:
-            observe.note_operation(*context.operation)
-        errors: Any = data.get("errors")
-        if errors:
-            observe.with_request_id(errors)
-            observe.note_errors([str((e.get("extensions") or {}).get("code", "INTERNAL")) for e in errors])
-        return data
-
     def create_response(self, response_data: Any, sub_response: Any) -> Any:
         """Strawberry's response, with HTTP 503 when the database was unavailable and nothing could be answered."""
         response = super().create_response(response_data, sub_response)
@@ -149,6 +178,38 @@ class AnjuGraphQL(GraphQL[Context, None]):
     def encode_json(self, data: Any) -> str:
         """The response as JSON text; root fields PostgreSQL built (``schema.planner``) are copied in, not re-encoded."""
         return encode_response(data)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from the project's own npm install (``anju.web``), not strawberry's CDN page."""
+        return HTMLResponse(web.graphiql_page())
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """The response map; a request error (nothing executed: every error without a path) has no ``data`` entry.
+
+        The GraphQL specification (§7.1.2): "If an error was raised before execution begins, the data entry should not be
+        present in the result". The request is marked so ``__call__`` answers 400 under ``application/graphql-response+json``.
+        """
+        out = await super().process_result(request, result)
+        if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            request.state.request_error = True
+            out.pop("data", None)
+        context = getattr(request.state, "graphql_context", None)
+        if context is not None and context.operation is not None:
+            observe.note_operation(*context.operation)
+        errors: Any = out.get("errors")
+        if errors:  # each error with ``extensions.requestId``; the codes noted for the metrics
+            observe.with_request_id(errors)
+            observe.note_errors([str((e.get("extensions") or {}).get("code", "INTERNAL")) for e in errors])
+        return out
+
+    async def execute_single(self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Strawberry's execution; a mutation (or subscription) sent with ``GET`` answers 405 (``Allow: POST``)."""
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and exc.status_code == 400 and "not allowed" in exc.reason:
+                raise HTTPException(405, f"{exc.reason}: send it with POST") from None
+            raise
 
     def parse_json(self, data: str | bytes) -> Any:
         """The request body as JSON; HTTP 400 when it is not UTF-8 JSON or not an object/list."""
@@ -185,11 +246,26 @@ class AnjuGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except HTTPException as exc:
-            response = _error_response(exc.reason, exc.status_code)
-        await response(scope, receive, send)
+        media = negotiate(request.headers.get("accept"))
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        answer: Response
+        if media is None and not _wants_ide(request):
+            answer = _error_response(f"Accept: answers are {GRAPHQL_RESPONSE} or {JSON}", 406, "BAD_USER_INPUT")
+        elif request.method == "POST" and content_type != JSON:
+            answer = _error_response(f"Content-Type: send the request as {JSON}", 415, "BAD_USER_INPUT")
+        else:
+            request.state.request_error = False
+            try:
+                answer = await self.run(request)
+            except HTTPException as exc:
+                answer = _error_response(exc.reason, exc.status_code)
+                if exc.status_code == 405:
+                    answer.headers["Allow"] = "POST"
+        if media == GRAPHQL_RESPONSE and answer.headers.get("content-type", "").startswith(JSON):
+            answer.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+            if getattr(request.state, "request_error", False) and answer.status_code == 200:
+                answer.status_code = 400
+        await answer(scope, receive, send)
 
 
 STREAMED_PREFIXES = ("/imports/",)
@@ -201,8 +277,9 @@ definition (clients such as QGIS read them before they know they need to authent
 token or network (``settings.metrics``)."""
 
 
-PUBLIC_PREFIXES = ("/imports/templates/",)
-"""Routes under these prefixes hold no data either: the import templates (headers and one labelled example row)."""
+PUBLIC_PREFIXES = ("/imports/templates/", "/auth/", *web.PUBLIC_PREFIXES)
+"""Routes under these prefixes hold no data either: the import templates (headers and one labelled example row), the
+pages and their assets (``anju.web``); nor do the login routes (``anju.login``), which take a password or refresh token."""
 
 
 def _public(request: Request) -> bool:
@@ -304,10 +381,11 @@ class ViewerMiddleware:
             await error_response(too_large, 413, "QUERY_TOO_COMPLEX", ogc=ogc)(scope, receive, send)
             return
         if not public:
-            if self.schema is not None and request.method == "POST" and request.url.path == "/graphql":
-                answer = await fast_read(request, name, body, self.schema)
+            if self.schema is not None and request.url.path == "/graphql":
+                media = negotiate(request.headers.get("accept"))
+                answer = await fast_read(request, name, body, self.schema) if media else None
                 if answer is not None:
-                    await Response(answer, media_type="application/json")(scope, receive, send)
+                    await Response(answer, media_type=media)(scope, receive, send)
                     return
             refused = await _viewer_or_refusal(request, ogc)
             if refused is not None:
@@ -350,11 +428,23 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
     viewer = state.viewers.get(name)
     if viewer is None or viewer.role is Role.PARTNER or not state.settings.planner.enabled:
         return None
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        return None
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+    if request.method == "GET":  # a query in the URL (GraphQL over HTTP); the full path refuses mutations
+        params = request.query_params
+        try:
+            variables_text = params.get("variables")
+            payload: Any = {
+                "query": params.get("query"),
+                "operationName": params.get("operationName"),
+                "variables": json.loads(variables_text) if variables_text else None,
+            }
+        except (ValueError, RecursionError):
+            return None
+    elif request.method == "POST" and request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+    else:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return None
@@ -382,6 +472,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             cached.drop()
         return None
     STATS["planned"] += len(cached.keys)
+    STATS["fast"] += 1
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
     return encode_response({"data": data}).encode()
 
@@ -452,11 +543,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = AnjuGraphQL(
         schema,
         graphql_ide="graphiql",
-        allow_queries_via_get=False,
+        allow_queries_via_get=True,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         connection_init_wait_timeout=dt.timedelta(seconds=settings.live.connection_init_seconds),
         max_subscriptions_per_connection=settings.live.max_subscriptions_per_connection,
     )
+    cors = settings.cors
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
@@ -468,11 +560,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/imports/{kind}", imports.upload, methods=["POST"]),
         Route("/imports/{id}/report.csv", imports.report),
         Route("/exports/{kind}.{fmt}", exports.download),
+        *login.ROUTES,
+        *web.ROUTES,
     ]
     return Starlette(
         routes=routes,
         middleware=[
             Middleware(observe.ObserveMiddleware, routes=routes, log_requests=settings.log.requests),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors.allow_origins,
+                allow_origin_regex=cors.allow_origin_regex,
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "Content-Length", "X-Request-Id"],
+                max_age=cors.max_age_seconds,
+            ),
             Middleware(
                 ViewerMiddleware,
                 max_body_bytes=settings.max_body_bytes,

@@ -305,6 +305,32 @@ def user_enable(name: str = typer.Argument(..., help="a disabled user")) -> None
     typer.echo(f"user {name} enabled")
 
 
+@user_app.command("passwd")
+def user_passwd(
+    name: str = typer.Argument(..., help="the user who will log in with this password (POST /auth/login, /map)"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from the first line of stdin"),
+) -> None:
+    """Set a user's password (Argon2id) for browser login; clears a lockout and logs out its browser sessions."""
+    import sys
+
+    from anju.login import policy
+    from resolvers.errors import AnjuError
+    from resolvers.logins import set_password
+
+    s = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("新密码 New password", hide_input=True, confirmation_prompt=True)
+    try:
+        found = _run_db(s, lambda sm: set_password(sm, name, password, policy(s)))
+    except AnjuError as exc:
+        _fail(exc.message)
+    if not found:
+        _fail(f"no user {name!r}")
+    typer.echo(f"password of {name} set")
+
+
 @user_app.command("list")
 def user_list() -> None:
     """Every user with role, areas and partner."""
@@ -844,6 +870,9 @@ def up(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve 
         typer.echo(f"demo admin token (7 days; `anju token {s.auth.demo_user}` prints a new one):\n{tok}")
         typer.echo("GraphiQL → Headers: " + json.dumps({"Authorization": f"Bearer {tok}"}))
         typer.echo(f"curl: -H 'Authorization: Bearer {tok}'")
+        typer.echo(
+            f"web map 地图: http://{s.host}:{s.port}/map (log in after `anju user passwd {s.auth.demo_user}` sets a password)"
+        )
     if serve_after:
         do_serve(s)
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from anju.responses import anju_error_response, data_response
 from resolvers import layers as L
 from resolvers.access import RECORDS, Viewer, scoped_sessionmaker
+from resolvers.coords import CoordSys, from_wgs84
 from resolvers.errors import AnjuError, InvalidInput
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -125,19 +126,32 @@ def _fields(layer: L.Layer, viewer: Viewer) -> dict[str, str]:
 
 
 async def tilejson(request: Request) -> Response:
-    """``GET /tiles/{layer}.json``: TileJSON 3.0.0; query parameters (filters, coordSys) are carried into ``tiles``."""
+    """``GET /tiles/{layer}.json``: TileJSON 3.0.0; query parameters (filters, coordSys) are carried into ``tiles``.
+
+    ``bounds`` is the layer's extent (WGS84), widened with ``coordSys`` to hold the shifted positions.
+    """
     viewer: Viewer = request.state.viewer
     try:
         layer = L.layer_named(request.path_params["layer"])
         layer.check_viewer(viewer)
         _check_params(request, set(layer.filters - {"bbox"}) | COMMON_PARAMS)
         L.args_from_query(layer, {k: v for k, v in request.query_params.items() if k != "coordSys"}, today=today(request))
-        L.parse_coord_sys(request.query_params.get("coordSys"))
+        coord_sys = L.parse_coord_sys(request.query_params.get("coordSys"))
     except AnjuError as exc:
         return anju_error_response(exc)
     async with scoped_sessionmaker(request.state.sessionmaker, viewer, RECORDS)() as s:
         box = (await s.execute(L.extent_select(layer))).one()
     bounds = [round(v, 6) for v in box] if None not in box else [-180.0, -85.0511, 180.0, 85.0511]
+    if None not in box and coord_sys is not CoordSys.WGS84:
+        # the tiles are drawn in GCJ-02/BD-09: bounds must hold the shifted positions (MapLibre asks for no tile outside)
+        (x0, y0), (x1, y1) = from_wgs84(box[0], box[1], coord_sys), from_wgs84(box[2], box[3], coord_sys)
+        m = L.SHIFT_MARGIN_DEGREES
+        bounds = [
+            round(max(-180.0, min(box[0], x0) - m), 6),
+            round(max(-85.0511, min(box[1], y0) - m), 6),
+            round(min(180.0, max(box[2], x1) + m), 6),
+            round(min(85.0511, max(box[3], y1) + m), 6),
+        ]
     query = urlencode(list(request.query_params.multi_items()))
     url = f"{_base(request)}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt" + (f"?{query}" if query else "")
     cluster_below = request.state.settings.features.cluster_below_zoom
@@ -167,7 +181,7 @@ async def tilejson(request: Request) -> Response:
 
 
 async def catalog(request: Request) -> Response:
-    """``GET /tiles``: the layers the caller may read, with their TileJSON and tile URLs, properties and filters."""
+    """``GET /tiles``: the layers the caller may read: TileJSON and tile URLs, properties (with enum values), filters."""
     viewer: Viewer = request.state.viewer
     base = _base(request)
     cluster_below = request.state.settings.features.cluster_below_zoom
@@ -180,6 +194,7 @@ async def catalog(request: Request) -> Response:
             "tilejson": f"{base}/tiles/{layer.name}.json",
             "tiles": f"{base}/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt",
             "properties": _fields(layer, viewer),
+            "values": {p.name: list(p.values) for p in layer.visible_properties(viewer) if p.values},
             "filters": [f for f in L.FILTERS if f in layer.filters and f != "bbox"],
             "asOf": layer.asof_rule or None,
             "clusterBelowZoom": cluster_below if layer.clusters else None,

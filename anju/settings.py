@@ -165,6 +165,40 @@ class AuthSettings(BaseModel):
         description="longest lifetime (exp − iat) a token may claim; longer ones are refused when issued and when used",
     )
     demo_user: str = Field("demo-admin", description="admin created by `make run` (env=dev only)")
+    access_token_minutes: float = Field(15, gt=0, le=24 * 60, description="lifetime of the access tokens POST /auth/login gives")
+    refresh_token_days: float = Field(14, gt=0, description="lifetime of each refresh token (a new one with every refresh)")
+    max_failed_logins: int = Field(5, ge=1, description="failed logins in a row that lock a user")
+    lockout_minutes: float = Field(15, gt=0, description="how long a locked user cannot log in, minutes")
+    min_password_length: int = Field(10, ge=8, le=1024, description="shortest password `anju user passwd` accepts")
+
+
+class CorsSettings(BaseModel):
+    """Cross-origin browser access (CORS) to every route: which web pages on other origins may call Anju.
+
+    Requests carry ``Authorization: Bearer`` tokens, not cookies, so credentials are never allowed; the default admits pages
+    served from this machine (``localhost``/``127.0.0.1``, any port) for development. Production lists its front ends'
+    origins in ``allow_origins`` (``ANJU_CORS__ALLOW_ORIGINS='["https://map.example.gov.cn"]'``) and may clear the regex.
+    """
+
+    allow_origins: list[str] = Field(default_factory=list, description="origins allowed exactly, e.g. https://map.example.cn")
+    allow_origin_regex: str | None = Field(
+        r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?",
+        description="origins allowed by regular expression (full match); the default: pages on this machine",
+    )
+    max_age_seconds: int = Field(600, ge=0, description="how long a browser may cache a preflight answer, seconds")
+
+
+class MapPageSettings(BaseModel):
+    """Anju's own web map at ``/map``: with no basemap setting the admin boundaries are the base (no internet needed)."""
+
+    basemap_url: str | None = Field(
+        None,
+        description="raster XYZ tile URL template of a basemap ({z}/{x}/{y}), e.g. AMap's or Tianditu's (with its tk key)",
+    )
+    basemap_coord_sys: Literal["WGS84", "GCJ02"] = Field(
+        "WGS84", description="coordinates of the basemap: GCJ02 for AMap (高德); Anju's layers are then asked in GCJ02"
+    )
+    basemap_attribution: str = Field("", description="attribution shown for the basemap")
 
 
 class PrivacySettings(BaseModel):
@@ -317,6 +351,8 @@ class Settings(BaseSettings):
     max_root_fields: int = Field(10, ge=1, description="root fields allowed in one operation")
     introspection: bool = Field(True, description="answer __schema/__type queries (turn off in prod if wanted)")
     auth: AuthSettings = AuthSettings()
+    cors: CorsSettings = CorsSettings()
+    map_page: MapPageSettings = MapPageSettings()
     privacy: PrivacySettings = PrivacySettings()
     timezone: str = Field("Asia/Shanghai", description="zone of the default `asOf` date (today)")
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "ANJU_HOST"))

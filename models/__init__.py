@@ -661,11 +661,34 @@ class AppUser(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("cooperation_partner.id"))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Browser login (anju.login): Argon2id hash (argon2-cffi's PHC string; null: no password, tokens only), failures in a row
+    # and the lockout they caused.
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint("name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name="name_form"),
         CheckConstraint("(role = 'partner') = (partner_id IS NOT NULL)", name="partner_role"),
         CheckConstraint("role <> 'county_officer' OR cardinality(area_codes) > 0", name="officer_areas"),
     )
+
+
+class RefreshToken(Base):
+    """A refresh token of a browser login, stored as its SHA-256 only (the token is 256 random bits).
+
+    Tokens of one login form a ``family``: each use rotates the token (``rotated_at`` set, a new one issued in the family);
+    a rotated token presented again revokes the whole family (it was stolen or replayed). Logout revokes the family.
+    """
+
+    __tablename__ = "refresh_token"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    family: Mapped[str] = mapped_column(Text, index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditLog(Base):

@@ -77,7 +77,7 @@ MISMATCHES: list[str] = []
 """Verification failures (planned JSON ≠ resolvers' JSON) since start; tests assert it stays empty."""
 STATS = {"planned": 0, "fallback": 0, "fast": 0}
 """Root fields answered by the planner / by the resolvers (while planning is on), and requests answered by the fast path
-(``anju.app.fast_read``), since start."""
+(``anju.app.fast_read``, without strawberry), since start."""
 
 
 MAX_PLANNED_FIELDS = 300

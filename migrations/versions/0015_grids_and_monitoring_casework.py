@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from migrations import sql
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

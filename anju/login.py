@@ -1,0 +1,119 @@
+"""Browser login routes (issue #14): ``POST /auth/login``, ``POST /auth/refresh``, ``POST /auth/logout``.
+
+Bodies are JSON. Login ``{"name", "password"}`` and refresh ``{"refreshToken"}`` answer
+``{"accessToken", "tokenType": "Bearer", "expiresIn", "refreshToken", "refreshExpiresIn", "user": {"name", "role"}}``
+(seconds); logout ``{"refreshToken"}`` answers 204 and revokes that login's refresh tokens. Refusals are HTTP 401
+``UNAUTHENTICATED``, one message for every login refusal (``resolvers.logins``). Access tokens are the same JWTs as
+``anju token``'s, living ``auth.access_token_minutes``; answers are ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from anju.auth import issue_token
+from anju.responses import error_response
+from anju.settings import Settings
+from resolvers import logins
+from resolvers.access import viewer_by_name
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def policy(settings: Settings) -> logins.Policy:
+    """The login rules of ``settings.auth``."""
+    a = settings.auth
+    return logins.Policy(
+        max_failures=a.max_failed_logins,
+        lockout=dt.timedelta(minutes=a.lockout_minutes),
+        refresh_ttl=dt.timedelta(days=a.refresh_token_days),
+        min_password_length=a.min_password_length,
+    )
+
+
+class _BadBody(Exception):
+    pass
+
+
+async def _fields(request: Request, *names: str) -> list[str]:
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise _BadBody("send a JSON body (Content-Type: application/json)")
+    try:
+        body: Any = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        raise _BadBody("request body is not valid UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise _BadBody(f"request body must be a JSON object with {', '.join(names)}")
+    values = [body.get(n) for n in names]
+    for n, v in zip(names, values, strict=True):
+        if not isinstance(v, str) or not v or len(v) > 1024:
+            raise _BadBody(f"{n}: a non-empty string is required")
+    return values  # type: ignore[return-value]
+
+
+async def _tokens(request: Request, name: str, refresh: str) -> Response:
+    settings: Settings = request.state.settings
+    viewer = await viewer_by_name(request.state.sessionmaker, name)
+    if viewer is None:  # disabled between the check and now
+        return error_response(logins.LOGIN_FAILED, 401, "UNAUTHENTICATED")
+    minutes = settings.auth.access_token_minutes
+    body = {
+        "accessToken": issue_token(settings, name, ttl_hours=minutes / 60),
+        "tokenType": "Bearer",
+        "expiresIn": round(minutes * 60),
+        "refreshToken": refresh,
+        "refreshExpiresIn": round(settings.auth.refresh_token_days * 86400),
+        "user": {"name": viewer.name, "role": viewer.role.name},
+    }
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def login(request: Request) -> Response:
+    """``POST /auth/login`` ``{"name", "password"}``: an access token and a refresh token; 401 for any refusal."""
+    try:
+        name, password = await _fields(request, "name", "password")
+    except _BadBody as exc:
+        return error_response(str(exc), 400)
+    sm, p = request.state.sessionmaker, policy(request.state.settings)
+    try:
+        user_id = await logins.check_password(sm, name, password, p)
+    except logins.LoginFailed as exc:
+        return error_response(str(exc), 401, "UNAUTHENTICATED")
+    return await _tokens(request, name, await logins.new_refresh_token(sm, user_id, p))
+
+
+async def refresh(request: Request) -> Response:
+    """``POST /auth/refresh`` ``{"refreshToken"}``: a new pair (the old refresh token is spent); 401 when refused."""
+    try:
+        (token,) = await _fields(request, "refreshToken")
+    except _BadBody as exc:
+        return error_response(str(exc), 400)
+    try:
+        name, new = await logins.rotate(request.state.sessionmaker, token, policy(request.state.settings))
+    except logins.LoginFailed as exc:
+        return error_response(str(exc), 401, "UNAUTHENTICATED")
+    return await _tokens(request, name, new)
+
+
+async def logout(request: Request) -> Response:
+    """``POST /auth/logout`` ``{"refreshToken"}``: 204; that login's refresh tokens are revoked (unknown tokens: 204 too)."""
+    try:
+        (token,) = await _fields(request, "refreshToken")
+    except _BadBody as exc:
+        return error_response(str(exc), 400)
+    await logins.revoke(request.state.sessionmaker, token)
+    return Response(status_code=204, headers=NO_STORE)
+
+
+ROUTES = [
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+]
+"""The login routes (public: they need no bearer token), mounted by ``anju.app.create_app``."""
