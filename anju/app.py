@@ -566,7 +566,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(observe.ObserveMiddleware, routes=routes, log_requests=settings.log.requests),
             Middleware(
                 CORSMiddleware,
                 allow_origins=cors.allow_origins,
@@ -576,6 +575,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expose_headers=["ETag", "Retry-After", "WWW-Authenticate", "Content-Length", "X-Request-Id"],
                 max_age=cors.max_age_seconds,
             ),
+            # inside CORS, so that its answers (a 500 or 503 for an exception a route let through) carry CORS headers too
+            Middleware(observe.ObserveMiddleware, routes=routes, log_requests=settings.log.requests),
             Middleware(
                 ViewerMiddleware,
                 max_body_bytes=settings.max_body_bytes,

@@ -52,9 +52,22 @@ async def _fields(request: Request, *names: str) -> list[str]:
         raise _BadBody(f"request body must be a JSON object with {', '.join(names)}")
     values = [body.get(n) for n in names]
     for n, v in zip(names, values, strict=True):
-        if not isinstance(v, str) or not v or len(v) > 1024:
+        if not isinstance(v, str) or not v:
             raise _BadBody(f"{n}: a non-empty string is required")
+        if len(v) > 1024:
+            raise _BadBody(f"{n}: at most 1024 characters")
+        if "\x00" in v or not _encodable(v):  # PostgreSQL and Argon2 take neither a NUL nor a lone surrogate
+            raise _BadBody(f"{n}: contains a NUL character or an unpaired surrogate (\\ud800-\\udfff)")
     return values  # type: ignore[return-value]
+
+
+def _encodable(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (a JSON escape of a lone surrogate decodes to a string that does not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _tokens(request: Request, name: str, refresh: str) -> Response:

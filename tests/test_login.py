@@ -4,6 +4,7 @@ database: wrong passwords, lockout, no user enumeration, expired and rotated ref
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -113,10 +114,17 @@ async def test_wrong_password_unknown_user_and_no_password_read_the_same(client,
     tokens_only = _login(client, "t-planner", "not the password")  # a user without a password (anju token only)
     for r in (wrong, unknown, tokens_only):
         assert r.status_code == 401
-        assert r.json() == {"errors": [{"message": LOGIN_FAILED, "extensions": {"code": "UNAUTHENTICATED"}}]}
+        body = r.json()
+        assert body["errors"][0]["extensions"].pop("requestId") == r.headers["x-request-id"]  # each request's own id
+        assert body == {"errors": [{"message": LOGIN_FAILED, "extensions": {"code": "UNAUTHENTICATED"}}]}
     assert (await _row(engine, "SELECT failed_logins FROM app_user WHERE name = 'login-b'"))[0] == 1
     assert _login(client, "login-b").status_code == 200  # the right password resets the count
     assert (await _row(engine, "SELECT failed_logins FROM app_user WHERE name = 'login-b'"))[0] == 0
+    for hostile in ({"name": "a\x00b", "password": "xxxxxxxxxxxx"}, {"name": "a\ud800b", "password": "xxxxxxxxxxxx"}):
+        r = client.post("/auth/login", content=json.dumps(hostile), headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    r = client.post("/auth/refresh", content='{"refreshToken": "a\\ud800"}', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     bad = client.post("/auth/login", json={"name": "login-b"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["message"] == "password: a non-empty string is required"
     assert client.post("/auth/login", content=b"name=x", headers={"content-type": "text/plain"}).status_code == 400
