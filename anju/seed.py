@@ -923,8 +923,9 @@ async def load_sichuan(
       refreshes (tests/test_seed_scale.py compares both ways row for row).
     - ``live_insert`` and ``live_update`` (live_pending outbox, migrations/sql/live_events.sql) on household, member,
       employment, income_linkage and household_income: with ``deferred`` disabled for the load (``ALTER TABLE …
-      DISABLE TRIGGER``, only these named triggers — foreign keys and the maintenance triggers stay on; re-enabled in the same transaction, so no other session ever sees them off): a
-      generated benchmark dataset is not news for live subscribers, and ~2 M outbox rows would only be pruned.
+      DISABLE TRIGGER`` of these named triggers only — foreign keys and the maintenance triggers stay on), re-enabled
+      in the same transaction, so no other session ever sees them off: a generated benchmark dataset is not news for
+      live subscribers, and ~2 M outbox rows would only be pruned.
 
     Wall time of the full Sichuan tier on the 2-core development machine (shared): see README, Benchmarks. With
     ``deferred=False`` every trigger fires per statement as in ordinary writes (> 90 minutes at full scale; kept
