@@ -473,6 +473,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
         return None
     STATS["planned"] += len(cached.keys)
     STATS["fast"] += 1
+    observe.note_operation("query", op, fast_read=True)
     data = {k: RawJSON(t if t is not None else "null") for k, t in zip(cached.keys, texts, strict=True)}
     return encode_response({"data": data}).encode()
 
