@@ -263,6 +263,8 @@ class Scorecard:
     previous_per_capita_exact: Decimal | None
     households_linked: int
     services: list[NearestService]
+    open_monitoring_cases: int = 0
+    """Monitoring cases open on the date among the site's households (``anju_case_open_on``)."""
 
     @property
     def coverage_change(self) -> float | None:
@@ -328,6 +330,7 @@ async def site_scorecards(sm: SessionMaker, keys: Sequence[tuple[int, dt.date, i
                     per_capita_exact=r.per_capita,
                     previous_per_capita_exact=r.prev_per_capita,
                     households_linked=int(r.linked),
+                    open_monitoring_cases=int(r.open_cases),
                     services=[
                         NearestService(
                             kind=k,

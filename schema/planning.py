@@ -123,6 +123,9 @@ class SiteScorecard:
     households_linked: int = strawberry.field(
         description="Households at the site at the year's end with at least one income linkage (利益联结) of `year`, 户."
     )
+    open_monitoring_cases: int = strawberry.field(
+        description="Monitoring cases (监测对象) open on `asOf` among the households living at the site then."
+    )
     distance_meters: float = strawberry.field(description="The distance `services[].householdsBeyond` counts beyond, metres.")
     services: list[NearestService] = strawberry.field(description="School, clinic and water supply, in that order.")
     _site_id: strawberry.Private[int]
@@ -148,6 +151,7 @@ class SiteScorecard:
             previous_per_capita_income=c.previous_per_capita_income,
             per_capita_income_change_rate=c.per_capita_income_change_rate,
             households_linked=c.households_linked,
+            open_monitoring_cases=c.open_monitoring_cases,
             distance_meters=distance,
             services=[
                 NearestService(

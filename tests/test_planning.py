@@ -235,7 +235,8 @@ async def test_placement_access(area):  # type: ignore[no-untyped-def]
 SCORE = """query($asOf: Date, $year: Int, $dist: Float, $area: String) {
   siteScorecards(asOf: $asOf, year: $year, distanceMeters: $dist, areaCode: $area) {
     site { id } asOf year households householdsWithLaborForce householdsCovered coverageRate previousCoverageRate
-    coverageChange perCapitaIncome previousPerCapitaIncome perCapitaIncomeChangeRate householdsLinked distanceMeters
+    coverageChange perCapitaIncome previousPerCapitaIncome perCapitaIncomeChangeRate householdsLinked openMonitoringCases
+    distanceMeters
     services { kind distanceMeters householdsBeyond facility { id } }
   }
 }"""
@@ -322,6 +323,38 @@ async def test_scorecards_recomputed_from_raw_rows(area):  # type: ignore[no-unt
         assert [d for *_, d, _ in got] == pytest.approx([d for *_, d, _ in raw["services"]])
     assert any(c["households"] > 5 for c in cards)
     assert any(0 < s["householdsBeyond"] < c["households"] for c in cards for s in c["services"])
+
+
+async def test_scorecard_counts_the_open_monitoring_cases(engine, settings, admin_headers):  # type: ignore[no-untyped-def]
+    """Yixin (demo site 1) on dates around the demo cases: the cases open on the date among the households living at
+    the site then, counted from the raw case and residence rows (not through anju_case_open_on)."""
+    from starlette.testclient import TestClient
+
+    from anju.app import create_app
+
+    async with engine.connect() as c:
+        days = [r[0] for r in await c.execute(text("SELECT DISTINCT opened_on FROM monitoring_case ORDER BY 1"))]
+        closed = [
+            r[0] for r in await c.execute(text("SELECT DISTINCT closed_on FROM monitoring_case WHERE closed_on IS NOT NULL"))
+        ]
+    assert days, "the demo data holds monitoring cases"
+    dates = sorted({days[0] - dt.timedelta(days=1), *days, *closed, D})
+    raw_sql = text(
+        "SELECT count(*) FROM monitoring_case c WHERE c.opened_on <= :d AND (c.closed_on IS NULL OR :d < c.closed_on) "
+        "AND (SELECT r.site_id FROM household_residence r WHERE r.household_id = c.household_id AND r.valid_from <= :d "
+        "ORDER BY r.valid_from DESC LIMIT 1) = 1"
+    )
+    q = "query($d: Date) { siteScorecards(asOf: $d) { site { id } openMonitoringCases } }"
+    seen = set()
+    with TestClient(create_app(settings)) as client:
+        for d in dates:
+            body = client.post("/graphql", json={"query": q, "variables": {"d": d.isoformat()}}, headers=admin_headers).json()
+            card = next(c for c in body["data"]["siteScorecards"] if c["site"]["id"] == "1")
+            async with engine.connect() as c:
+                expected = await c.scalar(raw_sql, {"d": d})
+            assert card["openMonitoringCases"] == expected, d
+            seen.add(expected)
+    assert 0 in seen and max(seen) > 0  # before the first case and with cases open
 
 
 async def test_scorecards_scope_and_bad_input(area):  # type: ignore[no-untyped-def]

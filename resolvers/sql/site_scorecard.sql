@@ -6,6 +6,8 @@
 --                                             over the households living at the site at that year's end
 --                                             (anju_year_end), with an income and a size recorded; unrounded
 --   linked                                    households at the site at :year's end with >= 1 income linkage of :year
+--   open_cases                                monitoring cases (监测对象, issue #17) open on :as_of of the households living
+--                                             at the site on :as_of (anju_case_open_on, migrations/sql/casework.sql)
 --   services                                  per kind of :kinds: the nearest facility open on :as_of (geodesic metres
 --                                             from the site's point, exact: KNN candidate, then every facility within its
 --                                             distance re-ranked) and the households at the site on :as_of whose dwelling
@@ -42,6 +44,14 @@ linked AS (
     WHERE st.site_id = ANY(CAST(:ids AS bigint[]))
       AND st.valid_from <= anju_year_end(CAST(:year AS integer)) AND anju_year_end(CAST(:year AS integer)) < st.valid_to
       AND EXISTS (SELECT 1 FROM income_linkage l WHERE l.household_id = st.household_id AND l.year = CAST(:year AS integer))
+    GROUP BY st.site_id
+),
+cases AS (
+    SELECT st.site_id, count(*) AS open_cases
+    FROM household_status st
+    JOIN monitoring_case c ON c.household_id = st.household_id
+         AND anju_case_open_on(c.opened_on, c.closed_on, CAST(:as_of AS date))
+    WHERE st.site_id = ANY(CAST(:ids AS bigint[])) AND st.valid_from <= CAST(:as_of AS date) AND CAST(:as_of AS date) < st.valid_to
     GROUP BY st.site_id
 ),
 dwelling AS (
@@ -83,6 +93,7 @@ SELECT s.id AS site_id,
        coalesce(n.covered, 0) AS covered,
        coalesce(b.with_labor_force, 0) AS prev_with_labor_force, coalesce(b.covered, 0) AS prev_covered,
        ic.per_capita, ip.per_capita AS prev_per_capita, coalesce(l.linked, 0) AS linked,
+       coalesce(oc.open_cases, 0) AS open_cases,
        CAST(sv.services AS text) AS services
 FROM site s
 LEFT JOIN now_ n ON n.site_id = s.id
@@ -90,5 +101,6 @@ LEFT JOIN before_ b ON b.site_id = s.id
 LEFT JOIN income ic ON ic.site_id = s.id AND ic.year = CAST(:year AS integer)
 LEFT JOIN income ip ON ip.site_id = s.id AND ip.year = CAST(:year AS integer) - 1
 LEFT JOIN linked l ON l.site_id = s.id
+LEFT JOIN cases oc ON oc.site_id = s.id
 LEFT JOIN services sv ON sv.site_id = s.id
 ORDER BY s.id
