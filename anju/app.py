@@ -83,7 +83,6 @@ async def authenticate(request: Request) -> Viewer:
     if viewer is None:
         raise AuthError("token's user is unknown or disabled")
     state.viewers[name] = viewer
-    observe.note_viewer(name)
     return viewer
 
 

@@ -153,6 +153,10 @@ def _scope_statement(settings: dict[str, str]) -> tuple[Any]:
     return (select(*(func.set_config(n, settings[n], true()) for n in names)),)
 
 
+SESSION_RESET = "RESET ALL; RESET ROLE;"
+"""What a session-level ``ScopeCheck`` first clears (``RESET ALL`` leaves ``role`` alone)."""
+
+
 class Stale(Exception):
     """A ``ScopeCheck`` did not hold: the viewer's user row changed (role, areas, partner) or was disabled."""
 
@@ -177,14 +181,15 @@ class ScopeCheck:
     sql: str
     local_sql: str
     viewer: Viewer
+    session_calls: str
+    """The ``set_config(…, false)`` calls and the user match of ``sql`` (what ``applying`` prefixes settings to)."""
 
     def applying(self, settings: Sequence[tuple[str, str]]) -> str:
         """``sql`` that also sets ``settings`` (a plan's planner settings) for the session, when the check holds."""
         if not settings:
             return self.sql
-        head, tail = self.sql.split(" SELECT ", 1)
         extra = "".join(f"set_config({sql_literal(n)}, {sql_literal(v)}, false), " for n, v in settings)
-        return f"{head} SELECT {extra}{tail}"
+        return f"{SESSION_RESET} SELECT {extra}{self.session_calls}"
 
     @staticmethod
     def holds(status: str) -> bool:
@@ -216,7 +221,8 @@ def scope_check(viewer: Viewer, mode: str = RECORDS) -> ScopeCheck:
         flag = "true" if local else "false"
         return ", ".join(f"set_config({sql_literal(n)}, {sql_literal(settings[n])}, {flag})" for n in names)
 
-    return ScopeCheck(f"RESET ALL; RESET ROLE; SELECT {calls(False)}{match}", f"SELECT {calls(True)}{match}", viewer)
+    session = f"{calls(False)}{match}"
+    return ScopeCheck(f"{SESSION_RESET} SELECT {session}", f"SELECT {calls(True)}{match}", viewer, session)
 
 
 def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:

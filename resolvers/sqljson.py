@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, FromClause
 
+from resolvers.access import sql_literal
 from resolvers.paging import PageArgs
 from resolvers.query import AnySelect
 
@@ -60,7 +61,7 @@ def constant(value: str) -> ColumnElement[Any]:
 
     Never for client input: those are bound parameters.
     """
-    return literal_column("'" + value.replace("'", "''") + "'", Text)
+    return literal_column(sql_literal(value), Text)
 
 
 def refuse_if(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -57,8 +57,7 @@ from graphql import (
     get_argument_values,
     parse,
 )
-from sqlalchemy import ColumnElement, Float, Integer, and_, case, false, func, literal, null, or_, select
-from sqlalchemy import cast as sa_cast
+from sqlalchemy import ColumnElement, Integer, and_, case, false, func, literal, null, or_, select
 from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
@@ -302,10 +301,7 @@ class Planner:
                 return sj.refuse_if(func.array_position(value, null()).isnot(None), value) if item is not inner.of_type else value
             raise sj.Unplannable(f"list of {item}")
         if isinstance(inner, GraphQLEnumType):
-            definition = inner.extensions.get("strawberry-definition")
-            if definition is None:
-                raise sj.Unplannable(f"enum {inner.name}")
-            return sj.enum_value(value, ((v.name, v.value) for v in definition.values))
+            return sj.enum_value(value, enum_members(inner))
         if isinstance(inner, GraphQLScalarType):
             name = inner.name
             if name in ("String", "Int", "Boolean", "Date"):
@@ -687,7 +683,7 @@ def _coverage(p: Planner, sel: Selection, where: Sequence[ColumnElement[bool]], 
         "zeroEmploymentHouseholds": func.count().filter(and_(lf, ST.employed == 0)),
         "employedPersons": func.coalesce(func.sum(ST.employed), 0),
         "stablyEmployedPersons": func.coalesce(func.sum(ST.stably_employed), 0),
-        "coverageRate": sj.float_value(cast_float(covered) / func.nullif(cast_float(with_lf), 0)),
+        "coverageRate": sj.float_value(sj.float_value(covered) / func.nullif(sj.float_value(with_lf), 0)),
         "suppressed": false(),  # never for the viewers the planner serves (partners go to the resolvers)
     }
     pairs: list[tuple[str, ColumnElement[Any]]] = []
@@ -709,7 +705,7 @@ def _by_channel(p: Planner, sel: Selection) -> ColumnElement[Any]:
     """``byChannel``: per channel with employed persons, in the enum's order (``resolvers.coverage._channels``)."""
     t = p.sub_type(sel)
     channel_type: Any = t.fields["channel"].type
-    names = enum_names(channel_type)
+    names = {stored: name for name, stored in enum_members(channel_type)}
     items = []
     for ch in m.EmploymentChannel:
         persons = func.coalesce(func.sum(getattr(ST, ch.value)), 0)
@@ -728,18 +724,17 @@ def _by_channel(p: Planner, sel: Selection) -> ColumnElement[Any]:
     return sj.json_array_of_present(items)
 
 
-def enum_names(gtype: Any) -> dict[Any, str]:
-    """GraphQL enum value name per Python value of a strawberry enum type (non-null unwrapped)."""
+def enum_members(gtype: Any) -> list[tuple[str, Any]]:
+    """(GraphQL name, stored value) of each member of a strawberry enum type (non-null unwrapped).
+
+    Raises:
+        Unplannable: not an enum strawberry defined.
+    """
     inner = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
     definition = inner.extensions.get("strawberry-definition") if isinstance(inner, GraphQLEnumType) else None
     if definition is None:
         raise sj.Unplannable(f"enum {gtype}")
-    return {getattr(v.value, "value", v.value): v.name for v in definition.values}
-
-
-def cast_float(value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """``value::float8``."""
-    return sa_cast(value, Float)
+    return [(v.name, v.value) for v in definition.values]
 
 
 def _area_coverage(p: Planner, t: GraphQLObjectType, sel: Selection, row: Any) -> ColumnElement[Any]:
