@@ -30,7 +30,7 @@ from schema.registry import RegistryMutation
 from schema.scalars import GeoJSON
 from schema.targets import TargetMutation
 from schema.training import TrainingMutation
-from schema.types import Ctx, Employment, Household, IncomeLinkage, given_fields, household_by_id, load_found, member_by_id
+from schema.types import Ctx, Employment, IncomeLinkage, given_fields, load_found, member_by_id, written_household
 
 WRITES = allow(WritesHouseholds)
 """Admins and county officers (officers under their areas only: row-level security, FORBIDDEN)."""
@@ -152,12 +152,6 @@ class UpdateMemberInput:
     phone: str | None = strawberry.field(default=strawberry.UNSET, description=PHONE)
 
 
-async def _household(info: Ctx, w: Written) -> Household:
-    """The household a write changed, with its new version (the request's loaders start afresh: the data changed)."""
-    info.context.fresh_loaders()
-    return await household_by_id(info, w.household_id)
-
-
 async def _employment(info: Ctx, employment_id: int) -> Employment:
     return await load_found(info.context.loaders.employment, employment_id, Employment.from_row, "employment")
 
@@ -167,11 +161,11 @@ async def _household_write(
 ) -> HouseholdPayload:
     """Run a resolver write on a household (``householdId`` at ``version``) and answer with the household written."""
     w = await write(info.context.sessionmaker, household_id=require_id(household_id, "householdId"), version=version, **values)
-    return HouseholdPayload(household=await _household(info, w))
+    return HouseholdPayload(household=await written_household(info, w))
 
 
 async def _member_payload(info: Ctx, w: WrittenRecord) -> MemberPayload:
-    household = await _household(info, w)
+    household = await written_household(info, w)
     return MemberPayload(member=await member_by_id(info, w.record_id), household=household)
 
 
@@ -205,7 +199,7 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutatio
                 today=info.context.today(),
             ),
         )
-        household = await _household(info, w)
+        household = await written_household(info, w)
         return EmploymentPayload(employment=await _employment(info, w.record_id), household=household)
 
     @strawberry.mutation(description="End an open employment spell on `endOn`.", extensions=WRITES)
@@ -214,7 +208,7 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutatio
     ) -> EmploymentPayload | None:
         eid = require_id(input.employment_id, "employmentId")
         w = await mu.end_employment(info.context.sessionmaker, employment_id=eid, version=input.version, end_on=input.end_on)
-        household = await _household(info, w)
+        household = await written_household(info, w)
         return EmploymentPayload(employment=await _employment(info, eid), household=household)
 
     @strawberry.mutation(description="Record an income linkage of a household.", extensions=WRITES)
@@ -235,7 +229,7 @@ class Mutation(RegistryMutation, PartnerMutation, PlaceMutation, CaseworkMutatio
                 facility_id=optional_id(input.facility_id, "facilityId"),
             ),
         )
-        household = await _household(info, w)
+        household = await written_household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, input.year))
         return IncomeLinkagePayload(
             income_linkage=IncomeLinkage.from_row(next(r for r in rows if r.id == w.record_id)), household=household

@@ -145,15 +145,19 @@ def _limits(info: Ctx) -> PlaceLimits:
 
 
 async def _site(info: Ctx, w: places.WrittenPlace) -> RelocationSitePayload:
+    """The site as read just after the write's commit, answering the version the write produced (see written_household)."""
     info.context.fresh_loaders()
-    return RelocationSitePayload(
-        relocation_site=await load_found(info.context.loaders.site, w.id, RelocationSite.from_row, "relocation site")
-    )
+    site = await load_found(info.context.loaders.site, w.id, RelocationSite.from_row, "relocation site")
+    site.version = w.version
+    return RelocationSitePayload(relocation_site=site)
 
 
 async def _facility(info: Ctx, w: places.WrittenPlace) -> FacilityPayload:
+    """The facility as read just after the write's commit, answering the version the write produced."""
     info.context.fresh_loaders()
-    return FacilityPayload(facility=await load_found(info.context.loaders.facility, w.id, Facility.from_row, "facility"))
+    facility = await load_found(info.context.loaders.facility, w.id, Facility.from_row, "facility")
+    facility.version = w.version
+    return FacilityPayload(facility=facility)
 
 
 def _facility_values(input: CreateFacilityInput | UpdateFacilityInput) -> dict[str, Any]:

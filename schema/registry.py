@@ -16,14 +16,14 @@ from typing import Annotated
 import strawberry
 
 from resolvers import registry as rg
-from resolvers.mutations import Written, WrittenRecord
+from resolvers.mutations import WrittenRecord
 from resolvers.query import optional_id, require_id
 from schema.enums import EmploymentChannel, Gender, JoinReason, LeaveReason, LinkageMechanism, PovertyStatus, Relation
 from schema.idempotency import idempotency_key_field, once
 from schema.payloads import EmploymentPayload, HouseholdPayload, IncomeLinkagePayload, MemberPayload
 from schema.permissions import WritesHouseholds, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Employment, Household, IncomeLinkage, given_fields, household_by_id, load_found, member_by_id
+from schema.types import Ctx, Employment, Household, IncomeLinkage, given_fields, load_found, member_by_id, written_household
 
 WRITES = allow(WritesHouseholds)
 VERSION = "The household's `version` as you last read it (optimistic locking)."
@@ -153,11 +153,6 @@ class DeletedPayload:
     household: Household = strawberry.field(description="The household, with its new `version`.")
 
 
-async def _household(info: Ctx, w: Written) -> Household:
-    info.context.fresh_loaders()
-    return await household_by_id(info, w.household_id)
-
-
 def _tolerance(info: Ctx) -> float:
     return float(info.context.settings.registry.location_tolerance_meters)
 
@@ -207,7 +202,7 @@ class RegistryMutation:
                 max_vertices=_max_vertices(info),
             ),
         )
-        return HouseholdPayload(household=await _household(info, w))
+        return HouseholdPayload(household=await written_household(info, w))
 
     @strawberry.mutation(description="Correct a household in place (omitted: unchanged; null: cleared).", extensions=WRITES)
     async def update_household(
@@ -225,7 +220,7 @@ class RegistryMutation:
             tolerance_meters=_tolerance(info),
             max_vertices=_max_vertices(info),
         )
-        return HouseholdPayload(household=await _household(info, w))
+        return HouseholdPayload(household=await written_household(info, w))
 
     @strawberry.mutation(description="A household moves on `movedOn` (a new dated residence).", extensions=WRITES)
     async def move_household(
@@ -243,7 +238,7 @@ class RegistryMutation:
             tolerance_meters=_tolerance(info),
             max_vertices=_max_vertices(info),
         )
-        return HouseholdPayload(household=await _household(info, w))
+        return HouseholdPayload(household=await written_household(info, w))
 
     @strawberry.mutation(description="A member leaves the household on `leftOn` (减员).", extensions=WRITES)
     async def member_leaves(
@@ -257,7 +252,7 @@ class RegistryMutation:
             reason=input.reason,
             today=info.context.today(),
         )
-        household = await _household(info, w)
+        household = await written_household(info, w)
         return MemberPayload(member=await member_by_id(info, w.record_id), household=household)
 
     @strawberry.mutation(description="Fix a wrongly entered employment in place (audited before/after).", extensions=WRITES)
@@ -276,7 +271,7 @@ class RegistryMutation:
             today=info.context.today(),
             max_vertices=_max_vertices(info),
         )
-        household = await _household(info, w)
+        household = await written_household(info, w)
         employment = await load_found(info.context.loaders.employment, eid, Employment.from_row, "employment")
         return EmploymentPayload(employment=employment, household=household)
 
@@ -286,7 +281,7 @@ class RegistryMutation:
     ) -> DeletedPayload | None:
         eid = require_id(input.id, "id")
         w = await rg.delete_employment(info.context.sessionmaker, employment_id=eid, version=input.version)
-        return DeletedPayload(deleted_id=strawberry.ID(str(eid)), household=await _household(info, w))
+        return DeletedPayload(deleted_id=strawberry.ID(str(eid)), household=await written_household(info, w))
 
     @strawberry.mutation(description="Fix a wrongly entered income linkage in place (audited).", extensions=WRITES)
     async def correct_income_linkage(
@@ -299,7 +294,7 @@ class RegistryMutation:
         w = await rg.correct_income_linkage(
             info.context.sessionmaker, income_linkage_id=lid, version=input.version, values=values
         )
-        household = await _household(info, w)
+        household = await written_household(info, w)
         rows = await info.context.loaders.income_linkages.load((w.household_id, None))
         return IncomeLinkagePayload(
             income_linkage=IncomeLinkage.from_row(next(r for r in rows if r.id == lid)), household=household
@@ -311,4 +306,4 @@ class RegistryMutation:
     ) -> DeletedPayload | None:
         lid = require_id(input.id, "id")
         w = await rg.delete_income_linkage(info.context.sessionmaker, income_linkage_id=lid, version=input.version)
-        return DeletedPayload(deleted_id=strawberry.ID(str(lid)), household=await _household(info, w))
+        return DeletedPayload(deleted_id=strawberry.ID(str(lid)), household=await written_household(info, w))

@@ -26,6 +26,7 @@ from resolvers import suppression as sup
 from resolvers.coords import CoordSys, geojson_from_wgs84
 from resolvers.errors import InvalidInput
 from resolvers.geofilters import MAX_RADIUS_METERS
+from resolvers.mutations import Written
 from resolvers.paging import Page, PageArgs, page_args
 from resolvers.query import check_year
 from resolvers.rows import (
@@ -320,6 +321,23 @@ def found(row: T | None, what: str, key: object) -> T:
 async def household_by_id(info: Ctx, household_id: int) -> Household:
     """The household a foreign key (or this request's write) names, through the request's loader."""
     return await load_found(info.context.loaders.household, household_id, Household.from_row, "household")
+
+
+async def written_household(info: Ctx, w: Written) -> Household:
+    """The household a write of this request changed, for its payload: read just after the commit.
+
+    ``w.version`` is the version the write produced and is what the payload answers, even when another write has
+    raised it since the commit (the other fields show the row as read): a client that edits next with it gets
+    ``CONFLICT`` if someone else wrote in between, never overwrites that write unseen. The request's loaders
+    start afresh (the data changed).
+
+    Raises:
+        NotFound: the household is not visible to the viewer.
+    """
+    info.context.fresh_loaders()
+    household = await household_by_id(info, w.household_id)
+    household.version = w.version
+    return household
 
 
 async def member_by_id(info: Ctx, member_id: int) -> Member:
