@@ -414,7 +414,7 @@ async def _viewer_or_refusal(request: Request, ogc: bool) -> Response | None:
 
 
 async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> bytes | None:
-    """A read whose every root field has a plan (``schema.planner``), answered in two round trips without strawberry.
+    """A read whose every root field has a plan (``schema.planner``), answered in one or two round trips without strawberry.
 
     The request must be exactly one that was validated, cost-checked and planned before (the plan cache is keyed by the
     document, operation name, variables as sent, today and the viewer's kind); its viewer comes from the last full
@@ -461,7 +461,7 @@ async def fast_read(request: Request, name: str, body: bytes, schema: Any) -> by
             state.scope_checks.clear()
         check = state.scope_checks[viewer] = scope_check(viewer)
     try:
-        texts = await state.read_pool.read(check.applying(cached.plan.settings), cached.plan.sql, cached.plan.params)
+        texts = await state.read_pool.read(check, cached.plan.settings, cached.plan.sql, cached.plan.params)
     except Stale:
         state.viewers.pop(name, None)
         return None

@@ -47,9 +47,12 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
 class ReadPool:
     """The connections of the fast path for planned reads (``anju.app.fast_read``), and nothing else.
 
-    At most ``size`` per process, opened on demand and kept. A read is two round trips and no transaction: the viewer's
-    ``ScopeCheck`` (``RESET ALL``, ``RESET ROLE`` and the scope as session settings, in one simple-protocol message),
-    then the planned statement, prepared once per connection by asyncpg. The connections are read-only by default
+    At most ``size`` per process, opened on demand and kept. A read is no transaction and at most two round trips: the
+    viewer's ``ScopeCheck`` (``RESET ALL``, ``RESET ROLE`` and the scope as session settings, in one simple-protocol
+    message), then the planned statement, prepared once per connection by asyncpg. Each connection remembers the scope
+    it holds (the check's text, planner settings included); a read for the same viewer and settings takes such a
+    connection and sends only the statement, gated by the same check (``ScopeCheck.gated``): one round trip, and a
+    disabled or changed user still reads nothing. The connections are read-only by default
     (``default_transaction_read_only``, a connection setting, which ``RESET ALL`` keeps). Any failure or cancellation
     closes the connection it happened on, so a half-applied scope is never reused; the caller answers through the full
     path instead.
@@ -65,28 +68,54 @@ class ReadPool:
             "default_transaction_read_only": "on",
             "standard_conforming_strings": "on",  # ScopeCheck's literals
         }
-        self._idle: list[asyncpg.Connection] = []
+        self._idle: list[tuple[asyncpg.Connection, str | None]] = []  # a connection and the scope it holds
         self._slots = asyncio.Semaphore(size)
+        self._gated: dict[str, str] = {}  # statement → its gated form
 
-    async def read(self, check: str, sql: str, params: Sequence[Any]) -> asyncpg.Record | None:
-        """The row of ``sql`` with ``params`` under the scope ``check`` applies.
+    async def read(
+        self, check: ScopeCheck, settings: Sequence[tuple[str, str]], sql: str, params: Sequence[Any]
+    ) -> asyncpg.Record | None:
+        """The row of ``sql`` with ``params`` under ``check``'s scope with the planner ``settings`` applied.
 
         Raises:
-            Stale: the check's status was not ``SELECT 1`` (nothing was read).
+            Stale: the check did not hold (nothing was read).
             asyncpg.PostgresError, OSError, asyncio.TimeoutError: the statement or the connection failed.
         """
+        scope = check.applying(settings)
         async with self._slots:
-            conn = self._idle.pop() if self._idle else await self._connect()
+            conn, held = self._take(scope)
+            if conn is None:
+                conn = await self._connect()
             try:
-                status = await conn.execute(check)
-                row = await conn.fetchrow(sql, *params) if ScopeCheck.holds(status) else Stale
+                if held == scope:
+                    row = await conn.fetchrow(self._gate(sql, len(params)), *params, *check.holds_params)
+                    row = Stale if row is None else row
+                else:
+                    status = await conn.execute(scope)
+                    held = scope if ScopeCheck.holds(status) else None
+                    row = await conn.fetchrow(sql, *params) if held else Stale
             except BaseException:
                 conn.terminate()
                 raise
-            self._idle.append(conn)
+            self._idle.append((conn, held if row is not Stale else None))
         if row is Stale:
             raise Stale
         return row
+
+    def _take(self, scope: str) -> tuple[asyncpg.Connection | None, str | None]:
+        """An idle connection holding ``scope`` if there is one, else the most recently used, else none."""
+        for i in range(len(self._idle) - 1, -1, -1):
+            if self._idle[i][1] == scope:
+                return self._idle.pop(i)
+        return self._idle.pop() if self._idle else (None, None)
+
+    def _gate(self, sql: str, n_params: int) -> str:
+        gated = self._gated.get(sql)
+        if gated is None:
+            if len(self._gated) > 4096:  # plans come and go with the plan cache; keep memory bounded
+                self._gated.clear()
+            gated = self._gated[sql] = ScopeCheck.gated(sql, n_params)
+        return gated
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._dsn, server_settings=self._server_settings, timeout=self._connect_timeout)
@@ -94,7 +123,7 @@ class ReadPool:
     async def close(self) -> None:
         """Close the idle connections (at shutdown)."""
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
 

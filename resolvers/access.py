@@ -165,17 +165,21 @@ class Stale(Exception):
 class ScopeCheck:
     """One statement that re-reads a viewer's user row and, if it still describes the viewer, applies its scope.
 
-    ``SELECT set_config(name, value, is_local), … FROM app_user u WHERE u.name = … AND NOT u.disabled AND u.role = … AND
-    u.area_codes = … AND u.partner_id IS NOT DISTINCT FROM …``, sent in PostgreSQL's simple query protocol (``execute``
-    without parameters): its status is ``SELECT 1`` when the user is unchanged and enabled and the scope now holds,
-    ``SELECT 0`` when the viewer held is stale (nothing applied: look the user up again). Values are SQL literals, quoted
-    here (``standard_conforming_strings`` on, PostgreSQL's default; user names are ``[A-Za-z0-9_.@-]`` by constraint).
+    ``SELECT set_config(name, value, is_local), … WHERE anju_viewer_holds(name, role, area codes, partner)`` (the SQL
+    function of migrations/sql/access_policies.sql, the one definition of a viewer that still holds), sent in
+    PostgreSQL's simple query protocol (``execute`` without parameters): its status is ``SELECT 1`` when the user is
+    unchanged and enabled and the scope now holds, ``SELECT 0`` when the viewer held is stale (nothing applied: look the
+    user up again). Values are SQL literals, quoted here (``standard_conforming_strings`` on, PostgreSQL's default; user
+    names are ``[A-Za-z0-9_.@-]`` by constraint).
 
     Two forms of the same check:
     - ``sql``: for a connection nothing else uses (``anju.db.ReadPool``), outside a transaction. It first clears what
       the connection's previous use set (``RESET ALL; RESET ROLE``: ``RESET ALL`` leaves ``role`` alone), then sets the
       scope for the session.
     - ``local_sql``: inside a transaction on a pooled connection; the scope ends with the transaction.
+
+    A connection that already holds the scope only needs the check itself: ``gated`` wraps a statement so that it reads
+    nothing unless ``anju_viewer_holds`` with ``holds_params`` is true (one message instead of two).
     """
 
     sql: str
@@ -183,6 +187,8 @@ class ScopeCheck:
     viewer: Viewer
     session_calls: str
     """The ``set_config(…, false)`` calls and the user match of ``sql`` (what ``applying`` prefixes settings to)."""
+    holds_params: tuple[str, str, list[str], int | None]
+    """``anju_viewer_holds``' arguments for this viewer: user name, role, area codes, partner id."""
 
     def applying(self, settings: Sequence[tuple[str, str]]) -> str:
         """``sql`` that also sets ``settings`` (a plan's planner settings) for the session, when the check holds."""
@@ -195,6 +201,19 @@ class ScopeCheck:
     def holds(status: str) -> bool:
         """Whether the check's command status says it held (``SELECT 1``)."""
         return status == "SELECT 1"
+
+    @staticmethod
+    def gated(statement: str, n_params: int) -> str:
+        """``statement`` (with parameters ``$1``…``$n_params``) reading no row unless the viewer still holds.
+
+        The viewer's ``holds_params`` follow the statement's own parameters (``$n_params+1``…``$n_params+4``). The gate
+        has no column of the statement's rows, so PostgreSQL evaluates it once, before reading anything.
+        """
+        n = n_params
+        return (
+            f"SELECT q.* FROM ({statement}) q WHERE anju_viewer_holds(${n + 1}::text, ${n + 2}::text, ${n + 3}::text[], "
+            f"${n + 4}::bigint)"
+        )
 
 
 def sql_literal(value: str) -> str:
@@ -211,10 +230,8 @@ def scope_check(viewer: Viewer, mode: str = RECORDS) -> ScopeCheck:
     areas = ", ".join(sql_literal(c) for c in viewer.area_codes)
     partner = "NULL" if viewer.partner_id is None else str(int(viewer.partner_id))
     match = (
-        f" FROM app_user u WHERE u.name = {sql_literal(viewer.name)} AND NOT u.disabled"
-        f" AND u.role::text = {sql_literal(viewer.role.value)}"
-        f" AND coalesce(u.area_codes, '{{}}')::text[] = ARRAY[{areas}]::text[]"
-        f" AND u.partner_id IS NOT DISTINCT FROM {partner}"
+        f" WHERE anju_viewer_holds({sql_literal(viewer.name)}, {sql_literal(viewer.role.value)}, ARRAY[{areas}]::text[],"
+        f" {partner}::bigint)"
     )
 
     def calls(local: bool) -> str:
@@ -222,7 +239,13 @@ def scope_check(viewer: Viewer, mode: str = RECORDS) -> ScopeCheck:
         return ", ".join(f"set_config({sql_literal(n)}, {sql_literal(settings[n])}, {flag})" for n in names)
 
     session = f"{calls(False)}{match}"
-    return ScopeCheck(f"{SESSION_RESET} SELECT {session}", f"SELECT {calls(True)}{match}", viewer, session)
+    return ScopeCheck(
+        f"{SESSION_RESET} SELECT {session}",
+        f"SELECT {calls(True)}{match}",
+        viewer,
+        session,
+        (viewer.name, viewer.role.value, list(viewer.area_codes), viewer.partner_id),
+    )
 
 
 def scoped_sessionmaker(sm: SessionMaker, viewer: Viewer, mode: str = RECORDS) -> SessionMaker:

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from anju.app import create_app
 from anju.db import ReadPool, Stale
-from resolvers.access import scope_check, viewer_by_name
+from resolvers.access import ScopeCheck, scope_check, viewer_by_name
 from schema import planner
 from tests.test_access import ROLES, post
 
@@ -321,7 +321,8 @@ async def test_one_read_connection_shared_by_every_role_keeps_each_scope(setting
 async def test_read_pool_applies_then_clears_a_scope_and_refuses_a_stale_viewer(settings, users, engine):  # type: ignore[no-untyped-def]
     """anju.db.ReadPool on one connection: an officer's check switches role and settings for the statement after it,
     the next (admin) check clears them with RESET ALL, the session stays read-only, and a viewer whose areas differ
-    from its user row reads nothing."""
+    from its user row reads nothing. A repeated read of the same viewer goes in one message (the gated statement),
+    and still reads nothing once the user is disabled."""
     sm = async_sessionmaker(engine, expire_on_commit=False)
     officer = await viewer_by_name(sm, "t-officer")
     admin = await viewer_by_name(sm, "t-admin")
@@ -336,17 +337,36 @@ async def test_read_pool_applies_then_clears_a_scope_and_refuses_a_stale_viewer(
             login = await c.scalar(text("SELECT current_user::text"))
             xide = await c.scalar(text("SELECT count(*) FROM household WHERE county_code = '513432'"))
             every = await c.scalar(text("SELECT count(*) FROM household"))
-        assert tuple(await pool.read(scope_check(officer).sql, probe, ())) == ("anju_officer", "{513432}", "on", "on", xide)
-        row = await pool.read(scope_check(admin).sql, probe, ())
+        as_officer = ("anju_officer", "{513432}", "on", "on", xide)
+        pid = (await pool.read(scope_check(admin), (), "SELECT pg_backend_pid()", ()))[0]  # the pool's one connection
+        last = f"SELECT query FROM pg_stat_activity WHERE pid = {int(pid)}"
+        assert tuple(await pool.read(scope_check(officer), (), probe, ())) == as_officer
+        async with engine.connect() as c:
+            assert await c.scalar(text(last)) == probe  # checked, then read: the statement as sent
+        assert tuple(await pool.read(scope_check(officer), (), probe, ())) == as_officer
+        async with engine.connect() as c:  # the scope was held: the statement alone, gated by the check
+            assert await c.scalar(text(last)) == ScopeCheck.gated(probe, 0)
+        row = await pool.read(scope_check(admin), (), probe, ())
         assert (row[0], row[1] or None, row[2], row[3], row[4]) == (login, None, "on", "on", every)
-        hinted = scope_check(admin).applying((("enable_nestloop", "off"), ("work_mem", "64MB")))
+        hinted = (("enable_nestloop", "off"), ("work_mem", "64MB"))
         settings_now = "SELECT current_setting('enable_nestloop'), current_setting('work_mem')"
-        assert tuple(await pool.read(hinted, settings_now, ())) == ("off", "64MB")  # a plan's planner settings
-        assert tuple(await pool.read(scope_check(admin).sql, settings_now, ())) != ("off", "64MB")  # gone at the next read
+        assert tuple(await pool.read(scope_check(admin), hinted, settings_now, ())) == ("off", "64MB")  # a plan's settings
+        assert tuple(await pool.read(scope_check(admin), (), settings_now, ())) != ("off", "64MB")  # gone at the next read
         moved = dataclasses.replace(officer, area_codes=("513431",))
         with pytest.raises(Stale):
-            await pool.read(scope_check(moved).sql, probe, ())
+            await pool.read(scope_check(moved), (), probe, ())
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
-            await pool.read(scope_check(admin).sql, "DELETE FROM audit_log RETURNING 1", ())
+            await pool.read(scope_check(admin), (), "DELETE FROM audit_log RETURNING 1", ())
+        # The officer's scope held on the connection, then the user disabled: the one-message read reads nothing.
+        assert tuple(await pool.read(scope_check(officer), (), probe, ())) == as_officer
+        async with engine.begin() as c:
+            await c.execute(text("UPDATE app_user SET disabled = true WHERE name = 't-officer'"))
+        try:
+            with pytest.raises(Stale):
+                await pool.read(scope_check(officer), (), probe, ())
+        finally:
+            async with engine.begin() as c:
+                await c.execute(text("UPDATE app_user SET disabled = false WHERE name = 't-officer'"))
+        assert tuple(await pool.read(scope_check(officer), (), probe, ())) == as_officer
     finally:
         await pool.close()
