@@ -24,7 +24,7 @@ down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"access_policies": "3c5c28503ea5a8fa", "casework": "c3989484c164218b"}
+SQL_FILES = {"access_policies": "ce9ed57b23166a08", "casework": "c3989484c164218b"}
 
 
 def upgrade() -> None:
