@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,7 +42,7 @@ from anju import exports, imports, login, maps, observe, ogc, web
 from anju.auth import AuthError, Keys, VerifiedTokens, keys
 from anju.db import ReadPool, create_engine, create_sessionmaker
 from anju.live import Hub, LiveConnection
-from anju.responses import error_response
+from anju.responses import RateLimits, error_response, too_many_requests
 from anju.settings import Settings
 from resolvers.access import Role, Stale, Viewer, scope_check, viewer_by_name
 from schema import Context, build_schema
@@ -286,34 +285,6 @@ def _public(request: Request) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or (path == "/graphql" and _wants_ide(request))
 
 
-class RateLimits:
-    """A token bucket per user name: ``burst`` requests at once, refilled at ``per_minute`` (this process only).
-
-    With N worker processes a user may send up to N times the rate in all; the buckets live in memory, so a restart
-    refills them.
-    """
-
-    def __init__(self, per_minute: int, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        self.buckets: dict[str, tuple[float, float]] = {}  # name → (tokens, at)
-
-    def wait(self, name: str) -> float:
-        """Take one request from ``name``'s bucket: 0 when allowed, else the seconds until one is."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        tokens, at = self.buckets.get(name, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens < 1:
-            self.buckets[name] = (tokens, now)
-            return (1 - tokens) / self.rate
-        if len(self.buckets) > 100_000:  # names come from valid tokens only; keep memory bounded anyway
-            self.buckets.clear()
-        self.buckets[name] = (tokens - 1, now)
-        return 0.0
-
-
 class ViewerMiddleware:
     """Once per HTTP request, for every route: the body limit (413), the user's rate limit (429), then the viewer.
 
@@ -353,14 +324,10 @@ class ViewerMiddleware:
             observe.note_viewer(name)
             wait = request.state.rate_limits.wait(name)
             if wait > 0:
-                limited = error_response(
-                    f"too many requests from {name}: at most {request.state.settings.rate_limit.per_minute} a minute "
-                    f"(burst {request.state.settings.rate_limit.burst}); retry in {wait:.1f} s",
-                    429,
-                    "RATE_LIMITED",
-                    ogc=ogc,
+                limits = request.state.settings.rate_limit
+                limited = too_many_requests(
+                    f"too many requests from {name}: at most {limits.per_minute} a minute (burst {limits.burst})", wait, ogc=ogc
                 )
-                limited.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
                 await limited(scope, receive, send)
                 return
         if streamed:  # the route reads the body itself, within its own limit (an import file: imports.max_file_bytes)
@@ -529,6 +496,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "keys": key_material,
                     "tokens": VerifiedTokens(),
                     "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
+                    "login_limits": RateLimits(settings.auth.failed_logins_per_minute, settings.auth.failed_logins_burst),
                     "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
                     "scope_checks": {},  # Viewer → its ScopeCheck statement
                     "read_pool": read_pool,  # fast_read's own connections

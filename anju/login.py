@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from anju.auth import issue_token
-from anju.responses import error_response
+from anju.responses import error_response, too_many_requests
 from anju.settings import Settings
 from resolvers import logins
 from resolvers.access import viewer_by_name
@@ -88,15 +88,31 @@ async def _tokens(request: Request, name: str, refresh: str) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """``POST /auth/login`` ``{"name", "password"}``: an access token and a refresh token; 401 for any refusal."""
+    """``POST /auth/login`` ``{"name", "password"}``: an access token and a refresh token; 401 for any refusal.
+
+    429 ``RATE_LIMITED`` (with ``Retry-After``) once the client address has used up its failed logins
+    (``auth.failed_logins_per_minute``, ``auth.failed_logins_burst``): guessing across many user names, and locking
+    them out one after another, is slowed down per address, not only per user.
+    """
     try:
         name, password = await _fields(request, "name", "password")
     except _BadBody as exc:
         return error_response(str(exc), 400)
-    sm, p = request.state.sessionmaker, policy(request.state.settings)
+    settings: Settings = request.state.settings
+    address = request.client.host if request.client else ""
+    wait = request.state.login_limits.wait(address, take=False)
+    if wait > 0:  # refused before the password is checked: no guess is tried, no user's failure count grows
+        a = settings.auth
+        return too_many_requests(
+            f"too many failed logins from this address: at most {a.failed_logins_per_minute} a minute "
+            f"(burst {a.failed_logins_burst})",
+            wait,
+        )
+    sm, p = request.state.sessionmaker, policy(settings)
     try:
         user_id = await logins.check_password(sm, name, password, p)
     except logins.LoginFailed as exc:
+        request.state.login_limits.wait(address)  # a failure takes a token from the address's bucket
         return error_response(str(exc), 401, "UNAUTHENTICATED")
     return await _tokens(request, name, await logins.new_refresh_token(sm, user_id, p))
 

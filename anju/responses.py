@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -59,3 +60,39 @@ def data_response(request: Request, body: bytes, media_type: str, headers: dict[
     if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", "").lower():
         return Response(gzip.compress(body, 6), media_type=media_type, headers={**out, "Content-Encoding": "gzip"})
     return Response(body, media_type=media_type, headers=out)
+
+
+class RateLimits:
+    """A token bucket per key (a user name, a client address): ``burst`` at once, refilled at ``per_minute``.
+
+    This process only: with N worker processes a key may get up to N times the rate in all; the buckets live in memory,
+    so a restart refills them. ``per_minute`` 0 means no limit.
+    """
+
+    def __init__(self, per_minute: int, burst: int) -> None:
+        """Buckets of ``burst`` tokens, refilled at ``per_minute`` tokens a minute."""
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
+
+    def wait(self, key: str, *, take: bool = True) -> float:
+        """Seconds until ``key``'s bucket holds a token (0 when it holds one now); with ``take``, one is taken if so."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, at = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        if len(self.buckets) > 100_000:  # keep memory bounded whatever the keys
+            self.buckets.clear()
+        self.buckets[key] = (tokens - 1 if take else tokens, now)
+        return 0.0
+
+
+def too_many_requests(message: str, wait: float, *, ogc: bool = False) -> JSONResponse:
+    """HTTP 429 ``RATE_LIMITED``: ``message`` and the seconds to wait, also as ``Retry-After`` (whole seconds, ≥ 1)."""
+    limited = error_response(f"{message}; retry in {wait:.1f} s", 429, "RATE_LIMITED", ogc=ogc)
+    limited.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
+    return limited

@@ -169,6 +169,13 @@ class AuthSettings(BaseModel):
     refresh_token_days: float = Field(14, gt=0, description="lifetime of each refresh token (a new one with every refresh)")
     max_failed_logins: int = Field(5, ge=1, description="failed logins in a row that lock a user")
     lockout_minutes: float = Field(15, gt=0, description="how long a locked user cannot log in, minutes")
+    failed_logins_per_minute: int = Field(
+        10,
+        ge=0,
+        description="failed logins a minute per client address and worker process before POST /auth/login answers 429 "
+        "(whatever the user names); 0 = no limit",
+    )
+    failed_logins_burst: int = Field(30, ge=1, description="failed logins a client address may make at once")
     min_password_length: int = Field(10, ge=8, le=1024, description="shortest password `anju user passwd` accepts")
 
 

@@ -145,6 +145,26 @@ async def test_lockout_after_repeated_failures_then_it_expires(settings, engine,
         assert _login(client, "login-c").status_code == 200
 
 
+async def test_failed_logins_from_one_address_are_throttled_across_user_names(settings, engine, people):  # type: ignore[no-untyped-def]
+    """auth.failed_logins_*: an address that has used up its failed logins gets 429 RATE_LIMITED with Retry-After, for any
+    user name, before any password is checked (no user's failure count grows); successful logins take nothing."""
+    s = _settings(settings, failed_logins_per_minute=6, failed_logins_burst=2, max_failed_logins=50)
+    with TestClient(create_app(s)) as client:
+        for _ in range(3):  # successes do not use up the address's allowance
+            assert _login(client, "login-d").status_code == 200
+        assert [_login(client, n, "wrong wrong wrong").status_code for n in ("login-d", "login-e")] == [401, 401]
+        (failures_before,) = await _row(engine, "SELECT failed_logins FROM app_user WHERE name = 'login-e'")
+        limited = _login(client, "login-e", "another guess")
+        assert limited.status_code == 429
+        assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 11  # one failure refills in 10 s at 6 a minute
+        assert _login(client, "login-d").status_code == 429  # the right password of another user: the address waits too
+        (failures_after,) = await _row(engine, "SELECT failed_logins FROM app_user WHERE name = 'login-e'")
+        assert failures_after == failures_before == 1  # the refused guess was never tried
+    with TestClient(create_app(s)) as other:  # another process's buckets (as another worker): not limited
+        assert _login(other, "login-d").status_code == 200
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_family(client, engine):  # type: ignore[no-untyped-def]
     first = _login(client, "login-d").json()
     second = client.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
