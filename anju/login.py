@@ -34,6 +34,7 @@ def policy(settings: Settings) -> logins.Policy:
         lockout=dt.timedelta(minutes=a.lockout_minutes),
         refresh_ttl=dt.timedelta(days=a.refresh_token_days),
         min_password_length=a.min_password_length,
+        reuse_grace=dt.timedelta(seconds=a.refresh_reuse_grace_seconds),
     )
 
 

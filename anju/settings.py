@@ -167,6 +167,13 @@ class AuthSettings(BaseModel):
     demo_user: str = Field("demo-admin", description="admin created by `make run` (env=dev only)")
     access_token_minutes: float = Field(15, gt=0, le=24 * 60, description="lifetime of the access tokens POST /auth/login gives")
     refresh_token_days: float = Field(14, gt=0, description="lifetime of each refresh token (a new one with every refresh)")
+    refresh_reuse_grace_seconds: float = Field(
+        60,
+        ge=0,
+        le=300,
+        description="how long after a refresh token's use the same token may be used again (two browser tabs of one login "
+        "refreshing at once) and get a new token; later, a reuse revokes the login; 0 = never",
+    )
     max_failed_logins: int = Field(5, ge=1, description="failed logins in a row that lock a user")
     lockout_minutes: float = Field(15, gt=0, description="how long a locked user cannot log in, minutes")
     failed_logins_per_minute: int = Field(

@@ -61,12 +61,16 @@ class Policy:
         lockout: how long a lock lasts.
         refresh_ttl: lifetime of each refresh token.
         min_password_length: shortest password ``set_password`` accepts, characters.
+        reuse_grace: how long after its rotation a refresh token may be presented again and get a token of its own
+            (two tabs of one login refreshing at once: a duplicated browser tab holds a copy of the same token);
+            later, a reuse revokes the login.
     """
 
     max_failures: int
     lockout: dt.timedelta
     refresh_ttl: dt.timedelta
     min_password_length: int
+    reuse_grace: dt.timedelta = dt.timedelta(0)
 
 
 def _verify(hashed: str | None, password: str) -> bool:
@@ -159,7 +163,8 @@ async def rotate(sm: SessionMaker, token: str, policy: Policy) -> tuple[str, str
     """Exchange a refresh token for a new one of its family: (user name, new refresh token).
 
     Raises:
-        LoginFailed: unknown, expired or revoked token, disabled user; or a token already rotated, which revokes its family.
+        LoginFailed: unknown, expired or revoked token, disabled user; or a token already rotated more than
+            ``policy.reuse_grace`` ago, which revokes its family (within it, another new token of the family).
     """
     async with sm() as s, s.begin():
         row = (
@@ -173,13 +178,14 @@ async def rotate(sm: SessionMaker, token: str, policy: Policy) -> tuple[str, str
         now = _now()
         if row is None or row.revoked_at is not None or row.disabled:
             raise LoginFailed("refresh token is not valid (revoked or unknown); log in again")
-        if row.rotated_at is not None:
+        if row.rotated_at is not None and now - row.rotated_at > policy.reuse_grace:
             await s.execute(update(RT).where(RT.family == row.family, RT.revoked_at.is_(None)).values(revoked_at=now))
             await s.commit()
             raise LoginFailed("refresh token was already used: this login is revoked; log in again")
         if row.expires_at <= now:
             raise LoginFailed("refresh token expired; log in again")
-        await s.execute(update(RT).where(RT.id == row.id).values(rotated_at=now))
+        if row.rotated_at is None:  # within the grace, a reuse gets a token of its own and the first rotation stands
+            await s.execute(update(RT).where(RT.id == row.id).values(rotated_at=now))
         return row.name, await _insert(s, row.user_id, row.family, policy)
 
 

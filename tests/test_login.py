@@ -165,7 +165,12 @@ async def test_failed_logins_from_one_address_are_throttled_across_user_names(se
         assert _login(other, "login-d").status_code == 200
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_family(client, engine):  # type: ignore[no-untyped-def]
+async def test_refresh_rotates_and_reuse_revokes_the_family(settings, engine, people):  # type: ignore[no-untyped-def]
+    with TestClient(create_app(_settings(settings, refresh_reuse_grace_seconds=0))) as client:
+        await _rotates_and_reuse_revokes(client, engine)
+
+
+async def _rotates_and_reuse_revokes(client: TestClient, engine: Any) -> None:
     first = _login(client, "login-d").json()
     second = client.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
     assert second.status_code == 200
@@ -188,6 +193,38 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client, engine):  # 
     later = client.post("/auth/refresh", json={"refreshToken": second_body["refreshToken"]})
     assert later.status_code == 401 and "revoked" in later.json()["errors"][0]["message"]
     assert client.post("/auth/refresh", json={"refreshToken": "made-up"}).status_code == 401
+
+
+async def test_two_tabs_refreshing_one_login_at_once_both_stay_logged_in(settings, engine, people):  # type: ignore[no-untyped-def]
+    """auth.refresh_reuse_grace_seconds: a duplicated tab holds a copy of the refresh token; when both tabs refresh within
+    the grace, each gets a token of its own and both keep working; a copy presented after the grace revokes the login."""
+    with TestClient(create_app(_settings(settings, refresh_reuse_grace_seconds=1))) as client:
+        token = _login(client, "login-d").json()["refreshToken"]
+        tab_a = client.post("/auth/refresh", json={"refreshToken": token})
+        tab_b = client.post("/auth/refresh", json={"refreshToken": token})
+        assert tab_a.status_code == tab_b.status_code == 200
+        a, b = tab_a.json()["refreshToken"], tab_b.json()["refreshToken"]
+        assert len({token, a, b}) == 3
+        (family,) = await _row(
+            engine, "SELECT family FROM refresh_token WHERE token_hash = :h", h=hashlib.sha256(token.encode()).digest()
+        )
+        next_a = client.post("/auth/refresh", json={"refreshToken": a})  # each tab goes on refreshing its own chain
+        next_b = client.post("/auth/refresh", json={"refreshToken": b})
+        assert next_a.status_code == next_b.status_code == 200
+        assert (
+            client.post(
+                "/graphql",
+                json={"query": '{ adminArea(code: "513432") { name } }'},
+                headers={"Authorization": f"Bearer {next_b.json()['accessToken']}"},
+            ).status_code
+            == 200
+        )
+        time.sleep(1.2)
+        late = client.post("/auth/refresh", json={"refreshToken": a})  # a's use is now older than the grace
+        assert late.status_code == 401 and "already used" in late.json()["errors"][0]["message"]
+        (live,) = await _row(engine, "SELECT count(*) FROM refresh_token WHERE family = :f AND revoked_at IS NULL", f=family)
+        assert live == 0
+        assert client.post("/auth/refresh", json={"refreshToken": next_b.json()["refreshToken"]}).status_code == 401
 
 
 def test_expired_refresh_token_is_refused(settings, people):  # type: ignore[no-untyped-def]
