@@ -496,7 +496,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "keys": key_material,
                     "tokens": VerifiedTokens(),
                     "rate_limits": RateLimits(settings.rate_limit.per_minute, settings.rate_limit.burst),
-                    "login_limits": RateLimits(settings.auth.failed_logins_per_minute, settings.auth.failed_logins_burst),
+                    "login_limits": login.FailedLoginLimits(
+                        settings.auth.failed_logins_per_minute, settings.auth.failed_logins_burst
+                    ),
                     "viewers": {},  # user name → Viewer of its last full authentication (fast_read re-checks it)
                     "scope_checks": {},  # Viewer → its ScopeCheck statement
                     "read_pool": read_pool,  # fast_read's own connections

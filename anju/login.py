@@ -9,8 +9,10 @@ Bodies are JSON. Login ``{"name", "password"}`` and refresh ``{"refreshToken"}``
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from anju.auth import issue_token
-from anju.responses import error_response, too_many_requests
+from anju.responses import RateLimits, error_response, too_many_requests
 from anju.settings import Settings
 from resolvers import logins
 from resolvers.access import viewer_by_name
@@ -36,6 +38,48 @@ def policy(settings: Settings) -> logins.Policy:
         min_password_length=a.min_password_length,
         reuse_grace=dt.timedelta(seconds=a.refresh_reuse_grace_seconds),
     )
+
+
+class FailedLoginLimits(RateLimits):
+    """Failed logins per client address: a token bucket (``RateLimits``) that only failures drain.
+
+    A login attempt reserves a token before its password is checked and settles after: a failure takes it, a success
+    gives it back. Attempts sent at once from one address therefore never get more checks than the bucket holds; an
+    attempt that finds every token reserved by attempts in flight waits for them (a password check takes well under a
+    second) rather than being refused, since those may succeed.
+    """
+
+    def __init__(self, per_minute: int, burst: int) -> None:
+        """Buckets of ``burst`` failed logins, refilled at ``per_minute`` a minute; 0 = no limit."""
+        super().__init__(per_minute, burst)
+        self.in_flight: dict[str, int] = {}
+        self.settled = asyncio.Condition()
+
+    async def reserve(self, key: str) -> float:
+        """0 when an attempt from ``key`` may be checked (a token reserved; call ``settle``), else the seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        async with self.settled:
+            while True:
+                pending = self.in_flight.get(key, 0)
+                if self.level(key, time.monotonic()) - pending >= 1:
+                    self.in_flight[key] = pending + 1
+                    return 0.0
+                if pending == 0:
+                    return self.wait(key, take=0)
+                await self.settled.wait()  # attempts in flight may give their tokens back
+
+    async def settle(self, key: str, *, failed: bool) -> None:
+        """End an attempt ``reserve`` let through: a failure takes its token, a success leaves the bucket as it was."""
+        if self.rate <= 0:
+            return
+        async with self.settled:
+            pending = self.in_flight.pop(key, 1) - 1
+            if pending > 0:
+                self.in_flight[key] = pending
+            if failed:
+                self.wait(key)
+            self.settled.notify_all()
 
 
 class _BadBody(Exception):
@@ -101,7 +145,8 @@ async def login(request: Request) -> Response:
         return error_response(str(exc), 400)
     settings: Settings = request.state.settings
     address = request.client.host if request.client else ""
-    wait = request.state.login_limits.wait(address, take=False)
+    limits: FailedLoginLimits = request.state.login_limits
+    wait = await limits.reserve(address)
     if wait > 0:  # refused before the password is checked: no guess is tried, no user's failure count grows
         a = settings.auth
         return too_many_requests(
@@ -110,11 +155,14 @@ async def login(request: Request) -> Response:
             wait,
         )
     sm, p = request.state.sessionmaker, policy(settings)
+    failed = False
     try:
         user_id = await logins.check_password(sm, name, password, p)
     except logins.LoginFailed as exc:
-        request.state.login_limits.wait(address)  # a failure takes a token from the address's bucket
+        failed = True
         return error_response(str(exc), 401, "UNAUTHENTICATED")
+    finally:
+        await limits.settle(address, failed=failed)
     return await _tokens(request, name, await logins.new_refresh_token(sm, user_id, p))
 
 

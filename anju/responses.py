@@ -75,19 +75,23 @@ class RateLimits:
         self.burst = float(burst)
         self.buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
 
-    def wait(self, key: str, *, take: bool = True) -> float:
-        """Seconds until ``key``'s bucket holds a token (0 when it holds one now); with ``take``, one is taken if so."""
+    def level(self, key: str, now: float) -> float:
+        """The tokens in ``key``'s bucket at ``now`` (``time.monotonic()``), refilled since it was last touched."""
+        tokens, at = self.buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)
+
+    def wait(self, key: str, take: int = 1) -> float:
+        """Take ``take`` tokens (0 or 1) from ``key``'s bucket: 0 when there was one, else the seconds until there is."""
         if self.rate <= 0:
             return 0.0
         now = time.monotonic()
-        tokens, at = self.buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        tokens = self.level(key, now)
         if tokens < 1:
             self.buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
         if len(self.buckets) > 100_000:  # keep memory bounded whatever the keys
             self.buckets.clear()
-        self.buckets[key] = (tokens - 1 if take else tokens, now)
+        self.buckets[key] = (tokens - take, now)
         return 0.0
 
 

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jwt
@@ -163,6 +164,21 @@ async def test_failed_logins_from_one_address_are_throttled_across_user_names(se
         assert failures_after == failures_before == 1  # the refused guess was never tried
     with TestClient(create_app(s)) as other:  # another process's buckets (as another worker): not limited
         assert _login(other, "login-d").status_code == 200
+
+
+async def test_simultaneous_failed_logins_from_one_address_get_no_more_tries_than_the_burst(settings, engine, people):  # type: ignore[no-untyped-def]
+    """Wrong guesses sent at once from one address (a client need not wait for each answer): only ``burst`` of them are
+    tried, the others answer 429 before their password is checked; a failure takes its token before the check, not
+    after it (else every guess in flight passes a full bucket). Successes still take nothing."""
+    s = _settings(settings, failed_logins_per_minute=1, failed_logins_burst=3, max_failed_logins=50)
+    (failures_before,) = await _row(engine, "SELECT failed_logins FROM app_user WHERE name = 'login-b'")
+    with TestClient(create_app(s)) as client, ThreadPoolExecutor(16) as pool:
+        for _ in range(5):  # successes, even many at once, leave the allowance whole
+            assert set(pool.map(lambda _: _login(client, "login-b").status_code, range(4))) == {200}
+        statuses = list(pool.map(lambda i: _login(client, "login-b", f"wrong guess {i}").status_code, range(16)))
+    assert sorted(statuses) == [401] * 3 + [429] * 13
+    (failures_after,) = await _row(engine, "SELECT failed_logins FROM app_user WHERE name = 'login-b'")
+    assert failures_after - failures_before == 3  # the guesses actually tried against the password
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(settings, engine, people):  # type: ignore[no-untyped-def]
