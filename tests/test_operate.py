@@ -298,6 +298,19 @@ class CuttableProxy:
 
         self._run(start())
 
+    def stall(self) -> None:
+        """Drop every connection; new ones are accepted and never answered (a database host gone silent)."""
+        self.cut()
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.writers.add(writer)
+            await reader.read()  # until the client gives up
+
+        async def start() -> None:
+            self.server = await asyncio.start_server(hold, "127.0.0.1", self.port, reuse_address=True)
+
+        self._run(start())
+
     def cut(self) -> None:
         async def stop() -> None:
             assert self.server is not None
@@ -383,6 +396,69 @@ async def test_database_outage_answers_503_quickly_and_recovers_without_losing_w
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM income_linkage WHERE id = :i"), {"i": acked_id}) == 1
         assert await conn.scalar(text("SELECT version FROM household WHERE id = :h"), {"h": hid}) == version
+
+
+async def test_pool_waits_long_while_the_database_is_up_and_not_at_all_while_it_is_down(settings, engine):  # type: ignore[no-untyped-def]
+    """Two waits told apart (anju.db.ServicePool): a request in line for a busy pool's connection waits past the connect
+    timeout while the database answers; once the database goes silent, those in line and those arriving give up within
+    the connect timeout, not after the pool wait; when it answers again the pool serves at once."""
+    from sqlalchemy.engine import make_url
+
+    from resolvers.errors import is_unavailable
+
+    target = make_url(settings.sqlalchemy_url())
+    proxy = CuttableProxy((target.host or "127.0.0.1", target.port or 5432))
+    s = settings.model_copy(
+        update={
+            "database_url": _proxied_url(settings, proxy.port),
+            "pool_size": 1,
+            "max_overflow": 1,
+            "connect_timeout_seconds": 1.0,
+            "pool_wait_seconds": 30.0,
+        }
+    )
+    eng = db.create_engine(s)
+
+    async def hold(seconds: float) -> None:
+        async with eng.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+
+    async def one() -> float:
+        started = time.monotonic()
+        async with eng.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM household")) == 1573
+        return time.monotonic() - started
+
+    try:
+        # Up and busy: both connections are held for 2.5 s; the third request waits its turn (past the 1 s connect
+        # timeout) and is served.
+        holders = [asyncio.create_task(hold(2.5)) for _ in range(2)]
+        await asyncio.sleep(0.5)
+        waited = await one()
+        await asyncio.gather(*holders)
+        assert waited > 1.5
+
+        # Down (silent): two requests are stuck connecting, six wait in line; all eight answer "unavailable" once the
+        # first connect attempt times out (1 s), long before the 30 s pool wait.
+        await eng.dispose()
+        proxy.stall()
+        started = time.monotonic()
+        results = await asyncio.gather(*(one() for _ in range(8)), return_exceptions=True)
+        took = time.monotonic() - started
+        assert all(isinstance(r, Exception) and is_unavailable(r) for r in results), results
+        assert took < 10, took
+        started = time.monotonic()  # and a request arriving while it is down does not wait either
+        with pytest.raises(Exception) as late:
+            await one()
+        assert is_unavailable(late.value) and time.monotonic() - started < 5
+
+        proxy.cut()
+        proxy.restore()  # answering again: served at once, the pool up
+        assert await one() < 5
+        assert not eng.pool.outage.down  # type: ignore[attr-defined]
+    finally:
+        await eng.dispose()
+        proxy.close()
 
 
 # --------------------------------------------------------------------------- idempotency, conflicting edits
