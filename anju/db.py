@@ -173,7 +173,9 @@ def create_engine(settings: Settings, database: str | None = None) -> AsyncEngin
 class ReadPool:
     """The connections of the fast path for planned reads (``anju.app.fast_read``), and nothing else.
 
-    At most ``size`` per process, opened on demand and kept. A read is two round trips and no transaction: the viewer's
+    At most ``size`` per process, opened on demand and kept; a read finding all in use waits in line for one at most
+    ``pool_wait_seconds`` (``TimeoutError``: the caller answers through the full path). ``in_use``, ``waiting`` and
+    ``idle`` are sampled into ``/metrics`` (``anju_db_pool_*{pool="fast_read"}``). A read is two round trips and no transaction: the viewer's
     ``ScopeCheck`` (``RESET ALL``, ``RESET ROLE`` and the scope as session settings, in one simple-protocol message),
     then the planned statement, prepared once per connection by asyncpg. The connections are read-only by default
     (``default_transaction_read_only``, a connection setting, which ``RESET ALL`` keeps). Any failure or cancellation
@@ -193,15 +195,32 @@ class ReadPool:
         }
         self._idle: list[asyncpg.Connection] = []
         self._slots = asyncio.Semaphore(size)
+        self._wait_seconds = settings.pool_wait_seconds
+        self.in_use = 0
+        """Connections taken by a read (also while one is being opened)."""
+        self.waiting = 0
+        """Reads waiting in line for a connection."""
+
+    @property
+    def idle(self) -> int:
+        """Open connections no read is using."""
+        return len(self._idle)
 
     async def read(self, check: str, sql: str, params: Sequence[Any]) -> asyncpg.Record | None:
         """The row of ``sql`` with ``params`` under the scope ``check`` applies.
 
         Raises:
             Stale: the check's status was not ``SELECT 1`` (nothing was read).
-            asyncpg.PostgresError, OSError, asyncio.TimeoutError: the statement or the connection failed.
+            asyncpg.PostgresError, OSError, asyncio.TimeoutError: the statement or the connection failed, or no
+                connection was free within ``pool_wait_seconds``.
         """
-        async with self._slots:
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._wait_seconds)
+        finally:
+            self.waiting -= 1
+        self.in_use += 1
+        try:
             conn = self._idle.pop() if self._idle else await self._connect()
             try:
                 status = await conn.execute(check)
@@ -210,6 +229,9 @@ class ReadPool:
                 conn.terminate()
                 raise
             self._idle.append(conn)
+        finally:
+            self.in_use -= 1
+            self._slots.release()
         if row is Stale:
             raise Stale
         return row

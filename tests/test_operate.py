@@ -183,13 +183,14 @@ def _server(env: dict[str, str], *args: str, wait_healthy: bool = True) -> Any:
         log.close()
 
 
-def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engine, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
+async def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engine, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
     log_file = tmp_path / "server.log"
     env = _env(
         settings,
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         ANJU_LOG__FORMAT="json",
         ANJU_TEST_LOG=str(log_file),
+        ANJU_PLANNER__READ_CONNECTIONS="1",
     )
     ids = []
     with _server(env, "--workers", "2") as (proc, port):
@@ -203,15 +204,37 @@ def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engine, ad
         scraped = httpx.get(f"{url}/metrics", timeout=30)  # from 127.0.0.1: an allowed network by default
         assert scraped.status_code == 200
         samples = _samples(scraped.text)
+
+        # The fast read path's own connections (one per worker here) in the pool gauges, summed over the workers:
+        # with the site table locked, K repeated site reads hang in the fast path, one per worker in use, the rest
+        # waiting in line; a worker's gauges are its own sample of at most a second ago.
+        k = 8
+        async with engine.connect() as locker:
+            await locker.execute(text("LOCK TABLE relocation_site IN ACCESS EXCLUSIVE MODE"))
+            async with httpx.AsyncClient(
+                timeout=60, headers=admin_headers, limits=httpx.Limits(max_keepalive_connections=0)
+            ) as c:
+                blocked = [asyncio.create_task(c.post(f"{url}/graphql", json={"query": SITE_QUERY})) for _ in range(k)]
+                await asyncio.sleep(2.5)
+                held = _samples((await c.get(f"{url}/metrics")).text)
+                await locker.rollback()
+                answers = await asyncio.gather(*blocked)
+    assert all(a.json() == {"data": {"relocationSites": {"nodes": [{"householdCount": 1447}]}}} for a in answers)
+    blocked_ids = {a.headers["x-request-id"] for a in answers}
     assert _sum(samples, "anju_http_requests_total", route="/graphql", method="POST", status="200") == 40
     assert _sum(samples, "anju_graphql_errors_total", code="BAD_USER_INPUT", operation="query") == 10
     assert _sum(samples, "anju_http_request_duration_seconds_count", route="/graphql", operation="query") == 40
     lines = [json.loads(x) for x in log_file.read_text(encoding="utf-8").splitlines() if x.startswith("{")]
     requests = [x for x in lines if x.get("logger") == "anju.request" and x.get("route") == "/graphql"]
-    assert sorted(x["request_id"] for x in requests) == sorted(ids)
+    assert sorted(x["request_id"] for x in requests) == sorted([*ids, *blocked_ids])
     assert len({x["pid"] for x in requests}) == 2, "both workers answered and logged"
     assert all(x["viewer"] == "t-admin" and x["operation_type"] == "query" and x["duration_ms"] > 0 for x in requests)
     assert sum(x.get("error_codes") == ["BAD_USER_INPUT"] for x in requests) == 10
+    fast = [x for x in requests if x["request_id"] in blocked_ids]
+    assert len(fast) == k and all(x.get("fast_read") for x in fast), fast
+    workers = len({x["pid"] for x in fast})  # each worker that got one had its one read connection in use
+    assert _sum(held, "anju_db_pool_in_use", pool="fast_read") == workers
+    assert _sum(held, "anju_db_pool_waiting", pool="fast_read") == k - workers
 
 
 def _recv_all(sock: socket.socket, timeout: float) -> bytes:
