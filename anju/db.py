@@ -175,12 +175,13 @@ class ReadPool:
 
     At most ``size`` per process, opened on demand and kept; a read finding all in use waits in line for one at most
     ``pool_wait_seconds`` (``TimeoutError``: the caller answers through the full path). ``in_use``, ``waiting`` and
-    ``idle`` are sampled into ``/metrics`` (``anju_db_pool_*{pool="fast_read"}``). A read is two round trips and no transaction: the viewer's
-    ``ScopeCheck`` (``RESET ALL``, ``RESET ROLE`` and the scope as session settings, in one simple-protocol message),
-    then the planned statement, prepared once per connection by asyncpg. The connections are read-only by default
-    (``default_transaction_read_only``, a connection setting, which ``RESET ALL`` keeps). Any failure or cancellation
-    closes the connection it happened on, so a half-applied scope is never reused; the caller answers through the full
-    path instead.
+    ``idle`` are sampled into ``/metrics`` (``anju_db_pool_*{pool="fast_read"}``).
+
+    A read is two round trips and no transaction: the viewer's ``ScopeCheck`` (``RESET ALL``, ``RESET ROLE`` and the
+    scope as session settings, in one simple-protocol message), then the planned statement, prepared once per
+    connection by asyncpg. The connections are read-only by default (``default_transaction_read_only``, a connection
+    setting, which ``RESET ALL`` keeps). Any failure or cancellation closes the connection it happened on, so a
+    half-applied scope is never reused; the caller answers through the full path instead.
     """
 
     def __init__(self, settings: Settings, size: int) -> None:

@@ -283,8 +283,11 @@ async def metrics(request: Request) -> Response:
 
 
 def sample_pool(engine: Any, read_pool: Any = None) -> None:
-    """Set this process's pool gauges: SQLAlchemy's pool (``pool="service"``: checked out, idle, waiters on its queue)
-    and the fast read path's ``anju.db.ReadPool`` (``pool="fast_read"``), when given."""
+    """Set this process's pool gauges.
+
+    SQLAlchemy's pool (``pool="service"``: checked out, idle, waiters on its queue) and the fast read path's
+    ``anju.db.ReadPool`` (``pool="fast_read"``), when given.
+    """
     pool = engine.pool
     POOL_IN_USE.labels("service").set(pool.checkedout())
     POOL_IDLE.labels("service").set(pool.checkedin())
