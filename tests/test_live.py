@@ -519,3 +519,33 @@ async def test_monitoring_cases_are_a_topic_scoped_at_delivery(server, sm, peopl
             await s.execute(text("ALTER TABLE monitoring_case ENABLE TRIGGER never_deleted"))
             await s.execute(text("UPDATE household SET grid_id = NULL WHERE id IN (:a, :c)"), {"a": a, "c": c})
             await s.execute(text("DELETE FROM grid WHERE code LIKE 'GENERATED-LIVE-%'"))
+
+
+async def test_an_expired_tokens_connection_stops_delivering_and_is_closed(server, sm, settings, people, households) -> None:  # type: ignore[no-untyped-def]
+    """A connection lives as long as its token: events are delivered until it expires, then it is closed with 4403
+    ``token expired`` (the watchdog wakes at the expiry, not only every recheck) and nothing more is sent."""
+    a = households[XIDE]
+    start = await _head(sm)
+    lifetime = 6.0
+    token = issue_token(settings, "live-officer", ttl_hours=lifetime / 3600)
+    issued = time.time()
+    ws = await _open(server, token)
+    await _ack(ws)
+    await _subscribe(ws, "e", after=start, topics=["HOUSEHOLD"])
+    await _remark(sm, a, "before the token expires")
+    head = await _head(sm)
+    got = await _events(ws, head)
+    assert time.time() < issued + lifetime and _seqs(got)[-1] == head  # delivered while valid
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), lifetime + 10))
+            # anything still arriving was committed before the expiry (none is written here)
+            raise AssertionError(f"no event was written, yet {message} arrived")
+    ended = time.time()
+    assert closed.value.rcvd is not None and (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "token expired")
+    assert issued + lifetime - 1 <= ended < issued + lifetime + 5, ended - issued
+    # the same token is refused at a new connection_init
+    again = await _open(server, token)
+    with pytest.raises(ConnectionClosed) as refused:
+        await asyncio.wait_for(again.recv(), 10)
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4403
