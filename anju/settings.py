@@ -325,7 +325,7 @@ class Settings(BaseSettings):
         10, gt=0, description="opening a database connection gives up after this long (then 503 INTERNAL), seconds"
     )
     pool_wait_seconds: float = Field(
-        60,
+        120,
         gt=0,
         le=600,
         description="while the database is up, a request waits in line at most this long for a free pooled connection "
