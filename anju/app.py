@@ -487,7 +487,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if hub is not None:
             hub.start()
         try:
-            async with observe.pool_sampler(engine):
+            async with observe.pool_sampler(engine, read_pool):
                 yield {
                     "engine": engine,
                     "live_hub": hub,

@@ -148,7 +148,8 @@ class LiveConnection:
         """The viewer of the connection's token (as ``anju.app.authenticate``); starts the re-checks.
 
         Raises:
-            AuthError: no/invalid/expired token, unknown or disabled user (or the database could not be asked).
+            AuthError: no/invalid/expired token (expired: past its ``exp``, no leeway, as the re-checks), unknown or
+                disabled user (or the database could not be asked).
         """
         state = self.websocket.state
         header = _bearer(params, self.websocket)
@@ -163,6 +164,10 @@ class LiveConnection:
         assert header is not None
         exp = jwt.decode(header.partition(" ")[2].strip(), options={"verify_signature": False}).get("exp")
         self.expires_at = float(exp) if isinstance(exp, int | float) else 0.0
+        if time.time() >= self.expires_at:
+            # Past its expiry but within the verification's clock-skew leeway: HTTP still accepts it, but the re-check
+            # would close this connection at once (and a client would reconnect in a loop): refused now instead.
+            raise AuthError("token expired; ask for a new one")
         self.viewer = viewer
         self._watchdog = asyncio.create_task(self._recheck(), name="anju-live-recheck")
         return viewer

@@ -71,9 +71,16 @@ GRAPHQL_ERRORS = Counter(
     ["code", "operation"],
 )
 IN_FLIGHT = Gauge("anju_http_requests_in_flight", "Requests being answered", multiprocess_mode="livesum")
-POOL_IN_USE = Gauge("anju_db_pool_in_use", "Database connections checked out of the pool", multiprocess_mode="livesum")
-POOL_IDLE = Gauge("anju_db_pool_idle", "Database connections idle in the pool", multiprocess_mode="livesum")
-POOL_WAITING = Gauge("anju_db_pool_waiting", "Requests waiting for a database connection", multiprocess_mode="livesum")
+POOL_IN_USE = Gauge(
+    "anju_db_pool_in_use",
+    "Database connections in use, by pool (service: the engine's; fast_read: anju.db.ReadPool)",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+POOL_IDLE = Gauge("anju_db_pool_idle", "Database connections open and idle, by pool", ["pool"], multiprocess_mode="livesum")
+POOL_WAITING = Gauge(
+    "anju_db_pool_waiting", "Requests waiting in line for a database connection, by pool", ["pool"], multiprocess_mode="livesum"
+)
 DB_UP = Gauge("anju_db_up", "1 when the last pool sample could reach the database", multiprocess_mode="min")
 IMPORT_JOBS = Counter("anju_import_jobs_total", "Import jobs finished, by kind and final state", ["kind", "state"])
 IMPORTS_RUNNING = Gauge("anju_import_jobs_running", "Import jobs running", ["kind"], multiprocess_mode="livesum")
@@ -265,7 +272,7 @@ async def metrics(request: Request) -> Response:
         from anju.responses import error_response
 
         return error_response("metrics: not allowed from this address without the metrics token", 403, "FORBIDDEN")
-    sample_pool(request.state.engine)
+    sample_pool(request.state.engine, request.state.read_pool)
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -275,24 +282,31 @@ async def metrics(request: Request) -> Response:
     return Response(data, media_type=CONTENT_TYPE_LATEST)
 
 
-def sample_pool(engine: Any) -> None:
-    """Set this process's pool gauges from SQLAlchemy's pool (checked out, idle, waiters on its queue)."""
+def sample_pool(engine: Any, read_pool: Any = None) -> None:
+    """Set this process's pool gauges.
+
+    SQLAlchemy's pool (``pool="service"``: checked out, idle, waiters on its queue) and the fast read path's
+    ``anju.db.ReadPool`` (``pool="fast_read"``), when given.
+    """
     pool = engine.pool
-    in_use = pool.checkedout()
-    POOL_IN_USE.set(in_use)
-    POOL_IDLE.set(pool.checkedin())
+    POOL_IN_USE.labels("service").set(pool.checkedout())
+    POOL_IDLE.labels("service").set(pool.checkedin())
     # SQLAlchemy's AsyncAdaptedQueuePool waits on an asyncio.Queue when every connection is out; its getters are the waiters.
     queue = getattr(getattr(pool, "_pool", None), "_queue", None)
-    POOL_WAITING.set(len(getattr(queue, "_getters", ()) or ()))
+    POOL_WAITING.labels("service").set(len(getattr(queue, "_getters", ()) or ()))
+    if read_pool is not None:
+        POOL_IN_USE.labels("fast_read").set(read_pool.in_use)
+        POOL_IDLE.labels("fast_read").set(read_pool.idle)
+        POOL_WAITING.labels("fast_read").set(read_pool.waiting)
 
 
 @contextlib.asynccontextmanager
-async def pool_sampler(engine: Any, every_seconds: float = 1.0) -> AsyncIterator[None]:
-    """While the app runs, sample the pool every ``every_seconds`` (each worker its own; ``livesum`` adds them up)."""
+async def pool_sampler(engine: Any, read_pool: Any = None, every_seconds: float = 1.0) -> AsyncIterator[None]:
+    """While the app runs, sample the pools every ``every_seconds`` (each worker its own; ``livesum`` adds them up)."""
 
     async def loop() -> None:
         while True:
-            sample_pool(engine)
+            sample_pool(engine, read_pool)
             await asyncio.sleep(every_seconds)
 
     task = asyncio.create_task(loop())

@@ -338,8 +338,12 @@ class Settings(BaseSettings):
     connect_timeout_seconds: float = Field(
         10, gt=0, description="opening a database connection gives up after this long (then 503 INTERNAL), seconds"
     )
-    pool_timeout_seconds: float = Field(
-        30, gt=0, description="a request waits at most this long for a free pooled connection (then 503 INTERNAL), seconds"
+    pool_wait_seconds: float = Field(
+        120,
+        gt=0,
+        le=600,
+        description="while the database is up, a request waits in line at most this long for a free pooled connection "
+        "(then 503 INTERNAL); while it is down nobody waits (the connect timeout bounds the answer), seconds",
     )
     local_db: LocalDbSettings = LocalDbSettings()
     paging: PagingSettings = PagingSettings()

@@ -752,12 +752,14 @@ class ImportJob(Base):
 class LiveTopic(enum.Enum):
     """What a live event is about (GraphQL subscriptions).
 
-    A household (and its members, employments, incomes and linkages) or an import job. A new topic is one value here
-    (and in the ``live_topic`` type) and its triggers (migrations/sql/live_events.sql).
+    A household (and its members, employments, incomes and linkages), a monitoring case (and its steps, assistance
+    measures and follow-up visits) or an import job. A new topic is one value here (and in the ``live_topic`` type) and
+    its triggers (migrations/sql/live_events.sql).
     """
 
     HOUSEHOLD = "household"
     IMPORT_JOB = "import_job"
+    MONITORING_CASE = "monitoring_case"
 
 
 class XID8(UserDefinedType[int]):
@@ -789,6 +791,7 @@ class LivePending(Base):
     source: Mapped[str] = mapped_column(Text)
     entity_id: Mapped[int] = mapped_column(BigInteger)
     admin_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(12)))
+    grid_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     owner: Mapped[str | None] = mapped_column(Text)
 
 
@@ -797,9 +800,10 @@ class LiveEvent(Base):
 
     Kept for ``live.retention_hours``.
 
-    ``topic``/``entity_id``: what changed (a household id, an import job id); ``operation``: INSERT, UPDATE or DELETE;
-    ``source``: the table written; ``admin_codes``: the household's admin codes before and after (its scope);
-    ``owner``: the user an owned record (an import job) belongs to.
+    ``topic``/``entity_id``: what changed (a household id, a monitoring case id, an import job id); ``operation``:
+    INSERT, UPDATE or DELETE; ``source``: the table written; ``admin_codes``: the household's admin codes before and
+    after (its scope); ``grid_ids``: its grids before and after (a grid worker's scope); ``owner``: the user an owned
+    record (an import job) belongs to.
     """
 
     __tablename__ = "live_event"
@@ -810,6 +814,7 @@ class LiveEvent(Base):
     source: Mapped[str] = mapped_column(Text)
     entity_id: Mapped[int] = mapped_column(BigInteger)
     admin_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(12)))
+    grid_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     owner: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_live_event_at", "at"),)
 

@@ -1,7 +1,8 @@
 """GraphQL subscriptions (``Subscription.changes``): what changed, by id, as it is committed (anju/live.py serves them).
 
-An event names the topic, the operation, the table written, the id of the household or import job and its sequence
-number; it carries no row data: a client that wants the data re-reads it through the normal (scoped) queries.
+An event names the topic, the operation, the table written, the id of the household, monitoring case or import job and
+its sequence number; it carries no row data: a client that wants the data re-reads it through the normal (scoped)
+queries.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ strawberry.enum(
     m.LiveTopic,
     name="LiveTopic",
     description="What a live event is about: HOUSEHOLD (the household or one of its members, employments, incomes and "
-    "income linkages), IMPORT_JOB (state and progress of an import you sent)",
+    "income linkages), MONITORING_CASE (a monitoring case or one of its steps, assistance measures and follow-up "
+    "visits), IMPORT_JOB (state and progress of an import you sent)",
 )
 
 
@@ -32,6 +34,7 @@ describe_values(
     {
         "HOUSEHOLD": "搬迁户: a household, or its members, employments, incomes or income linkages (id: the household's)",
         "IMPORT_JOB": "导入任务: an import sent over HTTP, its state and progress (id: the job's)",
+        "MONITORING_CASE": "监测对象: a monitoring case, or its steps, assistance measures or follow-up visits (id: the case's)",
     },
 )
 
@@ -64,10 +67,12 @@ class LiveEvent:
     topic: m.LiveTopic = strawberry.field(description="What the event is about")
     operation: ChangeOperation = strawberry.field(description="INSERT, UPDATE or DELETE of the row in `table`")
     table: str = strawberry.field(
-        description="The table written: household, member, employment, income_linkage, household_income or import_job"
+        description="The table written: household, member, employment, income_linkage, household_income, monitoring_case, "
+        "case_step, assistance_measure, follow_up_visit or import_job"
     )
     id: strawberry.ID = strawberry.field(
-        description="The household id (topic HOUSEHOLD, whichever of its tables changed) or import job id (IMPORT_JOB)"
+        description="The household id (topic HOUSEHOLD, whichever of its tables changed), the monitoring case id "
+        "(MONITORING_CASE) or the import job id (IMPORT_JOB)"
     )
 
 
@@ -87,8 +92,9 @@ class Subscription:
     """Live updates over WebSocket (protocol ``graphql-transport-ws``, path ``/graphql``)."""
 
     @strawberry.subscription(
-        description="Changes you may see, as they are committed: households (county officers: under their areas as they "
-        "are at delivery; partners: none) and your import jobs (admins: all). With `after`, first every event after "
+        description="Changes you may see, as they are committed: households and monitoring cases (county officers: under "
+        "their areas as they are at delivery; grid workers: of their grids as they are at delivery; partners: none) and "
+        "your import jobs (admins: all). With `after`, first every event after "
         "that seq still kept (retention: settings live.retention_hours), in order, then live. BAD_USER_INPUT (field "
         "after) when `after` is older than the events kept or newer than the newest."
     )

@@ -90,7 +90,7 @@ def _tail(log: Any) -> str:
 
 @pytest.fixture(scope="module")
 async def people(sm, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Users of this module, name → token: an admin, a Xide officer, a partner, and one to disable."""
+    """Users of this module, name → token: an admin, a Xide officer, a partner, one to disable, a grid worker."""
     async with sm() as s:
         pid = await s.scalar(text("SELECT id FROM cooperation_partner ORDER BY id LIMIT 1"))
     specs = {
@@ -98,6 +98,7 @@ async def people(sm, settings) -> dict[str, str]:  # type: ignore[no-untyped-def
         "live-officer": (Role.COUNTY_OFFICER, (XIDE,), None),
         "live-partner": (Role.PARTNER, (), pid),
         "live-doomed": (Role.COUNTY_OFFICER, (XIDE,), None),
+        "live-gw": (Role.GRID_WORKER, (), None),
     }
     for name, (role, areas, partner_id) in specs.items():
         await add_user(sm, name, role, areas, partner_id)
@@ -426,3 +427,125 @@ async def test_an_import_jobs_progress_reaches_its_sender_only(server, sm, peopl
     assert (first["topic"], int(first["id"])) == ("HOUSEHOLD", households[XIDE])
     for ws in (admin, officer):
         await ws.close()
+
+
+CASE = (
+    "INSERT INTO monitoring_case (household_id, county_code, category, risk_types, source, opened_on, stage, stage_on) "
+    "SELECT h.id, h.county_code, 'marginal', ARRAY['illness']::risk_type[], 'grid_visit', DATE '2024-05-01', "
+    "'application', DATE '2024-05-01' FROM household h WHERE h.id = :h RETURNING id"
+)
+
+
+async def test_monitoring_cases_are_a_topic_scoped_at_delivery(server, sm, people, households) -> None:  # type: ignore[no-untyped-def]
+    """Cases (topic MONITORING_CASE, id: the case's) reach admins all, the Xide officer Xide's, the grid worker those
+    of its grid's households — its grids as they are when the event is delivered — and the partner none."""
+    async with sm() as s, s.begin():
+        a, c = list(
+            await s.scalars(
+                text(
+                    "SELECT id FROM household h WHERE county_code = :x AND NOT EXISTS "
+                    "(SELECT 1 FROM monitoring_case m WHERE m.household_id = h.id) ORDER BY id LIMIT 2"
+                ),
+                {"x": XIDE},
+            )
+        )
+        gw = await s.scalar(text("SELECT id FROM app_user WHERE name = 'live-gw'"))
+        grid_a, grid_c = [
+            await s.scalar(
+                text(
+                    "INSERT INTO grid (county_code, level, code, name, worker_user_id) "
+                    "VALUES (:x, 1, :code, '[generated] live test grid', :w) RETURNING id"
+                ),
+                {"x": XIDE, "code": code, "w": worker},
+            )
+            for code, worker in (("GENERATED-LIVE-A", gw), ("GENERATED-LIVE-C", None))
+        ]
+        await s.execute(text("UPDATE household SET grid_id = :g WHERE id = :h"), {"g": grid_a, "h": a})
+        await s.execute(text("UPDATE household SET grid_id = :g WHERE id = :h"), {"g": grid_c, "h": c})
+    b = households[ZHAOJUE]
+    cases: dict[int, int] = {}
+    try:
+        start = await _head(sm)
+        names = ("live-admin", "live-officer", "live-gw", "live-partner")
+        admin, officer, worker, partner = [await _open(server, people[n]) for n in names]
+        for ws in (admin, officer, worker, partner):
+            await _ack(ws)
+            await _subscribe(ws, "c", after=start, topics=["MONITORING_CASE", "IMPORT_JOB"])
+        for h in (a, c, b):  # Xide in the worker's grid, Xide in another grid, Zhaojue
+            async with sm() as s, s.begin():
+                cases[h] = int(await s.scalar(text(CASE), {"h": h}))
+        await _write(sm, "UPDATE monitoring_case SET notes = '入户核实 (generated)' WHERE id = :id", id=cases[a])
+        await _write(sm, "INSERT INTO import_job (kind, user_name, file_name) VALUES ('households', 'live-partner', 'c.csv')")
+        first = await _head(sm)
+        outbox = await _outbox(sm, start, first)
+        assert [(t, e, county) for _, t, e, county in outbox] == [
+            ("monitoring_case", cases[a], XIDE),
+            ("monitoring_case", cases[c], XIDE),
+            ("monitoring_case", cases[b], ZHAOJUE),
+            ("monitoring_case", cases[a], XIDE),
+            ("import_job", outbox[-1][2], None),
+        ]
+        seq = {i: s for i, (s, *_) in enumerate(outbox)}
+
+        got = await _events(admin, seq[3])
+        assert [(int(e["seq"]), e["topic"], e["table"], e["operation"], int(e["id"])) for e in got] == [
+            (seq[0], "MONITORING_CASE", "monitoring_case", "INSERT", cases[a]),
+            (seq[1], "MONITORING_CASE", "monitoring_case", "INSERT", cases[c]),
+            (seq[2], "MONITORING_CASE", "monitoring_case", "INSERT", cases[b]),
+            (seq[3], "MONITORING_CASE", "monitoring_case", "UPDATE", cases[a]),
+        ]
+        assert _seqs(await _events(officer, seq[3])) == [seq[0], seq[1], seq[3]]  # Xide's, not Zhaojue's
+        assert _seqs(await _events(worker, seq[3])) == [seq[0], seq[3]]  # its grid's household only
+        # the partner: its own import job, and no case before it
+        assert [(e["topic"], int(e["seq"])) for e in await _events(partner, first)] == [("IMPORT_JOB", first)]
+
+        # The worker's grid is handed over (c's grid becomes the worker's, a's nobody's): the next event of a's case
+        # is not delivered to it, the next of c's is.
+        await _write(sm, "UPDATE grid SET worker_user_id = NULL WHERE id = :g", g=grid_a)
+        await _write(sm, "UPDATE grid SET worker_user_id = :w WHERE id = :g", w=gw, g=grid_c)
+        await _write(sm, "UPDATE monitoring_case SET notes = 'A (generated)' WHERE id = :id", id=cases[a])
+        await _write(sm, "UPDATE monitoring_case SET notes = 'C (generated)' WHERE id = :id", id=cases[c])
+        second = await _head(sm)
+        later = await _outbox(sm, first, second)
+        assert [e for _, _, e, _ in later] == [cases[a], cases[c]]
+        assert _seqs(await _events(worker, second)) == [later[1][0]]
+        assert _seqs(await _events(officer, second)) == [later[0][0], later[1][0]]
+        for ws in (admin, officer, worker, partner):
+            await ws.close()
+    finally:  # cases are never deleted (casework.sql): the test's own generated ones are, with that rule set aside
+        async with sm() as s, s.begin():
+            await s.execute(text("ALTER TABLE monitoring_case DISABLE TRIGGER never_deleted"))
+            await s.execute(text("DELETE FROM monitoring_case WHERE id = ANY(:ids)"), {"ids": list(cases.values())})
+            await s.execute(text("ALTER TABLE monitoring_case ENABLE TRIGGER never_deleted"))
+            await s.execute(text("UPDATE household SET grid_id = NULL WHERE id IN (:a, :c)"), {"a": a, "c": c})
+            await s.execute(text("DELETE FROM grid WHERE code LIKE 'GENERATED-LIVE-%'"))
+
+
+async def test_an_expired_tokens_connection_stops_delivering_and_is_closed(server, sm, settings, people, households) -> None:  # type: ignore[no-untyped-def]
+    """A connection lives as long as its token: events are delivered until it expires, then it is closed with 4403
+    ``token expired`` (the watchdog wakes at the expiry, not only every recheck) and nothing more is sent."""
+    a = households[XIDE]
+    start = await _head(sm)
+    lifetime = 6.0
+    token = issue_token(settings, "live-officer", ttl_hours=lifetime / 3600)
+    issued = time.time()
+    ws = await _open(server, token)
+    await _ack(ws)
+    await _subscribe(ws, "e", after=start, topics=["HOUSEHOLD"])
+    await _remark(sm, a, "before the token expires")
+    head = await _head(sm)
+    got = await _events(ws, head)
+    assert time.time() < issued + lifetime and _seqs(got)[-1] == head  # delivered while valid
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), lifetime + 10))
+            # anything still arriving was committed before the expiry (none is written here)
+            raise AssertionError(f"no event was written, yet {message} arrived")
+    ended = time.time()
+    assert closed.value.rcvd is not None and (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "token expired")
+    assert issued + lifetime - 1 <= ended < issued + lifetime + 5, ended - issued
+    # the same token is refused at a new connection_init
+    again = await _open(server, token)
+    with pytest.raises(ConnectionClosed) as refused:
+        await asyncio.wait_for(again.recv(), 10)
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4403

@@ -183,13 +183,14 @@ def _server(env: dict[str, str], *args: str, wait_healthy: bool = True) -> Any:
         log.close()
 
 
-def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engine, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
+async def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engine, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
     log_file = tmp_path / "server.log"
     env = _env(
         settings,
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         ANJU_LOG__FORMAT="json",
         ANJU_TEST_LOG=str(log_file),
+        ANJU_PLANNER__READ_CONNECTIONS="1",
     )
     ids = []
     with _server(env, "--workers", "2") as (proc, port):
@@ -203,15 +204,37 @@ def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engine, ad
         scraped = httpx.get(f"{url}/metrics", timeout=30)  # from 127.0.0.1: an allowed network by default
         assert scraped.status_code == 200
         samples = _samples(scraped.text)
+
+        # The fast read path's own connections (one per worker here) in the pool gauges, summed over the workers:
+        # with the site table locked, K repeated site reads hang in the fast path, one per worker in use, the rest
+        # waiting in line; a worker's gauges are its own sample of at most a second ago.
+        k = 8
+        async with engine.connect() as locker:
+            await locker.execute(text("LOCK TABLE relocation_site IN ACCESS EXCLUSIVE MODE"))
+            async with httpx.AsyncClient(
+                timeout=60, headers=admin_headers, limits=httpx.Limits(max_keepalive_connections=0)
+            ) as c:
+                blocked = [asyncio.create_task(c.post(f"{url}/graphql", json={"query": SITE_QUERY})) for _ in range(k)]
+                await asyncio.sleep(2.5)
+                held = _samples((await c.get(f"{url}/metrics")).text)
+                await locker.rollback()
+                answers = await asyncio.gather(*blocked)
+    assert all(a.json() == {"data": {"relocationSites": {"nodes": [{"householdCount": 1447}]}}} for a in answers)
+    blocked_ids = {a.headers["x-request-id"] for a in answers}
     assert _sum(samples, "anju_http_requests_total", route="/graphql", method="POST", status="200") == 40
     assert _sum(samples, "anju_graphql_errors_total", code="BAD_USER_INPUT", operation="query") == 10
     assert _sum(samples, "anju_http_request_duration_seconds_count", route="/graphql", operation="query") == 40
     lines = [json.loads(x) for x in log_file.read_text(encoding="utf-8").splitlines() if x.startswith("{")]
     requests = [x for x in lines if x.get("logger") == "anju.request" and x.get("route") == "/graphql"]
-    assert sorted(x["request_id"] for x in requests) == sorted(ids)
+    assert sorted(x["request_id"] for x in requests) == sorted([*ids, *blocked_ids])
     assert len({x["pid"] for x in requests}) == 2, "both workers answered and logged"
     assert all(x["viewer"] == "t-admin" and x["operation_type"] == "query" and x["duration_ms"] > 0 for x in requests)
     assert sum(x.get("error_codes") == ["BAD_USER_INPUT"] for x in requests) == 10
+    fast = [x for x in requests if x["request_id"] in blocked_ids]
+    assert len(fast) == k and all(x.get("fast_read") for x in fast), fast
+    workers = len({x["pid"] for x in fast})  # each worker that got one had its one read connection in use
+    assert _sum(held, "anju_db_pool_in_use", pool="fast_read") == workers
+    assert _sum(held, "anju_db_pool_waiting", pool="fast_read") == k - workers
 
 
 def _recv_all(sock: socket.socket, timeout: float) -> bytes:
@@ -295,6 +318,19 @@ class CuttableProxy:
     def restore(self) -> None:
         async def start() -> None:
             self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port, reuse_address=True)
+
+        self._run(start())
+
+    def stall(self) -> None:
+        """Drop every connection; new ones are accepted and never answered (a database host gone silent)."""
+        self.cut()
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.writers.add(writer)
+            await reader.read()  # until the client gives up
+
+        async def start() -> None:
+            self.server = await asyncio.start_server(hold, "127.0.0.1", self.port, reuse_address=True)
 
         self._run(start())
 
@@ -383,6 +419,69 @@ async def test_database_outage_answers_503_quickly_and_recovers_without_losing_w
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM income_linkage WHERE id = :i"), {"i": acked_id}) == 1
         assert await conn.scalar(text("SELECT version FROM household WHERE id = :h"), {"h": hid}) == version
+
+
+async def test_pool_waits_long_while_the_database_is_up_and_not_at_all_while_it_is_down(settings, engine):  # type: ignore[no-untyped-def]
+    """Two waits told apart (anju.db.ServicePool): a request in line for a busy pool's connection waits past the connect
+    timeout while the database answers; once the database goes silent, those in line and those arriving give up within
+    the connect timeout, not after the pool wait; when it answers again the pool serves at once."""
+    from sqlalchemy.engine import make_url
+
+    from resolvers.errors import is_unavailable
+
+    target = make_url(settings.sqlalchemy_url())
+    proxy = CuttableProxy((target.host or "127.0.0.1", target.port or 5432))
+    s = settings.model_copy(
+        update={
+            "database_url": _proxied_url(settings, proxy.port),
+            "pool_size": 1,
+            "max_overflow": 1,
+            "connect_timeout_seconds": 1.0,
+            "pool_wait_seconds": 30.0,
+        }
+    )
+    eng = db.create_engine(s)
+
+    async def hold(seconds: float) -> None:
+        async with eng.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+
+    async def one() -> float:
+        started = time.monotonic()
+        async with eng.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM household")) == 1573
+        return time.monotonic() - started
+
+    try:
+        # Up and busy: both connections are held for 2.5 s; the third request waits its turn (past the 1 s connect
+        # timeout) and is served.
+        holders = [asyncio.create_task(hold(2.5)) for _ in range(2)]
+        await asyncio.sleep(0.5)
+        waited = await one()
+        await asyncio.gather(*holders)
+        assert waited > 1.5
+
+        # Down (silent): two requests are stuck connecting, six wait in line; all eight answer "unavailable" once the
+        # first connect attempt times out (1 s), long before the 30 s pool wait.
+        await eng.dispose()
+        proxy.stall()
+        started = time.monotonic()
+        results = await asyncio.gather(*(one() for _ in range(8)), return_exceptions=True)
+        took = time.monotonic() - started
+        assert all(isinstance(r, Exception) and is_unavailable(r) for r in results), results
+        assert took < 10, took
+        started = time.monotonic()  # and a request arriving while it is down does not wait either
+        with pytest.raises(Exception) as late:
+            await one()
+        assert is_unavailable(late.value) and time.monotonic() - started < 5
+
+        proxy.cut()
+        proxy.restore()  # answering again: served at once, the pool up
+        assert await one() < 5
+        assert not eng.pool.outage.down  # type: ignore[attr-defined]
+    finally:
+        await eng.dispose()
+        proxy.close()
 
 
 # --------------------------------------------------------------------------- idempotency, conflicting edits
