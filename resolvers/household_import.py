@@ -929,13 +929,21 @@ _LOCK = """
 SELECT h.id FROM household h JOIN imp_household hh ON hh.household_id = h.id
 WHERE NOT hh.rejected AND (hh.own_changed OR hh.dwelling_changed OR hh.members_changed) ORDER BY h.id FOR UPDATE OF h
 """
+# New households are located (located_code) all at once by anju_locate_each, one spatial join, instead of by the
+# household trigger's anju_locate per row (SET LOCAL anju.located = 'given' around this statement: migration 0022).
 _INSERT_HOUSEHOLDS = """
-WITH new AS (
-    INSERT INTO household (code, admin_code, site_id, origin_admin_code, dwelling, relocated_on, poverty_status)
-    SELECT code, admin_code, site_id, origin_admin_code,
-           CASE WHEN lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326) END, relocated_on,
-           CAST(poverty_status AS poverty_status)
-    FROM imp_household WHERE is_new AND NOT rejected ORDER BY first_row
+WITH todo AS MATERIALIZED (
+    SELECT code, admin_code, site_id, origin_admin_code, relocated_on, poverty_status,
+           CASE WHEN lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326) END AS dwelling,
+           row_number() OVER (ORDER BY first_row) AS i
+    FROM imp_household WHERE is_new AND NOT rejected
+), new AS (
+    INSERT INTO household (code, admin_code, site_id, origin_admin_code, dwelling, relocated_on, poverty_status,
+                           located_code)
+    SELECT t.code, t.admin_code, t.site_id, t.origin_admin_code, t.dwelling, t.relocated_on,
+           CAST(t.poverty_status AS poverty_status), l.code
+    FROM todo t LEFT JOIN anju_locate_each(ARRAY(SELECT dwelling FROM todo ORDER BY i)) l ON l.i = t.i
+    ORDER BY t.i
     RETURNING id, code
 )
 UPDATE imp_household hh SET household_id = new.id FROM new WHERE new.code = hh.code
@@ -1300,7 +1308,9 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     # household_status once for all the households written, after the last of these statements, instead of after each
     # (anju_status_deferred, migrations/sql/household_status.sql): the same function, the same rows.
     await s.execute(text("SET LOCAL anju.defer_status = 'on'"))
+    await s.execute(text("SET LOCAL anju.located = 'given'"))
     await s.execute(text(_INSERT_HOUSEHOLDS))
+    await s.execute(text("SET LOCAL anju.located = ''"))
     await s.execute(text(_UPDATE_DWELLINGS))
     await s.execute(text(_UPDATE_HOUSEHOLDS))
     await s.execute(text(_UPDATE_MEMBERS))

@@ -104,8 +104,8 @@ async def test_the_files_define_every_function_trigger_and_policy(head: AsyncEng
     # (migration 0015): 9 functions, 4 triggers (stage order, three never-deleted), 22 policies (11 of the grid worker on
     # the registry's tables and the audit log, 2 on grids, 6 on the casework tables, 3 on inspections); planning.sql
     # (0018): 7 policies (plan targets: officer read, officer write, partner read; training records and follow-ups:
-    # officer and partner scope)
-    assert (len(functions), len(triggers), len(policies)) == (46, 45, 60)
+    # officer and partner scope); located_code.sql (0022): anju_locate_each and anju_located_given
+    assert (len(functions), len(triggers), len(policies)) == (48, 45, 60)
 
 
 def test_the_last_migration_applying_each_file_has_its_checksum(settings: Settings) -> None:

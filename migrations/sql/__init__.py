@@ -161,7 +161,9 @@ def apply_at(execute: Callable[[str], object], revision: str, *names: str) -> No
     exists. On a database already at that revision nothing is skipped that would matter: the later revision runs next.
     """
     latest = last_appliers()
-    apply(execute, *(n for n in names if latest.get(n) == revision))
+    mine = [n for n in names if latest.get(n) == revision]
+    if mine:  # none left: nothing to do (``apply`` with no names would apply every file)
+        apply(execute, *mine)
 
 
 def previous(revision: str, name: str) -> str:
