@@ -54,7 +54,7 @@ import models as m
 from resolvers.access import Role, audit_who, row_json_sql, viewer_of
 from resolvers.admin_areas import area_problem, area_shape_problem, outside_area_problem
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
-from resolvers.geometry import parse_geometry
+from resolvers.geometry import check_position
 from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
@@ -79,8 +79,10 @@ def _cell_text(v: Any) -> str | None:
 
     A ``'`` in front of ``= + - @``, tab or CR (an export's neutralised formula-looking text) is dropped.
     """
-    if isinstance(v, str) and v.startswith("'") and v[1:2] and v[1] in FORMULA_START:
-        v = v[1:]
+    if type(v) is str:  # the common case (every CSV cell): no other conversion applies
+        if v[:1] == "'" and v[1:2] and v[1] in FORMULA_START:
+            v = v[1:]
+        return v.strip() or None
     if v is None:
         return None
     if isinstance(v, bool):
@@ -645,6 +647,18 @@ class _Reader:
     households: dict[tuple[Any, ...], tuple[dict[str, Any], list[tuple[str, InvalidInput]]]] = field(default_factory=dict)
     rows: int = 0
     example_rows: int = 0
+    width: int = 0
+    code_at: int = 0
+    household_at: tuple[int | None, ...] = ()
+    member_at: tuple[tuple[str, Column, int | None], ...] = ()
+
+    def __post_init__(self) -> None:
+        # each column's position in the file (None: absent), looked up once instead of per cell; rows are padded to
+        # ``width`` so that a short row reads its missing cells as blank
+        self.width = len(self.header)
+        self.code_at = self.index["household_code"]
+        self.household_at = tuple(self.index.get(k) for k in HOUSEHOLD_KEYS)
+        self.member_at = tuple((k, BY_KEY[k], self.index.get(k)) for k in MEMBER_ORDER)
 
     def column(self, key: str) -> str:
         """The header of ``key`` as written in the file (the template's when the file lacks it)."""
@@ -662,8 +676,11 @@ class _Reader:
 
     def stage(self, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[Any, ...]]:
         """Each data row checked and turned into a staging record (typed; None where a cell was refused)."""
+        width = self.width
         for number, cells in rows:
-            code = _cell_text(self.raw(cells, "household_code"))
+            if len(cells) < width:
+                cells = [*cells, *([None] * (width - len(cells)))]
+            code = _cell_text(cells[self.code_at])
             if code is not None and code.startswith(EXAMPLE_PREFIX):
                 self.example_rows += 1
                 continue
@@ -675,7 +692,7 @@ class _Reader:
 
         Cached by the cells' values: a household's columns repeat on each of its members' rows, so they are checked once.
         """
-        raw = tuple(self.raw(cells, k) for k in HOUSEHOLD_KEYS)
+        raw = tuple(None if i is None else cells[i] for i in self.household_at)
         hit = self.households.get(raw)
         if hit is not None:
             return hit
@@ -712,10 +729,7 @@ class _Reader:
             )
         elif lon is not None and lat is not None:
             try:
-                point = parse_geometry(
-                    {"type": "Point", "coordinates": [lon, lat]}, "dwelling", allowed=("Point",), max_vertices=self.max_vertices
-                )
-                v["dwelling_lon"], v["dwelling_lat"] = point.x, point.y
+                v["dwelling_lon"], v["dwelling_lat"] = check_position([lon, lat], "dwelling")
             except InvalidInput as exc:
                 problems.append(exc)
                 v["dwelling_lon"] = v["dwelling_lat"] = None
@@ -731,10 +745,12 @@ class _Reader:
         mv: dict[str, Any] = {}
         problems = list(found)
         failed: set[str] = set()
-        for key in MEMBER_ORDER:
-            c = BY_KEY[key]
+        for key, c, at in self.member_at:
+            cell = None if at is None else cells[at]
+            if cell is None or cell == "":
+                continue  # blank: every parser reads it as None
             try:
-                value = c.parse(self.raw(cells, key), c.field)
+                value = c.parse(cell, c.field)
             except InvalidInput as exc:
                 problems.append((key, exc))
                 failed.add(key)
