@@ -8,7 +8,7 @@ Steps, in one transaction:
 
 1. Read (``resolvers/tabular.py``: encoding, limits, XLSX streamed) and check each row in Python with the registry's own
    rules — ``household_fields`` and ``check_member_count`` (registerHousehold), ``member_fields``/``check_joined``
-   (addMember: ID-number check digit and HMAC, phone numbers, names, years, dates), ``parse_geometry`` (dwelling) —
+   (addMember: ID-number check digit and HMAC, phone numbers, names, years, dates), ``check_position`` (dwelling) —
    collecting every problem of a row instead of stopping at the first; rows stream straight into a temporary table
    (asyncpg COPY), never a statement per row.
 2. Check in SQL over all rows at once: the household columns agree across a household's rows; admin codes exist at the
@@ -19,7 +19,14 @@ Steps, in one transaction:
 3. Write with a handful of set-based statements: ``INSERT … SELECT`` new households and members, ``UPDATE … FROM`` changed
    ones, one audit row per household or member written (``row_json_sql``: the audit log's form), versions bumped. The
    statement triggers keep residences and member counts exact; ``household_status`` is refreshed once, for every
-   household written, after the last write (``anju_status_deferred``: the triggers' own function, called once).
+   household written, after the last write (``anju_status_deferred``: the triggers' own function, called once); the
+   new households' ``located_code`` comes from one spatial join (``anju_locate_each``, the rule of the household
+   trigger's ``anju_locate``, which leaves it as given: ``anju_located_given``).
+
+The Python pass is what remains per row (≈ 60–130 µs a member row on this machine, most of it the ID number's check
+digit and HMAC and libphonenumber's validity test): the registry's rules stay the one definition the mutations call
+(``member_fields``), and neither an HMAC under the service's key nor libphonenumber's metadata has a PostgreSQL twin.
+bench/import_export.py times each phase beside ``COPY``.
 
 Matching: households by code (户编号), members by their recorded id (成员编号 member_id, which exported rosters carry:
 ``resolvers/exports.py``), else by ID-number hash; a member row with neither matches the present member of that
@@ -842,7 +849,12 @@ SELECT DISTINCT ON (code) code, row AS first_row, admin_code, poverty_status, si
 FROM imp_row WHERE code IS NOT NULL ORDER BY code, bad, row
 """
 
+# Only the households that may have a problem come back to Python (where the API's own functions word it): too many
+# rows, recorded out of sight or outside the officer's areas, an admin code missing or of the wrong level, a site not
+# open on the day, a dwelling too far from its area, a recorded household's placement differing. A valid roster's
+# households never leave the database.
 _CHECK_HOUSEHOLDS = """
+SELECT * FROM (
 SELECT hh.code, hh.first_row, hh.rows, hh.admin_code, hh.origin_admin_code, hh.site_id, hh.relocated_on,
        aa.level AS admin_level, oa.level AS origin_level,
        s.id AS site_found, s.opened_on, s.closed_on, anju_open_on(s.opened_on, s.closed_on, hh.relocated_on) AS open,
@@ -860,20 +872,41 @@ LEFT JOIN relocation_site s ON s.id = hh.site_id
 LEFT JOIN LATERAL anju_area_distance(hh.admin_code, hh.lon, hh.lat) d ON hh.lon IS NOT NULL AND aa.level IS NOT NULL
 LEFT JOIN household ex ON ex.code = hh.code
 LEFT JOIN anju_recorded_household_codes(ARRAY(SELECT code FROM imp_household)) hidden(code) ON hidden.code = hh.code
-ORDER BY hh.first_row
+) c
+WHERE c.rows > :max_members OR c.hidden OR (:scoped AND c.admin_code IS NOT NULL AND NOT c.in_scope)
+   OR (c.admin_code IS NOT NULL AND c.admin_level IS DISTINCT FROM 'village')
+   OR (c.origin_admin_code IS NOT NULL AND (c.origin_level IS NULL OR c.origin_level NOT IN ('village', 'township')))
+   OR (c.site_id IS NOT NULL AND c.relocated_on IS NOT NULL AND c.open IS NOT TRUE)
+   OR c.distance_meters > :tolerance
+   OR (c.household_id IS NOT NULL AND (
+          c.admin_code <> c.cur_admin_code OR c.site_id <> c.cur_site_id OR c.relocated_on <> c.cur_relocated_on
+          OR c.origin_admin_code <> c.cur_origin_admin_code
+          OR (c.cur_site_id IS NULL AND c.site_id IS NOT NULL) OR (c.cur_relocated_on IS NULL AND c.relocated_on IS NOT NULL)
+          OR (c.cur_origin_admin_code IS NULL AND c.origin_admin_code IS NOT NULL)))
+ORDER BY c.first_row
 """
 
 # Members: matched by ID-number hash (within the household), else by name and birth year among its present members
 # (a row without an ID number, or a member recorded without one).
+# In that order: the member the row names (成员编号) if present and not contradicted by the ID number; the member with the
+# row's ID number; the present member with the same name and birth year (the lowest id) where either lacks an ID
+# number. One join of the rows with their households' members (a hash join), not three subqueries per row.
 _MATCH_MEMBERS = """
-UPDATE imp_row r SET member_id = coalesce(
-    (SELECT mb.id FROM member mb WHERE mb.id = r.given_member_id AND mb.household_id = hh.household_id
-        AND mb.left_on IS NULL AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL OR mb.id_number_hash = r.id_hash)),
-    (SELECT mb.id FROM member mb WHERE r.id_hash IS NOT NULL AND mb.id_number_hash = r.id_hash
-        AND mb.household_id = hh.household_id),
-    (SELECT min(mb.id) FROM member mb WHERE mb.household_id = hh.household_id AND mb.name = r.name
-        AND mb.birth_year = r.birth_year AND mb.left_on IS NULL AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL)))
-FROM imp_household hh WHERE hh.code = r.code AND hh.household_id IS NOT NULL AND NOT r.bad
+UPDATE imp_row r SET member_id = m.id
+FROM (
+    SELECT DISTINCT ON (x.row) x.row, x.id FROM (
+        SELECT r.row, mb.id,
+               CASE WHEN mb.id = r.given_member_id AND mb.left_on IS NULL
+                         AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL OR mb.id_number_hash = r.id_hash) THEN 1
+                    WHEN r.id_hash IS NOT NULL AND mb.id_number_hash = r.id_hash THEN 2
+                    WHEN mb.name = r.name AND mb.birth_year = r.birth_year AND mb.left_on IS NULL
+                         AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL) THEN 3 END AS rank
+        FROM imp_row r
+        JOIN imp_household hh ON hh.code = r.code AND hh.household_id IS NOT NULL
+        JOIN member mb ON mb.household_id = hh.household_id
+        WHERE NOT r.bad
+    ) x WHERE x.rank IS NOT NULL ORDER BY x.row, x.rank, x.id
+) m WHERE m.row = r.row
 """
 
 _CHECK_MEMBERS = """
@@ -1152,7 +1185,10 @@ async def _check_sql(s: AsyncSession, reader: _Reader, tolerance_meters: float, 
     await s.execute(text(_HOUSEHOLDS))
     await s.execute(text("CREATE UNIQUE INDEX ON imp_household (code)"))
     await s.execute(text("ANALYZE imp_household"))
-    for h in (await s.execute(text(_CHECK_HOUSEHOLDS))).all():
+    candidates = await s.execute(
+        text(_CHECK_HOUSEHOLDS), {"max_members": MAX_MEMBERS, "scoped": scoped, "tolerance": tolerance_meters}
+    )
+    for h in candidates.all():
         row = h.first_row
         if h.rows > MAX_MEMBERS:
             try:
