@@ -909,19 +909,27 @@ FROM (
 ) m WHERE m.row = r.row
 """
 
+# Duplicates found by grouping (hash aggregates: the first row of each ID number or member given twice), recorded ID
+# numbers by one lookup of them all; only the rows concerned are joined back.
 _CHECK_MEMBERS = """
+WITH dup_id AS (
+    SELECT id_hash, min(row) AS first_row FROM imp_row WHERE NOT bad AND id_hash IS NOT NULL
+    GROUP BY id_hash HAVING count(*) > 1
+), dup_member AS (
+    SELECT member_id, min(row) AS first_row FROM imp_row WHERE NOT bad AND member_id IS NOT NULL
+    GROUP BY member_id HAVING count(*) > 1
+), recorded AS (
+    SELECT DISTINCT rec.hash FROM anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash)
+)
 SELECT * FROM (
-    SELECT r.row, r.code,
-           CASE WHEN r.id_hash IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.id_hash ORDER BY r.row) END
-               AS same_id_row,
-           CASE WHEN r.member_id IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.member_id ORDER BY r.row) END
-               AS same_member_row,
-           rec.hash IS NOT NULL AND NOT EXISTS (
+    SELECT r.row, r.code, di.first_row AS same_id_row, dm.first_row AS same_member_row,
+           rc.hash IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM member mb WHERE mb.id = r.member_id AND mb.id_number_hash = r.id_hash) AS id_recorded
     FROM imp_row r
-    LEFT JOIN anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash)
-           ON rec.hash = r.id_hash
-    WHERE NOT r.bad
+    LEFT JOIN dup_id di ON di.id_hash = r.id_hash
+    LEFT JOIN dup_member dm ON dm.member_id = r.member_id
+    LEFT JOIN recorded rc ON rc.hash = r.id_hash
+    WHERE NOT r.bad AND (di.id_hash IS NOT NULL OR dm.member_id IS NOT NULL OR rc.hash IS NOT NULL)
 ) c WHERE c.same_id_row < c.row OR c.same_member_row < c.row OR c.id_recorded
 ORDER BY c.row
 """
@@ -957,26 +965,34 @@ UPDATE imp_household hh SET
     own_changed = h.id IS NOT NULL AND CAST(hh.poverty_status AS poverty_status) IS DISTINCT FROM h.poverty_status,
     dwelling_changed = h.id IS NOT NULL AND hh.lon IS NOT NULL
         AND (h.dwelling IS NULL OR abs(ST_X(h.dwelling) - hh.lon) > 1e-9 OR abs(ST_Y(h.dwelling) - hh.lat) > 1e-9),
-    members_changed = EXISTS (SELECT 1 FROM imp_row r WHERE r.code = hh.code AND r.member_state IN ('new', 'changed'))
+    members_changed = hh.code IN (  -- one hashed set of codes, not a lookup per household
+        SELECT r.code FROM imp_row r WHERE r.member_state IN ('new', 'changed') AND r.code IS NOT NULL)
 FROM imp_household hh2 LEFT JOIN household h ON h.id = hh2.household_id
 WHERE hh2.code = hh.code AND NOT hh.rejected
 """
 _COUNT = """
-SELECT count(*) FILTER (WHERE is_new AND NOT rejected),
-       count(*) FILTER (WHERE NOT is_new AND NOT rejected AND (own_changed OR dwelling_changed OR members_changed)),
-       count(*) FILTER (WHERE NOT is_new AND NOT rejected AND NOT (own_changed OR dwelling_changed OR members_changed)),
-       count(*) FILTER (WHERE rejected),
-       (SELECT count(*) FILTER (WHERE member_state = 'new') FROM imp_row),
-       (SELECT count(*) FILTER (WHERE member_state = 'changed') FROM imp_row),
-       (SELECT count(*) FILTER (WHERE member_state = 'same') FROM imp_row),
-       (SELECT count(*) FILTER (WHERE member_state IS NULL) FROM imp_row)
-FROM imp_household
+SELECT h.*, r.* FROM (
+    SELECT count(*) FILTER (WHERE is_new AND NOT rejected),
+           count(*) FILTER (WHERE NOT is_new AND NOT rejected AND (own_changed OR dwelling_changed OR members_changed)),
+           count(*) FILTER (WHERE NOT is_new AND NOT rejected AND NOT (own_changed OR dwelling_changed OR members_changed)),
+           count(*) FILTER (WHERE rejected)
+    FROM imp_household
+) h, (
+    SELECT count(*) FILTER (WHERE member_state = 'new'), count(*) FILTER (WHERE member_state = 'changed'),
+           count(*) FILTER (WHERE member_state = 'same'), count(*) FILTER (WHERE member_state IS NULL)
+    FROM imp_row
+) r
 """
 
 # ---- writes (the triggers keep residences, member counts and household_status, once per statement)
+# A semi-join on the households to write (hashed): joined the other way round, with imp_household's statistics from
+# before the classification (household_id all null), PostgreSQL nested-looped 360,000 staging rows over the household
+# table (43 s at the Sichuan scale, locking nothing).
 _LOCK = """
-SELECT h.id FROM household h JOIN imp_household hh ON hh.household_id = h.id
-WHERE NOT hh.rejected AND (hh.own_changed OR hh.dwelling_changed OR hh.members_changed) ORDER BY h.id FOR UPDATE OF h
+SELECT h.id FROM household h
+WHERE h.id IN (SELECT hh.household_id FROM imp_household hh
+               WHERE NOT hh.rejected AND (hh.own_changed OR hh.dwelling_changed OR hh.members_changed))
+ORDER BY h.id FOR UPDATE OF h
 """
 # New households are located (located_code) all at once by anju_locate_each, one spatial join, instead of by the
 # household trigger's anju_locate per row (SET LOCAL anju.located = 'given' around this statement: migration 0022).
@@ -1318,6 +1334,8 @@ async def _classify(s: AsyncSession) -> tuple[Counts, Counts]:
     await s.execute(text(_UNCLASSIFY_REJECTED))
     await s.execute(text(_CLASSIFY_MEMBERS))
     await s.execute(text(_CLASSIFY_HOUSEHOLDS))
+    # the writes plan with the classification's counts (member ids matched, states set after the first ANALYZE)
+    await s.execute(text("ANALYZE imp_household, imp_row"))
     c = (await s.execute(text(_COUNT))).one()
     return Counts(c[0], c[1], c[2], c[3]), Counts(c[4], c[5], c[6], c[7])
 
@@ -1371,17 +1389,23 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
+    # (the members of all new households aggregated in one grouped pass, joined by household: not a subquery per household,
+    # 113 s of a Sichuan-scale import)
     mm = m.Member.__table__.alias("mm")
+    new = sa.and_(ih.c.is_new, ~ih.c.rejected)
     members = (
-        sa.select(sa.func.jsonb_agg(aggregate_order_by(row_json_sql(mm, "member"), mm.c.id)))
-        .where(mm.c.household_id == th.c.id)
-        .scalar_subquery()
+        sa.select(mm.c.household_id, sa.func.jsonb_agg(aggregate_order_by(row_json_sql(mm, "member"), mm.c.id)).label("j"))
+        .join_from(mm, ih, ih.c.household_id == mm.c.household_id)
+        .where(new)
+        .group_by(mm.c.household_id)
+        .subquery("ms")
     )
-    after = row_json_sql(th, "household").op("||")(sa.func.jsonb_build_object("members", members))
+    after = row_json_sql(th, "household").op("||")(sa.func.jsonb_build_object("members", members.c.j))
     new_households = (
         sa.select(*hcols, sa.literal("household"), sa.cast(th.c.id, sa.Text), sa.null(), after)
         .join_from(th, ih, ih.c.household_id == th.c.id)
-        .where(ih.c.is_new, ~ih.c.rejected)
+        .outerjoin(members, members.c.household_id == th.c.id)
+        .where(new)
         .order_by(th.c.id)
     )
     await s.execute(audit.from_select(AUDIT_COLUMNS, new_households))
