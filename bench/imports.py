@@ -75,7 +75,7 @@ def generated_rows(households: int, *, start: int = 0) -> list[list[str]]:
                 "joined_on": "",
                 "join_reason": "",
             }
-            rows.append([cells[c.key] for c in COLUMNS])
+            rows.append([cells.get(c.key, "") for c in COLUMNS])
     return rows
 
 

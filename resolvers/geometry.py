@@ -40,6 +40,33 @@ def _positions(coords: Any, depth: int, field: str) -> Iterator[Sequence[Any]]:
         yield from _positions(c, depth - 1, field)
 
 
+def check_position(pos: Any, field: str) -> tuple[float, float]:
+    """One GeoJSON position: ``[lon, lat]``, two finite numbers, lon in [-180, 180], lat in [-90, 90].
+
+    The one rule of a position: ``parse_geometry`` checks each of a geometry's positions with it, and the roster import
+    its dwelling columns (a point: nothing else to check, so no shapely object per row).
+
+    Returns:
+        (lon, lat) as floats (degrees, WGS84).
+
+    Raises:
+        InvalidGeometry: naming ``field`` and the problem.
+    """
+    if not isinstance(pos, list) or len(pos) != 2 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in pos):
+        raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers (no altitude: positions are 2D)", field=field)
+    try:
+        lon, lat = float(pos[0]), float(pos[1])
+    except OverflowError:  # an integer too large for a float
+        raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field) from None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field)
+    if not -180 <= lon <= 180:
+        raise InvalidGeometry(f"{field}: longitude {lon} outside [-180, 180]; positions are [lon, lat]", field=field)
+    if not -90 <= lat <= 90:
+        raise InvalidGeometry(f"{field}: latitude {lat} outside [-90, 90]; positions are [lon, lat]", field=field)
+    return lon, lat
+
+
 _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
 
 
@@ -81,22 +108,7 @@ def parse_geometry(value: Any, field: str, *, allowed: Sequence[str], max_vertic
         n += 1
         if n > max_vertices:
             raise InvalidGeometry(f"{field}: more than {max_vertices} vertices", field=field)
-        if (
-            not isinstance(pos, list)
-            or len(pos) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in pos)
-        ):
-            raise InvalidGeometry(f"{field}: a position must be [lon, lat] numbers (no altitude: positions are 2D)", field=field)
-        try:
-            lon, lat = float(pos[0]), float(pos[1])
-        except OverflowError:  # an integer too large for a float
-            raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field) from None
-        if not (math.isfinite(lon) and math.isfinite(lat)):
-            raise InvalidGeometry(f"{field}: coordinates must be finite numbers", field=field)
-        if not -180 <= lon <= 180:
-            raise InvalidGeometry(f"{field}: longitude {lon} outside [-180, 180]; positions are [lon, lat]", field=field)
-        if not -90 <= lat <= 90:
-            raise InvalidGeometry(f"{field}: latitude {lat} outside [-90, 90]; positions are [lon, lat]", field=field)
+        check_position(pos, field)
     if kind in ("Polygon", "MultiPolygon"):
         polygons = [coords] if kind == "Polygon" else coords
         for poly in polygons:

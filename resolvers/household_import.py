@@ -8,7 +8,7 @@ Steps, in one transaction:
 
 1. Read (``resolvers/tabular.py``: encoding, limits, XLSX streamed) and check each row in Python with the registry's own
    rules — ``household_fields`` and ``check_member_count`` (registerHousehold), ``member_fields``/``check_joined``
-   (addMember: ID-number check digit and HMAC, phone numbers, names, years, dates), ``parse_geometry`` (dwelling) —
+   (addMember: ID-number check digit and HMAC, phone numbers, names, years, dates), ``check_position`` (dwelling) —
    collecting every problem of a row instead of stopping at the first; rows stream straight into a temporary table
    (asyncpg COPY), never a statement per row.
 2. Check in SQL over all rows at once: the household columns agree across a household's rows; admin codes exist at the
@@ -19,7 +19,14 @@ Steps, in one transaction:
 3. Write with a handful of set-based statements: ``INSERT … SELECT`` new households and members, ``UPDATE … FROM`` changed
    ones, one audit row per household or member written (``row_json_sql``: the audit log's form), versions bumped. The
    statement triggers keep residences and member counts exact; ``household_status`` is refreshed once, for every
-   household written, after the last write (``anju_status_deferred``: the triggers' own function, called once).
+   household written, after the last write (``anju_status_deferred``: the triggers' own function, called once); the
+   new households' ``located_code`` comes from one spatial join (``anju_locate_each``, the rule of the household
+   trigger's ``anju_locate``, which leaves it as given: ``anju_located_given``).
+
+The Python pass is what remains per row (≈ 60–130 µs a member row on this machine, most of it the ID number's check
+digit and HMAC and libphonenumber's validity test): the registry's rules stay the one definition the mutations call
+(``member_fields``), and neither an HMAC under the service's key nor libphonenumber's metadata has a PostgreSQL twin.
+bench/import_export.py times each phase beside ``COPY``.
 
 Matching: households by code (户编号), members by their recorded id (成员编号 member_id, which exported rosters carry:
 ``resolvers/exports.py``), else by ID-number hash; a member row with neither matches the present member of that
@@ -54,7 +61,7 @@ import models as m
 from resolvers.access import Role, audit_who, row_json_sql, viewer_of
 from resolvers.admin_areas import area_problem, area_shape_problem, outside_area_problem
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
-from resolvers.geometry import parse_geometry
+from resolvers.geometry import check_position
 from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
@@ -79,8 +86,10 @@ def _cell_text(v: Any) -> str | None:
 
     A ``'`` in front of ``= + - @``, tab or CR (an export's neutralised formula-looking text) is dropped.
     """
-    if isinstance(v, str) and v.startswith("'") and v[1:2] and v[1] in FORMULA_START:
-        v = v[1:]
+    if type(v) is str:  # the common case (every CSV cell): no other conversion applies
+        if v[:1] == "'" and v[1:2] and v[1] in FORMULA_START:
+            v = v[1:]
+        return v.strip() or None
     if v is None:
         return None
     if isinstance(v, bool):
@@ -645,6 +654,18 @@ class _Reader:
     households: dict[tuple[Any, ...], tuple[dict[str, Any], list[tuple[str, InvalidInput]]]] = field(default_factory=dict)
     rows: int = 0
     example_rows: int = 0
+    width: int = 0
+    code_at: int = 0
+    household_at: tuple[int | None, ...] = ()
+    member_at: tuple[tuple[str, Column, int | None], ...] = ()
+
+    def __post_init__(self) -> None:
+        # each column's position in the file (None: absent), looked up once instead of per cell; rows are padded to
+        # ``width`` so that a short row reads its missing cells as blank
+        self.width = len(self.header)
+        self.code_at = self.index["household_code"]
+        self.household_at = tuple(self.index.get(k) for k in HOUSEHOLD_KEYS)
+        self.member_at = tuple((k, BY_KEY[k], self.index.get(k)) for k in MEMBER_ORDER)
 
     def column(self, key: str) -> str:
         """The header of ``key`` as written in the file (the template's when the file lacks it)."""
@@ -662,8 +683,11 @@ class _Reader:
 
     def stage(self, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[Any, ...]]:
         """Each data row checked and turned into a staging record (typed; None where a cell was refused)."""
+        width = self.width
         for number, cells in rows:
-            code = _cell_text(self.raw(cells, "household_code"))
+            if len(cells) < width:
+                cells = [*cells, *([None] * (width - len(cells)))]
+            code = _cell_text(cells[self.code_at])
             if code is not None and code.startswith(EXAMPLE_PREFIX):
                 self.example_rows += 1
                 continue
@@ -675,7 +699,7 @@ class _Reader:
 
         Cached by the cells' values: a household's columns repeat on each of its members' rows, so they are checked once.
         """
-        raw = tuple(self.raw(cells, k) for k in HOUSEHOLD_KEYS)
+        raw = tuple(None if i is None else cells[i] for i in self.household_at)
         hit = self.households.get(raw)
         if hit is not None:
             return hit
@@ -712,10 +736,7 @@ class _Reader:
             )
         elif lon is not None and lat is not None:
             try:
-                point = parse_geometry(
-                    {"type": "Point", "coordinates": [lon, lat]}, "dwelling", allowed=("Point",), max_vertices=self.max_vertices
-                )
-                v["dwelling_lon"], v["dwelling_lat"] = point.x, point.y
+                v["dwelling_lon"], v["dwelling_lat"] = check_position([lon, lat], "dwelling")
             except InvalidInput as exc:
                 problems.append(exc)
                 v["dwelling_lon"] = v["dwelling_lat"] = None
@@ -731,10 +752,12 @@ class _Reader:
         mv: dict[str, Any] = {}
         problems = list(found)
         failed: set[str] = set()
-        for key in MEMBER_ORDER:
-            c = BY_KEY[key]
+        for key, c, at in self.member_at:
+            cell = None if at is None else cells[at]
+            if cell is None or cell == "":
+                continue  # blank: every parser reads it as None
             try:
-                value = c.parse(self.raw(cells, key), c.field)
+                value = c.parse(cell, c.field)
             except InvalidInput as exc:
                 problems.append((key, exc))
                 failed.add(key)
@@ -826,7 +849,12 @@ SELECT DISTINCT ON (code) code, row AS first_row, admin_code, poverty_status, si
 FROM imp_row WHERE code IS NOT NULL ORDER BY code, bad, row
 """
 
+# Only the households that may have a problem come back to Python (where the API's own functions word it): too many
+# rows, recorded out of sight or outside the officer's areas, an admin code missing or of the wrong level, a site not
+# open on the day, a dwelling too far from its area, a recorded household's placement differing. A valid roster's
+# households never leave the database.
 _CHECK_HOUSEHOLDS = """
+SELECT * FROM (
 SELECT hh.code, hh.first_row, hh.rows, hh.admin_code, hh.origin_admin_code, hh.site_id, hh.relocated_on,
        aa.level AS admin_level, oa.level AS origin_level,
        s.id AS site_found, s.opened_on, s.closed_on, anju_open_on(s.opened_on, s.closed_on, hh.relocated_on) AS open,
@@ -844,35 +872,64 @@ LEFT JOIN relocation_site s ON s.id = hh.site_id
 LEFT JOIN LATERAL anju_area_distance(hh.admin_code, hh.lon, hh.lat) d ON hh.lon IS NOT NULL AND aa.level IS NOT NULL
 LEFT JOIN household ex ON ex.code = hh.code
 LEFT JOIN anju_recorded_household_codes(ARRAY(SELECT code FROM imp_household)) hidden(code) ON hidden.code = hh.code
-ORDER BY hh.first_row
+) c
+WHERE c.rows > :max_members OR c.hidden OR (:scoped AND c.admin_code IS NOT NULL AND NOT c.in_scope)
+   OR (c.admin_code IS NOT NULL AND c.admin_level IS DISTINCT FROM 'village')
+   OR (c.origin_admin_code IS NOT NULL AND (c.origin_level IS NULL OR c.origin_level NOT IN ('village', 'township')))
+   OR (c.site_id IS NOT NULL AND c.relocated_on IS NOT NULL AND c.open IS NOT TRUE)
+   OR c.distance_meters > :tolerance
+   OR (c.household_id IS NOT NULL AND (
+          c.admin_code <> c.cur_admin_code OR c.site_id <> c.cur_site_id OR c.relocated_on <> c.cur_relocated_on
+          OR c.origin_admin_code <> c.cur_origin_admin_code
+          OR (c.cur_site_id IS NULL AND c.site_id IS NOT NULL) OR (c.cur_relocated_on IS NULL AND c.relocated_on IS NOT NULL)
+          OR (c.cur_origin_admin_code IS NULL AND c.origin_admin_code IS NOT NULL)))
+ORDER BY c.first_row
 """
 
 # Members: matched by ID-number hash (within the household), else by name and birth year among its present members
 # (a row without an ID number, or a member recorded without one).
+# In that order: the member the row names (成员编号) if present and not contradicted by the ID number; the member with the
+# row's ID number; the present member with the same name and birth year (the lowest id) where either lacks an ID
+# number. One join of the rows with their households' members (a hash join), not three subqueries per row.
 _MATCH_MEMBERS = """
-UPDATE imp_row r SET member_id = coalesce(
-    (SELECT mb.id FROM member mb WHERE mb.id = r.given_member_id AND mb.household_id = hh.household_id
-        AND mb.left_on IS NULL AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL OR mb.id_number_hash = r.id_hash)),
-    (SELECT mb.id FROM member mb WHERE r.id_hash IS NOT NULL AND mb.id_number_hash = r.id_hash
-        AND mb.household_id = hh.household_id),
-    (SELECT min(mb.id) FROM member mb WHERE mb.household_id = hh.household_id AND mb.name = r.name
-        AND mb.birth_year = r.birth_year AND mb.left_on IS NULL AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL)))
-FROM imp_household hh WHERE hh.code = r.code AND hh.household_id IS NOT NULL AND NOT r.bad
+UPDATE imp_row r SET member_id = m.id
+FROM (
+    SELECT DISTINCT ON (x.row) x.row, x.id FROM (
+        SELECT r.row, mb.id,
+               CASE WHEN mb.id = r.given_member_id AND mb.left_on IS NULL
+                         AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL OR mb.id_number_hash = r.id_hash) THEN 1
+                    WHEN r.id_hash IS NOT NULL AND mb.id_number_hash = r.id_hash THEN 2
+                    WHEN mb.name = r.name AND mb.birth_year = r.birth_year AND mb.left_on IS NULL
+                         AND (r.id_hash IS NULL OR mb.id_number_hash IS NULL) THEN 3 END AS rank
+        FROM imp_row r
+        JOIN imp_household hh ON hh.code = r.code AND hh.household_id IS NOT NULL
+        JOIN member mb ON mb.household_id = hh.household_id
+        WHERE NOT r.bad
+    ) x WHERE x.rank IS NOT NULL ORDER BY x.row, x.rank, x.id
+) m WHERE m.row = r.row
 """
 
+# Duplicates found by grouping (hash aggregates: the first row of each ID number or member given twice), recorded ID
+# numbers by one lookup of them all; only the rows concerned are joined back.
 _CHECK_MEMBERS = """
+WITH dup_id AS (
+    SELECT id_hash, min(row) AS first_row FROM imp_row WHERE NOT bad AND id_hash IS NOT NULL
+    GROUP BY id_hash HAVING count(*) > 1
+), dup_member AS (
+    SELECT member_id, min(row) AS first_row FROM imp_row WHERE NOT bad AND member_id IS NOT NULL
+    GROUP BY member_id HAVING count(*) > 1
+), recorded AS (
+    SELECT DISTINCT rec.hash FROM anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash)
+)
 SELECT * FROM (
-    SELECT r.row, r.code,
-           CASE WHEN r.id_hash IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.id_hash ORDER BY r.row) END
-               AS same_id_row,
-           CASE WHEN r.member_id IS NOT NULL THEN first_value(r.row) OVER (PARTITION BY r.member_id ORDER BY r.row) END
-               AS same_member_row,
-           rec.hash IS NOT NULL AND NOT EXISTS (
+    SELECT r.row, r.code, di.first_row AS same_id_row, dm.first_row AS same_member_row,
+           rc.hash IS NOT NULL AND NOT EXISTS (
                SELECT 1 FROM member mb WHERE mb.id = r.member_id AND mb.id_number_hash = r.id_hash) AS id_recorded
     FROM imp_row r
-    LEFT JOIN anju_recorded_id_hashes(ARRAY(SELECT id_hash FROM imp_row WHERE id_hash IS NOT NULL)) rec(hash)
-           ON rec.hash = r.id_hash
-    WHERE NOT r.bad
+    LEFT JOIN dup_id di ON di.id_hash = r.id_hash
+    LEFT JOIN dup_member dm ON dm.member_id = r.member_id
+    LEFT JOIN recorded rc ON rc.hash = r.id_hash
+    WHERE NOT r.bad AND (di.id_hash IS NOT NULL OR dm.member_id IS NOT NULL OR rc.hash IS NOT NULL)
 ) c WHERE c.same_id_row < c.row OR c.same_member_row < c.row OR c.id_recorded
 ORDER BY c.row
 """
@@ -908,34 +965,50 @@ UPDATE imp_household hh SET
     own_changed = h.id IS NOT NULL AND CAST(hh.poverty_status AS poverty_status) IS DISTINCT FROM h.poverty_status,
     dwelling_changed = h.id IS NOT NULL AND hh.lon IS NOT NULL
         AND (h.dwelling IS NULL OR abs(ST_X(h.dwelling) - hh.lon) > 1e-9 OR abs(ST_Y(h.dwelling) - hh.lat) > 1e-9),
-    members_changed = EXISTS (SELECT 1 FROM imp_row r WHERE r.code = hh.code AND r.member_state IN ('new', 'changed'))
+    members_changed = hh.code IN (  -- one hashed set of codes, not a lookup per household
+        SELECT r.code FROM imp_row r WHERE r.member_state IN ('new', 'changed') AND r.code IS NOT NULL)
 FROM imp_household hh2 LEFT JOIN household h ON h.id = hh2.household_id
 WHERE hh2.code = hh.code AND NOT hh.rejected
 """
 _COUNT = """
-SELECT count(*) FILTER (WHERE is_new AND NOT rejected),
-       count(*) FILTER (WHERE NOT is_new AND NOT rejected AND (own_changed OR dwelling_changed OR members_changed)),
-       count(*) FILTER (WHERE NOT is_new AND NOT rejected AND NOT (own_changed OR dwelling_changed OR members_changed)),
-       count(*) FILTER (WHERE rejected),
-       (SELECT count(*) FILTER (WHERE member_state = 'new') FROM imp_row),
-       (SELECT count(*) FILTER (WHERE member_state = 'changed') FROM imp_row),
-       (SELECT count(*) FILTER (WHERE member_state = 'same') FROM imp_row),
-       (SELECT count(*) FILTER (WHERE member_state IS NULL) FROM imp_row)
-FROM imp_household
+SELECT h.*, r.* FROM (
+    SELECT count(*) FILTER (WHERE is_new AND NOT rejected),
+           count(*) FILTER (WHERE NOT is_new AND NOT rejected AND (own_changed OR dwelling_changed OR members_changed)),
+           count(*) FILTER (WHERE NOT is_new AND NOT rejected AND NOT (own_changed OR dwelling_changed OR members_changed)),
+           count(*) FILTER (WHERE rejected)
+    FROM imp_household
+) h, (
+    SELECT count(*) FILTER (WHERE member_state = 'new'), count(*) FILTER (WHERE member_state = 'changed'),
+           count(*) FILTER (WHERE member_state = 'same'), count(*) FILTER (WHERE member_state IS NULL)
+    FROM imp_row
+) r
 """
 
 # ---- writes (the triggers keep residences, member counts and household_status, once per statement)
+# A semi-join on the households to write (hashed): joined the other way round, with imp_household's statistics from
+# before the classification (household_id all null), PostgreSQL nested-looped 360,000 staging rows over the household
+# table (43 s at the Sichuan scale, locking nothing).
 _LOCK = """
-SELECT h.id FROM household h JOIN imp_household hh ON hh.household_id = h.id
-WHERE NOT hh.rejected AND (hh.own_changed OR hh.dwelling_changed OR hh.members_changed) ORDER BY h.id FOR UPDATE OF h
+SELECT h.id FROM household h
+WHERE h.id IN (SELECT hh.household_id FROM imp_household hh
+               WHERE NOT hh.rejected AND (hh.own_changed OR hh.dwelling_changed OR hh.members_changed))
+ORDER BY h.id FOR UPDATE OF h
 """
+# New households are located (located_code) all at once by anju_locate_each, one spatial join, instead of by the
+# household trigger's anju_locate per row (SET LOCAL anju.located = 'given' around this statement: migration 0022).
 _INSERT_HOUSEHOLDS = """
-WITH new AS (
-    INSERT INTO household (code, admin_code, site_id, origin_admin_code, dwelling, relocated_on, poverty_status)
-    SELECT code, admin_code, site_id, origin_admin_code,
-           CASE WHEN lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326) END, relocated_on,
-           CAST(poverty_status AS poverty_status)
-    FROM imp_household WHERE is_new AND NOT rejected ORDER BY first_row
+WITH todo AS MATERIALIZED (
+    SELECT code, admin_code, site_id, origin_admin_code, relocated_on, poverty_status,
+           CASE WHEN lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326) END AS dwelling,
+           row_number() OVER (ORDER BY first_row) AS i
+    FROM imp_household WHERE is_new AND NOT rejected
+), new AS (
+    INSERT INTO household (code, admin_code, site_id, origin_admin_code, dwelling, relocated_on, poverty_status,
+                           located_code)
+    SELECT t.code, t.admin_code, t.site_id, t.origin_admin_code, t.dwelling, t.relocated_on,
+           CAST(t.poverty_status AS poverty_status), l.code
+    FROM todo t LEFT JOIN anju_locate_each(ARRAY(SELECT dwelling FROM todo ORDER BY i)) l ON l.i = t.i
+    ORDER BY t.i
     RETURNING id, code
 )
 UPDATE imp_household hh SET household_id = new.id FROM new WHERE new.code = hh.code
@@ -1128,7 +1201,10 @@ async def _check_sql(s: AsyncSession, reader: _Reader, tolerance_meters: float, 
     await s.execute(text(_HOUSEHOLDS))
     await s.execute(text("CREATE UNIQUE INDEX ON imp_household (code)"))
     await s.execute(text("ANALYZE imp_household"))
-    for h in (await s.execute(text(_CHECK_HOUSEHOLDS))).all():
+    candidates = await s.execute(
+        text(_CHECK_HOUSEHOLDS), {"max_members": MAX_MEMBERS, "scoped": scoped, "tolerance": tolerance_meters}
+    )
+    for h in candidates.all():
         row = h.first_row
         if h.rows > MAX_MEMBERS:
             try:
@@ -1258,6 +1334,8 @@ async def _classify(s: AsyncSession) -> tuple[Counts, Counts]:
     await s.execute(text(_UNCLASSIFY_REJECTED))
     await s.execute(text(_CLASSIFY_MEMBERS))
     await s.execute(text(_CLASSIFY_HOUSEHOLDS))
+    # the writes plan with the classification's counts (member ids matched, states set after the first ANALYZE)
+    await s.execute(text("ANALYZE imp_household, imp_row"))
     c = (await s.execute(text(_COUNT))).one()
     return Counts(c[0], c[1], c[2], c[3]), Counts(c[4], c[5], c[6], c[7])
 
@@ -1300,7 +1378,9 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     # household_status once for all the households written, after the last of these statements, instead of after each
     # (anju_status_deferred, migrations/sql/household_status.sql): the same function, the same rows.
     await s.execute(text("SET LOCAL anju.defer_status = 'on'"))
+    await s.execute(text("SET LOCAL anju.located = 'given'"))
     await s.execute(text(_INSERT_HOUSEHOLDS))
+    await s.execute(text("SET LOCAL anju.located = ''"))
     await s.execute(text(_UPDATE_DWELLINGS))
     await s.execute(text(_UPDATE_HOUSEHOLDS))
     await s.execute(text(_UPDATE_MEMBERS))
@@ -1309,17 +1389,23 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
+    # (the members of all new households aggregated in one grouped pass, joined by household: not a subquery per household,
+    # 113 s of a Sichuan-scale import)
     mm = m.Member.__table__.alias("mm")
+    new = sa.and_(ih.c.is_new, ~ih.c.rejected)
     members = (
-        sa.select(sa.func.jsonb_agg(aggregate_order_by(row_json_sql(mm, "member"), mm.c.id)))
-        .where(mm.c.household_id == th.c.id)
-        .scalar_subquery()
+        sa.select(mm.c.household_id, sa.func.jsonb_agg(aggregate_order_by(row_json_sql(mm, "member"), mm.c.id)).label("j"))
+        .join_from(mm, ih, ih.c.household_id == mm.c.household_id)
+        .where(new)
+        .group_by(mm.c.household_id)
+        .subquery("ms")
     )
-    after = row_json_sql(th, "household").op("||")(sa.func.jsonb_build_object("members", members))
+    after = row_json_sql(th, "household").op("||")(sa.func.jsonb_build_object("members", members.c.j))
     new_households = (
         sa.select(*hcols, sa.literal("household"), sa.cast(th.c.id, sa.Text), sa.null(), after)
         .join_from(th, ih, ih.c.household_id == th.c.id)
-        .where(ih.c.is_new, ~ih.c.rejected)
+        .outerjoin(members, members.c.household_id == th.c.id)
+        .where(new)
         .order_by(th.c.id)
     )
     await s.execute(audit.from_select(AUDIT_COLUMNS, new_households))

@@ -621,15 +621,23 @@ def check_id_number(value: str, key: bytes, field: str = "idNumber") -> tuple[st
     return id_number_hash(key, number), number[-4:]
 
 
+_MOBILE_DIGITS = re.compile(r"1[0-9]{10}")
+
+
 def check_phone(value: str, field: str = "phone") -> str:
     """A Chinese mobile or landline number (libphonenumber), stored in national digits (13812345678, 01012345678).
 
     Raises InvalidInput naming ``field``.
     """
-    try:
-        parsed = phonenumbers.parse(value, "CN")
-    except phonenumbers.NumberParseException:
-        parsed = None
+    if _MOBILE_DIGITS.fullmatch(value):
+        # eleven digits starting with 1: what phonenumbers.parse(value, "CN") returns (no trunk 0, no country code can
+        # start with 1 here, no extension), without its ≈ 90 µs of normalising (a roster's thousands of numbers)
+        parsed = phonenumbers.PhoneNumber(country_code=86, national_number=int(value))
+    else:
+        try:
+            parsed = phonenumbers.parse(value, "CN")
+        except phonenumbers.NumberParseException:
+            parsed = None
     if parsed is None or parsed.country_code != 86 or not phonenumbers.is_valid_number(parsed):
         raise InvalidInput(f"{field}: not a valid Chinese phone number", field=field)
     if parsed.extension:

@@ -374,6 +374,48 @@ async def test_same_file_twice_writes_nothing_the_second_time(imp, tmp_path):  #
         assert await status_mismatches(c, [dt.date(2019, 4, 30), dt.date(2019, 5, 1), TODAY]) == []
 
 
+# The located code's rule, written here independently of located_code.sql: the smallest admin polygon containing the
+# point, ties by code; none outside every polygon.
+SMALLEST_POLYGON = (
+    "(SELECT a.code FROM admin_area a WHERE a.geom IS NOT NULL AND ST_Intersects(a.geom, {point}) "
+    "ORDER BY ST_Area(a.geom), a.code LIMIT 1)"
+)
+
+
+async def test_imported_dwellings_located_as_one_at_a_time(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """The import locates its dwellings in one spatial join (anju_locate_each); each household's located_code is what
+    the smallest-polygon rule gives its dwelling (none without a dwelling), as a single write's trigger would set."""
+    rows = family("T-LOC-1", 2, 900)
+    rows += [member("T-LOC-2", "定位二", dwelling_lon="102.4150", dwelling_lat="28.3150")]
+    rows += [member("T-LOC-3", "定位三", dwelling_lon="", dwelling_lat="")]
+    result = await imp["run"](write_csv(tmp_path / "located.csv", rows))
+    assert result.written and result.households.inserted == 3
+    got = await rows_of(
+        imp["eng"],
+        "SELECT h.code, h.located_code, " + SMALLEST_POLYGON.format(point="h.dwelling")
+        + " FROM household h WHERE h.code LIKE 'T-LOC-%' ORDER BY h.code",
+    )  # fmt: skip
+    assert [(code, located) for code, located, _ in got] == [(code, rule) for code, _, rule in got]
+    assert [located for _, located, _ in got][:2] == ["513432", "513432"] and got[2][1] is None
+
+
+async def test_locate_each_is_the_smallest_polygon_rule(imp):  # type: ignore[no-untyped-def]
+    """anju_locate_each over a grid across Liangshan (inside counties, between them, outside every polygon, a null)
+    answers as the rule computed point by point here; anju_locate (one point) is the same function."""
+    grid = (
+        "SELECT i, CASE WHEN i = 0 THEN NULL ELSE ST_SetSRID(ST_MakePoint(100.0 + (i % 40) * 0.1, 26.0 + (i / 40) * 0.1), "
+        "4326) END AS g FROM generate_series(0, 1599) i"
+    )
+    got = await rows_of(
+        imp["eng"],
+        f"WITH p AS ({grid}) SELECT p.i, e.code, anju_locate(p.g), " + SMALLEST_POLYGON.format(point="p.g")
+        + " FROM p LEFT JOIN anju_locate_each(ARRAY(SELECT g FROM p ORDER BY i)) e ON e.i = p.i + 1 ORDER BY p.i",
+    )  # fmt: skip
+    assert [(i, each, one) for i, each, one, _ in got] == [(i, rule, rule) for i, _, _, rule in got]
+    found = {rule for *_, rule in got}
+    assert len(found - {None}) >= 5 and None in found  # several counties, and points outside every polygon
+
+
 async def test_a_changed_row_updates_audited(imp, tmp_path):  # type: ignore[no-untyped-def]
     rows = family("T-UPD", 3, 600)
     path = write_csv(tmp_path / "upd.csv", rows)

@@ -52,8 +52,11 @@ BEGIN
 END $$;
 
 -- Households themselves: the admin codes before and after (a move between counties is seen on both sides).
+-- The transition tables carry no statistics (PostgreSQL guesses one row each): without enable_nestloop off, an UPDATE
+-- of 12,000 households (a roster import's member counts) paired old and new rows in a nested loop, 144 M comparisons
+-- (34 s; quadratic: a Sichuan-scale import would never end). Migration 0022.
 CREATE OR REPLACE FUNCTION anju_live_households() RETURNS trigger LANGUAGE plpgsql
-        SECURITY DEFINER SET search_path = public AS $$
+        SECURITY DEFINER SET search_path = public SET enable_nestloop = off AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO live_pending (topic, operation, source, entity_id, admin_codes, grid_ids)
