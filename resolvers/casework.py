@@ -1005,7 +1005,8 @@ DIMENSIONS = ("category", "risk_type", "stage", "outcome", "measure_type")
 
 
 def ledger_population(on: dt.date, *, area_code: str | None = None, grid_id: int | None = None) -> Any:
-    """SQL (subquery ``p``): one row per case opened by ``on`` in scope.
+    """SQL (CTE ``p``, materialized: computed once however many breakdowns read it): one row per case opened by ``on``
+    in scope.
 
     Columns: case, household, persons present on ``on``, category, risk types, stage on ``on``.
     """
@@ -1026,7 +1027,7 @@ def ledger_population(on: dt.date, *, area_code: str | None = None, grid_id: int
         .join(H, H.id == C.household_id)
         .where(C.opened_on <= on)
     )
-    return _scope(q, H, area_code, grid_id).subquery("p")
+    return _scope(q, H, area_code, grid_id).cte("p").prefix_with("MATERIALIZED")
 
 
 def ledger_select(on: dt.date, *, area_code: str | None = None, grid_id: int | None = None) -> AnySelect:

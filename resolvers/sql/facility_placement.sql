@@ -7,14 +7,24 @@
 --             at their dwelling on :as_of (household_residence), not within :reach metres (geodesic) of any
 --             facility of :kind open on :as_of; idx numbers them 0..n-1; persons = their labor force present
 --             (none of whom is employed, so none stably employed).
---   pairs     (candidate, household) within :reach metres on the WGS84 ellipsoid (geography ST_DWithin).
+--   cells     a lon/lat grid of cells of s = :reach / 110,000 degrees (a degree of latitude is at least 110,574 m):
+--             each eligible household lies in one cell; each candidate covers the cells of its box, :reach
+--             metres north and south (s) and east and west (:reach / (111,000 m × cos of the box's most poleward
+--             latitude); a degree of longitude is at least 111,319 m × cos φ), so every household within :reach of
+--             it lies in one of its cells (no wrap at ±180°).
+--   pairs     (candidate, household) within :reach metres on the WGS84 ellipsoid (geography ST_DWithin), tested
+--             only for households in the candidate's cells: a hash join on the cell instead of every candidate
+--             against every household (neither side is indexed: both are computed).
 --   masks     each candidate's households as a bit string of n bits.
 --   picks     the greedy step, :k times at most: the candidate newly covering the most households not yet covered
---             (bit clear in `covered`), ties by persons then cid; covered |= its mask. Stops early when no
+--             (bit clear in `covered`), ties by persons then cid; covered |= its mask (a scalar subquery on the
+--             chosen candidate: joined to masks instead, the planner reran the choice once per candidate). Stops early when no
 --             candidate covers a household not yet covered.
 WITH RECURSIVE
 eligible AS MATERIALIZED (
-    SELECT st.household_id, st.labor_force AS persons, r.dwelling,
+    SELECT st.household_id, st.labor_force AS persons, r.dwelling, geography(r.dwelling) AS geog,
+           CAST(floor(ST_X(r.dwelling) / (CAST(:reach AS float8) / 110000.0)) AS integer) AS gx,
+           CAST(floor(ST_Y(r.dwelling) / (CAST(:reach AS float8) / 110000.0)) AS integer) AS gy,
            CAST(row_number() OVER (ORDER BY st.household_id) - 1 AS integer) AS idx
     FROM household_status st
     CROSS JOIN LATERAL (
@@ -32,9 +42,21 @@ eligible AS MATERIALIZED (
 ),
 n AS (SELECT CAST(count(*) AS integer) AS n FROM eligible),
 cand AS MATERIALIZED ({candidates}),
+cells AS MATERIALIZED (
+    SELECT c.cid, geography(c.geom) AS geog, gx, gy
+    FROM cand c
+    CROSS JOIN LATERAL (SELECT CAST(:reach AS float8) / 110000.0 AS s) d
+    CROSS JOIN LATERAL (SELECT least(180.0, CAST(:reach AS float8)
+        / (111000.0 * cos(radians(least(89.0, abs(ST_Y(c.geom)) + d.s))))) AS dlon) w
+    CROSS JOIN LATERAL generate_series(CAST(floor((ST_X(c.geom) - w.dlon) / d.s) AS integer),
+                                       CAST(floor((ST_X(c.geom) + w.dlon) / d.s) AS integer)) gx
+    CROSS JOIN LATERAL generate_series(CAST(floor((ST_Y(c.geom) - d.s) / d.s) AS integer),
+                                       CAST(floor((ST_Y(c.geom) + d.s) / d.s) AS integer)) gy
+),
 pairs AS MATERIALIZED (
     SELECT c.cid, e.idx, e.persons
-    FROM cand c JOIN eligible e ON ST_DWithin(geography(c.geom), geography(e.dwelling), CAST(:reach AS float8))
+    FROM cells c JOIN eligible e ON e.gx = c.gx AND e.gy = c.gy
+    WHERE ST_DWithin(c.geog, e.geog, CAST(:reach AS float8))
 ),
 masks AS MATERIALIZED (
     SELECT p.cid, bit_or(set_bit(CAST(repeat('0', n.n) AS varbit), p.idx, 1)) AS mask
@@ -44,13 +66,12 @@ picks AS (
     SELECT 0 AS pick, CAST(NULL AS integer) AS cid, CAST(repeat('0', (SELECT n FROM n)) AS varbit) AS covered,
            CAST(0 AS bigint) AS households, CAST(0 AS bigint) AS persons
     UNION ALL
-    SELECT r.pick + 1, b.cid, r.covered | mk.mask, b.households, b.persons
+    SELECT r.pick + 1, b.cid, r.covered | (SELECT m.mask FROM masks m WHERE m.cid = b.cid), b.households, b.persons
     FROM picks r
     CROSS JOIN LATERAL (
         SELECT p.cid, count(*) AS households, sum(p.persons) AS persons
         FROM pairs p WHERE get_bit(r.covered, p.idx) = 0
         GROUP BY p.cid ORDER BY count(*) DESC, sum(p.persons) DESC, p.cid LIMIT 1) b
-    JOIN masks mk ON mk.cid = b.cid
     WHERE r.pick < CAST(:k AS integer)
 )
 SELECT s.eligible_households, s.candidates, x.*
