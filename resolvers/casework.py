@@ -1005,8 +1005,7 @@ DIMENSIONS = ("category", "risk_type", "stage", "outcome", "measure_type")
 
 
 def ledger_population(on: dt.date, *, area_code: str | None = None, grid_id: int | None = None) -> Any:
-    """SQL (CTE ``p``, materialized: computed once however many breakdowns read it): one row per case opened by ``on``
-    in scope.
+    """SQL (CTE ``p``, materialized: computed once for every breakdown): one row per case opened by ``on`` in scope.
 
     Columns: case, household, persons present on ``on``, category, risk types, stage on ``on``.
     """
