@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import statistics
 import time
 from decimal import Decimal
@@ -28,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from anju.settings import Settings
-from bench.common import RESULTS, Case, machine, record
+from bench.common import RESULTS, Case, load_note, machine, record
 from resolvers import casework as cw
 from resolvers.access import Role, Viewer
 from schema import Context, build_schema
@@ -216,6 +217,7 @@ async def bench(url: str, *, counties: list[str], on: dt.date, runs: int, warmup
     """Time each case three ways, alternating in every run: GraphQL in-process (the schema, resolvers and the viewer's
     scope), the SQL it sent replayed over one asyncpg connection, and the hand-written SQL above; check that GraphQL and
     the hand-written SQL agree; print and write ``bench/results/casework.md``; return the table."""
+    load0 = os.getloadavg()
     settings = Settings()
     engine = create_async_engine(url, connect_args={"server_settings": {"jit": "off"}})
     sm = async_sessionmaker(engine, expire_on_commit=False)
@@ -337,7 +339,8 @@ async def bench(url: str, *, counties: list[str], on: dt.date, runs: int, warmup
             f"{sizes[5]:,} guarantee checks, {sizes[6]:,} hardship reports, {sizes[7]:,} grids). Date {on}, income year "
             f"{c.income_year}. {runs} runs per case after {warmup} warm-up, alternating: GraphQL in-process (resolvers, "
             "viewer scope), the SQL it sent replayed over one asyncpg connection, and hand-written SQL over the raw rows "
-            "(bench/casework.py, written independently); the answers of GraphQL and the hand-written SQL are compared.",
+            "(bench/casework.py, written independently); the answers of GraphQL and the hand-written SQL are compared. "
+            + load_note(load0),
             "",
             "| case | answer | statements | GraphQL p50 ms | p95 | its SQL replayed p50 ms | hand-written SQL p50 ms | p95 | "
             "GraphQL ÷ hand-written |",
