@@ -888,17 +888,10 @@ def missed_monitoring_select(c: Criteria, *, area_code: str | None = None, grid_
     below_line, income_drop, guarantees_failing (text[] of GUARANTEES), hardship, rebound (a case of it eliminated by
     ``c.on``). A reusable row source (exports, the scorecard): order and page it as needed.
     """
+    # the two years' incomes joined once (at most one row each: the key is household and year), not subqueries per use
     hi, hp = aliased(m.HouseholdIncome), aliased(m.HouseholdIncome)
-    pc = (hi.net_income / hi.household_size).label("pc")
-    cur = (
-        select(pc).where(hi.household_id == H.id, hi.year == c.income_year, hi.household_size > 0).correlate(H).scalar_subquery()
-    )
-    prev = (
-        select(hp.net_income / hp.household_size)
-        .where(hp.household_id == H.id, hp.year == c.income_year - 1, hp.household_size > 0)
-        .correlate(H)
-        .scalar_subquery()
-    )
+    cur = hi.net_income / hi.household_size
+    prev = hp.net_income / hp.household_size
     lines = sa_cast(literal(json.dumps({k: str(v) for k, v in c.lines.items()})), JSONB)
     line = func.coalesce(lines.op("->>")(func.left(H.county_code, 2)).cast(Numeric), literal(c.default_line, Numeric()))
     gc = aliased(m.GuaranteeCheck)
@@ -942,6 +935,8 @@ def missed_monitoring_select(c: Criteria, *, area_code: str | None = None, grid_
             hardship.label("hardship"),
             eliminated.label("rebound"),
         )
+        .outerjoin(hi, and_(hi.household_id == H.id, hi.year == c.income_year, hi.household_size > 0))
+        .outerjoin(hp, and_(hp.household_id == H.id, hp.year == c.income_year - 1, hp.household_size > 0))
         .outerjoin(latest, literal(True))
         .where(not_(under_case))
     )
