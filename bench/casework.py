@@ -92,7 +92,23 @@ WHERE NOT EXISTS (SELECT 1 FROM monitoring_case k WHERE k.household_id = h.id AN
 """
 RAW_MISSED_PG = _RAW_MISSED.format(what="count(*)", tail="")
 """The missed-monitoring count (the default monitoring line: no per-province line is configured in the benchmark)."""
-RAW_MISSED_PG_PAGE = _RAW_MISSED.format(what="h.id", tail="ORDER BY h.id LIMIT 50")
+RAW_MISSED_PG_PAGE = """
+SELECT h.id FROM household h
+LEFT JOIN household_income c ON c.household_id = h.id AND c.year = $2 AND c.household_size > 0
+LEFT JOIN household_income p ON p.household_id = h.id AND p.year = $2 - 1 AND p.household_size > 0
+LEFT JOIN LATERAL (SELECT * FROM guarantee_check g WHERE g.household_id = h.id AND g.checked_on <= $1
+                   ORDER BY g.checked_on DESC, g.id DESC LIMIT 1) g ON true
+WHERE NOT EXISTS (SELECT 1 FROM monitoring_case k WHERE k.household_id = h.id AND k.opened_on <= $1
+                  AND (k.closed_on IS NULL OR $1 < k.closed_on))
+  AND (c.net_income / c.household_size < $3::numeric
+       OR (p.net_income / p.household_size > 0
+           AND c.net_income / c.household_size < p.net_income / p.household_size * (1 - $4::numeric))
+       OR g.education = false OR g.medical = false OR g.housing = false OR g.drinking_water = false
+       OR EXISTS (SELECT 1 FROM hardship_report r WHERE r.household_id = h.id AND r.reported_on <= $1
+                  AND r.reported_on > $1 - 365))
+ORDER BY h.id LIMIT 50
+"""
+"""The first page of the list: per household in id order (the count's whole-table shape would sort everything)."""
 
 
 async def generate_casework(conn: Any) -> None:

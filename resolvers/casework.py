@@ -47,6 +47,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     union_all,
     update,
 )
@@ -894,17 +895,20 @@ def missed_monitoring_select(c: Criteria, *, area_code: str | None = None, grid_
     prev = hp.net_income / hp.household_size
     lines = sa_cast(literal(json.dumps({k: str(v) for k, v in c.lines.items()})), JSONB)
     line = func.coalesce(lines.op("->>")(func.left(H.county_code, 2)).cast(Numeric), literal(c.default_line, Numeric()))
-    gc = aliased(m.GuaranteeCheck)
-    latest = (
-        select(gc)
-        .where(gc.household_id == H.id, gc.checked_on <= c.on)
-        .order_by(gc.checked_on.desc(), gc.id.desc())
-        .limit(1)
-        .correlate(H)
-        .lateral("g")
+    # the latest check by c.on (by date, then id) as a join with no later one, not a LATERAL per household: a hash join
+    # over every household counts the province, an index probe per household pages
+    gc, g2 = aliased(m.GuaranteeCheck), aliased(m.GuaranteeCheck)
+    later = (
+        select(g2.id)
+        .where(
+            g2.household_id == gc.household_id,
+            g2.checked_on <= c.on,
+            tuple_(g2.checked_on, g2.id) > tuple_(gc.checked_on, gc.id),
+        )
+        .exists()
     )
     failing = func.array_remove(
-        sa_cast(pg_array([case((latest.c[k].is_(False), k), else_=None) for k in GUARANTEES]), ARRAY(String)), None
+        sa_cast(pg_array([case((getattr(gc, k).is_(False), k), else_=None) for k in GUARANTEES]), ARRAY(String)), None
     )
     hr = m.HardshipReport
     hardship = (
@@ -937,7 +941,7 @@ def missed_monitoring_select(c: Criteria, *, area_code: str | None = None, grid_
         )
         .outerjoin(hi, and_(hi.household_id == H.id, hi.year == c.income_year, hi.household_size > 0))
         .outerjoin(hp, and_(hp.household_id == H.id, hp.year == c.income_year - 1, hp.household_size > 0))
-        .outerjoin(latest, literal(True))
+        .outerjoin(gc, and_(gc.household_id == H.id, gc.checked_on <= c.on, not_(later)))
         .where(not_(under_case))
     )
     inner = _scope(inner, H, area_code, grid_id)
