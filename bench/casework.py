@@ -1,15 +1,18 @@
-"""Monitoring casework speed (issue #17): a county's ledger and the province-wide missed-monitoring count, each beside
-hand-written SQL over the raw rows, in the same run (medians of N runs, milliseconds, ratio = Anju ÷ direct SQL).
+"""Monitoring casework speed (issue #17): a county's ledger and the province-wide missed-monitoring count, each timed
+three ways in the same run: GraphQL in-process (schema, resolvers, the viewer's scope), the SQL it sent replayed over one
+asyncpg connection, and hand-written SQL over the raw rows (below, written independently; its answer is compared with
+GraphQL's). Medians of N runs, milliseconds, ratio = GraphQL ÷ hand-written. Results: stdout and bench/results/casework.md.
 
-    .venv/bin/python -m bench.casework --generate anju_bench_casework [--households 360000]   # once, ~25 min
-    .venv/bin/python -m bench.casework [DATABASE_URL] [--county 513432] [--runs 7]
+    .venv/bin/python -m bench.casework --generate anju_bench_casework [--households 360000]   # a new database, ~25 min
+    .venv/bin/python -m bench.casework DATABASE_URL --casework-only   # or: add the casework to a copy of one's own
+    .venv/bin/python -m bench.casework DATABASE_URL [--county 513432 ...] [--runs 7] [--on 2025-03-01]
 
 ``--generate NAME`` builds a database of one's own on the project's cluster: the Sichuan-scale generated dataset
 (``anju seed --scale sichuan``'s ``load_sichuan``) plus [generated] casework (``generate_casework``): grids over every
 household, a case for one household in 12 spread over every stage, measures, failing guarantee checks, hardship
-reports. The database must be at head (migration 0015 and later). Anju's figures are the statements the API runs
-(``resolvers.casework.ledger_select`` / ``missed_monitoring_select``) through SQLAlchemy + asyncpg, as an admin
-(no row-level security); the direct SQL is written here independently. Nothing is written.
+reports. ``--casework-only`` adds that casework to an existing Sichuan-scale database (a copy made with ``CREATE
+DATABASE … TEMPLATE anju_sichuan``, never the shared one). The database must be at head (migration 0015 and later).
+The counties default to Xide (513432) and the county with the most households. Timing writes nothing.
 """
 
 from __future__ import annotations
