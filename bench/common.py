@@ -105,6 +105,12 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
 
 
+def load_note(start: tuple[float, float, float]) -> str:
+    """The machine's load during a run (shared machine: medians are reported), from ``os.getloadavg()`` at its start."""
+    end = os.getloadavg()
+    return f"Load average (1 min) {start[0]:.1f} at the start, {end[0]:.1f} at the end, on {os.cpu_count()} cores (shared)."
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,18 +1,20 @@
-"""Planning benchmark (issue #15), read-only: ``.venv/bin/python -m bench.planning [DATABASE_URL]``.
+"""Planning benchmark (issue #15), read-only: ``.venv/bin/python -m bench.planning [DATABASE_URL] [--match TEXT] [--runs N]``.
 
-facilityPlacement (greedy maximal covering, one statement) over Xide (513432) with hexagonal grids and with its sites
-as candidates, and siteScorecards for one site and for every site of the database, each beside the same SQL replayed
-directly over one asyncpg connection (what bench/common.py records), alternating. GraphQL runs in-process (strawberry
-schema, the resolvers, the viewer's scope), not over HTTP: the database may be another's, used read-only (no benchmark
-users are written). Default database: ``anju_sichuan`` on the configured cluster (``anju seed --scale sichuan``).
-Results: stdout and ``bench/results/planning.md``.
+facilityPlacement (greedy maximal covering, one statement) over Xide (513432) and Muli (513422, the county with the most
+households) with hexagonal grids, and over Xide with its sites as candidates, and siteScorecards for one site and for
+every site of the database, each beside the same SQL replayed directly over one asyncpg connection (what
+bench/common.py records), alternating. GraphQL runs in-process (strawberry schema, the resolvers, the viewer's scope),
+not over HTTP: the database may be another's, used read-only (no benchmark users are written). Default database:
+``anju_sichuan`` on the configured cluster (``anju seed --scale sichuan``); ``--match TEXT`` keeps the cases whose name
+contains TEXT. Results: stdout and ``bench/results/planning.md``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -22,14 +24,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from anju.settings import Settings
-from bench.common import RESULTS, Case, machine, record
+from bench.common import RESULTS, Case, load_note, machine, record
 from resolvers.access import Role, Viewer
 from schema import Context, build_schema
 
 DAY = "2024-04-13"
 PLACE = (
-    "query($cand: PlacementCandidates!, $hex: Float, $count: Int!, $reach: Float!) { facilityPlacement(kind: "
-    'ASSISTANCE_WORKSHOP, reachMeters: $reach, areaCode: "513432", candidates: $cand, count: $count, hexSizeMeters: $hex, '
+    "query($area: String!, $cand: PlacementCandidates!, $hex: Float, $count: Int!, $reach: Float!) { facilityPlacement("
+    "kind: ASSISTANCE_WORKSHOP, reachMeters: $reach, areaCode: $area, candidates: $cand, count: $count, hexSizeMeters: $hex, "
     f'asOf: "{DAY}") {{ eligibleHouseholds candidates picks {{ pick point households persons cumulativeHouseholds }} }} }}'
 )
 SCORE = (
@@ -38,14 +40,20 @@ SCORE = (
     "services { kind distanceMeters householdsBeyond } } }"
 )
 PLANNER = Viewer(None, "bench-planner", Role.PLANNER)
+BIG = "513422"
+"""Muli (木里), the county with the most households of the Sichuan-scale data (79,819 of 359,478; 13,200 km²)."""
 OFFICER = Viewer(None, "bench-officer", Role.COUNTY_OFFICER, ("513432",))
 CASES = [
     (Case("facilityPlacement, Xide, hexagons of 2 km, reach 5 km, 5 picks", PLACE,
-          {"cand": "GRID", "hex": 2000.0, "count": 5, "reach": 5000.0}), PLANNER),
+          {"area": "513432", "cand": "GRID", "hex": 2000.0, "count": 5, "reach": 5000.0}), PLANNER),
     (Case("facilityPlacement, Xide, hexagons of 1 km, reach 3 km, 10 picks", PLACE,
-          {"cand": "GRID", "hex": 1000.0, "count": 10, "reach": 3000.0}), PLANNER),
+          {"area": "513432", "cand": "GRID", "hex": 1000.0, "count": 10, "reach": 3000.0}), PLANNER),
     (Case("facilityPlacement, Xide, its sites, reach 5 km, 5 picks (county officer)", PLACE,
-          {"cand": "SITES", "hex": None, "count": 5, "reach": 5000.0}), OFFICER),
+          {"area": "513432", "cand": "SITES", "hex": None, "count": 5, "reach": 5000.0}), OFFICER),
+    (Case("facilityPlacement, Muli, hexagons of 1.2 km, reach 3 km, 10 picks", PLACE,
+          {"area": BIG, "cand": "GRID", "hex": 1200.0, "count": 10, "reach": 3000.0}), PLANNER),
+    (Case("facilityPlacement, Muli, hexagons of 2 km, reach 5 km, 20 picks", PLACE,
+          {"area": BIG, "cand": "GRID", "hex": 2000.0, "count": 20, "reach": 5000.0}), PLANNER),
     (Case("siteScorecards, Yixin's community (one site)", SCORE, {"area": "513432100004"}), PLANNER),
     (Case("siteScorecards, every site of the database", SCORE, {"area": None}), PLANNER),
     (Case("siteScorecards, Xide's sites (county officer)", SCORE, {"area": "513432"}), OFFICER),
@@ -56,8 +64,9 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def run(url: str | None = None, runs: int = 7, warmup: int = 1) -> str:
-    """Time every case; print and write the markdown table; return it."""
+async def run(url: str | None = None, runs: int = 7, warmup: int = 1, match: str = "") -> str:
+    """Time every case whose name contains ``match``; print and write the markdown table; return it."""
+    load0 = os.getloadavg()
     settings = Settings()
     url = url or settings.sqlalchemy_url("anju_sichuan")
     engine = create_async_engine(url, connect_args={"server_settings": {"jit": "off"}})
@@ -68,7 +77,8 @@ async def run(url: str | None = None, runs: int = 7, warmup: int = 1) -> str:
             await c.execute(
                 text(
                     "SELECT (SELECT count(*) FROM relocation_site), (SELECT count(*) FROM household), "
-                    "(SELECT count(*) FROM household WHERE county_code = '513432'), (SELECT count(*) FROM facility)"
+                    "(SELECT count(*) FROM household WHERE county_code = '513432'), (SELECT count(*) FROM facility), "
+                    f"(SELECT count(*) FROM household WHERE county_code = '{BIG}')"
                 )
             )
         ).one()
@@ -77,7 +87,7 @@ async def run(url: str | None = None, runs: int = 7, warmup: int = 1) -> str:
     )
     rows = []
     try:
-        for case, viewer in CASES:
+        for case, viewer in [(c, v) for c, v in CASES if match in c.name]:
             sent = await record(sm, settings, case, viewer)
             g: list[float] = []
             s: list[float] = []
@@ -112,6 +122,7 @@ async def run(url: str | None = None, runs: int = 7, warmup: int = 1) -> str:
                 f"| {case.name} | {size} | {len(sent)} | {gm:,.0f} | {_p(g, 95):,.0f} | {sm_:,.0f} | {_p(s, 95):,.0f} | "
                 f"{gm / sm_:.2f}× |"
             )
+            print(rows[-1], flush=True)  # noqa: T201 - progress
     finally:
         await raw.close()
         await engine.dispose()
@@ -120,8 +131,9 @@ async def run(url: str | None = None, runs: int = 7, warmup: int = 1) -> str:
             "### Planning benchmark (bench/planning.py)",
             "",
             f"Machine: {machine()}. Data: `{make_url(url).database}` ({sizes[0]:,} sites, {sizes[1]:,} households, of "
-            f"them {sizes[2]:,} in Xide 513432; {sizes[3]:,} facilities). {runs} runs per case after {warmup} warm-up, "
-            "GraphQL in-process (resolvers, viewer scope) alternating with the same SQL replayed over one asyncpg connection.",
+            f"them {sizes[2]:,} in Xide 513432 and {sizes[4]:,} in Muli {BIG}; {sizes[3]:,} facilities). {runs} runs per "
+            f"case after {warmup} warm-up, GraphQL in-process (resolvers, viewer scope) alternating with the same SQL "
+            f"replayed over one asyncpg connection. {load_note(load0)}",
             "",
             "| case | size | statements | GraphQL p50 ms | p95 | direct SQL p50 ms | p95 | ratio |",
             "|---|---|---|---|---|---|---|---|",
@@ -137,4 +149,9 @@ async def run(url: str | None = None, runs: int = 7, warmup: int = 1) -> str:
 
 
 if __name__ == "__main__":
-    asyncio.run(run(sys.argv[1] if len(sys.argv) > 1 else None))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("url", nargs="?")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--match", default="", help="only the cases whose name contains this (e.g. facilityPlacement)")
+    a = ap.parse_args()
+    asyncio.run(run(a.url, a.runs, match=a.match))

@@ -47,6 +47,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     union_all,
     update,
 )
@@ -888,30 +889,26 @@ def missed_monitoring_select(c: Criteria, *, area_code: str | None = None, grid_
     below_line, income_drop, guarantees_failing (text[] of GUARANTEES), hardship, rebound (a case of it eliminated by
     ``c.on``). A reusable row source (exports, the scorecard): order and page it as needed.
     """
+    # the two years' incomes joined once (at most one row each: the key is household and year), not subqueries per use
     hi, hp = aliased(m.HouseholdIncome), aliased(m.HouseholdIncome)
-    pc = (hi.net_income / hi.household_size).label("pc")
-    cur = (
-        select(pc).where(hi.household_id == H.id, hi.year == c.income_year, hi.household_size > 0).correlate(H).scalar_subquery()
-    )
-    prev = (
-        select(hp.net_income / hp.household_size)
-        .where(hp.household_id == H.id, hp.year == c.income_year - 1, hp.household_size > 0)
-        .correlate(H)
-        .scalar_subquery()
-    )
+    cur = hi.net_income / hi.household_size
+    prev = hp.net_income / hp.household_size
     lines = sa_cast(literal(json.dumps({k: str(v) for k, v in c.lines.items()})), JSONB)
     line = func.coalesce(lines.op("->>")(func.left(H.county_code, 2)).cast(Numeric), literal(c.default_line, Numeric()))
-    gc = aliased(m.GuaranteeCheck)
-    latest = (
-        select(gc)
-        .where(gc.household_id == H.id, gc.checked_on <= c.on)
-        .order_by(gc.checked_on.desc(), gc.id.desc())
-        .limit(1)
-        .correlate(H)
-        .lateral("g")
+    # the latest check by c.on (by date, then id) as a join with no later one, not a LATERAL per household: a hash join
+    # over every household counts the province, an index probe per household pages
+    gc, g2 = aliased(m.GuaranteeCheck), aliased(m.GuaranteeCheck)
+    later = (
+        select(g2.id)
+        .where(
+            g2.household_id == gc.household_id,
+            g2.checked_on <= c.on,
+            tuple_(g2.checked_on, g2.id) > tuple_(gc.checked_on, gc.id),
+        )
+        .exists()
     )
     failing = func.array_remove(
-        sa_cast(pg_array([case((latest.c[k].is_(False), k), else_=None) for k in GUARANTEES]), ARRAY(String)), None
+        sa_cast(pg_array([case((getattr(gc, k).is_(False), k), else_=None) for k in GUARANTEES]), ARRAY(String)), None
     )
     hr = m.HardshipReport
     hardship = (
@@ -942,7 +939,9 @@ def missed_monitoring_select(c: Criteria, *, area_code: str | None = None, grid_
             hardship.label("hardship"),
             eliminated.label("rebound"),
         )
-        .outerjoin(latest, literal(True))
+        .outerjoin(hi, and_(hi.household_id == H.id, hi.year == c.income_year, hi.household_size > 0))
+        .outerjoin(hp, and_(hp.household_id == H.id, hp.year == c.income_year - 1, hp.household_size > 0))
+        .outerjoin(gc, and_(gc.household_id == H.id, gc.checked_on <= c.on, not_(later)))
         .where(not_(under_case))
     )
     inner = _scope(inner, H, area_code, grid_id)
@@ -1005,7 +1004,7 @@ DIMENSIONS = ("category", "risk_type", "stage", "outcome", "measure_type")
 
 
 def ledger_population(on: dt.date, *, area_code: str | None = None, grid_id: int | None = None) -> Any:
-    """SQL (subquery ``p``): one row per case opened by ``on`` in scope.
+    """SQL (CTE ``p``, materialized: computed once for every breakdown): one row per case opened by ``on`` in scope.
 
     Columns: case, household, persons present on ``on``, category, risk types, stage on ``on``.
     """
@@ -1026,7 +1025,7 @@ def ledger_population(on: dt.date, *, area_code: str | None = None, grid_id: int
         .join(H, H.id == C.household_id)
         .where(C.opened_on <= on)
     )
-    return _scope(q, H, area_code, grid_id).subquery("p")
+    return _scope(q, H, area_code, grid_id).cte("p").prefix_with("MATERIALIZED")
 
 
 def ledger_select(on: dt.date, *, area_code: str | None = None, grid_id: int | None = None) -> AnySelect:

@@ -142,6 +142,43 @@ async def test_placement_equals_brute_force_greedy(area, reach, k):  # type: ign
         assert p["point"]["coordinates"] == pytest.approx(list(cands[p["candidate"] - 1]), abs=1e-7)
 
 
+async def test_placement_at_the_edge_of_reach_in_every_direction(area):  # type: ignore[no-untyped-def]
+    """Candidates 2 m inside and 2 m outside the reach of zero-employment households, in eight directions: the answer
+    still equals the brute force (facility_placement.sql only tests households in a candidate's lon/lat cells)."""
+    run, eng, _ = area
+    reach = 300.0
+    hh = await _raw_households(eng, D, "513432")
+    some = sorted(h for h, r in hh.items() if r["lf"] > 0 and not r["employed"])[:3]
+    async with eng.connect() as c:
+        rows = await c.execute(
+            text(
+                "SELECT ST_X(q), ST_Y(q) FROM household h CROSS JOIN unnest(CAST(:d AS float8[])) d "
+                "CROSS JOIN generate_series(0, 7) a "
+                "CROSS JOIN LATERAL (SELECT geometry(ST_Project(geography(h.dwelling), d, radians(45 * a))) AS q) p "
+                "WHERE h.id = ANY(:ids) ORDER BY h.id, d, a"
+            ),
+            {"d": [reach - 2, reach + 2], "ids": some},
+        )
+        cands = [(x, y) for x, y in rows]
+    assert len(cands) == 48
+    within = await _within(eng, cands, reach)
+    assert all(within[i] for i in range(0, 48, 16)), "a point 2 m inside the reach covers its household"
+    r = await run(
+        PLACE,
+        kind="ASSISTANCE_WORKSHOP",
+        reach=reach,
+        area="513432",
+        cand="POINTS",
+        count=6,
+        points={"type": "MultiPoint", "coordinates": [list(p) for p in cands]},
+        asOf=D.isoformat(),
+    )
+    assert r.errors is None, r.errors
+    _, expected = await _brute_force(eng, cands, reach, 6)
+    assert expected
+    assert [(p["candidate"], p["households"], p["persons"]) for p in r.data["facilityPlacement"]["picks"]] == expected
+
+
 async def test_placement_among_sites_and_the_closed_workshop(area):  # type: ignore[no-untyped-def]
     """SITES: the area's three sites, by id; the workshop closed on 2024-01-01 covers nobody on D but did in 2023."""
     run, eng, ids = area
