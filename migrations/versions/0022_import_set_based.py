@@ -13,7 +13,7 @@
 The files: migrations/sql/located_code.sql, live_events.sql (previous: sql/previous/0022/).
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 """
 
 from collections.abc import Sequence
@@ -23,11 +23,11 @@ from alembic import op
 from migrations import sql
 
 revision: str = "0022"
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"located_code": "e5fa7d4932832ca1", "live_events": "f9404555bef65ae3"}
+SQL_FILES = {"located_code": "e5fa7d4932832ca1", "live_events": "c8024257f36a1748"}
 
 
 def upgrade() -> None:

@@ -10,7 +10,7 @@ The files: migrations/sql/access_policies.sql (the function; EXECUTE for officer
 migrations/sql/casework.sql (EXECUTE for grid workers). Previous: sql/previous/0024/.
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0022
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from alembic import op
 from migrations import sql
 
 revision: str = "0024"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
