@@ -329,15 +329,18 @@ async def written_household(info: Ctx, w: Written) -> Household:
     ``w.version`` is the version the write produced and is what the payload answers, even when another write has
     raised it since the commit (the other fields show the row as read): a client that edits next with it gets
     ``CONFLICT`` if someone else wrote in between, never overwrites that write unseen. The request's loaders
-    start afresh (the data changed).
+    start afresh (the data changed), and the household loader keeps this row, so the household reached any other way
+    in the same answer (``member { household }``…) answers the same version.
 
     Raises:
-        NotFound: the household is not visible to the viewer.
+        LookupError: the household vanished since the commit (see ``load_found``).
     """
     info.context.fresh_loaders()
-    household = await household_by_id(info, w.household_id)
-    household.version = w.version
-    return household
+    loader = info.context.loaders.household
+    row = dataclasses.replace(found(await loader.load(w.household_id), "household", w.household_id), version=w.version)
+    loader.clear(w.household_id)
+    loader.prime(w.household_id, row)
+    return Household.from_row(row)
 
 
 async def member_by_id(info: Ctx, member_id: int) -> Member:
