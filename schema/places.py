@@ -21,7 +21,7 @@ from schema.enums import FacilityKind, SiteKind
 from schema.idempotency import idempotency_key_field, once
 from schema.permissions import WritesPlaces, allow
 from schema.scalars import GeoJSON
-from schema.types import Ctx, Facility, RelocationSite, given_fields, load_found
+from schema.types import Ctx, Facility, RelocationSite, given_fields, written_row
 
 WRITES_PLACES = allow(WritesPlaces)
 """Admins, and county officers under their areas (row-level security); others FORBIDDEN."""
@@ -147,17 +147,16 @@ def _limits(info: Ctx) -> PlaceLimits:
 async def _site(info: Ctx, w: places.WrittenPlace) -> RelocationSitePayload:
     """The site as read just after the write's commit, answering the version the write produced (see written_household)."""
     info.context.fresh_loaders()
-    site = await load_found(info.context.loaders.site, w.id, RelocationSite.from_row, "relocation site")
-    site.version = w.version
-    return RelocationSitePayload(relocation_site=site)
+    row = await written_row(info.context.loaders.site, w.id, w.version, "relocation site")
+    return RelocationSitePayload(relocation_site=RelocationSite.from_row(row))
 
 
 async def _facility(info: Ctx, w: places.WrittenPlace) -> FacilityPayload:
     """The facility as read just after the write's commit, answering the version the write produced."""
     info.context.fresh_loaders()
-    facility = await load_found(info.context.loaders.facility, w.id, Facility.from_row, "facility")
-    facility.version = w.version
-    return FacilityPayload(facility=facility)
+    return FacilityPayload(
+        facility=Facility.from_row(await written_row(info.context.loaders.facility, w.id, w.version, "facility"))
+    )
 
 
 def _facility_values(input: CreateFacilityInput | UpdateFacilityInput) -> dict[str, Any]:

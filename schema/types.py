@@ -39,6 +39,7 @@ from resolvers.rows import (
     MemberRow,
     ResidenceRow,
     SiteRow,
+    TypedRow,
 )
 from schema.context import Context
 from schema.enums import (
@@ -62,6 +63,7 @@ from schema.scalars import GeoJSON
 T = TypeVar("T")
 R = TypeVar("R")
 K = TypeVar("K", bound=Hashable)
+WrittenRowT = TypeVar("WrittenRowT", bound="TypedRow")
 NULL_FOR_PARTNERS = allow(NotPartner, null_otherwise=True)
 """Counts per site or facility: null for partners, who get aggregates per paired county only."""
 Ctx = Info[Context, None]
@@ -329,15 +331,28 @@ async def written_household(info: Ctx, w: Written) -> Household:
     ``w.version`` is the version the write produced and is what the payload answers, even when another write has
     raised it since the commit (the other fields show the row as read): a client that edits next with it gets
     ``CONFLICT`` if someone else wrote in between, never overwrites that write unseen. The request's loaders
-    start afresh (the data changed).
+    start afresh (the data changed); see ``written_row``.
 
     Raises:
-        NotFound: the household is not visible to the viewer.
+        LookupError: the household vanished since the commit (see ``load_found``).
     """
     info.context.fresh_loaders()
-    household = await household_by_id(info, w.household_id)
-    household.version = w.version
-    return household
+    return Household.from_row(await written_row(info.context.loaders.household, w.household_id, w.version, "household"))
+
+
+async def written_row(loader: DataLoader[int, WrittenRowT | None], key: int, version: int, what: str) -> WrittenRowT:
+    """The row of a record this request's write changed (a household, site or facility), with the version it produced.
+
+    Read after the commit through the request's fresh ``loader``, with ``version`` (the write's) in place of the one
+    read, and kept in the loader so that the record answers that version wherever the payload reaches it
+    (``member { household }``, ``households { site }``), not only at its top.
+
+    Raises:
+        LookupError: the row vanished (a concurrent delete): an internal error, not a client's.
+    """
+    row = dataclasses.replace(found(await loader.load(key), what, key), version=version)
+    loader.prime(key, row, force=True)
+    return row
 
 
 async def member_by_id(info: Ctx, member_id: int) -> Member:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -285,6 +286,33 @@ async def test_graphiql_runs_offline_with_the_map_login(browser, server):  # typ
     assert json.loads(shown) == {"data": {"me": {"name": "t-admin", "role": "ADMIN"}}}
     hosts = {u.split("/")[2] for u in console.requests if u.startswith("http")}
     assert hosts == {server.split("/")[2]}  # nothing from a CDN: every script and style is Anju's own
+    assert console.errors == []
+    await page.close()
+
+
+async def test_graphiql_refreshes_the_login_when_its_access_token_is_due(browser, server, engine):  # type: ignore[no-untyped-def]
+    """GraphiQL in the map's tab: when the session's access token is due (here: made unusable and due now), the next
+    query refreshes the login (POST /auth/refresh, the refresh token rotated) and runs with the new access token."""
+    page, console = await _login(browser, server, "t-admin")
+    await page.goto(f"{server}/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    await editor.wait_for(timeout=30_000)
+    before = await page.evaluate("() => JSON.parse(sessionStorage.getItem('anju-session'))")
+    await page.evaluate(
+        "() => { const s = JSON.parse(sessionStorage.getItem('anju-session'));"
+        " sessionStorage.setItem('anju-session', JSON.stringify({...s, access: 'not.a.token', expires: Date.now() - 1000})); }"
+    )
+    await editor.evaluate("(e, q) => e.CodeMirror.setValue(q)", "{ me { name } }")
+    await page.locator(".graphiql-execute-button").click()
+    await page.locator(".result-window").filter(has_text="t-admin").wait_for(timeout=30_000)
+    shown = await page.locator(".result-window .CodeMirror").evaluate("e => e.CodeMirror.getValue()")
+    assert json.loads(shown) == {"data": {"me": {"name": "t-admin"}}}
+    after = await page.evaluate("() => JSON.parse(sessionStorage.getItem('anju-session'))")
+    assert after["refresh"] != before["refresh"] and after["access"] not in (before["access"], "not.a.token")
+    spent = hashlib.sha256(before["refresh"].encode()).digest()
+    async with engine.connect() as c:  # the map's refresh token was used (rotated) by GraphiQL's refresh
+        assert await c.scalar(text("SELECT rotated_at IS NOT NULL FROM refresh_token WHERE token_hash = :h"), {"h": spent})
+    assert any(u.endswith("/auth/refresh") for u in console.requests)
     assert console.errors == []
     await page.close()
 

@@ -654,3 +654,60 @@ async def test_a_decimal_literal_is_read_from_its_text(mx):  # type: ignore[no-u
     assert await snapshot() == before
     r = await run(q % "12.5", h=str(ids["h11"]), v=await version("h11"))
     assert r.errors is None and r.data == {"recordIncomeLinkage": {"incomeLinkage": {"amount": "12.50"}}}
+
+
+async def test_a_payload_answers_its_own_version_wherever_the_household_appears(mx, settings):  # type: ignore[no-untyped-def]
+    """Another writer raises the household's version the moment an edit commits (on the edit's own NOTIFY anju_live),
+    before the payload is read: the payload's ``household.version`` and the same household reached through
+    ``member.household`` both answer the version the edit produced (v + 1), never the other writer's, whose change the
+    client has not been shown as a version; editing next with either gets CONFLICT."""
+    import asyncpg
+
+    run, ids, _, version = mx
+    hid = ids["h10"]
+    q = (
+        "mutation($h: ID!, $v: Int!, $b: Int!) { updateMember(input: {memberId: $h, version: $v, birthYear: $b}) "
+        "{ household { version code } member { household { version } } } }"
+    )
+    async with handbuilt_engines["anju_test_mut"].connect() as c:
+        member = int(await c.scalar(text("SELECT min(id) FROM member WHERE household_id = :h"), {"h": hid}))
+    url = settings.sqlalchemy_url("anju_test_mut").replace("postgresql+asyncpg://", "postgresql://")
+    listener, writer = await asyncpg.connect(url), await asyncpg.connect(url)
+    armed = asyncio.Event()
+    bumps: list[asyncio.Task[Any]] = []
+
+    def on_commit(*_: Any) -> None:  # the other writer, at the edit's commit
+        if armed.is_set():
+            armed.clear()
+            bumps.append(
+                asyncio.ensure_future(
+                    writer.execute(
+                        "UPDATE household SET version = version + 1, code = CASE WHEN code LIKE '%x' THEN left(code, -1) "
+                        "ELSE code || 'x' END WHERE id = $1",
+                        hid,
+                    )
+                )
+            )
+
+    await listener.add_listener("anju_live", on_commit)
+    raced = 0
+    try:
+        for i in range(20):
+            v = await version("h10")
+            async with handbuilt_engines["anju_test_mut"].connect() as c:
+                before = await c.scalar(text("SELECT code FROM household WHERE id = :h"), {"h": hid})
+            armed.set()
+            r = await run(q, h=str(member), v=v, b=1970 + i)
+            await asyncio.gather(*bumps)
+            assert r.errors is None, r.errors
+            p = r.data["updateMember"]
+            raced += p["household"]["code"] != before  # the payload was read after the other write
+            assert p["household"]["version"] == v + 1
+            assert p["member"]["household"]["version"] == v + 1
+            assert await version("h10") == v + 2
+            stale = await run(q, h=str(member), v=p["member"]["household"]["version"], b=1960)
+            assert stale.errors[0].extensions["code"] == "CONFLICT"
+    finally:
+        await listener.close()
+        await writer.close()
+    assert raced >= 1  # the interleaving this test is about did happen

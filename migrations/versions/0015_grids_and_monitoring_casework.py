@@ -316,6 +316,13 @@ def upgrade() -> None:
     op.create_foreign_key(op.f("fk_household_grid_id_grid"), "household", "grid", ["grid_id"], ["id"])
     transitions = sa.table("case_transition", sa.column("from_stage"), sa.column("to_stage"))
     op.bulk_insert(transitions, [{"from_stage": a, "to_stage": b} for a, b in pairwise(STAGE_ORDER)])
+    # The role here, not only in casework.sql: a later revision applies that file last (apply_at skips it here), and the
+    # revisions between grant to the role (0016's live_events.sql, 0017) — on a cluster that never held it, too.
+    op.execute("""DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anju_grid_worker') THEN
+            CREATE ROLE anju_grid_worker NOLOGIN NOINHERIT;
+        END IF; END $$""")
+    op.execute("GRANT anju_grid_worker TO CURRENT_USER")
     sql.apply_at(op.execute, revision, *SQL_FILES)
 
 
