@@ -165,7 +165,7 @@ class ScopeCheck:
     """One statement that re-reads a viewer's user row and, if it still describes the viewer, applies its scope.
 
     ``SELECT set_config(name, value, is_local), … WHERE anju_viewer_holds(name, role, area codes, partner)`` (the SQL
-    function of migrations/sql/access_policies.sql, the one definition of a viewer that still holds), sent in
+    function of migrations/sql/viewer.sql, the one definition of a viewer that still holds), sent in
     PostgreSQL's simple query protocol (``execute`` without parameters): its status is ``SELECT 1`` when the user is
     unchanged and enabled and the scope now holds, ``SELECT 0`` when the viewer held is stale (nothing applied: look the
     user up again). Values are SQL literals, quoted here (``standard_conforming_strings`` on, PostgreSQL's default; user

@@ -106,8 +106,8 @@ async def test_the_files_define_every_function_trigger_and_policy(head: AsyncEng
     # (0018): 7 policies (plan targets: officer read, officer write, partner read; training records and follow-ups:
     # officer and partner scope); live_events.sql again (0021): anju_live_cases, 10 triggers of monitoring cases
     # (insert and update of cases and steps; insert, update and delete of measures and visits), the grid workers'
-    # read scope of live events; located_code.sql (0022): anju_locate_each and anju_located_given; access_policies.sql
-    # again (0024): anju_viewer_holds
+    # read scope of live events; located_code.sql (0022): anju_locate_each and anju_located_given; viewer.sql
+    # (0024): anju_viewer_holds
     assert (len(functions), len(triggers), len(policies)) == (50, 55, 61)
 
 

@@ -18,6 +18,7 @@ database does means reading one file:
   household codes and ID numbers recorded outside a viewer's scope).
 - ``casework.sql``: grids and monitoring casework (issue #17): the grid worker's role and row scope, the casework
   tables' policies, a case's stage order and ``anju_case_open_on`` (a case open on a date), cases never deleted.
+- ``viewer.sql``: ``anju_viewer_holds``, whether a viewer held in memory still describes its user row (migration 0024).
 - ``planning.sql``: who reads and writes plan targets, training records and follow-up visits (migration 0018).
 
 Every statement can run again without changing anything: ``CREATE OR REPLACE FUNCTION``,
@@ -54,6 +55,7 @@ FILES = (
     "coords",
     "registry_rules",
     "casework",
+    "viewer",
     "planning",
     "live_events",
 )

@@ -42,17 +42,6 @@ CREATE OR REPLACE FUNCTION anju_exists(kind text, key bigint) RETURNS boolean LA
             WHEN 'relocation_site' THEN EXISTS (SELECT 1 FROM relocation_site WHERE id = key)
             ELSE NULL END $$;
 
--- Whether a viewer held in a server's memory still describes its user row: enabled, same role, area codes
--- and partner (resolvers/access.py ScopeCheck, and the fast read path's one-message reads, anju/db.py
--- ReadPool). Owner rights: the scoped roles cannot read app_user. PL/pgSQL, not SQL: a SQL function that
--- cannot be inlined (owner rights) plans its query at every call (≈ 0.3 ms), PL/pgSQL keeps the plan.
-CREATE OR REPLACE FUNCTION anju_viewer_holds(user_name text, user_role text, user_area_codes text[], user_partner_id bigint)
-        RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
-    BEGIN
-        RETURN EXISTS (SELECT 1 FROM app_user u WHERE u.name = user_name AND NOT u.disabled AND u.role::text = user_role
-            AND coalesce(u.area_codes, '{}')::text[] = user_area_codes AND u.partner_id IS NOT DISTINCT FROM user_partner_id);
-    END $$;
-
 -- Grants: rows go through the policies below; admin areas and site origins are public reference
 -- data (officers also record the origins of their own sites); scoped viewers write audit rows but
 -- read none (the audit log is for admins, who are not scoped).
@@ -63,7 +52,7 @@ GRANT SELECT ON admin_area, site_origin TO anju_officer, anju_partner;
 GRANT INSERT, DELETE ON site_origin TO anju_officer;
 GRANT INSERT ON audit_log TO anju_officer, anju_partner;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO anju_officer, anju_partner;
-GRANT EXECUTE ON FUNCTION anju_exists(text, bigint), anju_viewer_holds(text, text, text[], bigint) TO anju_officer, anju_partner;
+GRANT EXECUTE ON FUNCTION anju_exists(text, bigint) TO anju_officer, anju_partner;
 
 -- household: officers and partners alike see the households under the viewer's county codes and
 -- area patterns, and only when the transaction is scoped to areas (anju.households = 'areas').

@@ -97,8 +97,7 @@ GRANT SELECT ON relocation_site, facility, admin_area, site_origin, cooperation_
 GRANT INSERT ON audit_log TO anju_grid_worker;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO anju_officer, anju_partner, anju_grid_worker;
 GRANT EXECUTE ON FUNCTION anju_exists(text, bigint), anju_casework_exists(text, bigint), anju_viewer_grids(),
-    anju_viewer_grid_tree(), anju_user_by_name(text), anju_user_name(bigint), anju_viewer_holds(text, text, text[], bigint)
-    TO anju_officer, anju_partner, anju_grid_worker;
+    anju_viewer_grid_tree(), anju_user_by_name(text), anju_user_name(bigint) TO anju_officer, anju_partner, anju_grid_worker;
 -- Casework: written by officers and grid workers (scope below), read in aggregate by partners; no DELETE for anyone.
 GRANT SELECT, INSERT, UPDATE ON monitoring_case, case_step, assistance_measure, follow_up_visit, guarantee_check,
     hardship_report TO anju_officer, anju_grid_worker;

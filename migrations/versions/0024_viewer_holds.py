@@ -6,8 +6,8 @@ disabled or changed user reads nothing and falls through to the full path). The 
 so the function runs with its owner's rights. ``ScopeCheck`` (resolvers/access.py), which applies a scope, uses the
 same function: one definition of "the viewer still holds".
 
-The files: migrations/sql/access_policies.sql (the function; EXECUTE for officers and partners) and
-migrations/sql/casework.sql (EXECUTE for grid workers). Previous: sql/previous/0024/.
+The file: migrations/sql/viewer.sql (new; its own file so that no earlier file is taken over: a revision that applies a
+file last makes the earlier revisions skip it when a database is built from empty, with whatever later files needed).
 
 Revision ID: 0024
 Revises: 0022
@@ -24,7 +24,7 @@ down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"access_policies": "ce9ed57b23166a08", "casework": "c3989484c164218b"}
+SQL_FILES = {"viewer": "e1284c982139baa4"}
 
 
 def upgrade() -> None:
@@ -32,7 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in SQL_FILES:
-        for statement in sql.split(sql.previous(revision, name)):
-            op.execute(statement)
     op.execute("DROP FUNCTION IF EXISTS anju_viewer_holds(text, text, text[], bigint)")
