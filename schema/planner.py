@@ -67,6 +67,7 @@ from resolvers import admin_areas, coverage, facilities, households, sites
 from resolvers import sqljson as sj
 from resolvers.access import Role
 from resolvers.coords import CoordSys
+from resolvers.errors import AnjuError
 from resolvers.query import check_year, optional_id, parse_id
 from schema.context import Context
 
@@ -956,7 +957,7 @@ class PlanningExecutor(StrawberryGraphQLCoreExecutionContext):
             sel = Selection(key, name, nodes, root_type.fields.get(name))
             try:
                 columns.append(plan(planner, root_type, sel, None))
-            except sj.Unplannable as why:
+            except (sj.Unplannable, AnjuError) as why:  # AnjuError: the client's input, which the resolvers answer for
                 log.debug("not planned: %s (%s)", key, why)
                 continue
             except Exception as exc:  # a planner bug: the resolvers still answer; verification reports it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from typing import Any
 
 import asyncpg
@@ -370,3 +371,20 @@ async def test_read_pool_applies_then_clears_a_scope_and_refuses_a_stale_viewer(
         assert tuple(await pool.read(scope_check(officer), (), probe, ())) == as_officer
     finally:
         await pool.close()
+
+
+def test_user_input_the_planner_refuses_is_answered_by_the_resolvers_without_an_error_log(apps, users, caplog):  # type: ignore[no-untyped-def]
+    """A value the resolvers answer for (``adminArea(code: "51")``: no such area, null) but the planner's SQL builders
+    refuse as input is not a planner bug: the field goes to the resolvers, nothing is logged at ERROR, the answer is
+    the resolvers' one."""
+    planned, resolved = apps
+    query = (
+        '{ adminArea(code: "51") { name employmentCoverage(asOf: "2024-04-13") { households coverageRate } }'
+        ' a: adminArea(code: "513432") { name } }'
+    )
+    with caplog.at_level(logging.DEBUG):
+        answer = post(planned, "t-admin", users, query)
+    expected = post(resolved, "t-admin", users, query)
+    assert answer.status_code == expected.status_code and same_json(answer.json(), expected.json())
+    assert answer.json()["data"]["a"] == {"name": "喜德县"}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
