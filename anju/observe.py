@@ -81,7 +81,11 @@ POOL_IDLE = Gauge("anju_db_pool_idle", "Database connections open and idle, by p
 POOL_WAITING = Gauge(
     "anju_db_pool_waiting", "Requests waiting in line for a database connection, by pool", ["pool"], multiprocess_mode="livesum"
 )
-DB_UP = Gauge("anju_db_up", "1 when the last pool sample could reach the database", multiprocess_mode="min")
+DB_UP = Gauge(
+    "anju_db_up",
+    "1 when the last /healthz (of any worker) reached the database, 0 when it could not",
+    multiprocess_mode="livemostrecent",  # the latest answer of any live process: not the supervisor's unset 0
+)
 IMPORT_JOBS = Counter("anju_import_jobs_total", "Import jobs finished, by kind and final state", ["kind", "state"])
 IMPORTS_RUNNING = Gauge("anju_import_jobs_running", "Import jobs running", ["kind"], multiprocess_mode="livesum")
 

@@ -201,6 +201,7 @@ async def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engi
                 r = c.post(f"{url}/graphql", json={"query": q})
                 assert r.status_code == 200
                 ids.append(r.headers["x-request-id"])
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
         scraped = httpx.get(f"{url}/metrics", timeout=30)  # from 127.0.0.1: an allowed network by default
         assert scraped.status_code == 200
         samples = _samples(scraped.text)
@@ -221,6 +222,7 @@ async def test_two_workers_metrics_add_up_and_json_logs_carry_ids(settings, engi
                 answers = await asyncio.gather(*blocked)
     assert all(a.json() == {"data": {"relocationSites": {"nodes": [{"householdCount": 1447}]}}} for a in answers)
     blocked_ids = {a.headers["x-request-id"] for a in answers}
+    assert _sum(samples, "anju_db_up") == 1  # whichever worker answered /healthz; the supervisor's unset gauge is no vote
     assert _sum(samples, "anju_http_requests_total", route="/graphql", method="POST", status="200") == 40
     assert _sum(samples, "anju_graphql_errors_total", code="BAD_USER_INPUT", operation="query") == 10
     assert _sum(samples, "anju_http_request_duration_seconds_count", route="/graphql", operation="query") == 40
