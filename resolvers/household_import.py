@@ -45,7 +45,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -58,7 +58,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import Role, audit_who, row_json_sql, viewer_of
+from resolvers.access import Role, Viewer, audit_who, row_json_sql, viewer_of
 from resolvers.admin_areas import area_problem, area_shape_problem, outside_area_problem
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
 from resolvers.geometry import check_position
@@ -1116,15 +1116,7 @@ async def import_households(
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     try:
         async with sm() as s:
-            viewer = viewer_of(s)
-            scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
-            if viewer is not None and not viewer.writes_households:
-                raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-            await begin_bulk(s)
-            await s.execute(text(_CREATE))
-            conn = await s.connection()
-            apg: Any = (await conn.get_raw_connection()).driver_connection
-            await apg.copy_records_to_table("imp_row", records=reader.stage(table.rows), columns=_STAGE_COLUMNS)
+            scoped = await open_staging(s, _CREATE, "imp_row", reader.stage(table.rows), _STAGE_COLUMNS)
             result.rows, result.example_rows = reader.rows, reader.example_rows
             if progress is not None:
                 await progress("checking", reader.rows)
@@ -1431,6 +1423,34 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
 TEMP_BUFFERS = "512MB"
 """Session memory for an import's staging tables (PostgreSQL's ``temp_buffers``, 8 MB by default): a Sichuan-scale
 roster's staging rows (≈ 300 MB) are updated several times; beyond the buffers every pass goes through the disk."""
+
+
+def check_importer(viewer: Viewer | None) -> bool:
+    """Whether an import by ``viewer`` is confined to its areas (county officers); no viewer (CLI, tests): not confined.
+
+    Raises:
+        OutOfScope: a viewer who writes no households (planners, partners).
+    """
+    if viewer is not None and not viewer.writes_households:
+        raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
+    return viewer is not None and viewer.role is Role.COUNTY_OFFICER
+
+
+async def open_staging(s: Any, create: str, table: str, records: Any, columns: Sequence[str]) -> bool:
+    """Every import's start in its session ``s``: viewer checked, ``begin_bulk``, staging table created and filled.
+
+    ``check_importer`` on the session's viewer; then ``create`` (SQL) makes the staging table and ``records`` go into
+    ``table``'s ``columns`` by COPY. Returns whether the import is confined to the viewer's areas.
+
+    Raises:
+        OutOfScope: as ``check_importer``.
+    """
+    scoped = check_importer(viewer_of(s))
+    await begin_bulk(s)
+    await s.execute(text(create))
+    apg: Any = (await (await s.connection()).get_raw_connection()).driver_connection
+    await apg.copy_records_to_table(table, records=records, columns=columns)
+    return scoped
 
 
 async def begin_bulk(s: Any) -> None:

@@ -21,8 +21,8 @@ import models as m
 from resolvers.access import Viewer, scoped_sessionmaker
 from resolvers.coords import CoordSys
 from resolvers.employment_import import import_employments
-from resolvers.errors import AnjuError, OutOfScope
-from resolvers.household_import import ImportResult, import_households
+from resolvers.errors import AnjuError
+from resolvers.household_import import ImportResult, check_importer, import_households
 from resolvers.income_import import import_incomes
 from resolvers.linkage_import import import_linkages
 from resolvers.place_import import KINDS as PLACE_KINDS
@@ -54,8 +54,7 @@ async def create_job(sm: SessionMaker, viewer: Viewer, options: JobOptions) -> i
     Raises:
         OutOfScope: the viewer may not write households (planners, partners).
     """
-    if not viewer.writes_households:
-        raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
+    check_importer(viewer)
     async with sm() as s, s.begin():
         job_id = (
             await s.execute(

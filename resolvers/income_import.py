@@ -22,8 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import models as m
-from resolvers.access import Role, viewer_of
-from resolvers.errors import InvalidInput, OutOfScope
+from resolvers.errors import InvalidInput
 from resolvers.household_import import (
     EXAMPLE_PREFIX,
     Column,
@@ -33,8 +32,8 @@ from resolvers.household_import import (
     _date,
     _int,
     _text,
-    begin_bulk,
     map_header,
+    open_staging,
     staged_counts,
     write_staged,
 )
@@ -197,14 +196,7 @@ async def import_incomes(
 
     try:
         async with sm() as s:
-            viewer = viewer_of(s)
-            if viewer is not None and not viewer.writes_households:
-                raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-            scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
-            await begin_bulk(s)
-            await s.execute(text(_CREATE))
-            apg: Any = (await (await s.connection()).get_raw_connection()).driver_connection
-            await apg.copy_records_to_table("imp_income", records=stage(), columns=_STAGE)
+            scoped = await open_staging(s, _CREATE, "imp_income", stage(), _STAGE)
             await s.execute(text("ANALYZE imp_income"))
             for r in (await s.execute(text(_CHECK))).all():
                 if r.first_row < r.row:

@@ -17,8 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import models as m
-from resolvers.access import Role, viewer_of
-from resolvers.errors import InvalidInput, OutOfScope
+from resolvers.errors import InvalidInput
 from resolvers.household_import import (
     EXAMPLE_PREFIX,
     Column,
@@ -28,8 +27,8 @@ from resolvers.household_import import (
     _int,
     _labels,
     _text,
-    begin_bulk,
     map_header,
+    open_staging,
     staged_counts,
     write_staged,
 )
@@ -194,14 +193,7 @@ async def import_linkages(
 
     try:
         async with sm() as s:
-            viewer = viewer_of(s)
-            if viewer is not None and not viewer.writes_households:
-                raise OutOfScope(f"{viewer.role.name} viewers import nothing (admins, and county officers in their areas)")
-            scoped = viewer is not None and viewer.role is Role.COUNTY_OFFICER
-            await begin_bulk(s)
-            await s.execute(text(_CREATE))
-            apg: Any = (await (await s.connection()).get_raw_connection()).driver_connection
-            await apg.copy_records_to_table("imp_linkage", records=stage(), columns=_STAGE)
+            scoped = await open_staging(s, _CREATE, "imp_linkage", stage(), _STAGE)
             await s.execute(text("ANALYZE imp_linkage"))
             for r in (await s.execute(text(_CHECK))).all():
                 if r.first_row < r.row:
