@@ -230,7 +230,7 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
             _fail(str(exc))
     typer.echo(
         f"Anju GraphQL: http://{host}:{port}/graphql  (health: /healthz, metrics: /metrics; "
-        f"{f'metrics files in {metrics_dir}; ' if metrics_dir else ''}{n} worker process{'es' if n > 1 else ''})"
+        f"metrics files in {metrics_dir}; {n} worker process{'es' if n > 1 else ''})"
     )
     limits: dict[str, Any] = {
         "host": host,

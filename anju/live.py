@@ -225,6 +225,7 @@ class LiveConnection:
         position = parse_after(after)
         live = self.hub.live
         wake = self.hub.waiter()
+        check: ScopeCheck | None = None
         try:
             while not self.closed:
                 wake.clear()
@@ -232,7 +233,9 @@ class LiveConnection:
                 try:
                     # Shielded: a subscription cancelled mid-read (the client left) must not hand its pool connection
                     # back inside the read's transaction, still in the viewer's role (the pool cannot see it).
-                    batch = await asyncio.shield(self._read(scope_check(self.viewer), position, topics))
+                    if check is None or check.viewer is not self.viewer:  # built once per viewer, not per read
+                        check = scope_check(self.viewer)
+                    batch = await asyncio.shield(self._read(check, position, topics))
                 except Stale:  # role, areas or partner changed (or the user was disabled): read the user again
                     if await self._current() is None:
                         break

@@ -97,7 +97,6 @@ class Observed:
     request_id: str
     method: str
     started: float
-    route: str = ""
     operation_type: str = ""
     operation_name: str | None = None
     viewer: str | None = None
@@ -213,7 +212,7 @@ class ObserveMiddleware:
 
     def _finish(self, obs: Observed, scope: dict[str, Any], status: int) -> None:
         elapsed = time.perf_counter() - obs.started
-        route = obs.route or _route(scope, self.routes)
+        route = _route(scope, self.routes)
         REQUESTS.labels(route, obs.method, str(status), obs.operation_type).inc()
         LATENCY.labels(route, obs.operation_type).observe(elapsed)
         for code in obs.error_codes:
