@@ -18,13 +18,13 @@ import json
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from importlib import resources
 from typing import Any, TypeVar
 
 from sqlalchemy import Numeric, and_, func, literal, select, text
 from sqlalchemy.orm import aliased
 
 import models as m
+from resolvers import sql as sql_files
 from resolvers.households import active_on, household_select, status_on, zero_employment
 from resolvers.paging import Page, PageArgs
 from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, fetch_page, under_area
@@ -69,7 +69,7 @@ CHANNEL_COLUMNS = {
 
 
 def _sql(name: str, scope: str) -> Any:
-    body = resources.files("resolvers.sql").joinpath(name).read_text(encoding="utf-8")
+    body = sql_files.read(name)
     for placeholder, columns in (("{scope}", SQL_SCOPES[name][scope]), *CHANNEL_COLUMNS.items()):
         body = body.replace(placeholder, columns)
     return text(body)

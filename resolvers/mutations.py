@@ -143,7 +143,8 @@ async def claim_household(s: AsyncSession, household_id: int, expected_version: 
     return await claim_version(s, H, household_id, expected_version, field)
 
 
-async def _member_household(s: AsyncSession, member_id: int, field: str = "memberId") -> int:
+async def member_household(s: AsyncSession, member_id: int, field: str = "memberId") -> int:
+    """The household of member ``member_id``. Raises NotFound or OutOfScope (``field``) when the viewer cannot see it."""
     hid = await s.scalar(select(m.Member.household_id).where(m.Member.id == member_id))
     if hid is None:
         await check_write_scope(s, "member", member_id, field)
@@ -292,7 +293,7 @@ async def record_employment(
     )
 
     async def work(s: AsyncSession) -> WrittenRecord:
-        hid = await _member_household(s, member_id)
+        hid = await member_household(s, member_id)
         await check_facility(s, facility_id)
         new_version = await claim_household(s, hid, version, field="memberId")
         e = m.Employment(
@@ -790,7 +791,7 @@ async def update_member(sm: SessionMaker, *, member_id: int, version: int, **val
         raise InvalidInput("input: nothing to change", field="input")
 
     async def work(s: AsyncSession) -> WrittenRecord:
-        hid = await _member_household(s, member_id)
+        hid = await member_household(s, member_id)
         new_version = await claim_household(s, hid, version, field="memberId")
         before = await row_json(s, "member", {"id": member_id})
         await s.execute(

@@ -19,12 +19,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import select, text
 
 import models as m
+from resolvers import sql as sql_files
 from resolvers.coverage import round_yuan
 from resolvers.errors import InvalidInput
 from resolvers.query import SessionMaker, area_code_prefix, under_area
@@ -60,7 +60,7 @@ MIN_HEX_METERS, MAX_HEX_METERS = 100.0, 50_000.0
 
 
 def _sql(name: str) -> str:
-    return resources.files("resolvers.sql").joinpath(name).read_text(encoding="utf-8")
+    return sql_files.read(name)
 
 
 @dataclass(frozen=True, slots=True)

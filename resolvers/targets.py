@@ -14,13 +14,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Any, cast
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
+from resolvers import sql as sql_files
 from resolvers.access import audit
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.mutations import check_text, in_transaction
@@ -134,7 +134,7 @@ async def actuals(sm: SessionMaker, keys: Sequence[tuple[int, str | None, dt.dat
     One statement per distinct date (resolvers/sql/target_actuals.sql). Run through the viewer's aggregate scope: the
     rows it counts are those the viewer may aggregate.
     """
-    sql = text(resources.files("resolvers.sql").joinpath("target_actuals.sql").read_text(encoding="utf-8"))
+    sql = text(sql_files.read("target_actuals.sql"))
     by_date: dict[dt.date, dict[int, str | None]] = {}
     for tid, code, d in keys:
         by_date.setdefault(d, {})[tid] = area_code_prefix(code) if code else None

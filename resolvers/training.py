@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import audit, check_write_scope
+from resolvers import sql as sql_files
+from resolvers.access import audit
 from resolvers.errors import InvalidInput, NotFound
-from resolvers.mutations import check_facility, check_not_future, check_text, in_transaction
+from resolvers.mutations import check_facility, check_not_future, check_text, in_transaction, member_household
 from resolvers.query import SessionMaker, area_code_prefix
 
 OUTCOME_MONTHS = (6, 12, 24, 36)
@@ -73,7 +73,7 @@ class Outcome:
 
 
 def _sql(name: str) -> Any:
-    return text(resources.files("resolvers.sql").joinpath(name).read_text(encoding="utf-8"))
+    return text(sql_files.read(name))
 
 
 def _scope(area_code: str | None, site_id: int | None) -> dict[str, Any]:
@@ -167,9 +167,7 @@ async def record_training(
         raise InvalidInput("providerName: give the provider (providerId or providerName)", field="providerName")
 
     async def work(s: AsyncSession) -> int:
-        hid = await s.scalar(select(m.Member.household_id).where(m.Member.id == member_id))
-        if hid is None:
-            await check_write_scope(s, "member", member_id, "memberId")
+        hid = await member_household(s, member_id)
         await check_facility(s, provider_facility_id, "providerId")
         values = {
             "member_id": member_id,
