@@ -44,8 +44,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -790,6 +795,67 @@ class _Reader:
         )  # fmt: skip
 
 
+PARALLEL_MIN_BYTES = 8 * 1_048_576
+"""Files of this size or more (≈ 40,000 roster rows as CSV) are checked by ``parallel_workers()`` processes; smaller ones
+in the importing process (starting the workers costs about a second)."""
+BATCH_ROWS = 4000
+"""Rows sent to a checking process at a time; at most two batches per process are in flight (constant memory)."""
+
+
+def parallel_workers(path: str | Path) -> int:
+    """How many processes check the rows of the file at ``path``: one per CPU for a big file, else 0 (in-process)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cpus if cpus > 1 and Path(path).stat().st_size >= PARALLEL_MIN_BYTES else 0
+
+
+_WORKER_READER: _Reader | None = None
+
+
+def _start_worker(header: list[str], index: dict[str, int], today: dt.date, key: bytes, max_vertices: int) -> None:
+    global _WORKER_READER
+    _WORKER_READER = _Reader(header, index, today, key, max_vertices)
+
+
+def _check_batch(batch: list[tuple[int, list[Any]]]) -> tuple[list[tuple[Any, ...]], list[Any], int, int]:
+    """In a checking process: a batch of rows through the same ``_Reader.stage`` (records, problems, rows, example rows)."""
+    r = _WORKER_READER
+    assert r is not None  # noqa: S101 (set by the pool's initializer)
+    r.problems, r.rows, r.example_rows = [], 0, 0
+    records = list(r.stage(iter(batch)))
+    return records, r.problems, r.rows, r.example_rows
+
+
+def stage_parallel(reader: _Reader, rows: Iterator[tuple[int, list[Any]]], workers: int) -> Iterator[tuple[Any, ...]]:
+    """``reader.stage(rows)`` spread over ``workers`` processes: the same records, in file order, and the same problems.
+
+    The rows are read here (the file's limits are checked as they are read) and sent in batches of ``BATCH_ROWS``; each
+    process runs ``_Reader.stage`` on its batch (the registry's rules: ID number check digit and HMAC, phone numbers) and
+    the records come back in order. Processes start from a fork server (safe in a threaded server process).
+    """
+    context = multiprocessing.get_context("forkserver")
+    args = (reader.header, reader.index, reader.today, reader.id_number_key, reader.max_vertices)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=args) as pool:
+        pending: deque[Future[tuple[list[tuple[Any, ...]], list[Any], int, int]]] = deque()
+
+        def done() -> Iterator[tuple[Any, ...]]:
+            records, problems, n, examples = pending.popleft().result()
+            reader.problems += problems
+            reader.rows += n
+            reader.example_rows += examples
+            yield from records
+
+        try:
+            while batch := list(itertools.islice(rows, BATCH_ROWS)):
+                pending.append(pool.submit(_check_batch, batch))
+                if len(pending) >= 2 * workers:
+                    yield from done()
+            while pending:
+                yield from done()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
 def _key_of(exc: AnjuError) -> str:
     """The column key of a problem, from the API field it names (``birthYear`` → ``birth_year``)."""
     key = FIELD_KEY.get((exc.field or "").split(".")[-1], exc.field or "household_code")
@@ -996,17 +1062,25 @@ ORDER BY h.id FOR UPDATE OF h
 """
 # New households are located (located_code) all at once by anju_locate_each, one spatial join, instead of by the
 # household trigger's anju_locate per row (SET LOCAL anju.located = 'given' around this statement: migration 0022).
+# A new household is inserted with its member counts: its members are the rows about to be inserted (all present: a
+# roster has no leaving date), counted as household_counts.sql counts them (present members; those in the labour force),
+# and the members' INSERT runs under anju.counts = 'given' (migration 0025) instead of adding them to the household rows
+# again (39 s of a Sichuan-scale import). tests/test_household_import.py compares the counts with the member rows.
 _INSERT_HOUSEHOLDS = """
 WITH todo AS MATERIALIZED (
-    SELECT code, admin_code, site_id, origin_admin_code, relocated_on, poverty_status,
-           CASE WHEN lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326) END AS dwelling,
-           row_number() OVER (ORDER BY first_row) AS i
-    FROM imp_household WHERE is_new AND NOT rejected
+    SELECT hh.code, hh.admin_code, hh.site_id, hh.origin_admin_code, hh.relocated_on, hh.poverty_status,
+           CASE WHEN hh.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(hh.lon, hh.lat), 4326) END AS dwelling,
+           coalesce(c.n, 0) AS n, coalesce(c.lf, 0) AS lf,
+           row_number() OVER (ORDER BY hh.first_row) AS i
+    FROM imp_household hh
+    LEFT JOIN (SELECT code, count(*) AS n, count(*) FILTER (WHERE labor_force) AS lf
+               FROM imp_row WHERE member_state = 'new' GROUP BY code) c ON c.code = hh.code
+    WHERE hh.is_new AND NOT hh.rejected
 ), new AS (
     INSERT INTO household (code, admin_code, site_id, origin_admin_code, dwelling, relocated_on, poverty_status,
-                           located_code)
+                           located_code, member_count, labor_force_count)
     SELECT t.code, t.admin_code, t.site_id, t.origin_admin_code, t.dwelling, t.relocated_on,
-           CAST(t.poverty_status AS poverty_status), l.code
+           CAST(t.poverty_status AS poverty_status), l.code, t.n, t.lf
     FROM todo t LEFT JOIN anju_locate_each(ARRAY(SELECT dwelling FROM todo ORDER BY i)) l ON l.i = t.i
     ORDER BY t.i
     RETURNING id, code
@@ -1041,8 +1115,7 @@ SELECT anju_refresh_household_status(ARRAY(
 # household have been members since before the records begin (registerHousehold's). Only the rows of recorded households
 # learn their new member's id (their audit rows are addMember's, one per member; a new household's members are audited
 # inside its own row).
-_INSERT_MEMBERS = """
-WITH new AS (
+_MEMBER_INSERT = """
     INSERT INTO member (household_id, name, gender, birth_year, relation, labor_force, id_number_hash, id_number_last4,
                         phone, skills, joined_on, join_reason)
     SELECT hh.household_id, r.name, CAST(r.gender AS gender), r.birth_year, CAST(r.relation AS relation), r.labor_force,
@@ -1050,8 +1123,14 @@ WITH new AS (
            CASE WHEN r.joined_on IS NOT NULL OR hh.is_new THEN r.joined_on ELSE CAST(:today AS date) END,
            coalesce(CAST(r.join_reason AS join_reason), 'registered')
     FROM imp_row r JOIN imp_household hh ON hh.code = r.code
-    WHERE r.member_state = 'new' ORDER BY r.row
-    RETURNING id, id_number_hash, household_id, name, birth_year
+    WHERE r.member_state = 'new' AND hh.is_new = :of_new ORDER BY r.row
+"""
+# the members of new households (counted already: run under anju.counts = 'given')
+_INSERT_NEW_MEMBERS = _MEMBER_INSERT
+_INSERT_MEMBERS = (
+    "WITH new AS ("
+    + _MEMBER_INSERT
+    + """    RETURNING id, id_number_hash, household_id, name, birth_year
 )
 UPDATE imp_row r SET member_id = new.id
 FROM new, imp_household hh
@@ -1059,6 +1138,7 @@ WHERE r.member_state = 'new' AND hh.code = r.code AND new.household_id = hh.hous
   AND (new.id_number_hash = r.id_hash OR (r.id_hash IS NULL AND new.id_number_hash IS NULL AND new.name = r.name
        AND new.birth_year = r.birth_year))
 """
+)
 
 
 async def import_households(
@@ -1074,6 +1154,7 @@ async def import_households(
     dry_run: bool = False,
     valid_only: bool = False,
     progress: Callable[[str, int], Awaitable[None]] | None = None,
+    workers: int | None = None,
 ) -> ImportResult:
     """Import a household roster file: check every row, then write households and members in one transaction.
 
@@ -1094,6 +1175,8 @@ async def import_households(
         valid_only: write the households whose rows all pass; report the others (default: any problem → nothing written).
         progress: awaited with the phase (``reading``, ``checking``, ``writing``) and the data rows read so far; it must
             write in its own transaction (an HTTP import job's state, ``resolvers/import_jobs.py``).
+        workers: processes checking the rows (``stage_parallel``); None: ``parallel_workers(path)`` (one per CPU for a file
+            of ``PARALLEL_MIN_BYTES`` or more); 0 or 1: in this process. The records and problems are the same either way.
 
     Returns:
         ``ImportResult``: households and members inserted / updated / unchanged / rejected (would be, with ``dry_run``),
@@ -1116,7 +1199,9 @@ async def import_households(
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     try:
         async with sm() as s:
-            scoped = await open_staging(s, _CREATE, "imp_row", reader.stage(table.rows), _STAGE_COLUMNS)
+            n = parallel_workers(path) if workers is None else workers
+            records = stage_parallel(reader, table.rows, n) if n > 1 else reader.stage(table.rows)
+            scoped = await open_staging(s, _CREATE, "imp_row", records, _STAGE_COLUMNS)
             result.rows, result.example_rows = reader.rows, reader.example_rows
             if progress is not None:
                 await progress("checking", reader.rows)
@@ -1136,7 +1221,7 @@ async def import_households(
                 return result
             if progress is not None:
                 await progress("writing", reader.rows)
-            await _write(s, today)
+            await _write(s, today, analyze=result.households.inserted >= 1000)
             await s.commit()
             result.written = True
     except DBAPIError as exc:  # a unique index or row-level security refused a write: nothing was written
@@ -1348,8 +1433,14 @@ IMP_BEFORE = sa.table("imp_before", sa.column("entity", sa.Text), sa.column("id"
 AUDIT_COLUMNS = ["user_id", "user_name", "role", "action", "entity", "entity_id", "before", "after"]
 
 
-async def _write(s: AsyncSession, today: dt.date) -> None:
-    """The writes, set-based, then their audit rows (before images taken first), in the form ``row_json`` gives."""
+async def _write(s: AsyncSession, today: dt.date, *, analyze: bool) -> None:
+    """The writes, set-based, then their audit rows (before images taken first), in the form ``row_json`` gives.
+
+    ``analyze``: many households were inserted (1,000 or more): their tables are analysed before the audit rows are read
+    from them (inside the transaction: ANALYZE samples this transaction's own rows). With the statistics of the table
+    before the import PostgreSQL expected one new household and nested-looped each over the members' aggregate (a
+    60,000-household import into an empty database ran over 9 minutes).
+    """
     ih, ir, ib = IMP_HOUSEHOLD.alias("hh"), IMP_ROW.alias("r"), IMP_BEFORE.alias("b")
     who = audit_who(s)
     hcols = [sa.literal(who["user_id"], sa.BigInteger), sa.literal(who["user_name"]), sa.literal(who["role"]), sa.literal(ACTION)]
@@ -1376,9 +1467,14 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
     await s.execute(text(_UPDATE_DWELLINGS))
     await s.execute(text(_UPDATE_HOUSEHOLDS))
     await s.execute(text(_UPDATE_MEMBERS))
-    await s.execute(text(_INSERT_MEMBERS), {"today": today})
+    await s.execute(text("SET LOCAL anju.counts = 'given'"))
+    await s.execute(text(_INSERT_NEW_MEMBERS), {"today": today, "of_new": True})
+    await s.execute(text("SET LOCAL anju.counts = ''"))
+    await s.execute(text(_INSERT_MEMBERS), {"today": today, "of_new": False})
     await s.execute(text(_REFRESH_STATUS))
     await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
+    if analyze:
+        await s.execute(text("ANALYZE household, member"))
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
     # (the members of all new households aggregated in one grouped pass, joined by household: not a subquery per household,
@@ -1400,7 +1496,11 @@ async def _write(s: AsyncSession, today: dt.date) -> None:
         .where(new)
         .order_by(th.c.id)
     )
+    if analyze:  # (ANALYZE needs the tables' owner: a county officer's import plans with enable_nestloop off alone)
+        await s.execute(text("SET LOCAL enable_nestloop = off"))
     await s.execute(audit.from_select(AUDIT_COLUMNS, new_households))
+    if analyze:
+        await s.execute(text("RESET enable_nestloop"))
     # a corrected household or member: before and after (updateHousehold's and updateMember's form)
     for table, t in (("household", th), ("member", tm)):
         corrected = (

@@ -806,3 +806,51 @@ async def test_linkages_import(imp, tmp_path):  # type: ignore[no-untyped-def]
          "(or WAGE, DIVIDEND, LAND_RENT, ORDER_PURCHASE, ASSET_INCOME, OTHER)"),
         (4, "金额", "amount: -5 must be a finite amount >= 0 (yuan)"),
     ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- counts, checking processes
+
+
+async def test_counts_of_imported_households_checked_in_processes(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """A valid-only import whose rows are checked by two processes: the same problems as checked in-process; each new
+    household's member_count / labor_force_count (inserted with it, not added by the member trigger) and an existing
+    household's (the trigger's, for a member added to it) equal what the file's rows say."""
+    seq = 840  # ID numbers' sequence digits no other test here uses (840–889)
+    rows: list[dict[str, str]] = []
+    for i in range(9):
+        rows += family(f"T-PAR-{i}", 1 + i % 5, seq)
+        seq += 5
+    rows[4]["birth_year"] = "1850"  # a bad row: household T-PAR-2 (its second member) is rejected
+    old = family("T-PAR-OLD", 2, 885)
+    await imp["run"](write_csv(tmp_path / "old.csv", old))
+    rows += old + [member("T-PAR-OLD", "新成员", relation="子女", birth_year="2012", labor_force="否")]
+    path = write_csv(tmp_path / "par.csv", rows)
+    in_process = await imp["run"](path, dry_run=True, valid_only=True, workers=0)
+    result = await imp["run"](path, valid_only=True, workers=2)
+    assert result.written
+    assert [(p.row, p.column, p.reason) for p in result.problems] == [(p.row, p.column, p.reason) for p in in_process.problems]
+    assert [(p.row, p.column) for p in result.problems] == [
+        (5, "户编号 household_code"),  # not written: its household has a bad row
+        (6, "出生年份 birth_year"),
+        (7, "户编号 household_code"),
+    ]
+    expected = {}
+    for r in rows:
+        if r["household_code"] != "T-PAR-2":
+            n, lf = expected.get(r["household_code"], (0, 0))
+            expected[r["household_code"]] = (n + 1, lf + (r["labor_force"] == "是"))
+    got = await rows_of(
+        imp["eng"],
+        "SELECT code, member_count, labor_force_count FROM household WHERE code LIKE 'T-PAR-%' ORDER BY code",
+    )
+    assert {c: (n, lf) for c, n, lf in got} == expected
+    # and the member rows say the same (the counts are of present members)
+    recount = await rows_of(
+        imp["eng"],
+        "SELECT h.code FROM household h WHERE h.code LIKE 'T-PAR-%' AND (h.member_count, h.labor_force_count) <> "
+        "(SELECT count(*), count(*) FILTER (WHERE mb.labor_force) FROM member mb WHERE mb.household_id = h.id "
+        "AND mb.left_on IS NULL)",
+    )
+    assert recount == []
+    async with imp["eng"].connect() as c:
+        assert await status_mismatches(c, [dt.date(2019, 5, 1), TODAY]) == []

@@ -2,7 +2,7 @@
 -- in the same transaction as every change, whoever writes (ORM, Core, psql). History: migrations
 -- 0002 (counts, employment.household_id), 0005 (members moving household, TRUNCATE), 0010 (only
 -- members who have not left count: the household today; any other date reads household_status) and
--- 0013 (the counts' join by hash, also under row-level security).
+-- 0013 (the counts' join by hash, also under row-level security) and 0025 (counts given by a roster import).
 --
 -- Coverage over a province (~360,000 households) must not join every member row:
 -- - member_count / labor_force_count: statement-level triggers on member (transition tables, one
@@ -10,7 +10,15 @@
 -- - employment.household_id: copied from the member by a BEFORE INSERT/UPDATE trigger; a member
 --   moved to another household carries its employments along (which refreshes both households'
 --   employment status through the triggers of employment_status.sql);
--- - TRUNCATE member, which fires no row or statement DML trigger, resets every count.
+-- - TRUNCATE member, which fires no row or statement DML trigger, resets every count;
+-- - anju_counts_given(): inside a transaction that `SET LOCAL anju.counts = 'given'` (a roster import inserting the
+--   members of households it has just inserted with their counts, resolvers/household_import.py) the INSERT trigger
+--   leaves the counts as inserted: adding them again would rewrite every new household row (39 s of a
+--   360,000-household import, and as many live events).
+
+CREATE OR REPLACE FUNCTION anju_counts_given() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce(current_setting('anju.counts', true), '') = 'given'
+$$;
 
 CREATE OR REPLACE FUNCTION anju_member_counts() RETURNS trigger LANGUAGE plpgsql SET enable_nestloop = off AS $$
 DECLARE
@@ -20,6 +28,9 @@ BEGIN
     -- (enable_nestloop off for this function): under row-level security PostgreSQL guessed one household and
     -- joined the per-household counts in a nested loop, re-aggregating them for every household of the county
     -- (54 s for a county officer's import of 35,000 members; 0.1 s now).
+    IF TG_OP = 'INSERT' AND anju_counts_given() THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         ids := ARRAY(SELECT DISTINCT household_id FROM new_rows);
         UPDATE household h SET member_count = h.member_count + d.n, labor_force_count = h.labor_force_count + d.lf
