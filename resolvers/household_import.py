@@ -44,13 +44,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import itertools
-import multiprocessing
-import os
 import re
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -795,67 +790,6 @@ class _Reader:
         )  # fmt: skip
 
 
-PARALLEL_MIN_BYTES = 8 * 1_048_576
-"""Files of this size or more (≈ 40,000 roster rows as CSV) are checked by ``parallel_workers()`` processes; smaller ones
-in the importing process (starting the workers costs about a second)."""
-BATCH_ROWS = 4000
-"""Rows sent to a checking process at a time; at most two batches per process are in flight (constant memory)."""
-
-
-def parallel_workers(path: str | Path) -> int:
-    """How many processes check the rows of the file at ``path``: one per CPU for a big file, else 0 (in-process)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cpus if cpus > 1 and Path(path).stat().st_size >= PARALLEL_MIN_BYTES else 0
-
-
-_WORKER_READER: _Reader | None = None
-
-
-def _start_worker(header: list[str], index: dict[str, int], today: dt.date, key: bytes, max_vertices: int) -> None:
-    global _WORKER_READER
-    _WORKER_READER = _Reader(header, index, today, key, max_vertices)
-
-
-def _check_batch(batch: list[tuple[int, list[Any]]]) -> tuple[list[tuple[Any, ...]], list[Any], int, int]:
-    """In a checking process: a batch of rows through the same ``_Reader.stage`` (records, problems, rows, example rows)."""
-    r = _WORKER_READER
-    assert r is not None  # noqa: S101 (set by the pool's initializer)
-    r.problems, r.rows, r.example_rows = [], 0, 0
-    records = list(r.stage(iter(batch)))
-    return records, r.problems, r.rows, r.example_rows
-
-
-def stage_parallel(reader: _Reader, rows: Iterator[tuple[int, list[Any]]], workers: int) -> Iterator[tuple[Any, ...]]:
-    """``reader.stage(rows)`` spread over ``workers`` processes: the same records, in file order, and the same problems.
-
-    The rows are read here (the file's limits are checked as they are read) and sent in batches of ``BATCH_ROWS``; each
-    process runs ``_Reader.stage`` on its batch (the registry's rules: ID number check digit and HMAC, phone numbers) and
-    the records come back in order. Processes start from a fork server (safe in a threaded server process).
-    """
-    context = multiprocessing.get_context("forkserver")
-    args = (reader.header, reader.index, reader.today, reader.id_number_key, reader.max_vertices)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=args) as pool:
-        pending: deque[Future[tuple[list[tuple[Any, ...]], list[Any], int, int]]] = deque()
-
-        def done() -> Iterator[tuple[Any, ...]]:
-            records, problems, n, examples = pending.popleft().result()
-            reader.problems += problems
-            reader.rows += n
-            reader.example_rows += examples
-            yield from records
-
-        try:
-            while batch := list(itertools.islice(rows, BATCH_ROWS)):
-                pending.append(pool.submit(_check_batch, batch))
-                if len(pending) >= 2 * workers:
-                    yield from done()
-            while pending:
-                yield from done()
-        finally:
-            for f in pending:
-                f.cancel()
-
-
 def _key_of(exc: AnjuError) -> str:
     """The column key of a problem, from the API field it names (``birthYear`` → ``birth_year``)."""
     key = FIELD_KEY.get((exc.field or "").split(".")[-1], exc.field or "household_code")
@@ -1154,7 +1088,6 @@ async def import_households(
     dry_run: bool = False,
     valid_only: bool = False,
     progress: Callable[[str, int], Awaitable[None]] | None = None,
-    workers: int | None = None,
 ) -> ImportResult:
     """Import a household roster file: check every row, then write households and members in one transaction.
 
@@ -1175,8 +1108,6 @@ async def import_households(
         valid_only: write the households whose rows all pass; report the others (default: any problem → nothing written).
         progress: awaited with the phase (``reading``, ``checking``, ``writing``) and the data rows read so far; it must
             write in its own transaction (an HTTP import job's state, ``resolvers/import_jobs.py``).
-        workers: processes checking the rows (``stage_parallel``); None: ``parallel_workers(path)`` (one per CPU for a file
-            of ``PARALLEL_MIN_BYTES`` or more); 0 or 1: in this process. The records and problems are the same either way.
 
     Returns:
         ``ImportResult``: households and members inserted / updated / unchanged / rejected (would be, with ``dry_run``),
@@ -1199,9 +1130,7 @@ async def import_households(
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     try:
         async with sm() as s:
-            n = parallel_workers(path) if workers is None else workers
-            records = stage_parallel(reader, table.rows, n) if n > 1 else reader.stage(table.rows)
-            scoped = await open_staging(s, _CREATE, "imp_row", records, _STAGE_COLUMNS)
+            scoped = await open_staging(s, _CREATE, "imp_row", reader.stage(table.rows), _STAGE_COLUMNS)
             result.rows, result.example_rows = reader.rows, reader.example_rows
             if progress is not None:
                 await progress("checking", reader.rows)
