@@ -33,6 +33,8 @@ from typing import Any, NoReturn, cast
 from sqlalchemy import (
     ARRAY,
     CursorResult,
+    Float,
+    Numeric,
     Text,
     bindparam,
     case,
@@ -420,18 +422,30 @@ AUDITED = frozenset(
         "cooperation_project",
         "relocation_site",
         "facility",
+        "plan_target",
+        "training_record",
+        "training_follow_up",
+        # casework (resolvers/casework.py)
+        "grid",
+        "monitoring_case",
+        "assistance_measure",
+        "follow_up_visit",
+        "guarantee_check",
+        "hardship_report",
+        "inspection",
+        "finding",
     }
 )
 """Tables whose rows ``row_json`` copies into the audit log (the allow-list of its ``table``)."""
-LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace", "location", "boundary", "footprint"]
-MONEY = {"amount", "net_income", "monthly_wage", "funds"}
+LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace", "location", "boundary", "footprint", "area"]
 
 
 def row_json_sql(t: Any, table: str) -> Any:
     """SQL: the row of ``t`` (an alias of ``table``) as the audit log holds it.
 
-    ``to_jsonb`` of the row without ID hashes and geometries, a member's name and phone masked. The one definition of an
-    audited row: ``row_json`` reads one row with it, the roster import a whole set in one statement.
+    ``to_jsonb`` of the row without ID hashes and geometries, a member's name and phone masked, exact decimals (money in
+    yuan, targets, shares: every ``numeric`` column) as text ("12345.67"), not JSON numbers. The one definition of an
+    audited row: ``row_json`` reads one row with it, the imports a whole set in one statement.
 
     Raises:
         ValueError: ``table`` is not in ``AUDITED`` (a programming error, never client input).
@@ -441,9 +455,9 @@ def row_json_sql(t: Any, table: str) -> Any:
     j = func.to_jsonb(t.table_valued()).op("-")(bindparam("left_out", LEFT_OUT, type_=ARRAY(Text)))
     if table == "member":
         j = j.op("||")(func.jsonb_build_object("name", func.anju_mask_name(t.c.name), "phone", func.anju_mask_phone(t.c.phone)))
-    money = sorted(MONEY & set(t.c.keys()))
-    if money:  # yuan as "12345.67" (numeric(14,2) as text), not a JSON number
-        j = j.op("||")(func.jsonb_build_object(*(x for col in money for x in (col, sa_cast(t.c[col], Text)))))
+    exact = sorted(c.key for c in t.c if isinstance(c.type, Numeric) and not isinstance(c.type, Float))
+    if exact:
+        j = j.op("||")(func.jsonb_build_object(*(x for col in exact for x in (col, sa_cast(t.c[col], Text)))))
     return type_coerce(j, JSONB)
 
 
@@ -464,3 +478,13 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
     q = select(row_json_sql(t, table)).where(*(t.c[k] == v for k, v in key_cols.items()))
     row = await s.scalar(q)
     return None if row is None else dict(row)
+
+
+async def audit_row(s: AsyncSession, action: str, table: str, key: int, before: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Audit the write of ``table`` row ``key`` (its id) in ``s``'s transaction; answers the row as written.
+
+    ``before``: ``row_json`` read before the write (None for a new row); after: ``row_json`` now (None once deleted).
+    """
+    after = await row_json(s, table, {"id": key})
+    await audit(s, action, table, key, before, after)
+    return after

@@ -58,7 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 import models as m
-from resolvers.access import AUDITED, Role, Viewer, audit, audit_who, viewer_of
+from resolvers.access import Role, Viewer, audit, audit_row, audit_who, row_json, viewer_of
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.households import household_select
@@ -80,16 +80,6 @@ IDENTIFICATION = (
 """The identification stages (识别), in order; the rest up to ELIMINATION_CONFIRMATION are risk elimination (风险消除)."""
 NOTICES = {Stage.PUBLIC_NOTICE: "public_notice_days", Stage.ELIMINATION_NOTICE: "elimination_notice_days"}
 """The public-notice stages (公示) and the setting of their least number of days (N, M)."""
-AUDITED_CASEWORK = (
-    "grid",
-    "monitoring_case",
-    "assistance_measure",
-    "follow_up_visit",
-    "guarantee_check",
-    "hardship_report",
-    "inspection",
-    "finding",
-)
 
 
 def case_open_on(d: Any, cases: Any = C) -> ColumnElement[bool]:
@@ -167,31 +157,6 @@ async def _household(s: AsyncSession, household_id: int, field: str = "household
 async def _one(s: AsyncSession, statement: Any) -> int:
     """The id an ``INSERT … RETURNING id`` wrote."""
     return int((await s.execute(statement)).scalar_one())
-
-
-def _json(row: Any) -> dict[str, Any]:
-    """A casework row as the audit log holds it (dates ISO, enums by value, money as text)."""
-    out: dict[str, Any] = {}
-    for k, v in row._mapping.items() if hasattr(row, "_mapping") else row.items():
-        if isinstance(v, dt.date):
-            v = v.isoformat()
-        elif isinstance(v, Decimal):
-            v = str(v)
-        elif hasattr(v, "value"):
-            v = v.value
-        elif isinstance(v, list):
-            v = [x.value if hasattr(x, "value") else x for x in v]
-        out[k] = v
-    return out
-
-
-async def _audit_row(s: AsyncSession, action: str, table: str, key: int, before: dict[str, Any] | None) -> dict[str, Any]:
-    """Audit ``table`` row ``key`` after a write (``before`` as read before it); answers the row as written."""
-    t = m.Base.metadata.tables[table]
-    cols = [c for c in t.c if c.name not in ("area",)]
-    after = _json((await s.execute(select(*cols).where(t.c.id == key))).one())
-    await audit(s, action, table, key, before, after)
-    return after
 
 
 # --------------------------------------------------------------------------- grids
@@ -321,7 +286,7 @@ async def create_grid(
             )
             .returning(G.id),
         )
-        await _audit_row(s, "createGrid", "grid", int(gid), None)
+        await audit_row(s, "createGrid", "grid", int(gid), None)
         return int(gid)
 
     return await in_transaction(sm, work)
@@ -343,9 +308,9 @@ async def assign_households(sm: SessionMaker, *, grid_id: int, household_ids: Se
                 f"gridId: grid {grid_id} is of level {g.level}; households belong to bottom-level grids (3)", field="gridId"
             )
         if worker_name is not None:
-            before = _json((await s.execute(select(G.id, G.worker_user_id).where(G.id == grid_id))).one())
+            before = await row_json(s, "grid", {"id": grid_id})
             await s.execute(update(G).where(G.id == grid_id).values(worker_user_id=await _worker_id(s, worker_name)))
-            await _audit_row(s, "setGridWorker", "grid", grid_id, before)
+            await audit_row(s, "setGridWorker", "grid", grid_id, before)
         ids = list(dict.fromkeys(household_ids))
         rows = (await s.execute(select(H.id, H.county_code, H.grid_id).where(H.id.in_(ids)).with_for_update(of=H))).all()
         seen = {r.id: r for r in rows}
@@ -540,7 +505,7 @@ async def open_case(
             .returning(C.id),
         )
         await _step(s, int(cid), Stage.APPLICATION, True, Stage.APPLICATION, opened_on, level, [], None, None, notes_)
-        await _audit_row(s, "openMonitoringCase", "monitoring_case", int(cid), None)
+        await audit_row(s, "openMonitoringCase", "monitoring_case", int(cid), None)
         return int(cid)
 
     return await in_transaction(sm, work)
@@ -677,7 +642,7 @@ async def act_on_case(
             after = stage
         else:
             after = Stage.NOT_INCLUDED if stage in IDENTIFICATION else Stage.COUNTY_APPROVAL
-        before = _json((await s.execute(case_select().where(C.id == case_id))).one())
+        before = await row_json(s, "monitoring_case", {"id": case_id})
         await _step(s, case_id, stage, approved, after, acted_on, level, people, notice_from, notice_to, notes_)
         values: dict[str, Any] = {"stage": after, "stage_on": acted_on, "version": C.version + 1}
         if approved and stage is Stage.COUNTY_APPROVAL:
@@ -693,7 +658,7 @@ async def act_on_case(
                 .values(monitoring_category=row.category, risk_eliminated=flag, version=H.version + 1)
                 .execution_options(synchronize_session=False)
             )
-        await _audit_row(s, f"case.{stage.value}" + ("" if approved else ".refused"), "monitoring_case", case_id, before)
+        await audit_row(s, f"case.{stage.value}" + ("" if approved else ".refused"), "monitoring_case", case_id, before)
         return int(new_version)
 
     return await in_transaction(sm, work)
@@ -754,7 +719,7 @@ async def record_measure(sm: SessionMaker, *, case_id: int, values: dict[str, An
             )
             .returning(m.AssistanceMeasure.id),
         )
-        await _audit_row(s, "recordAssistanceMeasure", "assistance_measure", int(mid), None)
+        await audit_row(s, "recordAssistanceMeasure", "assistance_measure", int(mid), None)
         return int(mid)
 
     return await in_transaction(sm, work)
@@ -796,7 +761,7 @@ async def record_visit(
             )
             .returning(m.FollowUpVisit.id)
         )  # fmt: skip
-        await _audit_row(s, "recordFollowUpVisit", "follow_up_visit", int(vid), None)
+        await audit_row(s, "recordFollowUpVisit", "follow_up_visit", int(vid), None)
         if guarantees is not None:
             await _guarantee(s, hid, visited_on, guarantees, int(vid))
         return int(vid)
@@ -811,7 +776,7 @@ async def _guarantee(s: AsyncSession, hid: int, on: dt.date, values: dict[str, b
         .values(household_id=hid, checked_on=on, visit_id=visit_id, **{k: values.get(k) for k in GUARANTEES})
         .returning(m.GuaranteeCheck.id),
     )
-    await _audit_row(s, "recordGuaranteeCheck", "guarantee_check", int(gid), None)
+    await audit_row(s, "recordGuaranteeCheck", "guarantee_check", int(gid), None)
     return int(gid)
 
 
@@ -843,7 +808,7 @@ async def report_hardship(
             .values(household_id=household_id, reported_on=reported_on, risk_type=risk_type, notes=notes_)
             .returning(m.HardshipReport.id),
         )
-        await _audit_row(s, "reportHardship", "hardship_report", int(rid), None)
+        await audit_row(s, "reportHardship", "hardship_report", int(rid), None)
         return int(rid)
 
     return await in_transaction(sm, work)
@@ -1211,8 +1176,8 @@ async def create_inspection(
             fid = await _one(
                 s, insert(F).values(inspection_id=iid, county_code=county, state=m.FindingState.OPEN, **f).returning(F.id)
             )
-            await _audit_row(s, "recordFinding", "finding", int(fid), None)
-        await _audit_row(s, "createInspection", "inspection", int(iid), None)
+            await audit_row(s, "recordFinding", "finding", int(fid), None)
+        await audit_row(s, "createInspection", "inspection", int(iid), None)
         return int(iid)
 
     return await in_transaction(sm, work)
@@ -1251,12 +1216,12 @@ async def advance_finding(
         last = max(d for d in (row.found_on, row.rectifying_on, row.rectified_on) if d is not None)
         if on < last:
             raise InvalidInput(f"on: {on} is before the finding's previous state ({last})", field="on")
-        before = _json((await s.execute(select(*F.__table__.c).where(F.id == finding_id))).one())
+        before = await row_json(s, "finding", {"id": finding_id})
         values = {"state": state, STATE_DATE[state]: on, "version": F.version + 1}
         if notes_:
             values["notes"] = notes_
         new = await _one(s, update(F).where(F.id == finding_id).values(**values).returning(F.version))
-        await _audit_row(s, f"finding.{state.value}", "finding", finding_id, before)
+        await audit_row(s, f"finding.{state.value}", "finding", finding_id, before)
         return int(new)
 
     return await in_transaction(sm, work)
@@ -1306,6 +1271,3 @@ async def overdue_counts(sm: SessionMaker, *, on: dt.date, county_code: str | No
     """``overdue_counts_select`` rows."""
     async with sm() as s:
         return [dict(r) for r in (await s.execute(overdue_counts_select(on, county_code))).mappings()]
-
-
-assert set(AUDITED_CASEWORK).isdisjoint(AUDITED)  # casework rows are audited by _audit_row, not row_json

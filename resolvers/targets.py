@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers import sql as sql_files
-from resolvers.access import audit
+from resolvers.access import audit_row, row_json
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.mutations import check_text, in_transaction
 from resolvers.query import SessionMaker, area_code_prefix, check_year, under_area
@@ -64,13 +64,6 @@ class TargetRow:
     def of(cls, r: Any) -> TargetRow:
         """From a row of ``COLUMNS``."""
         return cls(*(getattr(r, c.key) for c in COLUMNS))
-
-    def as_json(self) -> dict[str, Any]:
-        """The audit log's image of the row."""
-        return {
-            c.key: (v.value if isinstance(v, m.TargetSubject | m.TargetMetric) else str(v) if isinstance(v, Decimal) else v)
-            for c, v in zip(COLUMNS, (getattr(self, c.key) for c in COLUMNS), strict=True)
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +239,10 @@ async def set_target(
                 )
             ).one()
             row = TargetRow.of(new)
-            await audit(s, "set_plan_target", "plan_target", row.id, None, row.as_json())
+            await audit_row(s, "set_plan_target", "plan_target", row.id, None)
             return row
         old = TargetRow.of(before)
+        old_json = await row_json(s, "plan_target", {"id": old.id})
         if version != old.version:
             raise StaleVersion(
                 f"version: the target is at version {old.version}, not {version}; reload it and set it again", field="version"
@@ -265,7 +259,7 @@ async def set_target(
         if updated is None:
             raise await _not_written(s, old.id, old.version)
         row = TargetRow.of(updated)
-        await audit(s, "set_plan_target", "plan_target", row.id, old.as_json(), row.as_json())
+        await audit_row(s, "set_plan_target", "plan_target", row.id, old_json)
         return row
 
     return await in_transaction(sm, work)
@@ -283,6 +277,7 @@ async def delete_target(sm: SessionMaker, *, target_id: int, version: int) -> in
         if before is None:
             raise NotFound(f"id: plan target {target_id} does not exist", field="id")
         old = TargetRow.of(before)
+        old_json = await row_json(s, "plan_target", {"id": target_id})
         if old.version != version:
             raise StaleVersion(f"version: the target is at version {old.version}, not {version}", field="version")
         gone = await s.scalar(
@@ -290,7 +285,7 @@ async def delete_target(sm: SessionMaker, *, target_id: int, version: int) -> in
         )
         if gone is None:
             raise await _not_written(s, target_id, version)
-        await audit(s, "delete_plan_target", "plan_target", target_id, old.as_json(), None)
+        await audit_row(s, "delete_plan_target", "plan_target", target_id, old_json)
         return target_id
 
     return await in_transaction(sm, work)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers import sql as sql_files
-from resolvers.access import audit
+from resolvers.access import audit_row
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.mutations import check_facility, check_not_future, check_text, in_transaction, member_household
 from resolvers.query import SessionMaker, area_code_prefix
@@ -181,7 +181,7 @@ async def record_training(
             "certificate": cert,
         }
         tid = int(await s.scalar(insert(TR).values(**values).returning(TR.id)) or 0)
-        await audit(s, "record_training", "training_record", tid, None, _json(values))
+        await audit_row(s, "record_training", "training_record", tid, None)
         return tid
 
     return await in_transaction(sm, work)
@@ -205,11 +205,7 @@ async def record_follow_up(sm: SessionMaker, *, training_id: int, visited_on: dt
             raise InvalidInput(f"visitedOn: {visited_on} is before the training started ({row.started_on})", field="visitedOn")
         values = {"training_id": training_id, "household_id": row.household_id, "visited_on": visited_on, "note": note_}
         vid = int(await s.scalar(insert(m.TrainingFollowUp).values(**values).returning(m.TrainingFollowUp.id)) or 0)
-        await audit(s, "record_training_follow_up", "training_follow_up", vid, None, _json(values))
+        await audit_row(s, "record_training_follow_up", "training_follow_up", vid, None)
         return vid
 
     return await in_transaction(sm, work)
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in values.items()}

@@ -524,6 +524,16 @@ async def test_a_finding_from_assignment_to_verification_and_overdue_lists(cx, g
         )
     ]
     assert actions == ["recordFinding", "finding.rectifying", "finding.rectified", "finding.verified"]
+    # before and after of a step are the same image of the row (the shared row_json): state, its date, version
+    (moved,) = await rows(
+        cx,
+        "SELECT before ->> 'state', after ->> 'state', after ->> 'rectifying_on', (before ->> 'version')::int, "
+        "(after ->> 'version')::int, (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(before) k) = "
+        "(SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(after) k) "
+        "FROM audit_log WHERE entity = 'finding' AND entity_id = :f AND action = 'finding.rectifying'",
+        f=f1["id"],
+    )
+    assert tuple(moved) == ("open", "rectifying", "2024-09-10", 1, 2, True)
 
 
 async def test_partners_get_only_suppressed_ledgers_of_paired_counties_and_no_casework(cx, grids):  # type: ignore[no-untyped-def]

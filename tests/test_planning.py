@@ -589,11 +589,19 @@ async def test_target_writes_access_and_errors(area):  # type: ignore[no-untyped
     async with area[1].connect() as c:
         audited = (
             await c.execute(
-                text("SELECT action, user_name FROM audit_log WHERE entity = 'plan_target' AND entity_id = :i ORDER BY id"),
+                text(
+                    "SELECT action, user_name, before ->> 'target', after ->> 'target', (after ->> 'version')::int "
+                    "FROM audit_log WHERE entity = 'plan_target' AND entity_id = :i ORDER BY id"
+                ),
                 {"i": tid},
             )
         ).all()
-    assert audited == [("set_plan_target", "t-officer"), ("set_plan_target", "t-planner"), ("delete_plan_target", "t-officer")]
+    # the audit's image of a target is the shared row_json: numeric(14, 4) as its exact text, the version it reached
+    assert audited == [
+        ("set_plan_target", "t-officer", None, "10.0000", version),
+        ("set_plan_target", "t-planner", "10.0000", "12.0000", version + 1),
+        ("delete_plan_target", "t-officer", "12.0000", None, None),
+    ]
 
 
 async def test_partner_sees_its_project_outcomes_suppressed(area, targets_set, settings):  # type: ignore[no-untyped-def]
