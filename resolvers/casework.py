@@ -62,7 +62,7 @@ from resolvers.access import Role, Viewer, audit, audit_row, audit_who, row_json
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.households import household_select
-from resolvers.mutations import check_money, check_not_future, check_text, in_transaction
+from resolvers.mutations import check_county, check_facility, check_money, check_not_future, check_text, in_transaction
 from resolvers.paging import Page, PageArgs
 from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, fetch_page, geojson
 from resolvers.rows import HouseholdRow
@@ -263,12 +263,7 @@ async def create_grid(
                 )
             county, level = parent.county_code, parent.level + 1
         else:
-            county, level = area_code_prefix(cast(str, county_code), "countyCode"), 1
-            if (
-                len(county) != 6
-                or await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county)) is not m.AdminLevel.COUNTY
-            ):
-                raise NotFound(f"countyCode: {county_code} is not a county", field="countyCode")
+            county, level = await check_county(s, cast(str, county_code)), 1
         if await s.scalar(text("SELECT 1 FROM grid WHERE county_code = :c AND code = :k"), {"c": county, "k": code_}):
             raise InvalidInput(f"code: grid code {code_} is taken in county {county}", field="code")
         wid = await _worker_id(s, worker_name)
@@ -698,9 +693,13 @@ async def record_measure(sm: SessionMaker, *, case_id: int, values: dict[str, An
 
     async def work(s: AsyncSession) -> int:
         hid, cid = await _case_household(s, case_id, None)
-        for key, model, field in (("facility_id", m.Facility, "facilityId"), ("project_id", m.CooperationProject, "projectId")):
-            if values.get(key) is not None and await s.scalar(select(model.id).where(model.id == values[key])) is None:
-                raise NotFound(f"{field}: no record {values[key]}", field=field)
+        await check_facility(s, values.get("facility_id"))
+        project = values.get("project_id")
+        if (
+            project is not None
+            and await s.scalar(select(m.CooperationProject.id).where(m.CooperationProject.id == project)) is None
+        ):
+            raise NotFound(f"projectId: cooperation project {project} does not exist", field="projectId")
         mid = await _one(
             s,
             insert(m.AssistanceMeasure)
@@ -1127,9 +1126,6 @@ async def create_inspection(
     Raises:
         InvalidInput naming the field (dates, team, a deadline before the finding, a spot check of another county).
     """
-    county = area_code_prefix(values["county_code"], "countyCode")
-    if len(county) != 6:
-        raise InvalidInput("countyCode: a county (6 digits)", field="countyCode")
     if values["ends_on"] < values["starts_on"]:
         raise InvalidInput("endsOn: before startsOn", field="endsOn")
     team = [check_text(x, f"team[{i}]", required=True, max_len=50) for i, x in enumerate(values["team"])]
@@ -1142,8 +1138,7 @@ async def create_inspection(
             raise InvalidInput(f"findings[{i}].deadline: before foundOn", field=f"findings[{i}].deadline")
 
     async def work(s: AsyncSession) -> int:
-        if await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county)) is not m.AdminLevel.COUNTY:
-            raise NotFound(f"countyCode: {county} is not a county", field="countyCode")
+        county = await check_county(s, values["county_code"])
         iid = await _one(
             s,
             insert(m.Inspection)

@@ -48,7 +48,7 @@ from resolvers.errors import (
     sqlstate,
 )
 from resolvers.geometry import parse_geometry
-from resolvers.query import SessionMaker, check_date, check_text_arg, check_year
+from resolvers.query import SessionMaker, area_code_prefix, check_date, check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
@@ -149,6 +149,21 @@ async def member_household(s: AsyncSession, member_id: int, field: str = "member
     if hid is None:
         await check_write_scope(s, "member", member_id, field)
     return hid
+
+
+async def check_county(s: AsyncSession, code: str, field: str = "countyCode") -> str:
+    """The county ``code`` names, as its 6 digits (a 12-digit code's trailing zeros dropped).
+
+    Raises:
+        InvalidInput: a malformed code, or an admin area of another level, naming ``field``. NotFound: no such area.
+    """
+    county = area_code_prefix(code, field)
+    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county))
+    if level is None:
+        raise NotFound(f"{field}: no admin area {code}", field=field)
+    if level is not m.AdminLevel.COUNTY:
+        raise InvalidInput(f"{field}: {code} is a {level.value}, not a county", field=field)
+    return county
 
 
 async def check_facility(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:

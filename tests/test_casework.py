@@ -555,3 +555,28 @@ async def test_partners_get_only_suppressed_ledgers_of_paired_counties_and_no_ca
     # the planner reads every case, names masked
     total = await one(cx, "SELECT count(*) FROM monitoring_case")
     assert ok(gql(cx, "t-planner", "{ monitoringCases { totalCount } }"))["monitoringCases"]["totalCount"] == total
+
+
+async def test_counties_and_a_measures_facility_are_checked_as_everywhere(cx, grids):  # type: ignore[no-untyped-def]
+    """The one county check (grids, inspections, partners): another level is BAD_USER_INPUT, an unknown code NOT_FOUND;
+    a measure's facility the one facility check: NOT_FOUND naming facilityId. Nothing is written."""
+    before = await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection) + "
+                           "(SELECT count(*) FROM assistance_measure)")  # fmt: skip
+    ins = {"kind": "UNANNOUNCED", "startsOn": "2024-09-01", "endsOn": "2024-09-03", "team": ["省督导组"], "spotChecks": [],
+           "findings": []}  # fmt: skip
+    for county, want in ((TOWNSHIP, "BAD_USER_INPUT"), ("513499", "NOT_FOUND")):
+        body = gql(cx, "t-county", GRID, **{"in": {"countyCode": county, "code": "GX", "name": "x"}})
+        assert (code(body), body["errors"][0]["extensions"]["field"]) == (want, "countyCode"), county
+        body = gql(cx, "t-admin", "mutation($in: CreateInspectionInput!) { createInspection(input: $in) }",
+                   **{"in": {**ins, "countyCode": county}})  # fmt: skip
+        assert (code(body), body["errors"][0]["extensions"]["field"]) == (want, "countyCode"), county
+    cid = await one(cx, "SELECT min(id) FROM monitoring_case")
+    missing = await one(cx, "SELECT coalesce(max(id), 0) + 1 FROM facility")
+    m_in = {"caseId": str(cid), "type": "EMPLOYMENT", "responsible": "县人社局", "startOn": "2024-06-15",
+            "status": "COMPLETED", "facilityId": str(missing)}  # fmt: skip
+    body = gql(cx, "t-admin", "mutation($in: AssistanceMeasureInput!) { recordAssistanceMeasure(input: $in) { id } }",
+               **{"in": m_in})  # fmt: skip
+    assert (code(body), body["errors"][0]["extensions"]["field"]) == ("NOT_FOUND", "facilityId")
+    assert f"facility {missing} does not exist" in body["errors"][0]["message"]
+    assert await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection) + "
+                         "(SELECT count(*) FROM assistance_measure)") == before  # fmt: skip
