@@ -58,6 +58,12 @@ from resolvers.errors import InvalidInput, NotFound, OutOfScope
 from resolvers.query import SessionMaker, area_code_prefix
 
 Role = m.ViewerRole
+KEEPERS = frozenset({Role.ADMIN, Role.COUNTY_OFFICER})
+"""Who keeps the registry of sites and facilities, grids and findings: admins, and county officers in their areas."""
+RECORD_KEEPERS = KEEPERS | {Role.GRID_WORKER}
+"""Who writes household records and sees their personal data: the keepers, and grid workers in their grids."""
+PLANNING = KEEPERS | {Role.PLANNER}
+"""Who sets plan targets and reads inspections: the keepers and planners."""
 DB_ROLES = {Role.COUNTY_OFFICER: "anju_officer", Role.PARTNER: "anju_partner", Role.GRID_WORKER: "anju_grid_worker"}
 """The PostgreSQL role each scoped viewer's transactions run as (migrations 0007, 0015)."""
 RECORDS, AGGREGATES = "records", "aggregates"
@@ -81,8 +87,8 @@ class Viewer:
 
     @property
     def sees_personal_data(self) -> bool:
-        """Names, phone numbers and ID-number digits unmasked (admins; officers within their areas)."""
-        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER, Role.GRID_WORKER)
+        """Names, phone numbers and ID-number digits unmasked (``RECORD_KEEPERS``: officers and grid workers in scope)."""
+        return self.role in RECORD_KEEPERS
 
     @property
     def writes_households(self) -> bool:
@@ -90,7 +96,7 @@ class Viewer:
 
         Officers' and grid workers' scope is enforced by row-level security.
         """
-        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER, Role.GRID_WORKER)
+        return self.role in RECORD_KEEPERS
 
     @property
     def is_admin(self) -> bool:
