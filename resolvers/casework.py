@@ -29,7 +29,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from geoalchemy2.shape import from_shape
 from sqlalchemy import (
@@ -62,7 +62,16 @@ from resolvers.access import Role, Viewer, audit, audit_row, audit_who, row_json
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.households import household_select
-from resolvers.mutations import check_county, check_facility, check_money, check_not_future, check_text, in_transaction
+from resolvers.mutations import (
+    check_county,
+    check_facility,
+    check_money,
+    check_not_future,
+    check_text,
+    claim_version,
+    claimed_image,
+    in_transaction,
+)
 from resolvers.paging import Page, PageArgs
 from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, fetch_page, geojson
 from resolvers.rows import HouseholdRow
@@ -143,6 +152,11 @@ async def _missing(s: AsyncSession, kind: str, key: int, field: str) -> Exceptio
     if await s.scalar(text("SELECT anju_casework_exists(:k, :id)"), {"k": kind, "id": key}):
         return OutOfScope(f"{field}: {kind.replace('_', ' ')} {key} is outside your scope; nothing was written", field=field)
     return NotFound(f"{field}: {kind.replace('_', ' ')} {key} does not exist", field=field)
+
+
+async def _refuse_missing(s: AsyncSession, kind: str, key: int, field: str) -> NoReturn:
+    """``_missing`` raised: the ``claim_version`` refusal of a casework record the viewer cannot write."""
+    raise await _missing(s, kind, key, field)
 
 
 async def _household(s: AsyncSession, household_id: int, field: str = "householdId", *, lock: bool = False) -> AnyRow:
@@ -577,22 +591,14 @@ async def act_on_case(
     people = [p for p in (check_text(x, f"participants[{i}]", max_len=50) for i, x in enumerate(participants)) if p]
 
     async def work(s: AsyncSession) -> int:
+        new_version = await claim_version(s, C, case_id, version, "caseId", missing=_refuse_missing)
         row = (
             await s.execute(
-                select(C.id, C.version, C.stage, C.stage_on, C.household_id, C.category, H.admin_code)
+                select(C.id, C.stage, C.stage_on, C.household_id, C.category, H.admin_code)
                 .join(H, H.id == C.household_id)
                 .where(C.id == case_id)
-                .with_for_update(of=C)
             )
-        ).first()
-        if row is None:
-            raise await _missing(s, "monitoring_case", case_id, "caseId")
-        if row.version != version:
-            raise StaleVersion(
-                f"version: case {case_id} is at version {row.version}, not {version} (someone acted on it first); "
-                "reload it; nothing was written",
-                field="version",
-            )
+        ).one()
         nxt = await s.scalar(select(m.CaseTransition.to_stage).where(m.CaseTransition.from_stage == row.stage))
         if nxt is None:
             raise InvalidInput(f"stage: case {case_id} is closed at {row.stage.name}; no stage follows", field="stage")
@@ -637,14 +643,14 @@ async def act_on_case(
             after = stage
         else:
             after = Stage.NOT_INCLUDED if stage in IDENTIFICATION else Stage.COUNTY_APPROVAL
-        before = await row_json(s, "monitoring_case", {"id": case_id})
+        before = await claimed_image(s, "monitoring_case", case_id, version)
         await _step(s, case_id, stage, approved, after, acted_on, level, people, notice_from, notice_to, notes_)
-        values: dict[str, Any] = {"stage": after, "stage_on": acted_on, "version": C.version + 1}
+        values: dict[str, Any] = {"stage": after, "stage_on": acted_on}
         if approved and stage is Stage.COUNTY_APPROVAL:
             values["included_on"] = acted_on
         if after in (Stage.NOT_INCLUDED, Stage.ELIMINATION_CONFIRMATION):
             values["closed_on"] = acted_on
-        new_version = await _one(s, update(C).where(C.id == case_id).values(**values).returning(C.version))
+        await s.execute(update(C).where(C.id == case_id).values(**values))
         flag = {Stage.COUNTY_APPROVAL: False, Stage.ELIMINATION_CONFIRMATION: True}.get(stage) if approved else None
         if flag is not None:  # the household's monitoring flags follow its case (householdsAtRisk, coverage read them)
             await s.execute(
@@ -1194,13 +1200,8 @@ async def advance_finding(
     notes_ = check_text(notes, "notes", max_len=2000)
 
     async def work(s: AsyncSession) -> int:
-        row = (await s.execute(select(F).where(F.id == finding_id).with_for_update())).scalar_one_or_none()
-        if row is None:
-            raise await _missing(s, "finding", finding_id, "findingId")
-        if row.version != version:
-            raise StaleVersion(
-                f"version: finding {finding_id} is at version {row.version}, not {version}; nothing was written", field="version"
-            )
+        new = await claim_version(s, F, finding_id, version, "findingId", missing=_refuse_missing)
+        row = (await s.execute(select(F).where(F.id == finding_id))).scalar_one()
         i = FINDING_ORDER.index(row.state)
         if i + 1 >= len(FINDING_ORDER) or FINDING_ORDER[i + 1] is not state:
             nxt = FINDING_ORDER[i + 1].name if i + 1 < len(FINDING_ORDER) else "none (verified)"
@@ -1211,11 +1212,11 @@ async def advance_finding(
         last = max(d for d in (row.found_on, row.rectifying_on, row.rectified_on) if d is not None)
         if on < last:
             raise InvalidInput(f"on: {on} is before the finding's previous state ({last})", field="on")
-        before = await row_json(s, "finding", {"id": finding_id})
-        values = {"state": state, STATE_DATE[state]: on, "version": F.version + 1}
+        before = await claimed_image(s, "finding", finding_id, version)
+        values = {"state": state, STATE_DATE[state]: on}
         if notes_:
             values["notes"] = notes_
-        new = await _one(s, update(F).where(F.id == finding_id).values(**values).returning(F.version))
+        await s.execute(update(F).where(F.id == finding_id).values(**values).execution_options(synchronize_session=False))
         await audit_row(s, f"finding.{state.value}", "finding", finding_id, before)
         return int(new)
 

@@ -96,17 +96,23 @@ def check_text(value: str | None, field: str, *, required: bool = False, max_len
     return value
 
 
-async def claim_version(
-    s: AsyncSession, model: type[m.Household] | type[m.RelocationSite] | type[m.Facility], key: int, expected: int, field: str
-) -> int:
-    """Bump a household's, site's or facility's version if it is still ``expected``; return the new version.
+Missing = Callable[[AsyncSession, str, int, str], Awaitable[NoReturn]]
+"""Raises why a record (table, id) is not there to write: NotFound or OutOfScope naming the field."""
 
-    ``UPDATE … SET version = version + 1 WHERE id = :id AND version = :expected``: the row stays locked until the
+
+async def claim_version(
+    s: AsyncSession, model: Any, key: int, expected: int, field: str, *, missing: Missing = check_write_scope
+) -> int:
+    """Bump a record's version if it is still ``expected``; return the new version. The one optimistic lock.
+
+    ``model``: a mapped class with ``id`` and ``version`` (household, site, facility, monitoring case, finding, plan
+    target). ``UPDATE … SET version = version + 1 WHERE id = :id AND version = :expected``: the row stays locked until the
     transaction ends, so two writers of the same record serialise and the second finds the version changed.
 
     Raises:
         NotFound: no such record. OutOfScope: it exists outside the viewer's areas (row-level security hides it, for
-        reading or for writing). StaleVersion: someone changed it since ``expected``.
+        reading or for writing). Both from ``missing(s, table, key, field)``. StaleVersion: someone changed it since
+        ``expected``.
     """
     # A committed version other than ``expected`` is stale already (versions only grow): answer at once instead of
     # queueing on the row lock behind the writer that made it so (1,000 racing edits of one household otherwise
@@ -130,12 +136,22 @@ async def claim_version(
     table = str(model.__tablename__)
     current = await s.scalar(select(model.version).where(model.id == key))
     if current is None or current == expected:  # not there, or not the viewer's to write
-        await check_write_scope(s, table, key, field)
+        await missing(s, table, key, field)
     raise StaleVersion(
         f"version: {table.replace('_', ' ')} {key} is at version {current}, not {expected}; "
         "reload it and apply your change again",
         field="version",
     )
+
+
+async def claimed_image(s: AsyncSession, table: str, key: int, expected: int) -> dict[str, Any]:
+    """The audit image (``row_json``) of a record ``claim_version`` just claimed at ``expected``, as before the claim.
+
+    Exact: the claim changed nothing but the version, and holds the row's lock.
+    """
+    image = await row_json(s, table, {"id": key})
+    assert image is not None  # claimed in this transaction
+    return {**image, "version": expected}
 
 
 async def claim_household(s: AsyncSession, household_id: int, expected_version: int, field: str = "householdId") -> int:

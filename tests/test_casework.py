@@ -436,7 +436,12 @@ async def test_ledger_counts_recomputed_from_raw_rows_before_and_after_changes(c
     for on in ("2024-04-30", "2024-05-10", "2024-06-30", "2024-12-31"):
         await check(on)
     # a measure added to a monitored case moves the measure cells from its start date on
-    cid = await one(cx, "SELECT id FROM monitoring_case WHERE stage = 'elimination_confirmation' LIMIT 1")
+    cid = await one(
+        cx,
+        "SELECT c.id FROM monitoring_case c JOIN household h ON h.id = c.household_id "
+        "WHERE c.stage = 'elimination_confirmation' AND h.grid_id = :g ORDER BY c.id LIMIT 1",  # one of t-gw's grid
+        g=int(grids["b1"]),
+    )
     m_in = {"caseId": str(cid), "type": "EMPLOYMENT", "responsible": "县人社局", "startOn": "2024-06-15", "funds": "3000.00",
             "status": "COMPLETED", "endOn": "2024-10-31"}  # fmt: skip
     ok(
