@@ -189,8 +189,7 @@ class ReadPool:
 
     def __init__(self, settings: Settings, size: int) -> None:
         """A pool for ``settings``' database with at most ``size`` connections (nothing is opened yet)."""
-        url = make_url(settings.sqlalchemy_url()).set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
+        self._dsn = settings.asyncpg_dsn()
         self._connect_timeout = settings.connect_timeout_seconds
         self._server_settings = {
             **server_settings(settings, "anju-read"),

@@ -85,13 +85,15 @@ class Hub:
         self._kick.set()
 
     async def _run(self) -> None:
-        dsn = self.settings.sqlalchemy_url().replace("postgresql+asyncpg://", "postgresql://", 1)
+        dsn = self.settings.asyncpg_dsn()
         retention = dt.timedelta(hours=self.live.retention_hours)
         pruned_at = 0.0
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": "anju-live"})
+                conn = await asyncpg.connect(
+                    dsn, timeout=self.settings.connect_timeout_seconds, server_settings={"application_name": "anju-live"}
+                )
                 await conn.add_listener(CHANNEL, self._notified)
                 self.listening.set()
                 self._kick.set()  # catch up with whatever was written while not listening
