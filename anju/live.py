@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
-import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket
 
@@ -155,7 +154,7 @@ class LiveConnection:
         """
         state = self.websocket.state
         header = _bearer(params, self.websocket)
-        name = state.tokens.name(state.keys, state.settings, header)
+        name, expires_at = state.tokens.verified(state.keys, state.settings, header)
         try:
             viewer = await viewer_by_name(state.sessionmaker, name)
         except Exception as exc:  # the database is unreachable
@@ -163,9 +162,7 @@ class LiveConnection:
             raise AuthError("the database is unavailable; try again shortly") from None
         if viewer is None:
             raise AuthError("token's user is unknown or disabled")
-        assert header is not None
-        exp = jwt.decode(header.partition(" ")[2].strip(), options={"verify_signature": False}).get("exp")
-        self.expires_at = float(exp) if isinstance(exp, int | float) else 0.0
+        self.expires_at = expires_at
         if time.time() >= self.expires_at:
             # Past its expiry but within the verification's clock-skew leeway: HTTP still accepts it, but the re-check
             # would close this connection at once (and a client would reconnect in a loop): refused now instead.
