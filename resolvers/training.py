@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Integer, column, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
@@ -22,7 +22,8 @@ from resolvers import sql as sql_files
 from resolvers.access import audit_row
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.mutations import check_facility, check_not_future, check_text, in_transaction, member_household
-from resolvers.query import SessionMaker, area_code_prefix
+from resolvers.paging import Page, PageArgs
+from resolvers.query import SessionMaker, area_code_prefix, fetch_page
 
 OUTCOME_MONTHS = (6, 12, 24, 36)
 """Months after training at which the share of trainees in stable employment is reported."""
@@ -82,18 +83,17 @@ def _scope(area_code: str | None, site_id: int | None) -> dict[str, Any]:
 
 async def trainees(
     sm: SessionMaker,
+    args: PageArgs,
     *,
     as_of: dt.date,
     status: TraineeStatus | None,
     follow_up_years: int,
     interval_days: int,
     due_within_days: int,
-    first: int,
-    after: int = 0,
     area_code: str | None = None,
     site_id: int | None = None,
-) -> list[Trainee]:
-    """Training records started by ``as_of`` (of ``status`` when given), by id after ``after``, at most ``first``.
+) -> Page[Trainee]:
+    """A page (the shared keyset paging, by training record id) of the records started by ``as_of``, of ``status``.
 
     Raises:
         InvalidInput: malformed ``areaCode``; ``dueWithinDays`` outside 0..366.
@@ -107,11 +107,10 @@ async def trainees(
         "years": follow_up_years,
         "interval": interval_days,
         "due_within": due_within_days,
-        "first": first,
-        "after": after,
     }
-    async with sm() as s:
-        return [Trainee(**r._mapping) for r in await s.execute(_sql("trainees.sql"), params)]
+    columns = [column(f.name, Integer) if f.name == "id" else column(f.name) for f in fields(Trainee)]
+    rows = _sql("trainees.sql").bindparams(**params).columns(*columns).subquery("t")
+    return await fetch_page(sm, select(rows), rows.c.id, args, kind="training_record", build=lambda r: Trainee(**r._mapping))  # type: ignore[arg-type]
 
 
 async def outcomes(
