@@ -73,7 +73,7 @@ from resolvers.mutations import (
     in_transaction,
 )
 from resolvers.paging import Page, PageArgs
-from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, fetch_page, geojson
+from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, check_period, fetch_page, geojson
 from resolvers.rows import HouseholdRow
 
 H, C, S, G = m.Household, m.MonitoringCase, m.CaseStep, m.Grid
@@ -694,8 +694,7 @@ async def record_measure(sm: SessionMaker, *, case_id: int, values: dict[str, An
     funds = check_money(values.get("funds"), "funds", required=False)
     start, end = values["start_on"], values.get("end_on")
     check_not_future(start, "startOn", today + dt.timedelta(days=3660))
-    if end is not None and end < start:
-        raise InvalidInput(f"endOn: {end} is before startOn {start}", field="endOn")
+    check_period(start, end)
 
     async def work(s: AsyncSession) -> int:
         hid, cid = await _case_household(s, case_id, None)
@@ -1132,16 +1131,14 @@ async def create_inspection(
     Raises:
         InvalidInput naming the field (dates, team, a deadline before the finding, a spot check of another county).
     """
-    if values["ends_on"] < values["starts_on"]:
-        raise InvalidInput("endsOn: before startsOn", field="endsOn")
+    check_period(values["starts_on"], values["ends_on"], "startsOn", "endsOn")
     team = [check_text(x, f"team[{i}]", required=True, max_len=50) for i, x in enumerate(values["team"])]
     if not team:
         raise InvalidInput("team: at least one member", field="team")
     for i, f in enumerate(findings):
         check_text(f["description"], f"findings[{i}].description", required=True, max_len=2000)
         check_text(f["unit"], f"findings[{i}].unit", required=True, max_len=200)
-        if f["deadline"] < f["found_on"]:
-            raise InvalidInput(f"findings[{i}].deadline: before foundOn", field=f"findings[{i}].deadline")
+        check_period(f["found_on"], f["deadline"], "foundOn", f"findings[{i}].deadline")
 
     async def work(s: AsyncSession) -> int:
         county = await check_county(s, values["county_code"])

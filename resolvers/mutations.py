@@ -48,7 +48,7 @@ from resolvers.errors import (
     sqlstate,
 )
 from resolvers.geometry import parse_geometry
-from resolvers.query import SessionMaker, area_code_prefix, check_date, check_text_arg, check_year
+from resolvers.query import SessionMaker, area_code_prefix, check_date, check_period, check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
@@ -278,8 +278,7 @@ def _dates(start_on: dt.date, end_on: dt.date | None, today: dt.date | None = No
         raise InvalidInput(f"startOn: {start_on} is in the future (today is {today})", field="startOn")
     if end_on is not None:
         check_date(end_on, "endOn")
-    if end_on is not None and end_on < start_on:
-        raise InvalidInput(f"endOn: {end_on} is before startOn {start_on}", field="endOn")
+    check_period(start_on, end_on)
 
 
 async def record_employment(
@@ -406,8 +405,7 @@ async def end_employment(
         if row.end_on is not None:
             raise StaleVersion(f"endOn: employment {employment_id} already ended on {row.end_on}", field="endOn")
         check_date(end_on, "endOn")
-        if end_on < row.start_on:
-            raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
+        check_period(row.start_on, end_on)
         new_version = await claim_household(s, row.household_id, version, field="employmentId")
         before = await row_json(s, "employment", {"id": employment_id})
         ended = cast(

@@ -62,7 +62,7 @@ from resolvers.household_import import (
 )
 from resolvers.mutations import client_error
 from resolvers.places import FACILITY_KEYS, FIELD, SITE_KEYS, SITE_LEVELS, origin_codes, place_fields
-from resolvers.query import SessionMaker
+from resolvers.query import SessionMaker, check_period
 from resolvers.tabular import GEOMETRY, FileLimits, Table, open_table
 
 _site_kind = _labels(m.SiteKind, {"城镇集中安置": "URBAN", "集镇安置": "TOWN", "中心村安置": "CENTRAL_VILLAGE", "其他": "OTHER"})
@@ -499,9 +499,10 @@ async def _run(
                 if r.missing_origin is not None:
                     msg = f"originAreaCodes: admin area {r.missing_origin} does not exist"
                     add(r.row, "origin_area_codes", r.missing_origin, NotFound(msg, field="originAreaCodes"))
-                if r.opened_on is not None and r.closed_on is not None and r.closed_on < r.opened_on:
-                    msg = f"openedOn: {r.opened_on} is after closedOn {r.closed_on}"
-                    add(r.row, "opened_on", r.opened_on, InvalidInput(msg, field="openedOn"))
+                try:
+                    check_period(r.opened_on, r.closed_on, "openedOn", "closedOn", blame_start=True)
+                except InvalidInput as exc:
+                    add(r.row, "opened_on", r.opened_on, exc)
                 if r.opened_on is not None and r.first_resident is not None and r.first_resident < r.opened_on:
                     since = "since before its records begin" if r.first_resident == dt.date.min else f"since {r.first_resident}"
                     msg = f"openedOn: households live at relocation site {r.place_id} {since}, before {r.opened_on}"

@@ -23,7 +23,7 @@ from resolvers.access import audit_row
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.mutations import check_facility, check_not_future, check_text, in_transaction, member_household
 from resolvers.paging import Page, PageArgs
-from resolvers.query import SessionMaker, area_code_prefix, fetch_page
+from resolvers.query import SessionMaker, area_code_prefix, check_period, fetch_page
 
 OUTCOME_MONTHS = (6, 12, 24, 36)
 """Months after training at which the share of trainees in stable employment is reported."""
@@ -158,8 +158,7 @@ async def record_training(
     name = check_text(provider_name, "providerName")
     cert = check_text(certificate, "certificate")
     check_not_future(started_on, "startedOn", today)
-    if ended_on is not None and ended_on < started_on:
-        raise InvalidInput(f"endedOn: {ended_on} is before startedOn {started_on}", field="endedOn")
+    check_period(started_on, ended_on, "startedOn", "endedOn")
     if completed and ended_on is None:
         raise InvalidInput("endedOn: a completed training has an end date", field="endedOn")
     if provider_facility_id is None and name is None:

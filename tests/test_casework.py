@@ -585,3 +585,27 @@ async def test_counties_and_a_measures_facility_are_checked_as_everywhere(cx, gr
     assert f"facility {missing} does not exist" in body["errors"][0]["message"]
     assert await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection) + "
                          "(SELECT count(*) FROM assistance_measure)") == before  # fmt: skip
+
+
+async def test_an_end_before_its_start_is_refused_by_the_one_period_check(cx, grids):  # type: ignore[no-untyped-def]
+    """Inspections (endsOn), their findings (deadline) and measures (endOn): the shared check_period's refusal, naming the
+    end's field and both dates; nothing written."""
+    before = await one(cx, "SELECT (SELECT count(*) FROM inspection) + (SELECT count(*) FROM assistance_measure)")
+    ins = {"countyCode": COUNTY, "kind": "UNANNOUNCED", "startsOn": "2024-09-01", "endsOn": "2024-08-31", "team": ["省督导组"],
+           "spotChecks": [], "findings": []}  # fmt: skip
+    finding = {"kind": "GUARANTEE_GAP", "description": "饮水设施损坏", "unit": "县水务局", "foundOn": "2024-09-02",
+               "deadline": "2024-09-01"}  # fmt: skip
+    cid = await one(cx, "SELECT min(id) FROM monitoring_case")
+    measure = {"caseId": str(cid), "type": "EMPLOYMENT", "responsible": "县人社局", "startOn": "2024-06-15",
+               "endOn": "2024-06-14", "status": "COMPLETED"}  # fmt: skip
+    for mutation, given, field, message in (
+        ("createInspection(input: $in)", ins, "endsOn", "endsOn: 2024-08-31 is before startsOn 2024-09-01"),
+        ("createInspection(input: $in)", {**ins, "endsOn": "2024-09-03", "findings": [finding]}, "findings[0].deadline",
+         "findings[0].deadline: 2024-09-01 is before foundOn 2024-09-02"),
+        ("recordAssistanceMeasure(input: $in) { id }", measure, "endOn", "endOn: 2024-06-14 is before startOn 2024-06-15"),
+    ):  # fmt: skip
+        kind = "CreateInspectionInput" if "Inspection" in mutation else "AssistanceMeasureInput"
+        body = gql(cx, "t-admin", f"mutation($in: {kind}!) {{ {mutation} }}", **{"in": given})
+        assert (code(body), body["errors"][0]["extensions"]["field"]) == ("BAD_USER_INPUT", field)
+        assert body["errors"][0]["message"].startswith(message)
+    assert await one(cx, "SELECT (SELECT count(*) FROM inspection) + (SELECT count(*) FROM assistance_measure)") == before
