@@ -36,8 +36,18 @@ app.add_typer(import_app, name="import")
 log = logging.getLogger("anju")
 
 
+POOL_LOGGER = f"{db.ServicePool.__module__}.{db.ServicePool.__name__}"
+"""SQLAlchemy's logger of the engine's pool: INFO lines when a pool is disposed or recreated."""
+
+
 def _settings() -> Settings:
+    """The settings; a command's log on stderr: INFO and above, but not its pool's INFO lines.
+
+    A command's engine is disposed when it ends, which SQLAlchemy's pool tells at INFO: noise after every command.
+    ``do_serve`` lets the server's through.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(POOL_LOGGER).setLevel(logging.WARNING)
     return Settings()
 
 
@@ -211,6 +221,7 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
     import uvicorn
 
     metrics_dir = _metrics_dir()  # before anju.app imports prometheus-client
+    logging.getLogger(POOL_LOGGER).setLevel(logging.NOTSET)  # a server's pool recreated after an outage is worth a line
 
     from anju.app import create_app
     from anju.observe import log_config
