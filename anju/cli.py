@@ -192,10 +192,11 @@ APP_FACTORY = "anju.app:create_app"
 """What each worker process imports and calls (``create_app()`` builds Settings from the environment)."""
 
 
-def _metrics_dir() -> Path:
-    """The directory prometheus-client's multiprocess mode shares between the workers (``PROMETHEUS_MULTIPROC_DIR``).
+def _metrics_dir() -> tuple[Path, bool]:
+    """(the metrics directory, made here): the directory the workers share (``PROMETHEUS_MULTIPROC_DIR``).
 
-    A given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
+    Prometheus-client's multiprocess mode. Made here (True): a temporary one, which ``do_serve`` removes when it stops. A
+    given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
     before any worker imports prometheus-client (the workers inherit it); so this module does not import anju.observe.
     """
     import os
@@ -207,7 +208,7 @@ def _metrics_dir() -> Path:
     for old in path.glob("*.db"):
         old.unlink()
     os.environ[MULTIPROC_ENV] = str(path)
-    return path
+    return path, not given
 
 
 def do_serve(s: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
@@ -218,9 +219,20 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
     Settings from the environment, the same environment ``s`` was read from. SIGTERM/SIGINT stop accepting, let in-flight
     requests finish for up to ``s.shutdown_timeout_seconds`` and exit 0.
     """
+    metrics_dir, temporary = _metrics_dir()  # before anju.app imports prometheus-client
+    try:
+        _serve(s, metrics_dir, host, port, workers)
+    finally:  # a stop (clean or not) leaves no temporary metrics files behind
+        if temporary:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(s: Settings, metrics_dir: Path, host: str | None, port: int | None, workers: int | None) -> None:
+    """``do_serve`` once the metrics directory is set."""
     import uvicorn
 
-    metrics_dir = _metrics_dir()  # before anju.app imports prometheus-client
     logging.getLogger(POOL_LOGGER).setLevel(logging.NOTSET)  # a server's pool recreated after an outage is worth a line
 
     from anju.app import create_app

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx2 as httpx
 
@@ -80,5 +81,9 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        output = proc.stdout.read() if proc.stdout else ""
         if proc.stdout:
             proc.stdout.close()
+    # the temporary metrics directory the banner names is gone once the server stopped cleanly
+    metrics = Path(output.split("metrics files in ", 1)[1].split(";", 1)[0])
+    assert metrics.name.startswith("anju-metrics-") and not metrics.exists()
