@@ -30,7 +30,7 @@ from stdnum.exceptions import ValidationError
 
 import models as m
 from resolvers import idempotency
-from resolvers.access import audit, check_write_scope, id_number_hash, row_json
+from resolvers.access import audit, audit_row, check_write_scope, id_number_hash, row_json
 from resolvers.errors import (
     DATA_EXCEPTION_CLASS,
     DEADLOCK_DETECTED,
@@ -209,7 +209,7 @@ async def _insert(s: AsyncSession, record: m.Employment | m.IncomeLinkage | m.Me
     """Add a new record in ``s``, flush it (giving its id) and audit it as ``action``; its id."""
     s.add(record)
     await s.flush()
-    await audit(s, action, table, record.id, None, await row_json(s, table, {"id": record.id}))
+    await audit_row(s, action, table, record.id, None)
     return int(record.id)
 
 
@@ -419,9 +419,7 @@ async def end_employment(
         )
         if ended.rowcount != 1:  # ended by someone else since we read it: not overwritten
             raise StaleVersion(f"endOn: employment {employment_id} was ended meanwhile", field="endOn")
-        await audit(
-            s, "endEmployment", "employment", employment_id, before, await row_json(s, "employment", {"id": employment_id})
-        )
+        await audit_row(s, "endEmployment", "employment", employment_id, before)
         return WrittenRecord(household_id=row.household_id, version=new_version, record_id=employment_id)
 
     return await in_transaction(sm, work)
@@ -600,9 +598,7 @@ async def set_monitoring_status(
             .values(monitoring_category=category, risk_eliminated=risk_eliminated)
             .execution_options(synchronize_session=False)
         )
-        await audit(
-            s, "setMonitoringStatus", "household", household_id, before, await row_json(s, "household", {"id": household_id})
-        )
+        await audit_row(s, "setMonitoringStatus", "household", household_id, before)
         return Written(household_id=household_id, version=new_version)
 
     return await in_transaction(sm, work)
@@ -826,7 +822,7 @@ async def update_member(sm: SessionMaker, *, member_id: int, version: int, **val
         await s.execute(
             update(m.Member).where(m.Member.id == member_id).values(**fields).execution_options(synchronize_session=False)
         )
-        await audit(s, "updateMember", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
+        await audit_row(s, "updateMember", "member", member_id, before)
         return WrittenRecord(household_id=hid, version=new_version, record_id=member_id)
 
     return await in_transaction(sm, work)

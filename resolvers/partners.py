@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import audit, row_json
+from resolvers.access import audit, audit_row, row_json
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.mutations import check_county, check_money, check_text, in_transaction
 from resolvers.paging import Page, PageArgs
@@ -121,9 +121,7 @@ async def record_partner(
         if await s.scalar(select(P.id).where(P.name == name_)) is not None:
             raise InvalidInput(f"name: a partner named {name_!r} exists already", field="name")
         pid = int((await s.execute(insert(P).values(name=name_, region=region_, kind=kind).returning(P.id))).scalar_one())
-        await audit(
-            s, "recordCooperationPartner", "cooperation_partner", pid, None, await row_json(s, "cooperation_partner", {"id": pid})
-        )
+        await audit_row(s, "recordCooperationPartner", "cooperation_partner", pid, None)
         return pid
 
     return await in_transaction(sm, work)
@@ -239,9 +237,7 @@ async def record_project(
                 )
             ).scalar_one()
         )
-        await audit(
-            s, "recordCooperationProject", "cooperation_project", pid, None, await row_json(s, "cooperation_project", {"id": pid})
-        )
+        await audit_row(s, "recordCooperationProject", "cooperation_project", pid, None)
         return pid
 
     return await in_transaction(sm, work)
