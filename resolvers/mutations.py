@@ -590,8 +590,8 @@ async def set_monitoring_status(
         )
 
     async def work(s: AsyncSession) -> Written:
-        before = await row_json(s, "household", {"id": household_id})
         new_version = await claim_household(s, household_id, version)
+        before = await claimed_image(s, "household", household_id, version)
         await s.execute(
             update(H)
             .where(H.id == household_id)

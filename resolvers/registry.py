@@ -42,6 +42,7 @@ from resolvers.mutations import (
     check_not_future,
     check_text,
     claim_household,
+    claimed_image,
     in_transaction,
     member_fields,
 )
@@ -288,7 +289,7 @@ async def move_household(
             raise InvalidInput(
                 f"movedOn: {moved_on} is not after {latest.valid_from}, when the current residence began", field="movedOn"
             )
-        before = await row_json(s, "household", {"id": household_id})
+        before = await claimed_image(s, "household", household_id, version)
         s.add(
             R(
                 household_id=household_id,
@@ -348,8 +349,7 @@ async def update_household(
 
     async def work(s: AsyncSession) -> Written:
         new_version = await claim_household(s, household_id, version)
-        before = await row_json(s, "household", {"id": household_id})
-        assert before is not None
+        before = await claimed_image(s, "household", household_id, version)
         rows = await _residences(s, household_id)
         latest = rows[-1]
         residence: dict[str, Any] = {}
