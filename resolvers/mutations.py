@@ -168,7 +168,7 @@ async def member_household(s: AsyncSession, member_id: int, field: str = "member
 
 
 async def check_county(s: AsyncSession, code: str, field: str = "countyCode") -> str:
-    """The county ``code`` names, as its 6 digits (a 12-digit code's trailing zeros dropped).
+    """``code`` when it names a county (an admin area of level COUNTY, 6 digits) — the one check of a county code.
 
     Raises:
         InvalidInput: a malformed code, or an admin area of another level, naming ``field``. NotFound: no such area.
