@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -53,6 +54,24 @@ log = logging.getLogger("anju.app")
 
 def _error_response(message: str, status: int, code: str = "BAD_USER_INPUT") -> JSONResponse:
     return error_response(message, status, code)
+
+
+async def routing_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals in the JSON error shape of every other answer (not plain text).
+
+    405: a method the route does not take (``Allow`` kept, the message names it); 404: no such route (``NOT_FOUND``).
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}; use {headers.get('Allow', 'another')}"
+    elif exc.status_code == 404:
+        message = f"no route {request.url.path[:200]}; see docs/api.md"
+    else:
+        message = exc.detail
+    answer = _error_response(message, exc.status_code, "NOT_FOUND" if exc.status_code == 404 else "BAD_USER_INPUT")
+    answer.headers.update(headers)
+    return answer
 
 
 NOBODY = Viewer(None, "anonymous", Role.PARTNER)
@@ -535,6 +554,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        exception_handlers={StarletteHTTPException: routing_error},
         middleware=[
             Middleware(
                 CORSMiddleware,

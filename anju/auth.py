@@ -110,7 +110,16 @@ def issue_token(settings: Settings, user: str, *, ttl_hours: float | None = None
 
 
 def verify_token(k: Keys, settings: Settings, header: str | None) -> str:
-    """The user name of a valid ``Authorization: Bearer <token>`` header.
+    """The user name of a valid ``Authorization: Bearer <token>`` header (``verified_token``'s).
+
+    Raises:
+        AuthError: as ``verified_token``.
+    """
+    return verified_token(k, settings, header)[0]
+
+
+def verified_token(k: Keys, settings: Settings, header: str | None) -> tuple[str, float]:
+    """(user name, expiry in seconds since the epoch) of a valid ``Authorization: Bearer <token>`` header: one decode.
 
     Raises:
         AuthError: no header, not a Bearer token, malformed, wrongly signed, expired, missing a claim, or
@@ -141,7 +150,7 @@ def verify_token(k: Keys, settings: Settings, header: str | None) -> str:
     lifetime = claims["exp"] - claims["iat"] if all(isinstance(claims[c], int | float) for c in ("exp", "iat")) else None
     if lifetime is None or lifetime > settings.auth.max_token_hours * 3600:
         raise AuthError("invalid token (lifetime longer than the server accepts)")
-    return sub
+    return sub, float(claims["exp"])
 
 
 class VerifiedTokens:
@@ -162,16 +171,22 @@ class VerifiedTokens:
         Raises:
             AuthError: as ``verify_token``.
         """
+        return self.verified(k, settings, header)[0]
+
+    def verified(self, k: Keys, settings: Settings, header: str | None) -> tuple[str, float]:
+        """``verified_token``'s answer (user name, expiry) for ``header``, from the cache while the token has not expired.
+
+        Raises:
+            AuthError: as ``verified_token``.
+        """
         if header is not None:
             hit = self.entries.get(header)
             if hit is not None and hit[1] > time.time():
                 self.entries.move_to_end(header)
-                return hit[0]
-        name = verify_token(k, settings, header)
-        assert header is not None  # verify_token refuses a missing header
-        exp = jwt.decode(header.partition(" ")[2].strip(), options={"verify_signature": False}).get("exp")
-        if isinstance(exp, int | float):
-            self.entries[header] = (name, float(exp))
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-        return name
+                return hit
+        found = verified_token(k, settings, header)
+        assert header is not None  # verified_token refuses a missing header
+        self.entries[header] = found
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return found

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from anju import localdb
 from anju.auth import keys
-from anju.db import check_database_name
+from anju.db import create_database
 from anju.settings import Settings
 from resolvers.access import DB_ROLES
 
@@ -111,16 +111,13 @@ def backup(settings: Settings, archive: Path) -> BackupResult:
 
 async def _prepare(settings: Settings, database: str, replace: bool) -> None:
     """Create ``database`` (empty; replaced when ``replace``) and the scope roles when missing."""
+    try:
+        await create_database(settings, database, drop_first=replace, exists_ok=False)
+    except FileExistsError:
+        raise BackupError(f"database {database} exists; restore into a new one, or pass --replace to drop it first") from None
     admin = create_async_engine(settings.sqlalchemy_url("postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote_identifier(check_database_name(database))
-            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database})
-            if exists and not replace:
-                raise BackupError(f"database {database} exists; restore into a new one, or pass --replace to drop it first")
-            if exists:
-                await conn.execute(text(f"DROP DATABASE {quoted} WITH (FORCE)"))
-            await conn.execute(text(f"CREATE DATABASE {quoted}"))
             for role in DB_ROLES.values():  # cluster-wide: the policies and grants of the archive name them
                 await conn.execute(
                     text(

@@ -33,15 +33,21 @@ import_app = typer.Typer(
     help="Bulk imports (导入): household rosters from CSV or XLSX, checked whole, written set-based.", no_args_is_help=True
 )
 app.add_typer(import_app, name="import")
-template_app = typer.Typer(
-    help="Import templates with documented Chinese/English headers and example rows.", no_args_is_help=True
-)
-import_app.add_typer(template_app, name="template")
 log = logging.getLogger("anju")
 
 
+POOL_LOGGER = f"{db.ServicePool.__module__}.{db.ServicePool.__name__}"
+"""SQLAlchemy's logger of the engine's pool: INFO lines when a pool is disposed or recreated."""
+
+
 def _settings() -> Settings:
+    """The settings; a command's log on stderr: INFO and above, but not its pool's INFO lines.
+
+    A command's engine is disposed when it ends, which SQLAlchemy's pool tells at INFO: noise after every command.
+    ``do_serve`` lets the server's through.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(POOL_LOGGER).setLevel(logging.WARNING)
     return Settings()
 
 
@@ -186,10 +192,11 @@ APP_FACTORY = "anju.app:create_app"
 """What each worker process imports and calls (``create_app()`` builds Settings from the environment)."""
 
 
-def _metrics_dir() -> Path:
-    """The directory prometheus-client's multiprocess mode shares between the workers (``PROMETHEUS_MULTIPROC_DIR``).
+def _metrics_dir() -> tuple[Path, bool]:
+    """(the metrics directory, made here): the directory the workers share (``PROMETHEUS_MULTIPROC_DIR``).
 
-    A given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
+    Prometheus-client's multiprocess mode. Made here (True): a temporary one, which ``do_serve`` removes when it stops. A
+    given one is emptied of the last run's files; without one a fresh temporary directory is made. Set in the environment
     before any worker imports prometheus-client (the workers inherit it); so this module does not import anju.observe.
     """
     import os
@@ -201,7 +208,7 @@ def _metrics_dir() -> Path:
     for old in path.glob("*.db"):
         old.unlink()
     os.environ[MULTIPROC_ENV] = str(path)
-    return path
+    return path, not given
 
 
 def do_serve(s: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
@@ -212,9 +219,21 @@ def do_serve(s: Settings, host: str | None = None, port: int | None = None, work
     Settings from the environment, the same environment ``s`` was read from. SIGTERM/SIGINT stop accepting, let in-flight
     requests finish for up to ``s.shutdown_timeout_seconds`` and exit 0.
     """
+    metrics_dir, temporary = _metrics_dir()  # before anju.app imports prometheus-client
+    try:
+        _serve(s, metrics_dir, host, port, workers)
+    finally:  # a stop (clean or not) leaves no temporary metrics files behind
+        if temporary:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(s: Settings, metrics_dir: Path, host: str | None, port: int | None, workers: int | None) -> None:
+    """``do_serve`` once the metrics directory is set."""
     import uvicorn
 
-    metrics_dir = _metrics_dir()  # before anju.app imports prometheus-client
+    logging.getLogger(POOL_LOGGER).setLevel(logging.NOTSET)  # a server's pool recreated after an outage is worth a line
 
     from anju.app import create_app
     from anju.observe import log_config
@@ -483,24 +502,6 @@ def import_incomes_cmd(
     )  # fmt: skip
 
 
-@template_app.command("incomes")
-def template_incomes(
-    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
-    output: str = typer.Option(None, help="file to write (default: incomes-template.csv/.xlsx here)"),
-) -> None:
-    """Write the household income template: documented headers (Chinese, English) and example rows (户编号 示例-…)."""
-    from resolvers.household_import import write_template
-    from resolvers.income_import import INCOME_COLUMNS
-
-    if fmt not in ("csv", "xlsx"):
-        _fail(f"--format {fmt!r}: expected csv or xlsx")
-    path = Path(output or f"incomes-template.{fmt}")
-    write_template(path, fmt, INCOME_COLUMNS, sheet="家庭纯收入 incomes", layout="每行一户一年。One row per household and year.")
-    typer.echo(
-        f"wrote {path} ({len(INCOME_COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)"
-    )
-
-
 @import_app.command("employments")
 def import_employments_cmd(
     file: str = typer.Argument(..., help="employments (就业台账): .csv or .xlsx, one row per job spell, members by ID number"),
@@ -590,22 +591,6 @@ def _import_outcome(name: str, result: Any) -> None:
         _fail(f"{name}: {len(result.problems)} problem(s); nothing written (fix them, or --valid-only to write the rest)")
 
 
-@template_app.command("employments")
-def template_employments(
-    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
-    output: str = typer.Option(None, help="file to write (default: employments-template.csv/.xlsx here)"),
-) -> None:
-    """Write the employment template: documented headers (Chinese, English) and example rows (GB 11643's example number)."""
-    from resolvers.employment_import import EMPLOYMENT_COLUMNS, EXAMPLE_ID
-    from resolvers.household_import import write_template
-
-    if fmt not in ("csv", "xlsx"):
-        _fail(f"--format {fmt!r}: expected csv or xlsx")
-    path = Path(output or f"employments-template.{fmt}")
-    write_template(path, fmt, EMPLOYMENT_COLUMNS, sheet="就业 employments", layout="每行一段就业。One row per job spell.")
-    typer.echo(f"wrote {path} ({len(EMPLOYMENT_COLUMNS)} columns; rows with ID number {EXAMPLE_ID} are examples, skipped)")
-
-
 @import_app.command("linkages")
 def import_linkages_cmd(
     file: str = typer.Argument(
@@ -632,24 +617,6 @@ def import_linkages_cmd(
     )  # fmt: skip
 
 
-@template_app.command("linkages")
-def template_linkages(
-    fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
-    output: str = typer.Option(None, help="file to write (default: linkages-template.csv/.xlsx here)"),
-) -> None:
-    """Write the income linkage template: documented headers (Chinese, English) and example rows (户编号 示例-…)."""
-    from resolvers.household_import import write_template
-    from resolvers.linkage_import import LINKAGE_COLUMNS
-
-    if fmt not in ("csv", "xlsx"):
-        _fail(f"--format {fmt!r}: expected csv or xlsx")
-    path = Path(output or f"linkages-template.{fmt}")
-    write_template(path, fmt, LINKAGE_COLUMNS, sheet="利益联结 linkages", layout="每行一项利益联结。One row per linkage.")
-    typer.echo(
-        f"wrote {path} ({len(LINKAGE_COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)"
-    )
-
-
 def _place_import(kind: str, noun: str) -> Any:
     """``anju import sites|facilities``: one command per kind of place, the same options."""
 
@@ -667,14 +634,14 @@ def _place_import(kind: str, noun: str) -> Any:
         ),
         report: str = typer.Option(None, help="write every problem as CSV here (行号 row, 列 column, 值 value, 原因 reason)"),
     ) -> None:
-        from resolvers.coords import CoordSys
+        from resolvers.errors import InvalidInput
+        from resolvers.layers import parse_coord_sys
         from resolvers.place_import import import_places
 
         try:
-            system = CoordSys[coord_sys.upper()]
-        except KeyError:
-            _fail(f"--coord-sys {coord_sys!r}: expected one of {', '.join(c.name for c in CoordSys)}")
-            return
+            system = parse_coord_sys(coord_sys, "--coord-sys")
+        except InvalidInput as exc:
+            _fail(exc.message)
         s = _settings()
         _run_simple_import(
             s, file, as_user, report, kind,
@@ -697,43 +664,31 @@ import_app.command("sites")(_place_import("sites", "relocation sites (安置点)
 import_app.command("facilities")(_place_import("facilities", "facilities (产业/服务设施)"))
 
 
-def _place_template(kind: str) -> Any:
-    def command(
-        fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
-        output: str = typer.Option(None, help=f"file to write (default: {kind}-template.csv/.xlsx here)"),
-    ) -> None:
-        from resolvers.household_import import write_template
-        from resolvers.place_import import FACILITY_COLUMNS, LAYOUT, SITE_COLUMNS
-
-        if fmt not in ("csv", "xlsx"):
-            _fail(f"--format {fmt!r}: expected csv or xlsx")
-        columns = SITE_COLUMNS if kind == "sites" else FACILITY_COLUMNS
-        path = Path(output or f"{kind}-template.{fmt}")
-        sheet = "安置点 sites" if kind == "sites" else "设施 facilities"
-        write_template(path, fmt, columns, sheet=sheet, layout=LAYOUT[kind])
-        typer.echo(f"wrote {path} ({len(columns)} columns; rows whose 名称 starts with 示例 are examples, skipped on import)")
-
-    command.__doc__ = f"Write the {kind} template: documented headers (Chinese, English) and example rows (名称 示例…)."
-    return command
-
-
-template_app.command("sites")(_place_template("sites"))
-template_app.command("facilities")(_place_template("facilities"))
-
-
-@template_app.command("households")
-def template_households(
+@import_app.command("template")
+def template_cmd(
+    kind: str = typer.Argument(..., help="households, incomes, employments, linkages, sites or facilities"),
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx"),
-    output: str = typer.Option(None, help="file to write (default: households-template.csv/.xlsx here)"),
+    output: str = typer.Option(None, help="file to write (default: KIND-template.csv/.xlsx here)"),
 ) -> None:
-    """Write the household roster template: documented header row (Chinese, English) and example rows (户编号 示例-…)."""
-    from resolvers.household_import import COLUMNS, write_template
+    """Write an import template: documented headers (Chinese, English) and example rows (skipped on import).
 
+    The same file as ``GET /imports/templates/KIND.csv|xlsx`` (``anju.imports.TEMPLATES``: one definition of each kind's
+    columns, sheet and layout note).
+    """
+    import importlib
+
+    from anju.imports import TEMPLATES
+    from resolvers.household_import import ROSTER_LAYOUT, write_template
+
+    if kind not in TEMPLATES:
+        _fail(f"template {kind!r}: expected one of {', '.join(TEMPLATES)}")
     if fmt not in ("csv", "xlsx"):
         _fail(f"--format {fmt!r}: expected csv or xlsx")
-    path = Path(output or f"households-template.{fmt}")
-    write_template(path, fmt)
-    typer.echo(f"wrote {path} ({len(COLUMNS)} columns; rows whose 户编号 starts with 示例 are examples, skipped on import)")
+    module, name, sheet, layout = TEMPLATES[kind]
+    columns = getattr(importlib.import_module(module), name)
+    path = Path(output or f"{kind}-template.{fmt}")
+    write_template(path, fmt, columns, sheet=sheet, layout=layout or ROSTER_LAYOUT)
+    typer.echo(f"wrote {path} ({len(columns)} columns and two example rows, which an import skips)")
 
 
 @app.command("export")

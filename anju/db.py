@@ -189,8 +189,7 @@ class ReadPool:
 
     def __init__(self, settings: Settings, size: int) -> None:
         """A pool for ``settings``' database with at most ``size`` connections (nothing is opened yet)."""
-        url = make_url(settings.sqlalchemy_url()).set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
+        self._dsn = settings.asyncpg_dsn()
         self._connect_timeout = settings.connect_timeout_seconds
         self._server_settings = {
             **server_settings(settings, "anju-read"),
@@ -282,26 +281,40 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ign
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ensure_database(settings: Settings, database: str | None = None, *, drop_first: bool = False) -> None:
-    """Create the database (and the ``postgis`` extension in it) when missing.
+async def create_database(settings: Settings, name: str, *, drop_first: bool = False, exists_ok: bool = True) -> None:
+    """Create the empty database ``name`` on the server when missing (nothing in it: no extension).
 
-    With ``drop_first`` an existing database of that name is dropped (used for the test
-    database). Connects to the server's ``postgres`` database to do so.
+    With ``drop_first`` an existing database of that name is dropped first. Connects to the server's ``postgres``
+    database to do so.
+
+    Raises:
+        FileExistsError: it exists, and neither ``drop_first`` nor ``exists_ok``. ValueError: a name outside
+        ``DATABASE_NAME``.
     """
-    name = database or settings.database_name
     admin = create_async_engine(settings.sqlalchemy_url("postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
             # A database name is an identifier, which cannot be a bound parameter: checked against
             # DATABASE_NAME, then quoted by the dialect's identifier quoting.
             quoted = conn.dialect.identifier_preparer.quote_identifier(check_database_name(name))
-            if drop_first:
-                await conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
             exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-            if not exists:
+            if exists and drop_first:
+                await conn.execute(text(f"DROP DATABASE {quoted} WITH (FORCE)"))
+            elif exists and not exists_ok:
+                raise FileExistsError(f"database {name} exists")
+            if not exists or drop_first:
                 await conn.execute(text(f"CREATE DATABASE {quoted}"))
     finally:
         await admin.dispose()
+
+
+async def ensure_database(settings: Settings, database: str | None = None, *, drop_first: bool = False) -> None:
+    """Create the database (``create_database``) and the ``postgis`` extension in it, each when missing.
+
+    With ``drop_first`` an existing database of that name is dropped (used for the test database).
+    """
+    name = database or settings.database_name
+    await create_database(settings, name, drop_first=drop_first)
     eng = create_async_engine(settings.sqlalchemy_url(name), isolation_level="AUTOCOMMIT")
     try:
         async with eng.connect() as conn:

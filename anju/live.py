@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
-import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket
 
@@ -85,13 +84,15 @@ class Hub:
         self._kick.set()
 
     async def _run(self) -> None:
-        dsn = self.settings.sqlalchemy_url().replace("postgresql+asyncpg://", "postgresql://", 1)
+        dsn = self.settings.asyncpg_dsn()
         retention = dt.timedelta(hours=self.live.retention_hours)
         pruned_at = 0.0
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": "anju-live"})
+                conn = await asyncpg.connect(
+                    dsn, timeout=self.settings.connect_timeout_seconds, server_settings={"application_name": "anju-live"}
+                )
                 await conn.add_listener(CHANNEL, self._notified)
                 self.listening.set()
                 self._kick.set()  # catch up with whatever was written while not listening
@@ -153,7 +154,7 @@ class LiveConnection:
         """
         state = self.websocket.state
         header = _bearer(params, self.websocket)
-        name = state.tokens.name(state.keys, state.settings, header)
+        name, expires_at = state.tokens.verified(state.keys, state.settings, header)
         try:
             viewer = await viewer_by_name(state.sessionmaker, name)
         except Exception as exc:  # the database is unreachable
@@ -161,9 +162,7 @@ class LiveConnection:
             raise AuthError("the database is unavailable; try again shortly") from None
         if viewer is None:
             raise AuthError("token's user is unknown or disabled")
-        assert header is not None
-        exp = jwt.decode(header.partition(" ")[2].strip(), options={"verify_signature": False}).get("exp")
-        self.expires_at = float(exp) if isinstance(exp, int | float) else 0.0
+        self.expires_at = expires_at
         if time.time() >= self.expires_at:
             # Past its expiry but within the verification's clock-skew leeway: HTTP still accepts it, but the re-check
             # would close this connection at once (and a client would reconnect in a loop): refused now instead.

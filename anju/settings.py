@@ -439,6 +439,16 @@ class Settings(BaseSettings):
             url = url.set(database=database)
         return url.render_as_string(hide_password=False)
 
+    def asyncpg_dsn(self, database: str | None = None) -> str:
+        """The plain ``postgresql://`` DSN of ``sqlalchemy_url``: the connections asyncpg opens itself (fast reads, live hub).
+
+        Raises:
+            ValueError: ``DATABASE_URL`` is not a PostgreSQL URL.
+        """
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.sqlalchemy_url(database)).set(drivername="postgresql").render_as_string(hide_password=False)
+
     @property
     def database_name(self) -> str:
         """Name of the application database."""

@@ -14,6 +14,7 @@ tiles and GraphQL with the token of ``POST /auth/login``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from zoneinfo import ZoneInfo
 
@@ -53,10 +54,16 @@ async def asset(request: Request) -> Response:
     return FileResponse(path, media_type=found[1], headers={"Cache-Control": "public, max-age=86400"})
 
 
+@functools.cache
+def page_bytes(name: str) -> bytes:
+    """The file ``web/pages/<name>``, read once per process (a changed page is served after a restart)."""
+    return (PAGES / name).read_bytes()
+
+
 async def page_file(request: Request) -> Response:
-    """``GET /map/map.js`` and the other files of ``PAGE_FILES``."""
+    """``GET /map/map.js`` and the other files of ``PAGE_FILES`` (``page_bytes``)."""
     name, media_type = PAGE_FILES[request.url.path]
-    return FileResponse(PAGES / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
+    return Response(page_bytes(name), media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
 def page_config(settings: Settings) -> dict[str, object]:
@@ -73,13 +80,13 @@ def page_config(settings: Settings) -> dict[str, object]:
 async def map_page(request: Request) -> Response:
     """``GET /map``: the web map page (login form first)."""
     config = json.dumps(page_config(request.state.settings), ensure_ascii=False).replace("<", "\\u003c")
-    html = (PAGES / "map.html").read_text(encoding="utf-8").replace("__CONFIG__", config)
+    html = page_bytes("map.html").decode("utf-8").replace("__CONFIG__", config)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
 def graphiql_page() -> str:
-    """The GraphiQL page (``web/pages/graphiql.html``), its scripts under ``/assets``."""
-    return (PAGES / "graphiql.html").read_text(encoding="utf-8")
+    """The GraphiQL page (``web/pages/graphiql.html``, ``page_bytes``), its scripts under ``/assets``."""
+    return page_bytes("graphiql.html").decode("utf-8")
 
 
 ROUTES = [

@@ -33,6 +33,8 @@ from typing import Any, NoReturn, cast
 from sqlalchemy import (
     ARRAY,
     CursorResult,
+    Float,
+    Numeric,
     Text,
     bindparam,
     case,
@@ -56,6 +58,12 @@ from resolvers.errors import InvalidInput, NotFound, OutOfScope
 from resolvers.query import SessionMaker, area_code_prefix
 
 Role = m.ViewerRole
+KEEPERS = frozenset({Role.ADMIN, Role.COUNTY_OFFICER})
+"""Who keeps the registry of sites and facilities, grids and findings: admins, and county officers in their areas."""
+RECORD_KEEPERS = KEEPERS | {Role.GRID_WORKER}
+"""Who writes household records and sees their personal data: the keepers, and grid workers in their grids."""
+PLANNING = KEEPERS | {Role.PLANNER}
+"""Who sets plan targets and reads inspections: the keepers and planners."""
 DB_ROLES = {Role.COUNTY_OFFICER: "anju_officer", Role.PARTNER: "anju_partner", Role.GRID_WORKER: "anju_grid_worker"}
 """The PostgreSQL role each scoped viewer's transactions run as (migrations 0007, 0015)."""
 RECORDS, AGGREGATES = "records", "aggregates"
@@ -79,8 +87,8 @@ class Viewer:
 
     @property
     def sees_personal_data(self) -> bool:
-        """Names, phone numbers and ID-number digits unmasked (admins; officers within their areas)."""
-        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER, Role.GRID_WORKER)
+        """Names, phone numbers and ID-number digits unmasked (``RECORD_KEEPERS``: officers and grid workers in scope)."""
+        return self.role in RECORD_KEEPERS
 
     @property
     def writes_households(self) -> bool:
@@ -88,7 +96,7 @@ class Viewer:
 
         Officers' and grid workers' scope is enforced by row-level security.
         """
-        return self.role in (Role.ADMIN, Role.COUNTY_OFFICER, Role.GRID_WORKER)
+        return self.role in RECORD_KEEPERS
 
     @property
     def is_admin(self) -> bool:
@@ -420,18 +428,30 @@ AUDITED = frozenset(
         "cooperation_project",
         "relocation_site",
         "facility",
+        "plan_target",
+        "training_record",
+        "training_follow_up",
+        # casework (resolvers/casework.py)
+        "grid",
+        "monitoring_case",
+        "assistance_measure",
+        "follow_up_visit",
+        "guarantee_check",
+        "hardship_report",
+        "inspection",
+        "finding",
     }
 )
 """Tables whose rows ``row_json`` copies into the audit log (the allow-list of its ``table``)."""
-LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace", "location", "boundary", "footprint"]
-MONEY = {"amount", "net_income", "monthly_wage", "funds"}
+LEFT_OUT = ["id_number_hash", "id_number_last4", "dwelling", "workplace", "location", "boundary", "footprint", "area"]
 
 
 def row_json_sql(t: Any, table: str) -> Any:
     """SQL: the row of ``t`` (an alias of ``table``) as the audit log holds it.
 
-    ``to_jsonb`` of the row without ID hashes and geometries, a member's name and phone masked. The one definition of an
-    audited row: ``row_json`` reads one row with it, the roster import a whole set in one statement.
+    ``to_jsonb`` of the row without ID hashes and geometries, a member's name and phone masked, exact decimals (money in
+    yuan, targets, shares: every ``numeric`` column) as text ("12345.67"), not JSON numbers. The one definition of an
+    audited row: ``row_json`` reads one row with it, the imports a whole set in one statement.
 
     Raises:
         ValueError: ``table`` is not in ``AUDITED`` (a programming error, never client input).
@@ -441,9 +461,9 @@ def row_json_sql(t: Any, table: str) -> Any:
     j = func.to_jsonb(t.table_valued()).op("-")(bindparam("left_out", LEFT_OUT, type_=ARRAY(Text)))
     if table == "member":
         j = j.op("||")(func.jsonb_build_object("name", func.anju_mask_name(t.c.name), "phone", func.anju_mask_phone(t.c.phone)))
-    money = sorted(MONEY & set(t.c.keys()))
-    if money:  # yuan as "12345.67" (numeric(14,2) as text), not a JSON number
-        j = j.op("||")(func.jsonb_build_object(*(x for col in money for x in (col, sa_cast(t.c[col], Text)))))
+    exact = sorted(c.key for c in t.c if isinstance(c.type, Numeric) and not isinstance(c.type, Float))
+    if exact:
+        j = j.op("||")(func.jsonb_build_object(*(x for col in exact for x in (col, sa_cast(t.c[col], Text)))))
     return type_coerce(j, JSONB)
 
 
@@ -464,3 +484,13 @@ async def row_json(s: AsyncSession, table: str, key_cols: dict[str, Any]) -> dic
     q = select(row_json_sql(t, table)).where(*(t.c[k] == v for k, v in key_cols.items()))
     row = await s.scalar(q)
     return None if row is None else dict(row)
+
+
+async def audit_row(s: AsyncSession, action: str, table: str, key: int, before: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Audit the write of ``table`` row ``key`` (its id) in ``s``'s transaction; answers the row as written.
+
+    ``before``: ``row_json`` read before the write (None for a new row); after: ``row_json`` now (None once deleted).
+    """
+    after = await row_json(s, table, {"id": key})
+    await audit(s, action, table, key, before, after)
+    return after

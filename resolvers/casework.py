@@ -29,7 +29,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from geoalchemy2.shape import from_shape
 from sqlalchemy import (
@@ -58,13 +58,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 import models as m
-from resolvers.access import AUDITED, Role, Viewer, audit, audit_who, viewer_of
+from resolvers.access import Role, Viewer, audit, audit_row, audit_who, row_json, viewer_of
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
 from resolvers.geometry import parse_geometry
 from resolvers.households import household_select
-from resolvers.mutations import check_money, check_not_future, check_text, in_transaction
+from resolvers.mutations import (
+    check_county,
+    check_facility,
+    check_money,
+    check_not_future,
+    check_text,
+    claim_version,
+    claimed_image,
+    in_transaction,
+)
 from resolvers.paging import Page, PageArgs
-from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, fetch_page, geojson
+from resolvers.query import AnyRow, AnySelect, SessionMaker, area_code_prefix, check_period, fetch_page, geojson
 from resolvers.rows import HouseholdRow
 
 H, C, S, G = m.Household, m.MonitoringCase, m.CaseStep, m.Grid
@@ -80,16 +89,6 @@ IDENTIFICATION = (
 """The identification stages (识别), in order; the rest up to ELIMINATION_CONFIRMATION are risk elimination (风险消除)."""
 NOTICES = {Stage.PUBLIC_NOTICE: "public_notice_days", Stage.ELIMINATION_NOTICE: "elimination_notice_days"}
 """The public-notice stages (公示) and the setting of their least number of days (N, M)."""
-AUDITED_CASEWORK = (
-    "grid",
-    "monitoring_case",
-    "assistance_measure",
-    "follow_up_visit",
-    "guarantee_check",
-    "hardship_report",
-    "inspection",
-    "finding",
-)
 
 
 def case_open_on(d: Any, cases: Any = C) -> ColumnElement[bool]:
@@ -155,6 +154,11 @@ async def _missing(s: AsyncSession, kind: str, key: int, field: str) -> Exceptio
     return NotFound(f"{field}: {kind.replace('_', ' ')} {key} does not exist", field=field)
 
 
+async def _refuse_missing(s: AsyncSession, kind: str, key: int, field: str) -> NoReturn:
+    """``_missing`` raised: the ``claim_version`` refusal of a casework record the viewer cannot write."""
+    raise await _missing(s, kind, key, field)
+
+
 async def _household(s: AsyncSession, household_id: int, field: str = "householdId", *, lock: bool = False) -> AnyRow:
     """The household (id, admin_code, county_code) as the viewer may write it; FORBIDDEN / NOT_FOUND otherwise."""
     q = select(H.id, H.admin_code, H.county_code, H.grid_id).where(H.id == household_id)
@@ -167,31 +171,6 @@ async def _household(s: AsyncSession, household_id: int, field: str = "household
 async def _one(s: AsyncSession, statement: Any) -> int:
     """The id an ``INSERT … RETURNING id`` wrote."""
     return int((await s.execute(statement)).scalar_one())
-
-
-def _json(row: Any) -> dict[str, Any]:
-    """A casework row as the audit log holds it (dates ISO, enums by value, money as text)."""
-    out: dict[str, Any] = {}
-    for k, v in row._mapping.items() if hasattr(row, "_mapping") else row.items():
-        if isinstance(v, dt.date):
-            v = v.isoformat()
-        elif isinstance(v, Decimal):
-            v = str(v)
-        elif hasattr(v, "value"):
-            v = v.value
-        elif isinstance(v, list):
-            v = [x.value if hasattr(x, "value") else x for x in v]
-        out[k] = v
-    return out
-
-
-async def _audit_row(s: AsyncSession, action: str, table: str, key: int, before: dict[str, Any] | None) -> dict[str, Any]:
-    """Audit ``table`` row ``key`` after a write (``before`` as read before it); answers the row as written."""
-    t = m.Base.metadata.tables[table]
-    cols = [c for c in t.c if c.name not in ("area",)]
-    after = _json((await s.execute(select(*cols).where(t.c.id == key))).one())
-    await audit(s, action, table, key, before, after)
-    return after
 
 
 # --------------------------------------------------------------------------- grids
@@ -298,12 +277,7 @@ async def create_grid(
                 )
             county, level = parent.county_code, parent.level + 1
         else:
-            county, level = area_code_prefix(cast(str, county_code), "countyCode"), 1
-            if (
-                len(county) != 6
-                or await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county)) is not m.AdminLevel.COUNTY
-            ):
-                raise NotFound(f"countyCode: {county_code} is not a county", field="countyCode")
+            county, level = await check_county(s, cast(str, county_code)), 1
         if await s.scalar(text("SELECT 1 FROM grid WHERE county_code = :c AND code = :k"), {"c": county, "k": code_}):
             raise InvalidInput(f"code: grid code {code_} is taken in county {county}", field="code")
         wid = await _worker_id(s, worker_name)
@@ -321,7 +295,7 @@ async def create_grid(
             )
             .returning(G.id),
         )
-        await _audit_row(s, "createGrid", "grid", int(gid), None)
+        await audit_row(s, "createGrid", "grid", int(gid), None)
         return int(gid)
 
     return await in_transaction(sm, work)
@@ -343,9 +317,9 @@ async def assign_households(sm: SessionMaker, *, grid_id: int, household_ids: Se
                 f"gridId: grid {grid_id} is of level {g.level}; households belong to bottom-level grids (3)", field="gridId"
             )
         if worker_name is not None:
-            before = _json((await s.execute(select(G.id, G.worker_user_id).where(G.id == grid_id))).one())
+            before = await row_json(s, "grid", {"id": grid_id})
             await s.execute(update(G).where(G.id == grid_id).values(worker_user_id=await _worker_id(s, worker_name)))
-            await _audit_row(s, "setGridWorker", "grid", grid_id, before)
+            await audit_row(s, "setGridWorker", "grid", grid_id, before)
         ids = list(dict.fromkeys(household_ids))
         rows = (await s.execute(select(H.id, H.county_code, H.grid_id).where(H.id.in_(ids)).with_for_update(of=H))).all()
         seen = {r.id: r for r in rows}
@@ -540,7 +514,7 @@ async def open_case(
             .returning(C.id),
         )
         await _step(s, int(cid), Stage.APPLICATION, True, Stage.APPLICATION, opened_on, level, [], None, None, notes_)
-        await _audit_row(s, "openMonitoringCase", "monitoring_case", int(cid), None)
+        await audit_row(s, "openMonitoringCase", "monitoring_case", int(cid), None)
         return int(cid)
 
     return await in_transaction(sm, work)
@@ -617,22 +591,14 @@ async def act_on_case(
     people = [p for p in (check_text(x, f"participants[{i}]", max_len=50) for i, x in enumerate(participants)) if p]
 
     async def work(s: AsyncSession) -> int:
+        new_version = await claim_version(s, C, case_id, version, "caseId", missing=_refuse_missing)
         row = (
             await s.execute(
-                select(C.id, C.version, C.stage, C.stage_on, C.household_id, C.category, H.admin_code)
+                select(C.id, C.stage, C.stage_on, C.household_id, C.category, H.admin_code)
                 .join(H, H.id == C.household_id)
                 .where(C.id == case_id)
-                .with_for_update(of=C)
             )
-        ).first()
-        if row is None:
-            raise await _missing(s, "monitoring_case", case_id, "caseId")
-        if row.version != version:
-            raise StaleVersion(
-                f"version: case {case_id} is at version {row.version}, not {version} (someone acted on it first); "
-                "reload it; nothing was written",
-                field="version",
-            )
+        ).one()
         nxt = await s.scalar(select(m.CaseTransition.to_stage).where(m.CaseTransition.from_stage == row.stage))
         if nxt is None:
             raise InvalidInput(f"stage: case {case_id} is closed at {row.stage.name}; no stage follows", field="stage")
@@ -677,14 +643,14 @@ async def act_on_case(
             after = stage
         else:
             after = Stage.NOT_INCLUDED if stage in IDENTIFICATION else Stage.COUNTY_APPROVAL
-        before = _json((await s.execute(case_select().where(C.id == case_id))).one())
+        before = await claimed_image(s, "monitoring_case", case_id, version)
         await _step(s, case_id, stage, approved, after, acted_on, level, people, notice_from, notice_to, notes_)
-        values: dict[str, Any] = {"stage": after, "stage_on": acted_on, "version": C.version + 1}
+        values: dict[str, Any] = {"stage": after, "stage_on": acted_on}
         if approved and stage is Stage.COUNTY_APPROVAL:
             values["included_on"] = acted_on
         if after in (Stage.NOT_INCLUDED, Stage.ELIMINATION_CONFIRMATION):
             values["closed_on"] = acted_on
-        new_version = await _one(s, update(C).where(C.id == case_id).values(**values).returning(C.version))
+        await s.execute(update(C).where(C.id == case_id).values(**values))
         flag = {Stage.COUNTY_APPROVAL: False, Stage.ELIMINATION_CONFIRMATION: True}.get(stage) if approved else None
         if flag is not None:  # the household's monitoring flags follow its case (householdsAtRisk, coverage read them)
             await s.execute(
@@ -693,7 +659,7 @@ async def act_on_case(
                 .values(monitoring_category=row.category, risk_eliminated=flag, version=H.version + 1)
                 .execution_options(synchronize_session=False)
             )
-        await _audit_row(s, f"case.{stage.value}" + ("" if approved else ".refused"), "monitoring_case", case_id, before)
+        await audit_row(s, f"case.{stage.value}" + ("" if approved else ".refused"), "monitoring_case", case_id, before)
         return int(new_version)
 
     return await in_transaction(sm, work)
@@ -728,14 +694,17 @@ async def record_measure(sm: SessionMaker, *, case_id: int, values: dict[str, An
     funds = check_money(values.get("funds"), "funds", required=False)
     start, end = values["start_on"], values.get("end_on")
     check_not_future(start, "startOn", today + dt.timedelta(days=3660))
-    if end is not None and end < start:
-        raise InvalidInput(f"endOn: {end} is before startOn {start}", field="endOn")
+    check_period(start, end)
 
     async def work(s: AsyncSession) -> int:
         hid, cid = await _case_household(s, case_id, None)
-        for key, model, field in (("facility_id", m.Facility, "facilityId"), ("project_id", m.CooperationProject, "projectId")):
-            if values.get(key) is not None and await s.scalar(select(model.id).where(model.id == values[key])) is None:
-                raise NotFound(f"{field}: no record {values[key]}", field=field)
+        await check_facility(s, values.get("facility_id"))
+        project = values.get("project_id")
+        if (
+            project is not None
+            and await s.scalar(select(m.CooperationProject.id).where(m.CooperationProject.id == project)) is None
+        ):
+            raise NotFound(f"projectId: cooperation project {project} does not exist", field="projectId")
         mid = await _one(
             s,
             insert(m.AssistanceMeasure)
@@ -754,7 +723,7 @@ async def record_measure(sm: SessionMaker, *, case_id: int, values: dict[str, An
             )
             .returning(m.AssistanceMeasure.id),
         )
-        await _audit_row(s, "recordAssistanceMeasure", "assistance_measure", int(mid), None)
+        await audit_row(s, "recordAssistanceMeasure", "assistance_measure", int(mid), None)
         return int(mid)
 
     return await in_transaction(sm, work)
@@ -796,7 +765,7 @@ async def record_visit(
             )
             .returning(m.FollowUpVisit.id)
         )  # fmt: skip
-        await _audit_row(s, "recordFollowUpVisit", "follow_up_visit", int(vid), None)
+        await audit_row(s, "recordFollowUpVisit", "follow_up_visit", int(vid), None)
         if guarantees is not None:
             await _guarantee(s, hid, visited_on, guarantees, int(vid))
         return int(vid)
@@ -811,7 +780,7 @@ async def _guarantee(s: AsyncSession, hid: int, on: dt.date, values: dict[str, b
         .values(household_id=hid, checked_on=on, visit_id=visit_id, **{k: values.get(k) for k in GUARANTEES})
         .returning(m.GuaranteeCheck.id),
     )
-    await _audit_row(s, "recordGuaranteeCheck", "guarantee_check", int(gid), None)
+    await audit_row(s, "recordGuaranteeCheck", "guarantee_check", int(gid), None)
     return int(gid)
 
 
@@ -843,7 +812,7 @@ async def report_hardship(
             .values(household_id=household_id, reported_on=reported_on, risk_type=risk_type, notes=notes_)
             .returning(m.HardshipReport.id),
         )
-        await _audit_row(s, "reportHardship", "hardship_report", int(rid), None)
+        await audit_row(s, "reportHardship", "hardship_report", int(rid), None)
         return int(rid)
 
     return await in_transaction(sm, work)
@@ -1162,23 +1131,17 @@ async def create_inspection(
     Raises:
         InvalidInput naming the field (dates, team, a deadline before the finding, a spot check of another county).
     """
-    county = area_code_prefix(values["county_code"], "countyCode")
-    if len(county) != 6:
-        raise InvalidInput("countyCode: a county (6 digits)", field="countyCode")
-    if values["ends_on"] < values["starts_on"]:
-        raise InvalidInput("endsOn: before startsOn", field="endsOn")
+    check_period(values["starts_on"], values["ends_on"], "startsOn", "endsOn")
     team = [check_text(x, f"team[{i}]", required=True, max_len=50) for i, x in enumerate(values["team"])]
     if not team:
         raise InvalidInput("team: at least one member", field="team")
     for i, f in enumerate(findings):
         check_text(f["description"], f"findings[{i}].description", required=True, max_len=2000)
         check_text(f["unit"], f"findings[{i}].unit", required=True, max_len=200)
-        if f["deadline"] < f["found_on"]:
-            raise InvalidInput(f"findings[{i}].deadline: before foundOn", field=f"findings[{i}].deadline")
+        check_period(f["found_on"], f["deadline"], "foundOn", f"findings[{i}].deadline")
 
     async def work(s: AsyncSession) -> int:
-        if await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county)) is not m.AdminLevel.COUNTY:
-            raise NotFound(f"countyCode: {county} is not a county", field="countyCode")
+        county = await check_county(s, values["county_code"])
         iid = await _one(
             s,
             insert(m.Inspection)
@@ -1211,8 +1174,8 @@ async def create_inspection(
             fid = await _one(
                 s, insert(F).values(inspection_id=iid, county_code=county, state=m.FindingState.OPEN, **f).returning(F.id)
             )
-            await _audit_row(s, "recordFinding", "finding", int(fid), None)
-        await _audit_row(s, "createInspection", "inspection", int(iid), None)
+            await audit_row(s, "recordFinding", "finding", int(fid), None)
+        await audit_row(s, "createInspection", "inspection", int(iid), None)
         return int(iid)
 
     return await in_transaction(sm, work)
@@ -1234,13 +1197,8 @@ async def advance_finding(
     notes_ = check_text(notes, "notes", max_len=2000)
 
     async def work(s: AsyncSession) -> int:
-        row = (await s.execute(select(F).where(F.id == finding_id).with_for_update())).scalar_one_or_none()
-        if row is None:
-            raise await _missing(s, "finding", finding_id, "findingId")
-        if row.version != version:
-            raise StaleVersion(
-                f"version: finding {finding_id} is at version {row.version}, not {version}; nothing was written", field="version"
-            )
+        new = await claim_version(s, F, finding_id, version, "findingId", missing=_refuse_missing)
+        row = (await s.execute(select(F).where(F.id == finding_id))).scalar_one()
         i = FINDING_ORDER.index(row.state)
         if i + 1 >= len(FINDING_ORDER) or FINDING_ORDER[i + 1] is not state:
             nxt = FINDING_ORDER[i + 1].name if i + 1 < len(FINDING_ORDER) else "none (verified)"
@@ -1251,12 +1209,12 @@ async def advance_finding(
         last = max(d for d in (row.found_on, row.rectifying_on, row.rectified_on) if d is not None)
         if on < last:
             raise InvalidInput(f"on: {on} is before the finding's previous state ({last})", field="on")
-        before = _json((await s.execute(select(*F.__table__.c).where(F.id == finding_id))).one())
-        values = {"state": state, STATE_DATE[state]: on, "version": F.version + 1}
+        before = await claimed_image(s, "finding", finding_id, version)
+        values = {"state": state, STATE_DATE[state]: on}
         if notes_:
             values["notes"] = notes_
-        new = await _one(s, update(F).where(F.id == finding_id).values(**values).returning(F.version))
-        await _audit_row(s, f"finding.{state.value}", "finding", finding_id, before)
+        await s.execute(update(F).where(F.id == finding_id).values(**values).execution_options(synchronize_session=False))
+        await audit_row(s, f"finding.{state.value}", "finding", finding_id, before)
         return int(new)
 
     return await in_transaction(sm, work)
@@ -1306,6 +1264,3 @@ async def overdue_counts(sm: SessionMaker, *, on: dt.date, county_code: str | No
     """``overdue_counts_select`` rows."""
     async with sm() as s:
         return [dict(r) for r in (await s.execute(overdue_counts_select(on, county_code))).mappings()]
-
-
-assert set(AUDITED_CASEWORK).isdisjoint(AUDITED)  # casework rows are audited by _audit_row, not row_json

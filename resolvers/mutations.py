@@ -30,7 +30,7 @@ from stdnum.exceptions import ValidationError
 
 import models as m
 from resolvers import idempotency
-from resolvers.access import audit, check_write_scope, id_number_hash, row_json
+from resolvers.access import audit, audit_row, check_write_scope, id_number_hash, row_json
 from resolvers.errors import (
     DATA_EXCEPTION_CLASS,
     DEADLOCK_DETECTED,
@@ -48,7 +48,7 @@ from resolvers.errors import (
     sqlstate,
 )
 from resolvers.geometry import parse_geometry
-from resolvers.query import SessionMaker, check_date, check_text_arg, check_year
+from resolvers.query import SessionMaker, area_code_prefix, check_date, check_period, check_text_arg, check_year
 
 H = m.Household
 MAX_MONEY = Decimal("999999999999.99")  # numeric(14,2)
@@ -96,17 +96,23 @@ def check_text(value: str | None, field: str, *, required: bool = False, max_len
     return value
 
 
-async def claim_version(
-    s: AsyncSession, model: type[m.Household] | type[m.RelocationSite] | type[m.Facility], key: int, expected: int, field: str
-) -> int:
-    """Bump a household's, site's or facility's version if it is still ``expected``; return the new version.
+Missing = Callable[[AsyncSession, str, int, str], Awaitable[NoReturn]]
+"""Raises why a record (table, id) is not there to write: NotFound or OutOfScope naming the field."""
 
-    ``UPDATE … SET version = version + 1 WHERE id = :id AND version = :expected``: the row stays locked until the
+
+async def claim_version(
+    s: AsyncSession, model: Any, key: int, expected: int, field: str, *, missing: Missing = check_write_scope
+) -> int:
+    """Bump a record's version if it is still ``expected``; return the new version. The one optimistic lock.
+
+    ``model``: a mapped class with ``id`` and ``version`` (household, site, facility, monitoring case, finding, plan
+    target). ``UPDATE … SET version = version + 1 WHERE id = :id AND version = :expected``: the row stays locked until the
     transaction ends, so two writers of the same record serialise and the second finds the version changed.
 
     Raises:
         NotFound: no such record. OutOfScope: it exists outside the viewer's areas (row-level security hides it, for
-        reading or for writing). StaleVersion: someone changed it since ``expected``.
+        reading or for writing). Both from ``missing(s, table, key, field)``. StaleVersion: someone changed it since
+        ``expected``.
     """
     # A committed version other than ``expected`` is stale already (versions only grow): answer at once instead of
     # queueing on the row lock behind the writer that made it so (1,000 racing edits of one household otherwise
@@ -130,12 +136,22 @@ async def claim_version(
     table = str(model.__tablename__)
     current = await s.scalar(select(model.version).where(model.id == key))
     if current is None or current == expected:  # not there, or not the viewer's to write
-        await check_write_scope(s, table, key, field)
+        await missing(s, table, key, field)
     raise StaleVersion(
         f"version: {table.replace('_', ' ')} {key} is at version {current}, not {expected}; "
         "reload it and apply your change again",
         field="version",
     )
+
+
+async def claimed_image(s: AsyncSession, table: str, key: int, expected: int) -> dict[str, Any]:
+    """The audit image (``row_json``) of a record ``claim_version`` just claimed at ``expected``, as before the claim.
+
+    Exact: the claim changed nothing but the version, and holds the row's lock.
+    """
+    image = await row_json(s, table, {"id": key})
+    assert image is not None  # claimed in this transaction
+    return {**image, "version": expected}
 
 
 async def claim_household(s: AsyncSession, household_id: int, expected_version: int, field: str = "householdId") -> int:
@@ -149,6 +165,21 @@ async def member_household(s: AsyncSession, member_id: int, field: str = "member
     if hid is None:
         await check_write_scope(s, "member", member_id, field)
     return hid
+
+
+async def check_county(s: AsyncSession, code: str, field: str = "countyCode") -> str:
+    """``code`` when it names a county (an admin area of level COUNTY, 6 digits) — the one check of a county code.
+
+    Raises:
+        InvalidInput: a malformed code, or an admin area of another level, naming ``field``. NotFound: no such area.
+    """
+    county = area_code_prefix(code, field)
+    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county))
+    if level is None:
+        raise NotFound(f"{field}: no admin area {code}", field=field)
+    if level is not m.AdminLevel.COUNTY:
+        raise InvalidInput(f"{field}: {code} is a {level.value}, not a county", field=field)
+    return county
 
 
 async def check_facility(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:
@@ -178,7 +209,7 @@ async def _insert(s: AsyncSession, record: m.Employment | m.IncomeLinkage | m.Me
     """Add a new record in ``s``, flush it (giving its id) and audit it as ``action``; its id."""
     s.add(record)
     await s.flush()
-    await audit(s, action, table, record.id, None, await row_json(s, table, {"id": record.id}))
+    await audit_row(s, action, table, record.id, None)
     return int(record.id)
 
 
@@ -247,8 +278,7 @@ def _dates(start_on: dt.date, end_on: dt.date | None, today: dt.date | None = No
         raise InvalidInput(f"startOn: {start_on} is in the future (today is {today})", field="startOn")
     if end_on is not None:
         check_date(end_on, "endOn")
-    if end_on is not None and end_on < start_on:
-        raise InvalidInput(f"endOn: {end_on} is before startOn {start_on}", field="endOn")
+    check_period(start_on, end_on)
 
 
 async def record_employment(
@@ -375,8 +405,7 @@ async def end_employment(
         if row.end_on is not None:
             raise StaleVersion(f"endOn: employment {employment_id} already ended on {row.end_on}", field="endOn")
         check_date(end_on, "endOn")
-        if end_on < row.start_on:
-            raise InvalidInput(f"endOn: {end_on} is before startOn {row.start_on}", field="endOn")
+        check_period(row.start_on, end_on)
         new_version = await claim_household(s, row.household_id, version, field="employmentId")
         before = await row_json(s, "employment", {"id": employment_id})
         ended = cast(
@@ -390,9 +419,7 @@ async def end_employment(
         )
         if ended.rowcount != 1:  # ended by someone else since we read it: not overwritten
             raise StaleVersion(f"endOn: employment {employment_id} was ended meanwhile", field="endOn")
-        await audit(
-            s, "endEmployment", "employment", employment_id, before, await row_json(s, "employment", {"id": employment_id})
-        )
+        await audit_row(s, "endEmployment", "employment", employment_id, before)
         return WrittenRecord(household_id=row.household_id, version=new_version, record_id=employment_id)
 
     return await in_transaction(sm, work)
@@ -563,17 +590,15 @@ async def set_monitoring_status(
         )
 
     async def work(s: AsyncSession) -> Written:
-        before = await row_json(s, "household", {"id": household_id})
         new_version = await claim_household(s, household_id, version)
+        before = await claimed_image(s, "household", household_id, version)
         await s.execute(
             update(H)
             .where(H.id == household_id)
             .values(monitoring_category=category, risk_eliminated=risk_eliminated)
             .execution_options(synchronize_session=False)
         )
-        await audit(
-            s, "setMonitoringStatus", "household", household_id, before, await row_json(s, "household", {"id": household_id})
-        )
+        await audit_row(s, "setMonitoringStatus", "household", household_id, before)
         return Written(household_id=household_id, version=new_version)
 
     return await in_transaction(sm, work)
@@ -797,7 +822,7 @@ async def update_member(sm: SessionMaker, *, member_id: int, version: int, **val
         await s.execute(
             update(m.Member).where(m.Member.id == member_id).values(**fields).execution_options(synchronize_session=False)
         )
-        await audit(s, "updateMember", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
+        await audit_row(s, "updateMember", "member", member_id, before)
         return WrittenRecord(household_id=hid, version=new_version, record_id=member_id)
 
     return await in_transaction(sm, work)

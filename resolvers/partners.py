@@ -14,11 +14,11 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import audit, row_json
+from resolvers.access import audit, audit_row, row_json
 from resolvers.errors import InvalidInput, NotFound
-from resolvers.mutations import check_money, check_text, in_transaction
+from resolvers.mutations import check_county, check_money, check_text, in_transaction
 from resolvers.paging import Page, PageArgs
-from resolvers.query import AnySelect, SessionMaker, area_code_prefix, check_year, fetch_page, lists_by_keys, rows_by_keys
+from resolvers.query import AnySelect, SessionMaker, check_year, fetch_page, lists_by_keys, rows_by_keys
 from resolvers.rows import AuditRow, PartnerRow, ProjectRow, YearFundsRow
 
 P, PC, PR, AL = m.CooperationPartner, m.PartnerCounty, m.CooperationProject, m.AuditLog
@@ -121,22 +121,10 @@ async def record_partner(
         if await s.scalar(select(P.id).where(P.name == name_)) is not None:
             raise InvalidInput(f"name: a partner named {name_!r} exists already", field="name")
         pid = int((await s.execute(insert(P).values(name=name_, region=region_, kind=kind).returning(P.id))).scalar_one())
-        await audit(
-            s, "recordCooperationPartner", "cooperation_partner", pid, None, await row_json(s, "cooperation_partner", {"id": pid})
-        )
+        await audit_row(s, "recordCooperationPartner", "cooperation_partner", pid, None)
         return pid
 
     return await in_transaction(sm, work)
-
-
-async def _county(s: AsyncSession, code: str, field: str) -> str:
-    prefix = area_code_prefix(code, field)
-    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
-    if level is None:
-        raise NotFound(f"{field}: no admin area {code}", field=field)
-    if level is not m.AdminLevel.COUNTY or len(prefix) != 6:
-        raise InvalidInput(f"{field}: {code} is a {level.value}, not a county", field=field)
-    return code
 
 
 async def _partner(s: AsyncSession, partner_id: int, field: str = "partnerId") -> None:
@@ -153,20 +141,20 @@ async def pair_county(sm: SessionMaker, *, partner_id: int, county_code: str, pa
 
     async def work(s: AsyncSession) -> None:
         await _partner(s, partner_id)
-        await _county(s, county_code, "countyCode")
-        key = {"partner_id": partner_id, "county_code": county_code}
+        county = await check_county(s, county_code)
+        key = {"partner_id": partner_id, "county_code": county}
         before = await row_json(s, "partner_county", key)
         if paired and before is None:
             await s.execute(insert(PC).values(**key))
         elif not paired and before is not None:
-            await s.execute(delete(PC).where(PC.partner_id == partner_id, PC.county_code == county_code))
+            await s.execute(delete(PC).where(PC.partner_id == partner_id, PC.county_code == county))
         else:
             return
         await audit(
             s,
             "pairPartnerCounty" if paired else "unpairPartnerCounty",
             "partner_county",
-            f"{partner_id}/{county_code}",
+            f"{partner_id}/{county}",
             before,
             await row_json(s, "partner_county", key),
         )
@@ -213,8 +201,8 @@ async def record_project(
 
     async def work(s: AsyncSession) -> int:
         await _partner(s, partner_id)
-        await _county(s, county_code, "countyCode")
-        if await s.scalar(select(PC.county_code).where(PC.partner_id == partner_id, PC.county_code == county_code)) is None:
+        county = await check_county(s, county_code)
+        if await s.scalar(select(PC.county_code).where(PC.partner_id == partner_id, PC.county_code == county)) is None:
             raise InvalidInput(
                 f"countyCode: {county_code} is not paired with partner {partner_id}; pair it first", field="countyCode"
             )
@@ -228,8 +216,8 @@ async def record_project(
             code = await s.scalar(select(model.admin_code).where(model.id == key))
             if code is None:
                 raise NotFound(f"{field}: no such record {key}", field=field)
-            if not code.startswith(county_code):
-                raise InvalidInput(f"{field}: {key} lies outside county {county_code}", field=field)
+            if not code.startswith(county):
+                raise InvalidInput(f"{field}: {key} lies outside county {county}", field=field)
         pid = int(
             (
                 await s.execute(
@@ -237,7 +225,7 @@ async def record_project(
                     .values(
                         partner_id=partner_id,
                         name=name_,
-                        county_code=county_code,
+                        county_code=county,
                         year=year,
                         funds=funds_,
                         households_benefited=households_benefited,
@@ -249,9 +237,7 @@ async def record_project(
                 )
             ).scalar_one()
         )
-        await audit(
-            s, "recordCooperationProject", "cooperation_project", pid, None, await row_json(s, "cooperation_project", {"id": pid})
-        )
+        await audit_row(s, "recordCooperationProject", "cooperation_project", pid, None)
         return pid
 
     return await in_transaction(sm, work)

@@ -10,7 +10,8 @@ Steps, in one transaction, as the other imports (``resolvers/household_import.py
 1. Each row checked in Python with the registry's own rules (``place_fields``/``origin_codes``, resolvers/places.py, one
    field at a time so that every problem of a row is reported; ``parse_geometry`` for the geometry; ``china_problem``
    for a location outside China, naming swapped lon/lat), streamed by COPY into a temporary table.
-2. Checked in SQL over all rows at once: admin codes exist at an allowed level (``area_problem``), the location lies
+2. Each row's place looked up once by its natural key (``_match_sql``), then checked in SQL over all rows at once: admin
+   codes exist at an allowed level (``area_problem``), the location lies
    within ``registry.location_tolerance_meters`` of the area (``anju_area_distance``, ``outside_area_problem``), a
    facility's site exists, a site's origin areas exist, a county officer's rows lie under its areas (reported, not
    written), a place once per file, an existing site's opening date not after its first household moved in.
@@ -61,7 +62,7 @@ from resolvers.household_import import (
 )
 from resolvers.mutations import client_error
 from resolvers.places import FACILITY_KEYS, FIELD, SITE_KEYS, SITE_LEVELS, origin_codes, place_fields
-from resolvers.query import SessionMaker
+from resolvers.query import SessionMaker, check_period
 from resolvers.tabular import GEOMETRY, FileLimits, Table, open_table
 
 _site_kind = _labels(m.SiteKind, {"城镇集中安置": "URBAN", "集镇安置": "TOWN", "中心村安置": "CENTRAL_VILLAGE", "其他": "OTHER"})
@@ -163,33 +164,43 @@ _CREATE = """
 CREATE TEMP TABLE imp_place (
     row integer PRIMARY KEY, name text, kind text, admin_code text, lon double precision, lat double precision,
     shape bytea, planned_households integer, planned_population integer, opened_on date, origins text[], site_id bigint,
-    area_mu double precision, planned_jobs integer, operator text, bad boolean NOT NULL, place_id bigint, state text
+    area_mu double precision, planned_jobs integer, operator text, bad boolean NOT NULL, place_id bigint, matches integer,
+    state text
 ) ON COMMIT DROP
 """
 _IN_SCOPE = """coalesce(left(i.admin_code, 6) = ANY (CAST(nullif(current_setting('anju.counties', true), '') AS text[]))
     AND i.admin_code LIKE ANY (CAST(nullif(current_setting('anju.patterns', true), '') AS text[])), false)"""
 
 
+def _match_sql(table: str) -> str:
+    """The one lookup of each row's place by its natural key (``admin_code``, ``name``): its id and how many match."""
+    return f"""
+UPDATE imp_place i SET place_id = p.id, matches = p.n
+FROM (SELECT i2.row, min(t.id) AS id, count(*) AS n FROM imp_place i2
+      JOIN {table} t ON t.admin_code = i2.admin_code AND t.name = i2.name
+      WHERE NOT i2.bad GROUP BY i2.row) p
+WHERE p.row = i.row
+"""  # noqa: S608 - table from KINDS, never input
+
+
 def _check_sql(table: str) -> str:
-    """The checks over all rows at once: areas, distances, scope, duplicates, matches, sites, origins, residents."""
+    """The checks over all rows at once: areas, distances, scope, duplicates, sites, origins, residents (``_match_sql`` first)."""
     return f"""
 SELECT i.row, i.name, i.admin_code, i.site_id, i.opened_on, aa.level AS admin_level, d.code AS near_code, d.distance_meters,
        {_IN_SCOPE} AS in_scope,
        first_value(i.row) OVER (PARTITION BY i.admin_code, i.name ORDER BY i.row) AS first_row,
-       (SELECT count(*) FROM {table} t WHERE t.admin_code = i.admin_code AND t.name = i.name) AS matches,
-       (SELECT min(t.id) FROM {table} t WHERE t.admin_code = i.admin_code AND t.name = i.name) AS place_id,
-       (SELECT t.closed_on FROM {table} t WHERE t.admin_code = i.admin_code AND t.name = i.name LIMIT 1) AS closed_on,
+       coalesce(i.matches, 0) AS matches, i.place_id, t.closed_on,
        {"(SELECT s.id FROM relocation_site s WHERE s.id = i.site_id)" if table == "facility" else "NULL"} AS site_found,
        (SELECT min(c) FROM unnest(i.origins) c WHERE NOT EXISTS (SELECT 1 FROM admin_area a WHERE a.code = c))
            AS missing_origin,
        {
-        '''(SELECT min(r.valid_from) FROM household_residence r JOIN relocation_site t ON t.id = r.site_id
-            WHERE t.admin_code = i.admin_code AND t.name = i.name)'''
+        "(SELECT min(r.valid_from) FROM household_residence r WHERE r.site_id = i.place_id)"
         if table == "relocation_site"
         else "NULL"
     }
            AS first_resident
 FROM imp_place i
+LEFT JOIN {table} t ON t.id = i.place_id
 LEFT JOIN admin_area aa ON aa.code = i.admin_code
 LEFT JOIN LATERAL anju_area_distance(i.admin_code, i.lon, i.lat) d ON aa.code IS NOT NULL AND i.lon IS NOT NULL
 WHERE NOT i.bad
@@ -455,6 +466,7 @@ async def _run(
         async with sm() as s:
             scoped = await open_staging(s, _CREATE, "imp_place", reader.stage(table.rows), _STAGE)
             await s.execute(text("ANALYZE imp_place"))
+            await s.execute(text(_match_sql(table_name)))
             add: Callable[[int, str, Any, AnjuError], None] = reader.add
             for r in (await s.execute(text(_check_sql(table_name)))).all():
                 if scoped and not r.in_scope:
@@ -487,9 +499,10 @@ async def _run(
                 if r.missing_origin is not None:
                     msg = f"originAreaCodes: admin area {r.missing_origin} does not exist"
                     add(r.row, "origin_area_codes", r.missing_origin, NotFound(msg, field="originAreaCodes"))
-                if r.opened_on is not None and r.closed_on is not None and r.closed_on < r.opened_on:
-                    msg = f"openedOn: {r.opened_on} is after closedOn {r.closed_on}"
-                    add(r.row, "opened_on", r.opened_on, InvalidInput(msg, field="openedOn"))
+                try:
+                    check_period(r.opened_on, r.closed_on, "openedOn", "closedOn", blame_start=True)
+                except InvalidInput as exc:
+                    add(r.row, "opened_on", r.opened_on, exc)
                 if r.opened_on is not None and r.first_resident is not None and r.first_resident < r.opened_on:
                     since = "since before its records begin" if r.first_resident == dt.date.min else f"since {r.first_resident}"
                     msg = f"openedOn: households live at relocation site {r.place_id} {since}, before {r.opened_on}"
@@ -498,12 +511,6 @@ async def _run(
             bad_rows = sorted({p[0] for p in problems if p[0] is not None})
             await s.execute(
                 text("UPDATE imp_place i SET bad = true WHERE i.row = ANY(CAST(:rows AS integer[]))"), {"rows": bad_rows}
-            )
-            await s.execute(
-                text(
-                    f"UPDATE imp_place i SET place_id = (SELECT min(t.id) FROM {table_name} t WHERE t.admin_code = i.admin_code "
-                    "AND t.name = i.name) WHERE NOT i.bad"
-                )  # fmt: skip
             )
             classify, update, insert = _statements(kind)
             await s.execute(text(classify))

@@ -44,7 +44,7 @@ from resolvers.admin_areas import check_area, check_near_area
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.geometry import parse_geometry
 from resolvers.mutations import check_text, claim_version, in_transaction
-from resolvers.query import SessionMaker, area_code_prefix, check_date
+from resolvers.query import SessionMaker, area_code_prefix, check_date, check_period
 
 S, F, A = m.RelocationSite, m.Facility, m.AdminArea
 Place = type[m.RelocationSite] | type[m.Facility]
@@ -234,10 +234,7 @@ async def _check_residents(
 
 
 def _check_dates(opened_on: dt.date | None, closed_on: dt.date | None, field: str) -> None:
-    if opened_on is not None and closed_on is not None and closed_on < opened_on:
-        if field == "closedOn":
-            raise InvalidInput(f"closedOn: {closed_on} is before openedOn {opened_on}", field=field)
-        raise InvalidInput(f"openedOn: {opened_on} is after closedOn {closed_on}", field=field)
+    check_period(opened_on, closed_on, "openedOn", "closedOn", blame_start=field == "openedOn")
 
 
 async def _row(s: AsyncSession, model: Place, place_id: int) -> dict[str, Any] | None:

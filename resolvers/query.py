@@ -111,6 +111,27 @@ def check_date(value: dt.date, field: str) -> dt.date:
     return value
 
 
+def check_period(
+    start: dt.date | None,
+    end: dt.date | None,
+    start_field: str = "startOn",
+    end_field: str = "endOn",
+    *,
+    blame_start: bool = False,
+) -> None:
+    """A period's end not before its start (either None: nothing to check); the one rule of every start/end pair.
+
+    Raises:
+        InvalidInput: ``end < start``, naming ``end_field`` ("endOn: 2024-01-01 is before startOn 2024-02-01"), or with
+        ``blame_start`` (the start is what the caller sets) naming ``start_field`` ("openedOn: … is after closedOn …").
+    """
+    if start is None or end is None or end >= start:
+        return
+    if blame_start:
+        raise InvalidInput(f"{start_field}: {start} is after {end_field} {end}", field=start_field)
+    raise InvalidInput(f"{end_field}: {end} is before {start_field} {start}", field=end_field)
+
+
 def check_year(year: int, field: str = "year") -> int:
     """A calendar year of income/linkage records: 2000..2100. Raises InvalidInput naming ``field``."""
     if not 2000 <= year <= 2100:

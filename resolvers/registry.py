@@ -28,7 +28,7 @@ from sqlalchemy import CursorResult, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
-from resolvers.access import audit, check_write_scope, row_json
+from resolvers.access import audit, audit_row, check_write_scope, row_json
 from resolvers.admin_areas import check_area, check_near_area
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.geometry import parse_geometry
@@ -42,6 +42,7 @@ from resolvers.mutations import (
     check_not_future,
     check_text,
     claim_household,
+    claimed_image,
     in_transaction,
     member_fields,
 )
@@ -288,7 +289,7 @@ async def move_household(
             raise InvalidInput(
                 f"movedOn: {moved_on} is not after {latest.valid_from}, when the current residence began", field="movedOn"
             )
-        before = await row_json(s, "household", {"id": household_id})
+        before = await claimed_image(s, "household", household_id, version)
         s.add(
             R(
                 household_id=household_id,
@@ -299,7 +300,7 @@ async def move_household(
             )
         )
         await s.flush()
-        await audit(s, "moveHousehold", "household", household_id, before, await row_json(s, "household", {"id": household_id}))
+        await audit_row(s, "moveHousehold", "household", household_id, before)
         return Written(household_id=household_id, version=new_version)
 
     return await in_transaction(sm, work)
@@ -348,8 +349,7 @@ async def update_household(
 
     async def work(s: AsyncSession) -> Written:
         new_version = await claim_household(s, household_id, version)
-        before = await row_json(s, "household", {"id": household_id})
-        assert before is not None
+        before = await claimed_image(s, "household", household_id, version)
         rows = await _residences(s, household_id)
         latest = rows[-1]
         residence: dict[str, Any] = {}
@@ -404,7 +404,7 @@ async def update_household(
             )
         if values.get("relocated_on") is not None:
             await _move_relocation(s, household_id, values["relocated_on"], await _residences(s, household_id))
-        await audit(s, "updateHousehold", "household", household_id, before, await row_json(s, "household", {"id": household_id}))
+        await audit_row(s, "updateHousehold", "household", household_id, before)
         return Written(household_id=household_id, version=new_version)
 
     return await in_transaction(sm, work)
@@ -473,7 +473,7 @@ async def member_leaves(
             .values(left_on=left_on, leave_reason=reason)
             .execution_options(synchronize_session=False)
         )
-        await audit(s, "memberLeaves", "member", member_id, before, await row_json(s, "member", {"id": member_id}))
+        await audit_row(s, "memberLeaves", "member", member_id, before)
         return WrittenRecord(household_id=row.household_id, version=new_version, record_id=member_id)
 
     return await in_transaction(sm, work)
@@ -546,9 +546,7 @@ async def correct_employment(
             changes["workplace"] = from_shape(point, srid=m.SRID) if point is not None else None
         before = await row_json(s, "employment", {"id": employment_id})
         await s.execute(update(E).where(E.id == employment_id).values(**changes).execution_options(synchronize_session=False))
-        await audit(
-            s, "correctEmployment", "employment", employment_id, before, await row_json(s, "employment", {"id": employment_id})
-        )
+        await audit_row(s, "correctEmployment", "employment", employment_id, before)
         return WrittenRecord(household_id=row.household_id, version=new_version, record_id=employment_id)
 
     return await in_transaction(sm, work)

@@ -14,16 +14,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers import sql as sql_files
-from resolvers.access import audit
+from resolvers.access import audit_row
 from resolvers.errors import InvalidInput, NotFound, OutOfScope, StaleVersion
-from resolvers.mutations import check_text, in_transaction
+from resolvers.mutations import check_text, claim_version, claimed_image, in_transaction
 from resolvers.query import SessionMaker, area_code_prefix, check_year, under_area
 
 T = m.PlanTarget
@@ -64,13 +64,6 @@ class TargetRow:
     def of(cls, r: Any) -> TargetRow:
         """From a row of ``COLUMNS``."""
         return cls(*(getattr(r, c.key) for c in COLUMNS))
-
-    def as_json(self) -> dict[str, Any]:
-        """The audit log's image of the row."""
-        return {
-            c.key: (v.value if isinstance(v, m.TargetSubject | m.TargetMetric) else str(v) if isinstance(v, Decimal) else v)
-            for c, v in zip(COLUMNS, (getattr(self, c.key) for c in COLUMNS), strict=True)
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,26 +239,20 @@ async def set_target(
                 )
             ).one()
             row = TargetRow.of(new)
-            await audit(s, "set_plan_target", "plan_target", row.id, None, row.as_json())
+            await audit_row(s, "set_plan_target", "plan_target", row.id, None)
             return row
         old = TargetRow.of(before)
-        if version != old.version:
+        if version is None:
             raise StaleVersion(
-                f"version: the target is at version {old.version}, not {version}; reload it and set it again", field="version"
+                f"version: the target is set (version {old.version}); give its version to replace it", field="version"
             )
-        updated = (
-            await s.execute(
-                update(T)
-                .where(T.id == old.id, T.version == old.version)
-                .values(**values, version=T.version + 1)
-                .returning(*COLUMNS)
-                .execution_options(synchronize_session=False)
-            )
-        ).first()
-        if updated is None:
-            raise await _not_written(s, old.id, old.version)
-        row = TargetRow.of(updated)
-        await audit(s, "set_plan_target", "plan_target", row.id, old.as_json(), row.as_json())
+        await claim_version(s, T, old.id, version, "id", missing=_not_yours)
+        old_json = await claimed_image(s, "plan_target", old.id, version)
+        updated = await s.execute(
+            update(T).where(T.id == old.id).values(**values).returning(*COLUMNS).execution_options(synchronize_session=False)
+        )
+        row = TargetRow.of(updated.one())
+        await audit_row(s, "set_plan_target", "plan_target", row.id, old_json)
         return row
 
     return await in_transaction(sm, work)
@@ -282,26 +269,20 @@ async def delete_target(sm: SessionMaker, *, target_id: int, version: int) -> in
         before = (await s.execute(select(*COLUMNS).where(T.id == target_id))).first()
         if before is None:
             raise NotFound(f"id: plan target {target_id} does not exist", field="id")
-        old = TargetRow.of(before)
-        if old.version != version:
-            raise StaleVersion(f"version: the target is at version {old.version}, not {version}", field="version")
-        gone = await s.scalar(
-            delete(T).where(T.id == target_id, T.version == version).returning(T.id).execution_options(synchronize_session=False)
-        )
-        if gone is None:
-            raise await _not_written(s, target_id, version)
-        await audit(s, "delete_plan_target", "plan_target", target_id, old.as_json(), None)
+        await claim_version(s, T, target_id, version, "id", missing=_not_yours)
+        old_json = await claimed_image(s, "plan_target", target_id, version)
+        await s.execute(delete(T).where(T.id == target_id).execution_options(synchronize_session=False))
+        await audit_row(s, "delete_plan_target", "plan_target", target_id, old_json)
         return target_id
 
     return await in_transaction(sm, work)
 
 
-async def _not_written(s: AsyncSession, target_id: int, version: int) -> OutOfScope | StaleVersion:
-    """Why an update or delete of a visible target touched no row: changed meanwhile, or not the viewer's to write."""
-    now = await s.scalar(select(T.version).where(T.id == target_id))
-    if now is not None and now != version:
-        return StaleVersion(f"version: the target is at version {now}, not {version}; reload it", field="version")
-    return OutOfScope("the target is outside your areas; nothing was written")
+async def _not_yours(s: AsyncSession, table: str, key: int, field: str) -> NoReturn:
+    """A visible target ``claim_version`` could not write: not the viewer's (row-level security) or gone meanwhile."""
+    if await s.scalar(select(T.id).where(T.id == key)) is None:
+        raise NotFound(f"id: plan target {key} does not exist", field="id")
+    raise OutOfScope("the target is outside your areas; nothing was written")
 
 
 def progress(actual: Decimal | None, target: Decimal) -> float | None:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Integer, column, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import models as m
 from resolvers import sql as sql_files
-from resolvers.access import audit
+from resolvers.access import audit_row
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.mutations import check_facility, check_not_future, check_text, in_transaction, member_household
-from resolvers.query import SessionMaker, area_code_prefix
+from resolvers.paging import Page, PageArgs
+from resolvers.query import SessionMaker, area_code_prefix, check_period, fetch_page
 
 OUTCOME_MONTHS = (6, 12, 24, 36)
 """Months after training at which the share of trainees in stable employment is reported."""
@@ -82,18 +83,17 @@ def _scope(area_code: str | None, site_id: int | None) -> dict[str, Any]:
 
 async def trainees(
     sm: SessionMaker,
+    args: PageArgs,
     *,
     as_of: dt.date,
     status: TraineeStatus | None,
     follow_up_years: int,
     interval_days: int,
     due_within_days: int,
-    first: int,
-    after: int = 0,
     area_code: str | None = None,
     site_id: int | None = None,
-) -> list[Trainee]:
-    """Training records started by ``as_of`` (of ``status`` when given), by id after ``after``, at most ``first``.
+) -> Page[Trainee]:
+    """A page (the shared keyset paging, by training record id) of the records started by ``as_of``, of ``status``.
 
     Raises:
         InvalidInput: malformed ``areaCode``; ``dueWithinDays`` outside 0..366.
@@ -107,11 +107,10 @@ async def trainees(
         "years": follow_up_years,
         "interval": interval_days,
         "due_within": due_within_days,
-        "first": first,
-        "after": after,
     }
-    async with sm() as s:
-        return [Trainee(**r._mapping) for r in await s.execute(_sql("trainees.sql"), params)]
+    columns = [column(f.name, Integer) if f.name == "id" else column(f.name) for f in fields(Trainee)]
+    rows = _sql("trainees.sql").bindparams(**params).columns(*columns).subquery("t")
+    return await fetch_page(sm, select(rows), rows.c.id, args, kind="training_record", build=lambda r: Trainee(**r._mapping))  # type: ignore[arg-type]
 
 
 async def outcomes(
@@ -159,8 +158,7 @@ async def record_training(
     name = check_text(provider_name, "providerName")
     cert = check_text(certificate, "certificate")
     check_not_future(started_on, "startedOn", today)
-    if ended_on is not None and ended_on < started_on:
-        raise InvalidInput(f"endedOn: {ended_on} is before startedOn {started_on}", field="endedOn")
+    check_period(started_on, ended_on, "startedOn", "endedOn")
     if completed and ended_on is None:
         raise InvalidInput("endedOn: a completed training has an end date", field="endedOn")
     if provider_facility_id is None and name is None:
@@ -181,7 +179,7 @@ async def record_training(
             "certificate": cert,
         }
         tid = int(await s.scalar(insert(TR).values(**values).returning(TR.id)) or 0)
-        await audit(s, "record_training", "training_record", tid, None, _json(values))
+        await audit_row(s, "record_training", "training_record", tid, None)
         return tid
 
     return await in_transaction(sm, work)
@@ -205,11 +203,7 @@ async def record_follow_up(sm: SessionMaker, *, training_id: int, visited_on: dt
             raise InvalidInput(f"visitedOn: {visited_on} is before the training started ({row.started_on})", field="visitedOn")
         values = {"training_id": training_id, "household_id": row.household_id, "visited_on": visited_on, "note": note_}
         vid = int(await s.scalar(insert(m.TrainingFollowUp).values(**values).returning(m.TrainingFollowUp.id)) or 0)
-        await audit(s, "record_training_follow_up", "training_follow_up", vid, None, _json(values))
+        await audit_row(s, "record_training_follow_up", "training_follow_up", vid, None)
         return vid
 
     return await in_transaction(sm, work)
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in values.items()}

@@ -16,15 +16,14 @@ from decimal import Decimal
 from typing import Annotated, Any, cast
 
 import strawberry
-from strawberry import Info
 
 import models as m
 from resolvers import casework as cw
-from resolvers.access import Role
+from resolvers.access import KEEPERS, PLANNING, Role
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.query import check_year, optional_id, require_id
 from schema.enums import describe_values
-from schema.permissions import IsAdmin, ReadsHouseholds, WritesHouseholds, _Forbidden, allow
+from schema.permissions import IsAdmin, ReadsHouseholds, RolesOnly, WritesHouseholds, allow
 from schema.scalars import GeoJSON
 from schema.types import (
     AfterArg,
@@ -165,31 +164,25 @@ describe_values(
 )
 
 
-class KeepsGrids(_Forbidden):
+class KeepsGrids(RolesOnly):
     """Grids and households' grids: admins, and county officers (their counties, by row-level security)."""
 
     message = "only admins and county officers keep grids"
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # noqa: D102
-        return info.context.viewer.role in (Role.ADMIN, Role.COUNTY_OFFICER)
+    roles = KEEPERS
 
 
-class ReadsInspections(_Forbidden):
+class ReadsInspections(RolesOnly):
     """Inspections and findings: admins and planners (all), county officers (their counties)."""
 
     message = "inspections are for admins, planners and county officers"
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # noqa: D102
-        return info.context.viewer.role in (Role.ADMIN, Role.PLANNER, Role.COUNTY_OFFICER)
+    roles = PLANNING
 
 
-class RectifiesFindings(_Forbidden):
+class RectifiesFindings(RolesOnly):
     """Moving findings on: county officers (rectification, their counties) and admins (the province's verification)."""
 
     message = "findings are moved on by county officers and admins"
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # noqa: D102
-        return info.context.viewer.role in (Role.ADMIN, Role.COUNTY_OFFICER)
+    roles = KEEPERS
 
 
 WRITES = allow(WritesHouseholds)

@@ -7,14 +7,14 @@ the field), or — with ``fail_silently`` — make a nullable field null for it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from strawberry import Info
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from typing_extensions import override
 
-from resolvers.access import Role, Viewer
+from resolvers.access import KEEPERS, Role, Viewer
 from schema.context import Context
 
 
@@ -24,6 +24,16 @@ def _viewer(info: Info[Context, Any]) -> Viewer:
 
 class _Forbidden(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}
+
+
+class RolesOnly(_Forbidden):
+    """FORBIDDEN unless the viewer's role is one of ``roles`` (a role set of ``resolvers.access``: the one definition)."""
+
+    roles: ClassVar[frozenset[Role]] = frozenset()
+
+    @override
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return _viewer(info).role in self.roles
 
 
 class ReadsHouseholds(_Forbidden):
@@ -102,11 +112,8 @@ def allow(*permissions: type[BasePermission], null_otherwise: bool = False) -> l
     return [PermissionExtension(permissions=[p() for p in permissions], fail_silently=null_otherwise, use_directives=False)]
 
 
-class WritesPlaces(_Forbidden):
+class WritesPlaces(RolesOnly):
     """The registry of relocation sites and facilities: admins, and county officers (in their areas, by row-level security)."""
 
     message = "only admins and county officers keep the registry of relocation sites and facilities"
-
-    @override
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _viewer(info).role in (Role.ADMIN, Role.COUNTY_OFFICER)
+    roles = KEEPERS

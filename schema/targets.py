@@ -12,16 +12,14 @@ from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from strawberry.permission import BasePermission
-from typing_extensions import override
 
 import models as m
 from resolvers import targets
-from resolvers.access import Role
+from resolvers.access import PLANNING, Role
 from resolvers.errors import OutOfScope
 from resolvers.query import optional_id, require_id
 from schema.enums import describe_values
-from schema.permissions import allow
+from schema.permissions import RolesOnly, allow
 from schema.types import AdminArea, AsOfArg, Ctx, Facility, _area, _facility
 
 strawberry.enum(m.TargetSubject, name="TargetSubject", description="What a plan target is set for.")
@@ -55,15 +53,11 @@ describe_values(
 )
 
 
-class WritesTargets(BasePermission):
+class WritesTargets(RolesOnly):
     """Plan targets: admins, planners, and county officers (their areas, by row-level security)."""
 
     message = "only admins, planners and county officers set plan targets"
-    error_extensions = {"code": "FORBIDDEN"}
-
-    @override
-    def has_permission(self, source: object, info: Ctx, **kwargs: object) -> bool:
-        return info.context.viewer.role in (Role.ADMIN, Role.PLANNER, Role.COUNTY_OFFICER)
+    roles = PLANNING
 
 
 @strawberry.type(description="A target's actual on a date, computed from the rows (never typed in).")

@@ -8,16 +8,29 @@ as employments are.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from resolvers import training
-from resolvers.errors import InvalidInput
+from resolvers.paging import Page, PageArgs
 from resolvers.query import optional_id, require_id
 from schema.enums import describe_values
 from schema.permissions import NotPartner, ReadsHouseholds, WritesHouseholds, allow
-from schema.types import AsOfArg, Ctx, Facility, Household, Member, _facility, household_by_id, member_by_id
+from schema.types import (
+    AfterArg,
+    AsOfArg,
+    Connection,
+    Ctx,
+    Facility,
+    FirstArg,
+    Household,
+    Member,
+    _facility,
+    connection_args,
+    household_by_id,
+    member_by_id,
+)
 
 TraineeStatus = training.TraineeStatus
 strawberry.enum(TraineeStatus, name="TraineeStatus", description="Which trainees a list holds (精培跟踪).")
@@ -29,8 +42,6 @@ describe_values(
         "FOLLOW_UP_OVERDUE": "A follow-up visit was due before asOf and none was made since.",
     },
 )
-MAX_TRAINEES = 500
-"""Most trainees one call lists (``first``)."""
 
 
 @strawberry.type(description="A member's training (精培) on a date: the record, placement in work and follow-up duty.")
@@ -127,7 +138,7 @@ SiteArg = Annotated[strawberry.ID | None, strawberry.argument(description="Only 
 class TrainingQuery:
     @strawberry.field(
         description="Trainees (精培) on `asOf`, by training record id: all, or those NOT_EMPLOYED, FOLLOW_UP_DUE (a visit "
-        "due within `dueWithinDays`) or FOLLOW_UP_OVERDUE. Page with `first` and `after` (the last id seen).",
+        "due within `dueWithinDays`) or FOLLOW_UP_OVERDUE. Paged as every list (`first`, `after`: pageInfo.endCursor).",
         extensions=allow(ReadsHouseholds),
     )
     async def trainees(
@@ -140,25 +151,13 @@ class TrainingQuery:
         due_within_days: Annotated[
             int, strawberry.argument(description="FOLLOW_UP_DUE: visits due from asOf to asOf + this many days, 0..366.")
         ] = 14,
-        first: Annotated[int, strawberry.argument(description="At most this many, 1..500 (default 50).")] = 50,
-        after: Annotated[strawberry.ID | None, strawberry.argument(description="The last id of the previous page.")] = None,
-    ) -> list[Trainee]:
-        if not 1 <= first <= MAX_TRAINEES:
-            raise InvalidInput(f"first: {first} outside 1..{MAX_TRAINEES}", field="first")
-        cfg = info.context.settings.planning
-        rows = await training.trainees(
-            info.context.sessionmaker,
-            as_of=info.context.as_of(as_of),
-            status=status,
-            follow_up_years=cfg.follow_up_years,
-            interval_days=cfg.follow_up_interval_days,
-            due_within_days=due_within_days,
-            first=first,
-            after=require_id(after, "after") if after is not None else 0,
-            area_code=area_code,
-            site_id=optional_id(site_id, "siteId"),
-        )
-        return [Trainee.of(t) for t in rows]
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> Connection[Trainee]:
+        args = connection_args(info, first, after, kind="training_record")
+        page = await _trainees(info, args, as_of=info.context.as_of(as_of), status=status, due_within_days=due_within_days,
+                               area_code=area_code, site_id=optional_id(site_id, "siteId"))  # fmt: skip
+        return Connection.of(page, Trainee.of)
 
     @strawberry.field(
         description="The share of trainees in stable employment 6, 12, 24 and 36 months after their training, true on "
@@ -219,18 +218,20 @@ class TrainingMutation:
         return await _one(info, tid)
 
 
-async def _one(info: Ctx, tid: int) -> Trainee:
-    """The trainee of record ``tid`` as of today (the record was just written in the viewer's scope)."""
+async def _trainees(info: Ctx, args: PageArgs, **filters: Any) -> Page[training.Trainee]:
+    """``training.trainees`` with the settings' follow-up duty (``planning``)."""
     cfg = info.context.settings.planning
-    rows = await training.trainees(
+    return await training.trainees(
         info.context.sessionmaker,
-        as_of=info.context.today(),
-        status=None,
+        args,
         follow_up_years=cfg.follow_up_years,
         interval_days=cfg.follow_up_interval_days,
-        due_within_days=0,
-        first=1,
-        after=tid - 1,
+        **filters,
     )
-    assert rows and rows[0].id == tid
-    return Trainee.of(rows[0])
+
+
+async def _one(info: Ctx, tid: int) -> Trainee:
+    """The trainee of record ``tid`` as of today (the record was just written in the viewer's scope)."""
+    page = await _trainees(info, PageArgs(1, tid - 1), as_of=info.context.today(), status=None, due_within_days=0)
+    assert page.nodes and page.nodes[0].id == tid
+    return Trainee.of(page.nodes[0])

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from anju.auth import AuthError, ConfigError, issue_token, keys, verify_token
+from anju.auth import AuthError, ConfigError, VerifiedTokens, issue_token, keys, verified_token, verify_token
 from anju.settings import AuthSettings, Settings
 
 
@@ -45,6 +45,13 @@ def test_rs256_tokens_and_algorithm_confusion() -> None:
     token = issue_token(s, "alice")
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     assert verify_token(k, s, f"Bearer {token}") == "alice"
+    # one decode answers the name and the expiry (the live connection's deadline), the cache the same
+    dated = issue_token(s, "bob", ttl_hours=2, now=dt.datetime.now(dt.UTC).replace(microsecond=0))
+    expiry = jwt.decode(dated, options={"verify_signature": False})["exp"]
+    assert verified_token(k, s, f"Bearer {dated}") == ("bob", float(expiry))
+    cache = VerifiedTokens()
+    assert cache.verified(k, s, f"Bearer {dated}") == cache.verified(k, s, f"Bearer {dated}") == ("bob", float(expiry))
+    assert cache.name(k, s, f"Bearer {dated}") == "bob" and len(cache.entries) == 1
     # HS256 signed with the public key as the secret (the classic confusion) is refused
     now = dt.datetime.now(dt.UTC)
     claims = {"sub": "alice", "iat": now, "exp": now + dt.timedelta(hours=1), "iss": "anju", "aud": "anju"}

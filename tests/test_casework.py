@@ -436,7 +436,12 @@ async def test_ledger_counts_recomputed_from_raw_rows_before_and_after_changes(c
     for on in ("2024-04-30", "2024-05-10", "2024-06-30", "2024-12-31"):
         await check(on)
     # a measure added to a monitored case moves the measure cells from its start date on
-    cid = await one(cx, "SELECT id FROM monitoring_case WHERE stage = 'elimination_confirmation' LIMIT 1")
+    cid = await one(
+        cx,
+        "SELECT c.id FROM monitoring_case c JOIN household h ON h.id = c.household_id "
+        "WHERE c.stage = 'elimination_confirmation' AND h.grid_id = :g ORDER BY c.id LIMIT 1",  # one of t-gw's grid
+        g=int(grids["b1"]),
+    )
     m_in = {"caseId": str(cid), "type": "EMPLOYMENT", "responsible": "县人社局", "startOn": "2024-06-15", "funds": "3000.00",
             "status": "COMPLETED", "endOn": "2024-10-31"}  # fmt: skip
     ok(
@@ -524,6 +529,16 @@ async def test_a_finding_from_assignment_to_verification_and_overdue_lists(cx, g
         )
     ]
     assert actions == ["recordFinding", "finding.rectifying", "finding.rectified", "finding.verified"]
+    # before and after of a step are the same image of the row (the shared row_json): state, its date, version
+    (moved,) = await rows(
+        cx,
+        "SELECT before ->> 'state', after ->> 'state', after ->> 'rectifying_on', (before ->> 'version')::int, "
+        "(after ->> 'version')::int, (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(before) k) = "
+        "(SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(after) k) "
+        "FROM audit_log WHERE entity = 'finding' AND entity_id = :f AND action = 'finding.rectifying'",
+        f=f1["id"],
+    )
+    assert tuple(moved) == ("open", "rectifying", "2024-09-10", 1, 2, True)
 
 
 async def test_partners_get_only_suppressed_ledgers_of_paired_counties_and_no_casework(cx, grids):  # type: ignore[no-untyped-def]
@@ -545,3 +560,52 @@ async def test_partners_get_only_suppressed_ledgers_of_paired_counties_and_no_ca
     # the planner reads every case, names masked
     total = await one(cx, "SELECT count(*) FROM monitoring_case")
     assert ok(gql(cx, "t-planner", "{ monitoringCases { totalCount } }"))["monitoringCases"]["totalCount"] == total
+
+
+async def test_counties_and_a_measures_facility_are_checked_as_everywhere(cx, grids):  # type: ignore[no-untyped-def]
+    """The one county check (grids, inspections, partners): another level is BAD_USER_INPUT, an unknown code NOT_FOUND;
+    a measure's facility the one facility check: NOT_FOUND naming facilityId. Nothing is written."""
+    before = await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection) + "
+                           "(SELECT count(*) FROM assistance_measure)")  # fmt: skip
+    ins = {"kind": "UNANNOUNCED", "startsOn": "2024-09-01", "endsOn": "2024-09-03", "team": ["省督导组"], "spotChecks": [],
+           "findings": []}  # fmt: skip
+    for county, want in ((TOWNSHIP, "BAD_USER_INPUT"), ("513499", "NOT_FOUND")):
+        body = gql(cx, "t-county", GRID, **{"in": {"countyCode": county, "code": "GX", "name": "x"}})
+        assert (code(body), body["errors"][0]["extensions"]["field"]) == (want, "countyCode"), county
+        body = gql(cx, "t-admin", "mutation($in: CreateInspectionInput!) { createInspection(input: $in) }",
+                   **{"in": {**ins, "countyCode": county}})  # fmt: skip
+        assert (code(body), body["errors"][0]["extensions"]["field"]) == (want, "countyCode"), county
+    cid = await one(cx, "SELECT min(id) FROM monitoring_case")
+    missing = await one(cx, "SELECT coalesce(max(id), 0) + 1 FROM facility")
+    m_in = {"caseId": str(cid), "type": "EMPLOYMENT", "responsible": "县人社局", "startOn": "2024-06-15",
+            "status": "COMPLETED", "facilityId": str(missing)}  # fmt: skip
+    body = gql(cx, "t-admin", "mutation($in: AssistanceMeasureInput!) { recordAssistanceMeasure(input: $in) { id } }",
+               **{"in": m_in})  # fmt: skip
+    assert (code(body), body["errors"][0]["extensions"]["field"]) == ("NOT_FOUND", "facilityId")
+    assert f"facility {missing} does not exist" in body["errors"][0]["message"]
+    assert await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection) + "
+                         "(SELECT count(*) FROM assistance_measure)") == before  # fmt: skip
+
+
+async def test_an_end_before_its_start_is_refused_by_the_one_period_check(cx, grids):  # type: ignore[no-untyped-def]
+    """Inspections (endsOn), their findings (deadline) and measures (endOn): the shared check_period's refusal, naming the
+    end's field and both dates; nothing written."""
+    before = await one(cx, "SELECT (SELECT count(*) FROM inspection) + (SELECT count(*) FROM assistance_measure)")
+    ins = {"countyCode": COUNTY, "kind": "UNANNOUNCED", "startsOn": "2024-09-01", "endsOn": "2024-08-31", "team": ["省督导组"],
+           "spotChecks": [], "findings": []}  # fmt: skip
+    finding = {"kind": "GUARANTEE_GAP", "description": "饮水设施损坏", "unit": "县水务局", "foundOn": "2024-09-02",
+               "deadline": "2024-09-01"}  # fmt: skip
+    cid = await one(cx, "SELECT min(id) FROM monitoring_case")
+    measure = {"caseId": str(cid), "type": "EMPLOYMENT", "responsible": "县人社局", "startOn": "2024-06-15",
+               "endOn": "2024-06-14", "status": "COMPLETED"}  # fmt: skip
+    for mutation, given, field, message in (
+        ("createInspection(input: $in)", ins, "endsOn", "endsOn: 2024-08-31 is before startsOn 2024-09-01"),
+        ("createInspection(input: $in)", {**ins, "endsOn": "2024-09-03", "findings": [finding]}, "findings[0].deadline",
+         "findings[0].deadline: 2024-09-01 is before foundOn 2024-09-02"),
+        ("recordAssistanceMeasure(input: $in) { id }", measure, "endOn", "endOn: 2024-06-14 is before startOn 2024-06-15"),
+    ):  # fmt: skip
+        kind = "CreateInspectionInput" if "Inspection" in mutation else "AssistanceMeasureInput"
+        body = gql(cx, "t-admin", f"mutation($in: {kind}!) {{ {mutation} }}", **{"in": given})
+        assert (code(body), body["errors"][0]["extensions"]["field"]) == ("BAD_USER_INPUT", field)
+        assert body["errors"][0]["message"].startswith(message)
+    assert await one(cx, "SELECT (SELECT count(*) FROM inspection) + (SELECT count(*) FROM assistance_measure)") == before

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx2 as httpx
 
@@ -71,7 +72,8 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
         r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query)
         assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         # a disabled user's tokens stop working at once; enabled again, they work
-        assert _anju(settings, "user", "disable", "demo-admin").returncode == 0
+        disabled = _anju(settings, "user", "disable", "demo-admin")
+        assert disabled.returncode == 0 and disabled.stderr == ""  # a command's stderr holds no pool INFO lines
         r = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, headers=auth)
         assert r.status_code == 401
         assert _anju(settings, "user", "enable", "demo-admin").returncode == 0
@@ -79,5 +81,9 @@ async def test_up_prepares_idempotently_and_serves(settings):  # type: ignore[no
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        output = proc.stdout.read() if proc.stdout else ""
         if proc.stdout:
             proc.stdout.close()
+    # the temporary metrics directory the banner names is gone once the server stopped cleanly
+    metrics = Path(output.split("metrics files in ", 1)[1].split(";", 1)[0])
+    assert metrics.name.startswith("anju-metrics-") and not metrics.exists()

@@ -196,3 +196,41 @@ def test_rate_limit_per_user_answers_429_with_retry_after(settings, users):  # t
         assert 1 <= int(r.headers["Retry-After"]) <= 11  # one request refills in 10 s at 6 a minute
         assert c.post("/graphql", json=q, headers=planner).status_code == 200
         assert c.get("/healthz").status_code == 200  # public routes are not limited
+
+
+def test_pages_are_the_files_read_once(client):  # type: ignore[no-untyped-def]
+    """/map (its settings written in), its script and the GraphiQL page: the files of web/pages, read once per process."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from anju.web import PAGES, page_bytes
+
+    on_disk = {name: (PAGES / name).read_text(encoding="utf-8") for name in ("map.html", "map.js", "graphiql.html")}
+    for _ in range(2):
+        page = client.get("/map")
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+        head, _, tail = on_disk["map.html"].partition("__CONFIG__")
+        assert page.text.startswith(head) and page.text.endswith(tail)
+        assert dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat() in page.text  # the config's today
+        script = client.get("/map/map.js")
+        assert script.text == on_disk["map.js"] and script.headers["content-type"].startswith("text/javascript")
+        assert client.get("/graphql", headers={"accept": "text/html"}).text == on_disk["graphiql.html"]
+    assert page_bytes.cache_info().currsize >= 3 and page_bytes.cache_info().hits >= 3  # the second round: no reads
+
+
+def test_a_method_a_route_does_not_take_is_a_json_error(client):  # type: ignore[no-untyped-def]
+    """405 (and 404 for no route) in the JSON error shape of every answer, with ``Allow`` and the request's id."""
+    for method, path, allow in (
+        ("PUT", "/healthz", "GET, HEAD"),
+        ("DELETE", "/map", "GET, HEAD"),
+        ("POST", "/tiles/sites/1/1/1.mvt", "GET, HEAD"),
+        ("GET", "/imports/households", "POST"),
+    ):
+        r = client.request(method, path)
+        assert (r.status_code, r.headers["content-type"], r.headers["allow"]) == (405, "application/json", allow), path
+        (error,) = r.json()["errors"]
+        assert error["message"] == f"method {method} is not allowed on {path}; use {allow}"
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["requestId"] == r.headers["x-request-id"]
+    r = client.get("/no/such/route")
+    assert r.status_code == 404 and r.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"

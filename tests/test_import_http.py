@@ -15,8 +15,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
-from anju import db
+from anju import cli, db
 from anju.app import create_app
 from anju.auth import issue_token
 from anju.seed import load_demo
@@ -240,3 +241,11 @@ async def test_templates_download_without_a_token(web, tmp_path):  # type: ignor
         assert [cell.value for cell in sheet[1]] == [col.header for col in INCOME_COLUMNS]
         assert c.get("/imports/templates/ledgers.csv").status_code == 404
         assert c.get("/imports/templates/households.xls").status_code == 404
+        # `anju import template KIND` writes the very file the endpoint serves, for every kind
+        for kind in ("households", "incomes", "employments", "linkages", "sites", "facilities"):
+            out = tmp_path / f"{kind}.csv"
+            run = CliRunner().invoke(cli.app, ["import", "template", kind, "--output", str(out)])
+            assert run.exit_code == 0, run.output
+            assert out.read_bytes() == c.get(f"/imports/templates/{kind}.csv").content, kind
+        refused = CliRunner().invoke(cli.app, ["import", "template", "ledgers"])
+        assert refused.exit_code == 1 and "expected one of households" in refused.output

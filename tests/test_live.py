@@ -549,3 +549,31 @@ async def test_an_expired_tokens_connection_stops_delivering_and_is_closed(serve
     with pytest.raises(ConnectionClosed) as refused:
         await asyncio.wait_for(again.recv(), 10)
     assert refused.value.rcvd is not None and refused.value.rcvd.code == 4403
+
+
+async def test_one_mutation_writing_a_household_twice_is_one_event(server, sm, people, households) -> None:  # type: ignore[no-untyped-def]
+    """updateHousehold claims the household's version, then changes its code: two UPDATE statements of one transaction,
+    one event (the sequencer numbers a transaction's identical events once). Two mutations: two events."""
+    a = households[XIDE]
+    async with sm() as s:
+        version, code = (await s.execute(text("SELECT version, code FROM household WHERE id = :id"), {"id": a})).one()
+    start = await _head(sm)
+    ws = await _open(server, people["live-admin"])
+    await _ack(ws)
+    await _subscribe(ws, "twice", after=start, topics=["HOUSEHOLD"])
+    mutation = "mutation($in: UpdateHouseholdInput!) { updateHousehold(input: $in) { household { version } } }"
+    headers = {"Authorization": f"Bearer {people['live-admin']}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server}", headers=headers, timeout=30) as client:
+        for new_code in (code + "-live", code):  # changed, then back: the fixture's household as it was
+            r = await client.post(
+                "/graphql", json={"query": mutation, "variables": {"in": {"id": str(a), "version": version, "code": new_code}}}
+            )
+            assert "errors" not in r.json(), r.json()
+            version = r.json()["data"]["updateHousehold"]["household"]["version"]
+    end = await _head(sm)
+    outbox = await _outbox(sm, start, end)
+    assert [(t, e) for _, t, e, _ in outbox] == [("household", a), ("household", a)]
+    got = await _events(ws, end)
+    assert _seqs(got) == [s for s, *_ in outbox]
+    assert [(e["table"], e["operation"], int(e["id"])) for e in got] == [("household", "UPDATE", a)] * 2
+    await ws.close()

@@ -671,7 +671,7 @@ async def test_a_payload_answers_its_own_version_wherever_the_household_appears(
     )
     async with handbuilt_engines["anju_test_mut"].connect() as c:
         member = int(await c.scalar(text("SELECT min(id) FROM member WHERE household_id = :h"), {"h": hid}))
-    url = settings.sqlalchemy_url("anju_test_mut").replace("postgresql+asyncpg://", "postgresql://")
+    url = settings.asyncpg_dsn("anju_test_mut")
     listener, writer = await asyncpg.connect(url), await asyncpg.connect(url)
     armed = asyncio.Event()
     bumps: list[asyncio.Task[Any]] = []

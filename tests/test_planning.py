@@ -589,11 +589,19 @@ async def test_target_writes_access_and_errors(area):  # type: ignore[no-untyped
     async with area[1].connect() as c:
         audited = (
             await c.execute(
-                text("SELECT action, user_name FROM audit_log WHERE entity = 'plan_target' AND entity_id = :i ORDER BY id"),
+                text(
+                    "SELECT action, user_name, before ->> 'target', after ->> 'target', (after ->> 'version')::int "
+                    "FROM audit_log WHERE entity = 'plan_target' AND entity_id = :i ORDER BY id"
+                ),
                 {"i": tid},
             )
         ).all()
-    assert audited == [("set_plan_target", "t-officer"), ("set_plan_target", "t-planner"), ("delete_plan_target", "t-officer")]
+    # the audit's image of a target is the shared row_json: numeric(14, 4) as its exact text, the version it reached
+    assert audited == [
+        ("set_plan_target", "t-officer", None, "10.0000", version),
+        ("set_plan_target", "t-planner", "10.0000", "12.0000", version + 1),
+        ("delete_plan_target", "t-officer", "12.0000", None, None),
+    ]
 
 
 async def test_partner_sees_its_project_outcomes_suppressed(area, targets_set, settings):  # type: ignore[no-untyped-def]
@@ -661,9 +669,10 @@ async def _raw_trainees(eng: Any, on: dt.date, years: int = 3, interval: int = 9
     return out
 
 
-TRAINEES = """query($status: TraineeStatus, $asOf: Date, $first: Int!, $after: ID, $area: String) {
+TRAINEES = """query($status: TraineeStatus, $asOf: Date, $first: Int, $after: String, $area: String) {
   trainees(status: $status, asOf: $asOf, first: $first, after: $after, areaCode: $area) {
-    id placedOn employedOnDate lastVisitOn followUpUntil nextVisitDue member { id } } }"""
+    totalCount pageInfo { hasNextPage endCursor }
+    nodes { id placedOn employedOnDate lastVisitOn followUpUntil nextVisitDue member { id } } } }"""
 
 
 async def test_trainee_lists_recomputed_from_raw_rows(area):  # type: ignore[no-untyped-def]
@@ -678,13 +687,15 @@ async def test_trainee_lists_recomputed_from_raw_rows(area):  # type: ignore[no-
     assert all(expected[s] for s in ("NOT_EMPLOYED", "FOLLOW_UP_OVERDUE"))  # the generated area has some of each
     for status, ids_ in expected.items():
         got, after = [], None
-        while True:  # paged by 7
+        while True:  # paged by 7, as every list: pageInfo's cursor, totalCount over all pages
             page = await run(TRAINEES, status=status, asOf=D.isoformat(), first=7, after=after)
             assert page.errors is None, page.errors
-            got += page.data["trainees"]
-            if len(page.data["trainees"]) < 7:
+            got += page.data["trainees"]["nodes"]
+            assert page.data["trainees"]["totalCount"] == len(ids_)
+            info = page.data["trainees"]["pageInfo"]
+            if not info["hasNextPage"]:
                 break
-            after = page.data["trainees"][-1]["id"]
+            after = info["endCursor"]
         assert [int(t["id"]) for t in got] == ids_, status
         for t in got:
             r = raw[int(t["id"])]
@@ -786,7 +797,11 @@ async def test_training_writes_and_access(area):  # type: ignore[no-untyped-def]
                 "WHERE h.admin_code LIKE '513431%'"
             )
         )
-    assert len(mine.data["trainees"]) == w_count
+    assert len(mine.data["trainees"]["nodes"]) == mine.data["trainees"]["totalCount"] == w_count
+    # a cursor of another list, and a page above the settings' maximum, are refused naming the argument
+    for bad in ({"after": "bm90LWEtY3Vyc29y"}, {"first": 501}):
+        refused = await run(TRAINEES, officer_w, **{"first": 5, **bad})
+        assert [e.extensions["field"] for e in refused.errors] == list(bad), bad
     for q in (TRAINEES, "{ trainingOutcomes { share } }"):
         p = await run(q, PARTNER, first=5) if "$first" in q else await run(q, PARTNER)
         assert [e.extensions["code"] for e in p.errors] == ["FORBIDDEN"]

@@ -663,6 +663,17 @@ async def test_every_mutation_kind_keeps_the_derived_values_exact(reg):  # type:
     d = await step(upd, **{"in": {"id": hid, "version": version, "originAdminCode": OTHER_VILLAGE, "code": "KINDS-1b"}})
     hh = d["updateHousehold"]["household"]
     assert hh["code"] == "KINDS-1b" and hh["originArea"] == {"code": OTHER_VILLAGE}
+    async with eng.connect() as c:  # the audit's before is the household at the version the change was made from
+        audited = (
+            await c.execute(
+                text(
+                    "SELECT before ->> 'code', (before ->> 'version')::int, after ->> 'code', (after ->> 'version')::int "
+                    "FROM audit_log WHERE action = 'updateHousehold' AND entity_id = :h ORDER BY id DESC LIMIT 1"
+                ),
+                {"h": str(hid)},
+            )
+        ).one()
+    assert tuple(audited) == ("KINDS-1", version - 1, "KINDS-1b", version)
     assert hh["residences"][0]["adminArea"] == {"code": OTHER_VILLAGE}
     r = await run(upd, OFFICER, **{"in": {"id": hid, "version": version, "code": "513432100004-0001"}})
     assert r.errors[0].extensions == {"code": "CONFLICT", "field": "code"}

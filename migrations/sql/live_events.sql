@@ -1,8 +1,8 @@
 -- Live updates (GraphQL subscriptions, anju/live.py): an outbox of what changed, by id, with a gap-free sequence.
--- History: migrations 0016, 0021 (monitoring cases; grid workers' scope).
+-- History: migrations 0016, 0021 (monitoring cases; grid workers' scope), 0025 (identical events of a transaction once).
 --
 -- Writes append to live_pending in their own transaction (statement-level triggers: one row per household and
--- table per statement, however many rows the statement touched) and send NOTIFY anju_live with an empty payload
+-- table per statement, however many rows the statement touched; identical rows of one transaction numbered once) and send NOTIFY anju_live with an empty payload
 -- (identical notifications of one transaction are folded into one; the payload can never exceed NOTIFY's 8,000
 -- bytes, whatever the row holds). No row data goes anywhere: an event names its topic, operation, table and id.
 --
@@ -226,11 +226,16 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('anju_live_sequence'));
     horizon := pg_snapshot_xmin(pg_current_snapshot());
-    WITH ready AS (DELETE FROM live_pending WHERE xid < horizon RETURNING *)
+    WITH ready AS (DELETE FROM live_pending WHERE xid < horizon RETURNING *),
+    -- identical events of one transaction are one (a household written twice by one mutation: its version claimed,
+    -- then its fields changed, two statements), numbered at the first of them (migration 0025)
+    once AS (
+        SELECT DISTINCT ON (xid, topic, operation, source, entity_id, owner, admin_codes, grid_ids) *
+        FROM ready ORDER BY xid, topic, operation, source, entity_id, owner, admin_codes, grid_ids, id)
     INSERT INTO live_event (seq, at, topic, operation, source, entity_id, admin_codes, grid_ids, owner)
     SELECT nextval('live_event_seq'), r.at, r.topic, r.operation, r.source, r.entity_id, r.admin_codes, r.grid_ids,
            r.owner
-    FROM (SELECT * FROM ready ORDER BY xid, id) r;
+    FROM (SELECT * FROM once ORDER BY xid, id) r;
     RETURN coalesce((SELECT max(seq) FROM live_event), 0);
 END $$;
 

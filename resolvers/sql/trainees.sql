@@ -1,4 +1,4 @@
--- Trainees (精培) on :as_of, one row per training record started by then (resolvers/training.py).
+-- Trainees (精培) on :as_of, one row per training record started by then (resolvers/training.py pages it by id).
 -- Households under :prefix (an admin-code prefix) and/or living at site :site (each NULL: any).
 --   placed_on       the first employment of the member starting on or after the training's start, by :as_of
 --   employed_now    the member has an employment active on :as_of
@@ -40,6 +40,3 @@ WHERE CASE CAST(:status AS text)
           WHEN 'follow_up_due' THEN s.next_visit_due BETWEEN CAST(:as_of AS date) AND CAST(:as_of AS date) + CAST(:due_within AS integer)
           WHEN 'follow_up_overdue' THEN s.next_visit_due < CAST(:as_of AS date)
           ELSE true END
-  AND s.id > CAST(:after AS bigint)
-ORDER BY s.id
-LIMIT CAST(:first AS integer)
