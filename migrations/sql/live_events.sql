@@ -1,5 +1,5 @@
 -- Live updates (GraphQL subscriptions, anju/live.py): an outbox of what changed, by id, with a gap-free sequence.
--- History: migrations 0016, 0021 (monitoring cases; grid workers' scope), 0025 (identical events of a transaction once).
+-- History: migrations 0016, 0021 (monitoring cases; grid workers' scope), 0026 (identical events of a transaction once).
 --
 -- Writes append to live_pending in their own transaction (statement-level triggers: one row per household and
 -- table per statement, however many rows the statement touched; identical rows of one transaction numbered once) and send NOTIFY anju_live with an empty payload
@@ -228,7 +228,7 @@ BEGIN
     horizon := pg_snapshot_xmin(pg_current_snapshot());
     WITH ready AS (DELETE FROM live_pending WHERE xid < horizon RETURNING *),
     -- identical events of one transaction are one (a household written twice by one mutation: its version claimed,
-    -- then its fields changed, two statements), numbered at the first of them (migration 0025)
+    -- then its fields changed, two statements), numbered at the first of them (migration 0026)
     once AS (
         SELECT DISTINCT ON (xid, topic, operation, source, entity_id, owner, admin_codes, grid_ids) *
         FROM ready ORDER BY xid, topic, operation, source, entity_id, owner, admin_codes, grid_ids, id)

@@ -5,10 +5,10 @@ A mutation that writes a household twice (``updateHousehold``: its version claim
 subscriber received the same change twice. ``anju_live_sequence()`` now numbers the identical rows of one transaction
 (topic, operation, table, record, owner, admin codes, grids) once, at the first of them; different changes stay apart.
 
-The file: migrations/sql/live_events.sql (previous: sql/previous/0025/).
+The file: migrations/sql/live_events.sql (previous: sql/previous/0026/).
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 """
 
 from collections.abc import Sequence
@@ -17,12 +17,12 @@ from alembic import op
 
 from migrations import sql
 
-revision: str = "0025"
-down_revision: str | None = "0024"
+revision: str = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_FILES = {"live_events": "b6e3ebb4ac0918e9"}
+SQL_FILES = {"live_events": "9324269d9869492f"}
 
 
 def upgrade() -> None:
