@@ -469,7 +469,10 @@ def row_json_sql(t: Any, table: str) -> Any:
             return sa_cast(c, Text)
         return c
 
-    pairs: list[Any] = [x for c in t.c if c.name not in LEFT_OUT for x in (literal_column(f"'{c.name}'"), value(c))]
+    pairs: list[Any] = []
+    for c in t.c:
+        if c.name not in LEFT_OUT:
+            pairs += [literal_column(f"'{c.name}'"), value(c)]
     # jsonb_build_object takes at most 100 arguments: 50 columns a call, joined by ||
     parts = [func.jsonb_build_object(*pairs[i : i + 100]) for i in range(0, len(pairs), 100)]
     j: Any = parts[0]
