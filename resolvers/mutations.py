@@ -173,13 +173,13 @@ async def check_county(s: AsyncSession, code: str, field: str = "countyCode") ->
     Raises:
         InvalidInput: a malformed code, or an admin area of another level, naming ``field``. NotFound: no such area.
     """
-    county = area_code_prefix(code, field)
-    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == county))
+    area_code_prefix(code, field)  # its shape; the area is looked up by the code itself (a prefecture's prefix is no code)
+    level = await s.scalar(select(m.AdminArea.level).where(m.AdminArea.code == code))
     if level is None:
         raise NotFound(f"{field}: no admin area {code}", field=field)
     if level is not m.AdminLevel.COUNTY:
         raise InvalidInput(f"{field}: {code} is a {level.value}, not a county", field=field)
-    return county
+    return code
 
 
 async def check_facility(s: AsyncSession, facility_id: int | None, field: str = "facilityId") -> None:

@@ -43,7 +43,7 @@ from resolvers.access import audit, row_json
 from resolvers.admin_areas import check_area, check_near_area
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.geometry import parse_geometry
-from resolvers.mutations import check_text, claim_version, in_transaction
+from resolvers.mutations import check_text, claim_version, claimed_image, in_transaction
 from resolvers.query import SessionMaker, area_code_prefix, check_date, check_period
 
 S, F, A = m.RelocationSite, m.Facility, m.AdminArea
@@ -237,9 +237,15 @@ def _check_dates(opened_on: dt.date | None, closed_on: dt.date | None, field: st
     check_period(opened_on, closed_on, "openedOn", "closedOn", blame_start=field == "openedOn")
 
 
-async def _row(s: AsyncSession, model: Place, place_id: int) -> dict[str, Any] | None:
-    """The place as the audit log keeps it: ``row_json`` (geometries left out), a site with its origin area codes."""
-    row = await row_json(s, TABLES[model], {"id": place_id})
+async def _row(s: AsyncSession, model: Place, place_id: int, claimed: int | None = None) -> dict[str, Any] | None:
+    """The place as the audit log keeps it: ``row_json`` (geometries left out), a site with its origin area codes.
+
+    ``claimed``: the version ``claim_place`` claimed it at (the before image of a change: ``claimed_image``'s, not the
+    version the claim bumped it to).
+    """
+    row = await (
+        row_json(s, TABLES[model], {"id": place_id}) if claimed is None else claimed_image(s, TABLES[model], place_id, claimed)
+    )
     if model is S and row is not None:
         code = m.SiteOrigin.origin_admin_code
         row["origin_area_codes"] = list(await s.scalars(select(code).where(m.SiteOrigin.site_id == place_id).order_by(code)))
@@ -318,7 +324,7 @@ async def update_place(
         _check_dates(fields.get("opened_on", current.opened_on), current.closed_on, "openedOn")
         if model is S and fields.get("opened_on") is not None:
             await _check_residents(s, place_id, opened_on=fields["opened_on"])
-        before = await _row(s, model, place_id)
+        before = await _row(s, model, place_id, version)
         if fields:
             await s.execute(
                 update(model).where(model.id == place_id).values(**fields).execution_options(synchronize_session=False)
@@ -362,7 +368,7 @@ async def close_place(
         _check_dates(current.opened_on, closed_on, "closedOn")
         if model is S:
             await _check_residents(s, place_id, closed_on=closed_on)
-        before = await _row(s, model, place_id)
+        before = await _row(s, model, place_id, version)
         await s.execute(
             update(model).where(model.id == place_id).values(closed_on=closed_on).execution_options(synchronize_session=False)
         )

@@ -609,3 +609,21 @@ async def test_an_end_before_its_start_is_refused_by_the_one_period_check(cx, gr
         assert (code(body), body["errors"][0]["extensions"]["field"]) == ("BAD_USER_INPUT", field)
         assert body["errors"][0]["message"].startswith(message)
     assert await one(cx, "SELECT (SELECT count(*) FROM inspection) + (SELECT count(*) FROM assistance_measure)") == before
+
+
+async def test_a_prefecture_or_province_code_is_not_a_county(cx, grids):  # type: ignore[no-untyped-def]
+    """check_county with a recorded area of a level above a county (the Liangshan prefecture 513400, the province 510000):
+    BAD_USER_INPUT naming its level, not NOT_FOUND "no admin area" (the area exists). Nothing is written."""
+    before = await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection)")
+    ins = {"kind": "UNANNOUNCED", "startsOn": "2024-09-01", "endsOn": "2024-09-03", "team": ["省督导组"], "spotChecks": [],
+           "findings": []}  # fmt: skip
+    for county, level in (("513400", "prefecture"), ("510000", "province")):
+        for body in (
+            gql(cx, "t-admin", GRID, **{"in": {"countyCode": county, "code": "GX", "name": "x"}}),
+            gql(cx, "t-admin", "mutation($in: CreateInspectionInput!) { createInspection(input: $in) }",
+                **{"in": {**ins, "countyCode": county}}),
+        ):  # fmt: skip
+            (error,) = body["errors"]
+            assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", "countyCode"), body
+            assert error["message"] == f"countyCode: {county} is a {level}, not a county"
+    assert await one(cx, "SELECT (SELECT count(*) FROM grid) + (SELECT count(*) FROM inspection)") == before

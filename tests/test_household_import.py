@@ -852,3 +852,131 @@ async def test_counts_of_imported_households(imp, tmp_path):  # type: ignore[no-
     assert recount == []
     async with imp["eng"].connect() as c:
         assert await status_mismatches(c, [dt.date(2019, 5, 1), TODAY]) == []
+
+
+def _redated(rows: list[dict[str, str]], seq0: int) -> list[dict[str, str]]:
+    """``rows`` with ID numbers of another birth day (07-23) than family()'s, numbered from ``seq0``: none other test's."""
+    return [{**r, "id_number": ident("513432", f"{r['birth_year']}0723", seq0 + k)} for k, r in enumerate(rows)]
+
+
+COUNTS_DISAGREE = (
+    "SELECT h.code, h.member_count, h.labor_force_count FROM household h WHERE h.code LIKE :like AND "
+    "(h.member_count, h.labor_force_count) <> (SELECT count(*), count(*) FILTER (WHERE mb.labor_force) FROM member mb "
+    "WHERE mb.household_id = h.id AND mb.left_on IS NULL)"
+)
+
+
+async def test_counts_given_under_scope_twice_and_not_after_in_the_same_connection(imp, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """A county officer's valid-only import (row-level security) of new households, a member added to a recorded one and a
+    rejected household, then the same file again; then, on the same pooled connection (a pool of one), addMember to one
+    of the imported households and a member's leaving: the counts follow (anju.counts = 'given' ended with the import's
+    transaction), and every household's counts equal its present members; household_status agrees."""
+    import models as m
+    from resolvers.mutations import add_member
+    from resolvers.registry import member_leaves
+
+    one = settings.model_copy(update={"pool_size": 1, "max_overflow": 0})
+    eng = db.create_engine(one, NAME)
+    try:
+        sm = async_sessionmaker(eng, expire_on_commit=False)
+        officer = scoped_sessionmaker(sm, Viewer(None, "t-officer", Role.COUNTY_OFFICER, area_codes=("513432",)))
+        old = _redated(family("T-GUC-OLD", 2, 0), 500)
+        assert (await imp["run"](write_csv(tmp_path / "old.csv", old), sessionmaker=officer)).written
+        rows = _redated(family("T-GUC-A", 3, 0), 510) + _redated(family("T-GUC-B", 5, 0), 520)
+        bad = _redated(family("T-GUC-BAD", 2, 0), 530)
+        bad[1]["gender"] = "?"
+        rows += bad + old + [member("T-GUC-OLD", "新成员甲", relation="子女", birth_year="2015", labor_force="否")]
+        rows += [member("T-GUC-OLD", "新成员乙", relation="子女", birth_year="2001", labor_force="是")]
+        path = write_csv(tmp_path / "guc.csv", rows)
+        first = await imp["run"](path, sessionmaker=officer, valid_only=True)
+        assert first.written and (first.households.inserted, first.households.updated) == (2, 1)
+        second = await imp["run"](path, sessionmaker=officer, valid_only=True)
+        assert (second.households.inserted, second.households.updated, second.members.inserted) == (0, 0, 0)
+        got = {
+            c: (n, lf)
+            for c, n, lf in await rows_of(
+                imp["eng"], "SELECT code, member_count, labor_force_count FROM household WHERE code LIKE 'T-GUC-%'"
+            )
+        }
+        assert got == {"T-GUC-OLD": (4, 3), "T-GUC-A": (3, 2), "T-GUC-B": (5, 2)}
+        async with sm() as s:
+            pid = await s.scalar(text("SELECT pg_backend_pid()"))
+            assert await s.scalar(text("SELECT coalesce(current_setting('anju.counts', true), '')")) == ""
+        hid, version = (await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-GUC-A'"))[0]
+        written = await add_member(
+            officer, household_id=hid, version=version, name="后来者", gender=m.Gender.FEMALE, birth_year=1999,
+            relation=m.Relation.CHILD, labor_force=True, today=TODAY,
+        )  # fmt: skip
+        async with sm() as s:
+            assert await s.scalar(text("SELECT pg_backend_pid()")) == pid  # the connection the imports used
+        leaver = (await rows_of(imp["eng"], "SELECT min(mb.id) FROM member mb JOIN household h ON h.id = mb.household_id "
+                                "WHERE h.code = 'T-GUC-B' AND mb.labor_force"))[0][0]  # fmt: skip
+        hb, vb = (await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-GUC-B'"))[0]
+        await member_leaves(officer, member_id=leaver, version=vb, left_on=TODAY, reason=m.LeaveReason.DEATH, today=TODAY)
+        got = {
+            c: (n, lf)
+            for c, n, lf in await rows_of(
+                imp["eng"], "SELECT code, member_count, labor_force_count FROM household WHERE code LIKE 'T-GUC-%'"
+            )
+        }
+        assert written.record_id is not None and hb
+        assert got == {"T-GUC-OLD": (4, 3), "T-GUC-A": (4, 3), "T-GUC-B": (4, 1)}
+        assert await rows_of(imp["eng"], COUNTS_DISAGREE, like="T-GUC-%") == []
+        async with imp["eng"].connect() as c:
+            assert await status_mismatches(c, [dt.date(2019, 5, 1), TODAY]) == []
+    finally:
+        await eng.dispose()
+
+
+async def test_counts_with_members_added_and_leaving_while_an_import_writes(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """addMember and a member's leaving commit on a recorded household after an import checked its file and before it
+    writes (its rows add a member to that household, and bring a new household): the counts are of the present members."""
+    import models as m
+    from resolvers.mutations import add_member
+    from resolvers.registry import member_leaves
+
+    old = _redated(family("T-RACE2-OLD", 3, 0), 600)
+    assert (await imp["run"](write_csv(tmp_path / "old.csv", old))).written
+    rows = old + [member("T-RACE2-OLD", "新成员丙", relation="子女", birth_year="2014", labor_force="否")]
+    rows += _redated(family("T-RACE2-NEW", 4, 0), 610)
+    ((hid, version),) = await rows_of(imp["eng"], "SELECT id, version FROM household WHERE code = 'T-RACE2-OLD'")
+    ((head,),) = await rows_of(imp["eng"], "SELECT min(id) FROM member WHERE household_id = :h", h=hid)
+
+    async def meanwhile(phase: str, n: int) -> None:
+        if phase == "writing":
+            w = await add_member(imp["sm"], household_id=hid, version=version, name="插队者", gender=m.Gender.MALE,
+                                 birth_year=1990, relation=m.Relation.OTHER, labor_force=True, today=TODAY)  # fmt: skip
+            await member_leaves(imp["sm"], member_id=head, version=w.version, left_on=TODAY, reason=m.LeaveReason.DEATH,
+                                today=TODAY)  # fmt: skip
+
+    result = await imp["run"](write_csv(tmp_path / "race2.csv", rows), progress=meanwhile)
+    assert result.written
+    got = await rows_of(imp["eng"], "SELECT code, member_count, labor_force_count FROM household WHERE code LIKE 'T-RACE2-%'")
+    # OLD: 3 + 1 (the file's) + 1 (addMember) - 1 (the head left, labour force) ; NEW: 4, two in the labour force
+    assert sorted(got) == [("T-RACE2-NEW", 4, 2), ("T-RACE2-OLD", 4, 2)]
+    assert await rows_of(imp["eng"], COUNTS_DISAGREE, like="T-RACE2-%") == []
+    async with imp["eng"].connect() as c:
+        assert await status_mismatches(c, [dt.date(2019, 5, 1), TODAY]) == []
+
+
+async def test_an_officers_big_import_analyses_the_tables_it_wrote(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """A county officer's import of 1,000 new households: the tables are analysed before the audit rows are read from them
+    (``_write``'s ``analyze``), as for a system import. Under the officer's role PostgreSQL skipped ANALYZE (only the
+    tables' owner may), leaving the plan that ran 60,000 households for 9 minutes. ANALYZE of a table this small reads
+    every row, so pg_class.reltuples is then the exact count (an INSERT alone never changes it)."""
+    officer = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer", Role.COUNTY_OFFICER, area_codes=("513432",)))
+    rows = [member(f"T-BIG-{i:04d}", f"大户{i}", birth_year=str(1950 + i % 50)) for i in range(1000)]
+    result = await imp["run"](write_csv(tmp_path / "big.csv", rows), sessionmaker=officer)
+    assert result.written and result.households.inserted == 1000
+    got = await rows_of(
+        imp["eng"],
+        "SELECT c.relname, c.reltuples::bigint, (SELECT count(*) FROM household), (SELECT count(*) FROM member) "
+        "FROM pg_class c WHERE c.oid IN ('household'::regclass, 'member'::regclass) ORDER BY c.relname",
+    )
+    assert [(name, tuples) for name, tuples, _, _ in got] == [("household", got[0][2]), ("member", got[0][3])]
+    # the rest of the write ran as the officer again: its audit rows, the household rows within its areas
+    assert await rows_of(
+        imp["eng"],
+        "SELECT a.user_name, a.role, count(*) FROM audit_log a JOIN household h ON h.id::text = a.entity_id "
+        "AND a.entity = 'household' WHERE h.code LIKE 'T-BIG-%' GROUP BY 1, 2",
+    ) == [("t-officer", "county_officer", 1000)]

@@ -191,7 +191,8 @@ def _seqs(events: list[dict[str, Any]]) -> list[int]:
 
 async def test_scope_is_the_subscribers_at_delivery(server, sm, people, households) -> None:  # type: ignore[no-untyped-def]
     a, b = households[XIDE], households[ZHAOJUE]
-    start = await _head(sm)
+    async with sm() as s, s.begin():  # what is pending numbered first (no server of this module may be running)
+        start = await s.scalar(text("SELECT anju_live_sequence()"))
     officer, partner, admin = [await _open(server, people[n]) for n in ("live-officer", "live-partner", "live-admin")]
     for ws in (officer, partner, admin):
         await _ack(ws)
@@ -241,7 +242,8 @@ async def test_scope_is_the_subscribers_at_delivery(server, sm, people, househol
 
 async def test_resume_after_a_disconnect_loses_nothing_and_repeats_nothing(server, sm, people, households) -> None:  # type: ignore[no-untyped-def]
     a, b = households[XIDE], households[ZHAOJUE]
-    start = await _head(sm)
+    async with sm() as s, s.begin():  # what is pending numbered first (no server of this module may be running)
+        start = await s.scalar(text("SELECT anju_live_sequence()"))
     ws = await _open(server, people["live-admin"])
     await _ack(ws)
     await _subscribe(ws, "r", after=start)
@@ -577,3 +579,40 @@ async def test_one_mutation_writing_a_household_twice_is_one_event(server, sm, p
     assert _seqs(got) == [s for s, *_ in outbox]
     assert [(e["table"], e["operation"], int(e["id"])) for e in got] == [("household", "UPDATE", a)] * 2
     await ws.close()
+
+
+async def test_different_events_of_a_transaction_and_alike_events_of_two_stay(sm, households) -> None:  # type: ignore[no-untyped-def]
+    """The sequencer folds only identical events of one transaction: one transaction writing household A twice and
+    household B once is two events; the same write of A in a second transaction another; a household inserted then
+    updated in one transaction is an INSERT and an UPDATE, its deletion in the next a DELETE."""
+    a, b = households[XIDE], households[ZHAOJUE]
+    async with sm() as s, s.begin():  # what is pending numbered first (no server of this module may be running)
+        start = await s.scalar(text("SELECT anju_live_sequence()"))
+    async with sm() as s, s.begin():
+        for hid in (a, b, a):
+            await s.execute(text("UPDATE household SET version = version + 1 WHERE id = :id"), {"id": hid})
+    async with sm() as s, s.begin():
+        await s.execute(text("UPDATE household SET version = version + 1 WHERE id = :id"), {"id": a})
+    async with sm() as s, s.begin():
+        new = await s.scalar(
+            text("INSERT INTO household (code, admin_code, poverty_status) "
+                 "VALUES ('GENERATED-test-live-once', :c, 'non_poor') RETURNING id"), {"c": ZHAOJUE}
+        )  # fmt: skip
+        await s.execute(text("UPDATE household SET version = version + 1 WHERE id = :id"), {"id": new})
+    async with sm() as s, s.begin():
+        await s.execute(text("DELETE FROM household WHERE id = :id"), {"id": new})
+    async with sm() as s, s.begin():
+        end = await s.scalar(text("SELECT anju_live_sequence()"))
+    async with sm() as s:
+        got = (
+            await s.execute(
+                text(
+                    "SELECT entity_id, operation::text FROM live_event WHERE seq > :a AND seq <= :b "
+                    "AND source = 'household' ORDER BY seq"
+                ),
+                {"a": start, "b": end},
+            )
+        ).all()
+    assert [tuple(r) for r in got] == [
+        (a, "UPDATE"), (b, "UPDATE"), (a, "UPDATE"), (new, "INSERT"), (new, "UPDATE"), (new, "DELETE")
+    ]  # fmt: skip

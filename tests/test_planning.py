@@ -815,3 +815,35 @@ async def test_training_writes_and_access(area):  # type: ignore[no-untyped-def]
             )
         ).all()
     assert audited == [("record_training", "t-officer-w"), ("record_training_follow_up", "t-officer-w")]
+
+
+async def test_concurrent_target_edits_one_wins(area):  # type: ignore[no-untyped-def]
+    """Four planners replace one target from the same version at once (claim_version): exactly one is written, the
+    others answer CONFLICT; the target holds the winner's value at version + 1 and the audit one row, from the old value."""
+    import asyncio
+
+    run, eng, _ = area
+    base = {"subject": "AREA", "areaCode": "513432100", "metric": "PERSONS_EMPLOYED", "year": 2026, "target": "5"}
+    planner = Viewer(None, "t-planner", Role.PLANNER)
+    made = await run(SET, planner, input=base)
+    assert made.errors is None, made.errors
+    tid, version = made.data["setPlanTarget"]["id"], made.data["setPlanTarget"]["version"]
+    answers = await asyncio.gather(
+        *(run(SET, planner, input={**base, "target": str(20 + k), "version": version}) for k in range(4))
+    )
+    won = [a.data["setPlanTarget"] for a in answers if a.errors is None]
+    lost = [e.extensions["code"] for a in answers if a.errors for e in a.errors]
+    assert len(won) == 1 and lost == ["CONFLICT"] * 3, (won, lost)
+    async with eng.connect() as c:
+        row = (await c.execute(text("SELECT target::text, version FROM plan_target WHERE id = :i"), {"i": int(tid)})).one()
+        audited = (
+            await c.execute(
+                text(
+                    "SELECT before ->> 'target', after ->> 'target', (after ->> 'version')::int FROM audit_log "
+                    "WHERE entity = 'plan_target' AND entity_id = :i ORDER BY id"
+                ),
+                {"i": str(tid)},
+            )
+        ).all()
+    assert Decimal(row[0]) == Decimal(won[0]["target"]) and row[1] == version + 1 == won[0]["version"]
+    assert [(b, Decimal(a), v) for b, a, v in audited[1:]] == [("5.0000", Decimal(won[0]["target"]), version + 1)]

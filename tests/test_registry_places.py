@@ -507,3 +507,22 @@ async def test_location_tolerance_is_a_setting(px, settings, schema):  # type: i
     assert r.errors[0].extensions == {"code": "BAD_USER_INPUT", "field": "location"}
     assert ok(await create(with_tolerance(200_000.0), ZHAOJUE))["createFacility"]["facility"]["version"] == 1
     assert ok(await create(with_tolerance(0.0), YIXIN))["createFacility"]["facility"]["version"] == 1
+
+
+async def test_a_places_audit_before_image_is_the_version_changed(px):  # type: ignore[no-untyped-def]
+    """updateFacility and closeFacility at version v: the audit's before image is the facility at v (what the change was
+    made from, as a household's: claimed_image), the after image at v + 1 — not the claimed v + 1 on both sides."""
+    run, _, sql, _, _ = px
+    f = await new_facility(run, operator="甲合作社")
+    ok(await run(UPDATE_FACILITY, **{"in": {"id": f["id"], "version": 1, "operator": "乙合作社"}}))
+    ok(await run(CLOSE_FACILITY, **{"in": {"id": f["id"], "version": 2, "closedOn": "2023-12-31"}}))
+    rows = await sql(
+        "SELECT action, before, after FROM audit_log WHERE entity = 'facility' AND entity_id = :i ORDER BY id", i=f["id"]
+    )
+    assert [(r.action, r.before and r.before["version"], r.after["version"]) for r in rows] == [
+        ("createFacility", None, 1),
+        ("updateFacility", 1, 2),
+        ("closeFacility", 2, 3),
+    ]
+    # the before image is the row as it was, field for field: the previous after image
+    assert rows[1].before == rows[0].after and rows[2].before == rows[1].after
