@@ -1369,10 +1369,10 @@ async def _write(s: AsyncSession, today: dt.date, *, analyze: bool) -> None:
     """The writes, set-based, then their audit rows (before images taken first), in the form ``row_json`` gives.
 
     ``analyze``: many households were inserted (1,000 or more): their tables are analysed before the audit rows are read
-    from them (inside the transaction: ANALYZE samples this transaction's own rows; as the tables' owner, also in a
-    viewer's scoped session). With the statistics of the table
-    before the import PostgreSQL expected one new household and nested-looped each over the members' aggregate (a
-    60,000-household import into an empty database ran over 9 minutes).
+    from them (inside the transaction: ANALYZE samples this transaction's own rows; ``anju_analyze_registry`` runs it
+    with the owner's rights, also in a county officer's scoped session). With the statistics of before the import
+    PostgreSQL expected one new household and nested-looped each over the members' aggregate (a 60,000-household import
+    into an empty database ran over 9 minutes).
     """
     ih, ir, ib = IMP_HOUSEHOLD.alias("hh"), IMP_ROW.alias("r"), IMP_BEFORE.alias("b")
     who = audit_who(s)
@@ -1406,13 +1406,8 @@ async def _write(s: AsyncSession, today: dt.date, *, analyze: bool) -> None:
     await s.execute(text(_INSERT_MEMBERS), {"today": today, "of_new": False})
     await s.execute(text(_REFRESH_STATUS))
     await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
-    if analyze:
-        # ANALYZE is the tables' owner's: under a viewer's role (a county officer's import, scoped_sessionmaker) PostgreSQL
-        # skipped it with a warning only. Taken as the session's own user, then the viewer's role restored.
-        role = await s.scalar(text("SELECT current_setting('role')"))
-        await s.execute(text("SET LOCAL ROLE NONE"))
-        await s.execute(text("ANALYZE household, member"))
-        await s.execute(text("SELECT set_config('role', :role, true)"), {"role": role})
+    if analyze:  # with the owner's rights (a county officer's role may not ANALYZE): import_stats.sql, migration 0027
+        await s.execute(text("SELECT anju_analyze_registry()"))
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
     # (the members of all new households aggregated in one grouped pass, joined by household: not a subquery per household,

@@ -19,6 +19,8 @@ database does means reading one file:
 - ``casework.sql``: grids and monitoring casework (issue #17): the grid worker's role and row scope, the casework
   tables' policies, a case's stage order and ``anju_case_open_on`` (a case open on a date), cases never deleted.
 - ``viewer.sql``: ``anju_viewer_holds``, whether a viewer held in memory still describes its user row (migration 0024).
+- ``import_stats.sql``: ``anju_analyze_registry``, a big import's ANALYZE of household and member with the owner's
+  rights (migration 0027).
 - ``planning.sql``: who reads and writes plan targets, training records and follow-up visits (migration 0018).
 
 Every statement can run again without changing anything: ``CREATE OR REPLACE FUNCTION``,
@@ -56,6 +58,7 @@ FILES = (
     "registry_rules",
     "casework",
     "viewer",
+    "import_stats",
     "planning",
     "live_events",
 )
