@@ -97,8 +97,11 @@ class Hub:
                 self.listening.set()
                 self._kick.set()  # catch up with whatever was written while not listening
                 while True:
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives as
+                    # the event is set, and this loop then polled on forever (a test's shutdown hung in hub.stop())
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), timeout=self.live.poll_seconds)
+                        async with asyncio.timeout(self.live.poll_seconds):
+                            await self._kick.wait()
                     self._kick.clear()
                     head = int(await conn.fetchval("SELECT anju_live_sequence()"))
                     if head != self.head:
@@ -245,7 +248,8 @@ class LiveConnection:
                 if len(batch.events) == live.batch:
                     continue  # more to catch up with
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=live.recheck_seconds)
+                    async with asyncio.timeout(live.recheck_seconds):  # (not wait_for: see Hub._run)
+                        await wake.wait()
         finally:
             self.hub.forget(wake)
         await asyncio.Future()  # closed: strawberry cancels the operation when the WebSocket ends
