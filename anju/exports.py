@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -104,6 +105,10 @@ async def _rows(
 # --------------------------------------------------------------------------- CSV
 
 
+CSV_STALL_SECONDS = 120
+"""A CSV download whose client reads nothing for this long is ended (its database connection freed)."""
+
+
 def _csv_line(cells: list[Any]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf).writerow(cells)
@@ -122,9 +127,14 @@ async def _csv(sm: SessionMaker, kind: ExportKind, a: ExportArgs, viewer: Viewer
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)  # back-pressure: COPY waits for a slow client
 
     async def sink(chunk: bytes) -> None:
-        await queue.put(bytes(chunk))
+        # a client that takes nothing for CSV_STALL_SECONDS ends the download (and frees the connection)
+        async with asyncio.timeout(CSV_STALL_SECONDS):
+            await queue.put(bytes(chunk))
 
     async with _sessionmaker(sm, kind, viewer)() as s, s.begin():
+        # The COPY lasts as long as the client takes to read the file: the service's per-statement timeout (30 s, meant
+        # for requests) cut a slow client's 214 MB province roster off mid-file. A stalled client is bounded instead.
+        await s.execute(text("SET LOCAL statement_timeout = 0"))
         plan = await _plan(s, stmt)
         driver = await _driver(s)
 
