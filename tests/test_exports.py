@@ -484,4 +484,3 @@ def test_http_errors(ex, path, user, status, code, names):  # type: ignore[no-un
     err = r.json()["errors"][0]
     assert err["extensions"]["code"] == code
     assert err["message"].startswith(names)
-
