@@ -63,6 +63,8 @@ async def routing_error(request: Request, exc: Exception) -> Response:
     """
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: the order changed from one process to the next (hash seeds)
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
     if exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}; use {headers.get('Allow', 'another')}"
     elif exc.status_code == 404:
