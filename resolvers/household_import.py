@@ -1060,8 +1060,6 @@ _MEMBER_INSERT = """
     FROM imp_row r JOIN imp_household hh ON hh.code = r.code
     WHERE r.member_state = 'new' AND hh.is_new = :of_new ORDER BY r.row
 """
-# the members of new households (counted already: run under anju.counts = 'given')
-_INSERT_NEW_MEMBERS = _MEMBER_INSERT
 _INSERT_MEMBERS = (
     "WITH new AS ("
     + _MEMBER_INSERT
@@ -1401,13 +1399,14 @@ async def _write(s: AsyncSession, today: dt.date, *, analyze: bool) -> None:
     await s.execute(text(_UPDATE_HOUSEHOLDS))
     await s.execute(text(_UPDATE_MEMBERS))
     await s.execute(text("SET LOCAL anju.counts = 'given'"))
-    await s.execute(text(_INSERT_NEW_MEMBERS), {"today": today, "of_new": True})
+    await s.execute(text(_MEMBER_INSERT), {"today": today, "of_new": True})  # new households' (counted already)
     await s.execute(text("SET LOCAL anju.counts = ''"))
     await s.execute(text(_INSERT_MEMBERS), {"today": today, "of_new": False})
     await s.execute(text(_REFRESH_STATUS))
     await s.execute(text("SET LOCAL anju.defer_status = 'off'"))
     if analyze:  # with the owner's rights (a county officer's role may not ANALYZE): import_stats.sql, migration 0027
         await s.execute(text("SELECT anju_analyze_registry()"))
+        await s.execute(text("ANALYZE imp_household"))  # its household ids, null when last analysed, now set
     audit = sa.insert(m.AuditLog)
     # a new household: one row with its members inside (registerHousehold's form)
     # (the members of all new households aggregated in one grouped pass, joined by household: not a subquery per household,
@@ -1429,11 +1428,7 @@ async def _write(s: AsyncSession, today: dt.date, *, analyze: bool) -> None:
         .where(new)
         .order_by(th.c.id)
     )
-    if analyze:  # (and without nested loops: the plan that ran 9 minutes was one)
-        await s.execute(text("SET LOCAL enable_nestloop = off"))
     await s.execute(audit.from_select(AUDIT_COLUMNS, new_households))
-    if analyze:
-        await s.execute(text("RESET enable_nestloop"))
     # a corrected household or member: before and after (updateHousehold's and updateMember's form)
     for table, t in (("household", th), ("member", tm)):
         corrected = (
