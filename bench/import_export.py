@@ -29,12 +29,12 @@ import csv
 import datetime as dt
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-import models as m
 from anju import db
 from anju.auth import keys
 from anju.seed import load_demo
@@ -42,15 +42,15 @@ from anju.settings import Settings
 from bench.common import RESULTS, machine
 from bench.imports import write_roster
 from resolvers.access import id_number_hash
-from resolvers.household_import import COLUMNS, import_households
+from resolvers.household_import import BY_KEY, COLUMNS, import_households
 from resolvers.tabular import FileLimits
 
 DB = "anju_bench_ie"
-# the generated roster's words as the enums' stored values (models), for the storage floor's rows
-POVERTY = {"脱贫户": m.PovertyStatus.POVERTY_ALLEVIATED.value, "一般户": m.PovertyStatus.NON_POOR.value}
-GENDER = {"男": m.Gender.MALE.value, "女": m.Gender.FEMALE.value}
-RELATION = {"户主": m.Relation.HEAD.value, "配偶": m.Relation.SPOUSE.value, "子女": m.Relation.CHILD.value,
-            "父母": m.Relation.PARENT.value}  # fmt: skip
+
+
+def word(key: str, v: Callable[[str], str]) -> str:
+    """A word of the roster's column ``key`` (性别 男 …) as the enum value stored, by the import's own parser."""
+    return str(BY_KEY[key].parse(v(key), key).value)
 
 
 async def _copy_into_tables(eng: Any, path: Path, tmp: Path, key: bytes) -> tuple[float, str]:
@@ -72,13 +72,15 @@ async def _copy_into_tables(eng: Any, path: Path, tmp: Path, key: bytes) -> tupl
             code = v("household_code")
             h = households.setdefault(code, [code, v("admin_code"), v("site_id"), v("origin_admin_code"),
                                              f"SRID=4326;POINT({v('dwelling_lon')} {v('dwelling_lat')})", v("relocated_on"),
-                                             POVERTY[v("poverty_status")], "", "0", "0"])  # fmt: skip
+                                             word("poverty_status", v), "", "0", "0"])  # fmt: skip
+            labor = BY_KEY["labor_force"].parse(v("labor_force"), "laborForce")
             h[8] = str(int(h[8]) + 1)
-            h[9] = str(int(h[9]) + (v("labor_force") == "是"))
+            h[9] = str(int(h[9]) + labor)
             hashed = id_number_hash(key, v("id_number"))
-            members.append([code, v("name"), GENDER[v("gender")], v("birth_year"), RELATION[v("relation")],
-                            str(v("labor_force") == "是").lower(), hashed, v("id_number")[-4:], v("phone") or "",
-                            "{" + ",".join(x for x in v("skills").split("、") if x) + "}", "registered"])  # fmt: skip
+            skills = BY_KEY["skills"].parse(v("skills"), "skills") or []
+            members.append([code, v("name"), word("gender", v), v("birth_year"), word("relation", v), str(labor).lower(),
+                            hashed, v("id_number")[-4:], v("phone") or "", "{" + ",".join(skills) + "}",
+                            "registered"])  # fmt: skip
     async with eng.connect() as c:
         raw: Any = (await c.get_raw_connection()).driver_connection
         first = await raw.fetchval("SELECT coalesce(max(id), 0) + 1 FROM household")
