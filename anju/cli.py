@@ -462,6 +462,7 @@ def import_households_cmd(
     h, mb = result.households, result.members
     would = "" if result.written else "would be "
     how = f"{result.kind}" + (f", {result.encoding}" if result.encoding else "")
+    how += f", read by {result.read_by} processes" if result.read_by > 1 else ""
     typer.echo(
         f"{name} ({how}, {result.rows} rows"
         + (f", {result.example_rows} example rows skipped" if result.example_rows else "")

@@ -42,10 +42,12 @@ others written); ``dry_run`` (everything checked and counted, nothing written). 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import functools
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,9 +65,10 @@ from resolvers.admin_areas import area_problem, area_shape_problem, outside_area
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
 from resolvers.geometry import check_position
 from resolvers.mutations import check_joined, client_error, member_fields
+from resolvers.parallel_read import PARALLEL_MIN_BYTES, processes, records_in_parts
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
-from resolvers.tabular import GEOMETRY, FileLimits, FileRefused, Table, open_table
+from resolvers.tabular import GEOMETRY, FileLimits, FileRefused, Table, open_table, split_csv
 
 EXAMPLE_PREFIX = "示例"
 """Household codes starting with this mark the template's example rows, which an import skips."""
@@ -549,6 +552,8 @@ class ImportResult:
     written: bool = False
     dry_run: bool = False
     valid_only: bool = False
+    read_by: int = 1
+    """Processes that read and checked the file's rows (``resolvers/parallel_read.py``: a big CSV roster)."""
 
 
 def write_report(result: ImportResult, path: str | Path) -> None:
@@ -666,6 +671,12 @@ class _Reader:
         self.code_at = self.index["household_code"]
         self.household_at = tuple(self.index.get(k) for k in HOUSEHOLD_KEYS)
         self.member_at = tuple((k, BY_KEY[k], self.index.get(k)) for k in MEMBER_ORDER)
+
+    def merge(self, part: tuple[int, int, list[tuple[int | None, str, str, str, str | None]]]) -> None:
+        """Add the rows, example rows and problems of a part of the file read by another process (``_stage_part``)."""
+        self.rows += part[0]
+        self.example_rows += part[1]
+        self.problems += part[2]
 
     def column(self, key: str) -> str:
         """The header of ``key`` as written in the file (the template's when the file lacks it)."""
@@ -788,6 +799,33 @@ class _Reader:
             e("id_number_last4"), e("phone"), e("skills"), e("joined_on"),
             fields["join_reason"].value if "join_reason" in fields else None, given_member_id, bool(problems),
         )  # fmt: skip
+
+
+def _stage_part(
+    header: list[str],
+    index: dict[str, int],
+    today: dt.date,
+    id_number_key: bytes,
+    max_vertices: int,
+    rows: Iterator[tuple[int, list[Any]]],
+) -> tuple[Iterator[tuple[Any, ...]], Callable[[], tuple[int, int, list[Any]]]]:
+    """A part of a big CSV roster, in a reading process (``records_in_parts``).
+
+    Returns its staging records by ``_Reader.stage``, and a function giving its rows, example rows and problems once they
+    are read (for ``_Reader.merge``).
+    """
+    reader = _Reader(header, index, today, id_number_key, max_vertices)
+    return reader.stage(rows), lambda: (reader.rows, reader.example_rows, reader.problems)
+
+
+@contextlib.asynccontextmanager
+async def _closing(records: Any) -> AsyncIterator[None]:
+    """Closes an asynchronous generator of records when the import ends (the reading processes stop with it)."""
+    try:
+        yield
+    finally:
+        if hasattr(records, "aclose"):
+            await records.aclose()
 
 
 def _key_of(exc: AnjuError) -> str:
@@ -1087,6 +1125,7 @@ async def import_households(
     dry_run: bool = False,
     valid_only: bool = False,
     progress: Callable[[str, int], Awaitable[None]] | None = None,
+    read_processes: int | None = None,
 ) -> ImportResult:
     """Import a household roster file: check every row, then write households and members in one transaction.
 
@@ -1105,6 +1144,8 @@ async def import_households(
         encoding: a CSV's encoding, overriding the rule.
         dry_run: check and count everything, write nothing.
         valid_only: write the households whose rows all pass; report the others (default: any problem → nothing written).
+        read_processes: processes reading a big CSV file (``resolvers/parallel_read.py``); None: one per CPU (at most 4);
+            1: the importing process alone.
         progress: awaited with the phase (``reading``, ``checking``, ``writing``) and the data rows read so far; it must
             write in its own transaction (an HTTP import job's state, ``resolvers/import_jobs.py``).
 
@@ -1127,9 +1168,18 @@ async def import_households(
     index = map_header(table.header)
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
+    records: Any = reader.stage(table.rows)
+    n = processes() if read_processes is None else read_processes
+    if table.kind == "csv" and table.encoding and n > 1 and Path(path).stat().st_size >= PARALLEL_MIN_BYTES:
+        parts = split_csv(path, table.encoding, n, limits)
+        if len(parts) > 1:  # read and checked by as many processes (resolvers/parallel_read.py): the same rules, rows, problems
+            table.close()
+            job = functools.partial(_stage_part, table.header, index, today, id_number_key, max_vertices)
+            records = records_in_parts(path, table.encoding, parts, limits, table.header, job, reader.merge)
+            result.read_by = len(parts)
     try:
-        async with sm() as s:
-            scoped = await open_staging(s, _CREATE, "imp_row", reader.stage(table.rows), _STAGE_COLUMNS)
+        async with sm() as s, _closing(records):
+            scoped = await open_staging(s, _CREATE, "imp_row", records, _STAGE_COLUMNS)
             result.rows, result.example_rows = reader.rows, reader.example_rows
             if progress is not None:
                 await progress("checking", reader.rows)
@@ -1448,6 +1498,11 @@ async def _write(s: AsyncSession, today: dt.date, *, analyze: bool) -> None:
     await s.execute(audit.from_select(AUDIT_COLUMNS, added))
 
 
+WORK_MEM = "256MB"
+"""Memory of each sort and hash of an import's statements (PostgreSQL's ``work_mem``, for its transaction): a
+Sichuan-scale roster's staging rows (≈ 140 MB sorted by household code) are sorted and hashed in memory instead of in
+temporary files."""
+
 TEMP_BUFFERS = "512MB"
 """Session memory for an import's staging tables (PostgreSQL's ``temp_buffers``, 8 MB by default): a Sichuan-scale
 roster's staging rows (≈ 300 MB) are updated several times; beyond the buffers every pass goes through the disk."""
@@ -1488,6 +1543,7 @@ async def begin_bulk(s: Any) -> None:
     one keeps its setting (the import runs all the same, slower).
     """
     await s.execute(text("SET LOCAL statement_timeout = 0"))
+    await s.execute(text("SET LOCAL work_mem = '" + WORK_MEM + "'"))
     await s.execute(
         text(
             "DO $$ BEGIN PERFORM set_config('temp_buffers', '" + TEMP_BUFFERS + "', false); "

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,8 @@ def _blank(cells: list[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in cells)
 
 
-def _too_many(limits: FileLimits) -> FileRefused:
+def too_many_rows(limits: FileLimits) -> FileRefused:
+    """The refusal of a file with more than ``limits.max_rows`` data rows."""
     return FileRefused(f"file: more than {limits.max_rows:,} data rows (imports.max_rows); split it into several files")
 
 
@@ -213,32 +215,158 @@ def _open_csv(p: Path, limits: FileLimits, encoding: str | None) -> Table:
         raise FileRefused(f"file: row 1 cannot be read as {chosen} CSV ({type(exc).__name__})") from None
     _check_cells(1, header, limits, header)
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        number, seen = 1, 0
-        try:
-            while True:
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except UnicodeDecodeError:
-                    raise FileRefused(
-                        f"file: row {number + 1} is not {chosen} text; save the file as 'CSV UTF-8' or give --encoding"
-                    ) from None
-                except csv.Error as exc:
-                    raise FileRefused(f"file: row {number + 1}: {exc} (a cell too long, or a quote not closed)") from None
-                number += 1
-                if _blank(cells):
-                    continue
-                seen += 1
-                if seen > limits.max_rows:
-                    raise _too_many(limits)
-                _check_cells(number, cells, limits, header)
-                yield number, cells
-        finally:
-            f.close()
+    return Table("csv", chosen, header, _csv_rows(reader, f, 1, limits, header, chosen), f.close)
 
-    return Table("csv", chosen, header, rows(), f.close)
+
+def _csv_rows(
+    reader: Any, f: Any, number: int, limits: FileLimits, header: list[str], chosen: str
+) -> Generator[tuple[int, list[Any]], None, None]:
+    """A CSV's data records after row ``number`` as (row number, cells), blank ones skipped, within the limits; closes ``f``.
+
+    Raises:
+        FileRefused: a record that does not decode, a broken record, more than ``max_rows`` rows or a cell too long.
+    """
+    seen = 0
+    try:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                raise FileRefused(
+                    f"file: row {number + 1} is not {chosen} text; save the file as 'CSV UTF-8' or give --encoding"
+                ) from None
+            except csv.Error as exc:
+                raise FileRefused(f"file: row {number + 1}: {exc} (a cell too long, or a quote not closed)") from None
+            number += 1
+            if _blank(cells):
+                continue
+            seen += 1
+            if seen > limits.max_rows:
+                raise too_many_rows(limits)
+            _check_cells(number, cells, limits, header)
+            yield number, cells
+    finally:
+        f.close()
+
+
+@dataclass(frozen=True)
+class CsvPart:
+    """A run of whole records of a CSV file: bytes ``start`` to ``end`` (exclusive), the first record being row ``row``."""
+
+    start: int
+    end: int
+    row: int
+
+
+class _Positions:
+    """A CSV file's lines as the csv module reads them, with the byte offset after the last line read.
+
+    Lines end as with ``newline=""`` (CR LF, LF or CR). The csv module reads a record's lines and no further, so after each
+    record ``at`` is where the next one starts. ``last`` is the last line's bytes (re-encoded: ``split_csv`` checks them
+    against the file).
+    """
+
+    def __init__(self, f: Any, encoding: str, bom: bool) -> None:
+        self.lines = f
+        self.encoding = "utf-8" if encoding == "utf-8-sig" else encoding
+        self.at = 3 if bom else 0
+        self.last = b""
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            self.last = line.encode(self.encoding)
+            self.at += len(self.last)
+            yield line
+
+
+def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -> list[CsvPart]:
+    """The data records of a CSV file in up to ``parts`` runs of about equal bytes, for as many processes to read at once.
+
+    The file is read as ``encoding`` (as ``open_table`` decided it) by the same reader as ``open_table``, up to the last
+    cut; the cuts fall between records as the csv module ends them (a quoted cell may hold line breaks). Each part is read
+    by ``csv_part_rows``.
+
+    Returns:
+        The parts in file order: one (all the data rows) when the file is too short to cut, or when a cut cannot be placed
+        for certain (the bytes at a cut are not the line read: a codec that does not re-encode a line to its bytes).
+
+    Raises:
+        FileRefused: as ``open_table``'s rows (a record that does not decode, a broken one, a cell too long) before the
+        last cut.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    with p.open("rb") as raw:
+        bom = encoding == "utf-8-sig" and raw.read(3) == codecs.BOM_UTF8
+    f = p.open("r", encoding=encoding, errors="strict", newline="")
+    lines = _Positions(f, encoding, bom)
+    reader = csv.reader(lines)
+    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
+    cuts: list[tuple[int, int, bytes]] = []  # (byte offset, row number of the record starting there, the line before it)
+    # row 1, the header, read as a record like any other (one more row than the data may have)
+    rows: Generator[tuple[int, list[Any]], None, None] = _csv_rows(
+        reader, f, 0, replace(limits, max_rows=limits.max_rows + 1), [], encoding
+    )
+    try:
+        for k in range(parts):
+            target = size * k // parts
+            for number, _ in rows:
+                if lines.at >= target:
+                    cuts.append((lines.at, number + 1, lines.last))
+                    break
+            else:
+                break
+    finally:
+        rows.close()
+    while len(cuts) > 1 and cuts[-1][0] >= size:  # a cut at the end: no records after it
+        cuts.pop()
+    with p.open("rb") as raw:
+        for at, _, last in cuts:
+            raw.seek(at - len(last))
+            if raw.read(len(last)) != last:
+                cuts = cuts[:1]
+                break
+    ends = [c[0] for c in cuts[1:]] + [size]
+    return [CsvPart(at, end, row) for (at, row, _), end in zip(cuts, ends, strict=True)]
+
+
+class _Range(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file, as a file of its own."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        self.f = path.open("rb")
+        self.f.seek(start)
+        self.left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.f.readinto(memoryview(b)[: min(len(b), self.left)])
+        self.left -= n
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+def csv_part_rows(
+    path: str | Path, encoding: str, part: CsvPart, limits: FileLimits, header: list[str]
+) -> Iterator[tuple[int, list[Any]]]:
+    """The data rows of one ``split_csv`` part, as ``open_table``'s ``rows`` yields them for the same records.
+
+    ``max_rows`` is checked within the part; the caller checks the parts' sum.
+
+    Raises:
+        FileRefused: as ``open_table``'s rows.
+    """
+    raw = io.BufferedReader(_Range(Path(path), part.start, part.end), CHUNK)
+    f = io.TextIOWrapper(raw, encoding="utf-8" if encoding == "utf-8-sig" else encoding, errors="strict", newline="")
+    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
+    return _csv_rows(csv.reader(f), f, part.row - 1, limits, header, encoding)
 
 
 def _open_xlsx(p: Path, limits: FileLimits) -> Table:
@@ -281,7 +409,7 @@ def _open_xlsx(p: Path, limits: FileLimits) -> Table:
                     continue
                 seen += 1
                 if seen > limits.max_rows:
-                    raise _too_many(limits)
+                    raise too_many_rows(limits)
                 _check_cells(number, cells, limits, header)
                 yield number, cells
         except (zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -305,7 +433,7 @@ def _open_geo(p: Path, kind: str, limits: FileLimits, layer: str | None) -> Tabl
     if (problem := crs_problem(info.get("crs"))) is not None:
         raise FileRefused(f"file: {problem}")
     if int(info.get("features") or 0) > limits.max_rows:
-        raise _too_many(limits)
+        raise too_many_rows(limits)
     try:
         meta, _, geoms, values = pyogrio.raw.read(p, layer=layer, max_features=limits.max_rows + 1)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
@@ -314,7 +442,7 @@ def _open_geo(p: Path, kind: str, limits: FileLimits, layer: str | None) -> Tabl
     _check_cells(1, header, limits, header)
     count = len(geoms) if geoms is not None else (len(values[0]) if values else 0)
     if count > limits.max_rows:
-        raise _too_many(limits)
+        raise too_many_rows(limits)
 
     def cell(v: Any) -> Any:
         if v is None or (isinstance(v, float) and v != v):  # GDAL's null

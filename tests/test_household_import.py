@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import subprocess
 import sys
 import time
@@ -27,9 +28,10 @@ from stdnum.cn import ric
 from anju import db
 from anju.auth import keys
 from anju.seed import load_demo
+from resolvers import household_import
 from resolvers.access import Role, Viewer, scoped_sessionmaker
 from resolvers.household_import import COLUMNS, import_households, write_report, write_template
-from resolvers.tabular import FileLimits, FileRefused
+from resolvers.tabular import FileLimits, FileRefused, csv_part_rows, open_table, split_csv
 from tests.digest import digest
 from tests.raw_status import status_mismatches
 
@@ -980,3 +982,115 @@ async def test_an_officers_big_import_analyses_the_tables_it_wrote(imp, tmp_path
         "SELECT a.user_name, a.role, count(*) FROM audit_log a JOIN household h ON h.id::text = a.entity_id "
         "AND a.entity = 'household' WHERE h.code LIKE 'T-BIG-%' GROUP BY 1, 2",
     ) == [("t-officer", "county_officer", 1000)]
+
+
+# --------------------------------------------------------------------------- a big CSV read by several processes
+
+
+def _roster_text(rows: list[dict[str, str]], newline: str, blank_every: int = 0) -> str:
+    """The roster as CSV text with the line ends given, a blank line after every ``blank_every``-th row."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator=newline)
+    w.writerow(HEADERS)
+    for i, r in enumerate(rows, start=1):
+        w.writerow([r[k] for k in KEYS])
+        if blank_every and i % blank_every == 0:
+            out.write(newline)
+    return out.getvalue()
+
+
+def _many(prefix: str, households: int, region: str) -> list[dict[str, str]]:
+    """``households`` households of 3 members, ID numbers of ``region`` (a county code no other test uses); every 7th
+    head's skills a quoted cell with a line break and a comma."""
+    rows: list[dict[str, str]] = []
+    for h in range(households):
+        fam = family(f"{prefix}-{h:04d}", 3, 0)
+        for k, x in enumerate(fam):
+            x["id_number"] = ident(region, x["id_number"][6:14], 3 * h + k)
+        if h % 7 == 0:
+            fam[0]["skills"] = '电工\n焊工,"厨师"'
+        rows += fam
+    return rows
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_csv_parts_are_the_files_rows(tmp_path, encoding, newline):  # type: ignore[no-untyped-def]
+    """Every cut of split_csv falls between records: the parts' rows, in order, are open_table's rows, numbers included
+    (quoted line breaks, blank lines, CR LF / LF / CR line ends, a BOM, GB18030)."""
+    rows = _many("T-CUT", 60, "513423")
+    rows[100]["name"] = "𠀀" + rows[100]["name"]  # outside GBK: four bytes in GB18030
+    path = tmp_path / "cut.csv"
+    path.write_bytes(_roster_text(rows, newline, blank_every=11).encode(encoding))
+    table = open_table(path, LIMITS)
+    whole = list(table.rows)
+    assert len(whole) == len(rows) and whole[0][0] == 2
+    assert table.encoding is not None
+    for n in (2, 3, 5):
+        parts = split_csv(path, table.encoding, n, LIMITS)
+        assert len(parts) == n
+        assert [p.start for p in parts[1:]] == [p.end for p in parts[:-1]]
+        got = [r for p in parts for r in csv_part_rows(path, table.encoding, p, LIMITS, table.header)]
+        assert got == whole
+
+
+async def test_a_big_csv_read_by_two_processes_imports_as_one(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The same file read by one process and by two: the same counts, problems (rows in both halves) and records."""
+    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    rows = _many("T-PAR", 200, "513401")
+    rows[10]["birth_year"] = "1850"  # row 12, first half
+    rows[550]["gender"] = "未知"  # row 552, second half
+    rows[590]["household_code"] = "示例-9"  # an example row, skipped
+    path = tmp_path / "par.csv"
+    path.write_text(_roster_text(rows, "\r\n", blank_every=50), encoding="utf-8-sig", newline="")
+    assert len(split_csv(path, "utf-8-sig", 2, LIMITS)) == 2
+    before = await digest(imp["eng"])
+    one = await imp["run"](path, read_processes=1, dry_run=True)
+    two = await imp["run"](path, read_processes=2, dry_run=True)
+    assert await digest(imp["eng"]) == before
+    shown = [(p.row, p.column, p.reason) for p in two.problems]
+    blank_before = {12: 0, 552: 11}  # blank lines written before those rows
+    assert shown == [
+        (12 + blank_before[12], "出生年份 birth_year", f"birthYear: 1850 is outside 1900..{TODAY.year}"),
+        (552 + blank_before[552], "性别 gender", "gender: '未知' is not one of 男、女 (or MALE, FEMALE)"),
+    ]
+    assert (one.read_by, two.read_by) == (1, 2)
+    assert (two.rows, two.example_rows, two.households, two.members, two.problems) == (
+        len(rows) - 1, 1, one.households, one.members, one.problems,
+    )  # fmt: skip
+    written = await imp["run"](path, read_processes=2, valid_only=True)
+    # the two households with a bad row left out; the example row skipped (its household written with its other rows)
+    assert (written.written, written.households.inserted, written.members.inserted) == (True, 198, 198 * 3 - 1)
+    good = rows[3:6]
+    assert await rows_of(imp["eng"], MEMBERS_OF, code=good[0]["household_code"]) == expected_members(good)
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-PAR-%'") == [(198,)]
+    again = await imp["run"](path, read_processes=2, valid_only=True)
+    assert (again.households.inserted, again.households.updated, again.members.inserted) == (0, 0, 0)
+
+
+async def test_a_refusal_in_the_second_part_is_the_one_process_refusal(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A file refused by a row in its second half, or by its row count, is refused by two processes as by one."""
+    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    rows = _many("T-PARX", 100, "513422")
+    rows[250]["name"] = "名" * 60
+    path = tmp_path / "long.csv"
+    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    limits = FileLimits(10_000_000, 10_000, 50, 5_000_000)
+    assert len(split_csv(path, "utf-8-sig", 2, limits)) == 2
+    messages = []
+    for n in (1, 2):
+        with pytest.raises(FileRefused) as refused:
+            await imp["run"](path, limits=limits, read_processes=n)
+        messages.append(refused.value.message)
+    assert (
+        messages[0]
+        == messages[1]
+        == ("file: row 252, column '姓名 name': a cell of 60 characters; at most 50 (imports.max_cell_chars)")
+    )
+    rows[250]["name"] = "名"
+    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    few = FileLimits(10_000_000, 299, 1000, 5_000_000)
+    for n in (1, 2):
+        with pytest.raises(FileRefused, match="more than 299 data rows"):
+            await imp["run"](path, limits=few, read_processes=n)
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-PARX-%'") == [(0,)]

@@ -1,0 +1,145 @@
+"""A big CSV import file read and checked by several processes at once, its records streamed to one COPY.
+
+An import's Python pass (each row checked with the registry's rules: ``resolvers/household_import.py``) runs at ≈ 35 µs
+a row in one process, while PostgreSQL, receiving the COPY, mostly waits. ``split_csv`` (``resolvers/tabular.py``) cuts
+the file between records, exactly where the csv module ends them (quoted line breaks included); each part is read by a
+process of its own (``csv_part_rows``: the same reader, limits and row numbers as ``open_table``), checked by the same
+code as in one process (``job``), and its records come back in batches to the importing process, which streams them into
+the staging table in the order they arrive (the staging rows carry their row number; the problems are sorted by row).
+
+Processes start from a ``forkserver`` (never a fork of the running service, its threads and connections) with the
+import modules loaded once. Used for CSV files of ``PARALLEL_MIN_BYTES`` and more: below that, starting the processes
+costs more than it saves. XLSX and GeoPackage files are read in one process (a zip stream or a GDAL layer has no cut
+points a process could seek to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import queue
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from resolvers.tabular import CsvPart, FileLimits, FileRefused, csv_part_rows, too_many_rows
+
+PARALLEL_MIN_BYTES = 8 << 20
+"""CSV files from this size (8 MiB, ≈ 50,000 roster rows) are read by several processes."""
+MAX_PROCESSES = 4
+BATCH = 4_000
+"""Records sent back at a time (a pickled list: ≈ 2 µs a record each way)."""
+
+Job = Callable[[Iterator[tuple[int, list[Any]]]], tuple[Iterator[tuple[Any, ...]], Callable[[], Any]]]
+"""A part's work: its rows (number, cells) → (the staging records, a function giving the part's summary once they are
+all read). A module-level function (or a ``functools.partial`` of one): it is pickled into the reading process."""
+
+
+def processes() -> int:
+    """How many processes read a big file: the CPUs this process may use (at most ``MAX_PROCESSES``)."""
+    return max(1, min(MAX_PROCESSES, len(os.sched_getaffinity(0))))
+
+
+def _counted(rows: Iterator[tuple[int, list[Any]]], seen: list[int]) -> Iterator[tuple[int, list[Any]]]:
+    for row in rows:
+        seen[0] += 1
+        yield row
+
+
+def _read_part(
+    job: Job, path: str, encoding: str, part: CsvPart, limits: FileLimits, header: list[str], out: Any, k: int
+) -> None:
+    """A reading process: part ``k`` of the file read, checked by ``job``, sent to ``out``.
+
+    Sends (k, kind, payload): ``rows`` (a batch of records), then ``done`` (rows read, ``job``'s summary); or ``refused``
+    (a FileRefused message), or ``failed`` (anything else: a programming error, reported, not hidden).
+    """
+    try:
+        seen = [0]
+        records, summary = job(_counted(csv_part_rows(path, encoding, part, limits, header), seen))
+        batch: list[tuple[Any, ...]] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) == BATCH:
+                out.put((k, "rows", batch))
+                batch = []
+        out.put((k, "rows", batch))
+        out.put((k, "done", (seen[0], summary())))
+    except FileRefused as exc:
+        out.put((k, "refused", exc.message))
+    except BaseException as exc:  # noqa: BLE001 — sent to the importing process, which raises it
+        out.put((k, "failed", f"{type(exc).__name__}: {exc}"))
+
+
+_context: Any = None
+
+
+def _forkserver() -> Any:
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(["resolvers.household_import"])
+    return _context
+
+
+async def records_in_parts(
+    path: str | Path,
+    encoding: str,
+    parts: list[CsvPart],
+    limits: FileLimits,
+    header: list[str],
+    job: Job,
+    merge: Callable[[Any], None],
+) -> AsyncIterator[tuple[Any, ...]]:
+    """The staging records of every part of a CSV file, each part read and checked by ``job`` in a process of its own.
+
+    ``merge`` is called with each part's summary (in the order the parts finish).
+
+    Raises:
+        FileRefused: a part's (the first in file order, as reading in one process would have found first), or more
+            than ``limits.max_rows`` rows in all.
+        RuntimeError: a reading process failed or ended without its result.
+    """
+    ctx = _forkserver()
+    out = ctx.Queue(maxsize=4 * len(parts))
+    procs = [
+        ctx.Process(target=_read_part, args=(job, str(path), encoding, p, limits, header, out, k), daemon=True)
+        for k, p in enumerate(parts)
+    ]
+    for p in procs:
+        p.start()
+    loop = asyncio.get_running_loop()
+    finished: dict[int, str | None] = {}  # part → its refusal (None: read whole)
+    seen = 0
+    try:
+        while len(finished) < len(procs):
+            try:
+                k, kind, payload = await loop.run_in_executor(None, out.get, True, 2.0)
+            except queue.Empty:
+                for k, p in enumerate(procs):
+                    if k not in finished and not p.is_alive():
+                        raise RuntimeError(f"import: reading process {k} ended without its result (exit {p.exitcode})") from None
+                continue
+            if kind == "rows":
+                for record in payload:
+                    yield record
+            elif kind == "done":
+                finished[k] = None
+                seen += payload[0]
+                merge(payload[1])
+            elif kind == "refused":
+                finished[k] = payload
+            else:
+                raise RuntimeError(f"import: reading process {k} failed: {payload}")
+        refusals = [m for _, m in sorted(finished.items()) if m is not None]
+        if refusals:
+            raise FileRefused(refusals[0])
+        if seen > limits.max_rows:
+            raise too_many_rows(limits)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+            p.join()
+        out.close()
