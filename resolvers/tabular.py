@@ -245,7 +245,8 @@ def _csv_rows(
             seen += 1
             if seen > limits.max_rows:
                 raise too_many_rows(limits)
-            _check_cells(number, cells, limits, header)
+            if max(map(len, cells)) > limits.max_cell_chars:  # every cell a str (a CSV's); non-blank: at least one
+                _check_cells(number, cells, limits, header)
             yield number, cells
     finally:
         f.close()

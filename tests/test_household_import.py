@@ -1037,7 +1037,7 @@ def test_csv_parts_are_the_files_rows(tmp_path, encoding, newline):  # type: ign
 async def test_a_big_csv_read_by_two_processes_imports_as_one(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """The same file read by one process and by two: the same counts, problems (rows in both halves) and records."""
     monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
-    rows = _many("T-PAR", 200, "513401")
+    rows = _many("T-MP", 200, "513401")
     rows[10]["birth_year"] = "1850"  # row 12, first half
     rows[550]["gender"] = "未知"  # row 552, second half
     rows[590]["household_code"] = "示例-9"  # an example row, skipped
@@ -1063,7 +1063,7 @@ async def test_a_big_csv_read_by_two_processes_imports_as_one(imp, tmp_path, mon
     assert (written.written, written.households.inserted, written.members.inserted) == (True, 198, 198 * 3 - 1)
     good = rows[3:6]
     assert await rows_of(imp["eng"], MEMBERS_OF, code=good[0]["household_code"]) == expected_members(good)
-    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-PAR-%'") == [(198,)]
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-MP-%'") == [(198,)]
     again = await imp["run"](path, read_processes=2, valid_only=True)
     assert (again.households.inserted, again.households.updated, again.members.inserted) == (0, 0, 0)
 
@@ -1071,7 +1071,7 @@ async def test_a_big_csv_read_by_two_processes_imports_as_one(imp, tmp_path, mon
 async def test_a_refusal_in_the_second_part_is_the_one_process_refusal(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A file refused by a row in its second half, or by its row count, is refused by two processes as by one."""
     monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
-    rows = _many("T-PARX", 100, "513422")
+    rows = _many("T-MPX", 100, "513422")
     rows[250]["name"] = "名" * 60
     path = tmp_path / "long.csv"
     path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
@@ -1093,4 +1093,4 @@ async def test_a_refusal_in_the_second_part_is_the_one_process_refusal(imp, tmp_
     for n in (1, 2):
         with pytest.raises(FileRefused, match="more than 299 data rows"):
             await imp["run"](path, limits=few, read_processes=n)
-    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-PARX-%'") == [(0,)]
+    assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-MPX-%'") == [(0,)]
