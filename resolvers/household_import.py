@@ -26,7 +26,9 @@ Steps, in one transaction:
 The Python pass is what remains per row (≈ 60–130 µs a member row on this machine, most of it the ID number's check
 digit and HMAC and libphonenumber's validity test): the registry's rules stay the one definition the mutations call
 (``member_fields``), and neither an HMAC under the service's key nor libphonenumber's metadata has a PostgreSQL twin.
-bench/import_export.py times each phase beside ``COPY``.
+A big CSV file is read and checked by one process per CPU (``resolvers/parallel_read.py``: the file cut between
+records, each part through the same reader and rules, the records streamed to the one COPY). bench/import_export.py
+times each phase beside ``COPY``.
 
 Matching: households by code (户编号), members by their recorded id (成员编号 member_id, which exported rosters carry:
 ``resolvers/exports.py``), else by ID-number hash; a member row with neither matches the present member of that
