@@ -1181,7 +1181,10 @@ async def import_households(
     records: Any = reader.stage(table.rows)
     n = processes() if read_processes is None else read_processes
     if table.kind == "csv" and table.encoding and n > 1 and Path(path).stat().st_size >= PARALLEL_MIN_BYTES:
-        parts = split_csv(path, table.encoding, n, limits)
+        try:
+            parts = split_csv(path, table.encoding, n, limits)
+        except FileRefused:  # read here instead, refused where one process refuses it (after the viewer's check)
+            parts = []
         if len(parts) > 1:  # read and checked by as many processes (resolvers/parallel_read.py): the same rules, rows, problems
             table.close()
             job = functools.partial(_stage_part, table.header, index, today, id_number_key, max_vertices)
@@ -1217,6 +1220,8 @@ async def import_households(
         if client is None:
             raise
         raise client from None
+    finally:
+        table.close()  # also when its rows were never read (a viewer who imports nothing)
     return result
 
 

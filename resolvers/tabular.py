@@ -29,7 +29,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -305,13 +305,15 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
     lines = _Positions(f, encoding, bom)
     reader = csv.reader(lines)
     csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
-    cuts: list[tuple[int, int, bytes]] = []  # (byte offset, row number of the record starting there, the line before it)
-    # row 1, the header, read as a record like any other (one more row than the data may have)
-    rows: Generator[tuple[int, list[Any]], None, None] = _csv_rows(
-        reader, f, 0, replace(limits, max_rows=limits.max_rows + 1), [], encoding
-    )
+    try:  # row 1, the header, as open_table reads it (its refusals name the header's columns)
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        f.close()
+        return [CsvPart(0, size, 2)]  # open_table refuses such a file before it is split
+    cuts = [(lines.at, 2, lines.last)]  # (byte offset, row number of the record starting there, the line before it)
+    rows: Generator[tuple[int, list[Any]], None, None] = _csv_rows(reader, f, 1, limits, header, encoding)
     try:
-        for k in range(parts):
+        for k in range(1, parts):
             target = size * k // parts
             for number, _ in rows:
                 if lines.at >= target:
@@ -368,6 +370,27 @@ def csv_part_rows(
     f = io.TextIOWrapper(raw, encoding="utf-8" if encoding == "utf-8-sig" else encoding, errors="strict", newline="")
     csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
     return _csv_rows(csv.reader(f), f, part.row - 1, limits, header, encoding)
+
+
+def csv_refusal(path: str | Path, encoding: str, limits: FileLimits) -> FileRefused | None:
+    """What reading a CSV file's rows in one process (``open_table``'s, as ``encoding``) refuses it for first; None: nothing.
+
+    For a file whose parts (``split_csv``) were refused: a part's reader finds a refusal of its own part, but the file as a
+    whole is refused for the first one in file order, or for its row count before that, and an undecodable byte is reported
+    on the row being read when the decoder meets it (which depends on where the reading began).
+    """
+    try:
+        table = open_table(path, limits, encoding=encoding)
+    except FileRefused as exc:
+        return exc
+    try:
+        for _ in table.rows:
+            pass
+    except FileRefused as exc:
+        return exc
+    finally:
+        table.close()
+    return None
 
 
 def _open_xlsx(p: Path, limits: FileLimits) -> Table:

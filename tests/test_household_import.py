@@ -30,6 +30,7 @@ from anju.auth import keys
 from anju.seed import load_demo
 from resolvers import household_import
 from resolvers.access import Role, Viewer, scoped_sessionmaker
+from resolvers.errors import OutOfScope
 from resolvers.household_import import COLUMNS, import_households, write_report, write_template
 from resolvers.tabular import FileLimits, FileRefused, csv_part_rows, open_table, split_csv
 from tests.digest import digest
@@ -1094,3 +1095,68 @@ async def test_a_refusal_in_the_second_part_is_the_one_process_refusal(imp, tmp_
         with pytest.raises(FileRefused, match="more than 299 data rows"):
             await imp["run"](path, limits=few, read_processes=n)
     assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-MPX-%'") == [(0,)]
+
+
+def test_a_csv_refused_before_its_last_cut_is_refused_as_open_table_refuses_it(tmp_path):  # type: ignore[no-untyped-def]
+    """split_csv reads the file up to its last cut: a refusal there is open_table's word for word (the header's column
+    names, the data-row limit without the header)."""
+    rows = _many("T-CUTX", 60, "513424")
+    rows[20]["name"] = "名" * 60
+    path = tmp_path / "long.csv"
+    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    limits = FileLimits(10_000_000, 10_000, 50, 5_000_000)
+    few = FileLimits(10_000_000, 30, 1000, 5_000_000)
+    for lim in (limits, few):
+        table = open_table(path, lim)
+        with pytest.raises(FileRefused) as one:
+            list(table.rows)
+        with pytest.raises(FileRefused) as split:
+            split_csv(path, "utf-8-sig", 2, lim)
+        assert split.value.message == one.value.message
+    assert "column '姓名 name'" in one.value.message or "more than 30 data rows" in one.value.message
+
+
+async def test_a_part_refused_after_the_row_limit_is_refused_for_the_row_count(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A long cell in the second half, after the file's last allowed row: one process stops at the row count first."""
+    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    rows = _many("T-MPR", 100, "513425")
+    rows[280]["name"] = "名" * 60
+    path = tmp_path / "late.csv"
+    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    limits = FileLimits(10_000_000, 200, 50, 5_000_000)
+    assert len(split_csv(path, "utf-8-sig", 2, limits)) == 2
+    for n in (1, 2, 3):
+        with pytest.raises(FileRefused, match="more than 200 data rows"):
+            await imp["run"](path, limits=limits, read_processes=n)
+
+
+async def test_an_undecodable_byte_in_the_second_half_is_refused_as_one_process_refuses_it(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """--encoding gbk and a byte that is no GBK three quarters into the file: the same message (the same row) by one
+    process and by two, three or five (a part's decoder begins elsewhere, and meets the byte on another row)."""
+    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    data = bytearray(_roster_text(_many("T-MPD", 400, "513426"), "\r\n").encode("gbk"))
+    at = data.index(b"\r\n", len(data) * 3 // 4) + 2
+    data[at : at + 1] = b"\xff"  # the household code's first byte
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(bytes(data))
+    messages = set()
+    for n in (1, 2, 3, 5):
+        with pytest.raises(FileRefused) as refused:
+            await imp["run"](path, encoding="gbk", read_processes=n)
+        messages.add(refused.value.message)
+    assert len(messages) == 1, messages
+    assert "is not gbk text" in messages.pop()
+
+
+async def test_a_planner_is_refused_before_the_file_is_read(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A viewer who imports nothing is told so, not what is wrong with the file, however many processes would read it."""
+    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    rows = _many("T-MPP", 60, "513427")
+    rows[10]["name"] = "名" * 60
+    path = tmp_path / "planner.csv"
+    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    limits = FileLimits(10_000_000, 10_000, 50, 5_000_000)
+    planner = scoped_sessionmaker(imp["sm"], Viewer(None, "t-planner", Role.PLANNER))
+    for n in (1, 2):
+        with pytest.raises(OutOfScope):
+            await imp["run"](path, sessionmaker=planner, limits=limits, read_processes=n)
