@@ -282,6 +282,16 @@ class _Positions:
             yield line
 
 
+CUTTABLE = frozenset(
+    ("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312", "big5", "cp950", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+    + ("ascii", "iso8859-1", "cp1252")
+)
+"""The encodings (``codecs`` names) in which ``split_csv`` cuts a file: stateless, each character's bytes as long as its
+re-encoding, so a line's bytes are counted exactly and a part's reading can begin between any two lines. In another
+(UTF-7, ISO-2022, HZ: a line's bytes depend on the lines before it; ``--encoding`` takes any codec) a line can be shorter
+than its bytes, and a cut checked against a repeated line falls a line early: the file is read in one process."""
+
+
 def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -> list[CsvPart]:
     """The data records of a CSV file in up to ``parts`` runs of about equal bytes, for as many processes to read at once.
 
@@ -291,7 +301,8 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
 
     Returns:
         The parts in file order: one (all the data rows) when the file is too short to cut, or when a cut cannot be placed
-        for certain (the bytes at a cut are not the line read: a codec that does not re-encode a line to its bytes).
+        for certain (an encoding not in ``CUTTABLE``; the bytes at a cut are not the line read: a codec that does not
+        re-encode a line to its bytes).
 
     Raises:
         FileRefused: as ``open_table``'s rows (a record that does not decode, a broken one, a cell too long) before the
@@ -311,6 +322,8 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
         f.close()
         return [CsvPart(0, size, 2)]  # open_table refuses such a file before it is split
     cuts = [(lines.at, 2, lines.last)]  # (byte offset, row number of the record starting there, the line before it)
+    if encoding not in CUTTABLE:
+        parts = 1
     rows: Generator[tuple[int, list[Any]], None, None] = _csv_rows(reader, f, 1, limits, header, encoding)
     try:
         for k in range(1, parts):
@@ -323,6 +336,7 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
                 break
     finally:
         rows.close()
+        f.close()  # (a generator closed before it started runs no finally)
     while len(cuts) > 1 and cuts[-1][0] >= size:  # a cut at the end: no records after it
         cuts.pop()
     with p.open("rb") as raw:
