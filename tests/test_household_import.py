@@ -1218,3 +1218,52 @@ def test_a_stateful_encoding_is_not_cut(tmp_path):  # type: ignore[no-untyped-de
     parts = split_csv(path, "utf-7", 2, LIMITS)
     assert len(parts) == 1
     assert list(csv_part_rows(path, "utf-7", parts[0], LIMITS, table.header)) == whole
+
+
+async def test_a_re_import_by_member_id_meets_numbers_recorded_for_other_members(imp, tmp_path):  # type: ignore[no-untyped-def]
+    """成员编号 member_id given for a member recorded without an ID number: the file's number is refused when another
+    member holds it (in the same household, or outside the officer's areas), taken when nobody does; a re-import of the
+    roster as recorded passes (the members hold their own numbers)."""
+    from resolvers.access import id_number_hash
+
+    # an officer of the township of VILLAGE (513432100); the other member's household in another township (513432208)
+    xide = scoped_sessionmaker(imp["sm"], Viewer(None, "t-officer", Role.COUNTY_OFFICER, area_codes=("513432100",)))
+    rows = family("T-EW", 2, 980)
+    rows[1]["id_number"] = ""  # the spouse, recorded without one
+    assert (await imp["run"](write_csv(tmp_path / "a.csv", rows))).written
+    ids = [r[0] for r in await rows_of(imp["eng"], "SELECT mb.id FROM member mb JOIN household h ON h.id = mb.household_id "
+                                       "WHERE h.code = 'T-EW' ORDER BY mb.id")]  # fmt: skip
+    outside = ident("513429", "19700101", 981)
+    async with imp["eng"].begin() as c:
+        other, old = (
+            await c.execute(
+                text(
+                    "SELECT mb.id, mb.id_number_hash FROM member mb JOIN household h ON h.id = mb.household_id "
+                    "WHERE h.admin_code NOT LIKE '513432100%' ORDER BY mb.id LIMIT 1"
+                )
+            )
+        ).one()
+        await c.execute(
+            text("UPDATE member SET id_number_hash = :h WHERE id = :id"), {"h": id_number_hash(imp["key"], outside), "id": other}
+        )
+    try:
+        for taken in (outside, rows[0]["id_number"]):
+            spouse = [dict(rows[1], member_id=str(ids[1]), id_number=taken)]
+            for sm in (imp["sm"], xide):
+                before = await digest(imp["eng"])
+                result = await imp["run"](write_csv(tmp_path / "b.csv", spouse), sessionmaker=sm)
+                assert not result.written and await digest(imp["eng"]) == before
+                assert [(p.row, p.reason) for p in result.problems] == [
+                    (2, "idNumber: this ID number is already recorded for another member; nothing was written")
+                ]
+        mine = [
+            dict(rows[0], member_id=str(ids[0])),
+            dict(rows[1], member_id=str(ids[1]), id_number=ident("513432", "19820315", 989)),
+        ]
+        result = await imp["run"](write_csv(tmp_path / "c.csv", mine), sessionmaker=xide)
+        assert (result.written, result.problems, result.members.updated, result.members.unchanged) == (True, [], 1, 1)
+        again = await imp["run"](write_csv(tmp_path / "c.csv", mine), sessionmaker=xide)
+        assert (again.problems, again.members.updated, again.members.unchanged) == ([], 0, 2)
+    finally:
+        async with imp["eng"].begin() as c:
+            await c.execute(text("UPDATE member SET id_number_hash = :h WHERE id = :id"), {"h": old, "id": other})
