@@ -68,7 +68,7 @@ from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.parallel_read import PARALLEL_MIN_BYTES, processes, records_in_parts
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
-from resolvers.tabular import GEOMETRY, FileLimits, FileRefused, Table, open_table, split_csv
+from resolvers.tabular import GEO_KINDS, GEOMETRY, FileLimits, FileRefused, Table, open_table, split_csv
 
 EXAMPLE_PREFIX = "示例"
 """Household codes starting with this mark the template's example rows, which an import skips."""
@@ -1173,9 +1173,13 @@ async def import_households(
     if progress is not None:
         await progress("reading", 0)
     table = open_table(path, limits, encoding=encoding)
-    if GEOMETRY in table.header:
+    if table.kind in GEO_KINDS.values() and GEOMETRY in table.header:  # a CSV's 'geometry' is an unknown column
         table = _dwelling_columns(table)
-    index = map_header(table.header)
+    try:
+        index = map_header(table.header)
+    except FileRefused:
+        table.close()
+        raise
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     records: Any = reader.stage(table.rows)

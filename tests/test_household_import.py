@@ -1268,3 +1268,18 @@ async def test_a_re_import_by_member_id_meets_numbers_recorded_for_other_members
     finally:
         async with imp["eng"].begin() as c:
             await c.execute(text("UPDATE member SET id_number_hash = :h WHERE id = :id"), {"h": old, "id": other})
+
+
+async def test_a_csv_column_named_geometry_is_an_unknown_column(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Only a GeoJSON/GeoPackage file's geometry is its dwelling: a CSV's 'geometry' column is refused as unknown, by one
+    process or several (it was taken for a feature's geometry: a str's .get failed, the parts' rows were not converted)."""
+    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    rows = _many("T-MPG", 100, "513429")
+    path = tmp_path / "geometry.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([h for h in HEADERS if "dwelling" not in h] + ["geometry"])
+        w.writerows([[r[k] for k in KEYS if "dwelling" not in k] + ["POINT (102.4 28.3)"] for r in rows])
+    for n in (1, 2):
+        with pytest.raises(FileRefused, match="unknown column 'geometry'"):
+            await imp["run"](path, read_processes=n)
