@@ -1146,6 +1146,9 @@ async def test_an_undecodable_byte_in_the_second_half_is_refused_as_one_process_
         messages.add(refused.value.message)
     assert len(messages) == 1, messages
     assert "is not gbk text" in messages.pop()
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []  # the processes still reading were stopped at the refusal
 
 
 async def test_a_planner_is_refused_before_the_file_is_read(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
@@ -1283,3 +1286,32 @@ async def test_a_csv_column_named_geometry_is_an_unknown_column(imp, tmp_path, m
     for n in (1, 2):
         with pytest.raises(FileRefused, match="unknown column 'geometry'"):
             await imp["run"](path, read_processes=n)
+
+
+def _die(rows: Any) -> Any:
+    """A reading process's job that ends its process at once (as the kernel's OOM killer would)."""
+    import os
+
+    os._exit(3)
+
+
+async def test_a_reading_process_that_dies_fails_the_import_without_hanging(tmp_path):  # type: ignore[no-untyped-def]
+    """A reading process ended without its result (killed): the import fails (RuntimeError), the others are stopped."""
+    import asyncio
+    import multiprocessing
+
+    from resolvers.parallel_read import records_in_parts
+
+    path = tmp_path / "die.csv"
+    path.write_text(_roster_text(_many("T-MPK", 60, "513430"), "\n"), encoding="utf-8", newline="")
+    table = open_table(path, LIMITS)
+    table.close()
+    parts = split_csv(path, "utf-8-sig", 3, LIMITS)
+    assert len(parts) == 3
+
+    async def read() -> list[Any]:
+        return [r async for r in records_in_parts(path, "utf-8-sig", parts, LIMITS, table.header, _die, print)]
+
+    with pytest.raises(RuntimeError, match=r"reading process \d ended without its result \(exit 3\)"):
+        await asyncio.wait_for(read(), 30)
+    assert multiprocessing.active_children() == []
