@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,7 @@ def _read_part(
     Sends (k, kind, payload): ``rows`` (a batch of records), then ``done`` (rows read, ``job``'s summary); or ``refused``
     (a FileRefused message), or ``failed`` (anything else: a programming error, reported, not hidden).
     """
+    _end_with_importer()
     try:
         seen = [0]
         records, summary = job(_counted(csv_part_rows(path, encoding, part, limits, header), seen))
@@ -70,6 +73,22 @@ def _read_part(
         out.put((k, "refused", exc.message))
     except BaseException as exc:  # noqa: BLE001 — sent to the importing process, which raises it
         out.put((k, "failed", f"{type(exc).__name__}: {exc}"))
+
+
+def _end_with_importer() -> None:
+    """This reading process ends when the importing process does.
+
+    Killed, the importer reads nothing more: this process would wait on the full queue for ever, an orphan. A thread
+    waits on the importer's sentinel (readable once it has ended).
+    """
+    importer = multiprocessing.parent_process()
+    if importer is not None:
+        threading.Thread(target=_exit_after, args=(importer.sentinel,), daemon=True).start()
+
+
+def _exit_after(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 _context: Any = None

@@ -1315,3 +1315,51 @@ async def test_a_reading_process_that_dies_fails_the_import_without_hanging(tmp_
     with pytest.raises(RuntimeError, match=r"reading process \d ended without its result \(exit 3\)"):
         await asyncio.wait_for(read(), 30)
     assert multiprocessing.active_children() == []
+
+
+_KILLED_IMPORTER = """
+import asyncio, functools, multiprocessing, os, signal, sys
+import datetime as dt
+from resolvers.household_import import _stage_part, map_header
+from resolvers.parallel_read import records_in_parts
+from resolvers.tabular import FileLimits, open_table, split_csv
+
+async def main() -> None:
+    limits = FileLimits(10**9, 10**7, 1000, 10**9)
+    t = open_table(sys.argv[1], limits)
+    t.close()
+    parts = split_csv(sys.argv[1], t.encoding, 2, limits)
+    job = functools.partial(_stage_part, t.header, map_header(t.header), dt.date.today(), b"k" * 32, 10000)
+    async for _ in records_in_parts(sys.argv[1], t.encoding, parts, limits, t.header, job, lambda s: None):
+        print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+        await asyncio.sleep(1)  # the readers fill the queue and wait
+        os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_reading_processes_end_with_a_killed_importer(tmp_path):  # type: ignore[no-untyped-def]
+    """The importing process killed (OOM, SIGKILL) while its readers wait on a full queue: they end too, no orphans."""
+    path = tmp_path / "orphans.csv"
+    path.write_text(_roster_text(_many("T-MPO", 3000, "513431"), "\n"), encoding="utf-8", newline="")
+    script = tmp_path / "importer.py"
+    script.write_text(_KILLED_IMPORTER, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent
+    )
+    pids = [int(p) for p in done.stdout.split()]
+    assert done.returncode == -9 and len(pids) == 2, done.stderr
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    for _ in range(100):
+        if not any(map(running, pids)):
+            break
+        time.sleep(0.1)
+    assert not any(map(running, pids))
