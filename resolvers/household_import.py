@@ -70,7 +70,7 @@ from resolvers.mutations import check_joined, client_error, member_fields
 from resolvers.parallel_read import PARALLEL_MIN_BYTES, processes, records_in_parts
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
-from resolvers.tabular import GEOMETRY, FileLimits, FileRefused, Table, open_table, split_csv
+from resolvers.tabular import GEO_KINDS, GEOMETRY, FileLimits, FileRefused, Table, open_table, split_csv
 
 EXAMPLE_PREFIX = "示例"
 """Household codes starting with this mark the template's example rows, which an import skips."""
@@ -1175,15 +1175,22 @@ async def import_households(
     if progress is not None:
         await progress("reading", 0)
     table = open_table(path, limits, encoding=encoding)
-    if GEOMETRY in table.header:
+    if table.kind in GEO_KINDS.values() and GEOMETRY in table.header:  # a CSV's 'geometry' is an unknown column
         table = _dwelling_columns(table)
-    index = map_header(table.header)
+    try:
+        index = map_header(table.header)
+    except FileRefused:
+        table.close()
+        raise
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     records: Any = reader.stage(table.rows)
     n = processes() if read_processes is None else read_processes
     if table.kind == "csv" and table.encoding and n > 1 and Path(path).stat().st_size >= PARALLEL_MIN_BYTES:
-        parts = split_csv(path, table.encoding, n, limits)
+        try:
+            parts = split_csv(path, table.encoding, n, limits)
+        except FileRefused:  # read here instead, refused where one process refuses it (after the viewer's check)
+            parts = []
         if len(parts) > 1:  # read and checked by as many processes (resolvers/parallel_read.py): the same rules, rows, problems
             table.close()
             job = functools.partial(_stage_part, table.header, index, today, id_number_key, max_vertices)
@@ -1219,6 +1226,8 @@ async def import_households(
         if client is None:
             raise
         raise client from None
+    finally:
+        table.close()  # also when its rows were never read (a viewer who imports nothing)
     return result
 
 

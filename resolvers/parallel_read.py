@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from resolvers.tabular import CsvPart, FileLimits, FileRefused, csv_part_rows, too_many_rows
+from resolvers.tabular import CsvPart, FileLimits, FileRefused, csv_part_rows, csv_refusal, too_many_rows
 
 PARALLEL_MIN_BYTES = 8 << 20
 """CSV files from this size (8 MiB, ≈ 50,000 roster rows) are read by several processes."""
@@ -55,6 +57,7 @@ def _read_part(
     Sends (k, kind, payload): ``rows`` (a batch of records), then ``done`` (rows read, ``job``'s summary); or ``refused``
     (a FileRefused message), or ``failed`` (anything else: a programming error, reported, not hidden).
     """
+    _end_with_importer()
     try:
         seen = [0]
         records, summary = job(_counted(csv_part_rows(path, encoding, part, limits, header), seen))
@@ -70,6 +73,22 @@ def _read_part(
         out.put((k, "refused", exc.message))
     except BaseException as exc:  # noqa: BLE001 — sent to the importing process, which raises it
         out.put((k, "failed", f"{type(exc).__name__}: {exc}"))
+
+
+def _end_with_importer() -> None:
+    """This reading process ends when the importing process does.
+
+    Killed, the importer reads nothing more: this process would wait on the full queue for ever, an orphan. A thread
+    waits on the importer's sentinel (readable once it has ended).
+    """
+    importer = multiprocessing.parent_process()
+    if importer is not None:
+        threading.Thread(target=_exit_after, args=(importer.sentinel,), daemon=True).start()
+
+
+def _exit_after(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 _context: Any = None
@@ -94,11 +113,14 @@ async def records_in_parts(
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The staging records of every part of a CSV file, each part read and checked by ``job`` in a process of its own.
 
-    ``merge`` is called with each part's summary (in the order the parts finish).
+    ``merge`` is called with each part's summary (in the order the parts finish). The reading processes are stopped when
+    the records end, when the file is refused, and when the caller stops (an error, a cancellation, ``aclose``).
 
     Raises:
-        FileRefused: a part's (the first in file order, as reading in one process would have found first), or more
-            than ``limits.max_rows`` rows in all.
+        FileRefused: the file's refusal as reading it in one process finds it (``csv_refusal``), once a part is refused
+            or the parts read have more than ``limits.max_rows`` rows: a part's own refusal may come after a refusal in
+            an earlier part, or after the file's last allowed row, and an undecodable byte's row depends on where the
+            reading began.
         RuntimeError: a reading process failed or ended without its result.
     """
     ctx = _forkserver()
@@ -107,39 +129,59 @@ async def records_in_parts(
         ctx.Process(target=_read_part, args=(job, str(path), encoding, p, limits, header, out, k), daemon=True)
         for k, p in enumerate(parts)
     ]
-    for p in procs:
-        p.start()
     loop = asyncio.get_running_loop()
-    finished: dict[int, str | None] = {}  # part → its refusal (None: read whole)
+    finished: set[int] = set()
     seen = 0
+    refused: str | None = None
+    dead_before: set[int] = set()
     try:
-        while len(finished) < len(procs):
+        for p in procs:
+            p.start()
+        while len(finished) < len(procs) and refused is None and seen <= limits.max_rows:
             try:
                 k, kind, payload = await loop.run_in_executor(None, out.get, True, 2.0)
             except queue.Empty:
-                for k, p in enumerate(procs):
-                    if k not in finished and not p.is_alive():
-                        raise RuntimeError(f"import: reading process {k} ended without its result (exit {p.exitcode})") from None
+                # A process that ended had sent all it put (a queue's feeder thread is joined before the process ends):
+                # one that had ended before this wait, with nothing more to read, lost its result. (One that ends during
+                # the wait may have sent it just now.)
+                dead = {k for k, p in enumerate(procs) if k not in finished and not p.is_alive()}
+                if lost := sorted(dead & dead_before):
+                    k = lost[0]
+                    raise RuntimeError(
+                        f"import: reading process {k} ended without its result (exit {procs[k].exitcode})"
+                    ) from None
+                dead_before = dead
                 continue
             if kind == "rows":
                 for record in payload:
                     yield record
             elif kind == "done":
-                finished[k] = None
+                finished.add(k)
                 seen += payload[0]
                 merge(payload[1])
             elif kind == "refused":
-                finished[k] = payload
+                refused = payload
             else:
                 raise RuntimeError(f"import: reading process {k} failed: {payload}")
-        refusals = [m for _, m in sorted(finished.items()) if m is not None]
-        if refusals:
-            raise FileRefused(refusals[0])
-        if seen > limits.max_rows:
-            raise too_many_rows(limits)
+        if refused is None and seen <= limits.max_rows:
+            return
+        _stop(procs)
+        if refused is None and len(finished) == len(procs):
+            raise too_many_rows(limits)  # every part read, none refused: nothing before the row count
+        first = await loop.run_in_executor(None, csv_refusal, path, encoding, limits)
+        if first is None:  # not expected (a part's refusal is the file's); the part's then
+            first = FileRefused(refused) if refused is not None else too_many_rows(limits)
+        raise first
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-            p.join()
+        _stop(procs)
         out.close()
+
+
+def _stop(procs: list[Any]) -> None:
+    """The reading processes ended (killed when still running: blocked on a full queue, or reading on)."""
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        if p.pid is not None:
+            p.join()

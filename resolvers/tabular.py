@@ -29,7 +29,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,16 @@ class _Positions:
             yield line
 
 
+CUTTABLE = frozenset(
+    ("utf-8-sig", "utf-8", "gb18030", "gbk", "gb2312", "big5", "cp950", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+    + ("ascii", "iso8859-1", "cp1252")
+)
+"""The encodings (``codecs`` names) in which ``split_csv`` cuts a file: stateless, each character's bytes as long as its
+re-encoding, so a line's bytes are counted exactly and a part's reading can begin between any two lines. In another
+(UTF-7, ISO-2022, HZ: a line's bytes depend on the lines before it; ``--encoding`` takes any codec) a line can be shorter
+than its bytes, and a cut checked against a repeated line falls a line early: the file is read in one process."""
+
+
 def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -> list[CsvPart]:
     """The data records of a CSV file in up to ``parts`` runs of about equal bytes, for as many processes to read at once.
 
@@ -291,7 +301,8 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
 
     Returns:
         The parts in file order: one (all the data rows) when the file is too short to cut, or when a cut cannot be placed
-        for certain (the bytes at a cut are not the line read: a codec that does not re-encode a line to its bytes).
+        for certain (an encoding not in ``CUTTABLE``; the bytes at a cut are not the line read: a codec that does not
+        re-encode a line to its bytes).
 
     Raises:
         FileRefused: as ``open_table``'s rows (a record that does not decode, a broken one, a cell too long) before the
@@ -305,13 +316,17 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
     lines = _Positions(f, encoding, bom)
     reader = csv.reader(lines)
     csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
-    cuts: list[tuple[int, int, bytes]] = []  # (byte offset, row number of the record starting there, the line before it)
-    # row 1, the header, read as a record like any other (one more row than the data may have)
-    rows: Generator[tuple[int, list[Any]], None, None] = _csv_rows(
-        reader, f, 0, replace(limits, max_rows=limits.max_rows + 1), [], encoding
-    )
+    try:  # row 1, the header, as open_table reads it (its refusals name the header's columns)
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        f.close()
+        return [CsvPart(0, size, 2)]  # open_table refuses such a file before it is split
+    cuts = [(lines.at, 2, lines.last)]  # (byte offset, row number of the record starting there, the line before it)
+    if encoding not in CUTTABLE:
+        parts = 1
+    rows: Generator[tuple[int, list[Any]], None, None] = _csv_rows(reader, f, 1, limits, header, encoding)
     try:
-        for k in range(parts):
+        for k in range(1, parts):
             target = size * k // parts
             for number, _ in rows:
                 if lines.at >= target:
@@ -321,6 +336,7 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
                 break
     finally:
         rows.close()
+        f.close()  # (a generator closed before it started runs no finally)
     while len(cuts) > 1 and cuts[-1][0] >= size:  # a cut at the end: no records after it
         cuts.pop()
     with p.open("rb") as raw:
@@ -368,6 +384,27 @@ def csv_part_rows(
     f = io.TextIOWrapper(raw, encoding="utf-8" if encoding == "utf-8-sig" else encoding, errors="strict", newline="")
     csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
     return _csv_rows(csv.reader(f), f, part.row - 1, limits, header, encoding)
+
+
+def csv_refusal(path: str | Path, encoding: str, limits: FileLimits) -> FileRefused | None:
+    """What reading a CSV file's rows in one process (``open_table``'s, as ``encoding``) refuses it for first; None: nothing.
+
+    For a file whose parts (``split_csv``) were refused: a part's reader finds a refusal of its own part, but the file as a
+    whole is refused for the first one in file order, or for its row count before that, and an undecodable byte is reported
+    on the row being read when the decoder meets it (which depends on where the reading began).
+    """
+    try:
+        table = open_table(path, limits, encoding=encoding)
+    except FileRefused as exc:
+        return exc
+    try:
+        for _ in table.rows:
+            pass
+    except FileRefused as exc:
+        return exc
+    finally:
+        table.close()
+    return None
 
 
 def _open_xlsx(p: Path, limits: FileLimits) -> Table:
