@@ -25,7 +25,9 @@ class ImportProblem:
     row: int | None = strawberry.field(description="Row as the spreadsheet shows it (the header is row 1); null: the file.")
     column: str = strawberry.field(description="The column's header as written in the file (e.g. 出生年份 birth_year).")
     value: str = strawberry.field(description="The offending value; names, phone and ID numbers masked.")
-    reason: str = strawberry.field(description="Why, as the API's errors say it (e.g. birthYear: 1850 is outside 1900..2025).")
+    reason: str = strawberry.field(
+        description="Why, as the API's errors say it (e.g. birthYear: 1850 is outside 1900..2026, the current year)."
+    )
 
 
 def _counts(value: Any) -> ImportCounts | None:
@@ -48,7 +50,10 @@ class ImportJob:
         "facilities (设施): inserted, updated, unchanged, rejected; "
         "null for households."
     )
-    written: bool = strawberry.field(description="Whether anything was written (false: dry run, or problems in atomic mode).")
+    written: bool = strawberry.field(
+        description="Whether the import committed (false: a dry run, or problems in atomic mode); true also when every "
+        "record was unchanged and so nothing needed writing: the counts say what was inserted and updated."
+    )
     error: str | None = strawberry.field(description="Why the file as a whole was refused or the job failed; null otherwise.")
     created_at: dt.datetime = strawberry.field(description="When it was sent (timestamp with time zone).")
     finished_at: dt.datetime | None = strawberry.field(description="When it ended; null while it runs.")
