@@ -203,8 +203,7 @@ def _open_csv(p: Path, limits: FileLimits, encoding: str | None) -> Table:
         encoding = detect_encoding(p)
     chosen = encoding
     f = p.open("r", encoding=chosen, errors="strict", newline="")
-    reader = csv.reader(f)
-    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
+    reader = _csv_reader(f, limits)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -216,6 +215,20 @@ def _open_csv(p: Path, limits: FileLimits, encoding: str | None) -> Table:
     _check_cells(1, header, limits, header)
 
     return Table("csv", chosen, header, _csv_rows(reader, f, 1, limits, header, chosen), f.close)
+
+
+def _csv_reader(lines: Any, limits: FileLimits) -> Any:
+    """The csv module's reader of ``lines``, its field limit above ``max_cell_chars``.
+
+    A longer cell is then refused by ``_check_cells``, naming its row and column, rather than by the csv module.
+    """
+    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
+    return csv.reader(lines)
+
+
+def _midfile_codec(encoding: str) -> str:
+    """The codec of a CSV's bytes after its start: ``utf-8-sig`` drops a BOM at the start only."""
+    return "utf-8" if encoding == "utf-8-sig" else encoding
 
 
 def _csv_rows(
@@ -271,7 +284,7 @@ class _Positions:
 
     def __init__(self, f: Any, encoding: str, bom: bool) -> None:
         self.lines = f
-        self.encoding = "utf-8" if encoding == "utf-8-sig" else encoding
+        self.encoding = _midfile_codec(encoding)
         self.at = 3 if bom else 0
         self.last = b""
 
@@ -314,8 +327,7 @@ def split_csv(path: str | Path, encoding: str, parts: int, limits: FileLimits) -
         bom = encoding == "utf-8-sig" and raw.read(3) == codecs.BOM_UTF8
     f = p.open("r", encoding=encoding, errors="strict", newline="")
     lines = _Positions(f, encoding, bom)
-    reader = csv.reader(lines)
-    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
+    reader = _csv_reader(lines, limits)
     try:  # row 1, the header, as open_table reads it (its refusals name the header's columns)
         header = [h.strip() for h in next(reader)]
     except (StopIteration, UnicodeDecodeError, csv.Error):
@@ -381,9 +393,8 @@ def csv_part_rows(
         FileRefused: as ``open_table``'s rows.
     """
     raw = io.BufferedReader(_Range(Path(path), part.start, part.end), CHUNK)
-    f = io.TextIOWrapper(raw, encoding="utf-8" if encoding == "utf-8-sig" else encoding, errors="strict", newline="")
-    csv.field_size_limit(max(limits.max_cell_chars * 4 + 16, 1024))
-    return _csv_rows(csv.reader(f), f, part.row - 1, limits, header, encoding)
+    f = io.TextIOWrapper(raw, encoding=_midfile_codec(encoding), errors="strict", newline="")
+    return _csv_rows(_csv_reader(f, limits), f, part.row - 1, limits, header, encoding)
 
 
 def csv_refusal(path: str | Path, encoding: str, limits: FileLimits) -> FileRefused | None:
