@@ -49,7 +49,7 @@ import csv
 import datetime as dt
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -67,10 +67,10 @@ from resolvers.admin_areas import area_problem, area_shape_problem, outside_area
 from resolvers.errors import AnjuError, InvalidInput, OutOfScope
 from resolvers.geometry import check_position
 from resolvers.mutations import check_joined, client_error, member_fields
-from resolvers.parallel_read import PARALLEL_MIN_BYTES, processes, records_in_parts
+from resolvers.parallel_read import read_in_parts
 from resolvers.query import SessionMaker
 from resolvers.registry import MAX_MEMBERS, check_member_count, household_fields, site_problem
-from resolvers.tabular import GEO_KINDS, GEOMETRY, FileLimits, FileRefused, Table, open_table, split_csv
+from resolvers.tabular import GEO_KINDS, GEOMETRY, FileLimits, FileRefused, Table, open_table
 
 EXAMPLE_PREFIX = "示例"
 """Household codes starting with this mark the template's example rows, which an import skips."""
@@ -827,16 +827,6 @@ def _stage_part(
     return reader.stage(rows), lambda: (reader.rows, reader.example_rows, reader.problems)
 
 
-@contextlib.asynccontextmanager
-async def _closing(records: Any) -> AsyncIterator[None]:
-    """Closes an asynchronous generator of records when the import ends (the reading processes stop with it)."""
-    try:
-        yield
-    finally:
-        if hasattr(records, "aclose"):
-            await records.aclose()
-
-
 def _key_of(exc: AnjuError) -> str:
     """The column key of a problem, from the API field it names (``birthYear`` → ``birth_year``)."""
     key = FIELD_KEY.get((exc.field or "").split(".")[-1], exc.field or "household_code")
@@ -1185,19 +1175,13 @@ async def import_households(
     reader = _Reader(table.header, index, today, id_number_key, max_vertices)
     result = ImportResult(table.kind, table.encoding, 0, 0, dry_run=dry_run, valid_only=valid_only)
     records: Any = reader.stage(table.rows)
-    n = processes() if read_processes is None else read_processes
-    if table.kind == "csv" and table.encoding and n > 1 and Path(path).stat().st_size >= PARALLEL_MIN_BYTES:
-        try:
-            parts = split_csv(path, table.encoding, n, limits)
-        except FileRefused:  # read here instead, refused where one process refuses it (after the viewer's check)
-            parts = []
-        if len(parts) > 1:  # read and checked by as many processes (resolvers/parallel_read.py): the same rules, rows, problems
-            table.close()
-            job = functools.partial(_stage_part, table.header, index, today, id_number_key, max_vertices)
-            records = records_in_parts(path, table.encoding, parts, limits, table.header, job, reader.merge)
-            result.read_by = len(parts)
+    # a big CSV: read and checked by several processes (the same rules, rows and problems), else here
+    job = functools.partial(_stage_part, table.header, index, today, id_number_key, max_vertices)
+    in_parts = read_in_parts(path, table, limits, job, reader.merge, read_processes)
+    if in_parts is not None:
+        records, result.read_by = in_parts
     try:
-        async with sm() as s, _closing(records):
+        async with sm() as s, contextlib.aclosing(records) if in_parts else contextlib.nullcontext():
             scoped = await open_staging(s, _CREATE, "imp_row", records, _STAGE_COLUMNS)
             result.rows, result.example_rows = reader.rows, reader.example_rows
             if progress is not None:

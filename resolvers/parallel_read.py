@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from resolvers.tabular import CsvPart, FileLimits, FileRefused, csv_part_rows, csv_refusal, too_many_rows
+from resolvers.tabular import CsvPart, FileLimits, FileRefused, Table, csv_part_rows, csv_refusal, split_csv, too_many_rows
 
 PARALLEL_MIN_BYTES = 8 << 20
 """CSV files from this size (8 MiB, ≈ 50,000 roster rows) are read by several processes."""
@@ -41,6 +41,29 @@ all read). A module-level function (or a ``functools.partial`` of one): it is pi
 def processes() -> int:
     """How many processes read a big file: the CPUs this process may use (at most ``MAX_PROCESSES``)."""
     return max(1, min(MAX_PROCESSES, len(os.sched_getaffinity(0))))
+
+
+def read_in_parts(
+    path: str | Path, table: Table, limits: FileLimits, job: Job, merge: Callable[[Any], None], wanted: int | None = None
+) -> tuple[AsyncIterator[tuple[Any, ...]], int] | None:
+    """A big CSV file's records read by several processes (``records_in_parts``), and how many; None: read it in this one.
+
+    Several when ``table`` is a CSV of ``PARALLEL_MIN_BYTES`` or more and ``split_csv`` cuts it (a cuttable encoding,
+    long enough), by ``wanted`` processes (None: ``processes()``). ``table`` (open, its header read) is then closed.
+    A refusal found while cutting is left to the reading in this process, which meets it where one process does (after
+    the importer's own checks of the viewer).
+    """
+    n = processes() if wanted is None else wanted
+    if table.kind != "csv" or not table.encoding or n < 2 or Path(path).stat().st_size < PARALLEL_MIN_BYTES:
+        return None
+    try:
+        parts = split_csv(path, table.encoding, n, limits)
+    except FileRefused:
+        return None
+    if len(parts) < 2:
+        return None
+    table.close()
+    return records_in_parts(path, table.encoding, parts, limits, table.header, job, merge), len(parts)
 
 
 def _counted(rows: Iterator[tuple[int, list[Any]]], seen: list[int]) -> Iterator[tuple[int, list[Any]]]:

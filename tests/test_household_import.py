@@ -28,7 +28,7 @@ from stdnum.cn import ric
 from anju import db
 from anju.auth import keys
 from anju.seed import load_demo
-from resolvers import household_import
+from resolvers import parallel_read
 from resolvers.access import Role, Viewer, scoped_sessionmaker
 from resolvers.errors import OutOfScope
 from resolvers.household_import import COLUMNS, import_households, write_report, write_template
@@ -1037,7 +1037,7 @@ def test_csv_parts_are_the_files_rows(tmp_path, encoding, newline):  # type: ign
 
 async def test_a_big_csv_read_by_two_processes_imports_as_one(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """The same file read by one process and by two: the same counts, problems (rows in both halves) and records."""
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MP", 200, "513401")
     rows[10]["birth_year"] = "1850"  # row 12, first half
     rows[550]["gender"] = "未知"  # row 552, second half
@@ -1071,7 +1071,7 @@ async def test_a_big_csv_read_by_two_processes_imports_as_one(imp, tmp_path, mon
 
 async def test_a_refusal_in_the_second_part_is_the_one_process_refusal(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A file refused by a row in its second half, or by its row count, is refused by two processes as by one."""
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPX", 100, "513422")
     rows[250]["name"] = "名" * 60
     path = tmp_path / "long.csv"
@@ -1118,7 +1118,7 @@ def test_a_csv_refused_before_its_last_cut_is_refused_as_open_table_refuses_it(t
 
 async def test_a_part_refused_after_the_row_limit_is_refused_for_the_row_count(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A long cell in the second half, after the file's last allowed row: one process stops at the row count first."""
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPR", 100, "513425")
     rows[280]["name"] = "名" * 60
     path = tmp_path / "late.csv"
@@ -1133,7 +1133,7 @@ async def test_a_part_refused_after_the_row_limit_is_refused_for_the_row_count(i
 async def test_an_undecodable_byte_in_the_second_half_is_refused_as_one_process_refuses_it(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """--encoding gbk and a byte that is no GBK three quarters into the file: the same message (the same row) by one
     process and by two, three or five (a part's decoder begins elsewhere, and meets the byte on another row)."""
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     data = bytearray(_roster_text(_many("T-MPD", 400, "513426"), "\r\n").encode("gbk"))
     at = data.index(b"\r\n", len(data) * 3 // 4) + 2
     data[at : at + 1] = b"\xff"  # the household code's first byte
@@ -1153,7 +1153,7 @@ async def test_an_undecodable_byte_in_the_second_half_is_refused_as_one_process_
 
 async def test_a_planner_is_refused_before_the_file_is_read(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A viewer who imports nothing is told so, not what is wrong with the file, however many processes would read it."""
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPP", 60, "513427")
     rows[10]["name"] = "名" * 60
     path = tmp_path / "planner.csv"
@@ -1171,7 +1171,7 @@ async def test_a_cancelled_or_failed_parallel_import_leaves_no_reading_process(i
     import asyncio
     import multiprocessing
 
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPC", 1500, "513428")
     path = tmp_path / "cancel.csv"
     path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
@@ -1276,7 +1276,7 @@ async def test_a_re_import_by_member_id_meets_numbers_recorded_for_other_members
 async def test_a_csv_column_named_geometry_is_an_unknown_column(imp, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """Only a GeoJSON/GeoPackage file's geometry is its dwelling: a CSV's 'geometry' column is refused as unknown, by one
     process or several (it was taken for a feature's geometry: a str's .get failed, the parts' rows were not converted)."""
-    monkeypatch.setattr(household_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPG", 100, "513429")
     path = tmp_path / "geometry.csv"
     with path.open("w", encoding="utf-8", newline="") as f:
