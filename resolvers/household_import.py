@@ -973,15 +973,11 @@ _UNCLASSIFY_REJECTED = """
 UPDATE imp_row r SET member_state = NULL
 WHERE r.member_state IS NOT NULL AND (r.code IS NULL OR r.code IN (SELECT hh.code FROM imp_household hh WHERE hh.rejected))
 """
-# Members: matched by ID-number hash (within the household), else by name and birth year among its present members
-# (a row without an ID number, or a member recorded without one).
-# In that order: the member the row names (成员编号) if present and not contradicted by the ID number; the member with the
-# row's ID number; the present member with the same name and birth year (the lowest id) where either lacks an ID
-# number. One join of the rows with their households' members (a hash join), not three subqueries per row.
-# Each row's recorded member (by the member id given, the ID number, or name and birth year) and, in the same pass, its
-# state ('changed' or 'same'): one UPDATE of the staging rows instead of two (each rewrote 1.26 M wide temporary rows
-# and their indexes, ≈ 25 s of re-importing a Sichuan-scale roster). The rows of households rejected afterwards lose
-# their state (_UNCLASSIFY_REJECTED).
+# Each row's recorded member, in this order: the member the row names (成员编号) if present and not contradicted by the ID
+# number; the member of the household with the row's ID number; the present member with the same name and birth year
+# (the lowest id) where either lacks an ID number. One join of the rows with their households' members (a hash join),
+# not three subqueries per row; and in the same pass the row's state ('changed' or 'same'): one UPDATE of the staging
+# rows, not two. The rows of households rejected afterwards lose their state (_UNCLASSIFY_REJECTED).
 _MATCH_MEMBERS = f"""
 UPDATE imp_row r SET member_id = m.id, member_state = CASE WHEN {_DIFFERS} THEN 'changed' ELSE 'same' END
 FROM (
