@@ -1000,6 +1000,12 @@ def _roster_text(rows: list[dict[str, str]], newline: str, blank_every: int = 0)
     return out.getvalue()
 
 
+def _write_roster(path: Path, rows: list[dict[str, str]]) -> Path:
+    """The roster as a UTF-8 CSV file, LF line ends."""
+    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    return path
+
+
 def _many(prefix: str, households: int, region: str) -> list[dict[str, str]]:
     """``households`` households of 3 members, ID numbers of ``region`` (a county code no other test uses); every 7th
     head's skills a quoted cell with a line break and a comma."""
@@ -1084,15 +1090,14 @@ async def test_a_refusal_in_the_second_part_is_the_one_process_refusal(imp, tmp_
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPX", 100, "513422")
     rows[250]["name"] = "名" * 60
-    path = tmp_path / "long.csv"
-    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "long.csv", rows)
     limits = FileLimits(10_000_000, 10_000, 50, 5_000_000)
     assert len(split_csv(path, "utf-8-sig", 2, limits)) == 2
     assert await refusals(imp, path, (1, 2), limits=limits) == {
         "file: row 252, column '姓名 name': a cell of 60 characters; at most 50 (imports.max_cell_chars)"
     }
     rows[250]["name"] = "名"
-    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    _write_roster(path, rows)
     (message,) = await refusals(imp, path, (1, 2), limits=FileLimits(10_000_000, 299, 1000, 5_000_000))
     assert "more than 299 data rows" in message
     assert await rows_of(imp["eng"], "SELECT count(*) FROM household WHERE code LIKE 'T-MPX-%'") == [(0,)]
@@ -1103,8 +1108,7 @@ def test_a_csv_refused_before_its_last_cut_is_refused_as_open_table_refuses_it(t
     names, the data-row limit without the header)."""
     rows = _many("T-CUTX", 60, "513424")
     rows[20]["name"] = "名" * 60
-    path = tmp_path / "long.csv"
-    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "long.csv", rows)
     limits = FileLimits(10_000_000, 10_000, 50, 5_000_000)
     few = FileLimits(10_000_000, 30, 1000, 5_000_000)
     for lim in (limits, few):
@@ -1122,8 +1126,7 @@ async def test_a_part_refused_after_the_row_limit_is_refused_for_the_row_count(i
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPR", 100, "513425")
     rows[280]["name"] = "名" * 60
-    path = tmp_path / "late.csv"
-    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "late.csv", rows)
     limits = FileLimits(10_000_000, 200, 50, 5_000_000)
     assert len(split_csv(path, "utf-8-sig", 2, limits)) == 2
     (message,) = await refusals(imp, path, (1, 2, 3), limits=limits)
@@ -1152,8 +1155,7 @@ async def test_a_planner_is_refused_before_the_file_is_read(imp, tmp_path, monke
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPP", 60, "513427")
     rows[10]["name"] = "名" * 60
-    path = tmp_path / "planner.csv"
-    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "planner.csv", rows)
     limits = FileLimits(10_000_000, 10_000, 50, 5_000_000)
     planner = scoped_sessionmaker(imp["sm"], Viewer(None, "t-planner", Role.PLANNER))
     for n in (1, 2):
@@ -1169,8 +1171,7 @@ async def test_a_cancelled_or_failed_parallel_import_leaves_no_reading_process(i
 
     monkeypatch.setattr(parallel_read, "PARALLEL_MIN_BYTES", 0)
     rows = _many("T-MPC", 1500, "513428")
-    path = tmp_path / "cancel.csv"
-    path.write_text(_roster_text(rows, "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "cancel.csv", rows)
     before = await digest(imp["eng"])
     task = asyncio.create_task(imp["run"](path, read_processes=3))
     for _ in range(500):
@@ -1193,8 +1194,7 @@ async def test_a_cancelled_or_failed_parallel_import_leaves_no_reading_process(i
         if phase == "writing":
             await both_checked.wait()
 
-    small = tmp_path / "race.csv"
-    small.write_text(_roster_text(rows[:600], "\n"), encoding="utf-8", newline="")
+    small = _write_roster(tmp_path / "race.csv", rows[:600])
     outcomes = await asyncio.gather(
         imp["run"](small, read_processes=2, progress=progress),
         imp["run"](small, read_processes=2, progress=progress),
@@ -1297,8 +1297,7 @@ async def test_a_reading_process_that_dies_fails_the_import_without_hanging(tmp_
 
     from resolvers.parallel_read import records_in_parts
 
-    path = tmp_path / "die.csv"
-    path.write_text(_roster_text(_many("T-MPK", 60, "513430"), "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "die.csv", _many("T-MPK", 60, "513430"))
     table = open_table(path, LIMITS)
     table.close()
     parts = split_csv(path, "utf-8-sig", 3, LIMITS)
@@ -1337,8 +1336,7 @@ if __name__ == "__main__":
 
 def test_reading_processes_end_with_a_killed_importer(tmp_path):  # type: ignore[no-untyped-def]
     """The importing process killed (OOM, SIGKILL) while its readers wait on a full queue: they end too, no orphans."""
-    path = tmp_path / "orphans.csv"
-    path.write_text(_roster_text(_many("T-MPO", 3000, "513431"), "\n"), encoding="utf-8", newline="")
+    path = _write_roster(tmp_path / "orphans.csv", _many("T-MPO", 3000, "513431"))
     script = tmp_path / "importer.py"
     script.write_text(_KILLED_IMPORTER, encoding="utf-8")
     done = subprocess.run(
